@@ -1,0 +1,163 @@
+//! REST request and response bodies (see `docs/API.md` for the routes).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{InviteId, MessageId, UserId};
+
+/// `POST /api/auth/register`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    /// Login email; stored lower-cased.
+    pub email: String,
+    /// Display name, 2–32 characters.
+    pub username: String,
+    /// 8–128 bytes.
+    pub password: String,
+}
+
+/// `POST /api/auth/login`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// Login email (case-insensitive).
+    pub email: String,
+    /// The account's password.
+    pub password: String,
+}
+
+/// A registered account as others see it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct User {
+    /// Stable id.
+    pub id: UserId,
+    /// Display name.
+    pub username: String,
+    /// Email (friends are invited by email, so friends know it).
+    pub email: String,
+}
+
+/// Answer to register and login.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AuthResponse {
+    /// Bearer token for `Authorization: Bearer <token>` and websocket identify.
+    pub token: String,
+    /// When the token stops working, in Unix milliseconds.
+    pub expires_at_ms: i64,
+    /// The account.
+    pub user: User,
+}
+
+/// A friend with their presence.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Friend {
+    /// Who.
+    pub user: User,
+    /// Whether at least one of their clients is connected right now.
+    pub online: bool,
+    /// When the friendship began, Unix milliseconds.
+    pub since_ms: i64,
+}
+
+/// A pending friend invite.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Invite {
+    /// Id to accept, reject or cancel it by.
+    pub id: InviteId,
+    /// Who sent it.
+    pub from: User,
+    /// Who it is for.
+    pub to: User,
+    /// When it was sent, Unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+/// `GET /api/invites`.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct InviteList {
+    /// Invites others sent to me, oldest first.
+    pub incoming: Vec<Invite>,
+    /// Invites I sent that are still pending, oldest first.
+    pub outgoing: Vec<Invite>,
+}
+
+/// `POST /api/invites`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct CreateInviteRequest {
+    /// Email of the person to invite.
+    pub email: String,
+}
+
+/// What `POST /api/invites` did.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum CreateInviteResponse {
+    /// A new pending invite (HTTP 201).
+    Invited {
+        /// The invite.
+        invite: Invite,
+    },
+    /// They had already invited you, so you are friends now (HTTP 200).
+    BecameFriends {
+        /// The new friend.
+        friend: Friend,
+    },
+}
+
+/// A stored direct message.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct DirectMessage {
+    /// Id; ordering by id is ordering by time.
+    pub id: MessageId,
+    /// Author.
+    pub sender_id: UserId,
+    /// The other participant.
+    pub recipient_id: UserId,
+    /// Text, 1–4000 characters.
+    pub content: String,
+    /// The sender's idempotency key.
+    pub nonce: String,
+    /// When the server stored it, Unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+/// `POST /api/dms/{user_id}/messages`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SendMessageRequest {
+    /// Text, 1–4000 characters.
+    pub content: String,
+    /// Client-chosen key (1–64 printable ASCII bytes): resending the same
+    /// nonce returns the original message instead of storing a duplicate.
+    pub nonce: String,
+}
+
+/// `GET /api/dms/{user_id}/messages`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct MessagePage {
+    /// Newest first.
+    pub messages: Vec<DirectMessage>,
+    /// Whether older messages exist before the last one here.
+    pub has_more: bool,
+}
+
+/// Unread messages from one friend.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct UnreadCount {
+    /// The friend whose messages are unread.
+    pub user_id: UserId,
+    /// How many.
+    pub count: u64,
+    /// The newest message I have read in this conversation, if any.
+    pub last_read_id: Option<MessageId>,
+}
+
+/// `GET /api/health`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Health {
+    /// Always `"ok"` when the server answers.
+    pub status: String,
+    /// Server version.
+    pub version: String,
+    /// `"sqlite"` or `"mysql"`.
+    pub database: String,
+    /// `"local"` or `"redis"`.
+    pub bus: String,
+}

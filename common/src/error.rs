@@ -1,0 +1,83 @@
+//! The one error body every failing REST call returns, and the payload of a
+//! websocket `error` event: `{"error": {"code": "...", "message": "..."}}`.
+
+use serde::{Deserialize, Serialize};
+
+/// What went wrong, as a stable machine-readable code.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The body was not valid JSON or did not have the expected shape.
+    InvalidJson,
+    /// A field failed validation; `field` names it.
+    Validation,
+    /// No or malformed credentials.
+    Unauthorized,
+    /// The token was valid once but has expired: log in again.
+    TokenExpired,
+    /// Wrong email or password.
+    InvalidCredentials,
+    /// Too many attempts; retry later.
+    RateLimited,
+    /// The email is already registered.
+    EmailTaken,
+    /// Nobody has registered with that email.
+    UserNotFound,
+    /// An invite addressed to yourself.
+    CannotInviteSelf,
+    /// The two users are already friends.
+    AlreadyFriends,
+    /// A pending invite between the two users already exists.
+    InviteExists,
+    /// The invite does not exist or is not yours to act on.
+    InviteNotFound,
+    /// The users are not friends (DMs need a friendship).
+    NotFriends,
+    /// A resent nonce belongs to a message for another conversation.
+    NonceConflict,
+    /// No such route or resource.
+    NotFound,
+    /// The request or frame exceeded the size limit.
+    PayloadTooLarge,
+    /// A plain HTTP request to the websocket endpoint.
+    UpgradeRequired,
+    /// The websocket's first frame was not `identify`, or came too late.
+    IdentifyRequired,
+    /// The request was malformed in some other way.
+    BadRequest,
+    /// The server failed; nothing was changed.
+    Internal,
+    /// A code this client version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// The inner error object.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// A sentence a person can act on.
+    pub message: String,
+    /// The request field the error concerns, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// The JSON body of every error response.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    /// What went wrong.
+    pub error: ErrorBody,
+}
+
+impl ErrorBody {
+    /// An error without a field.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+}

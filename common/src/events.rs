@@ -1,0 +1,111 @@
+//! Websocket frames at `/api/ws`. Every frame is one JSON object with a
+//! `"type"`; the client's first frame must be `identify`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{DirectMessage, Friend, Invite, InviteList, UnreadCount, User};
+use crate::error::ErrorBody;
+use crate::ids::{InviteId, MessageId, UserId};
+
+/// Frames a client sends.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientEvent {
+    /// First frame: authenticate this connection.
+    Identify {
+        /// The token from login or register.
+        token: String,
+    },
+    /// "I am typing to this friend." Send at most every few seconds while typing.
+    Typing {
+        /// The friend being typed to.
+        user_id: UserId,
+    },
+    /// Application-level keepalive; answered with `heartbeat_ack`.
+    Heartbeat,
+}
+
+/// Why an invite left the pending lists.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InviteRemovedReason {
+    /// The receiver accepted (a `friend_added` follows).
+    Accepted,
+    /// The receiver rejected it.
+    Rejected,
+    /// The sender cancelled it.
+    Cancelled,
+}
+
+/// Frames the server sends.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerEvent {
+    /// Answer to `identify`: everything a client needs to draw its first screen.
+    Ready {
+        /// The identified account.
+        me: User,
+        /// Friends with presence.
+        friends: Vec<Friend>,
+        /// Pending invites both ways.
+        invites: InviteList,
+        /// Unread counts per friend (only non-zero ones).
+        unread: Vec<UnreadCount>,
+        /// Send a `heartbeat` at least this often.
+        heartbeat_interval_ms: u64,
+    },
+    /// An invite was sent to me, or by me from another device.
+    InviteCreated {
+        /// The invite.
+        invite: Invite,
+    },
+    /// An invite left the pending lists.
+    InviteRemoved {
+        /// Which invite.
+        invite_id: InviteId,
+        /// Why.
+        reason: InviteRemovedReason,
+    },
+    /// A new friendship.
+    FriendAdded {
+        /// The friend, with presence.
+        friend: Friend,
+    },
+    /// A friendship ended.
+    FriendRemoved {
+        /// The former friend.
+        user_id: UserId,
+    },
+    /// A friend came online or went offline.
+    Presence {
+        /// Who.
+        user_id: UserId,
+        /// Connected now?
+        online: bool,
+    },
+    /// A direct message I sent or received (on every device of both users).
+    MessageCreated {
+        /// The stored message.
+        message: DirectMessage,
+    },
+    /// A friend is typing to me.
+    Typing {
+        /// Who is typing.
+        user_id: UserId,
+    },
+    /// I read a conversation on some device: clear its unread badge.
+    DmRead {
+        /// The friend whose conversation was read.
+        user_id: UserId,
+        /// Newest message read.
+        last_read_id: MessageId,
+    },
+    /// Answer to `heartbeat`.
+    HeartbeatAck,
+    /// A frame was refused; the connection stays open unless the error is
+    /// `identify_required` or `unauthorized`/`token_expired` during identify.
+    Error {
+        /// What went wrong.
+        error: ErrorBody,
+    },
+}

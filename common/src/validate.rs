@@ -1,0 +1,190 @@
+//! Input rules shared by client and server, so a form can say what is wrong
+//! before sending and the server enforces the very same limits.
+
+/// Username length in characters.
+pub const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 2..=32;
+/// Password length in bytes.
+pub const PASSWORD_BYTES: std::ops::RangeInclusive<usize> = 8..=128;
+/// Longest accepted email address, in bytes.
+pub const EMAIL_MAX_BYTES: usize = 254;
+/// Longest direct message, in characters.
+pub const MESSAGE_MAX_CHARS: usize = 4000;
+/// Longest client nonce, in bytes.
+pub const NONCE_MAX_BYTES: usize = 64;
+/// Largest page of message history.
+pub const HISTORY_MAX_LIMIT: u32 = 100;
+/// Page size when the client does not ask for one.
+pub const HISTORY_DEFAULT_LIMIT: u32 = 50;
+
+/// A rejected field and why.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct FieldError {
+    /// The field's name in the request body.
+    pub field: &'static str,
+    /// A sentence a person can act on.
+    pub message: String,
+}
+
+fn fail(field: &'static str, message: impl Into<String>) -> Result<(), FieldError> {
+    Err(FieldError {
+        field,
+        message: message.into(),
+    })
+}
+
+/// Normalises an email for storage and lookup: trimmed and lower-cased.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Checks an email's shape: one `@`, a non-empty local part, a dotted domain.
+pub fn email(email: &str) -> Result<(), FieldError> {
+    let email = email.trim();
+    if email.is_empty() {
+        return fail("email", "Enter your email address.");
+    }
+    if email.len() > EMAIL_MAX_BYTES {
+        return fail("email", "That email address is too long.");
+    }
+    let shape_ok = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !email.chars().any(char::is_whitespace)
+        }
+        None => false,
+    };
+    if shape_ok {
+        Ok(())
+    } else {
+        fail(
+            "email",
+            "That does not look like an email address (name@example.com).",
+        )
+    }
+}
+
+/// Checks a username: 2–32 characters, not blank, no control characters.
+pub fn username(name: &str) -> Result<(), FieldError> {
+    let trimmed = name.trim();
+    let chars = trimmed.chars().count();
+    if !USERNAME_CHARS.contains(&chars) {
+        return fail(
+            "username",
+            format!(
+                "Username must be {} to {} characters.",
+                USERNAME_CHARS.start(),
+                USERNAME_CHARS.end()
+            ),
+        );
+    }
+    if trimmed.chars().any(char::is_control) {
+        return fail("username", "Username cannot contain control characters.");
+    }
+    Ok(())
+}
+
+/// Checks a password: 8–128 bytes.
+pub fn password(password: &str) -> Result<(), FieldError> {
+    let len = password.len();
+    if len < *PASSWORD_BYTES.start() {
+        return fail(
+            "password",
+            format!(
+                "Password must be at least {} characters.",
+                PASSWORD_BYTES.start()
+            ),
+        );
+    }
+    if len > *PASSWORD_BYTES.end() {
+        return fail(
+            "password",
+            format!("Password must be at most {} bytes.", PASSWORD_BYTES.end()),
+        );
+    }
+    Ok(())
+}
+
+/// Checks a direct message body: not blank, at most 4000 characters.
+pub fn message_content(content: &str) -> Result<(), FieldError> {
+    if content.trim().is_empty() {
+        return fail("content", "A message cannot be empty.");
+    }
+    if content.chars().count() > MESSAGE_MAX_CHARS {
+        return fail(
+            "content",
+            format!("A message can be at most {MESSAGE_MAX_CHARS} characters."),
+        );
+    }
+    Ok(())
+}
+
+/// Checks a client nonce: 1–64 bytes of printable ASCII.
+pub fn nonce(nonce: &str) -> Result<(), FieldError> {
+    if nonce.is_empty() || nonce.len() > NONCE_MAX_BYTES {
+        return fail(
+            "nonce",
+            format!("nonce must be 1 to {NONCE_MAX_BYTES} bytes."),
+        );
+    }
+    if !nonce.bytes().all(|b| b.is_ascii_graphic()) {
+        return fail("nonce", "nonce must be printable ASCII without spaces.");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_emails_and_rejects_malformed_ones() {
+        assert!(email("ada@example.com").is_ok());
+        assert!(email("  Ada.L+x@mail.example.org ").is_ok());
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "ada@.com",
+        ] {
+            assert_eq!(email(bad).unwrap_err().field, "email", "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn username_length_counts_characters_not_bytes() {
+        assert!(username("ab").is_ok());
+        assert!(username("a").is_err());
+        assert!(username(&"é".repeat(32)).is_ok());
+        assert!(username(&"é".repeat(33)).is_err());
+        assert!(username("   ").is_err());
+        assert!(username("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn password_length_is_bytes() {
+        assert!(password("1234567").is_err());
+        assert!(password("12345678").is_ok());
+        assert!(password(&"x".repeat(128)).is_ok());
+        assert!(password(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn message_and_nonce_rules() {
+        assert!(message_content("hi 👋").is_ok());
+        assert!(message_content(" \n ").is_err());
+        assert!(message_content(&"😀".repeat(MESSAGE_MAX_CHARS)).is_ok());
+        assert!(message_content(&"😀".repeat(MESSAGE_MAX_CHARS + 1)).is_err());
+        assert!(nonce("c-1").is_ok());
+        assert!(nonce("").is_err());
+        assert!(nonce("has space").is_err());
+        assert!(nonce(&"n".repeat(65)).is_err());
+    }
+}

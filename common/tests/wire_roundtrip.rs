@@ -1,0 +1,180 @@
+//! Every wire type survives a JSON round trip and has the documented shape.
+
+use concord_common::*;
+use serde_json::json;
+
+fn user(id: i64) -> User {
+    User {
+        id: UserId(id),
+        username: format!("user{id} ✨"),
+        email: format!("u{id}@example.com"),
+    }
+}
+
+fn roundtrip<T>(value: &T) -> serde_json::Value
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let text = serde_json::to_string(value).unwrap();
+    let back: T = serde_json::from_str(&text).unwrap();
+    assert_eq!(&back, value);
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn ids_are_strings_on_the_wire_and_accept_integers() {
+    let big = UserId(7_300_000_000_000_000_123);
+    assert_eq!(roundtrip(&big), json!("7300000000000000123"));
+    let from_int: UserId = serde_json::from_value(json!(42)).unwrap();
+    assert_eq!(from_int, UserId(42));
+    assert!(serde_json::from_value::<UserId>(json!("12x")).is_err());
+}
+
+#[test]
+fn client_events_are_tagged_by_type() {
+    let v = roundtrip(&ClientEvent::Identify { token: "t".into() });
+    assert_eq!(v, json!({"type": "identify", "token": "t"}));
+    assert_eq!(
+        roundtrip(&ClientEvent::Heartbeat),
+        json!({"type": "heartbeat"})
+    );
+    assert_eq!(
+        roundtrip(&ClientEvent::Typing { user_id: UserId(5) }),
+        json!({"type": "typing", "user_id": "5"})
+    );
+    assert!(serde_json::from_value::<ClientEvent>(json!({"type": "nope"})).is_err());
+}
+
+#[test]
+fn server_events_roundtrip() {
+    let message = DirectMessage {
+        id: MessageId(9),
+        sender_id: UserId(1),
+        recipient_id: UserId(2),
+        content: "héllo 👋🏽 世界".into(),
+        nonce: "n-1".into(),
+        created_at_ms: 1_700_000_000_000,
+    };
+    let friend = Friend {
+        user: user(2),
+        online: true,
+        since_ms: 5,
+    };
+    let invite = Invite {
+        id: InviteId(3),
+        from: user(1),
+        to: user(2),
+        created_at_ms: 6,
+    };
+    let events = vec![
+        ServerEvent::Ready {
+            me: user(1),
+            friends: vec![friend.clone()],
+            invites: InviteList {
+                incoming: vec![invite.clone()],
+                outgoing: vec![],
+            },
+            unread: vec![UnreadCount {
+                user_id: UserId(2),
+                count: 3,
+                last_read_id: None,
+            }],
+            heartbeat_interval_ms: 30_000,
+        },
+        ServerEvent::InviteCreated {
+            invite: invite.clone(),
+        },
+        ServerEvent::InviteRemoved {
+            invite_id: InviteId(3),
+            reason: InviteRemovedReason::Rejected,
+        },
+        ServerEvent::FriendAdded { friend },
+        ServerEvent::FriendRemoved { user_id: UserId(2) },
+        ServerEvent::Presence {
+            user_id: UserId(2),
+            online: false,
+        },
+        ServerEvent::MessageCreated { message },
+        ServerEvent::Typing { user_id: UserId(2) },
+        ServerEvent::DmRead {
+            user_id: UserId(2),
+            last_read_id: MessageId(9),
+        },
+        ServerEvent::HeartbeatAck,
+        ServerEvent::Error {
+            error: ErrorBody::new(ErrorCode::NotFriends, "x"),
+        },
+    ];
+    for event in &events {
+        let v = roundtrip(event);
+        assert!(v["type"].is_string(), "{v}");
+    }
+    assert_eq!(
+        roundtrip(&ServerEvent::HeartbeatAck),
+        json!({"type": "heartbeat_ack"})
+    );
+}
+
+#[test]
+fn error_body_shape_and_unknown_codes() {
+    let body = ErrorResponse {
+        error: ErrorBody {
+            code: ErrorCode::Validation,
+            message: "Username must be 2 to 32 characters.".into(),
+            field: Some("username".into()),
+        },
+    };
+    assert_eq!(
+        roundtrip(&body),
+        json!({"error": {"code": "validation", "message": "Username must be 2 to 32 characters.", "field": "username"}})
+    );
+    let future: ErrorResponse =
+        serde_json::from_value(json!({"error": {"code": "brand_new", "message": "m"}})).unwrap();
+    assert_eq!(future.error.code, ErrorCode::Unknown);
+}
+
+#[test]
+fn invite_outcome_is_tagged_by_result() {
+    let invite = Invite {
+        id: InviteId(1),
+        from: user(1),
+        to: user(2),
+        created_at_ms: 1,
+    };
+    let v = roundtrip(&CreateInviteResponse::Invited { invite });
+    assert_eq!(v["result"], "invited");
+    let v = roundtrip(&CreateInviteResponse::BecameFriends {
+        friend: Friend {
+            user: user(2),
+            online: false,
+            since_ms: 1,
+        },
+    });
+    assert_eq!(v["result"], "became_friends");
+}
+
+#[test]
+fn requests_roundtrip() {
+    roundtrip(&RegisterRequest {
+        email: "a@b.co".into(),
+        username: "ab".into(),
+        password: "p".repeat(8),
+    });
+    roundtrip(&LoginRequest {
+        email: "a@b.co".into(),
+        password: "x".into(),
+    });
+    roundtrip(&CreateInviteRequest {
+        email: "a@b.co".into(),
+    });
+    roundtrip(&SendMessageRequest {
+        content: "hi".into(),
+        nonce: "n".into(),
+    });
+    roundtrip(&Health {
+        status: "ok".into(),
+        version: "0".into(),
+        database: "sqlite".into(),
+        bus: "local".into(),
+    });
+}

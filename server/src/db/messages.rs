@@ -1,0 +1,183 @@
+//! The `direct_messages` and `dm_read_state` tables.
+
+use concord_common::{DirectMessage, MessageId, UnreadCount, UserId};
+use sqlx::AnyPool;
+
+/// Why a message was not stored.
+#[derive(Debug)]
+pub enum InsertOutcome {
+    /// Stored now.
+    Stored,
+    /// The sender already used this nonce: here is the original.
+    Duplicate(DirectMessage),
+}
+
+type Row = (i64, i64, i64, String, String, i64);
+const COLUMNS: &str = "id, sender_id, recipient_id, content, nonce, created_at_ms";
+
+fn message((id, sender, recipient, content, nonce, created_at_ms): Row) -> DirectMessage {
+    DirectMessage {
+        id: MessageId(id),
+        sender_id: UserId(sender),
+        recipient_id: UserId(recipient),
+        content,
+        nonce,
+        created_at_ms,
+    }
+}
+
+fn pair(a: UserId, b: UserId) -> (i64, i64) {
+    (a.0.min(b.0), a.0.max(b.0))
+}
+
+/// The message `sender` sent with `nonce`, if any.
+pub async fn by_nonce(
+    pool: &AnyPool,
+    sender: UserId,
+    nonce: &str,
+) -> Result<Option<DirectMessage>, sqlx::Error> {
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM direct_messages WHERE sender_id = ? AND nonce = ?"
+    )))
+    .bind(sender.0)
+    .bind(nonce)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(message))
+}
+
+/// Stores a message unless its sender already used its nonce.
+pub async fn insert(pool: &AnyPool, m: &DirectMessage) -> Result<InsertOutcome, sqlx::Error> {
+    if let Some(existing) = by_nonce(pool, m.sender_id, &m.nonce).await? {
+        return Ok(InsertOutcome::Duplicate(existing));
+    }
+    let (low, high) = pair(m.sender_id, m.recipient_id);
+    let result = sqlx::query(
+        "INSERT INTO direct_messages (id, user_low, user_high, sender_id, recipient_id, nonce, content, created_at_ms) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(m.id.0)
+    .bind(low)
+    .bind(high)
+    .bind(m.sender_id.0)
+    .bind(m.recipient_id.0)
+    .bind(&m.nonce)
+    .bind(&m.content)
+    .bind(m.created_at_ms)
+    .execute(pool)
+    .await;
+    match result {
+        Ok(_) => Ok(InsertOutcome::Stored),
+        // Two resends raced: the other one won.
+        Err(e) if super::is_unique_violation(&e) => {
+            match by_nonce(pool, m.sender_id, &m.nonce).await? {
+                Some(existing) => Ok(InsertOutcome::Duplicate(existing)),
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Up to `limit` messages between `a` and `b` older than `before`, newest first.
+pub async fn page(
+    pool: &AnyPool,
+    a: UserId,
+    b: UserId,
+    before: Option<MessageId>,
+    limit: u32,
+) -> Result<Vec<DirectMessage>, sqlx::Error> {
+    let (low, high) = pair(a, b);
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM direct_messages WHERE user_low = ? AND user_high = ? AND id < ? \
+         ORDER BY id DESC LIMIT ?"
+    )))
+    .bind(low)
+    .bind(high)
+    .bind(before.map_or(i64::MAX, |m| m.0))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(message).collect())
+}
+
+/// The newest message between `a` and `b`.
+pub async fn newest_id(
+    pool: &AnyPool,
+    a: UserId,
+    b: UserId,
+) -> Result<Option<MessageId>, sqlx::Error> {
+    let (low, high) = pair(a, b);
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM direct_messages WHERE user_low = ? AND user_high = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(low)
+    .bind(high)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(id,)| MessageId(id)))
+}
+
+/// Moves `user`'s read marker in the conversation with `peer` forward to `up_to`
+/// (never backwards).
+pub async fn mark_read(
+    pool: &AnyPool,
+    user: UserId,
+    peer: UserId,
+    up_to: MessageId,
+) -> Result<(), sqlx::Error> {
+    // UPDATE, else INSERT; a unique violation means another request inserted
+    // first, so update once more. Portable where upsert syntax is not.
+    for _ in 0..2 {
+        let updated = sqlx::query(
+            "UPDATE dm_read_state SET last_read_id = ? WHERE user_id = ? AND peer_id = ? AND last_read_id < ?",
+        )
+        .bind(up_to.0)
+        .bind(user.0)
+        .bind(peer.0)
+        .bind(up_to.0)
+        .execute(pool)
+        .await?;
+        if updated.rows_affected() > 0 {
+            return Ok(());
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO dm_read_state (user_id, peer_id, last_read_id) VALUES (?, ?, ?)",
+        )
+        .bind(user.0)
+        .bind(peer.0)
+        .bind(up_to.0)
+        .execute(pool)
+        .await;
+        match inserted {
+            Ok(_) => return Ok(()),
+            Err(e) if super::is_unique_violation(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Unread messages per friend for `user` (only friends with some unread).
+pub async fn unread_counts(pool: &AnyPool, user: UserId) -> Result<Vec<UnreadCount>, sqlx::Error> {
+    let rows: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT m.sender_id, COUNT(*), r.last_read_id FROM direct_messages m \
+         JOIN friendships f ON f.user_id = ? AND f.friend_id = m.sender_id \
+         LEFT JOIN dm_read_state r ON r.user_id = ? AND r.peer_id = m.sender_id \
+         WHERE m.recipient_id = ? AND m.id > COALESCE(r.last_read_id, 0) \
+         GROUP BY m.sender_id, r.last_read_id ORDER BY m.sender_id",
+    )
+    .bind(user.0)
+    .bind(user.0)
+    .bind(user.0)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(sender, count, last_read)| UnreadCount {
+            user_id: UserId(sender),
+            count: count.max(0) as u64,
+            last_read_id: last_read.map(MessageId),
+        })
+        .collect())
+}

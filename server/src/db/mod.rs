@@ -1,0 +1,143 @@
+//! Persistence. One sqlx `AnyPool` serves SQLite and MySQL/MariaDB through the
+//! same queries and the same `migrations/`; it is created by `rocket_db_pools`
+//! (see [`AnyDbPool`]). Route handlers never hold SQL: they call the
+//! repository functions in the submodules.
+
+pub mod friends;
+pub mod invites;
+pub mod messages;
+pub mod users;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rocket::figment::Figment;
+use rocket_db_pools::Database;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Connection, Executor};
+
+/// `rocket_db_pools` pool type around sqlx 0.9's `AnyPool`.
+///
+/// rocket_db_pools 0.2 ships pools for sqlx 0.7 only, whose Any driver reads
+/// MySQL `TEXT` as `BLOB`; wrapping 0.9 ourselves keeps one code path.
+pub struct AnyDbPool(pub AnyPool);
+
+/// The database, as Rocket knows it (`[default.databases.main]`).
+#[derive(Database)]
+#[database("main")]
+pub struct Db(AnyDbPool);
+
+/// Which engine is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// MySQL or MariaDB server.
+    MySql,
+}
+
+impl Backend {
+    /// Infers the engine from a database URL.
+    pub fn from_url(url: &str) -> Self {
+        if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            Backend::MySql
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// `"sqlite"` or `"mysql"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::MySql => "mysql",
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl rocket_db_pools::Pool for AnyDbPool {
+    type Connection = sqlx::pool::PoolConnection<Any>;
+    type Error = sqlx::Error;
+
+    async fn init(figment: &Figment) -> Result<Self, Self::Error> {
+        let config: rocket_db_pools::Config = figment
+            .extract()
+            .map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
+        connect(&config).await.map(AnyDbPool)
+    }
+
+    async fn get(&self) -> Result<Self::Connection, Self::Error> {
+        self.0.acquire().await
+    }
+
+    async fn close(&self) {
+        self.0.close().await;
+    }
+}
+
+/// Opens the pool described by `config`; for SQLite, creates the file's
+/// directory and sets WAL mode.
+pub async fn connect(config: &rocket_db_pools::Config) -> Result<AnyPool, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::from_url(&config.url);
+    if backend == Backend::Sqlite {
+        create_sqlite_dir(&config.url)?;
+    }
+    let options: AnyConnectOptions = config.url.parse()?;
+    let mut pool = AnyPoolOptions::new()
+        .max_connections(config.max_connections.max(1) as u32)
+        .acquire_timeout(Duration::from_secs(config.connect_timeout.max(1)));
+    if let Some(min) = config.min_connections {
+        pool = pool.min_connections(min);
+    }
+    if let Some(idle) = config.idle_timeout {
+        pool = pool.idle_timeout(Duration::from_secs(idle));
+    }
+    if backend == Backend::Sqlite {
+        pool = pool.after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; NORMAL sync is still
+                // durable across a process crash or restart.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                Ok(())
+            })
+        });
+    }
+    let pool = pool.connect_with(options).await?;
+    // Fail at start-up, not on the first request, if the server is unreachable.
+    pool.acquire().await?.ping().await?;
+    Ok(pool)
+}
+
+fn create_sqlite_dir(url: &str) -> Result<(), sqlx::Error> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+    }
+    Ok(())
+}
+
+/// Applies `migrations/` (idempotent; run at every start).
+pub async fn migrate(pool: &AnyPool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::migrate!("../migrations").run(pool).await
+}
+
+/// Whether a database error is a unique-key violation (on either engine).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}

@@ -1,0 +1,11 @@
+//! `concord-server`: runs the Concord server with the configuration from
+//! `Rocket.toml` and `ROCKET_*` environment variables (see `config.rs`).
+
+#[rocket::main]
+async fn main() {
+    let rocket = concord_server::build(concord_server::config::figment());
+    if let Err(e) = rocket.launch().await {
+        eprintln!("concord-server: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,124 @@
+//! HTTP routes under `/api`, one file per resource, plus the JSON catchers.
+//! Handlers validate input, call `crate::db` repositories, publish events
+//! through the hub, and return `concord_common` bodies or an [`ApiError`].
+
+mod auth;
+mod dms;
+mod friends;
+mod health;
+mod invites;
+mod users;
+mod ws;
+
+use std::net::IpAddr;
+
+use concord_common::ErrorCode;
+use rocket::data::{self, Data, FromData};
+use rocket::http::Status;
+use rocket::request::{self, FromRequest, Request};
+use rocket::{catch, catchers, Catcher, Route};
+use serde::de::DeserializeOwned;
+
+use crate::config::JSON_LIMIT;
+use crate::error::{ApiError, GuardFailure};
+
+/// Every `/api` route.
+pub fn api() -> Vec<Route> {
+    let mut routes = Vec::new();
+    routes.extend(auth::routes());
+    routes.extend(users::routes());
+    routes.extend(friends::routes());
+    routes.extend(invites::routes());
+    routes.extend(dms::routes());
+    routes.extend(health::routes());
+    routes.extend(ws::routes());
+    routes
+}
+
+/// JSON error bodies for every status Rocket produces itself.
+pub fn catchers() -> Vec<Catcher> {
+    catchers![default_catcher]
+}
+
+#[catch(default)]
+fn default_catcher(status: Status, request: &Request<'_>) -> ApiError {
+    if let Some(error) = GuardFailure::take(request) {
+        return error;
+    }
+    let (code, message) = match status.code {
+        400 => (ErrorCode::BadRequest, "The request is malformed."),
+        401 => (ErrorCode::Unauthorized, "This route needs a valid token."),
+        404 => (ErrorCode::NotFound, "There is no such route."),
+        405 => (
+            ErrorCode::NotFound,
+            "This route does not accept that method.",
+        ),
+        413 => (ErrorCode::PayloadTooLarge, "The request is too large."),
+        422 => (
+            ErrorCode::BadRequest,
+            "The request could not be understood.",
+        ),
+        400..=499 => (ErrorCode::BadRequest, "The request was refused."),
+        _ => (
+            ErrorCode::Internal,
+            "The server failed; nothing was changed. Try again.",
+        ),
+    };
+    ApiError::new(status, code, message)
+}
+
+/// A JSON request body of type `T`, at most the `json` limit (64 KiB). A
+/// malformed or oversize body becomes a typed 400/413, never a 500.
+pub struct Body<T>(pub T);
+
+#[rocket::async_trait]
+impl<'r, T: DeserializeOwned> FromData<'r> for Body<T> {
+    type Error = ApiError;
+
+    async fn from_data(request: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        let limit = request.limits().get("json").unwrap_or(JSON_LIMIT);
+        let failed = |error: ApiError| {
+            let status = GuardFailure::record(request, error.clone());
+            data::Outcome::Error((status, error))
+        };
+        let bytes = match data.open(limit).into_bytes().await {
+            Ok(bytes) if bytes.is_complete() => bytes.into_inner(),
+            Ok(_) => {
+                return failed(ApiError::new(
+                    Status::PayloadTooLarge,
+                    ErrorCode::PayloadTooLarge,
+                    format!("The request body is larger than {limit}."),
+                ))
+            }
+            Err(_) => return failed(ApiError::bad_request("The request body could not be read.")),
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => data::Outcome::Success(Body(value)),
+            Err(e) => failed(ApiError::new(
+                Status::BadRequest,
+                ErrorCode::InvalidJson,
+                format!("The request body is not the JSON this route expects: {e}"),
+            )),
+        }
+    }
+}
+
+/// The client's address as Rocket sees it (the socket peer, or the configured
+/// `ip_header` behind a proxy).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ClientAddr {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Self::Error> {
+        request::Outcome::Success(ClientAddr(request.client_ip()))
+    }
+}
+
+/// Parses an id from a path segment, or explains the problem.
+fn path_id<T: std::str::FromStr>(segment: &str, what: &str) -> Result<T, ApiError> {
+    segment
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("`{segment}` is not a valid {what} id.")))
+}
