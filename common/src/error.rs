@@ -74,10 +74,6 @@ pub struct ErrorResponse {
 impl ErrorBody {
     /// An error without a field.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            field: None,
-        }
+        Self { code, message: message.into(), field: None }
     }
 }

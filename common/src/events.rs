@@ -102,8 +102,8 @@ pub enum ServerEvent {
     },
     /// Answer to `heartbeat`.
     HeartbeatAck,
-    /// A frame was refused; the connection stays open unless the error is
-    /// `identify_required` or `unauthorized`/`token_expired` during identify.
+    /// A frame was refused. The connection stays open, except after a failed
+    /// identify (closed with 1008) or an oversize frame (closed with 1009).
     Error {
         /// What went wrong.
         error: ErrorBody,

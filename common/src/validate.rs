@@ -26,10 +26,7 @@ pub struct FieldError {
 }
 
 fn fail(field: &'static str, message: impl Into<String>) -> Result<(), FieldError> {
-    Err(FieldError {
-        field,
-        message: message.into(),
-    })
+    Err(FieldError { field, message: message.into() })
 }
 
 /// Normalises an email for storage and lookup: trimmed and lower-cased.
@@ -60,10 +57,7 @@ pub fn email(email: &str) -> Result<(), FieldError> {
     if shape_ok {
         Ok(())
     } else {
-        fail(
-            "email",
-            "That does not look like an email address (name@example.com).",
-        )
+        fail("email", "That does not look like an email address (name@example.com).")
     }
 }
 
@@ -74,11 +68,7 @@ pub fn username(name: &str) -> Result<(), FieldError> {
     if !USERNAME_CHARS.contains(&chars) {
         return fail(
             "username",
-            format!(
-                "Username must be {} to {} characters.",
-                USERNAME_CHARS.start(),
-                USERNAME_CHARS.end()
-            ),
+            format!("Username must be {} to {} characters.", USERNAME_CHARS.start(), USERNAME_CHARS.end()),
         );
     }
     if trimmed.chars().any(char::is_control) {
@@ -91,19 +81,10 @@ pub fn username(name: &str) -> Result<(), FieldError> {
 pub fn password(password: &str) -> Result<(), FieldError> {
     let len = password.len();
     if len < *PASSWORD_BYTES.start() {
-        return fail(
-            "password",
-            format!(
-                "Password must be at least {} characters.",
-                PASSWORD_BYTES.start()
-            ),
-        );
+        return fail("password", format!("Password must be at least {} characters.", PASSWORD_BYTES.start()));
     }
     if len > *PASSWORD_BYTES.end() {
-        return fail(
-            "password",
-            format!("Password must be at most {} bytes.", PASSWORD_BYTES.end()),
-        );
+        return fail("password", format!("Password must be at most {} bytes.", PASSWORD_BYTES.end()));
     }
     Ok(())
 }
@@ -114,10 +95,7 @@ pub fn message_content(content: &str) -> Result<(), FieldError> {
         return fail("content", "A message cannot be empty.");
     }
     if content.chars().count() > MESSAGE_MAX_CHARS {
-        return fail(
-            "content",
-            format!("A message can be at most {MESSAGE_MAX_CHARS} characters."),
-        );
+        return fail("content", format!("A message can be at most {MESSAGE_MAX_CHARS} characters."));
     }
     Ok(())
 }
@@ -125,10 +103,7 @@ pub fn message_content(content: &str) -> Result<(), FieldError> {
 /// Checks a client nonce: 1–64 bytes of printable ASCII.
 pub fn nonce(nonce: &str) -> Result<(), FieldError> {
     if nonce.is_empty() || nonce.len() > NONCE_MAX_BYTES {
-        return fail(
-            "nonce",
-            format!("nonce must be 1 to {NONCE_MAX_BYTES} bytes."),
-        );
+        return fail("nonce", format!("nonce must be 1 to {NONCE_MAX_BYTES} bytes."));
     }
     if !nonce.bytes().all(|b| b.is_ascii_graphic()) {
         return fail("nonce", "nonce must be printable ASCII without spaces.");
@@ -144,16 +119,9 @@ mod tests {
     fn accepts_ordinary_emails_and_rejects_malformed_ones() {
         assert!(email("ada@example.com").is_ok());
         assert!(email("  Ada.L+x@mail.example.org ").is_ok());
-        for bad in [
-            "",
-            "ada",
-            "ada@",
-            "@example.com",
-            "ada@example",
-            "a b@example.com",
-            "a@b@c.com",
-            "ada@.com",
-        ] {
+        for bad in
+            ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com", "ada@.com"]
+        {
             assert_eq!(email(bad).unwrap_err().field, "email", "{bad:?} accepted");
         }
     }

@@ -57,22 +57,11 @@ pub fn build(figment: Figment) -> Rocket<Build> {
 }
 
 async fn init_state(rocket: &Rocket<Build>) -> Result<App, String> {
-    let settings: Settings = rocket
-        .figment()
-        .extract()
-        .map_err(|e| format!("invalid configuration: {e}"))?;
-    let url: String = rocket
-        .figment()
-        .extract_inner("databases.main.url")
-        .unwrap_or_default();
+    let settings: Settings = rocket.figment().extract().map_err(|e| format!("invalid configuration: {e}"))?;
+    let url: String = rocket.figment().extract_inner("databases.main.url").unwrap_or_default();
     let backend = Backend::from_url(&url);
-    let pool = Db::fetch(rocket)
-        .ok_or("the database pool did not start")?
-        .0
-        .clone();
-    db::migrate(&pool)
-        .await
-        .map_err(|e| format!("database migration failed: {e}"))?;
+    let pool = Db::fetch(rocket).ok_or("the database pool did not start")?.0.clone();
+    db::migrate(&pool).await.map_err(|e| format!("database migration failed: {e}"))?;
     let secret = load_or_create_secret(settings.jwt_secret.as_deref(), &settings.data_dir)?;
     let tokens = Tokens::new(&secret, settings.token_ttl_secs);
     let login_limiter = LoginLimiter::new(

@@ -95,13 +95,8 @@ pub fn with_defaults(figment: Figment) -> Figment {
     if figment.find_value("databases.main.url").is_ok() {
         return figment;
     }
-    let data_dir: PathBuf = figment
-        .extract_inner("data_dir")
-        .unwrap_or_else(|_| default_data_dir());
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        data_dir.join("concord.db").display()
-    );
+    let data_dir: PathBuf = figment.extract_inner("data_dir").unwrap_or_else(|_| default_data_dir());
+    let url = format!("sqlite://{}?mode=rwc", data_dir.join("concord.db").display());
     figment.merge(("databases.main.url", url))
 }
 

@@ -22,11 +22,7 @@ pub struct ApiError {
 impl ApiError {
     /// An error with this status, code and message.
     pub fn new(status: Status, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            body: ErrorBody::new(code, message),
-            retry_after_secs: None,
-        }
+        Self { status, body: ErrorBody::new(code, message), retry_after_secs: None }
     }
 
     /// 400 with code `bad_request`.
@@ -63,11 +59,7 @@ impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
         Self {
             status: Status::UnprocessableEntity,
-            body: ErrorBody {
-                code: ErrorCode::Validation,
-                message: e.message,
-                field: Some(e.field.into()),
-            },
+            body: ErrorBody { code: ErrorCode::Validation, message: e.message, field: Some(e.field.into()) },
             retry_after_secs: None,
         }
     }
@@ -89,11 +81,7 @@ impl From<redis::RedisError> for ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {:?}: {}",
-            self.status.code, self.body.code, self.body.message
-        )
+        write!(f, "{} {:?}: {}", self.status.code, self.body.code, self.body.message)
     }
 }
 
@@ -133,11 +121,6 @@ impl GuardFailure {
 
     /// Takes the error a guard recorded on this request, if any.
     pub fn take(request: &Request<'_>) -> Option<ApiError> {
-        request
-            .local_cache(GuardFailure::default)
-            .0
-            .lock()
-            .ok()?
-            .take()
+        request.local_cache(GuardFailure::default).0.lock().ok()?.take()
     }
 }

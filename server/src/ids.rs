@@ -14,10 +14,7 @@ const SEQUENCE_MASK: i64 = (1 << SEQUENCE_BITS) - 1;
 
 /// The current time in Unix milliseconds.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Hands out unique, increasing ids for one server instance.
@@ -31,10 +28,7 @@ pub struct IdGenerator {
 impl IdGenerator {
     /// A generator for instance number `instance` (only its low 10 bits count).
     pub fn new(instance: u16) -> Self {
-        Self {
-            instance: i64::from(instance) & ((1 << INSTANCE_BITS) - 1),
-            state: Mutex::new((0, 0)),
-        }
+        Self { instance: i64::from(instance) & ((1 << INSTANCE_BITS) - 1), state: Mutex::new((0, 0)) }
     }
 
     /// The next id; strictly greater than every id this generator returned before.

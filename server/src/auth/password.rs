@@ -9,9 +9,7 @@ use crate::error::ApiError;
 /// Hashes `password` into a PHC string with a fresh random salt.
 pub async fn hash(password: String) -> Result<String, ApiError> {
     let result = tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
+        Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string())
     })
     .await;
     match result {
@@ -34,9 +32,7 @@ pub async fn verify(password: String, hash: Option<String>) -> bool {
     let known = hash.is_some();
     let result = tokio::task::spawn_blocking(move || {
         let hash = hash.as_deref().unwrap_or_else(|| dummy_hash());
-        Argon2::default()
-            .verify_password(password.as_bytes(), hash)
-            .is_ok()
+        Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
     })
     .await;
     known && result.unwrap_or(false)
@@ -45,9 +41,6 @@ pub async fn verify(password: String, hash: Option<String>) -> bool {
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
-        Argon2::default()
-            .hash_password(b"not a real password")
-            .map(|h| h.to_string())
-            .unwrap_or_default()
+        Argon2::default().hash_password(b"not a real password").map(|h| h.to_string()).unwrap_or_default()
     })
 }

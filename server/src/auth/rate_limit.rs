@@ -36,10 +36,7 @@ impl LoginLimiter {
     fn keys(account: &str, address: Option<IpAddr>) -> [(String, bool); 2] {
         [
             (format!("account:{account}"), true),
-            (
-                address.map_or_else(String::new, |a| format!("address:{a}")),
-                false,
-            ),
+            (address.map_or_else(String::new, |a| format!("address:{a}")), false),
         ]
     }
 
@@ -48,27 +45,16 @@ impl LoginLimiter {
         let now = Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         for (key, is_account) in Self::keys(account, address) {
-            let limit = if is_account {
-                self.per_account
-            } else {
-                self.per_address
-            };
+            let limit = if is_account { self.per_account } else { self.per_address };
             let Some(times) = failures.get_mut(&key) else {
                 continue;
             };
-            while times
-                .front()
-                .is_some_and(|t| now.duration_since(*t) > self.window)
-            {
+            while times.front().is_some_and(|t| now.duration_since(*t) > self.window) {
                 times.pop_front();
             }
             if times.len() >= limit {
                 let oldest = times.front().copied().unwrap_or(now);
-                let wait = self
-                    .window
-                    .saturating_sub(now.duration_since(oldest))
-                    .as_secs()
-                    .max(1);
+                let wait = self.window.saturating_sub(now.duration_since(oldest)).as_secs().max(1);
                 let mut error = ApiError::new(
                     Status::TooManyRequests,
                     ErrorCode::RateLimited,
@@ -86,11 +72,7 @@ impl LoginLimiter {
         let now = Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if failures.len() > SWEEP_ABOVE_KEYS {
-            failures.retain(|_, times| {
-                times
-                    .back()
-                    .is_some_and(|t| now.duration_since(*t) <= self.window)
-            });
+            failures.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) <= self.window));
         }
         for (key, _) in Self::keys(account, address) {
             if !key.is_empty() {
@@ -117,10 +99,7 @@ mod tests {
         limiter.record_failure("a", ip);
         assert!(limiter.check("a", ip).is_ok());
         limiter.record_failure("a", ip);
-        assert_eq!(
-            limiter.check("a", None).unwrap_err().status,
-            Status::TooManyRequests
-        );
+        assert_eq!(limiter.check("a", None).unwrap_err().status, Status::TooManyRequests);
         // Another account from the same address: one more failure fills the address.
         assert!(limiter.check("b", ip).is_ok());
         limiter.record_failure("b", ip);

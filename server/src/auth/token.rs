@@ -47,11 +47,7 @@ impl Tokens {
     pub fn issue(&self, user: UserId, now_ms: i64) -> Result<(String, i64), ApiError> {
         let iat = now_ms / 1000;
         let exp = iat + self.ttl_secs as i64;
-        let claims = Claims {
-            sub: user.to_string(),
-            iat,
-            exp,
-        };
+        let claims = Claims { sub: user.to_string(), iat, exp };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map(|token| (token, exp * 1000))
             .map_err(|e| {
@@ -62,19 +58,17 @@ impl Tokens {
 
     /// The user a token was issued to, if it is genuine and unexpired.
     pub fn verify(&self, token: &str) -> Result<UserId, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+            match e.kind() {
                 ErrorKind::ExpiredSignature => ApiError::new(
                     Status::Unauthorized,
                     ErrorCode::TokenExpired,
                     "Your session has expired. Log in again.",
                 ),
                 _ => ApiError::unauthorized("The token is not valid. Log in again."),
-            })?;
-        data.claims
-            .sub
-            .parse()
-            .map_err(|_| ApiError::unauthorized("The token is not valid. Log in again."))
+            }
+        })?;
+        data.claims.sub.parse().map_err(|_| ApiError::unauthorized("The token is not valid. Log in again."))
     }
 }
 
@@ -83,9 +77,7 @@ impl Tokens {
 pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> Result<Vec<u8>, String> {
     if let Some(secret) = configured {
         if secret.len() < MIN_SECRET_BYTES {
-            return Err(format!(
-                "jwt_secret must be at least {MIN_SECRET_BYTES} bytes"
-            ));
+            return Err(format!("jwt_secret must be at least {MIN_SECRET_BYTES} bytes"));
         }
         return Ok(secret.as_bytes().to_vec());
     }
@@ -99,8 +91,7 @@ pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> Resul
     let mut bytes = [0u8; 48];
     rand::rng().fill_bytes(&mut bytes);
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     write_private(&path, &secret).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(secret.into_bytes())
 }
@@ -109,12 +100,8 @@ pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> Resul
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     file.write_all(contents.as_bytes())
 }
 
@@ -135,19 +122,10 @@ mod tests {
         assert!(exp > now);
         assert_eq!(tokens.verify(&token).unwrap(), UserId(42));
         let (old, _) = tokens.issue(UserId(42), now - 3_600_000).unwrap();
-        assert_eq!(
-            tokens.verify(&old).unwrap_err().code(),
-            ErrorCode::TokenExpired
-        );
+        assert_eq!(tokens.verify(&old).unwrap_err().code(), ErrorCode::TokenExpired);
         let other = Tokens::new(&[8; 32], 60);
-        assert_eq!(
-            other.verify(&token).unwrap_err().code(),
-            ErrorCode::Unauthorized
-        );
-        assert_eq!(
-            tokens.verify("garbage").unwrap_err().code(),
-            ErrorCode::Unauthorized
-        );
+        assert_eq!(other.verify(&token).unwrap_err().code(), ErrorCode::Unauthorized);
+        assert_eq!(tokens.verify("garbage").unwrap_err().code(), ErrorCode::Unauthorized);
     }
 
     #[test]

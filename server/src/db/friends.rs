@@ -8,18 +8,12 @@ use super::invites::InviteKey;
 /// Turns a pending invite into a friendship, atomically: the invite (and any
 /// invite the other way) disappears and both friendship rows appear.
 /// `Ok(false)` if the invite was no longer pending.
-pub async fn accept_invite(
-    pool: &AnyPool,
-    invite: InviteKey,
-    now_ms: i64,
-) -> Result<bool, sqlx::Error> {
+pub async fn accept_invite(pool: &AnyPool, invite: InviteKey, now_ms: i64) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     // A write first, so SQLite takes the write lock at once instead of
     // upgrading a read lock later (which fails under contention).
-    let deleted = sqlx::query("DELETE FROM friend_invites WHERE id = ?")
-        .bind(invite.id.0)
-        .execute(&mut *tx)
-        .await?;
+    let deleted =
+        sqlx::query("DELETE FROM friend_invites WHERE id = ?").bind(invite.id.0).execute(&mut *tx).await?;
     if deleted.rows_affected() == 0 {
         return Ok(false);
     }
@@ -28,18 +22,14 @@ pub async fn accept_invite(
         .bind(invite.sender.0)
         .execute(&mut *tx)
         .await?;
-    for (a, b) in [
-        (invite.sender, invite.receiver),
-        (invite.receiver, invite.sender),
-    ] {
-        let inserted = sqlx::query(
-            "INSERT INTO friendships (user_id, friend_id, created_at_ms) VALUES (?, ?, ?)",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await;
+    for (a, b) in [(invite.sender, invite.receiver), (invite.receiver, invite.sender)] {
+        let inserted =
+            sqlx::query("INSERT INTO friendships (user_id, friend_id, created_at_ms) VALUES (?, ?, ?)")
+                .bind(a.0)
+                .bind(b.0)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await;
         match inserted {
             Err(e) if !super::is_unique_violation(&e) => return Err(e),
             _ => {}
@@ -96,16 +86,7 @@ pub async fn list(pool: &AnyPool, user: UserId) -> Result<Vec<(User, i64)>, sqlx
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, username, email, since)| {
-            (
-                User {
-                    id: UserId(id),
-                    username,
-                    email,
-                },
-                since,
-            )
-        })
+        .map(|(id, username, email, since)| (User { id: UserId(id), username, email }, since))
         .collect())
 }
 

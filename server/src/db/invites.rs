@@ -44,11 +44,7 @@ pub async fn between(
             .bind(receiver.0)
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(|(id,)| InviteKey {
-        id: InviteId(id),
-        sender,
-        receiver,
-    }))
+    Ok(row.map(|(id,)| InviteKey { id: InviteId(id), sender, receiver }))
 }
 
 /// A pending invite by id.
@@ -58,19 +54,12 @@ pub async fn by_id(pool: &AnyPool, id: InviteId) -> Result<Option<InviteKey>, sq
             .bind(id.0)
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(|(s, r)| InviteKey {
-        id,
-        sender: UserId(s),
-        receiver: UserId(r),
-    }))
+    Ok(row.map(|(s, r)| InviteKey { id, sender: UserId(s), receiver: UserId(r) }))
 }
 
 /// Deletes a pending invite; `Ok(false)` if it was already gone.
 pub async fn delete(pool: &AnyPool, id: InviteId) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM friend_invites WHERE id = ?")
-        .bind(id.0)
-        .execute(pool)
-        .await?;
+    let done = sqlx::query("DELETE FROM friend_invites WHERE id = ?").bind(id.0).execute(pool).await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -86,27 +75,18 @@ fn invite(row: FullRow) -> Invite {
     let (id, created_at_ms, sid, sname, semail, rid, rname, remail) = row;
     Invite {
         id: InviteId(id),
-        from: User {
-            id: UserId(sid),
-            username: sname,
-            email: semail,
-        },
-        to: User {
-            id: UserId(rid),
-            username: rname,
-            email: remail,
-        },
+        from: User { id: UserId(sid), username: sname, email: semail },
+        to: User { id: UserId(rid), username: rname, email: remail },
         created_at_ms,
     }
 }
 
 /// One pending invite with both users, for events.
 pub async fn full(pool: &AnyPool, id: InviteId) -> Result<Option<Invite>, sqlx::Error> {
-    let row: Option<FullRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_FULL} WHERE i.id = ?")))
-            .bind(id.0)
-            .fetch_optional(pool)
-            .await?;
+    let row: Option<FullRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_FULL} WHERE i.id = ?")))
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?;
     Ok(row.map(invite))
 }
 

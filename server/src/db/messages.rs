@@ -69,12 +69,10 @@ pub async fn insert(pool: &AnyPool, m: &DirectMessage) -> Result<InsertOutcome, 
     match result {
         Ok(_) => Ok(InsertOutcome::Stored),
         // Two resends raced: the other one won.
-        Err(e) if super::is_unique_violation(&e) => {
-            match by_nonce(pool, m.sender_id, &m.nonce).await? {
-                Some(existing) => Ok(InsertOutcome::Duplicate(existing)),
-                None => Err(e),
-            }
-        }
+        Err(e) if super::is_unique_violation(&e) => match by_nonce(pool, m.sender_id, &m.nonce).await? {
+            Some(existing) => Ok(InsertOutcome::Duplicate(existing)),
+            None => Err(e),
+        },
         Err(e) => Err(e),
     }
 }
@@ -102,11 +100,7 @@ pub async fn page(
 }
 
 /// The newest message between `a` and `b`.
-pub async fn newest_id(
-    pool: &AnyPool,
-    a: UserId,
-    b: UserId,
-) -> Result<Option<MessageId>, sqlx::Error> {
+pub async fn newest_id(pool: &AnyPool, a: UserId, b: UserId) -> Result<Option<MessageId>, sqlx::Error> {
     let (low, high) = pair(a, b);
     let row: Option<(i64,)> = sqlx::query_as(
         "SELECT id FROM direct_messages WHERE user_low = ? AND user_high = ? ORDER BY id DESC LIMIT 1",
@@ -141,14 +135,13 @@ pub async fn mark_read(
         if updated.rows_affected() > 0 {
             return Ok(());
         }
-        let inserted = sqlx::query(
-            "INSERT INTO dm_read_state (user_id, peer_id, last_read_id) VALUES (?, ?, ?)",
-        )
-        .bind(user.0)
-        .bind(peer.0)
-        .bind(up_to.0)
-        .execute(pool)
-        .await;
+        let inserted =
+            sqlx::query("INSERT INTO dm_read_state (user_id, peer_id, last_read_id) VALUES (?, ?, ?)")
+                .bind(user.0)
+                .bind(peer.0)
+                .bind(up_to.0)
+                .execute(pool)
+                .await;
         match inserted {
             Ok(_) => return Ok(()),
             Err(e) if super::is_unique_violation(&e) => continue,

@@ -61,9 +61,8 @@ impl rocket_db_pools::Pool for AnyDbPool {
     type Error = sqlx::Error;
 
     async fn init(figment: &Figment) -> Result<Self, Self::Error> {
-        let config: rocket_db_pools::Config = figment
-            .extract()
-            .map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
+        let config: rocket_db_pools::Config =
+            figment.extract().map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
         connect(&config).await.map(AnyDbPool)
     }
 
@@ -123,10 +122,7 @@ fn create_sqlite_dir(url: &str) -> Result<(), sqlx::Error> {
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(dir) = Path::new(path)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
     }
     Ok(())

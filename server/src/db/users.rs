@@ -15,14 +15,7 @@ pub struct UserRecord {
 type Row = (i64, String, String, String);
 
 fn record((id, email, username, password_hash): Row) -> UserRecord {
-    UserRecord {
-        user: User {
-            id: UserId(id),
-            username,
-            email,
-        },
-        password_hash,
-    }
+    UserRecord { user: User { id: UserId(id), username, email }, password_hash }
 }
 
 /// Inserts a new account. `Ok(false)` when the email is taken.

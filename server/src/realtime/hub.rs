@@ -63,10 +63,7 @@ impl Hub {
     pub async fn attach(&self, user: UserId) -> (Attached, mpsc::Receiver<Payload>) {
         let conn_id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.queue_len);
-        lock(&self.conns)
-            .entry(user)
-            .or_default()
-            .push(LocalConn { id: conn_id, tx });
+        lock(&self.conns).entry(user).or_default().push(LocalConn { id: conn_id, tx });
         let became_online = match &self.redis {
             Some(redis) => redis.connection_opened(user).await,
             None => {
@@ -76,14 +73,7 @@ impl Hub {
                 *count == 1
             }
         };
-        (
-            Attached {
-                conn_id,
-                user,
-                became_online,
-            },
-            rx,
-        )
+        (Attached { conn_id, user, became_online }, rx)
     }
 
     /// Unregisters a connection; `true` if its user has no connection left anywhere.
@@ -203,15 +193,8 @@ mod tests {
             // rx1 keeps up, rx2 never reads.
             assert!(rx1.recv().await.is_some());
         }
-        assert_eq!(
-            hub.local_connections(),
-            1,
-            "the slow connection was dropped"
-        );
-        assert_eq!(
-            rx2.recv().await.as_deref(),
-            Some(r#"{"type":"heartbeat_ack"}"#)
-        );
+        assert_eq!(hub.local_connections(), 1, "the slow connection was dropped");
+        assert_eq!(rx2.recv().await.as_deref(), Some(r#"{"type":"heartbeat_ack"}"#));
         assert!(!hub.detach(a2).await, "one device is still connected");
         assert!(hub.is_online(UserId(1)).await);
         assert!(hub.detach(a1).await);

@@ -31,23 +31,12 @@ pub struct RedisBus {
 impl RedisBus {
     /// Connects, and starts the publisher task. Call [`RedisBus::subscribe`]
     /// once the hub exists.
-    pub async fn open(
-        url: &str,
-        prefix: &str,
-    ) -> Result<(Self, mpsc::Receiver<String>), redis::RedisError> {
+    pub async fn open(url: &str, prefix: &str) -> Result<(Self, mpsc::Receiver<String>), redis::RedisError> {
         let client = redis::Client::open(url)?;
         let conn = ConnectionManager::new(client).await?;
         let (outgoing, rx) = mpsc::channel(PUBLISH_QUEUE);
         let origin = format!("{:016x}", rand::random::<u64>());
-        Ok((
-            Self {
-                prefix: prefix.to_owned(),
-                origin,
-                conn,
-                outgoing,
-            },
-            rx,
-        ))
+        Ok((Self { prefix: prefix.to_owned(), origin, conn, outgoing }, rx))
     }
 
     fn channel(&self) -> String {
@@ -125,10 +114,8 @@ impl RedisBus {
     /// Counts a new connection; `true` if the user was offline everywhere.
     pub async fn connection_opened(&self, user: UserId) -> bool {
         let mut conn = self.conn.clone();
-        let count: Result<i64, _> = redis::cmd("INCR")
-            .arg(self.online_key(user))
-            .query_async(&mut conn)
-            .await;
+        let count: Result<i64, _> =
+            redis::cmd("INCR").arg(self.online_key(user)).query_async(&mut conn).await;
         match count {
             Ok(n) => n == 1,
             Err(e) => {
@@ -144,10 +131,7 @@ impl RedisBus {
         let script = redis::Script::new(
             "local n = redis.call('DECR', KEYS[1]) if n <= 0 then redis.call('DEL', KEYS[1]) end return n",
         );
-        let count: Result<i64, _> = script
-            .key(self.online_key(user))
-            .invoke_async(&mut conn)
-            .await;
+        let count: Result<i64, _> = script.key(self.online_key(user)).invoke_async(&mut conn).await;
         match count {
             Ok(n) => n <= 0,
             Err(e) => {
@@ -164,8 +148,7 @@ impl RedisBus {
         }
         let mut conn = self.conn.clone();
         let keys: Vec<String> = users.iter().map(|u| self.online_key(*u)).collect();
-        let counts: Result<Vec<Option<i64>>, _> =
-            redis::cmd("MGET").arg(&keys).query_async(&mut conn).await;
+        let counts: Result<Vec<Option<i64>>, _> = redis::cmd("MGET").arg(&keys).query_async(&mut conn).await;
         match counts {
             Ok(counts) => counts.into_iter().map(|c| c.unwrap_or(0) > 0).collect(),
             Err(e) => {
@@ -178,8 +161,7 @@ impl RedisBus {
 
 fn deliver(hub: &Hub, own_origin: &str, text: &str) {
     let mut parts = text.splitn(3, '\n');
-    let (Some(origin), Some(ids), Some(payload)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(origin), Some(ids), Some(payload)) = (parts.next(), parts.next(), parts.next()) else {
         return;
     };
     if origin == own_origin {

@@ -56,13 +56,7 @@ async fn finish(app: &App, attached: crate::realtime::hub::Attached) {
 
 async fn announce_presence(app: &App, user: UserId, online: bool) {
     match friends::ids(&app.pool, user).await {
-        Ok(friends) => app.hub.publish(
-            &friends,
-            &ServerEvent::Presence {
-                user_id: user,
-                online,
-            },
-        ),
+        Ok(friends) => app.hub.publish(&friends, &ServerEvent::Presence { user_id: user, online }),
         Err(e) => tracing::error!(error = %e, "presence fan-out failed"),
     }
 }
@@ -70,6 +64,12 @@ async fn announce_presence(app: &App, user: UserId, online: bool) {
 async fn identify(app: &App, sink: &mut Sink, source: &mut Source) -> Option<UserId> {
     let first = match timeout(IDENTIFY_TIMEOUT, source.next()).await {
         Ok(Some(Ok(Message::Text(text)))) => text,
+        Ok(Some(Err(rocket_ws::result::Error::Capacity(_)))) => {
+            let error = ErrorBody::new(ErrorCode::PayloadTooLarge, "The identify frame is too large.");
+            let _ = send_event(sink, &ServerEvent::Error { error }).await;
+            let _ = close(sink, CloseCode::Size, "frame too large").await;
+            return None;
+        }
         Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return None,
         Ok(Some(Ok(_))) | Err(_) => {
             let error = ErrorBody::new(
@@ -82,7 +82,7 @@ async fn identify(app: &App, sink: &mut Sink, source: &mut Source) -> Option<Use
         }
     };
     let result = match serde_json::from_str::<ClientEvent>(&first) {
-        Ok(ClientEvent::Identify { token }) => app.tokens.verify(&token),
+        Ok(ClientEvent::Identify { token }) => app.tokens.verify(token.trim()),
         _ => Err(ApiError::new(
             rocket::http::Status::BadRequest,
             ErrorCode::IdentifyRequired,
@@ -110,11 +110,7 @@ pub async fn ready_event(app: &App, user: UserId) -> Result<ServerEvent, ApiErro
     let friends = friend_rows
         .into_iter()
         .zip(online)
-        .map(|((user, since_ms), online)| Friend {
-            user,
-            online,
-            since_ms,
-        })
+        .map(|((user, since_ms), online)| Friend { user, online, since_ms })
         .collect();
     Ok(ServerEvent::Ready {
         me,
@@ -188,45 +184,29 @@ async fn serve(
 async fn handle_frame(app: &App, user: UserId, text: &str) -> Option<ServerEvent> {
     let event = match serde_json::from_str::<ClientEvent>(text) {
         Ok(event) => event,
-        Err(e) => {
-            return Some(error_event(
-                ErrorCode::InvalidJson,
-                format!("Unreadable frame: {e}"),
-            ))
-        }
+        Err(e) => return Some(error_event(ErrorCode::InvalidJson, format!("Unreadable frame: {e}"))),
     };
     match event {
         ClientEvent::Heartbeat => Some(ServerEvent::HeartbeatAck),
-        ClientEvent::Identify { .. } => Some(error_event(
-            ErrorCode::BadRequest,
-            "This connection is already identified.",
-        )),
-        ClientEvent::Typing { user_id } => {
-            match friends::are_friends(&app.pool, user, user_id).await {
-                Ok(true) => {
-                    app.hub
-                        .publish(&[user_id], &ServerEvent::Typing { user_id: user });
-                    None
-                }
-                Ok(false) => Some(error_event(
-                    ErrorCode::NotFriends,
-                    "You can only message your friends.",
-                )),
-                Err(e) => {
-                    tracing::error!(error = %e, "typing check failed");
-                    Some(ServerEvent::Error {
-                        error: ApiError::internal().body,
-                    })
-                }
-            }
+        ClientEvent::Identify { .. } => {
+            Some(error_event(ErrorCode::BadRequest, "This connection is already identified."))
         }
+        ClientEvent::Typing { user_id } => match friends::are_friends(&app.pool, user, user_id).await {
+            Ok(true) => {
+                app.hub.publish(&[user_id], &ServerEvent::Typing { user_id: user });
+                None
+            }
+            Ok(false) => Some(error_event(ErrorCode::NotFriends, "You can only message your friends.")),
+            Err(e) => {
+                tracing::error!(error = %e, "typing check failed");
+                Some(ServerEvent::Error { error: ApiError::internal().body })
+            }
+        },
     }
 }
 
 fn error_event(code: ErrorCode, message: impl Into<String>) -> ServerEvent {
-    ServerEvent::Error {
-        error: ErrorBody::new(code, message),
-    }
+    ServerEvent::Error { error: ErrorBody::new(code, message) }
 }
 
 async fn send_event(sink: &mut Sink, event: &ServerEvent) -> Result<(), ()> {
@@ -242,9 +222,6 @@ async fn write(sink: &mut Sink, message: Message) -> Result<(), ()> {
 }
 
 async fn close(sink: &mut Sink, code: CloseCode, reason: &str) -> Result<(), ()> {
-    let frame = CloseFrame {
-        code,
-        reason: reason.to_owned().into(),
-    };
+    let frame = CloseFrame { code, reason: reason.to_owned().into() };
     write(sink, Message::Close(Some(frame))).await
 }

@@ -31,28 +31,14 @@ async fn register(
         return Err(email_taken());
     }
     let password_hash = password::hash(request.password).await?;
-    let user = User {
-        id: UserId(app.ids.next()),
-        username: request.username.trim().to_owned(),
-        email,
-    };
+    let user = User { id: UserId(app.ids.next()), username: request.username.trim().to_owned(), email };
     let now = now_ms();
-    let record = UserRecord {
-        user: user.clone(),
-        password_hash,
-    };
+    let record = UserRecord { user: user.clone(), password_hash };
     if !users::insert(&app.pool, &record, now).await? {
         return Err(email_taken());
     }
     let (token, expires_at_ms) = app.tokens.issue(user.id, now)?;
-    Ok((
-        Status::Created,
-        Json(AuthResponse {
-            token,
-            expires_at_ms,
-            user,
-        }),
-    ))
+    Ok((Status::Created, Json(AuthResponse { token, expires_at_ms, user })))
 }
 
 fn email_taken() -> ApiError {
@@ -83,11 +69,7 @@ async fn login(
         Some(record) if password_ok => {
             app.login_limiter.clear_account(&email);
             let (token, expires_at_ms) = app.tokens.issue(record.user.id, now_ms())?;
-            Ok(Json(AuthResponse {
-                token,
-                expires_at_ms,
-                user: record.user,
-            }))
+            Ok(Json(AuthResponse { token, expires_at_ms, user: record.user }))
         }
         _ => {
             app.login_limiter.record_failure(&email, addr.0);

@@ -2,8 +2,7 @@
 
 use concord_common::validate::{self, FieldError, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT};
 use concord_common::{
-    DirectMessage, ErrorCode, MessageId, MessagePage, SendMessageRequest, ServerEvent, UnreadCount,
-    UserId,
+    DirectMessage, ErrorCode, MessageId, MessagePage, SendMessageRequest, ServerEvent, UnreadCount, UserId,
 };
 use rocket::http::Status;
 use rocket::serde::json::Json;
@@ -40,7 +39,13 @@ async fn history(
     limit: Option<&str>,
 ) -> Result<Json<MessagePage>, ApiError> {
     let peer = friend_in_path(app, auth.0, user_id).await?;
-    let before: Option<MessageId> = before.map(|b| path_id(b, "message")).transpose()?;
+    let before = match before.map(str::parse::<MessageId>) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            return Err(FieldError { field: "before", message: "before must be a message id.".into() }.into())
+        }
+    };
     let limit = match limit {
         None => HISTORY_DEFAULT_LIMIT,
         Some(text) => match text.parse::<u32>() {
@@ -82,12 +87,7 @@ async fn send(
     // Stored (committed) before anyone hears of it.
     match messages::insert(&app.pool, &message).await? {
         InsertOutcome::Stored => {
-            app.hub.publish(
-                &[auth.0, peer],
-                &ServerEvent::MessageCreated {
-                    message: message.clone(),
-                },
-            );
+            app.hub.publish(&[auth.0, peer], &ServerEvent::MessageCreated { message: message.clone() });
             Ok((Status::Created, Json(message)))
         }
         InsertOutcome::Duplicate(original) if original.recipient_id == peer => {
@@ -102,26 +102,12 @@ async fn send(
 }
 
 #[post("/dms/<user_id>/read")]
-async fn read(
-    app: &State<App>,
-    auth: AuthUser,
-    user_id: &str,
-) -> Result<Json<UnreadCount>, ApiError> {
+async fn read(app: &State<App>, auth: AuthUser, user_id: &str) -> Result<Json<UnreadCount>, ApiError> {
     let peer = friend_in_path(app, auth.0, user_id).await?;
     let newest = messages::newest_id(&app.pool, auth.0, peer).await?;
     if let Some(newest) = newest {
         messages::mark_read(&app.pool, auth.0, peer, newest).await?;
-        app.hub.publish(
-            &[auth.0],
-            &ServerEvent::DmRead {
-                user_id: peer,
-                last_read_id: newest,
-            },
-        );
+        app.hub.publish(&[auth.0], &ServerEvent::DmRead { user_id: peer, last_read_id: newest });
     }
-    Ok(Json(UnreadCount {
-        user_id: peer,
-        count: 0,
-        last_read_id: newest,
-    }))
+    Ok(Json(UnreadCount { user_id: peer, count: 0, last_read_id: newest }))
 }

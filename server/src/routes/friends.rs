@@ -24,11 +24,7 @@ async fn list(app: &State<App>, auth: AuthUser) -> Result<Json<Vec<Friend>>, Api
     Ok(Json(
         rows.into_iter()
             .zip(online)
-            .map(|((user, since_ms), online)| Friend {
-                user,
-                online,
-                since_ms,
-            })
+            .map(|((user, since_ms), online)| Friend { user, online, since_ms })
             .collect(),
     ))
 }
@@ -37,50 +33,34 @@ async fn list(app: &State<App>, auth: AuthUser) -> Result<Json<Vec<Friend>>, Api
 async fn remove(app: &State<App>, auth: AuthUser, user_id: &str) -> Result<Status, ApiError> {
     let other: UserId = path_id(user_id, "user")?;
     if !friends::remove(&app.pool, auth.0, other).await? {
-        return Err(not_friends());
+        return Err(ApiError::new(
+            Status::NotFound,
+            ErrorCode::NotFriends,
+            "You are not friends with this user.",
+        ));
     }
-    app.hub
-        .publish(&[auth.0], &ServerEvent::FriendRemoved { user_id: other });
-    app.hub
-        .publish(&[other], &ServerEvent::FriendRemoved { user_id: auth.0 });
+    app.hub.publish(&[auth.0], &ServerEvent::FriendRemoved { user_id: other });
+    app.hub.publish(&[other], &ServerEvent::FriendRemoved { user_id: auth.0 });
     Ok(Status::NoContent)
 }
 
 /// 403 `not_friends`.
 pub fn not_friends() -> ApiError {
-    ApiError::new(
-        Status::Forbidden,
-        ErrorCode::NotFriends,
-        "You are not friends with this user.",
-    )
+    ApiError::new(Status::Forbidden, ErrorCode::NotFriends, "You are not friends with this user.")
 }
 
 /// `me`'s view of friend `other`, with presence.
 pub async fn friend_view(app: &App, me: UserId, other: UserId) -> Result<Friend, ApiError> {
-    let user = users::by_id(&app.pool, other)
-        .await?
-        .ok_or_else(ApiError::internal)?;
-    let since_ms = friends::since(&app.pool, me, other)
-        .await?
-        .unwrap_or_default();
-    Ok(Friend {
-        user,
-        online: app.hub.is_online(other).await,
-        since_ms,
-    })
+    let user = users::by_id(&app.pool, other).await?.ok_or_else(ApiError::internal)?;
+    let since_ms = friends::since(&app.pool, me, other).await?.unwrap_or_default();
+    Ok(Friend { user, online: app.hub.is_online(other).await, since_ms })
 }
 
 /// Tells both users' devices about a new friendship; returns `me`'s view.
 pub async fn announce_friendship(app: &App, me: UserId, other: UserId) -> Result<Friend, ApiError> {
     let for_me = friend_view(app, me, other).await?;
     let for_other = friend_view(app, other, me).await?;
-    app.hub.publish(
-        &[me],
-        &ServerEvent::FriendAdded {
-            friend: for_me.clone(),
-        },
-    );
-    app.hub
-        .publish(&[other], &ServerEvent::FriendAdded { friend: for_other });
+    app.hub.publish(&[me], &ServerEvent::FriendAdded { friend: for_me.clone() });
+    app.hub.publish(&[other], &ServerEvent::FriendAdded { friend: for_other });
     Ok(for_me)
 }

@@ -3,8 +3,8 @@
 
 use concord_common::validate::{self, normalize_email};
 use concord_common::{
-    CreateInviteRequest, CreateInviteResponse, ErrorCode, Friend, InviteId, InviteList,
-    InviteRemovedReason, ServerEvent,
+    CreateInviteRequest, CreateInviteResponse, ErrorCode, Friend, InviteId, InviteList, InviteRemovedReason,
+    ServerEvent,
 };
 use rocket::http::Status;
 use rocket::serde::json::Json;
@@ -52,25 +52,14 @@ async fn create(
         ));
     }
     if friends::are_friends(&app.pool, me, them).await? {
-        return Err(field_error(
-            Status::Conflict,
-            ErrorCode::AlreadyFriends,
-            "You are already friends.",
-        ));
+        return Err(field_error(Status::Conflict, ErrorCode::AlreadyFriends, "You are already friends."));
     }
     // They already invited me: inviting back means yes.
     if let Some(reverse) = invites::between(&app.pool, them, me).await? {
         let friend = befriend(app, reverse).await?;
-        return Ok((
-            Status::Ok,
-            Json(CreateInviteResponse::BecameFriends { friend }),
-        ));
+        return Ok((Status::Ok, Json(CreateInviteResponse::BecameFriends { friend })));
     }
-    let key = InviteKey {
-        id: InviteId(app.ids.next()),
-        sender: me,
-        receiver: them,
-    };
+    let key = InviteKey { id: InviteId(app.ids.next()), sender: me, receiver: them };
     if !invites::insert(&app.pool, key, now_ms()).await? {
         return Err(field_error(
             Status::Conflict,
@@ -78,19 +67,9 @@ async fn create(
             "You have already invited this person.",
         ));
     }
-    let invite = invites::full(&app.pool, key.id)
-        .await?
-        .ok_or_else(ApiError::internal)?;
-    app.hub.publish(
-        &[me, them],
-        &ServerEvent::InviteCreated {
-            invite: invite.clone(),
-        },
-    );
-    Ok((
-        Status::Created,
-        Json(CreateInviteResponse::Invited { invite }),
-    ))
+    let invite = invites::full(&app.pool, key.id).await?.ok_or_else(ApiError::internal)?;
+    app.hub.publish(&[me, them], &ServerEvent::InviteCreated { invite: invite.clone() });
+    Ok((Status::Created, Json(CreateInviteResponse::Invited { invite })))
 }
 
 fn field_error(status: Status, code: ErrorCode, message: &str) -> ApiError {
@@ -102,34 +81,27 @@ fn field_error(status: Status, code: ErrorCode, message: &str) -> ApiError {
 /// Turns a pending invite into a friendship and tells everyone; returns the
 /// receiver's view of the new friend.
 async fn befriend(app: &App, key: InviteKey) -> Result<Friend, ApiError> {
+    // An invite the other way (from a race) disappears with this one.
+    let crossing = invites::between(&app.pool, key.receiver, key.sender).await?;
     if !friends::accept_invite(&app.pool, key, now_ms()).await? {
         return Err(invite_not_found());
     }
-    app.hub.publish(
-        &[key.sender, key.receiver],
-        &ServerEvent::InviteRemoved {
-            invite_id: key.id,
-            reason: InviteRemovedReason::Accepted,
-        },
-    );
+    for invite in std::iter::once(key).chain(crossing) {
+        app.hub.publish(
+            &[key.sender, key.receiver],
+            &ServerEvent::InviteRemoved { invite_id: invite.id, reason: InviteRemovedReason::Accepted },
+        );
+    }
     announce_friendship(app, key.receiver, key.sender).await
 }
 
 fn invite_not_found() -> ApiError {
-    ApiError::new(
-        Status::NotFound,
-        ErrorCode::InviteNotFound,
-        "There is no such pending invite for you.",
-    )
+    ApiError::new(Status::NotFound, ErrorCode::InviteNotFound, "There is no such pending invite for you.")
 }
 
 /// The invite `id` if `me` is on the side `mine` selects; 404 otherwise, so
 /// other people's invites are indistinguishable from missing ones.
-async fn own_invite(
-    app: &App,
-    id: &str,
-    mine: impl Fn(&InviteKey) -> bool,
-) -> Result<InviteKey, ApiError> {
+async fn own_invite(app: &App, id: &str, mine: impl Fn(&InviteKey) -> bool) -> Result<InviteKey, ApiError> {
     let id: InviteId = path_id(id, "invite")?;
     match invites::by_id(&app.pool, id).await? {
         Some(key) if mine(&key) => Ok(key),
@@ -155,20 +127,10 @@ async fn cancel(app: &State<App>, auth: AuthUser, id: &str) -> Result<Status, Ap
     remove(app, key, InviteRemovedReason::Cancelled).await
 }
 
-async fn remove(
-    app: &App,
-    key: InviteKey,
-    reason: InviteRemovedReason,
-) -> Result<Status, ApiError> {
+async fn remove(app: &App, key: InviteKey, reason: InviteRemovedReason) -> Result<Status, ApiError> {
     if !invites::delete(&app.pool, key.id).await? {
         return Err(invite_not_found());
     }
-    app.hub.publish(
-        &[key.sender, key.receiver],
-        &ServerEvent::InviteRemoved {
-            invite_id: key.id,
-            reason,
-        },
-    );
+    app.hub.publish(&[key.sender, key.receiver], &ServerEvent::InviteRemoved { invite_id: key.id, reason });
     Ok(Status::NoContent)
 }

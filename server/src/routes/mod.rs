@@ -46,23 +46,12 @@ fn default_catcher(status: Status, request: &Request<'_>) -> ApiError {
         return error;
     }
     let (code, message) = match status.code {
-        400 => (ErrorCode::BadRequest, "The request is malformed."),
         401 => (ErrorCode::Unauthorized, "This route needs a valid token."),
         404 => (ErrorCode::NotFound, "There is no such route."),
-        405 => (
-            ErrorCode::NotFound,
-            "This route does not accept that method.",
-        ),
         413 => (ErrorCode::PayloadTooLarge, "The request is too large."),
-        422 => (
-            ErrorCode::BadRequest,
-            "The request could not be understood.",
-        ),
-        400..=499 => (ErrorCode::BadRequest, "The request was refused."),
-        _ => (
-            ErrorCode::Internal,
-            "The server failed; nothing was changed. Try again.",
-        ),
+        422 => (ErrorCode::BadRequest, "The request could not be understood."),
+        400..=499 => (ErrorCode::BadRequest, "The request is malformed or was refused."),
+        _ => (ErrorCode::Internal, "The server failed; nothing was changed. Try again."),
     };
     ApiError::new(status, code, message)
 }
@@ -118,7 +107,5 @@ impl<'r> FromRequest<'r> for ClientAddr {
 
 /// Parses an id from a path segment, or explains the problem.
 fn path_id<T: std::str::FromStr>(segment: &str, what: &str) -> Result<T, ApiError> {
-    segment
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("`{segment}` is not a valid {what} id.")))
+    segment.parse().map_err(|_| ApiError::bad_request(format!("`{segment}` is not a valid {what} id.")))
 }

@@ -1,0 +1,15 @@
+//! Integration tests: a real Concord server on a real port, real websocket
+//! clients, on SQLite and on MariaDB (each test runs against both; see
+//! `support::both_databases!`).
+
+#![allow(clippy::unwrap_used)] // a panic is how a test reports failure
+
+mod support;
+
+mod accounts;
+mod dms;
+mod friends;
+mod openapi;
+mod realtime;
+mod robustness;
+mod scale_out;
