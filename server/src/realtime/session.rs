@@ -24,27 +24,30 @@ type Sink = SplitSink<DuplexStream, Message>;
 type Source = SplitStream<DuplexStream>;
 
 /// Runs a connection to the end.
+///
+/// Steps that await the database are boxed: an idle connection then holds
+/// only the small `serve` loop's state, not the largest query future's.
 pub async fn run(app: App, stream: DuplexStream) {
     let (mut sink, mut source) = stream.split();
-    let Some(user) = identify(&app, &mut sink, &mut source).await else {
+    let Some(user) = Box::pin(identify(&app, &mut sink, &mut source)).await else {
         return;
     };
     let (attached, mut events) = app.hub.attach(user).await;
     if attached.became_online {
-        announce_presence(&app, user, true).await;
+        Box::pin(announce_presence(&app, user, true)).await;
     }
-    let ready = match ready_event(&app, user).await {
+    let ready = match Box::pin(ready_event(&app, user)).await {
         Ok(ready) => ready,
         Err(_) => {
             let _ = close(&mut sink, CloseCode::Error, "server error").await;
-            finish(&app, attached).await;
+            Box::pin(finish(&app, attached)).await;
             return;
         }
     };
     if send_event(&mut sink, &ready).await.is_ok() {
         serve(&app, user, &mut sink, &mut source, &mut events).await;
     }
-    finish(&app, attached).await;
+    Box::pin(finish(&app, attached)).await;
 }
 
 async fn finish(app: &App, attached: crate::realtime::hub::Attached) {
@@ -149,7 +152,7 @@ async fn serve(
             frame = source.next() => {
                 last_heard = Instant::now();
                 let reply = match frame {
-                    Some(Ok(Message::Text(text))) => handle_frame(app, user, &text).await,
+                    Some(Ok(Message::Text(text))) => Box::pin(handle_frame(app, user, &text)).await,
                     Some(Ok(Message::Binary(_))) => Some(error_event(ErrorCode::BadRequest, "Frames must be JSON text.")),
                     Some(Ok(Message::Close(_))) | None => return,
                     Some(Ok(_)) => None, // ping/pong: tungstenite answers pings itself

@@ -59,7 +59,7 @@ async fn history(
             }
         },
     };
-    let mut messages = messages::page(&app.pool, auth.0, peer, before, limit + 1).await?;
+    let mut messages = messages::page(&app.pool, app.backend, auth.0, peer, before, limit + 1).await?;
     let has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
     Ok(Json(MessagePage { messages, has_more }))

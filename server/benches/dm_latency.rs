@@ -1,0 +1,143 @@
+//! DM latency under sustained load: from just before `POST
+//! /api/dms/{id}/messages` to the recipient's websocket, at a fixed rate, and
+//! a check that every message arrived once and is stored.
+//!
+//! `cargo bench -p concord-server --bench dm_latency` (`CONCORD_BENCH_RATE`
+//! messages/s, default 2000; `CONCORD_BENCH_SECONDS`, default 10;
+//! `CONCORD_BENCH_DB` = sqlite | mariadb | both). Prints one JSON object per database.
+
+#![allow(clippy::unwrap_used)] // a benchmark that cannot run should stop loudly
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use concord_common::{MessagePage, ServerEvent};
+use futures_util::StreamExt;
+use serde_json::json;
+use support::{backends, befriend, connect, percentiles, register, ServerProcess};
+use tokio::sync::{Mutex, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
+
+fn env_or(key: &str, default: u64) -> u64 {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let rate = env_or("CONCORD_BENCH_RATE", 2000);
+    let seconds = env_or("CONCORD_BENCH_SECONDS", 10);
+    for backend in backends() {
+        run(backend, rate, seconds).await;
+    }
+}
+
+async fn run(backend: &str, rate: u64, seconds: u64) {
+    let server = ServerProcess::start(backend, &[]).await;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    let ada = register(&http, &server, "ada").await;
+    let bob = register(&http, &server, "bob").await;
+    befriend(&http, &server, &ada, &bob).await;
+
+    let clock = Instant::now();
+    let total = rate * seconds;
+    // Bob's socket: records when each message arrives (content = send time in µs).
+    let mut bob_ws = connect(&server, &bob.token).await;
+    let receiver = tokio::spawn(async move {
+        let mut latencies = Vec::with_capacity(total as usize);
+        let mut seen = HashSet::new();
+        let mut duplicates = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds + 30);
+        while (seen.len() as u64) < total {
+            let text = match tokio::time::timeout_at(deadline, bob_ws.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => text,
+                Ok(Some(Ok(_))) => continue,
+                _ => break,
+            };
+            if let Ok(ServerEvent::MessageCreated { message }) = serde_json::from_str(&text) {
+                let sent_us: u64 = message.content.parse().unwrap_or(0);
+                latencies.push(clock.elapsed().saturating_sub(Duration::from_micros(sent_us)));
+                if !seen.insert(message.id) {
+                    duplicates += 1;
+                }
+            }
+        }
+        (latencies, seen.len(), duplicates)
+    });
+
+    let in_flight = Arc::new(Semaphore::new(256));
+    let post_latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
+    let failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    let per_tick = rate as f64 / 1000.0;
+    let mut owed = 0.0;
+    let mut sent = 0u64;
+    let started = Instant::now();
+    while sent < total {
+        tick.tick().await;
+        owed += per_tick;
+        while owed >= 1.0 && sent < total {
+            owed -= 1.0;
+            let permit = in_flight.clone().acquire_owned().await.unwrap();
+            let (http, url, token) =
+                (http.clone(), server.url(&format!("/api/dms/{}/messages", bob.id)), ada.token.clone());
+            let (post_latencies, failures) = (post_latencies.clone(), failures.clone());
+            let nonce = format!("b{sent}");
+            tokio::spawn(async move {
+                let t0 = clock.elapsed();
+                let body = json!({"content": t0.as_micros().to_string(), "nonce": nonce});
+                let ok = matches!(
+                    http.post(url).bearer_auth(token).json(&body).send().await,
+                    Ok(r) if r.status().as_u16() == 201
+                );
+                if ok {
+                    post_latencies.lock().await.push(clock.elapsed() - t0);
+                } else {
+                    failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                drop(permit);
+            });
+            sent += 1;
+        }
+    }
+    // Wait for the requests still in flight.
+    let _all = in_flight.acquire_many(256).await.unwrap();
+    let send_secs = started.elapsed().as_secs_f64();
+    let (mut latencies, received, duplicates) = receiver.await.unwrap();
+
+    // Count what the server stored, paging through the whole conversation.
+    let mut stored = 0usize;
+    let mut before: Option<String> = None;
+    loop {
+        let mut url = server.url(&format!("/api/dms/{}/messages?limit=100", bob.id));
+        if let Some(b) = &before {
+            url.push_str(&format!("&before={b}"));
+        }
+        let page: MessagePage =
+            http.get(url).bearer_auth(&ada.token).send().await.unwrap().json().await.unwrap();
+        stored += page.messages.len();
+        before = page.messages.last().map(|m| m.id.to_string());
+        if !page.has_more {
+            break;
+        }
+    }
+    let mut posts = post_latencies.lock().await.clone();
+    println!(
+        "{}",
+        json!({
+            "bench": "dm_latency",
+            "database": backend,
+            "target_rate_per_s": rate,
+            "achieved_rate_per_s": (total as f64 / send_secs).round(),
+            "sent": total,
+            "post_failures": failures.load(std::sync::atomic::Ordering::Relaxed),
+            "received_on_socket": received,
+            "duplicates_on_socket": duplicates,
+            "stored": stored,
+            "post_to_socket": percentiles(&mut latencies),
+            "post_round_trip": percentiles(&mut posts),
+        })
+    );
+}
