@@ -1,9 +1,17 @@
-//! The Concord client. The egui app arrives with the desktop-client issue; until
-//! then this binary only says where to find the web client.
+//! `concord`: the desktop client.
 
-fn main() {
-    println!(
-        "concord-gui {}: the desktop client is not built yet; run the server and use the API (docs/API.md).",
-        env!("CARGO_PKG_VERSION")
-    );
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> eframe::Result {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Concord")
+            .with_inner_size([1000.0, 700.0])
+            .with_min_inner_size([480.0, 360.0]),
+        ..Default::default()
+    };
+    eframe::run_native("Concord", options, Box::new(|cc| Ok(Box::new(concord_gui::ConcordApp::new(cc)))))
 }
+
+// The browser entry point is `concord_gui::web::start` (see the web-client issue).
+#[cfg(target_arch = "wasm32")]
+fn main() {}

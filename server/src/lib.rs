@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod ids;
+pub mod launch;
 pub mod realtime;
 pub mod routes;
 

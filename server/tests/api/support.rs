@@ -1,7 +1,6 @@
 //! Shared fixtures: start a server on a free port with a fresh database,
 //! register users, call the API, and read websocket events.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -34,10 +33,6 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 pub fn unique(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{prefix}_{}_{}_{n}", std::process::id(), rand::random::<u32>())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// MariaDB server URL (no database), `CONCORD_TEST_MYSQL_URL` or the local default.
@@ -117,8 +112,7 @@ pub struct TestServer {
     pub base: String,
     pub port: u16,
     pub http: reqwest::Client,
-    shutdown: Option<rocket::Shutdown>,
-    handle: Option<tokio::task::JoinHandle<()>>,
+    server: concord_server::launch::RunningServer,
 }
 
 /// Settings every test server gets; `extra` overrides them.
@@ -140,29 +134,10 @@ pub fn test_figment(db_url: &str, data_dir: &std::path::Path, port: u16) -> Figm
 impl TestServer {
     /// Starts a server on `db` with test settings plus `extra`.
     pub async fn start_on(db: &Database, extra: Figment) -> TestServer {
-        let port = free_port();
+        let port = concord_server::launch::free_port().unwrap();
         let figment = test_figment(&db.url, &db.dir, port).merge(extra);
-        let rocket = concord_server::build(figment).ignite().await.expect("server failed to start");
-        let shutdown = rocket.shutdown();
-        let handle = tokio::spawn(async move {
-            let _ = rocket.launch().await;
-        });
-        let server = TestServer {
-            base: format!("http://127.0.0.1:{port}"),
-            port,
-            http: reqwest::Client::new(),
-            shutdown: Some(shutdown),
-            handle: Some(handle),
-        };
-        for _ in 0..200 {
-            if let Ok(r) = server.http.get(server.url("/api/health")).send().await {
-                if r.status() == StatusCode::OK {
-                    return server;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("server did not answer /api/health");
+        let server = concord_server::launch::start(figment).await.unwrap();
+        TestServer { base: server.base_url(), port, http: reqwest::Client::new(), server }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -170,13 +145,8 @@ impl TestServer {
     }
 
     /// Stops the server and waits until it has let go of its port.
-    pub async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            shutdown.notify();
-        }
-        if let Some(handle) = self.handle.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), handle).await;
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 
     /// Sends a request; returns the status and the JSON body (`Null` if empty).
@@ -272,14 +242,6 @@ impl TestServer {
         let (stream, _) =
             tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/api/ws", self.port)).await.unwrap();
         Ws { stream }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            shutdown.notify();
-        }
     }
 }
 

@@ -1,0 +1,84 @@
+//! [`ConcordApp`]: owns the state and the network handle. Once per frame it
+//! applies network events (`logic`), draws (`ui`), and sends the commands
+//! both produced.
+
+use crate::net::{Command, Net};
+use crate::state::{AppState, Persisted};
+use crate::ui;
+
+/// Key of the persisted state in eframe's storage.
+pub const STORAGE_KEY: &str = "concord";
+
+/// The Concord app.
+pub struct ConcordApp {
+    state: AppState,
+    net: Net,
+}
+
+impl ConcordApp {
+    /// Called by eframe once, with the window's context and storage.
+    pub fn new(cc: &eframe::CreationContext<'_>) -> Self {
+        let persisted = cc.storage.and_then(|s| eframe::get_value(s, STORAGE_KEY)).unwrap_or_default();
+        Self::with_persisted(cc.egui_ctx.clone(), persisted)
+    }
+
+    /// An app starting from `persisted` (what a previous run saved).
+    pub fn with_persisted(ctx: egui::Context, persisted: Persisted) -> Self {
+        ui::theme::install_fonts(&ctx);
+        let net = Net::start(ctx);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let (state, commands) = AppState::restore(persisted, now_ms);
+        let mut app = Self { state, net };
+        app.send(commands);
+        app
+    }
+
+    /// The current state (read-only; tests and benchmarks inspect it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The state, for tests and benchmarks that set up large scenes.
+    pub fn state_mut(&mut self) -> &mut AppState {
+        &mut self.state
+    }
+
+    fn send(&mut self, commands: Vec<Command>) {
+        for command in commands {
+            if !self.net.send(command) {
+                self.state.notice = Some("The network side stopped; restart Concord.".into());
+            }
+        }
+    }
+
+    /// Applies every pending network event; what the app does between frames.
+    pub fn apply_events(&mut self, ctx: &egui::Context) {
+        while let Some(event) = self.net.try_recv() {
+            let commands = self.state.apply(event);
+            self.send(commands);
+        }
+        let focused = ctx.input(|i| i.viewport().focused.unwrap_or(true));
+        if focused != self.state.focused {
+            let commands = self.state.set_focused(focused);
+            self.send(commands);
+        }
+        for (title, body) in self.state.notifications.drain(..) {
+            crate::platform::notify(&title, &body);
+        }
+    }
+}
+
+impl eframe::App for ConcordApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.apply_events(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let commands = ui::app_ui(ui, &mut self.state);
+        self.send(commands);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, STORAGE_KEY, &self.state.persisted);
+    }
+}

@@ -1,0 +1,17 @@
+//! The Concord client: one egui app that runs as a native window and (built
+//! for wasm32) in the browser.
+//!
+//! Data flows one way. Network tasks ([`net`]) turn server responses and
+//! websocket frames into [`net::NetEvent`]s; the app ([`app::ConcordApp`])
+//! applies them to [`state::AppState`] once per frame; screens ([`ui`]) draw
+//! the state and return [`net::Command`]s, which go back to the network
+//! tasks. Nothing in a screen talks to a socket, and the UI thread never
+//! waits on the network: it repaints when an event arrives.
+
+pub mod app;
+pub mod net;
+pub mod platform;
+pub mod state;
+pub mod ui;
+
+pub use app::ConcordApp;

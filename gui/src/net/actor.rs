@@ -1,0 +1,150 @@
+//! The network actor: takes [`Command`]s one by one, runs each as its own
+//! task, and owns the session (websocket supervisor + outbox) while logged in.
+
+use std::sync::Arc;
+
+use concord_common::{ClientEvent, ErrorBody, ErrorCode, LoginRequest, RegisterRequest};
+use futures_util::future::{abortable, AbortHandle};
+use reqwest::Method;
+use tokio::sync::{mpsc, watch};
+
+use super::outbox::{self, Outgoing, OUTBOX_LEN};
+use super::rest::Api;
+use super::socket::{self, SocketSlot};
+use super::{Command, EventSink, NetEvent};
+use crate::platform::spawn;
+
+/// A logged-in session's running parts; dropping it stops them.
+struct Session {
+    api: Api,
+    outbox: mpsc::Sender<Outgoing>,
+    socket: SocketSlot,
+    tasks: Vec<AbortHandle>,
+}
+
+impl Session {
+    fn start(server: &str, token: String, sink: &EventSink) -> Self {
+        let api = Api::new(server, Some(token.clone()));
+        let socket: SocketSlot = Arc::default();
+        let (online_tx, online_rx) = watch::channel(false);
+        let (outbox_tx, outbox_rx) = mpsc::channel(OUTBOX_LEN);
+        let (supervisor, supervisor_abort) =
+            abortable(socket::supervise(api.ws_url(), token, sink.clone(), socket.clone(), online_tx));
+        let (sender, sender_abort) = abortable(outbox::run(api.clone(), outbox_rx, online_rx, sink.clone()));
+        spawn(async move {
+            let _ = supervisor.await;
+        });
+        spawn(async move {
+            let _ = sender.await;
+        });
+        Self { api, outbox: outbox_tx, socket, tasks: vec![supervisor_abort, sender_abort] }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        socket::close(&self.socket);
+    }
+}
+
+/// Runs until the UI drops its [`super::Net`].
+pub async fn run(mut commands: mpsc::Receiver<Command>, sink: EventSink) {
+    let mut session: Option<Session> = None;
+    while let Some(command) = commands.recv().await {
+        match command {
+            Command::Register { server, email, username, password } => {
+                let sink = sink.clone();
+                spawn(async move {
+                    let result = Api::new(&server, None)
+                        .register(&RegisterRequest { email, username, password })
+                        .await;
+                    sink.emit(auth_event(server, result)).await;
+                });
+            }
+            Command::Login { server, email, password } => {
+                let sink = sink.clone();
+                spawn(async move {
+                    let result = Api::new(&server, None).login(&LoginRequest { email, password }).await;
+                    sink.emit(auth_event(server, result)).await;
+                });
+            }
+            Command::Resume { server, token } => {
+                // Stop the old session's socket before the new one connects.
+                drop(session.take());
+                session = Some(Session::start(&server, token, &sink));
+            }
+            Command::Logout => session = None,
+            command => match &session {
+                Some(session) => session_command(session, command, &sink),
+                None => {
+                    let error = ErrorBody::new(ErrorCode::Unauthorized, "You are not logged in.");
+                    sink.emit(NetEvent::ActionFailed { error }).await;
+                }
+            },
+        }
+    }
+}
+
+fn auth_event(
+    server: String,
+    result: Result<concord_common::AuthResponse, super::rest::RestError>,
+) -> NetEvent {
+    match result {
+        Ok(auth) => NetEvent::Authenticated { server, auth },
+        Err(error) => NetEvent::AuthFailed { error: error.body() },
+    }
+}
+
+fn session_command(session: &Session, command: Command, sink: &EventSink) {
+    let api = session.api.clone();
+    let sink = sink.clone();
+    match command {
+        Command::LoadHistory { peer, before } => spawn(async move {
+            let event = match api.history(peer, before).await {
+                Ok(page) => NetEvent::History { peer, before, page },
+                Err(error) => NetEvent::HistoryFailed { peer, error: error.to_string() },
+            };
+            sink.emit(event).await;
+        }),
+        Command::SendMessage { peer, content, nonce } => {
+            let outgoing = Outgoing { peer, content, nonce: nonce.clone() };
+            if session.outbox.try_send(outgoing).is_err() {
+                spawn(async move {
+                    let error = ErrorBody::new(
+                        ErrorCode::Unknown,
+                        "Too many messages are waiting to be sent; wait for the connection to come back.",
+                    );
+                    sink.emit(NetEvent::MessageRefused { peer, nonce, error }).await;
+                });
+            }
+        }
+        Command::MarkRead { peer } => spawn(async move {
+            // Best effort: the badge clears locally, the next `ready` corrects it.
+            let _ = api.mark_read(peer).await;
+        }),
+        Command::Typing { peer } => {
+            socket::send(&session.socket, &ClientEvent::Typing { user_id: peer });
+        }
+        Command::Invite { email } => spawn(async move {
+            let result = api.invite(&email).await.map_err(|e| e.body());
+            sink.emit(NetEvent::InviteResult(result)).await;
+        }),
+        Command::AcceptInvite(id) => act(api, sink, Method::POST, format!("/api/invites/{id}/accept")),
+        Command::RejectInvite(id) => act(api, sink, Method::POST, format!("/api/invites/{id}/reject")),
+        Command::CancelInvite(id) => act(api, sink, Method::DELETE, format!("/api/invites/{id}")),
+        Command::RemoveFriend(id) => act(api, sink, Method::DELETE, format!("/api/friends/{id}")),
+        Command::Register { .. } | Command::Login { .. } | Command::Resume { .. } | Command::Logout => {}
+    }
+}
+
+/// An action whose success shows up as websocket events; only failure is reported.
+fn act(api: Api, sink: EventSink, method: Method, path: String) {
+    spawn(async move {
+        if let Err(error) = api.act(method, &path).await {
+            sink.emit(NetEvent::ActionFailed { error: error.body() }).await;
+        }
+    });
+}

@@ -1,0 +1,137 @@
+//! Network side of the client: the REST API, the realtime websocket (with
+//! reconnect and backoff) and the outbox of messages waiting to be sent.
+//!
+//! The UI sends [`Command`]s through [`Net`]; network tasks answer with
+//! [`NetEvent`]s and wake the UI with `request_repaint`.
+
+mod actor;
+mod outbox;
+pub mod rest;
+mod socket;
+
+use concord_common::{
+    AuthResponse, CreateInviteResponse, DirectMessage, ErrorBody, InviteId, MessageId, MessagePage,
+    ServerEvent, UserId,
+};
+use tokio::sync::mpsc;
+
+/// Commands waiting for the network tasks.
+const COMMAND_QUEUE: usize = 256;
+/// Events waiting for the UI.
+const EVENT_QUEUE: usize = 4096;
+
+/// What the UI asks the network side to do.
+#[allow(missing_docs)] // the fields are named for what they hold; each variant says what it does
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Create an account on `server`.
+    Register { server: String, email: String, username: String, password: String },
+    /// Log in on `server`.
+    Login { server: String, email: String, password: String },
+    /// Start syncing with a session (after login, or a token kept from last time).
+    Resume { server: String, token: String },
+    /// Stop syncing and forget the session.
+    Logout,
+    /// Fetch a page of history with `peer`, older than `before`.
+    LoadHistory { peer: UserId, before: Option<MessageId> },
+    /// Deliver a message exactly once (retried with the same nonce until the
+    /// server answers).
+    SendMessage { peer: UserId, content: String, nonce: String },
+    /// Mark the conversation with `peer` read.
+    MarkRead { peer: UserId },
+    /// Tell `peer` I am typing.
+    Typing { peer: UserId },
+    /// Invite someone by email.
+    Invite { email: String },
+    /// Accept an incoming invite.
+    AcceptInvite(InviteId),
+    /// Reject an incoming invite.
+    RejectInvite(InviteId),
+    /// Cancel an outgoing invite.
+    CancelInvite(InviteId),
+    /// End a friendship.
+    RemoveFriend(UserId),
+}
+
+/// The realtime connection's state, for the banner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    /// Opening the websocket.
+    Connecting,
+    /// Identified and receiving events.
+    Online,
+    /// Lost; the next attempt is in `retry_in_ms`.
+    #[allow(missing_docs)]
+    Reconnecting { attempt: u32, retry_in_ms: u64 },
+}
+
+/// What the network side reports.
+#[allow(missing_docs)] // the fields are named for what they hold; each variant says what it does
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetEvent {
+    /// Register or login worked.
+    Authenticated { server: String, auth: AuthResponse },
+    /// Register or login was refused (or the server was unreachable).
+    AuthFailed { error: ErrorBody },
+    /// The websocket's state changed.
+    Connection(Connection),
+    /// A frame from the server.
+    Server(ServerEvent),
+    /// The token expired or was refused: log in again.
+    SessionExpired { message: String },
+    /// A page of history.
+    History { peer: UserId, before: Option<MessageId>, page: MessagePage },
+    /// History could not be loaded.
+    HistoryFailed { peer: UserId, error: String },
+    /// The server stored a message from the outbox.
+    MessageSent { peer: UserId, nonce: String, message: DirectMessage },
+    /// The server refused a message; it will not be retried.
+    MessageRefused { peer: UserId, nonce: String, error: ErrorBody },
+    /// An invite was sent (or turned into a friendship), or refused.
+    InviteResult(Result<CreateInviteResponse, ErrorBody>),
+    /// Another action (accept, reject, cancel, remove) failed.
+    ActionFailed { error: ErrorBody },
+}
+
+/// The UI's handle on the network tasks.
+pub struct Net {
+    commands: mpsc::Sender<Command>,
+    events: mpsc::Receiver<NetEvent>,
+}
+
+impl Net {
+    /// Starts the network tasks; they wake `ctx` whenever they report.
+    pub fn start(ctx: egui::Context) -> Self {
+        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
+        let sink = EventSink { tx: event_tx, ctx };
+        crate::platform::start_network(actor::run(command_rx, sink));
+        Self { commands, events }
+    }
+
+    /// Queues a command; `false` if the network side is gone or swamped.
+    pub fn send(&self, command: Command) -> bool {
+        self.commands.try_send(command).is_ok()
+    }
+
+    /// The next pending event, without waiting.
+    pub fn try_recv(&mut self) -> Option<NetEvent> {
+        self.events.try_recv().ok()
+    }
+}
+
+/// Where network tasks post events.
+#[derive(Clone)]
+pub struct EventSink {
+    tx: mpsc::Sender<NetEvent>,
+    ctx: egui::Context,
+}
+
+impl EventSink {
+    /// Posts an event and wakes the UI.
+    pub async fn emit(&self, event: NetEvent) {
+        if self.tx.send(event).await.is_ok() {
+            self.ctx.request_repaint();
+        }
+    }
+}

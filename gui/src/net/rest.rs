@@ -1,0 +1,137 @@
+//! Typed calls to the Concord REST API.
+
+use concord_common::{
+    AuthResponse, CreateInviteRequest, CreateInviteResponse, DirectMessage, ErrorBody, ErrorCode,
+    ErrorResponse, LoginRequest, MessageId, MessagePage, RegisterRequest, SendMessageRequest, UnreadCount,
+    UserId,
+};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RestError {
+    /// The server answered with an error body.
+    #[error("{}", .0.message)]
+    Api(ErrorBody),
+    /// The server could not be reached (or answered nonsense): retry later.
+    #[error("cannot reach the server: {0}")]
+    Network(String),
+}
+
+impl RestError {
+    /// The error as a body the UI can show.
+    pub fn body(&self) -> ErrorBody {
+        match self {
+            RestError::Api(body) => body.clone(),
+            RestError::Network(message) => ErrorBody::new(
+                ErrorCode::Unknown,
+                format!("Cannot reach the server ({message}). Check the address and your connection."),
+            ),
+        }
+    }
+}
+
+/// A client for one server, optionally with a token.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Api {
+    /// A client for `server` (e.g. `http://127.0.0.1:8000`).
+    pub fn new(server: &str, token: Option<String>) -> Self {
+        Self { http: reqwest::Client::new(), base: server.trim_end_matches('/').to_owned(), token }
+    }
+
+    /// The websocket URL of this server.
+    pub fn ws_url(&self) -> String {
+        let rest = self
+            .base
+            .strip_prefix("https://")
+            .map(|r| format!("wss://{r}"))
+            .or_else(|| self.base.strip_prefix("http://").map(|r| format!("ws://{r}")))
+            .unwrap_or_else(|| format!("ws://{}", self.base));
+        format!("{rest}/api/ws")
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, RestError> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| RestError::Network(e.to_string()))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| RestError::Network(e.to_string()))?;
+        if status.is_success() {
+            let bytes: &[u8] =
+                if status == StatusCode::NO_CONTENT || bytes.is_empty() { b"null" } else { &bytes };
+            return serde_json::from_slice(bytes)
+                .map_err(|e| RestError::Network(format!("unexpected answer: {e}")));
+        }
+        match serde_json::from_slice::<ErrorResponse>(&bytes) {
+            Ok(error) => Err(RestError::Api(error.error)),
+            Err(_) if status.is_server_error() || status == StatusCode::BAD_GATEWAY => {
+                Err(RestError::Network(format!("server error {status}")))
+            }
+            Err(_) => {
+                Err(RestError::Network(format!("unexpected answer {status}: is this a Concord server?")))
+            }
+        }
+    }
+
+    /// `POST /api/auth/register`.
+    pub async fn register(&self, body: &RegisterRequest) -> Result<AuthResponse, RestError> {
+        self.call(Method::POST, "/api/auth/register", Some(body)).await
+    }
+
+    /// `POST /api/auth/login`.
+    pub async fn login(&self, body: &LoginRequest) -> Result<AuthResponse, RestError> {
+        self.call(Method::POST, "/api/auth/login", Some(body)).await
+    }
+
+    /// `GET /api/dms/{peer}/messages`.
+    pub async fn history(&self, peer: UserId, before: Option<MessageId>) -> Result<MessagePage, RestError> {
+        let path = match before {
+            Some(before) => format!("/api/dms/{peer}/messages?limit=50&before={before}"),
+            None => format!("/api/dms/{peer}/messages?limit=50"),
+        };
+        self.call::<(), _>(Method::GET, &path, None).await
+    }
+
+    /// `POST /api/dms/{peer}/messages`.
+    pub async fn send_message(
+        &self,
+        peer: UserId,
+        body: &SendMessageRequest,
+    ) -> Result<DirectMessage, RestError> {
+        self.call(Method::POST, &format!("/api/dms/{peer}/messages"), Some(body)).await
+    }
+
+    /// `POST /api/dms/{peer}/read`.
+    pub async fn mark_read(&self, peer: UserId) -> Result<UnreadCount, RestError> {
+        self.call::<(), _>(Method::POST, &format!("/api/dms/{peer}/read"), None).await
+    }
+
+    /// `POST /api/invites`.
+    pub async fn invite(&self, email: &str) -> Result<CreateInviteResponse, RestError> {
+        let body = CreateInviteRequest { email: email.to_owned() };
+        self.call(Method::POST, "/api/invites", Some(&body)).await
+    }
+
+    /// `POST`/`DELETE` on an invite or friend path, ignoring the answer body.
+    pub async fn act(&self, method: Method, path: &str) -> Result<(), RestError> {
+        self.call::<(), serde_json::Value>(method, path, None).await.map(|_| ())
+    }
+}

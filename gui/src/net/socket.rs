@@ -1,0 +1,144 @@
+//! The realtime websocket, through ezsockets, supervised: identify on
+//! connect, forward frames as events, and on loss reconnect with exponential
+//! backoff (0.5 s doubling to 30 s) until the session ends.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use concord_common::{ClientEvent, ErrorCode, ServerEvent};
+use ezsockets::client::ClientCloseMode;
+use ezsockets::{ClientConfig, CloseFrame, Utf8Bytes, WSError};
+use tokio::sync::{mpsc, watch};
+
+use super::{Connection, EventSink, NetEvent};
+
+/// Frames from one connection, in order.
+const FRAME_QUEUE: usize = 1024;
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+const MAX_RETRY: Duration = Duration::from_secs(30);
+
+/// The live connection, if any, for sending frames (e.g. typing).
+pub type SocketSlot = Arc<Mutex<Option<ezsockets::Client<Handler>>>>;
+
+/// ezsockets callbacks for one connection.
+pub struct Handler {
+    token: String,
+    handle: ezsockets::Client<Handler>,
+    frames: mpsc::Sender<ServerEvent>,
+}
+
+#[async_trait::async_trait]
+impl ezsockets::ClientExt for Handler {
+    type Call = ();
+
+    async fn on_text(&mut self, text: Utf8Bytes) -> Result<(), ezsockets::Error> {
+        match serde_json::from_str::<ServerEvent>(&text) {
+            // A closed receiver means the session ended: stop this connection.
+            Ok(event) => self.frames.send(event).await.map_err(|_| "session ended".into()),
+            // A frame this version does not know: skip it, stay connected.
+            Err(_) => Ok(()),
+        }
+    }
+
+    async fn on_binary(&mut self, _bytes: ezsockets::Bytes) -> Result<(), ezsockets::Error> {
+        Ok(())
+    }
+
+    async fn on_call(&mut self, _call: ()) -> Result<(), ezsockets::Error> {
+        Ok(())
+    }
+
+    async fn on_connect(&mut self) -> Result<(), ezsockets::Error> {
+        let identify = serde_json::to_string(&ClientEvent::Identify { token: self.token.clone() })?;
+        self.handle.text(identify).map_err(|_| "socket closed")?;
+        Ok(())
+    }
+
+    // Every way a connection ends returns `Close`: the supervisor below owns
+    // reconnecting, so it can back off and tell the UI.
+    async fn on_connect_fail(&mut self, _error: WSError) -> Result<ClientCloseMode, ezsockets::Error> {
+        Ok(ClientCloseMode::Close)
+    }
+
+    async fn on_close(&mut self, _frame: Option<CloseFrame>) -> Result<ClientCloseMode, ezsockets::Error> {
+        Ok(ClientCloseMode::Close)
+    }
+
+    async fn on_disconnect(&mut self) -> Result<ClientCloseMode, ezsockets::Error> {
+        Ok(ClientCloseMode::Close)
+    }
+}
+
+/// Sends a frame on the live connection; `false` when offline.
+pub fn send(slot: &SocketSlot, event: &ClientEvent) -> bool {
+    let Ok(text) = serde_json::to_string(event) else { return false };
+    let guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+    guard.as_ref().is_some_and(|client| client.text(text).is_ok())
+}
+
+/// Closes the live connection, if any.
+pub fn close(slot: &SocketSlot) {
+    if let Some(client) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let _ = client.close(None);
+    }
+}
+
+/// Keeps a connection to `ws_url` open for the session's lifetime.
+/// `online` is true between `ready` and the connection's loss.
+pub async fn supervise(
+    ws_url: String,
+    token: String,
+    sink: EventSink,
+    slot: SocketSlot,
+    online: watch::Sender<bool>,
+) {
+    let mut attempt: u32 = 0;
+    sink.emit(NetEvent::Connection(Connection::Connecting)).await;
+    loop {
+        let (frames_tx, mut frames) = mpsc::channel(FRAME_QUEUE);
+        let config =
+            ClientConfig::new(ws_url.as_str()).max_initial_connect_attempts(1).max_reconnect_attempts(0);
+        let token = token.clone();
+        let (client, _running) = ezsockets::connect_with(
+            move |handle| Handler { token, handle, frames: frames_tx },
+            config,
+            crate::platform::ws_connector(),
+        );
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
+
+        // Frames until the connection ends (its handler, and so `frames_tx`, is dropped).
+        let mut identified = false;
+        while let Some(event) = frames.recv().await {
+            match &event {
+                ServerEvent::Ready { .. } => {
+                    identified = true;
+                    attempt = 0;
+                    let _ = online.send(true);
+                    sink.emit(NetEvent::Connection(Connection::Online)).await;
+                }
+                ServerEvent::Error { error }
+                    if !identified
+                        && matches!(error.code, ErrorCode::Unauthorized | ErrorCode::TokenExpired) =>
+                {
+                    close(&slot);
+                    let _ = online.send(false);
+                    sink.emit(NetEvent::SessionExpired { message: error.message.clone() }).await;
+                    return;
+                }
+                _ => {}
+            }
+            sink.emit(NetEvent::Server(event)).await;
+        }
+        slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let _ = online.send(false);
+
+        attempt = attempt.saturating_add(1);
+        let delay = FIRST_RETRY.saturating_mul(1 << (attempt - 1).min(6)).min(MAX_RETRY);
+        sink.emit(NetEvent::Connection(Connection::Reconnecting {
+            attempt,
+            retry_in_ms: delay.as_millis() as u64,
+        }))
+        .await;
+        crate::platform::sleep(delay).await;
+    }
+}

@@ -1,0 +1,218 @@
+//! The open conversation: history with day separators and timestamps,
+//! pending messages, the typing indicator, and the composer.
+
+use chrono::{DateTime, Local, TimeZone};
+use concord_common::{DirectMessage, UserId};
+use egui::{Key, KeyboardShortcut, Modifiers, RichText};
+use web_time::Instant;
+
+use super::theme;
+use crate::net::Command;
+use crate::state::{AppState, Conversation};
+
+/// Messages from one sender closer together than this share one header.
+const GROUP_WITHIN_MS: i64 = 5 * 60 * 1000;
+/// Start loading older messages this close to the top, in points.
+const LOAD_OLDER_WITHIN: f32 = 60.0;
+
+/// The conversation pane (or the empty state).
+pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
+    let Some(peer) = state.selected else {
+        empty_state_ui(ui, state);
+        return vec![];
+    };
+    let (name, online) = match state.friend(peer) {
+        Some(friend) => (friend.user.username.clone(), friend.online),
+        None => ("Former friend".to_owned(), false),
+    };
+    let my_id = state.me.as_ref().map(|u| u.id);
+    let mut commands = Vec::new();
+    ui.horizontal(|ui| {
+        ui.heading(&name);
+        let (text, color) = if online { ("online", theme::ONLINE) } else { ("offline", theme::OFFLINE) };
+        ui.label(RichText::new(text).color(color));
+    });
+    ui.separator();
+
+    let conversation = state.conversations.entry(peer).or_default();
+    let composer_height = 96.0;
+    let history_height = (ui.available_height() - composer_height).max(80.0);
+    let mut wants_older = false;
+    ui.allocate_ui(egui::vec2(ui.available_width(), history_height), |ui| {
+        wants_older = history_ui(ui, conversation, my_id, &name, peer);
+    });
+    if wants_older {
+        commands.extend(state.load_older(peer));
+    }
+    let conversation = state.conversations.entry(peer).or_default();
+    typing_ui(ui, conversation, &name);
+    let (send, edited) = composer_ui(ui, conversation, &name);
+    if edited {
+        commands.extend(state.draft_edited(peer));
+    }
+    if send {
+        commands.extend(state.send_draft(peer));
+    }
+    commands
+}
+
+fn empty_state_ui(ui: &mut egui::Ui, state: &AppState) {
+    ui.centered_and_justified(|ui| {
+        let text = if state.friends.is_empty() {
+            "No friends yet — add one by email with “Add friend” on the left."
+        } else {
+            "Pick a friend on the left to start talking (Ctrl+K to jump to one)."
+        };
+        ui.label(RichText::new(text).color(theme::MUTED));
+    });
+}
+
+/// Draws the history; returns whether older messages should be loaded.
+fn history_ui(
+    ui: &mut egui::Ui,
+    conversation: &mut Conversation,
+    my_id: Option<UserId>,
+    peer_name: &str,
+    peer: UserId,
+) -> bool {
+    let mut area = egui::ScrollArea::vertical()
+        .id_salt(("history", peer.0))
+        .stick_to_bottom(true)
+        .auto_shrink([false, false]);
+    if let Some(offset) = conversation.scroll_to.take() {
+        area = area.vertical_scroll_offset(offset);
+    }
+    let output = area.show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        if conversation.loading {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(RichText::new("Loading messages…").color(theme::MUTED));
+            });
+        } else if !conversation.has_more && conversation.loaded {
+            ui.label(
+                RichText::new(format!("This is the beginning of your conversation with {peer_name}."))
+                    .color(theme::MUTED),
+            );
+        }
+        if let Some(error) = &conversation.load_error {
+            ui.label(RichText::new(format!("Could not load messages: {error}")).color(theme::ERROR));
+        }
+        let mut previous: Option<&DirectMessage> = None;
+        for message in conversation.messages.values() {
+            let day = local_time(message.created_at_ms).map(|t| t.date_naive());
+            if previous.and_then(|p| local_time(p.created_at_ms)).map(|t| t.date_naive()) != day {
+                day_separator_ui(ui, message.created_at_ms);
+            }
+            let grouped = previous.is_some_and(|p| {
+                p.sender_id == message.sender_id && message.created_at_ms - p.created_at_ms < GROUP_WITHIN_MS
+            });
+            let author = if Some(message.sender_id) == my_id { "You" } else { peer_name };
+            message_ui(ui, author, message, grouped);
+            previous = Some(message);
+        }
+        let mut discard = None;
+        for pending in &conversation.pending {
+            ui.add(egui::Label::new(RichText::new(&pending.content).color(theme::MUTED)).wrap());
+            match &pending.refused {
+                Some(reason) => {
+                    ui.horizontal(|ui| {
+                        ui.label(RichText::new(format!("Not sent: {reason}")).color(theme::ERROR).small());
+                        if ui.small_button("Discard").clicked() {
+                            discard = Some(pending.nonce.clone());
+                        }
+                    });
+                }
+                None => {
+                    ui.label(RichText::new("Sending… (kept until delivered)").color(theme::MUTED).small());
+                }
+            }
+        }
+        if let Some(nonce) = discard {
+            conversation.pending.retain(|p| p.nonce != nonce);
+        }
+    });
+    let content_height = output.content_size.y;
+    if conversation.prepended {
+        // Older messages went in above: move down by what they added, so the
+        // message that was on screen stays where it was.
+        conversation.prepended = false;
+        conversation.scroll_to = Some(conversation.view_offset + (content_height - conversation.view_height));
+        ui.ctx().request_repaint();
+    }
+    conversation.view_height = content_height;
+    conversation.view_offset = output.state.clamped_offset().y;
+    let near_top = output.state.clamped_offset().y < LOAD_OLDER_WITHIN;
+    let fits = content_height <= output.inner_rect.height();
+    conversation.has_more && !conversation.loading && (near_top || fits)
+}
+
+fn message_ui(ui: &mut egui::Ui, author: &str, message: &DirectMessage, grouped: bool) {
+    if !grouped {
+        ui.add_space(6.0);
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(author).strong());
+            ui.label(RichText::new(format_time(message.created_at_ms)).small().color(theme::MUTED));
+        });
+    }
+    ui.add(egui::Label::new(&message.content).wrap());
+}
+
+fn day_separator_ui(ui: &mut egui::Ui, at_ms: i64) {
+    ui.add_space(8.0);
+    ui.horizontal(|ui| {
+        let text = local_time(at_ms).map(|t| t.format("%A, %-d %B %Y").to_string()).unwrap_or_default();
+        ui.label(RichText::new(text).small().color(theme::MUTED));
+        ui.separator();
+    });
+}
+
+fn typing_ui(ui: &mut egui::Ui, conversation: &Conversation, name: &str) {
+    match conversation.typing_until {
+        Some(until) if until > Instant::now() => {
+            ui.label(RichText::new(format!("{name} is typing…")).italics().color(theme::MUTED));
+            ui.ctx().request_repaint_after(until - Instant::now());
+        }
+        _ => {
+            ui.label(" ");
+        }
+    }
+}
+
+/// The composer; returns (send now, text changed). Enter sends, Shift+Enter
+/// starts a new line.
+fn composer_ui(ui: &mut egui::Ui, conversation: &mut Conversation, name: &str) -> (bool, bool) {
+    if let Some(error) = &conversation.draft_error {
+        ui.label(RichText::new(error).color(theme::ERROR).small());
+    }
+    let mut send = false;
+    let mut edited = false;
+    ui.horizontal(|ui| {
+        let editor = egui::TextEdit::multiline(&mut conversation.draft)
+            .hint_text(format!("Message {name}"))
+            .desired_rows(2)
+            .desired_width(ui.available_width() - 70.0)
+            .return_key(Some(KeyboardShortcut::new(Modifiers::SHIFT, Key::Enter)));
+        let response = ui.add(editor);
+        response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message"));
+        edited = response.changed();
+        if response.has_focus() && ui.input(|i| i.key_pressed(Key::Enter) && !i.modifiers.shift) {
+            send = true;
+        }
+        if ui.button("Send").clicked() {
+            send = true;
+        }
+        if send {
+            response.request_focus();
+        }
+    });
+    (send, edited)
+}
+
+fn local_time(at_ms: i64) -> Option<DateTime<Local>> {
+    Local.timestamp_millis_opt(at_ms).single()
+}
+
+fn format_time(at_ms: i64) -> String {
+    local_time(at_ms).map(|t| t.format("%H:%M").to_string()).unwrap_or_default()
+}

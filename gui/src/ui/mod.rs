@@ -1,0 +1,93 @@
+//! Screens. Each `*_ui` function draws part of [`AppState`] and returns the
+//! [`Command`]s the user asked for; none of them touches the network.
+
+mod conversation;
+mod dialogs;
+mod login;
+mod sidebar;
+pub mod theme;
+
+use egui::{Key, Modifiers};
+
+use crate::net::{Command, Connection};
+use crate::state::AppState;
+
+/// Draws the whole window.
+pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
+    let mut commands = Vec::new();
+    if !state.logged_in() {
+        egui::CentralPanel::default().show(ui, |ui| commands.extend(login::login_ui(ui, state)));
+        return commands;
+    }
+    shortcuts(ui, state, &mut commands);
+    egui::Panel::top("status").show(ui, |ui| commands.extend(status_bar_ui(ui, state)));
+    egui::Panel::left("sidebar")
+        .resizable(true)
+        .default_size(260.0)
+        .show(ui, |ui| commands.extend(sidebar::sidebar_ui(ui, state)));
+    egui::CentralPanel::default().show(ui, |ui| commands.extend(conversation::conversation_ui(ui, state)));
+    commands.extend(dialogs::add_friend_ui(ui.ctx(), state));
+    commands.extend(dialogs::switcher_ui(ui.ctx(), state));
+    commands
+}
+
+fn shortcuts(ui: &egui::Ui, state: &mut AppState, _commands: &mut [Command]) {
+    let (ctrl_k, escape) = ui.input_mut(|i| {
+        (i.consume_key(Modifiers::COMMAND, Key::K), i.consume_key(Modifiers::NONE, Key::Escape))
+    });
+    if ctrl_k {
+        state.switcher = Some(String::new());
+    }
+    if escape {
+        state.switcher = None;
+        state.add_friend.open = false;
+        state.notice = None;
+    }
+}
+
+/// The top bar: who is logged in, the connection banner, notices, the menu.
+fn status_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
+    let mut commands = Vec::new();
+    ui.horizontal(|ui| {
+        ui.heading("Concord");
+        if let Some(me) = &state.me {
+            ui.label(egui::RichText::new(format!("· {}", me.username)).color(theme::MUTED));
+        }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            ui.menu_button("☰", |ui| {
+                if ui.button("Log out").clicked() {
+                    commands.extend(state.logout());
+                    ui.close();
+                }
+            })
+            .response
+            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, "Menu"));
+        });
+    });
+    match state.connection {
+        Some(Connection::Reconnecting { attempt, retry_in_ms }) => {
+            banner_ui(ui, theme::WARNING, &format!(
+                "Reconnecting… (attempt {attempt}, next try in {:.1} s). Messages you send now are kept and delivered when the connection is back.",
+                retry_in_ms as f64 / 1000.0
+            ));
+        }
+        Some(Connection::Connecting) => banner_ui(ui, theme::MUTED, "Connecting…"),
+        _ => {}
+    }
+    if let Some(notice) = state.notice.clone() {
+        ui.horizontal(|ui| {
+            ui.label(egui::RichText::new(notice).color(theme::ACCENT));
+            if ui.small_button("Dismiss").clicked() {
+                state.notice = None;
+            }
+        });
+    }
+    commands
+}
+
+fn banner_ui(ui: &mut egui::Ui, color: egui::Color32, text: &str) {
+    egui::Frame::new().fill(color.gamma_multiply(0.25)).inner_margin(6.0).corner_radius(4.0).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.label(text);
+    });
+}

@@ -1,0 +1,134 @@
+//! The real desktop app, driven by its accessibility labels (egui_kittest),
+//! against a real Concord server on a real port.
+
+#![allow(clippy::unwrap_used)] // a panic is how a test reports failure
+
+mod support;
+
+use concord_gui::net::Connection;
+use concord_gui::state::Persisted;
+use egui_kittest::kittest::Queryable;
+use reqwest::Method;
+use serde_json::json;
+use support::{app, click, log_in, press, shows, type_into, wait_for, Server};
+
+#[test]
+fn two_people_register_befriend_see_presence_and_chat() {
+    let server = Server::start();
+    // Ada registers through the UI, with a mistake first.
+    let mut ada = app(Persisted::default());
+    wait_for(&mut ada, "the first-run screen", |h| shows(h, "Server address"));
+    log_in(&mut ada, &server.url(), "ada", true);
+    assert_eq!(ada.state().state().me.as_ref().unwrap().username, "ada");
+    assert!(shows(&ada, "No friends yet — add one by email with “Add friend”."));
+
+    // Bob exists already and logs in through the UI.
+    server.register("bob");
+    let mut bob = app(Persisted::default());
+    log_in(&mut bob, &server.url(), "bob", false);
+
+    // Ada invites Bob by email; Bob sees it live and accepts.
+    click(&mut ada, "➕ Add friend");
+    type_into(&mut ada, "Friend's email", "bob@example.com");
+    click(&mut ada, "Send invite");
+    wait_for(&mut ada, "the sent invite", |h| h.state().state().invites.outgoing.len() == 1);
+    wait_for(&mut bob, "the invite to arrive", |h| shows(h, "Accept invite from ada"));
+    click(&mut bob, "Accept invite from ada");
+    wait_for(&mut bob, "ada in the friends list", |h| shows(h, "ada, online"));
+    wait_for(&mut ada, "bob in the friends list", |h| shows(h, "bob, online"));
+
+    // Bob quits: Ada's dot turns grey. Bob starts again (still logged in): green.
+    let kept = bob.state().state().persisted.clone();
+    assert!(kept.session.is_some(), "the session is kept for the next start");
+    drop(bob);
+    wait_for(&mut ada, "bob to go offline", |h| shows(h, "bob, offline"));
+    let mut bob = app(kept);
+    wait_for(&mut bob, "bob back without logging in", |h| {
+        h.state().state().connection == Some(Connection::Online)
+    });
+    wait_for(&mut ada, "bob back online", |h| shows(h, "bob, online"));
+
+    // Messages both ways, with Enter to send.
+    click(&mut ada, "bob, online");
+    type_into(&mut ada, "Message", "hello bob 👋");
+    press(&mut ada, egui::Key::Enter);
+    wait_for(&mut bob, "the unread badge", |h| shows(h, "ada, online, 1 unread"));
+    click(&mut bob, "ada, online, 1 unread");
+    wait_for(&mut bob, "ada's message", |h| shows(h, "hello bob 👋"));
+    assert!(bob.state().state().unread.is_empty(), "opening the conversation read it");
+    type_into(&mut bob, "Message", "hi ada");
+    click(&mut bob, "Send");
+    wait_for(&mut ada, "bob's reply", |h| shows(h, "hi ada"));
+}
+
+#[test]
+fn scrolling_up_loads_two_hundred_messages_in_order() {
+    let server = Server::start();
+    let (ada_token, ada_id) = server.register("ada");
+    let (bob_token, bob_id) = server.register("bob");
+    let invite =
+        server.api(Method::POST, "/api/invites", Some(&ada_token), Some(json!({"email": "bob@example.com"})));
+    let invite_id = invite["invite"]["id"].as_str().unwrap();
+    server.api(Method::POST, &format!("/api/invites/{invite_id}/accept"), Some(&bob_token), None);
+    for i in 0..200 {
+        let body = json!({"content": format!("history message {i:03}"), "nonce": format!("h{i}")});
+        server.api(Method::POST, &format!("/api/dms/{ada_id}/messages"), Some(&bob_token), Some(body));
+    }
+    let _ = bob_id;
+    let mut ada = app(Persisted::default());
+    log_in(&mut ada, &server.url(), "ada", false);
+    wait_for(&mut ada, "bob with 200 unread", |h| shows(h, "bob, offline, 200 unread"));
+    click(&mut ada, "bob, offline, 200 unread");
+    wait_for(&mut ada, "the newest message", |h| shows(h, "history message 199"));
+    // Scroll to the top until the first message is loaded.
+    let deadline = std::time::Instant::now() + support::PATIENCE;
+    while !shows(&ada, "This is the beginning of your conversation with bob.") {
+        assert!(std::time::Instant::now() < deadline, "older pages did not load");
+        if let Some(node) = ada.query_by_label("Loading messages…") {
+            node.hover();
+        }
+        let first = ada.state().state().conversations.values().next().and_then(|c| c.oldest());
+        ada.get_all_by_label_contains("history message").next().unwrap().scroll_up();
+        ada.step();
+        let _ = first;
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let conversation = ada.state().state().conversations.values().next().unwrap();
+    let contents: Vec<&str> = conversation.messages.values().map(|m| m.content.as_str()).collect();
+    let expected: Vec<String> = (0..200).map(|i| format!("history message {i:03}")).collect();
+    assert_eq!(contents, expected.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_message_typed_offline_is_delivered_once_after_the_server_returns() {
+    let mut server = Server::start();
+    let (ada_token, ada_id) = server.register("ada");
+    let (bob_token, bob_id) = server.register("bob");
+    let invite =
+        server.api(Method::POST, "/api/invites", Some(&ada_token), Some(json!({"email": "bob@example.com"})));
+    let invite_id = invite["invite"]["id"].as_str().unwrap();
+    server.api(Method::POST, &format!("/api/invites/{invite_id}/accept"), Some(&bob_token), None);
+
+    let mut ada = app(Persisted::default());
+    log_in(&mut ada, &server.url(), "ada", false);
+    click(&mut ada, "bob, offline");
+
+    server.stop();
+    wait_for(&mut ada, "the reconnect banner", |h| {
+        matches!(h.state().state().connection, Some(Connection::Reconnecting { .. }))
+    });
+    type_into(&mut ada, "Message", "sent while offline");
+    press(&mut ada, egui::Key::Enter);
+    wait_for(&mut ada, "the pending message", |h| shows(h, "Sending… (kept until delivered)"));
+
+    server.resume();
+    wait_for(&mut ada, "delivery after reconnect", |h| {
+        h.state().state().conversations.values().all(|c| c.pending.is_empty())
+            && h.state().state().connection == Some(Connection::Online)
+    });
+    let page = server.api(Method::GET, &format!("/api/dms/{ada_id}/messages"), Some(&bob_token), None);
+    let copies =
+        page["messages"].as_array().unwrap().iter().filter(|m| m["content"] == "sent while offline").count();
+    assert_eq!(copies, 1, "{page}");
+    let _ = bob_id;
+}
