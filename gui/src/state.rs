@@ -117,6 +117,10 @@ pub struct Conversation {
     pub view_offset: f32,
     /// Scroll here on the next frame.
     pub scroll_to: Option<f32>,
+    /// Measured height of each drawn message row, for drawing only what is visible.
+    pub row_heights: HashMap<MessageId, f32>,
+    /// The width `row_heights` were measured at.
+    pub rows_width: f32,
 }
 
 impl Conversation {

@@ -12,6 +12,8 @@ use crate::state::{AppState, Conversation};
 
 /// Messages from one sender closer together than this share one header.
 const GROUP_WITHIN_MS: i64 = 5 * 60 * 1000;
+/// Height assumed for a message not drawn yet, in points.
+const ESTIMATED_ROW_HEIGHT: f32 = 28.0;
 /// Start loading older messages this close to the top, in points.
 const LOAD_OLDER_WITHIN: f32 = 60.0;
 
@@ -82,7 +84,7 @@ fn history_ui(
     if let Some(offset) = conversation.scroll_to.take() {
         area = area.vertical_scroll_offset(offset);
     }
-    let output = area.show(ui, |ui| {
+    let output = area.show_viewport(ui, |ui, viewport| {
         ui.set_width(ui.available_width());
         if conversation.loading {
             ui.horizontal(|ui| {
@@ -98,39 +100,8 @@ fn history_ui(
         if let Some(error) = &conversation.load_error {
             ui.label(RichText::new(format!("Could not load messages: {error}")).color(theme::ERROR));
         }
-        let mut previous: Option<&DirectMessage> = None;
-        for message in conversation.messages.values() {
-            let day = local_time(message.created_at_ms).map(|t| t.date_naive());
-            if previous.and_then(|p| local_time(p.created_at_ms)).map(|t| t.date_naive()) != day {
-                day_separator_ui(ui, message.created_at_ms);
-            }
-            let grouped = previous.is_some_and(|p| {
-                p.sender_id == message.sender_id && message.created_at_ms - p.created_at_ms < GROUP_WITHIN_MS
-            });
-            let author = if Some(message.sender_id) == my_id { "You" } else { peer_name };
-            message_ui(ui, author, message, grouped);
-            previous = Some(message);
-        }
-        let mut discard = None;
-        for pending in &conversation.pending {
-            ui.add(egui::Label::new(RichText::new(&pending.content).color(theme::MUTED)).wrap());
-            match &pending.refused {
-                Some(reason) => {
-                    ui.horizontal(|ui| {
-                        ui.label(RichText::new(format!("Not sent: {reason}")).color(theme::ERROR).small());
-                        if ui.small_button("Discard").clicked() {
-                            discard = Some(pending.nonce.clone());
-                        }
-                    });
-                }
-                None => {
-                    ui.label(RichText::new("Sending… (kept until delivered)").color(theme::MUTED).small());
-                }
-            }
-        }
-        if let Some(nonce) = discard {
-            conversation.pending.retain(|p| p.nonce != nonce);
-        }
+        rows_ui(ui, viewport, conversation, my_id, peer_name);
+        pending_ui(ui, conversation);
     });
     let content_height = output.content_size.y;
     if conversation.prepended {
@@ -145,6 +116,91 @@ fn history_ui(
     let near_top = output.state.clamped_offset().y < LOAD_OLDER_WITHIN;
     let fits = content_height <= output.inner_rect.height();
     conversation.has_more && !conversation.loading && (near_top || fits)
+}
+
+/// Draws only the messages inside `viewport`; the rest are empty space of
+/// their measured (or, until first drawn, estimated) height. This keeps a
+/// frame cheap however long the history is.
+fn rows_ui(
+    ui: &mut egui::Ui,
+    viewport: egui::Rect,
+    conversation: &mut Conversation,
+    my_id: Option<UserId>,
+    peer_name: &str,
+) {
+    let width = ui.available_width();
+    if (width - conversation.rows_width).abs() > 0.5 {
+        conversation.row_heights.clear();
+        conversation.rows_width = width;
+    }
+    let origin = ui.min_rect().top();
+    let mut y = ui.cursor().top() - origin;
+    let mut gap = 0.0;
+    let mut previous: Option<&DirectMessage> = None;
+    for message in conversation.messages.values() {
+        let height = conversation.row_heights.get(&message.id).copied().unwrap_or(ESTIMATED_ROW_HEIGHT);
+        if y + height < viewport.top() || y > viewport.bottom() {
+            gap += height;
+            y += height;
+            previous = Some(message);
+            continue;
+        }
+        if gap > 0.0 {
+            ui.add_space(gap);
+            gap = 0.0;
+        }
+        let top = ui.cursor().top();
+        message_row_ui(ui, message, previous, my_id, peer_name);
+        let measured = ui.cursor().top() - top;
+        conversation.row_heights.insert(message.id, measured);
+        y += measured;
+        previous = Some(message);
+    }
+    if gap > 0.0 {
+        ui.add_space(gap);
+    }
+}
+
+/// One message, with the day separator and author line when they apply.
+fn message_row_ui(
+    ui: &mut egui::Ui,
+    message: &DirectMessage,
+    previous: Option<&DirectMessage>,
+    my_id: Option<UserId>,
+    peer_name: &str,
+) {
+    let day = local_time(message.created_at_ms).map(|t| t.date_naive());
+    if previous.and_then(|p| local_time(p.created_at_ms)).map(|t| t.date_naive()) != day {
+        day_separator_ui(ui, message.created_at_ms);
+    }
+    let grouped = previous.is_some_and(|p| {
+        p.sender_id == message.sender_id && message.created_at_ms - p.created_at_ms < GROUP_WITHIN_MS
+    });
+    let author = if Some(message.sender_id) == my_id { "You" } else { peer_name };
+    message_ui(ui, author, message, grouped);
+}
+
+fn pending_ui(ui: &mut egui::Ui, conversation: &mut Conversation) {
+    let mut discard = None;
+    for pending in &conversation.pending {
+        ui.add(egui::Label::new(RichText::new(&pending.content).color(theme::MUTED)).wrap());
+        match &pending.refused {
+            Some(reason) => {
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new(format!("Not sent: {reason}")).color(theme::ERROR).small());
+                    if ui.small_button("Discard").clicked() {
+                        discard = Some(pending.nonce.clone());
+                    }
+                });
+            }
+            None => {
+                ui.label(RichText::new("Sending… (kept until delivered)").color(theme::MUTED).small());
+            }
+        }
+    }
+    if let Some(nonce) = discard {
+        conversation.pending.retain(|p| p.nonce != nonce);
+    }
 }
 
 fn message_ui(ui: &mut egui::Ui, author: &str, message: &DirectMessage, grouped: bool) {
