@@ -26,7 +26,7 @@ pub fn add_friend_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> 
         if let Some(error) = &state.add_friend.error {
             ui.label(RichText::new(error).color(theme::ERROR));
         }
-        let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        let enter = super::enter_pressed(ui, &field);
         ui.horizontal(|ui| {
             let send = ui.add_enabled(!state.add_friend.pending, egui::Button::new("Send invite"));
             if state.add_friend.pending {

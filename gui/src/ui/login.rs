@@ -32,8 +32,11 @@ fn server_ui(ui: &mut egui::Ui, state: &mut AppState) {
     let response = ui
         .add(egui::TextEdit::singleline(&mut state.login.server).desired_width(320.0))
         .labelled_by(label.id);
+    if nothing_focused(ui) {
+        response.request_focus();
+    }
     field_error_ui(ui, state, "server");
-    let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    let enter = super::enter_pressed(ui, &response);
     if ui.button("Continue").clicked() || enter {
         state.choose_server();
     }
@@ -52,22 +55,30 @@ fn credentials_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     let label = ui.label("Email");
     let email =
         ui.add(egui::TextEdit::singleline(&mut state.login.email).desired_width(320.0)).labelled_by(label.id);
+    let focus_email = nothing_focused(ui) && state.login.email.is_empty();
+    let focus_password = nothing_focused(ui) && !state.login.email.is_empty();
+    if focus_email {
+        email.request_focus();
+    }
     field_error_ui(ui, state, "email");
-    submit |= email.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    submit |= super::enter_pressed(ui, &email);
     if register {
         let label = ui.label("Username");
         let username = ui
             .add(egui::TextEdit::singleline(&mut state.login.username).desired_width(320.0))
             .labelled_by(label.id);
         field_error_ui(ui, state, "username");
-        submit |= username.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        submit |= super::enter_pressed(ui, &username);
     }
     let label = ui.label("Password");
     let password = ui
         .add(egui::TextEdit::singleline(&mut state.login.password).password(true).desired_width(320.0))
         .labelled_by(label.id);
+    if focus_password {
+        password.request_focus();
+    }
     field_error_ui(ui, state, "password");
-    submit |= password.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    submit |= super::enter_pressed(ui, &password);
     if let Some(error) = &state.login.error {
         ui.label(RichText::new(error).color(theme::ERROR));
     }
@@ -97,4 +108,9 @@ fn field_error_ui(ui: &mut egui::Ui, state: &AppState, field: &str) {
     if let Some(error) = state.login.field_errors.get(field) {
         ui.label(RichText::new(error).color(theme::ERROR).small());
     }
+}
+
+/// Whether no widget has keyboard focus (so a screen may put it in its first field).
+fn nothing_focused(ui: &egui::Ui) -> bool {
+    ui.memory(|m| m.focused().is_none())
 }

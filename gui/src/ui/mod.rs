@@ -91,3 +91,10 @@ fn banner_ui(ui: &mut egui::Ui, color: egui::Color32, text: &str) {
         ui.label(text);
     });
 }
+
+/// Whether Enter was pressed in this single-line field this frame. egui
+/// moves focus away on Enter, but the change may show only next frame, so
+/// both "still focused" and "just lost focus" count.
+pub(crate) fn enter_pressed(ui: &egui::Ui, field: &egui::Response) -> bool {
+    (field.has_focus() || field.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter))
+}

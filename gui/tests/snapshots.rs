@@ -1,0 +1,108 @@
+//! Pictures of the main screens, rendered by wgpu on the software Vulkan
+//! driver and compared with the PNGs in `tests/snapshots/`
+//! (`UPDATE_SNAPSHOTS=1 cargo test -p concord-gui --test snapshots` accepts changes).
+
+#![allow(clippy::unwrap_used)] // a panic is how a test reports failure
+
+use concord_common::{DirectMessage, Friend, InviteId, MessageId, User, UserId};
+use concord_gui::net::Connection;
+use concord_gui::state::{AppState, Persisted, StoredSession};
+use concord_gui::ui;
+use egui_kittest::Harness;
+
+fn user(id: i64, name: &str) -> User {
+    User { id: UserId(id), username: name.into(), email: format!("{name}@example.com") }
+}
+
+fn logged_in() -> AppState {
+    let me = user(1, "ada");
+    let persisted = Persisted {
+        server_url: "http://127.0.0.1:8000".into(),
+        session: Some(StoredSession { token: "t".into(), expires_at_ms: i64::MAX, user: me.clone() }),
+    };
+    let (mut state, _) = AppState::restore(persisted, 0);
+    state.me = Some(me);
+    state.connection = Some(Connection::Online);
+    state
+}
+
+fn screen(state: AppState) -> Harness<'static, AppState> {
+    // Timestamps are drawn in local time: fix the zone so pictures match anywhere.
+    // (Edition 2021: set_var is safe; tests in this binary read no other variable.)
+    std::env::set_var("TZ", "UTC");
+    let mut fonts_installed = false;
+    Harness::builder().with_size(egui::vec2(900.0, 560.0)).wgpu().build_ui_state(
+        move |ui, state: &mut AppState| {
+            if !fonts_installed {
+                ui::theme::install_fonts(ui.ctx());
+                fonts_installed = true;
+            }
+            let _ = ui::app_ui(ui, state);
+        },
+        state,
+    )
+}
+
+fn settle(harness: &mut Harness<'_, AppState>) {
+    for _ in 0..5 {
+        harness.step();
+    }
+}
+
+#[test]
+fn login_screen() {
+    let (state, _) = AppState::restore(Persisted::default(), 0);
+    let mut harness = screen(state);
+    settle(&mut harness);
+    harness.snapshot("login");
+}
+
+#[test]
+fn empty_main_screen() {
+    let mut harness = screen(logged_in());
+    settle(&mut harness);
+    harness.snapshot("empty_state");
+}
+
+#[test]
+fn conversation_screen() {
+    let mut state = logged_in();
+    state.friends = vec![
+        Friend { user: user(2, "bob"), online: true, since_ms: 0 },
+        Friend { user: user(3, "carol"), online: false, since_ms: 0 },
+    ];
+    state.unread.insert(UserId(3), 2);
+    state.invites.incoming.push(concord_common::Invite {
+        id: InviteId(9),
+        from: user(4, "dan"),
+        to: user(1, "ada"),
+        created_at_ms: 0,
+    });
+    state.selected = Some(UserId(2));
+    let conversation = state.conversations.entry(UserId(2)).or_default();
+    conversation.loaded = true;
+    let lines = [
+        (2, "hey ada 👋"),
+        (1, "hi bob! long time — how are you? 😀"),
+        (2, "good! this message is long enough to wrap onto a second line in the conversation view, which is what long messages do here."),
+        (1, "🎉🚀 emoji render too"),
+    ];
+    for (i, (from, text)) in lines.iter().enumerate() {
+        let id = i as i64 + 1;
+        let (sender, recipient) = if *from == 1 { (UserId(1), UserId(2)) } else { (UserId(2), UserId(1)) };
+        conversation.messages.insert(
+            MessageId(id),
+            DirectMessage {
+                id: MessageId(id),
+                sender_id: sender,
+                recipient_id: recipient,
+                content: (*text).into(),
+                nonce: format!("n{id}"),
+                created_at_ms: 1_767_261_600_000 + id * 60_000,
+            },
+        );
+    }
+    let mut harness = screen(state);
+    settle(&mut harness);
+    harness.snapshot("conversation");
+}
