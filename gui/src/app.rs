@@ -62,8 +62,13 @@ impl ConcordApp {
             let commands = self.state.set_focused(focused);
             self.send(commands);
         }
+        let mut chimed = false;
         for (title, body) in self.state.notifications.drain(..) {
             crate::platform::notify(&title, &body);
+            chimed = true;
+        }
+        if chimed {
+            crate::platform::play_message_sound();
         }
     }
 }

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod net;
 pub mod platform;
+pub mod sound;
 pub mod state;
 pub mod ui;
 

@@ -44,3 +44,42 @@ pub fn notify(title: &str, body: &str) {
         let _ = notify_rust::Notification::new().appname("Concord").summary(&title).body(&body).show();
     });
 }
+
+/// Plays the new-message sound on the default output device, on its own
+/// thread. No sound card (or no audio server) is normal: nothing plays.
+pub fn play_message_sound() {
+    let _ = std::thread::Builder::new().name("concord-sound".into()).spawn(|| {
+        if let Err(e) = play(crate::sound::MESSAGE_WAV) {
+            eprintln!("concord: no notification sound: {e}");
+        }
+    });
+}
+
+fn play(wav: &[u8]) -> Result<(), String> {
+    use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+
+    let clip = crate::sound::decode_wav(wav).map_err(|e| e.to_string())?;
+    let device = cpal::default_host().default_output_device().ok_or("no output device")?;
+    let config = device.default_output_config().map_err(|e| format!("output device unavailable: {e}"))?;
+    let channels = usize::from(config.channels()).max(1);
+    let samples = clip.at_rate(config.sample_rate());
+    let seconds = samples.len() as f32 / config.sample_rate().max(1) as f32;
+    let mut position = 0;
+    let stream = device
+        .build_output_stream::<f32, _, _>(
+            config.config(),
+            move |out, _| {
+                for frame in out.chunks_mut(channels) {
+                    let value = samples.get(position).copied().unwrap_or(0.0);
+                    position += 1;
+                    frame.fill(value);
+                }
+            },
+            |e| eprintln!("concord: sound output error: {e}"),
+            None,
+        )
+        .map_err(|e| e.to_string())?;
+    stream.play().map_err(|e| e.to_string())?;
+    std::thread::sleep(std::time::Duration::from_secs_f32(seconds + 0.1));
+    Ok(())
+}

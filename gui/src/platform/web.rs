@@ -31,3 +31,14 @@ pub fn notify(title: &str, body: &str) {
         let _ = web_sys::Notification::new_with_options(title, &options);
     }
 }
+
+/// Plays the new-message sound through an `<audio>` element (browsers may
+/// refuse until the user has interacted with the page; that is fine).
+pub fn play_message_sound() {
+    let bytes = js_sys::Uint8Array::from(crate::sound::MESSAGE_WAV);
+    let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence(&js_sys::Array::of1(&bytes)) else { return };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
+    if let Ok(audio) = web_sys::HtmlAudioElement::new_with_src(&url) {
+        let _ = audio.play();
+    }
+}
