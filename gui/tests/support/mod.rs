@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod x11;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -110,6 +112,19 @@ impl Server {
         let body = serde_json::json!({"email": format!("{name}@example.com"), "username": name, "password": "correct horse"});
         let auth = self.api(reqwest::Method::POST, "/api/auth/register", None, Some(body));
         (auth["token"].as_str().unwrap().to_owned(), auth["user"]["id"].as_str().unwrap().to_owned())
+    }
+}
+
+impl Server {
+    /// Registers two accounts and makes them friends; returns their tokens.
+    pub fn friends(&self, a: &str, b: &str) -> (String, String) {
+        let (a_token, _) = self.register(a);
+        let (b_token, _) = self.register(b);
+        let body = serde_json::json!({"email": format!("{b}@example.com")});
+        let invite = self.api(reqwest::Method::POST, "/api/invites", Some(&a_token), Some(body));
+        let id = invite["invite"]["id"].as_str().unwrap();
+        self.api(reqwest::Method::POST, &format!("/api/invites/{id}/accept"), Some(&b_token), None);
+        (a_token, b_token)
     }
 }
 

@@ -1,0 +1,131 @@
+//! Driving the real `concord` binary in an Xvfb display: start X, launch
+//! the app with a private home, type into it with xdotool, take screenshots.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills a child process when dropped.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs an X client program on `display`.
+pub fn run(display: &str, program: &str, args: &[&str]) -> std::process::Output {
+    Command::new(program)
+        .args(args)
+        .env("DISPLAY", display)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is needed here (.ci/setup installs it): {e}"))
+}
+
+/// Runs xdotool; panics if it fails.
+pub fn xdotool(display: &str, args: &[&str]) {
+    let out = run(display, "xdotool", args);
+    assert!(out.status.success(), "xdotool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Starts Xvfb on a free display; returns it and the display name.
+pub fn start_xvfb() -> (Guard, String) {
+    let mut xvfb = Command::new("Xvfb")
+        .args(["-displayfd", "1", "-screen", "0", "1024x768x24", "-nolisten", "tcp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("Xvfb is needed here (.ci/setup installs it): {e}"));
+    let mut line = String::new();
+    BufReader::new(xvfb.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (Guard(xvfb), format!(":{}", line.trim()))
+}
+
+/// Polls `done` every 200 ms; panics after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// How many distinct colours a PNG has (a blank screen has one or two).
+pub fn unique_colors(display: &str, png: &Path) -> usize {
+    let out = run(display, "convert", &[png.to_str().unwrap(), "-format", "%k", "info:"]);
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+}
+
+/// The desktop app running in `display` with a private home directory.
+pub struct RunningApp {
+    pub process: Guard,
+    pub home: PathBuf,
+}
+
+/// Launches `binary` and logs in by typing: server address, email, Tab,
+/// password, Enter. Returns once the window has taken the keystrokes.
+pub fn launch_and_log_in(
+    binary: &str,
+    display: &str,
+    server: &str,
+    email: &str,
+    password: &str,
+) -> RunningApp {
+    let home = std::env::temp_dir().join(format!(
+        "concord-window-{}-{}",
+        std::process::id(),
+        display.trim_start_matches(':')
+    ));
+    let runtime_dir = home.join("runtime");
+    std::fs::create_dir_all(&runtime_dir).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let log = std::fs::File::create(home.join("concord.log")).unwrap();
+    let process = Command::new(binary)
+        .env("DISPLAY", display)
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &runtime_dir)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let process = Guard(process);
+    let mut window = String::new();
+    wait_until("the Concord window", Duration::from_secs(60), || {
+        let out = run(display, "xdotool", &["search", "--name", "^Concord$"]);
+        window = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_owned();
+        !window.is_empty()
+    });
+    // Give the first frame (software Vulkan) time to appear.
+    std::thread::sleep(Duration::from_secs(2));
+    xdotool(display, &["windowfocus", "--sync", &window]);
+    // First-run screen: the address field has focus.
+    xdotool(display, &["key", "ctrl+a"]);
+    xdotool(display, &["type", "--delay", "15", server]);
+    xdotool(display, &["key", "Return"]);
+    std::thread::sleep(Duration::from_millis(700));
+    // Login screen: the email field has focus; Tab to the password; Enter logs in.
+    xdotool(display, &["type", "--delay", "15", email]);
+    xdotool(display, &["key", "Tab"]);
+    xdotool(display, &["type", "--delay", "15", password]);
+    xdotool(display, &["key", "Return"]);
+    RunningApp { process, home }
+}
+
+impl Drop for RunningApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
