@@ -65,16 +65,12 @@ fn two_people_register_befriend_see_presence_and_chat() {
 fn scrolling_up_loads_two_hundred_messages_in_order() {
     let server = Server::start();
     let (ada_token, ada_id) = server.register("ada");
-    let (bob_token, bob_id) = server.register("bob");
-    let invite =
-        server.api(Method::POST, "/api/invites", Some(&ada_token), Some(json!({"email": "bob@example.com"})));
-    let invite_id = invite["invite"]["id"].as_str().unwrap();
-    server.api(Method::POST, &format!("/api/invites/{invite_id}/accept"), Some(&bob_token), None);
+    let (bob_token, _) = server.register("bob");
+    server.befriend(&ada_token, "bob", &bob_token);
     for i in 0..200 {
         let body = json!({"content": format!("history message {i:03}"), "nonce": format!("h{i}")});
         server.api(Method::POST, &format!("/api/dms/{ada_id}/messages"), Some(&bob_token), Some(body));
     }
-    let _ = bob_id;
     let mut ada = app(Persisted::default());
     log_in(&mut ada, &server.url(), "ada", false);
     wait_for(&mut ada, "bob with 200 unread", |h| shows(h, "bob, offline, 200 unread"));
@@ -103,11 +99,8 @@ fn scrolling_up_loads_two_hundred_messages_in_order() {
 fn a_message_typed_offline_is_delivered_once_after_the_server_returns() {
     let mut server = Server::start();
     let (ada_token, ada_id) = server.register("ada");
-    let (bob_token, bob_id) = server.register("bob");
-    let invite =
-        server.api(Method::POST, "/api/invites", Some(&ada_token), Some(json!({"email": "bob@example.com"})));
-    let invite_id = invite["invite"]["id"].as_str().unwrap();
-    server.api(Method::POST, &format!("/api/invites/{invite_id}/accept"), Some(&bob_token), None);
+    let (bob_token, _) = server.register("bob");
+    server.befriend(&ada_token, "bob", &bob_token);
 
     let mut ada = app(Persisted::default());
     log_in(&mut ada, &server.url(), "ada", false);
@@ -130,5 +123,56 @@ fn a_message_typed_offline_is_delivered_once_after_the_server_returns() {
     let copies =
         page["messages"].as_array().unwrap().iter().filter(|m| m["content"] == "sent while offline").count();
     assert_eq!(copies, 1, "{page}");
-    let _ = bob_id;
+}
+
+#[test]
+fn a_token_the_server_refuses_returns_to_login_with_a_message() {
+    let server = Server::start();
+    server.register("ada");
+    // A kept session whose token this server never issued (e.g. its secret changed).
+    let persisted = Persisted {
+        server_url: server.url(),
+        session: Some(concord_gui::state::StoredSession {
+            token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIiwiZXhwIjo5OTk5OTk5OTk5fQ.forged".into(),
+            expires_at_ms: i64::MAX,
+            user: concord_common::User {
+                id: concord_common::UserId(1),
+                username: "ada".into(),
+                email: "ada@example.com".into(),
+            },
+        }),
+    };
+    let mut ada = app(persisted);
+    wait_for(&mut ada, "the login screen", |h| shows(h, "Password"));
+    let state = ada.state().state();
+    assert!(!state.logged_in());
+    assert!(state.notice.as_deref().unwrap_or_default().contains("Log in again"), "{:?}", state.notice);
+    assert_eq!(state.login.email, "ada@example.com", "the email is filled in for the next login");
+}
+
+#[test]
+fn ctrl_k_jumps_to_a_friend_and_typing_shows_on_the_other_side() {
+    let server = Server::start();
+    let (ada_token, _) = server.friends("ada", "bob");
+    let (carol_token, _) = server.register("carol");
+    server.befriend(&ada_token, "carol", &carol_token);
+    let mut ada = app(Persisted::default());
+    log_in(&mut ada, &server.url(), "ada", false);
+    wait_for(&mut ada, "both friends", |h| h.state().state().friends.len() == 2);
+
+    ada.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::K);
+    ada.step();
+    ada.step();
+    type_into(&mut ada, "Friend's name", "bo");
+    press(&mut ada, egui::Key::Enter);
+    let bob_id = ada.state().state().friends.iter().find(|f| f.user.username == "bob").unwrap().user.id;
+    assert_eq!(ada.state().state().selected, Some(bob_id), "Enter opened the first match");
+    assert!(ada.state().state().switcher.is_none());
+
+    // Bob, in his own app, starts typing to Ada.
+    let mut bob = app(Persisted::default());
+    log_in(&mut bob, &server.url(), "bob", false);
+    click(&mut bob, "ada, online");
+    type_into(&mut bob, "Message", "typing something");
+    wait_for(&mut ada, "the typing indicator", |h| shows(h, "bob is typing…"));
 }

@@ -120,11 +120,16 @@ impl Server {
     pub fn friends(&self, a: &str, b: &str) -> (String, String) {
         let (a_token, _) = self.register(a);
         let (b_token, _) = self.register(b);
-        let body = serde_json::json!({"email": format!("{b}@example.com")});
-        let invite = self.api(reqwest::Method::POST, "/api/invites", Some(&a_token), Some(body));
-        let id = invite["invite"]["id"].as_str().unwrap();
-        self.api(reqwest::Method::POST, &format!("/api/invites/{id}/accept"), Some(&b_token), None);
+        self.befriend(&a_token, b, &b_token);
         (a_token, b_token)
+    }
+
+    /// `a` invites `b` (by name) and `b` accepts, through the API.
+    pub fn befriend(&self, a_token: &str, b: &str, b_token: &str) {
+        let body = serde_json::json!({"email": format!("{b}@example.com")});
+        let invite = self.api(reqwest::Method::POST, "/api/invites", Some(a_token), Some(body));
+        let id = invite["invite"]["id"].as_str().unwrap();
+        self.api(reqwest::Method::POST, &format!("/api/invites/{id}/accept"), Some(b_token), None);
     }
 }
 
