@@ -15,4 +15,7 @@ pub mod sound;
 pub mod state;
 pub mod ui;
 
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
 pub use app::ConcordApp;

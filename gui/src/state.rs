@@ -181,7 +181,11 @@ impl AppState {
     /// resume a kept session (or a notice if it expired).
     pub fn restore(persisted: Persisted, now_ms: i64) -> (Self, Vec<Command>) {
         let mut state = AppState { persisted, focused: true, ..Default::default() };
-        if state.persisted.server_url.is_empty() {
+        if let Some(origin) = crate::platform::page_origin() {
+            // In a browser the page came from the server: nothing to pick.
+            state.persisted.server_url = origin;
+            state.login.server_chosen = true;
+        } else if state.persisted.server_url.is_empty() {
             state.persisted.server_url = DEFAULT_SERVER.to_owned();
         }
         state.login.server = state.persisted.server_url.clone();

@@ -40,7 +40,17 @@ pub struct App {
 
 /// The Rocket application configured by `figment` (see [`config::figment`]).
 pub fn build(figment: Figment) -> Rocket<Build> {
-    rocket::custom(config::with_defaults(figment))
+    let figment = config::with_defaults(figment);
+    let web_root: std::path::PathBuf = figment
+        .extract_inner("web_root")
+        .unwrap_or_else(|_| std::path::PathBuf::from(config::DEFAULT_WEB_ROOT));
+    let rocket = rocket::custom(figment);
+    let rocket = if web_root.join("index.html").is_file() {
+        rocket.mount("/", rocket::fs::FileServer::new(web_root, rocket::fs::Options::Index).rank(20))
+    } else {
+        rocket.mount("/", rocket::routes![routes::web_client_missing])
+    };
+    rocket
         .attach(Db::init())
         .attach(AdHoc::try_on_ignite("Concord state", |rocket| async move {
             match init_state(&rocket).await {

@@ -31,6 +31,10 @@ pub struct Settings {
     /// This instance's number (0–1023) for id generation; random when absent.
     #[serde(default)]
     pub instance_id: Option<u16>,
+    /// The built web client (`index.html`, `concord.js`, `concord_bg.wasm`),
+    /// served at `/`. Built by `.ci/build-web`.
+    #[serde(default = "default_web_root")]
+    pub web_root: PathBuf,
     /// Failed logins allowed per account within `login_window_secs`.
     #[serde(default = "default_login_per_account")]
     pub login_failures_per_account: u32,
@@ -53,6 +57,9 @@ pub struct Settings {
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from("concord-data")
+}
+fn default_web_root() -> PathBuf {
+    PathBuf::from(DEFAULT_WEB_ROOT)
 }
 fn default_redis_prefix() -> String {
     "concord".into()
@@ -78,6 +85,9 @@ fn default_ws_max_message_bytes() -> usize {
 fn default_ws_queue_len() -> usize {
     512
 }
+
+/// Where the built web client is served from unless `web_root` says otherwise.
+pub const DEFAULT_WEB_ROOT: &str = "gui/dist";
 
 /// Largest accepted JSON request body.
 pub const JSON_LIMIT: ByteUnit = ByteUnit::Kibibyte(64);

@@ -83,3 +83,8 @@ fn play(wav: &[u8]) -> Result<(), String> {
     std::thread::sleep(std::time::Duration::from_secs_f32(seconds + 0.1));
     Ok(())
 }
+
+/// The server this page was loaded from (none on the desktop).
+pub fn page_origin() -> Option<String> {
+    None
+}

@@ -42,3 +42,8 @@ pub fn play_message_sound() {
         let _ = audio.play();
     }
 }
+
+/// The server this page was loaded from: the web client talks to its own origin.
+pub fn page_origin() -> Option<String> {
+    web_sys::window()?.location().origin().ok()
+}

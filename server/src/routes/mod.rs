@@ -35,6 +35,18 @@ pub fn api() -> Vec<Route> {
     routes
 }
 
+/// `GET /` when the web client has not been built: say how to build it.
+#[rocket::get("/")]
+pub fn web_client_missing() -> (rocket::http::ContentType, &'static str) {
+    (
+        rocket::http::ContentType::HTML,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Concord</title></head><body>\
+         <h1>Concord server is running</h1><p>The web client is not built. Start the server with \
+         <code>./.ci/serve</code> (it builds the web client), or build it with <code>./.ci/build-web</code>. \
+         The API is at <a href=\"/api/health\">/api/health</a>; see docs/API.md.</p></body></html>",
+    )
+}
+
 /// JSON error bodies for every status Rocket produces itself.
 pub fn catchers() -> Vec<Catcher> {
     catchers![default_catcher]

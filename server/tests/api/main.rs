@@ -13,3 +13,4 @@ mod openapi;
 mod realtime;
 mod robustness;
 mod scale_out;
+mod web;
