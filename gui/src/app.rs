@@ -81,6 +81,8 @@ impl eframe::App for ConcordApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let commands = ui::app_ui(ui, &mut self.state);
         self.send(commands);
+        #[cfg(feature = "test-hooks")]
+        crate::platform::publish_test_state(&self.state.test_summary());
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

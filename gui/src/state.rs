@@ -73,6 +73,8 @@ pub struct LoginForm {
     pub error: Option<String>,
     /// Errors shown beside a field, by field name (`email`, `username`, `password`).
     pub field_errors: BTreeMap<String, String>,
+    /// Put the keyboard focus in the screen's first field on the next frame.
+    pub focus_first: bool,
 }
 
 /// A message typed here that the server has not stored yet.
@@ -117,6 +119,8 @@ pub struct Conversation {
     pub view_offset: f32,
     /// Scroll here on the next frame.
     pub scroll_to: Option<f32>,
+    /// Put the keyboard focus in the composer on the next frame.
+    pub focus_composer: bool,
     /// Measured height of each drawn message row, for drawing only what is visible.
     pub row_heights: HashMap<MessageId, f32>,
     /// The width `row_heights` were measured at.
@@ -181,6 +185,7 @@ impl AppState {
     /// resume a kept session (or a notice if it expired).
     pub fn restore(persisted: Persisted, now_ms: i64) -> (Self, Vec<Command>) {
         let mut state = AppState { persisted, focused: true, ..Default::default() };
+        state.login.focus_first = true;
         if let Some(origin) = crate::platform::page_origin() {
             // In a browser the page came from the server: nothing to pick.
             state.persisted.server_url = origin;
@@ -189,6 +194,9 @@ impl AppState {
             state.persisted.server_url = DEFAULT_SERVER.to_owned();
         }
         state.login.server = state.persisted.server_url.clone();
+        if crate::platform::wants_register() {
+            state.login.mode = AuthMode::Register;
+        }
         let mut commands = Vec::new();
         match state.persisted.session.clone() {
             Some(session) if session.expires_at_ms > now_ms => {
@@ -449,7 +457,12 @@ impl AppState {
 
     fn clear_session(&mut self) {
         let server = self.persisted.server_url.clone();
-        let login = LoginForm { server_chosen: true, server: server.clone(), ..Default::default() };
+        let login = LoginForm {
+            server_chosen: true,
+            server: server.clone(),
+            focus_first: true,
+            ..Default::default()
+        };
         *self = AppState {
             persisted: Persisted { server_url: server, session: None },
             login,
@@ -468,6 +481,7 @@ impl AppState {
                 self.login.server = server.clone();
                 self.persisted.server_url = server;
                 self.login.server_chosen = true;
+                self.login.focus_first = true;
                 self.login.field_errors.remove("server");
             }
             _ => {
@@ -526,6 +540,7 @@ impl AppState {
         self.selected = Some(peer);
         self.switcher = None;
         let conversation = self.conversations.entry(peer).or_default();
+        conversation.focus_composer = true;
         let mut commands = Vec::new();
         if !conversation.loaded && !conversation.loading {
             conversation.loading = true;
@@ -616,6 +631,30 @@ impl AppState {
     pub fn matching_friends(&self, query: &str) -> Vec<&Friend> {
         let query = query.trim().to_lowercase();
         self.friends.iter().filter(|f| f.user.username.to_lowercase().contains(&query)).collect()
+    }
+}
+
+impl AppState {
+    /// What a browser test needs to see, as JSON (the canvas has no DOM).
+    #[cfg(feature = "test-hooks")]
+    pub fn test_summary(&self) -> String {
+        let name = |id: UserId| self.friend(id).map_or_else(|| id.to_string(), |f| f.user.username.clone());
+        serde_json::json!({
+            "screen": if self.logged_in() { "main" } else { "login" },
+            "mode": format!("{:?}", self.login.mode),
+            "online": self.connection == Some(Connection::Online),
+            "me": self.me.as_ref().map(|u| u.username.clone()),
+            "friends": self.friends.iter().map(|f| serde_json::json!({
+                "name": f.user.username, "online": f.online, "unread": self.unread.get(&f.user.id).copied().unwrap_or(0),
+            })).collect::<Vec<_>>(),
+            "invites_in": self.invites.incoming.iter().map(|i| i.from.username.clone()).collect::<Vec<_>>(),
+            "selected": self.selected.map(name),
+            "messages": self.conversations.iter().map(|(peer, c)| {
+                (name(*peer), c.messages.values().map(|m| m.content.clone()).collect::<Vec<_>>())
+            }).collect::<std::collections::BTreeMap<_, _>>(),
+            "pending": self.conversations.values().map(|c| c.pending.len()).sum::<usize>(),
+        })
+        .to_string()
     }
 }
 

@@ -88,3 +88,12 @@ fn play(wav: &[u8]) -> Result<(), String> {
 pub fn page_origin() -> Option<String> {
     None
 }
+
+/// Browser tests read state from the page title; the desktop has none.
+#[cfg(feature = "test-hooks")]
+pub fn publish_test_state(_summary: &str) {}
+
+/// Only a web page can be opened on the register form.
+pub fn wants_register() -> bool {
+    false
+}

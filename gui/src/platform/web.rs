@@ -47,3 +47,16 @@ pub fn play_message_sound() {
 pub fn page_origin() -> Option<String> {
     web_sys::window()?.location().origin().ok()
 }
+
+/// Puts the app's state in `document.title` for browser tests (feature `test-hooks`).
+#[cfg(feature = "test-hooks")]
+pub fn publish_test_state(summary: &str) {
+    if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+        document.set_title(&format!("concord:{summary}"));
+    }
+}
+
+/// Whether the page was opened with `?register` (a "create an account" link).
+pub fn wants_register() -> bool {
+    web_sys::window().and_then(|w| w.location().search().ok()).is_some_and(|q| q.contains("register"))
+}

@@ -250,6 +250,10 @@ fn composer_ui(ui: &mut egui::Ui, conversation: &mut Conversation, name: &str) -
             .desired_width(ui.available_width() - 70.0)
             .return_key(Some(KeyboardShortcut::new(Modifiers::SHIFT, Key::Enter)));
         let response = ui.add(editor);
+        // Opening a conversation puts the cursor in its composer.
+        if std::mem::take(&mut conversation.focus_composer) {
+            response.request_focus();
+        }
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message"));
         edited = response.changed();
         if response.has_focus() && ui.input(|i| i.key_pressed(Key::Enter) && !i.modifiers.shift) {

@@ -32,7 +32,7 @@ fn server_ui(ui: &mut egui::Ui, state: &mut AppState) {
     let response = ui
         .add(egui::TextEdit::singleline(&mut state.login.server).desired_width(320.0))
         .labelled_by(label.id);
-    if nothing_focused(ui) {
+    if take_focus_request(ui, &mut state.login.focus_first) {
         response.request_focus();
     }
     field_error_ui(ui, state, "server");
@@ -48,6 +48,7 @@ fn credentials_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
         ui.label(RichText::new(format!("Server: {}", state.persisted.server_url)).color(theme::MUTED));
         if ui.small_button("Change").clicked() {
             state.login.server_chosen = false;
+            state.login.focus_first = true;
         }
     });
     ui.add_space(8.0);
@@ -55,8 +56,9 @@ fn credentials_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     let label = ui.label("Email");
     let email =
         ui.add(egui::TextEdit::singleline(&mut state.login.email).desired_width(320.0)).labelled_by(label.id);
-    let focus_email = nothing_focused(ui) && state.login.email.is_empty();
-    let focus_password = nothing_focused(ui) && !state.login.email.is_empty();
+    let focus_first = take_focus_request(ui, &mut state.login.focus_first);
+    let focus_email = focus_first && state.login.email.is_empty();
+    let focus_password = focus_first && !state.login.email.is_empty();
     if focus_email {
         email.request_focus();
     }
@@ -100,6 +102,7 @@ fn credentials_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
         state.login.mode = if register { AuthMode::Login } else { AuthMode::Register };
         state.login.field_errors.clear();
         state.login.error = None;
+        state.login.focus_first = true;
     }
     commands
 }
@@ -110,7 +113,13 @@ fn field_error_ui(ui: &mut egui::Ui, state: &AppState, field: &str) {
     }
 }
 
-/// Whether no widget has keyboard focus (so a screen may put it in its first field).
-fn nothing_focused(ui: &egui::Ui) -> bool {
-    ui.memory(|m| m.focused().is_none())
+/// Takes a pending "focus the first field" request once the window itself
+/// has keyboard focus (egui drops widget focus while the window has none, so
+/// a request made before would be lost).
+fn take_focus_request(ui: &egui::Ui, pending: &mut bool) -> bool {
+    if *pending && ui.input(|i| i.focused) {
+        *pending = false;
+        return true;
+    }
+    false
 }

@@ -1,0 +1,165 @@
+// The web client in headless Chromium against a real Concord server on
+// 127.0.0.1: the page loads from the server, a user registers and logs in by
+// typing, accepts an invite sent through the public API by a second user, and
+// the two exchange DMs both ways. The app publishes its state as JSON in
+// document.title (cargo feature `test-hooks`); the server's stored messages
+// are checked through the API.
+//
+// Needs: CONCORD_SERVER_BIN (the server binary), CONCORD_WEB_ROOT (a
+// gui/dist built with --features test-hooks). Run by .ci/test.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const SERVER_BIN = process.env.CONCORD_SERVER_BIN;
+const WEB_ROOT = process.env.CONCORD_WEB_ROOT;
+const PATIENCE_MS = 30_000;
+
+let server, base, dir, browser;
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+async function api(method, path, token, body) {
+  const response = await fetch(base + path, {
+    method,
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+// Keys and text at a person's pace: egui applies a focus change (Tab) on the
+// next frame, so keystrokes sent in the same instant would go to the old field.
+async function press(page, key) {
+  await page.keyboard.press(key);
+  await page.waitForTimeout(150);
+}
+
+async function type(page, text) {
+  await page.keyboard.type(text, { delay: 20 });
+  await page.waitForTimeout(100);
+}
+
+async function appState(page) {
+  const title = await page.title();
+  return title.startsWith("concord:") ? JSON.parse(title.slice("concord:".length)) : null;
+}
+
+async function waitForState(page, what, predicate) {
+  const deadline = Date.now() + PATIENCE_MS;
+  let last = null;
+  while (Date.now() < deadline) {
+    last = await appState(page);
+    if (last && predicate(last)) return last;
+    await page.waitForTimeout(100);
+  }
+  assert.fail(`timed out waiting for ${what}; last state: ${JSON.stringify(last)}`);
+}
+
+before(async () => {
+  assert.ok(SERVER_BIN && WEB_ROOT, "set CONCORD_SERVER_BIN and CONCORD_WEB_ROOT");
+  dir = mkdtempSync(join(tmpdir(), "concord-web-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(SERVER_BIN, [], {
+    env: {
+      ...process.env,
+      ROCKET_CONFIG: join(dir, "none.toml"),
+      ROCKET_ADDRESS: "127.0.0.1",
+      ROCKET_PORT: String(port),
+      ROCKET_LOG_LEVEL: "off",
+      ROCKET_DATA_DIR: dir,
+      ROCKET_WEB_ROOT: WEB_ROOT,
+      ROCKET_DATABASES: `{main={url="sqlite://${dir}/concord.db?mode=rwc"}}`,
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(base + "/api/health")).ok) break;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      "--enable-unsafe-swiftshader",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test("register by typing, accept an invite, exchange DMs both ways", async () => {
+  const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+  const started = Date.now();
+  await page.goto(base + "/?register");
+  const ready = await waitForState(page, "the register form", (s) => s.screen === "login" && s.mode === "Register");
+  const interactiveMs = Date.now() - started;
+
+  // Click into the email field (centred, below the heading, at 1000×700), as a person would.
+  await page.mouse.click(500, 184);
+  await page.waitForTimeout(150);
+  await type(page, "webby@example.com");
+  await press(page, "Tab");
+  await type(page, "webby");
+  await press(page, "Tab");
+  await type(page, "correct horse");
+  await press(page, "Enter");
+  await waitForState(page, "logged in and online", (s) => s.screen === "main" && s.online && s.me === "webby");
+  assert.equal(ready.screen, "login");
+
+  // A desktop user (here: the public API) invites the browser user.
+  const bob = await api("POST", "/api/auth/register", null, { email: "bob@example.com", username: "bob", password: "correct horse" });
+  await api("POST", "/api/invites", bob.token, { email: "webby@example.com" });
+  await waitForState(page, "the invite", (s) => s.invites_in.includes("bob"));
+  // Keyboard: Tab to the invite's ✔ button (after the menu and "Add friend") and press it.
+  for (let i = 0; i < 3; i++) await press(page, "Tab");
+  await press(page, "Enter");
+  await waitForState(page, "bob as a friend", (s) => s.friends.some((f) => f.name === "bob"));
+
+  // Bob writes; the page shows it. The page answers (Ctrl+K → bob → Enter opens the conversation).
+  const webbyId = (await api("POST", "/api/auth/login", null, { email: "webby@example.com", password: "correct horse" })).user.id;
+  await api("POST", `/api/dms/${webbyId}/messages`, bob.token, { content: "hello from the desktop 👋", nonce: "b1" });
+  await waitForState(page, "bob's message", (s) => s.friends[0].unread === 1 || (s.messages.bob ?? []).length === 1);
+  await press(page, "Control+k");
+  await type(page, "bob");
+  await press(page, "Enter");
+  await waitForState(page, "the conversation", (s) => s.selected === "bob" && (s.messages.bob ?? []).includes("hello from the desktop 👋"));
+  await type(page, "hi bob, from the browser");
+  await press(page, "Enter");
+  await waitForState(page, "the reply stored", (s) => s.pending === 0 && (s.messages.bob ?? []).includes("hi bob, from the browser"));
+  const bobId = bob.user.id;
+  const history = await api("GET", `/api/dms/${webbyId}/messages`, bob.token);
+  assert.deepEqual(history.messages.map((m) => m.content), ["hi bob, from the browser", "hello from the desktop 👋"]);
+  assert.equal(history.messages[0].sender_id, webbyId);
+  assert.equal(history.messages[0].recipient_id, bobId);
+
+  // A screenshot of the logged-in page is not blank.
+  const shot = join(dir, "web.png");
+  writeFileSync(shot, await page.screenshot());
+  const colours = Number(execFileSync("convert", [shot, "-format", "%k", "info:"]).toString().trim());
+  assert.ok(colours > 50, `the page looks blank (${colours} colours)`);
+  console.log(JSON.stringify({ bench: "web_first_paint", navigation_to_login_form_ms: interactiveMs }));
+});
