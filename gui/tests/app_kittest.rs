@@ -76,6 +76,34 @@ fn scrolling_up_loads_two_hundred_messages_in_order() {
     wait_for(&mut ada, "bob with 200 unread", |h| shows(h, "bob, offline, 200 unread"));
     click(&mut ada, "bob, offline, 200 unread");
     wait_for(&mut ada, "the newest message", |h| shows(h, "history message 199"));
+    // Scroll up until an older page arrives: the message that was on screen
+    // stays where it was (no jump to the top of the new page).
+    let anchor = "history message 150";
+    let loaded = |h: &egui_kittest::Harness<'_, concord_gui::ConcordApp>| {
+        h.state().state().conversations.values().next().map_or(0, |c| c.messages.len())
+    };
+    let before_load = loaded(&ada);
+    let deadline = std::time::Instant::now() + support::PATIENCE;
+    let mut anchored_at = None;
+    while loaded(&ada) == before_load {
+        assert!(std::time::Instant::now() < deadline, "no older page was requested near the top");
+        match ada.query_by_label(anchor) {
+            Some(node) => anchored_at = Some(node.rect().top()),
+            None => ada.get_all_by_label_contains("history message").next().unwrap().scroll_up(),
+        }
+        ada.step();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let anchored_at = anchored_at.expect("the oldest loaded message was on screen before older ones arrived");
+    for _ in 0..3 {
+        ada.step();
+    }
+    let moved = (ada.get_by_label(anchor).rect().top() - anchored_at).abs();
+    // Without anchoring it would jump by a whole page (~1,400 points). What may
+    // remain is the anchor losing its own day/author header (now shown above
+    // the older message before it): under two lines.
+    assert!(moved < 60.0, "the view jumped by {moved} points when older messages loaded");
+
     // Scroll to the top until the first message is loaded.
     let deadline = std::time::Instant::now() + support::PATIENCE;
     while !shows(&ada, "This is the beginning of your conversation with bob.") {

@@ -111,11 +111,16 @@ fn history_ui(
         conversation.scroll_to = Some(conversation.view_offset + (content_height - conversation.view_height));
         ui.ctx().request_repaint();
     }
-    conversation.view_height = content_height;
-    conversation.view_offset = output.state.clamped_offset().y;
-    let near_top = output.state.clamped_offset().y < LOAD_OLDER_WITHIN;
+    // Ask for older messages only from a settled view (same height and near
+    // the top two frames running): not in the frame a page arrives, before
+    // "stick to bottom" has scrolled down to the newest message.
+    let offset = output.state.clamped_offset().y;
+    let settled = (content_height - conversation.view_height).abs() < 0.5;
+    let near_top = offset < LOAD_OLDER_WITHIN && conversation.view_offset < LOAD_OLDER_WITHIN;
     let fits = content_height <= output.inner_rect.height();
-    conversation.has_more && !conversation.loading && (near_top || fits)
+    conversation.view_height = content_height;
+    conversation.view_offset = offset;
+    conversation.has_more && !conversation.loading && settled && (near_top || fits)
 }
 
 /// Draws only the messages inside `viewport`; the rest are empty space of
