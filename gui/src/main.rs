@@ -12,6 +12,9 @@ fn main() -> eframe::Result {
     eframe::run_native("Concord", options, Box::new(|cc| Ok(Box::new(concord_gui::ConcordApp::new(cc)))))
 }
 
-// The browser entry point is `concord_gui::web::start` (see the web-client issue).
+// In the browser (built as a binary by `trunk serve`); `.ci/build-web` loads
+// the library instead and calls the same `start`.
 #[cfg(target_arch = "wasm32")]
-fn main() {}
+fn main() {
+    concord_gui::web::start();
+}

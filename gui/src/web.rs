@@ -4,8 +4,9 @@
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-/// Called by the generated JS glue when the module loads.
-#[wasm_bindgen(start)]
+/// Starts the app: called by `index.html` after loading the module (and by
+/// the wasm `main` when built as a binary by `trunk serve`).
+#[wasm_bindgen]
 pub fn start() {
     wasm_bindgen_futures::spawn_local(async {
         match run().await {
