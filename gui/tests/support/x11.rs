@@ -111,11 +111,14 @@ pub fn launch_and_log_in(
     // Give the first frame (software Vulkan) time to appear.
     std::thread::sleep(Duration::from_secs(2));
     xdotool(display, &["windowfocus", "--sync", &window]);
+    // The app puts the cursor in the first field once its window has focus:
+    // give it a frame or two, as a person would take a moment to start typing.
+    std::thread::sleep(Duration::from_secs(1));
     // First-run screen: the address field has focus.
     xdotool(display, &["key", "ctrl+a"]);
     xdotool(display, &["type", "--delay", "15", server]);
     xdotool(display, &["key", "Return"]);
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_secs(1));
     // Login screen: the email field has focus; Tab to the password; Enter logs in.
     xdotool(display, &["type", "--delay", "15", email]);
     xdotool(display, &["key", "Tab"]);
