@@ -38,11 +38,6 @@ impl ConcordApp {
         &self.state
     }
 
-    /// The state, for tests and benchmarks that set up large scenes.
-    pub fn state_mut(&mut self) -> &mut AppState {
-        &mut self.state
-    }
-
     fn send(&mut self, commands: Vec<Command>) {
         for command in commands {
             if !self.net.send(command) {
@@ -54,6 +49,9 @@ impl ConcordApp {
     /// Applies every pending network event; what the app does between frames.
     pub fn apply_events(&mut self, ctx: &egui::Context) {
         while let Some(event) = self.net.try_recv() {
+            if matches!(event, crate::net::NetEvent::Authenticated { .. }) {
+                crate::platform::ask_notification_permission();
+            }
             let commands = self.state.apply(event);
             self.send(commands);
         }

@@ -583,13 +583,6 @@ impl AppState {
         vec![Command::SendMessage { peer, content, nonce }]
     }
 
-    /// Drops a refused message from the conversation.
-    pub fn discard_pending(&mut self, peer: UserId, nonce: &str) {
-        if let Some(conversation) = self.conversations.get_mut(&peer) {
-            conversation.pending.retain(|p| p.nonce != nonce);
-        }
-    }
-
     /// The composer changed: maybe tell the friend I am typing.
     pub fn draft_edited(&mut self, peer: UserId) -> Vec<Command> {
         let conversation = self.conversations.entry(peer).or_default();

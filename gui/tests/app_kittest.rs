@@ -194,6 +194,11 @@ fn ctrl_k_jumps_to_a_friend_and_typing_shows_on_the_other_side() {
     type_into(&mut ada, "Friend's name", "bo");
     press(&mut ada, egui::Key::Enter);
     let bob_id = ada.state().state().friends.iter().find(|f| f.user.username == "bob").unwrap().user.id;
+    // Esc closes dialogs.
+    click(&mut ada, "➕ Add friend");
+    assert!(shows(&ada, "Friend's email"));
+    press(&mut ada, egui::Key::Escape);
+    assert!(!shows(&ada, "Friend's email"), "Esc closed the Add friend dialog");
     assert_eq!(ada.state().state().selected, Some(bob_id), "Enter opened the first match");
     assert!(ada.state().state().switcher.is_none());
 

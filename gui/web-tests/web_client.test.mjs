@@ -156,10 +156,25 @@ test("register by typing, accept an invite, exchange DMs both ways", async () =>
   assert.equal(history.messages[0].sender_id, webbyId);
   assert.equal(history.messages[0].recipient_id, bobId);
 
+  // The session is kept in local storage: a reload is still logged in.
+  await page.reload();
+  await waitForState(page, "logged in after a reload", (s) => s.screen === "main" && s.online && s.me === "webby");
+
   // A screenshot of the logged-in page is not blank.
   const shot = join(dir, "web.png");
   writeFileSync(shot, await page.screenshot());
   const colours = Number(execFileSync("convert", [shot, "-format", "%k", "info:"]).toString().trim());
   assert.ok(colours > 50, `the page looks blank (${colours} colours)`);
   console.log(JSON.stringify({ bench: "web_first_paint", navigation_to_login_form_ms: interactiveMs }));
+});
+
+test("a browser without WebGL gets a readable message instead of a blank page", async () => {
+  const page = await browser.newPage();
+  await page.addInitScript(() => {
+    HTMLCanvasElement.prototype.getContext = () => null;
+  });
+  await page.goto(base + "/");
+  const status = page.locator("#status.error");
+  await status.waitFor({ timeout: 10_000 });
+  assert.match(await status.textContent(), /needs WebGL/);
 });

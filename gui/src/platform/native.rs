@@ -97,3 +97,6 @@ pub fn publish_test_state(_summary: &str) {}
 pub fn wants_register() -> bool {
     false
 }
+
+/// Desktop notifications need no permission.
+pub fn ask_notification_permission() {}

@@ -60,3 +60,11 @@ pub fn publish_test_state(summary: &str) {
 pub fn wants_register() -> bool {
     web_sys::window().and_then(|w| w.location().search().ok()).is_some_and(|q| q.contains("register"))
 }
+
+/// Asks the browser for permission to show notifications (once; the browser
+/// remembers the answer). Called after logging in.
+pub fn ask_notification_permission() {
+    if web_sys::Notification::permission() == web_sys::NotificationPermission::Default {
+        let _ = web_sys::Notification::request_permission();
+    }
+}

@@ -7,7 +7,7 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use concord_common::{AuthResponse, ClientEvent, UserId};
 use futures_util::{SinkExt, StreamExt};
@@ -223,9 +223,4 @@ pub fn percentiles(samples: &mut [Duration]) -> serde_json::Value {
 
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
-}
-
-/// A stopwatch for phases of a benchmark.
-pub fn elapsed_ms(start: Instant) -> u128 {
-    start.elapsed().as_millis()
 }
