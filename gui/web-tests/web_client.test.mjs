@@ -71,11 +71,9 @@ async function waitForState(page, what, predicate) {
   assert.fail(`timed out waiting for ${what}; last state: ${JSON.stringify(last)}`);
 }
 
-before(async () => {
-  assert.ok(SERVER_BIN && WEB_ROOT, "set CONCORD_SERVER_BIN and CONCORD_WEB_ROOT");
-  dir = mkdtempSync(join(tmpdir(), "concord-web-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
+let port;
+
+async function startServer() {
   server = spawn(SERVER_BIN, [], {
     env: {
       ...process.env,
@@ -91,10 +89,25 @@ before(async () => {
   });
   for (let i = 0; i < 200; i++) {
     try {
-      if ((await fetch(base + "/api/health")).ok) break;
+      if ((await fetch(base + "/api/health")).ok) return;
     } catch {}
     await new Promise((r) => setTimeout(r, 50));
   }
+  assert.fail("the server did not start");
+}
+
+async function stopServer() {
+  const exited = new Promise((resolve) => server.once("exit", resolve));
+  server.kill();
+  await exited;
+}
+
+before(async () => {
+  assert.ok(SERVER_BIN && WEB_ROOT, "set CONCORD_SERVER_BIN and CONCORD_WEB_ROOT");
+  dir = mkdtempSync(join(tmpdir(), "concord-web-"));
+  port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  await startServer();
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: [
@@ -159,6 +172,20 @@ test("register by typing, accept an invite, exchange DMs both ways", async () =>
   // The session is kept in local storage: a reload is still logged in.
   await page.reload();
   await waitForState(page, "logged in after a reload", (s) => s.screen === "main" && s.online && s.me === "webby");
+
+  // The server goes away: a message typed now waits, then arrives once.
+  await stopServer();
+  await waitForState(page, "the connection lost", (s) => !s.online);
+  await press(page, "Control+k");
+  await type(page, "bob");
+  await press(page, "Enter");
+  await type(page, "typed while offline");
+  await press(page, "Enter");
+  await waitForState(page, "the message pending", (s) => s.pending === 1);
+  await startServer();
+  await waitForState(page, "delivery after reconnect", (s) => s.online && s.pending === 0);
+  const after = await api("GET", `/api/dms/${webbyId}/messages`, bob.token);
+  assert.equal(after.messages.filter((m) => m.content === "typed while offline").length, 1);
 
   // A screenshot of the logged-in page is not blank.
   const shot = join(dir, "web.png");
