@@ -125,7 +125,21 @@ after(async () => {
 });
 
 test("register by typing, accept an invite, exchange DMs both ways", async () => {
-  const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+  // The user allows notifications; record the ones the page shows.
+  const context = await browser.newContext({ viewport: { width: 1000, height: 700 }, permissions: ["notifications"] });
+  await context.addInitScript(() => {
+    window.__notifications = [];
+    const Real = window.Notification;
+    window.Notification = class extends Real {
+      constructor(title, options) {
+        super(title, options);
+        window.__notifications.push({ title, body: options?.body });
+      }
+    };
+    window.Notification.requestPermission = Real.requestPermission.bind(Real);
+    Object.defineProperty(window.Notification, "permission", { get: () => Real.permission });
+  });
+  const page = await context.newPage();
   const started = Date.now();
   await page.goto(base + "/?register");
   const ready = await waitForState(page, "the register form", (s) => s.screen === "login" && s.mode === "Register");
@@ -156,6 +170,8 @@ test("register by typing, accept an invite, exchange DMs both ways", async () =>
   const webbyId = (await api("POST", "/api/auth/login", null, { email: "webby@example.com", password: "correct horse" })).user.id;
   await api("POST", `/api/dms/${webbyId}/messages`, bob.token, { content: "hello from the desktop 👋", nonce: "b1" });
   await waitForState(page, "bob's message", (s) => s.friends[0].unread === 1 || (s.messages.bob ?? []).length === 1);
+  const shown = await page.evaluate(() => window.__notifications);
+  assert.deepEqual(shown, [{ title: "bob on Concord", body: "hello from the desktop 👋" }]);
   await press(page, "Control+k");
   await type(page, "bob");
   await press(page, "Enter");
