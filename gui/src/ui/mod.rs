@@ -19,7 +19,7 @@ pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
         egui::CentralPanel::default().show(ui, |ui| commands.extend(login::login_ui(ui, state)));
         return commands;
     }
-    shortcuts(ui, state, &mut commands);
+    shortcuts(ui, state);
     egui::Panel::top("status").show(ui, |ui| commands.extend(status_bar_ui(ui, state)));
     egui::Panel::left("sidebar")
         .resizable(true)
@@ -31,7 +31,8 @@ pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     commands
 }
 
-fn shortcuts(ui: &egui::Ui, state: &mut AppState, _commands: &mut [Command]) {
+/// Ctrl+K opens the friend switcher; Esc closes dialogs and the notice.
+fn shortcuts(ui: &egui::Ui, state: &mut AppState) {
     let (ctrl_k, escape) = ui.input_mut(|i| {
         (i.consume_key(Modifiers::COMMAND, Key::K), i.consume_key(Modifiers::NONE, Key::Escape))
     });

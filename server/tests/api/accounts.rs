@@ -31,14 +31,7 @@ async fn register_then_login_and_read_me(server: TestServer) {
     assert!(body["user"]["id"].is_string());
     assert!(body["expires_at_ms"].as_i64().unwrap() > concord_server::ids::now_ms());
 
-    let (status, login) = server
-        .call(
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({"email": "ADA@example.com", "password": "longenough"})),
-        )
-        .await;
+    let (status, login) = server.login("ADA@example.com", "longenough").await;
     assert_eq!(status, StatusCode::OK, "{login}");
     assert_eq!(login["user"], body["user"]);
 
@@ -64,14 +57,7 @@ async fn registration_validates_each_field(server: TestServer) {
         assert!(!error["error"]["message"].as_str().unwrap().is_empty());
     }
     // Nothing was created by the refused attempts.
-    let (status, _) = server
-        .call(
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({"email": "a@example.com", "password": "longenough"})),
-        )
-        .await;
+    let (status, _) = server.login("a@example.com", "longenough").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -95,9 +81,7 @@ async fn wrong_password_is_401_never_200(server: TestServer) {
     for (email, password) in
         [(ada.user.email.as_str(), "wrong password"), ("nobody@example.com", "correct horse")]
     {
-        let (status, body) = server
-            .call(Method::POST, "/api/auth/login", None, Some(json!({"email": email, "password": password})))
-            .await;
+        let (status, body) = server.login(email, password).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["error"]["code"], "invalid_credentials");
         assert!(body.get("token").is_none());
@@ -145,16 +129,7 @@ async fn login_is_rate_limited_per_account(server: TestServer) {
     let attempt = |password: &'static str| {
         let email = ada.user.email.clone();
         let server = &server;
-        async move {
-            server
-                .call(
-                    Method::POST,
-                    "/api/auth/login",
-                    None,
-                    Some(json!({"email": email, "password": password})),
-                )
-                .await
-        }
+        async move { server.login(email, password).await }
     };
     for _ in 0..5 {
         assert_eq!(attempt("wrong password").await.0, StatusCode::UNAUTHORIZED);
@@ -173,38 +148,17 @@ async fn login_is_rate_limited_per_account(server: TestServer) {
     assert!(response.headers().get("Retry-After").is_some());
     // Other accounts are unaffected.
     let bob = server.register("bob").await;
-    let (status, _) = server
-        .call(
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({"email": bob.user.email, "password": "correct horse"})),
-        )
-        .await;
+    let (status, _) = server.login(&bob.user.email, "correct horse").await;
     assert_eq!(status, StatusCode::OK);
 }
 
 async fn login_is_rate_limited_per_address(server: TestServer) {
     // 30 failures from one address across many accounts lock the address.
     for i in 0..30 {
-        let (status, _) = server
-            .call(
-                Method::POST,
-                "/api/auth/login",
-                None,
-                Some(json!({"email": format!("ghost{i}@example.com"), "password": "whatever1"})),
-            )
-            .await;
+        let (status, _) = server.login(format!("ghost{i}@example.com"), "whatever1").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let (status, body) = server
-        .call(
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({"email": "fresh@example.com", "password": "whatever1"})),
-        )
-        .await;
+    let (status, body) = server.login("fresh@example.com", "whatever1").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
 }
 

@@ -120,14 +120,7 @@ async fn restart_keeps_everything(backend: Backend) {
     // The same tokens still work (the secret is kept), and so does the password.
     let (status, _) = second.get("/api/users/me", &ada.token).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = second
-        .call(
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({"email": bob.user.email, "password": "correct horse"})),
-        )
-        .await;
+    let (status, _) = second.login(&bob.user.email, "correct horse").await;
     assert_eq!(status, StatusCode::OK);
     let (_, page) = second.get(&format!("/api/dms/{}/messages?limit=100", ada.id()), &bob.token).await;
     let stored: Vec<Value> = page["messages"].as_array().unwrap().iter().rev().cloned().collect();

@@ -187,6 +187,16 @@ impl TestServer {
         self.call(Method::DELETE, path, Some(token), None).await
     }
 
+    /// `POST /api/auth/login`; returns the status and body.
+    pub async fn login(
+        &self,
+        email: impl serde::Serialize,
+        password: impl serde::Serialize,
+    ) -> (StatusCode, Value) {
+        let body = json!({"email": email, "password": password});
+        self.call(Method::POST, "/api/auth/login", None, Some(body)).await
+    }
+
     /// Registers a fresh account.
     pub async fn register(&self, name: &str) -> Account {
         let email = format!("{}@example.com", unique(name).to_lowercase());
