@@ -41,9 +41,11 @@ pub struct App {
 /// The Rocket application configured by `figment` (see [`config::figment`]).
 pub fn build(figment: Figment) -> Rocket<Build> {
     let figment = config::with_defaults(figment);
-    let web_root: std::path::PathBuf = figment
-        .extract_inner("web_root")
-        .unwrap_or_else(|_| std::path::PathBuf::from(config::DEFAULT_WEB_ROOT));
+    // Read before ignition (routes are mounted now); a bad configuration is
+    // reported by `init_state`, which extracts the same settings.
+    let web_root = figment
+        .extract::<Settings>()
+        .map_or_else(|_| std::path::PathBuf::from(config::DEFAULT_WEB_ROOT), |s| s.web_root);
     let rocket = rocket::custom(figment);
     let rocket = if web_root.join("index.html").is_file() {
         rocket.mount("/", rocket::fs::FileServer::new(web_root, rocket::fs::Options::Index).rank(20))
@@ -86,7 +88,7 @@ async fn init_state(rocket: &Rocket<Build>) -> Result<App, String> {
                 .await
                 .map_err(|e| format!("cannot connect to Redis at {url}: {e}"))?;
             let hub = Arc::new(Hub::new(settings.ws_queue_len, Some(bus.clone())));
-            bus.start(url, hub.clone(), outgoing)
+            bus.start(hub.clone(), outgoing)
                 .await
                 .map_err(|e| format!("cannot subscribe to Redis at {url}: {e}"))?;
             hub

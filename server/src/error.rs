@@ -49,6 +49,12 @@ impl ApiError {
         )
     }
 
+    /// The same error, attributed to request field `field` (shown beside it).
+    pub fn with_field(mut self, field: &str) -> Self {
+        self.body.field = Some(field.to_owned());
+        self
+    }
+
     /// The error's code.
     pub fn code(&self) -> ErrorCode {
         self.body.code

@@ -49,10 +49,10 @@ pub async fn by_nonce(
 }
 
 /// Stores a message unless its sender already used its nonce.
+///
+/// The unique (sender, nonce) index decides: a new message costs one INSERT,
+/// and only a resend pays the extra SELECT for the original.
 pub async fn insert(pool: &AnyPool, m: &DirectMessage) -> Result<InsertOutcome, sqlx::Error> {
-    if let Some(existing) = by_nonce(pool, m.sender_id, &m.nonce).await? {
-        return Ok(InsertOutcome::Duplicate(existing));
-    }
     let (low, high) = pair(m.sender_id, m.recipient_id);
     let result = sqlx::query(
         "INSERT INTO direct_messages (id, user_low, user_high, sender_id, recipient_id, nonce, content, created_at_ms) \
@@ -70,7 +70,7 @@ pub async fn insert(pool: &AnyPool, m: &DirectMessage) -> Result<InsertOutcome, 
     .await;
     match result {
         Ok(_) => Ok(InsertOutcome::Stored),
-        // Two resends raced: the other one won.
+        // A resend (or a racing twin): return what was stored first.
         Err(e) if super::is_unique_violation(&e) => match by_nonce(pool, m.sender_id, &m.nonce).await? {
             Some(existing) => Ok(InsertOutcome::Duplicate(existing)),
             None => Err(e),

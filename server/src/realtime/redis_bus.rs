@@ -24,19 +24,20 @@ const PUBLISH_QUEUE: usize = 16_384;
 pub struct RedisBus {
     prefix: String,
     origin: String,
+    client: redis::Client,
     conn: ConnectionManager,
     outgoing: mpsc::Sender<String>,
 }
 
 impl RedisBus {
-    /// Connects, and starts the publisher task. Call [`RedisBus::subscribe`]
-    /// once the hub exists.
+    /// Connects. Call [`RedisBus::start`] with the returned receiver once the
+    /// hub exists.
     pub async fn open(url: &str, prefix: &str) -> Result<(Self, mpsc::Receiver<String>), redis::RedisError> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        let conn = ConnectionManager::new(client.clone()).await?;
         let (outgoing, rx) = mpsc::channel(PUBLISH_QUEUE);
         let origin = format!("{:016x}", rand::random::<u64>());
-        Ok((Self { prefix: prefix.to_owned(), origin, conn, outgoing }, rx))
+        Ok((Self { prefix: prefix.to_owned(), origin, client, conn, outgoing }, rx))
     }
 
     fn channel(&self) -> String {
@@ -52,7 +53,6 @@ impl RedisBus {
     /// so no event published after start-up is missed.
     pub async fn start(
         &self,
-        url: &str,
         hub: Arc<Hub>,
         mut outgoing: mpsc::Receiver<String>,
     ) -> Result<(), redis::RedisError> {
@@ -72,7 +72,7 @@ impl RedisBus {
             }
         });
 
-        let client = redis::Client::open(url)?;
+        let client = self.client.clone();
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(&channel).await?;
         let origin = self.origin.clone();

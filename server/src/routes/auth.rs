@@ -42,13 +42,12 @@ async fn register(
 }
 
 fn email_taken() -> ApiError {
-    let mut error = ApiError::new(
+    ApiError::new(
         Status::Conflict,
         ErrorCode::EmailTaken,
         "An account with this email already exists. Log in instead.",
-    );
-    error.body.field = Some("email".into());
-    error
+    )
+    .with_field("email")
 }
 
 #[post("/auth/login", data = "<body>")]

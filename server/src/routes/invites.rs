@@ -73,9 +73,7 @@ async fn create(
 }
 
 fn field_error(status: Status, code: ErrorCode, message: &str) -> ApiError {
-    let mut error = ApiError::new(status, code, message);
-    error.body.field = Some("email".into());
-    error
+    ApiError::new(status, code, message).with_field("email")
 }
 
 /// Turns a pending invite into a friendship and tells everyone; returns the
