@@ -1,0 +1,178 @@
+//! Playback: every 20 ms, one frame from each remote speaker's jitter buffer,
+//! decoded (or concealed), measured and mixed into the output.
+//!
+//! One `concord-playback` thread paces the whole call's audio. Deafen keeps
+//! the buffers draining (so un-deafening is instant and in sync) but plays
+//! silence. Each speaker's level feeds the speaking ring in the call grid.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::audio_codec::{AudioDecoder, FRAME_SAMPLES};
+use crate::devices::AudioSink;
+use crate::jitter::{JitterBuffer, Playout};
+use crate::send::{pace, spawn};
+use crate::Result;
+
+/// A level above which a speaker counts as speaking (RMS of a 20 ms frame, smoothed).
+pub const SPEAKING_LEVEL: f32 = 0.02;
+
+/// One remote speaker's current level.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeakerLevel {
+    /// The speaker's id (its audio track's stream id).
+    pub id: String,
+    /// Smoothed RMS in [0, 1].
+    pub level: f32,
+    /// Whether the speaking ring should show.
+    pub speaking: bool,
+}
+
+struct Speaker {
+    id: String,
+    jitter: Arc<Mutex<JitterBuffer>>,
+    decoder: AudioDecoder,
+    level: f32,
+}
+
+/// The call's audio output.
+pub struct Playback {
+    speakers: Arc<Mutex<Vec<Speaker>>>,
+    deafened: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Playback {
+    /// Starts playing into `sink`.
+    pub fn start(mut sink: Box<dyn AudioSink>) -> Result<Self> {
+        let speakers: Arc<Mutex<Vec<Speaker>>> = Arc::default();
+        let deafened = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (speakers, deafened, stop) = (speakers.clone(), deafened.clone(), stop.clone());
+            spawn("concord-playback".into(), move || {
+                let mut next = Instant::now();
+                let mut mix = vec![0.0f32; FRAME_SAMPLES];
+                let mut voice = vec![0.0f32; FRAME_SAMPLES];
+                while !stop.load(Ordering::Relaxed) {
+                    pace(&mut next, Duration::from_millis(20));
+                    let now = Instant::now();
+                    mix.fill(0.0);
+                    for speaker in speakers.lock().unwrap_or_else(PoisonError::into_inner).iter_mut() {
+                        let playout = speaker.jitter.lock().unwrap_or_else(PoisonError::into_inner).pop(now);
+                        let decoded = match playout {
+                            None => Ok(0),
+                            Some(Playout::Packet { payload, .. }) => speaker.decoder.decode(&payload, &mut voice),
+                            Some(Playout::Missing { .. }) => speaker.decoder.conceal(None, &mut voice),
+                        };
+                        let samples = decoded.unwrap_or_else(|error| {
+                            tracing::debug!(%error, "an audio frame did not decode");
+                            0
+                        });
+                        voice[samples.min(FRAME_SAMPLES)..].fill(0.0);
+                        speaker.level = smooth_level(speaker.level, crate::synthetic::rms(&voice));
+                        mix_into(&mut mix, &voice);
+                    }
+                    if deafened.load(Ordering::Relaxed) {
+                        mix.fill(0.0);
+                    }
+                    soft_clip(&mut mix);
+                    sink.play(&mix);
+                }
+            })?
+        };
+        Ok(Self { speakers, deafened, stop, thread: Some(thread) })
+    }
+
+    /// Adds a remote speaker whose packets arrive in `jitter`.
+    pub fn add_speaker(&self, id: String, jitter: Arc<Mutex<JitterBuffer>>) -> Result<()> {
+        let speaker = Speaker { id, jitter, decoder: AudioDecoder::new()?, level: 0.0 };
+        self.speakers.lock().unwrap_or_else(PoisonError::into_inner).push(speaker);
+        Ok(())
+    }
+
+    /// Removes a speaker who left.
+    pub fn remove_speaker(&self, id: &str) {
+        self.speakers.lock().unwrap_or_else(PoisonError::into_inner).retain(|s| s.id != id);
+    }
+
+    /// Deafen: play nothing (buffers keep draining).
+    pub fn set_deafened(&self, deafened: bool) {
+        self.deafened.store(deafened, Ordering::Relaxed);
+    }
+
+    /// Every speaker's level, for speaking indicators.
+    pub fn levels(&self) -> Vec<SpeakerLevel> {
+        self.speakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|s| SpeakerLevel { id: s.id.clone(), level: s.level, speaking: s.level >= SPEAKING_LEVEL })
+            .collect()
+    }
+}
+
+impl Drop for Playback {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Rises at once, falls over ~100 ms, so the speaking ring does not flicker between words.
+fn smooth_level(previous: f32, current: f32) -> f32 {
+    if current >= previous {
+        current
+    } else {
+        previous * 0.8 + current * 0.2
+    }
+}
+
+/// Adds one voice to the mix.
+pub fn mix_into(mix: &mut [f32], voice: &[f32]) {
+    for (out, sample) in mix.iter_mut().zip(voice) {
+        *out += sample;
+    }
+}
+
+/// Keeps a mix of several loud speakers inside [-1, 1] without hard clipping
+/// the common case: linear below 0.75, a smooth knee above.
+pub fn soft_clip(mix: &mut [f32]) {
+    for sample in mix {
+        let magnitude = sample.abs();
+        if magnitude > 0.75 {
+            let over = magnitude - 0.75;
+            *sample = sample.signum() * (0.75 + 0.25 * (over / (over + 0.25)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_speakers_add_up_and_stay_inside_full_scale() {
+        let mut mix = vec![0.0; 4];
+        mix_into(&mut mix, &[0.1, 0.5, -0.9, 0.0]);
+        mix_into(&mut mix, &[0.1, 0.5, -0.9, 0.3]);
+        soft_clip(&mut mix);
+        assert!((mix[0] - 0.2).abs() < 1e-6, "quiet mixes are untouched");
+        assert!(mix[1] > 0.75 && mix[1] < 1.0);
+        assert!(mix[2] < -0.75 && mix[2] > -1.0);
+        assert!((mix[3] - 0.3).abs() < 1e-6);
+    }
+
+    #[test]
+    fn level_rises_at_once_and_falls_slowly() {
+        let level = smooth_level(0.0, 0.5);
+        assert_eq!(level, 0.5);
+        let falling = smooth_level(level, 0.0);
+        assert!(falling > 0.3 && falling < 0.5);
+    }
+}

@@ -1,0 +1,189 @@
+//! Receiving: RTP from a remote track to decoded pictures or buffered audio.
+//!
+//! Video: a tokio task reads the track's packets into the [`FrameAssembler`],
+//! depacketises each complete frame and hands it to `concord-decode-<track>`
+//! over a bounded channel; the decoder thread asks for a keyframe (PLI) when a
+//! frame was lost, when decoding fails, or when it starts mid-stream. Audio: a
+//! task puts Opus packets into the speaker's [`JitterBuffer`], which
+//! [`crate::playback::Playback`] drains every 20 ms.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp::packetizer::Depacketizer;
+use tokio::runtime::Handle;
+
+use crate::assembler::FrameAssembler;
+use crate::convert::I420Frame;
+use crate::jitter::JitterBuffer;
+use crate::send::spawn;
+use crate::transport::RemoteTrack;
+use crate::video_codec::{is_keyframe, VideoDecoder};
+use crate::Result;
+
+/// How long a missing video packet is waited for (NACK retransmission) before the frame is given up.
+const MAX_PACKET_WAIT: Duration = Duration::from_millis(150);
+/// At most one keyframe request per this interval while waiting for one.
+const PLI_INTERVAL: Duration = Duration::from_millis(300);
+/// Opus packets are held this long before playout starts.
+pub const AUDIO_TARGET_DELAY: Duration = Duration::from_millis(40);
+
+/// Counters of one video receive pipeline.
+#[derive(Debug, Default)]
+pub struct VideoReceiveStats {
+    /// RTP packets received.
+    pub packets: AtomicU64,
+    /// Complete frames handed to the decoder.
+    pub frames: AtomicU64,
+    /// Frames decoded to pictures.
+    pub decoded: AtomicU64,
+    /// Frames thrown away while waiting for a keyframe.
+    pub discarded: AtomicU64,
+    /// Keyframe requests (PLI) sent.
+    pub keyframe_requests: AtomicU64,
+    /// Total microseconds spent in the decoder.
+    pub decode_micros: AtomicU64,
+}
+
+struct AccessUnit {
+    data: Bytes,
+    after_loss: bool,
+}
+
+/// A running video receive pipeline for one remote track.
+pub struct VideoReceiver {
+    stop: Arc<AtomicBool>,
+    stats: Arc<VideoReceiveStats>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl VideoReceiver {
+    /// Starts reading `track`; `on_frame` gets every decoded picture on the decoder thread.
+    pub fn start(
+        track: RemoteTrack,
+        runtime: &Handle,
+        mut on_frame: impl FnMut(&I420Frame) + Send + 'static,
+    ) -> Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(VideoReceiveStats::default());
+        let (units_tx, units) = sync_channel::<AccessUnit>(16);
+
+        let reader = {
+            let (track, stats) = (track.clone(), stats.clone());
+            async move {
+                let mut assembler = FrameAssembler::new(MAX_PACKET_WAIT);
+                let mut depacketizer = H264Packet::default();
+                let mut overflowed = false;
+                while let Some(piece) = track.next_packet().await {
+                    stats.packets.fetch_add(1, Ordering::Relaxed);
+                    let now = Instant::now();
+                    assembler.push(now, piece);
+                    while let Some(frame) = assembler.pop(now) {
+                        let mut data = BytesMut::new();
+                        for payload in &frame.packets {
+                            // A malformed payload spoils the frame; the decoder will ask for a keyframe.
+                            if let Ok(nal) = depacketizer.depacketize(payload) {
+                                data.extend_from_slice(&nal);
+                            }
+                        }
+                        let unit = AccessUnit { data: data.freeze(), after_loss: frame.after_loss || overflowed };
+                        match units_tx.try_send(unit) {
+                            Ok(()) => {
+                                overflowed = false;
+                                stats.frames.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(TrySendError::Full(_)) => overflowed = true,
+                            Err(TrySendError::Disconnected(_)) => return,
+                        }
+                    }
+                }
+            }
+        };
+        runtime.spawn(reader);
+
+        let thread = {
+            let (stop, stats, runtime) = (stop.clone(), stats.clone(), runtime.clone());
+            let mut decoder = VideoDecoder::new()?;
+            spawn(format!("concord-decode-{}", track.id), move || {
+                let mut picture = I420Frame::black(2, 2);
+                let mut waiting_for_keyframe = true;
+                let mut last_request: Option<Instant> = None;
+                let mut request_keyframe = |stats: &VideoReceiveStats| {
+                    if last_request.is_some_and(|at| at.elapsed() < PLI_INTERVAL) {
+                        return;
+                    }
+                    last_request = Some(Instant::now());
+                    stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+                    let track = track.clone();
+                    runtime.spawn(async move {
+                        if let Err(error) = track.request_keyframe().await {
+                            tracing::debug!(%error, "keyframe request not sent");
+                        }
+                    });
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    let unit = match units.recv_timeout(Duration::from_millis(100)) {
+                        Ok(unit) => unit,
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    };
+                    waiting_for_keyframe |= unit.after_loss;
+                    if waiting_for_keyframe && !is_keyframe(&unit.data) {
+                        stats.discarded.fetch_add(1, Ordering::Relaxed);
+                        request_keyframe(&stats);
+                        continue;
+                    }
+                    waiting_for_keyframe = false;
+                    let started = Instant::now();
+                    let decoded = decoder.decode_into(&unit.data, &mut picture);
+                    stats.decode_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    match decoded {
+                        Ok(true) => {
+                            stats.decoded.fetch_add(1, Ordering::Relaxed);
+                            on_frame(&picture);
+                        }
+                        Ok(false) => {}
+                        Err(error) => {
+                            tracing::debug!(%error, "a frame did not decode; asking for a keyframe");
+                            waiting_for_keyframe = true;
+                            request_keyframe(&stats);
+                        }
+                    }
+                }
+            })?
+        };
+        Ok(Self { stop, stats, thread: Some(thread) })
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> &VideoReceiveStats {
+        &self.stats
+    }
+}
+
+impl Drop for VideoReceiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts moving one remote audio track's packets into a jitter buffer, which is returned
+/// for [`crate::playback::Playback::add_speaker`].
+pub fn receive_audio(track: RemoteTrack, runtime: &Handle) -> Arc<Mutex<JitterBuffer>> {
+    let buffer = Arc::new(Mutex::new(JitterBuffer::new(AUDIO_TARGET_DELAY)));
+    let task_buffer = Arc::clone(&buffer);
+    runtime.spawn(async move {
+        while let Some(piece) = track.next_packet().await {
+            task_buffer.lock().unwrap_or_else(PoisonError::into_inner).push(Instant::now(), piece.seq, piece.payload);
+        }
+    });
+    buffer
+}

@@ -1,0 +1,317 @@
+//! Sending: a capture thread per source and an encoder thread per track.
+//!
+//! Video: `concord-capture-<track>` captures at the source's pace and converts
+//! to I420 into a newest-wins slot; `concord-encode-<track>` scales, encodes
+//! and writes samples to the track, so a slow encoder drops frames rather than
+//! adding delay. Audio: `concord-audio-<track>` reads 20 ms frames, encodes
+//! Opus and writes them (paced by interval for synthetic sources).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+use crate::audio_codec::{AudioEncoder, FRAME_SAMPLES};
+use crate::convert::{to_i420_into, I420Frame};
+use crate::scale::scale_i420;
+use crate::slot::{Closed, LatestSlot};
+use crate::source::{AudioSource, VideoSource};
+use crate::transport::LocalTrack;
+use crate::video_codec::{EncoderSettings, VideoEncoder};
+use crate::{MediaError, Result};
+
+/// What the sending and receiving stages report to the application.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaEvent {
+    /// A source stopped (unplugged camera, closed display, lost microphone): its track ends.
+    SourceEnded {
+        /// The track the source fed.
+        track_id: String,
+        /// Why, for the person.
+        reason: String,
+    },
+}
+
+/// Counters of one video send pipeline.
+#[derive(Debug, Default)]
+pub struct VideoSendStats {
+    /// Frames captured and converted.
+    pub captured: AtomicU64,
+    /// Frames the encoder never saw because a newer one replaced them.
+    pub dropped: AtomicU64,
+    /// Frames encoded and sent.
+    pub sent: AtomicU64,
+    /// Frames rate control skipped (no bitstream).
+    pub skipped: AtomicU64,
+    /// Keyframes sent.
+    pub keyframes: AtomicU64,
+    /// Total microseconds spent in the encoder.
+    pub encode_micros: AtomicU64,
+}
+
+struct CapturedFrame {
+    frame: I420Frame,
+    captured: Instant,
+}
+
+/// A running video send pipeline (source → I420 → H.264 → track).
+pub struct VideoSender {
+    stop: Arc<AtomicBool>,
+    keyframe: Arc<AtomicBool>,
+    new_settings: Arc<Mutex<Option<EncoderSettings>>>,
+    stats: Arc<VideoSendStats>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl VideoSender {
+    /// Starts capturing from `source` and sending on `track`, scaled to `size` when given.
+    pub fn start(
+        mut source: Box<dyn VideoSource>,
+        track: Arc<LocalTrack>,
+        settings: EncoderSettings,
+        size: Option<(u32, u32)>,
+        runtime: Handle,
+        events: mpsc::Sender<MediaEvent>,
+    ) -> Result<Self> {
+        let mut encoder = VideoEncoder::new(settings)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let keyframe = Arc::new(AtomicBool::new(false));
+        let new_settings: Arc<Mutex<Option<EncoderSettings>>> = Arc::default();
+        let stats = Arc::new(VideoSendStats::default());
+        let slot = Arc::new(LatestSlot::<CapturedFrame>::new());
+        let track_id = track.id().to_owned();
+
+        let capture = {
+            let (stop, stats, slot, track_id) = (stop.clone(), stats.clone(), slot.clone(), track_id.clone());
+            spawn(format!("concord-capture-{track_id}"), move || {
+                let interval = source.frame_interval();
+                let mut next = Instant::now();
+                let mut frame = I420Frame::black(2, 2);
+                while !stop.load(Ordering::Relaxed) {
+                    match source.capture() {
+                        Ok(raw) => match to_i420_into(raw.format, raw.width, raw.height, &raw.data, &mut frame) {
+                            Ok(()) => {
+                                stats.captured.fetch_add(1, Ordering::Relaxed);
+                                slot.put(CapturedFrame { frame: frame.clone(), captured: raw.captured });
+                            }
+                            Err(error) => tracing::warn!(%error, "a captured frame could not be converted"),
+                        },
+                        Err(error) => {
+                            let reason = error.to_string();
+                            let _ = events.try_send(MediaEvent::SourceEnded { track_id, reason });
+                            break;
+                        }
+                    }
+                    pace(&mut next, interval);
+                }
+                slot.close();
+            })?
+        };
+
+        let encode = {
+            let (stop, stats, keyframe, new_settings) =
+                (stop.clone(), stats.clone(), keyframe.clone(), new_settings.clone());
+            spawn(format!("concord-encode-{track_id}"), move || {
+                let started = Instant::now();
+                let mut previous: Option<Instant> = None;
+                let mut scaled = I420Frame::black(2, 2);
+                let fallback = Duration::from_secs_f32(1.0 / settings.frame_rate.max(1.0));
+                while !stop.load(Ordering::Relaxed) {
+                    let captured = match slot.wait(Duration::from_millis(100)) {
+                        Err(Closed) => break,
+                        Ok(None) => continue,
+                        Ok(Some(captured)) => captured,
+                    };
+                    if let Some(settings) = new_settings.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                        if let Err(error) = encoder.set_settings(settings) {
+                            tracing::warn!(%error, "encoder settings not applied");
+                        }
+                    }
+                    if keyframe.swap(false, Ordering::Relaxed) {
+                        encoder.request_keyframe();
+                    }
+                    let frame = match size {
+                        Some((w, h)) if (w, h) != (captured.frame.width, captured.frame.height) => {
+                            scale_i420(&captured.frame, w, h, &mut scaled);
+                            &scaled
+                        }
+                        _ => &captured.frame,
+                    };
+                    let timestamp_ms = captured.captured.saturating_duration_since(started).as_millis() as u64;
+                    let encode_start = Instant::now();
+                    let encoded = encoder.encode(frame, timestamp_ms);
+                    stats.encode_micros.fetch_add(encode_start.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    let encoded = match encoded {
+                        Ok(Some(encoded)) => encoded,
+                        Ok(None) => {
+                            stats.skipped.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "a frame could not be encoded");
+                            continue;
+                        }
+                    };
+                    let duration = previous.map_or(fallback, |p| captured.captured.saturating_duration_since(p));
+                    previous = Some(captured.captured);
+                    if encoded.keyframe {
+                        stats.keyframes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    match runtime.block_on(track.write(encoded.data, duration)) {
+                        Ok(true) => {
+                            stats.sent.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // Not negotiated yet: the receiver will ask for a keyframe.
+                        Ok(false) => {}
+                        Err(error) => tracing::debug!(%error, "video sample not written"),
+                    }
+                }
+                stats.dropped.store(slot.replaced(), Ordering::Relaxed);
+            })?
+        };
+
+        Ok(Self { stop, keyframe, new_settings, stats, threads: Mutex::new(vec![capture, encode]) })
+    }
+
+    /// The next frame will be a keyframe (a viewer sent a PLI).
+    pub fn request_keyframe(&self) {
+        self.keyframe.store(true, Ordering::Relaxed);
+    }
+
+    /// Changes bitrate / frame rate / tuning from the next frame on.
+    pub fn set_settings(&self, settings: EncoderSettings) {
+        *self.new_settings.lock().unwrap_or_else(PoisonError::into_inner) = Some(settings);
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> &VideoSendStats {
+        &self.stats
+    }
+
+    /// Stops both threads and waits for them; the counters are final afterwards.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for VideoSender {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Counters of one audio send pipeline.
+#[derive(Debug, Default)]
+pub struct AudioSendStats {
+    /// 20 ms frames encoded and sent.
+    pub sent: AtomicU64,
+    /// Frames not sent while muted.
+    pub muted: AtomicU64,
+}
+
+/// A running audio send pipeline (source → Opus → track).
+pub struct AudioSender {
+    stop: Arc<AtomicBool>,
+    muted: Arc<AtomicBool>,
+    stats: Arc<AudioSendStats>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AudioSender {
+    /// Starts reading `source` and sending on `track`.
+    pub fn start(
+        mut source: Box<dyn AudioSource>,
+        track: Arc<LocalTrack>,
+        runtime: Handle,
+        events: mpsc::Sender<MediaEvent>,
+    ) -> Result<Self> {
+        let mut encoder = AudioEncoder::new(32_000)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let muted = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(AudioSendStats::default());
+        let track_id = track.id().to_owned();
+        let thread = {
+            let (stop, muted, stats) = (stop.clone(), muted.clone(), stats.clone());
+            spawn(format!("concord-audio-{track_id}"), move || {
+                let mut frame = vec![0.0f32; FRAME_SAMPLES];
+                let mut next = Instant::now();
+                let interval = Duration::from_millis(20);
+                while !stop.load(Ordering::Relaxed) {
+                    if !source.is_realtime() {
+                        pace(&mut next, interval);
+                    }
+                    if let Err(error) = source.read_frame(&mut frame) {
+                        let reason = error.to_string();
+                        let _ = events.try_send(MediaEvent::SourceEnded { track_id, reason });
+                        break;
+                    }
+                    if muted.load(Ordering::Relaxed) {
+                        stats.muted.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    let packet = match encoder.encode(&frame) {
+                        Ok(packet) => packet,
+                        Err(error) => {
+                            tracing::warn!(%error, "an audio frame could not be encoded");
+                            continue;
+                        }
+                    };
+                    if let Ok(true) = runtime.block_on(track.write(packet, interval)) {
+                        stats.sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })?
+        };
+        Ok(Self { stop, muted, stats, thread: Some(thread) })
+    }
+
+    /// Mutes or unmutes: while muted nothing is sent.
+    pub fn set_muted(&self, muted: bool) {
+        self.muted.store(muted, Ordering::Relaxed);
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> &AudioSendStats {
+        &self.stats
+    }
+
+    /// Stops the thread and waits for it; the counters are final afterwards.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for AudioSender {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Sleeps until the next tick; after a stall it resumes from now instead of bursting to catch up.
+pub(crate) fn pace(next: &mut Instant, interval: Duration) {
+    *next += interval;
+    let now = Instant::now();
+    if *next > now {
+        std::thread::sleep(*next - now);
+    } else {
+        *next = now;
+    }
+}
+
+/// Spawns a named thread.
+pub(crate) fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(body)
+        .map_err(|e| MediaError::Transport(format!("could not start a media thread: {e}")))
+}

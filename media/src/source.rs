@@ -1,0 +1,146 @@
+//! Where local media comes from: the source traits and the synthetic sources.
+//!
+//! A capture thread owns one source and calls it at the source's pace. The
+//! synthetic sources (a moving, stamped test pattern and a tone) are real
+//! sources in every other respect: their frames go through conversion,
+//! encoding, RTP, decoding and playback like a camera's or a microphone's.
+
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::convert::PixelFormat;
+use crate::synthetic::{Stamp, TestPattern, ToneGenerator};
+use crate::Result;
+
+/// Microseconds since the first call in this process: the clock stamped into
+/// synthetic frames, so a receiver in the same process can measure latency.
+pub fn clock_micros() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+/// One captured picture, before conversion.
+pub struct RawVideoFrame {
+    /// Layout of `data`.
+    pub format: PixelFormat,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The pixels.
+    pub data: Vec<u8>,
+    /// When it was captured.
+    pub captured: Instant,
+}
+
+/// A camera, a screen or the test pattern.
+pub trait VideoSource: Send {
+    /// A name a person recognises.
+    fn name(&self) -> String;
+    /// How often to capture.
+    fn frame_interval(&self) -> Duration;
+    /// Captures one frame (may block until the device has one). An error ends
+    /// the track (e.g. the camera was unplugged).
+    fn capture(&mut self) -> Result<RawVideoFrame>;
+}
+
+/// A microphone or the tone generator: 48 kHz mono f32.
+pub trait AudioSource: Send {
+    /// A name a person recognises.
+    fn name(&self) -> String;
+    /// Fills the next 20 ms frame, blocking until it is available. An error ends the track.
+    fn read_frame(&mut self, frame: &mut [f32]) -> Result<()>;
+    /// Whether the source paces itself (a device) or must be paced by the caller (synthetic).
+    fn is_realtime(&self) -> bool;
+}
+
+/// The moving test pattern with its frame number and capture time drawn in.
+pub struct PatternSource {
+    pattern: TestPattern,
+    interval: Duration,
+    frame_number: u32,
+}
+
+impl PatternSource {
+    /// A pattern of this size at `fps` frames per second.
+    pub fn new(width: u32, height: u32, fps: u32) -> Self {
+        Self {
+            pattern: TestPattern::new(width, height),
+            interval: Duration::from_secs(1) / fps.max(1),
+            frame_number: 0,
+        }
+    }
+}
+
+impl VideoSource for PatternSource {
+    fn name(&self) -> String {
+        format!("Test pattern {}x{}", self.pattern.width(), self.pattern.height())
+    }
+
+    fn frame_interval(&self) -> Duration {
+        self.interval
+    }
+
+    fn capture(&mut self) -> Result<RawVideoFrame> {
+        let captured = Instant::now();
+        let stamp = Stamp { frame_number: self.frame_number, capture_micros: clock_micros() };
+        self.frame_number = self.frame_number.wrapping_add(1);
+        let mut data = Vec::new();
+        self.pattern.render_rgba(stamp, &mut data);
+        Ok(RawVideoFrame {
+            format: PixelFormat::Rgba32,
+            width: self.pattern.width(),
+            height: self.pattern.height(),
+            data,
+            captured,
+        })
+    }
+}
+
+/// A tone (continuous or in bursts), paced by the capture loop.
+pub struct ToneSource {
+    tone: ToneGenerator,
+    onsets: Arc<Mutex<Vec<u64>>>,
+}
+
+impl ToneSource {
+    /// Wraps a generator.
+    pub fn new(tone: ToneGenerator) -> Self {
+        Self { tone, onsets: Arc::default() }
+    }
+
+    /// The tone's frequency.
+    pub fn frequency(&self) -> f32 {
+        self.tone.frequency()
+    }
+
+    /// When each burst began ([`clock_micros`] of its first sample), shared
+    /// with whoever measures mouth-to-ear latency.
+    pub fn onset_log(&self) -> Arc<Mutex<Vec<u64>>> {
+        Arc::clone(&self.onsets)
+    }
+}
+
+impl AudioSource for ToneSource {
+    fn name(&self) -> String {
+        format!("Test tone {} Hz", self.tone.frequency())
+    }
+
+    fn read_frame(&mut self, frame: &mut [f32]) -> Result<()> {
+        // Like a microphone, a frame is delivered when its last sample is in:
+        // sample i of the frame was captured (len - i) samples ago.
+        let now = clock_micros();
+        let end = self.tone.samples_generated() + frame.len() as u64;
+        let onsets = self.tone.fill(frame);
+        let mut log = self.onsets.lock().unwrap_or_else(PoisonError::into_inner);
+        for onset in onsets {
+            let age = (end - onset) * 1_000_000 / u64::from(ToneGenerator::SAMPLE_RATE);
+            log.push(now.saturating_sub(age));
+        }
+        Ok(())
+    }
+
+    fn is_realtime(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,451 @@
+//! A small wrapper around webrtc-rs 0.21 that speaks our own types.
+//!
+//! A [`MediaPeer`] publishes [`LocalTrack`]s and reports what happens as
+//! [`TransportEvent`]s on a bounded channel: connection state changes, remote
+//! tracks (read with [`RemoteTrack::next_packet`]) and keyframe requests
+//! (PLI/FIR) for our own video. NACK retransmission, RTCP reports and
+//! keyframe-request delivery are on by default. Negotiation is whole-SDP
+//! (ICE gathering completes before an offer or answer is returned), which is
+//! what the Concord server's signalling carries.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
+use rtc::media::Sample;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::transport::RTCIceServer;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use tokio::sync::{mpsc, watch};
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
+    RTCPeerConnectionState,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+use crate::assembler::RtpPiece;
+use crate::{MediaError, Result};
+
+/// The H.264 profile we send: constrained baseline, packetization mode 1 (what openh264 makes and browsers take).
+const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+const H264_PAYLOAD_TYPE: u8 = 102;
+const OPUS_PAYLOAD_TYPE: u8 = 111;
+/// How long ICE gathering may take before an offer/answer gives up.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackKind {
+    /// Opus.
+    Audio,
+    /// H.264.
+    Video,
+}
+
+/// The connection's state, as a user would describe it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerState {
+    /// Negotiating or checking connectivity.
+    Connecting,
+    /// Media can flow.
+    Connected,
+    /// Lost for now; ICE may recover it.
+    Disconnected,
+    /// Gave up: the call must reconnect.
+    Failed,
+    /// Closed on purpose.
+    Closed,
+}
+
+/// What a [`MediaPeer`] reports.
+pub enum TransportEvent {
+    /// The connection state changed.
+    State(PeerState),
+    /// The other side published a track: read it with [`RemoteTrack::next_packet`].
+    RemoteTrack(RemoteTrack),
+    /// The other side's decoder needs a keyframe on one of our video tracks.
+    KeyframeRequested {
+        /// Our track's id.
+        track_id: String,
+    },
+}
+
+/// A STUN/TURN server.
+#[derive(Debug, Clone, Default)]
+pub struct IceServer {
+    /// `stun:` / `turn:` URLs.
+    pub urls: Vec<String>,
+    /// TURN username.
+    pub username: String,
+    /// TURN credential.
+    pub credential: String,
+}
+
+/// How a peer connection is set up.
+#[derive(Debug, Clone)]
+pub struct PeerOptions {
+    /// STUN/TURN servers.
+    pub ice_servers: Vec<IceServer>,
+    /// Local UDP addresses to bind, e.g. `0.0.0.0:0`; tests use `127.0.0.1:0`.
+    pub udp_addrs: Vec<String>,
+}
+
+impl PeerOptions {
+    /// Loopback only, no ICE servers: for self-tests and tests.
+    pub fn loopback() -> Self {
+        Self { ice_servers: Vec::new(), udp_addrs: vec!["127.0.0.1:0".to_owned()] }
+    }
+}
+
+/// One WebRTC peer connection carrying our tracks.
+pub struct MediaPeer {
+    connection: Arc<dyn PeerConnection>,
+    gathering: watch::Receiver<bool>,
+    events: mpsc::Sender<TransportEvent>,
+}
+
+impl MediaPeer {
+    /// Builds a peer connection; events arrive on `events` (bounded: a stalled reader stalls signalling, not media).
+    pub async fn new(options: PeerOptions, events: mpsc::Sender<TransportEvent>) -> Result<Self> {
+        let runtime = webrtc::runtime::default_runtime()
+            .ok_or_else(|| MediaError::Transport("no async runtime compiled in".into()))?;
+        let mut media_engine = MediaEngine::default();
+        register_codecs(&mut media_engine)?;
+        let registry = register_default_interceptors(Registry::new(), &mut media_engine).map_err(transport)?;
+        let registry = registry.with(Slot::from(14_000), KeyframeRequestForwarder::default());
+        let ice_servers = options
+            .ice_servers
+            .into_iter()
+            .map(|s| RTCIceServer { urls: s.urls, username: s.username, credential: s.credential })
+            .collect();
+        let (gathered_tx, gathering) = watch::channel(false);
+        let handler = Arc::new(Handler { events: events.clone(), gathered: gathered_tx });
+        let connection = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build())
+            .with_media_engine(media_engine)
+            .with_interceptor_registry(registry)
+            .with_handler(handler)
+            .with_runtime(runtime)
+            .with_udp_addrs(options.udp_addrs)
+            .build()
+            .await
+            .map_err(transport)?;
+        Ok(Self { connection: Arc::new(connection), gathering, events })
+    }
+
+    /// Publishes a track; write to it once connected.
+    pub async fn add_track(&self, track_id: &str, stream_id: &str, kind: TrackKind) -> Result<LocalTrack> {
+        let ssrc = rand::random::<u32>();
+        let codec = match kind {
+            TrackKind::Video => h264_codec(),
+            TrackKind::Audio => opus_codec(),
+        };
+        let description = MediaStreamTrack::new(
+            stream_id.to_owned(),
+            track_id.to_owned(),
+            track_id.to_owned(),
+            rtp_kind(kind),
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+                codec,
+                ..Default::default()
+            }],
+        );
+        let track = Arc::new(TrackLocalStaticSample::new(Instant::now(), description).map_err(transport)?);
+        let sender = self.connection.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await.map_err(transport)?;
+        if kind == TrackKind::Video {
+            let (track, events, track_id) = (Arc::clone(&track), self.events.clone(), track_id.to_owned());
+            tokio::spawn(async move {
+                while let Some(event) = track.poll().await {
+                    let TrackLocalEvent::OnRtcpPacket(packets) = event else { continue };
+                    if packets.iter().any(is_keyframe_request) {
+                        let request = TransportEvent::KeyframeRequested { track_id: track_id.clone() };
+                        if events.send(request).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+        Ok(LocalTrack { track, sender, ssrc, kind, id: track_id.to_owned(), payload_type: OnceLock::new() })
+    }
+
+    /// Creates an offer and returns its SDP once ICE gathering is complete.
+    pub async fn create_offer(&self) -> Result<String> {
+        let offer = self.connection.create_offer(None).await.map_err(transport)?;
+        self.connection.set_local_description(offer).await.map_err(transport)?;
+        self.gathered_local_sdp().await
+    }
+
+    /// Takes the other side's offer and returns our answer's SDP.
+    pub async fn accept_offer(&self, offer_sdp: String) -> Result<String> {
+        let offer = RTCSessionDescription::offer(offer_sdp).map_err(transport)?;
+        self.connection.set_remote_description(offer).await.map_err(transport)?;
+        let answer = self.connection.create_answer(None).await.map_err(transport)?;
+        self.connection.set_local_description(answer).await.map_err(transport)?;
+        self.gathered_local_sdp().await
+    }
+
+    /// Takes the other side's answer to our offer.
+    pub async fn accept_answer(&self, answer_sdp: String) -> Result<()> {
+        let answer = RTCSessionDescription::answer(answer_sdp).map_err(transport)?;
+        self.connection.set_remote_description(answer).await.map_err(transport)
+    }
+
+    /// Closes the connection; remote tracks end.
+    pub async fn close(&self) {
+        if let Err(error) = self.connection.close().await {
+            tracing::debug!(%error, "closing a peer connection");
+        }
+    }
+
+    async fn gathered_local_sdp(&self) -> Result<String> {
+        let mut gathering = self.gathering.clone();
+        tokio::time::timeout(GATHER_TIMEOUT, gathering.wait_for(|done| *done))
+            .await
+            .map_err(|_| MediaError::Transport("ICE gathering did not complete in 10 s".into()))?
+            .map_err(|_| MediaError::Transport("the peer connection closed while gathering".into()))?;
+        let description = self
+            .connection
+            .local_description()
+            .await
+            .ok_or_else(|| MediaError::Transport("no local description after gathering".into()))?;
+        Ok(description.sdp)
+    }
+}
+
+/// A track we publish.
+pub struct LocalTrack {
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+    ssrc: u32,
+    kind: TrackKind,
+    id: String,
+    payload_type: OnceLock<u8>,
+}
+
+impl LocalTrack {
+    /// The track's id (as the other side sees it).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Audio or video.
+    pub fn kind(&self) -> TrackKind {
+        self.kind
+    }
+
+    /// Sends one encoded frame (an H.264 access unit or an Opus packet)
+    /// covering `duration` of media. Returns `false` when it was not sent
+    /// because negotiation has not finished yet.
+    pub async fn write(&self, data: Bytes, duration: Duration) -> Result<bool> {
+        let payload_type = match self.payload_type.get() {
+            Some(pt) => *pt,
+            None => {
+                let parameters = self.sender.get_parameters().await.map_err(transport)?;
+                let Some(codec) = parameters.rtp_parameters.codecs.first() else { return Ok(false) };
+                *self.payload_type.get_or_init(|| codec.payload_type)
+            }
+        };
+        let sample = Sample { data, duration, ..Sample::new(Instant::now()) };
+        self.track.sample_writer(self.ssrc, payload_type).write_sample(&sample).await.map_err(transport)?;
+        Ok(true)
+    }
+}
+
+/// A track the other side publishes.
+#[derive(Clone)]
+pub struct RemoteTrack {
+    track: Arc<dyn TrackRemote>,
+    /// The sender's track id.
+    pub id: String,
+    /// The sender's stream id (one per participant).
+    pub stream_id: String,
+    /// Audio or video.
+    pub kind: TrackKind,
+    /// The RTP stream's SSRC.
+    pub ssrc: u32,
+}
+
+impl RemoteTrack {
+    /// The next RTP packet, or `None` once the track has ended.
+    pub async fn next_packet(&self) -> Option<RtpPiece> {
+        loop {
+            match self.track.poll().await? {
+                TrackRemoteEvent::OnRtpPacket(packet) => {
+                    return Some(RtpPiece {
+                        seq: packet.header.sequence_number,
+                        timestamp: packet.header.timestamp,
+                        marker: packet.header.marker,
+                        payload: packet.payload,
+                    })
+                }
+                TrackRemoteEvent::OnEnded => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// Asks the sender for a keyframe (RTCP PLI).
+    pub async fn request_keyframe(&self) -> Result<()> {
+        let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: self.ssrc };
+        self.track.write_rtcp(vec![Box::new(pli)]).await.map_err(transport)
+    }
+}
+
+struct Handler {
+    events: mpsc::Sender<TransportEvent>,
+    gathered: watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        self.gathered.send_replace(state == RTCIceGatheringState::Complete);
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let state = match state {
+            RTCPeerConnectionState::Connected => PeerState::Connected,
+            RTCPeerConnectionState::Disconnected => PeerState::Disconnected,
+            RTCPeerConnectionState::Failed => PeerState::Failed,
+            RTCPeerConnectionState::Closed => PeerState::Closed,
+            _ => PeerState::Connecting,
+        };
+        let _ = self.events.send(TransportEvent::State(state)).await;
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let Some(ssrc) = track.ssrcs().await.first().copied() else {
+            tracing::warn!("a remote track without an SSRC was ignored");
+            return;
+        };
+        let kind = match track.kind().await {
+            RtpCodecKind::Audio => TrackKind::Audio,
+            _ => TrackKind::Video,
+        };
+        let remote = RemoteTrack {
+            id: track.track_id().await.to_string(),
+            stream_id: track.stream_id().await.to_string(),
+            kind,
+            ssrc,
+            track,
+        };
+        let _ = self.events.send(TransportEvent::RemoteTrack(remote)).await;
+    }
+}
+
+fn register_codecs(media_engine: &mut MediaEngine) -> Result<()> {
+    let video = RTCRtpCodecParameters {
+        rtp_codec: h264_codec(),
+        payload_type: H264_PAYLOAD_TYPE,
+        ..Default::default()
+    };
+    let audio = RTCRtpCodecParameters {
+        rtp_codec: opus_codec(),
+        payload_type: OPUS_PAYLOAD_TYPE,
+        ..Default::default()
+    };
+    media_engine.register_codec(video, RtpCodecKind::Video).map_err(transport)?;
+    media_engine.register_codec(audio, RtpCodecKind::Audio).map_err(transport)
+}
+
+fn h264_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_H264.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: H264_FMTP.to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+fn rtp_kind(kind: TrackKind) -> RtpCodecKind {
+    match kind {
+        TrackKind::Audio => RtpCodecKind::Audio,
+        TrackKind::Video => RtpCodecKind::Video,
+    }
+}
+
+fn transport(error: impl std::fmt::Display) -> MediaError {
+    MediaError::Transport(error.to_string())
+}
+
+fn is_keyframe_request(packet: &Box<dyn rtc::rtcp::Packet>) -> bool {
+    let packet = packet.as_any();
+    packet.is::<PictureLossIndication>() || packet.is::<FullIntraRequest>()
+}
+
+/// Marks incoming PLI/FIR for delivery to the application, so a sender
+/// learns that a viewer needs a keyframe (webrtc-rs keeps RTCP inside its
+/// interceptor chain otherwise).
+#[derive(Default)]
+struct KeyframeRequestForwarder {
+    read_queue: VecDeque<TaggedPacket>,
+    write_queue: VecDeque<TaggedPacket>,
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut message: TaggedPacket) -> std::result::Result<(), Self::Error> {
+        // Everything passes on unchanged (NACKs and reports feed the other
+        // interceptors); a compound packet holding a PLI/FIR is also marked for us.
+        if let Packet::Rtcp(packets) = &message.message.packet {
+            if packets.iter().any(is_keyframe_request) {
+                message.message.add(Attribute::DeliverToApplication);
+            }
+        }
+        self.read_queue.push_back(message);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read_queue.pop_front()
+    }
+
+    fn handle_write(&mut self, message: TaggedPacket) -> std::result::Result<(), Self::Error> {
+        self.write_queue.push_back(message);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write_queue.pop_front()
+    }
+}
+
+impl Interceptor for KeyframeRequestForwarder {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
