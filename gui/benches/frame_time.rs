@@ -21,6 +21,7 @@ fn scene() -> AppState {
     let persisted = Persisted {
         server_url: "http://127.0.0.1:8000".into(),
         session: Some(StoredSession { token: "t".into(), expires_at_ms: i64::MAX, user: me.clone() }),
+        ..Default::default()
     };
     let (mut state, _) = AppState::restore(persisted, 0);
     state.me = Some(me);

@@ -9,8 +9,13 @@
 //! waits on the network: it repaints when an event arrives.
 
 pub mod app;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod media_bridge;
 pub mod net;
 pub mod platform;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod selftest_cli;
+pub mod settings;
 pub mod sound;
 pub mod state;
 pub mod ui;

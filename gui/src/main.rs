@@ -1,7 +1,12 @@
-//! `concord`: the desktop client.
+//! `concord`: the desktop client; `concord selftest` runs the call test.
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> eframe::Result {
+    concord_gui::platform::install_crypto_provider();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("selftest") {
+        std::process::exit(concord_gui::selftest_cli::main(&args[1..]));
+    }
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Concord")

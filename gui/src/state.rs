@@ -29,6 +29,9 @@ pub struct Persisted {
     pub server_url: String,
     /// The logged-in session, if any.
     pub session: Option<StoredSession>,
+    /// Chosen call devices.
+    #[serde(default)]
+    pub media: crate::settings::MediaSettings,
 }
 
 /// A login kept across restarts.
@@ -178,9 +181,31 @@ pub struct AppState {
     pub focused: bool,
     /// Desktop notifications to show (title, body); drained by the app.
     pub notifications: Vec<(String, String)>,
+    /// The Settings window.
+    pub settings: crate::settings::SettingsPanel,
 }
 
 impl AppState {
+    /// Opens Settings and asks for the device list.
+    pub fn open_settings(&mut self) -> Vec<Command> {
+        self.settings.open = true;
+        if self.settings.listing {
+            return vec![];
+        }
+        self.settings.listing = true;
+        vec![Command::ListDevices]
+    }
+
+    /// Starts the call test with the chosen devices (one at a time).
+    pub fn run_call_test(&mut self) -> Vec<Command> {
+        if self.settings.testing {
+            return vec![];
+        }
+        self.settings.testing = true;
+        self.settings.result = None;
+        vec![Command::RunCallTest(self.persisted.media.clone())]
+    }
+
     /// State restored from `persisted`; returns it with the commands that
     /// resume a kept session (or a notice if it expired).
     pub fn restore(persisted: Persisted, now_ms: i64) -> (Self, Vec<Command>) {
@@ -246,6 +271,16 @@ impl AppState {
                 self.me = Some(auth.user);
                 self.connection = Some(Connection::Connecting);
                 vec![Command::Resume { server, token: auth.token }]
+            }
+            NetEvent::Devices(devices) => {
+                self.settings.listing = false;
+                self.settings.devices = devices;
+                vec![]
+            }
+            NetEvent::CallTestFinished(result) => {
+                self.settings.testing = false;
+                self.settings.result = Some(result);
+                vec![]
             }
             NetEvent::AuthFailed { error } => {
                 self.login.pending = false;
@@ -464,7 +499,7 @@ impl AppState {
             ..Default::default()
         };
         *self = AppState {
-            persisted: Persisted { server_url: server, session: None },
+            persisted: Persisted { server_url: server, session: None, media: self.persisted.media.clone() },
             login,
             focused: self.focused,
             ..Default::default()
@@ -698,7 +733,7 @@ mod tests {
     #[test]
     fn a_kept_session_resumes_and_an_expired_one_asks_to_log_in() {
         let session = StoredSession { token: "t".into(), expires_at_ms: 1_000, user: user(1, "ada") };
-        let persisted = Persisted { server_url: "http://x:1".into(), session: Some(session) };
+        let persisted = Persisted { server_url: "http://x:1".into(), session: Some(session), ..Default::default() };
         let (state, commands) = AppState::restore(persisted.clone(), 500);
         assert!(state.logged_in());
         assert_eq!(commands, vec![Command::Resume { server: "http://x:1".into(), token: "t".into() }]);

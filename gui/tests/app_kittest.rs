@@ -169,6 +169,7 @@ fn a_token_the_server_refuses_returns_to_login_with_a_message() {
                 email: "ada@example.com".into(),
             },
         }),
+        ..Default::default()
     };
     let mut ada = app(persisted);
     wait_for(&mut ada, "the login screen", |h| shows(h, "Password"));

@@ -141,8 +141,38 @@ pub fn to_i420_into(
     Ok(())
 }
 
+/// An APP0 "AVI1" segment: it tells zune-jpeg the data is motion JPEG, so the
+/// standard Huffman tables (JPEG Annex K.3) stand in for missing DHT segments.
+const AVI1_APP0: [u8; 9] = [0xFF, 0xE0, 0x00, 0x07, b'A', b'V', b'I', b'1', 0x00];
+
+/// Whether a JPEG's header has no DHT segment before its first scan (many UVC
+/// cameras leave the standard Huffman tables out of every MJPEG frame).
+fn lacks_huffman_tables(data: &[u8]) -> bool {
+    let mut i = 2;
+    while let (Some(&0xFF), Some(&marker)) = (data.get(i), data.get(i + 1)) {
+        match marker {
+            0xFF => i += 1, // fill byte
+            0xC4 => return false,
+            0xDA | 0xD9 => return true,
+            0xD0..=0xD7 | 0x01 => i += 2,
+            _ => match (data.get(i + 2), data.get(i + 3)) {
+                (Some(&hi), Some(&lo)) => i += 2 + u16::from_be_bytes([hi, lo]) as usize,
+                _ => return false,
+            },
+        }
+    }
+    false
+}
+
 /// Decodes a JPEG to packed RGB24, returning the pixels and the image's size.
 fn decode_mjpeg(data: &[u8]) -> Result<(Vec<u8>, u32, u32)> {
+    let patched;
+    let data = if data.starts_with(&[0xFF, 0xD8]) && lacks_huffman_tables(data) {
+        patched = [&data[..2], &AVI1_APP0[..], &data[2..]].concat();
+        &patched[..]
+    } else {
+        data
+    };
     let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(data), options);
     let rgb = decoder.decode().map_err(|e| MediaError::Mjpeg(e.to_string()))?;

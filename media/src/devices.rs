@@ -21,6 +21,36 @@ use crate::convert::PixelFormat;
 use crate::source::{AudioSource, RawVideoFrame, VideoSource};
 use crate::{DeviceKind, MediaError, Result};
 
+/// What to use for one kind of source, as picked in settings or on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceChoice {
+    /// The synthetic source (test pattern, test tone); for speakers: no device.
+    Synthetic,
+    /// The system's default device of this kind.
+    #[default]
+    Default,
+    /// A device by name.
+    Named(String),
+    /// Nothing: join without it.
+    Off,
+}
+
+impl SourceChoice {
+    /// The device name to open, for `Default` and `Named`.
+    pub fn device_name(&self) -> Option<&str> {
+        match self {
+            Self::Named(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Whether this choice opens a real device.
+    pub fn is_device(&self) -> bool {
+        matches!(self, Self::Default | Self::Named(_))
+    }
+}
+
 /// The devices of one kind on this machine, or why there are none.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DeviceList {
@@ -71,9 +101,17 @@ fn audio_devices(kind: DeviceKind) -> Result<Vec<String>> {
     } else {
         host.output_devices().map_err(|e| MediaError::unavailable(kind, e))?.collect()
     };
-    // ALSA lists a "null" device even with no sound card; a device whose
-    // default config fails cannot play or record anything.
-    Ok(devices.iter().filter(|d| audio_config(d, kind).is_ok()).filter_map(|d| device_name(d)).collect())
+    // ALSA lists a "null" device (silence in, nothing out) even with no sound
+    // card; a device whose default config fails cannot play or record anything.
+    Ok(devices
+        .iter()
+        .filter(|d| !is_null_device(d) && audio_config(d, kind).is_ok())
+        .filter_map(device_name)
+        .collect())
+}
+
+fn is_null_device(device: &cpal::Device) -> bool {
+    device.id().is_ok_and(|id| id.id() == "null")
 }
 
 fn device_name(device: &cpal::Device) -> Option<String> {
@@ -102,7 +140,7 @@ fn find_audio_device(kind: DeviceKind, name: Option<&str>) -> Result<(cpal::Devi
             };
             let index = devices
                 .iter()
-                .position(|d| device_name(d).as_deref() == Some(name))
+                .position(|d| !is_null_device(d) && device_name(d).as_deref() == Some(name))
                 .ok_or_else(|| MediaError::NoSuchDevice { kind, name: name.to_owned() })?;
             devices.swap_remove(index)
         }

@@ -1,6 +1,11 @@
 //! Audio jitter buffer: reorders Opus packets by RTP sequence number and
-//! releases one per 20 ms playout tick after an initial target delay, telling
-//! the player to conceal (Opus PLC) the packets that are missing or late.
+//! releases one per 20 ms playout tick after a target delay, telling the
+//! player to conceal (Opus PLC) the packets that are missing or late.
+//!
+//! The delay is either fixed ([`JitterBuffer::new`]) or adaptive
+//! ([`JitterBuffer::adaptive`]): it then follows the measured jitter, so a clean
+//! network plays with little buffering and a jittery one grows the buffer
+//! instead of concealing.
 //!
 //! There is no clock inside: every call takes the current `Instant`, so tests
 //! drive it with a simulated clock. Sequence numbers are 16-bit and wrap; they
@@ -19,6 +24,18 @@ const MAX_CONCEAL_RUN: u32 = 5;
 const LATE_WINDOW: u16 = 1000;
 /// Extended sequence numbers start here, so unwrapping backwards never underflows.
 pub(crate) const SEQ_BASE: u64 = 1 << 40;
+/// The audio in one packet, and the playout tick.
+const FRAME: Duration = Duration::from_millis(20);
+/// Adaptive: how much a late packet raises the target, and one decay step.
+const TARGET_STEP: Duration = FRAME;
+/// Adaptive: how long the target must stay unraised before it decays one step.
+const CALM_PERIOD: Duration = Duration::from_secs(5);
+/// Adaptive: the buffer shrinks once its low-water mark is this much above the target.
+const SHRINK_MARGIN: Duration = Duration::from_millis(40);
+/// Adaptive: ticks in one window of the low-water mark (the last one to two windows count).
+const LOW_WATER_TICKS: u32 = 25;
+/// RFC 3550 jitter filter gain: J += (|D| - J) / 16.
+const JITTER_GAIN: f64 = 1.0 / 16.0;
 
 /// The extended sequence number of `seq` nearest to `reference` (within ±32768).
 pub(crate) fn unwrap_near(seq: u16, reference: u64) -> u64 {
@@ -36,6 +53,11 @@ pub(crate) fn unwrap_forward(seq: u16, reference: u64, late_window: u16) -> Opti
     Some(reference + u64::from(ahead))
 }
 
+/// `packets` packets of audio.
+fn frames(packets: u64) -> Duration {
+    FRAME * u32::try_from(packets).unwrap_or(u32::MAX)
+}
+
 /// What the player gets every 20 ms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Playout {
@@ -47,6 +69,10 @@ pub enum Playout {
         payload: Bytes,
     },
     /// The next packet is missing or late: conceal it (Opus PLC).
+    ///
+    /// An adaptive buffer that is growing its delay may report the same
+    /// sequence number more than once: it conceals a tick while waiting for
+    /// the packet instead of skipping it.
     Missing {
         /// The sequence number that is missing.
         seq: u16,
@@ -58,7 +84,7 @@ pub enum Playout {
 pub struct JitterStats {
     /// Packets handed to the player.
     pub played: u64,
-    /// Slots reported [`Playout::Missing`].
+    /// Ticks reported [`Playout::Missing`].
     pub concealed: u64,
     /// Packets that arrived after their slot was played or concealed.
     pub dropped_late: u64,
@@ -66,17 +92,135 @@ pub struct JitterStats {
     pub dropped_duplicate: u64,
     /// Packets dropped (oldest first) because the buffer was full.
     pub dropped_overflow: u64,
+    /// Packets skipped (adaptive buffer) to bring the delay back down to the target.
+    pub dropped_shrink: u64,
+}
+
+/// The state of an adaptive delay.
+#[derive(Debug)]
+struct Adaptive {
+    min: Duration,
+    max: Duration,
+    /// RFC 3550 interarrival jitter estimate, in seconds.
+    jitter: f64,
+    /// The previous arrival (sequence number, when), for the jitter estimate.
+    last_arrival: Option<(u16, Instant)>,
+    /// When the target last rose or decayed; None before the first call.
+    last_change: Option<Instant>,
+    /// Bit i set: the slot `last_played - i` was concealed and skipped.
+    concealed: u64,
+    /// The slot that playout waits on (concealed, but not skipped), and since when.
+    waiting: Option<(u64, Instant)>,
+    /// The lowest queued audio of the current low-water window.
+    low_current: Duration,
+    /// The lowest queued audio of the previous low-water window.
+    low_previous: Duration,
+    /// Ticks into the current low-water window.
+    low_ticks: u32,
+    /// Whether a packet is dropped every tick to shrink the delay.
+    shrinking: bool,
+}
+
+impl Adaptive {
+    /// The delay the jitter alone asks for: min + 2J, rounded to the nearest 20 ms.
+    fn jitter_target(&self) -> Duration {
+        let steps = (2.0 * self.jitter / FRAME.as_secs_f64()).round();
+        (self.min + FRAME * steps as u32).min(self.max)
+    }
+
+    /// Feeds the jitter estimate with an arrival; `D` is the arrival spacing
+    /// minus 20 ms per sequence number. A sequence jump restarts the estimate's
+    /// reference, and a `D` longer than the largest delay is taken as a pause in
+    /// sending (a muted sender), not as jitter.
+    fn arrival(&mut self, now: Instant, seq: u16) {
+        if let Some((last_seq, last_at)) = self.last_arrival {
+            let packets = seq.wrapping_sub(last_seq) as i16;
+            if packets.unsigned_abs() as usize <= CAPACITY {
+                let spacing = match now.checked_duration_since(last_at) {
+                    Some(after) => after.as_secs_f64(),
+                    None => -last_at.saturating_duration_since(now).as_secs_f64(),
+                };
+                let d = (spacing - f64::from(packets) * FRAME.as_secs_f64()).abs();
+                if d <= self.max.as_secs_f64() {
+                    self.jitter += (d - self.jitter) * JITTER_GAIN;
+                }
+            }
+        }
+        self.last_arrival = Some((seq, now));
+    }
+
+    /// Records that `slot` was played, skipped or concealed (`concealed`), after `last`.
+    fn passed(&mut self, last: Option<u64>, slot: u64, concealed: bool) {
+        let shift = last.map_or(u64::BITS.into(), |last| slot.saturating_sub(last));
+        self.concealed = if shift >= u64::BITS.into() { 0 } else { self.concealed << shift };
+        self.concealed |= u64::from(concealed);
+        self.waiting = None;
+    }
+
+    /// Whether the late packet `seq` had its slot concealed (each slot answers once).
+    fn was_concealed(&mut self, seq: u16, last: Option<u64>) -> bool {
+        let Some(last) = last else { return false };
+        let age = last.wrapping_sub(unwrap_near(seq, last));
+        if age >= u64::BITS.into() || self.concealed & (1 << age) == 0 {
+            return false;
+        }
+        self.concealed &= !(1 << age);
+        true
+    }
+
+    /// Playout (re)starts: shrinking waits for a full low-water window.
+    fn start_playout(&mut self) {
+        self.waiting = None;
+        self.low_current = Duration::MAX;
+        self.low_previous = Duration::ZERO;
+        self.low_ticks = 0;
+        self.shrinking = false;
+    }
+
+    /// Records the audio queued after a tick and decides whether to shrink.
+    fn measure(&mut self, queued: Duration, target: Duration) {
+        self.low_current = self.low_current.min(queued);
+        self.low_ticks += 1;
+        if self.low_ticks >= LOW_WATER_TICKS {
+            self.low_previous = self.low_current;
+            self.low_current = Duration::MAX;
+            self.low_ticks = 0;
+        }
+        let low = self.low_current.min(self.low_previous);
+        self.shrinking = if self.shrinking { low > target } else { low >= target + SHRINK_MARGIN };
+    }
+
+    /// One packet was dropped: the buffer's history is 20 ms lower.
+    fn shrunk(&mut self) {
+        self.low_current = self.low_current.saturating_sub(FRAME);
+        self.low_previous = self.low_previous.saturating_sub(FRAME);
+    }
 }
 
 /// Reorders Opus packets by RTP sequence number and releases one per 20 ms
-/// tick after an initial target delay.
+/// tick after a target delay.
 ///
-/// It starts buffering: the first packet to arrive waits `target_delay`, then
+/// It starts buffering: the first packet to arrive waits the target delay, then
 /// playout starts from the lowest sequence number held. After 5 consecutive
 /// missing packets with nothing queued it
 /// goes back to buffering and resynchronises on the next packet that arrives.
 /// A sequence jump of a second or more (nothing held within 50 numbers of the
 /// playout point) is followed at once rather than concealed packet by packet.
+///
+/// An adaptive buffer ([`JitterBuffer::adaptive`]) moves its target between a
+/// minimum and a maximum:
+/// - it is at least min + 2J rounded to the nearest 20 ms, J being the RFC 3550
+///   interarrival jitter (J += (|D| - J) / 16, D the arrival spacing minus 20 ms
+///   per sequence number);
+/// - a packet arriving after its slot was concealed raises it 20 ms;
+/// - after 5 s without a raise it decays 20 ms (and again every 5 s).
+///
+/// Playout follows the target without jumps. When the next packet is missing
+/// and less than the target would stay queued, the tick is concealed without
+/// skipping the packet (the delay grows by 20 ms). When the audio queued after
+/// a tick has stayed at least target + 40 ms for the last half second or more,
+/// one packet per tick is dropped from the front (counted in
+/// [`JitterStats::dropped_shrink`]) until it is back at the target.
 #[derive(Debug)]
 pub struct JitterBuffer {
     target_delay: Duration,
@@ -90,10 +234,13 @@ pub struct JitterBuffer {
     buffering_since: Option<Instant>,
     missing_run: u32,
     stats: JitterStats,
+    /// None for a fixed delay.
+    adaptive: Option<Adaptive>,
 }
 
 impl JitterBuffer {
-    /// An empty buffer that holds the first packet `target_delay` (e.g. 40 ms) before playing.
+    /// An empty buffer with a fixed delay: it holds the first packet
+    /// `target_delay` (e.g. 40 ms) before playing.
     pub fn new(target_delay: Duration) -> Self {
         Self {
             target_delay,
@@ -103,7 +250,37 @@ impl JitterBuffer {
             buffering_since: None,
             missing_run: 0,
             stats: JitterStats::default(),
+            adaptive: None,
         }
+    }
+
+    /// A buffer whose delay follows the measured jitter: between `min_delay` and
+    /// `max_delay` (a `max_delay` below `min_delay` is taken as `min_delay`).
+    /// It starts at `min_delay`; e.g. 20 ms and 200 ms.
+    pub fn adaptive(min_delay: Duration, max_delay: Duration) -> Self {
+        let max = max_delay.max(min_delay);
+        Self {
+            adaptive: Some(Adaptive {
+                min: min_delay,
+                max,
+                jitter: 0.0,
+                last_arrival: None,
+                last_change: None,
+                concealed: 0,
+                waiting: None,
+                low_current: Duration::MAX,
+                low_previous: Duration::ZERO,
+                low_ticks: 0,
+                shrinking: false,
+            }),
+            ..Self::new(min_delay)
+        }
+    }
+
+    /// The delay it currently aims for: the one given to [`JitterBuffer::new`],
+    /// or the adaptive one.
+    pub fn target_delay(&self) -> Duration {
+        self.target_delay
     }
 
     /// The extended sequence number for `seq`, None when it is late.
@@ -130,11 +307,28 @@ impl JitterBuffer {
     pub fn push(&mut self, now: Instant, seq: u16, payload: Bytes) -> bool {
         let Some(ext) = self.extend(seq) else {
             self.stats.dropped_late += 1;
+            if let Some(adaptive) = &mut self.adaptive {
+                adaptive.arrival(now, seq);
+                if adaptive.was_concealed(seq, self.last_played) {
+                    self.raise(now);
+                }
+                self.follow_jitter(now);
+            }
             return false;
         };
         if self.held.contains_key(&ext) {
             self.stats.dropped_duplicate += 1;
             return false;
+        }
+        if let Some(adaptive) = &mut self.adaptive {
+            adaptive.arrival(now, seq);
+            // Waited for, it is late; unless after more than the largest delay (an
+            // outage, or a muted sender whose numbering goes on).
+            let waited = adaptive.waiting.take_if(|(slot, _)| *slot == ext);
+            if waited.is_some_and(|(_, since)| now.saturating_duration_since(since) <= adaptive.max) {
+                self.raise(now);
+            }
+            self.follow_jitter(now);
         }
         self.held.insert(ext, payload);
         if self.next.is_none() && self.buffering_since.is_none() {
@@ -146,11 +340,33 @@ impl JitterBuffer {
             self.stats.dropped_overflow += 1;
             kept &= oldest != ext;
             if self.next.is_some_and(|next| oldest >= next) {
-                self.next = Some(oldest + 1);
-                self.last_played = Some(oldest);
+                self.advance(oldest, false);
             }
         }
         kept
+    }
+
+    /// Adaptive: a packet turned out late; the target rises one step.
+    fn raise(&mut self, now: Instant) {
+        if let Some(adaptive) = &mut self.adaptive {
+            self.target_delay = (self.target_delay + TARGET_STEP).min(adaptive.max);
+            adaptive.last_change = Some(now);
+        }
+    }
+
+    /// Adaptive: the target rises to what the jitter asks for, or decays one
+    /// step towards it after a calm period.
+    fn follow_jitter(&mut self, now: Instant) {
+        let Some(adaptive) = &mut self.adaptive else { return };
+        let floor = adaptive.jitter_target();
+        let last_change = *adaptive.last_change.get_or_insert(now);
+        if self.target_delay < floor {
+            self.target_delay = floor;
+            adaptive.last_change = Some(now);
+        } else if self.target_delay > floor && now.saturating_duration_since(last_change) >= CALM_PERIOD {
+            self.target_delay = self.target_delay.saturating_sub(TARGET_STEP).max(floor);
+            adaptive.last_change = Some(now);
+        }
     }
 
     /// Called once per 20 ms playout tick.
@@ -159,6 +375,7 @@ impl JitterBuffer {
     /// or after the buffer ran dry). Otherwise the next sequence number in order:
     /// [`Playout::Packet`] if held, [`Playout::Missing`] if not.
     pub fn pop(&mut self, now: Instant) -> Option<Playout> {
+        self.follow_jitter(now);
         let next = match self.next {
             Some(next) => next,
             None => {
@@ -169,6 +386,9 @@ impl JitterBuffer {
                 let (&first, _) = self.held.first_key_value()?;
                 self.buffering_since = None;
                 self.missing_run = 0;
+                if let Some(adaptive) = &mut self.adaptive {
+                    adaptive.start_playout();
+                }
                 first
             }
         };
@@ -177,10 +397,12 @@ impl JitterBuffer {
             Some((&first, _)) if first > next && first - next >= CAPACITY as u64 => first,
             _ => next,
         };
+        let next = self.shrink(next);
         if let Some(payload) = self.held.remove(&next) {
-            self.advance(next);
+            self.advance(next, false);
             self.missing_run = 0;
             self.stats.played += 1;
+            self.measure();
             return Some(Playout::Packet { seq: next as u16, payload });
         }
         if self.held.is_empty() && self.missing_run >= MAX_CONCEAL_RUN {
@@ -189,15 +411,58 @@ impl JitterBuffer {
             self.missing_run = 0;
             return None;
         }
-        self.advance(next);
         self.missing_run += 1;
         self.stats.concealed += 1;
+        let below_target = self.queued_after(next) < self.target_delay;
+        if let Some(adaptive) = self.adaptive.as_mut().filter(|_| below_target) {
+            // Below the target: wait for the packet rather than skip it, so the delay grows.
+            if adaptive.waiting.is_none_or(|(slot, _)| slot != next) {
+                adaptive.waiting = Some((next, now));
+            }
+            self.next = Some(next);
+        } else {
+            self.advance(next, true);
+        }
+        self.measure();
         Some(Playout::Missing { seq: next as u16 })
     }
 
-    fn advance(&mut self, played: u64) {
-        self.next = Some(played + 1);
-        self.last_played = Some(played);
+    /// Adaptive, while shrinking: drops `next` when it and the packet after it
+    /// are held, returning the new playout point.
+    fn shrink(&mut self, next: u64) -> u64 {
+        let Some(adaptive) = &mut self.adaptive else { return next };
+        if !adaptive.shrinking || !self.held.contains_key(&(next + 1)) || self.held.remove(&next).is_none() {
+            return next;
+        }
+        adaptive.shrunk();
+        self.stats.dropped_shrink += 1;
+        self.advance(next, false);
+        next + 1
+    }
+
+    /// The audio queued once `slot` has been played: up to the newest packet held.
+    fn queued_after(&self, slot: u64) -> Duration {
+        self.held.last_key_value().map_or(Duration::ZERO, |(&newest, _)| frames(newest.saturating_sub(slot)))
+    }
+
+    /// Adaptive: feeds the audio now queued to the shrink decision.
+    fn measure(&mut self) {
+        let queued = match self.next {
+            Some(next) => self.queued_after(next.saturating_sub(1)),
+            None => Duration::ZERO,
+        };
+        if let Some(adaptive) = &mut self.adaptive {
+            adaptive.measure(queued, self.target_delay);
+        }
+    }
+
+    /// `slot` was played, skipped or (`concealed`) concealed: playout moves past it.
+    fn advance(&mut self, slot: u64, concealed: bool) {
+        if let Some(adaptive) = &mut self.adaptive {
+            adaptive.passed(self.last_played, slot, concealed);
+        }
+        self.next = Some(slot + 1);
+        self.last_played = Some(slot);
     }
 
     /// Packets held.
@@ -227,32 +492,47 @@ mod tests {
         Bytes::from(seq.to_be_bytes().to_vec())
     }
 
+    /// One tick of a simulation.
+    #[derive(Debug)]
+    struct Tick {
+        /// Ms since start.
+        ms: u64,
+        playout: Option<Playout>,
+        /// The target after the tick.
+        target: Duration,
+    }
+
     /// Runs a simulation: `arrivals` are (ms since start, seq); a pop every 20 ms
     /// from 0 for `ticks` ticks. Packets arriving at a tick's time are pushed before its pop.
+    fn run(buffer: &mut JitterBuffer, start: Instant, arrivals: &[(u64, u16)], ticks: u64) -> Vec<Tick> {
+        let mut arrivals = arrivals.to_vec();
+        arrivals.sort_by_key(|a| a.0);
+        let mut arrivals = arrivals.into_iter().peekable();
+        let mut out = Vec::new();
+        for tick in 0..ticks {
+            let ms = tick * 20;
+            let now = start + Duration::from_millis(ms);
+            while let Some(&(at, seq)) = arrivals.peek() {
+                if at > ms {
+                    break;
+                }
+                buffer.push(start + Duration::from_millis(at), seq, payload(seq));
+                arrivals.next();
+            }
+            let playout = buffer.pop(now);
+            out.push(Tick { ms, playout, target: buffer.target_delay() });
+        }
+        out
+    }
+
+    /// [`run`], keeping only what was played out.
     fn simulate(
         buffer: &mut JitterBuffer,
         start: Instant,
         arrivals: &[(u64, u16)],
         ticks: u64,
     ) -> Vec<Playout> {
-        let mut arrivals = arrivals.to_vec();
-        arrivals.sort_by_key(|a| a.0);
-        let mut arrivals = arrivals.into_iter().peekable();
-        let mut out = Vec::new();
-        for tick in 0..ticks {
-            let now = start + TICK * tick as u32;
-            while let Some(&(ms, seq)) = arrivals.peek() {
-                if start + Duration::from_millis(ms) > now {
-                    break;
-                }
-                buffer.push(start + Duration::from_millis(ms), seq, payload(seq));
-                arrivals.next();
-            }
-            if let Some(p) = buffer.pop(now) {
-                out.push(p);
-            }
-        }
-        out
+        run(buffer, start, arrivals, ticks).into_iter().filter_map(|t| t.playout).collect()
     }
 
     /// Playout as (seq, played) pairs, checking each payload matches its seq.
@@ -470,5 +750,242 @@ mod tests {
             want.extend(played(jump_to..jump_to + 5));
             assert_eq!(summary(&out), want, "jump to {jump_to}");
         }
+    }
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    /// A seeded linear congruential generator (no rand crate needed).
+    struct Lcg(u64);
+
+    impl Lcg {
+        /// Uniform in -spread..=spread.
+        fn within(&mut self, spread: u64) -> i64 {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 33) % (2 * spread + 1)) as i64 - spread as i64
+        }
+    }
+
+    /// Packet `i` of a stream starting at `first` is sent at `from_ms` + i*20 ms and arrives
+    /// `spread` ms later, ± up to `spread` ms.
+    fn jittery(first: u16, count: u16, from_ms: u64, spread: u64, seed: u64) -> Vec<(u64, u16)> {
+        let mut lcg = Lcg(seed);
+        (0..count)
+            .map(|i| {
+                let at = (from_ms + i as u64 * 20 + spread) as i64 + lcg.within(spread);
+                (at as u64, first.wrapping_add(i))
+            })
+            .collect()
+    }
+
+    /// Push-to-pop delay in ms of each packet played from `ticks[from..]`.
+    fn delays(ticks: &[Tick], arrivals: &[(u64, u16)], from: usize) -> Vec<u64> {
+        let arrived: BTreeMap<u16, u64> = arrivals.iter().map(|&(ms, seq)| (seq, ms)).collect();
+        ticks[from..]
+            .iter()
+            .filter_map(|t| match &t.playout {
+                Some(Playout::Packet { seq, .. }) => Some(t.ms - arrived[seq]),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Playout up to the last packet played (what follows is the end of the stream, concealed).
+    fn until_last_packet(ticks: Vec<Tick>) -> Vec<Playout> {
+        let mut out: Vec<_> = ticks.into_iter().filter_map(|t| t.playout).collect();
+        while matches!(out.last(), Some(Playout::Missing { .. })) {
+            out.pop();
+        }
+        out
+    }
+
+    /// The share of concealed ticks among the ticks that played out, up to the last packet.
+    fn concealment(ticks: &[Tick]) -> f64 {
+        let mut out: Vec<_> = ticks.iter().filter_map(|t| t.playout.as_ref()).collect();
+        while matches!(out.last(), Some(Playout::Missing { .. })) {
+            out.pop();
+        }
+        let missing = out.iter().filter(|p| matches!(p, Playout::Missing { .. })).count();
+        missing as f64 / out.len().max(1) as f64
+    }
+
+    #[test]
+    fn adaptive_on_a_clean_network_stays_at_the_minimum() {
+        let start = Instant::now();
+        for offset in [0, 7, 19] {
+            let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
+            assert_eq!(jb.target_delay(), MS(20));
+            let arrivals = steady(0, 1000, offset);
+            let ticks = run(&mut jb, start, &arrivals, 1003);
+            assert!(ticks.iter().all(|t| t.target == MS(20)), "offset {offset}");
+            let delays = delays(&ticks, &arrivals, 0);
+            assert_eq!(delays.len(), 1000);
+            assert!(delays.iter().all(|&d| (20..=40).contains(&d)), "offset {offset}: {delays:?}");
+            assert_eq!(summary(&until_last_packet(ticks)), played(0..1000));
+            assert_eq!(jb.stats().played, 1000);
+            assert_eq!(jb.stats().dropped_shrink, 0);
+        }
+    }
+
+    #[test]
+    fn adaptive_grows_with_jitter_instead_of_concealing() {
+        let start = Instant::now();
+        for seed in 1..=20 {
+            let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
+            let arrivals = jittery(0, 1500, 0, 15, seed);
+            let ticks = run(&mut jb, start, &arrivals, 1510);
+            let highest = ticks.iter().map(|t| t.target).max().unwrap();
+            assert!(highest > MS(20) && highest <= MS(200), "seed {seed}: {highest:?}");
+            assert!(jb.target_delay() > MS(20), "seed {seed}");
+            let rate = concealment(&ticks[50..]);
+            assert!(rate < 0.02, "seed {seed}: {rate} {:?}", jb.stats());
+            let stats = jb.stats();
+            assert_eq!(stats.played + stats.dropped_late + stats.dropped_shrink, 1500, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_fixed_buffer_does_not_adapt() {
+        let start = Instant::now();
+        let mut jb = JitterBuffer::new(MS(40));
+        let mut arrivals = jittery(0, 500, 0, 40, 7);
+        arrivals.extend(steady(500, 1000, 10_000));
+        let ticks = run(&mut jb, start, &arrivals, 1510);
+        assert!(ticks.iter().all(|t| t.target == MS(40)));
+        assert_eq!(jb.stats().dropped_shrink, 0);
+    }
+
+    #[test]
+    fn a_late_packet_raises_the_target() {
+        let start = Instant::now();
+        // Packets 10 and 11 arrive 30 ms late: with nothing queued, the tick of 10 is
+        // concealed while waiting for it (the delay grows 20 ms), then it plays.
+        let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
+        let arrivals: Vec<_> = steady(0, 20, 0)
+            .into_iter()
+            .map(|(t, s)| if s == 10 || s == 11 { (t + 30, s) } else { (t, s) })
+            .collect();
+        let out = until_last_packet(run(&mut jb, start, &arrivals, 22));
+        let mut want = played(0..20);
+        want.insert(10, (10, false));
+        assert_eq!(summary(&out), want);
+        assert_eq!(jb.target_delay(), MS(40));
+        assert_eq!(jb.stats(), JitterStats { played: 20, concealed: 1, ..Default::default() });
+
+        // Only 10 is late: 11 is queued, so 10 is skipped, and dropped when it arrives.
+        let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
+        let arrivals: Vec<_> =
+            steady(0, 20, 0).into_iter().map(|(t, s)| if s == 10 { (t + 30, s) } else { (t, s) }).collect();
+        let out = until_last_packet(run(&mut jb, start, &arrivals, 22));
+        let mut want = played(0..20);
+        want[10].1 = false;
+        assert_eq!(summary(&out), want);
+        assert_eq!(jb.target_delay(), MS(40));
+        assert_eq!(jb.stats().dropped_late, 1);
+        // A late duplicate of a played packet does not raise it.
+        assert!(!jb.push(start + MS(500), 12, payload(12)));
+        assert_eq!(jb.target_delay(), MS(40));
+    }
+
+    #[test]
+    fn a_stall_grows_the_buffer_instead_of_losing_packets() {
+        let start = Instant::now();
+        let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
+        // From packet 100 on, everything arrives 150 ms later.
+        let arrivals: Vec<_> = steady(0, 200, 0)
+            .into_iter()
+            .map(|(t, s)| if s >= 100 { (t + 150, s) } else { (t, s) })
+            .collect();
+        let out = until_last_packet(run(&mut jb, start, &arrivals, 215));
+        let mut want = played(0..100);
+        want.extend([(100, false); 5]);
+        want.extend(played(100..200));
+        assert_eq!(summary(&out), want);
+        assert!(jb.target_delay() >= MS(40), "{:?}", jb.target_delay());
+        // The fixed buffer loses the packets of the concealed slots instead.
+        let mut jb = JitterBuffer::new(MS(20));
+        let out = until_last_packet(run(&mut jb, start, &arrivals, 215));
+        let mut want = played(0..100);
+        want.extend((100..105).map(|s| (s, false)));
+        want.extend(played(105..200));
+        assert_eq!(summary(&out), want);
+        assert_eq!(jb.stats().dropped_late, 5);
+    }
+
+    /// A steady stream of 60 s whose packets 100..106 arrive 150 ms late.
+    fn late_burst() -> Vec<(u64, u16)> {
+        steady(0, 3000, 0)
+            .into_iter()
+            .map(|(t, s)| if (100..106).contains(&s) { (t + 150, s) } else { (t, s) })
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_of_late_packets_raises_the_target() {
+        let start = Instant::now();
+        let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
+        let ticks = run(&mut jb, start, &late_burst(), 130);
+        assert_eq!(ticks[99].target, MS(20));
+        assert!(jb.target_delay() >= MS(60), "{:?} {:?}", jb.target_delay(), jb.stats());
+        // And it stays up while it is not calm for long.
+        let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
+        let ticks = run(&mut jb, start, &late_burst(), 400);
+        let raised = ticks[130].target;
+        assert!(ticks[130..330].iter().all(|t| t.target == raised));
+    }
+
+    #[test]
+    fn a_long_calm_period_lets_the_target_fall_back() {
+        let start = Instant::now();
+        let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
+        let arrivals = late_burst();
+        let ticks = run(&mut jb, start, &arrivals, 3002);
+        let raised = ticks[130].target;
+        // Step by step, 20 ms at most every 5 s.
+        for pair in ticks.windows(2) {
+            assert!(pair[1].target + MS(20) >= pair[0].target);
+        }
+        let falls = ticks.windows(2).filter(|p| p[1].target < p[0].target).count() as u32;
+        assert_eq!(MS(20) * falls, raised - MS(20));
+        assert_eq!(jb.target_delay(), MS(20));
+        // The buffer followed it down: the last packets play with the minimum delay.
+        assert!(delays(&ticks, &arrivals, 2900).iter().all(|&d| d <= 40));
+        assert!(jb.stats().dropped_shrink > 0);
+    }
+
+    #[test]
+    fn the_buffer_shrinks_after_the_jitter_goes_away() {
+        let start = Instant::now();
+        for seed in 1..=10 {
+            let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
+            // 10 s with 0..80 ms of queueing delay, then 30 s without.
+            let mut arrivals = jittery(0, 500, 0, 40, seed);
+            arrivals.extend(steady(500, 1500, 10_000));
+            let ticks = run(&mut jb, start, &arrivals, 2005);
+            let grown = ticks[..500].iter().map(|t| t.target).max().unwrap();
+            assert!(grown >= MS(60), "seed {seed}: {grown:?}");
+            let stats = jb.stats();
+            assert!(stats.dropped_shrink > 0, "seed {seed}: {stats:?}");
+            assert_eq!(jb.target_delay(), MS(20), "seed {seed}");
+            assert!(delays(&ticks, &arrivals, 1900).iter().all(|&d| d <= 40), "seed {seed}");
+            // Shrinking skips packets; it conceals nothing.
+            assert_eq!(concealment(&ticks[520..]), 0.0, "seed {seed}");
+            assert_eq!(stats.played + stats.dropped_late + stats.dropped_shrink, 2000, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_pause_in_sending_is_not_jitter() {
+        let start = Instant::now();
+        let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
+        // A muted sender: the numbering goes on where it stopped, 3 s later.
+        let mut arrivals = steady(0, 100, 0);
+        arrivals.extend(steady(100, 100, 5000));
+        let ticks = run(&mut jb, start, &arrivals, 360);
+        assert!(ticks.iter().all(|t| t.target == MS(20)));
+        let out = until_last_packet(ticks);
+        let mut want = played(0..100);
+        want.extend([(100, false); 5]);
+        want.extend(played(100..200));
+        assert_eq!(summary(&out), want);
     }
 }

@@ -30,8 +30,11 @@ use crate::Result;
 const MAX_PACKET_WAIT: Duration = Duration::from_millis(150);
 /// At most one keyframe request per this interval while waiting for one.
 const PLI_INTERVAL: Duration = Duration::from_millis(300);
-/// Opus packets are held this long before playout starts.
-pub const AUDIO_TARGET_DELAY: Duration = Duration::from_millis(40);
+/// The audio playout delay follows the measured jitter between these bounds
+/// (20 ms on a clean LAN or loopback).
+pub const AUDIO_MIN_DELAY: Duration = Duration::from_millis(20);
+/// See [`AUDIO_MIN_DELAY`].
+pub const AUDIO_MAX_DELAY: Duration = Duration::from_millis(200);
 
 /// Counters of one video receive pipeline.
 #[derive(Debug, Default)]
@@ -178,7 +181,7 @@ impl Drop for VideoReceiver {
 /// Starts moving one remote audio track's packets into a jitter buffer, which is returned
 /// for [`crate::playback::Playback::add_speaker`].
 pub fn receive_audio(track: RemoteTrack, runtime: &Handle) -> Arc<Mutex<JitterBuffer>> {
-    let buffer = Arc::new(Mutex::new(JitterBuffer::new(AUDIO_TARGET_DELAY)));
+    let buffer = Arc::new(Mutex::new(JitterBuffer::adaptive(AUDIO_MIN_DELAY, AUDIO_MAX_DELAY)));
     let task_buffer = Arc::clone(&buffer);
     runtime.spawn(async move {
         while let Some(piece) = track.next_packet().await {

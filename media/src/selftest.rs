@@ -3,7 +3,7 @@
 //! Two [`MediaPeer`]s in this process connect over 127.0.0.1 (optionally
 //! through a [`LossyLink`]). The sender publishes a camera, a screen and a
 //! microphone track — synthetic by default (stamped test patterns and a
-//! bursting tone), the machine's devices with `devices: true` — and the
+//! bursting tone), the machine's devices when chosen — and the
 //! receiver decodes and plays them. Frame numbers and capture times read back
 //! from the decoded pictures give gaps, PSNR and glass-to-glass latency; tone
 //! onsets found in the mixed output give mouth-to-ear latency. Times are
@@ -19,7 +19,9 @@ use tokio::sync::mpsc;
 
 use crate::audio_codec::SAMPLE_RATE;
 use crate::convert::{psnr_y, to_i420, I420Frame, PixelFormat};
-use crate::devices::{self, AudioSink, CameraSource, DeviceList, MicrophoneSource, ScreenSource, SpeakerSink};
+use crate::devices::{
+    self, AudioSink, CameraSource, DeviceList, MicrophoneSource, ScreenSource, SourceChoice, SpeakerSink,
+};
 use crate::lossy_link::{first_candidate, route_through, LossyLink};
 use crate::playback::Playback;
 use crate::receive::{receive_audio, VideoReceiveStats, VideoReceiver};
@@ -44,7 +46,7 @@ const PSNR_EVERY: u64 = 5;
 const PSNR_SAMPLES: usize = 40;
 
 /// What to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SelftestOptions {
     /// How long media flows.
     pub seconds: u32,
@@ -56,15 +58,45 @@ pub struct SelftestOptions {
     pub fps: u32,
     /// Share of RTP/RTCP packets dropped on the path, in percent.
     pub loss_percent: f64,
-    /// Use this machine's camera, screen, microphone and speaker instead of synthetic sources.
-    pub devices: bool,
+    /// Camera: synthetic by default.
+    pub camera: SourceChoice,
+    /// Screen: synthetic by default.
+    pub screen: SourceChoice,
+    /// Microphone: synthetic (a tone) by default.
+    pub microphone: SourceChoice,
+    /// Speaker: none by default (the output is only analysed).
+    pub speaker: SourceChoice,
     /// Camera bitrate (default: 1.5 Mbps at 720p, scaled by pixels).
     pub bitrate_bps: Option<u32>,
 }
 
 impl Default for SelftestOptions {
     fn default() -> Self {
-        Self { seconds: 5, width: 1280, height: 720, fps: 30, loss_percent: 0.0, devices: false, bitrate_bps: None }
+        Self {
+            seconds: 5,
+            width: 1280,
+            height: 720,
+            fps: 30,
+            loss_percent: 0.0,
+            camera: SourceChoice::Synthetic,
+            screen: SourceChoice::Synthetic,
+            microphone: SourceChoice::Synthetic,
+            speaker: SourceChoice::Synthetic,
+            bitrate_bps: None,
+        }
+    }
+}
+
+impl SelftestOptions {
+    /// This machine's default camera, screen, microphone and speaker (`--devices`).
+    pub fn with_devices(self) -> Self {
+        Self {
+            camera: SourceChoice::Default,
+            screen: SourceChoice::Default,
+            microphone: SourceChoice::Default,
+            speaker: SourceChoice::Default,
+            ..self
+        }
     }
 }
 
@@ -206,38 +238,59 @@ pub async fn run(options: SelftestOptions) -> Result<SelftestReport> {
     if width < 16 || height < 16 {
         return Err(MediaError::FrameDimensions { width, height });
     }
-    let devices = if options.devices { devices::list_all() } else { Vec::new() };
+    let choices = [&options.camera, &options.screen, &options.microphone, &options.speaker];
+    let devices = if choices.iter().any(|c| c.is_device()) { devices::list_all() } else { Vec::new() };
     let mut unavailable = Vec::new();
 
     // Sources first: what is missing is reported and the test runs without it.
-    let camera: Option<Box<dyn VideoSource>> = if options.devices {
-        take_or_note(CameraSource::open(None, width, height, options.fps).map(boxed_video), &mut unavailable)
-    } else {
-        Some(Box::new(PatternSource::new(width, height, options.fps)))
+    let camera: Option<Box<dyn VideoSource>> = match &options.camera {
+        SourceChoice::Synthetic => Some(Box::new(PatternSource::new(width, height, options.fps))),
+        SourceChoice::Off => None,
+        choice => take_or_note(
+            CameraSource::open(choice.device_name(), width, height, options.fps).map(boxed_video),
+            &mut unavailable,
+        ),
     };
-    let screen: Option<Box<dyn VideoSource>> = if options.devices {
-        take_or_note(ScreenSource::open(None, options.fps.min(SCREEN_FPS)).map(boxed_video), &mut unavailable)
-    } else {
-        Some(Box::new(PatternSource::new(width, height, options.fps.min(SCREEN_FPS))))
+    let screen_fps = options.fps.min(SCREEN_FPS);
+    let screen: Option<Box<dyn VideoSource>> = match &options.screen {
+        SourceChoice::Synthetic => Some(Box::new(PatternSource::new(width, height, screen_fps))),
+        SourceChoice::Off => None,
+        choice => {
+            take_or_note(ScreenSource::open(choice.device_name(), screen_fps).map(boxed_video), &mut unavailable)
+        }
     };
     let mut onset_log = None;
-    let microphone: Option<Box<dyn AudioSource>> = if options.devices {
-        take_or_note(MicrophoneSource::open(None).map(|m| Box::new(m) as Box<dyn AudioSource>), &mut unavailable)
-    } else {
-        let tone = ToneSource::new(ToneGenerator::bursts(
-            TONE_HZ,
-            0.5,
-            Duration::from_millis(300),
-            Duration::from_millis(200),
-        ));
-        onset_log = Some(tone.onset_log());
-        Some(Box::new(tone))
+    let microphone: Option<Box<dyn AudioSource>> = match &options.microphone {
+        SourceChoice::Synthetic => {
+            let tone = ToneSource::new(ToneGenerator::bursts(
+                TONE_HZ,
+                0.5,
+                Duration::from_millis(300),
+                Duration::from_millis(200),
+            ));
+            onset_log = Some(tone.onset_log());
+            Some(Box::new(tone))
+        }
+        SourceChoice::Off => None,
+        choice => take_or_note(
+            MicrophoneSource::open(choice.device_name()).map(|m| Box::new(m) as Box<dyn AudioSource>),
+            &mut unavailable,
+        ),
     };
-    let speaker = if options.devices {
-        take_or_note(SpeakerSink::open(None).map(|s| Box::new(s) as Box<dyn AudioSink>), &mut unavailable)
-    } else {
-        None
+    let speaker = match &options.speaker {
+        SourceChoice::Synthetic | SourceChoice::Off => None,
+        choice => take_or_note(
+            SpeakerSink::open(choice.device_name()).map(|s| Box::new(s) as Box<dyn AudioSink>),
+            &mut unavailable,
+        ),
     };
+    let mut patterned = Vec::new();
+    if options.camera == SourceChoice::Synthetic {
+        patterned.push(CAMERA.to_owned());
+    }
+    if options.screen == SourceChoice::Synthetic {
+        patterned.push(SCREEN.to_owned());
+    }
 
     if camera.is_none() && screen.is_none() && microphone.is_none() {
         // Nothing to send: say what is missing rather than fail.
@@ -295,7 +348,7 @@ pub async fn run(options: SelftestOptions) -> Result<SelftestReport> {
     let receiver_task = {
         let (probes, playback, receivers, runtime) =
             (Arc::clone(&probes), Arc::clone(&playback), Arc::clone(&receivers), runtime.clone());
-        let pattern_size = (!options.devices).then_some((width, height));
+        let size = (width, height);
         tokio::spawn(async move {
             while let Some(event) = receiver_events.recv().await {
                 match event {
@@ -303,7 +356,7 @@ pub async fn run(options: SelftestOptions) -> Result<SelftestReport> {
                         connected_tx.send_replace(Some(state));
                     }
                     TransportEvent::RemoteTrack(track) => {
-                        if let Err(error) = receive_track(track, &runtime, &probes, &playback, &receivers, pattern_size)
+                        if let Err(error) = receive_track(track, &runtime, &probes, &playback, &receivers, &patterned, size)
                         {
                             tracing::warn!(%error, "a remote track could not be received");
                         }
@@ -471,13 +524,14 @@ fn receive_track(
     probes: &Arc<Mutex<HashMap<String, VideoProbe>>>,
     playback: &Playback,
     receivers: &Mutex<HashMap<String, VideoReceiver>>,
-    pattern_size: Option<(u32, u32)>,
+    patterned: &[String],
+    (width, height): (u32, u32),
 ) -> Result<()> {
     match track.kind {
         TrackKind::Audio => playback.add_speaker(track.stream_id.clone(), receive_audio(track, runtime)),
         TrackKind::Video => {
             let id = track.id.clone();
-            let pattern = pattern_size.map(|(w, h)| TestPattern::new(w, h));
+            let pattern = patterned.contains(&id).then(|| TestPattern::new(width, height));
             probes.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), VideoProbe::new(pattern));
             let (probes, probe_id) = (Arc::clone(probes), id.clone());
             let receiver = VideoReceiver::start(track, runtime, move |picture| {

@@ -57,7 +57,7 @@ fn every_missing_device_is_reported_and_the_selftest_still_answers() {
         Err(MediaError::NoSuchDevice { .. } | MediaError::Unavailable { .. })
     ));
 
-    let report = selftest::run_blocking(SelftestOptions { devices: true, seconds: 1, ..Default::default() }).unwrap();
+    let report = selftest::run_blocking(SelftestOptions { seconds: 1, ..Default::default() }.with_devices()).unwrap();
     assert!(report.unavailable.iter().any(|u| u.contains("screen")), "{:?}", report.unavailable);
     assert!(report.screen.is_none());
     if missing(DeviceKind::Camera) && missing(DeviceKind::Microphone) {

@@ -17,8 +17,8 @@ fn options(seconds: u32, loss_percent: f64) -> SelftestOptions {
         height: 720,
         fps: 30,
         loss_percent,
-        devices: false,
         bitrate_bps: Some(1_500_000),
+        ..Default::default()
     }
 }
 

@@ -77,6 +77,17 @@ pub async fn run(mut commands: mpsc::Receiver<Command>, sink: EventSink) {
                 session = Some(Session::start(&server, token, &sink));
             }
             Command::Logout => session = None,
+            Command::ListDevices => {
+                let sink = sink.clone();
+                spawn(async move { sink.emit(NetEvent::Devices(crate::platform::list_devices().await)).await });
+            }
+            Command::RunCallTest(settings) => {
+                let sink = sink.clone();
+                spawn(async move {
+                    let result = crate::platform::run_call_test(settings).await;
+                    sink.emit(NetEvent::CallTestFinished(result)).await;
+                });
+            }
             command => match &session {
                 Some(session) => session_command(session, command, &sink),
                 None => {
@@ -136,7 +147,12 @@ fn session_command(session: &Session, command: Command, sink: &EventSink) {
         Command::RejectInvite(id) => act(api, sink, Method::POST, format!("/api/invites/{id}/reject")),
         Command::CancelInvite(id) => act(api, sink, Method::DELETE, format!("/api/invites/{id}")),
         Command::RemoveFriend(id) => act(api, sink, Method::DELETE, format!("/api/friends/{id}")),
-        Command::Register { .. } | Command::Login { .. } | Command::Resume { .. } | Command::Logout => {}
+        Command::Register { .. }
+        | Command::Login { .. }
+        | Command::Resume { .. }
+        | Command::Logout
+        | Command::ListDevices
+        | Command::RunCallTest(_) => {}
     }
 }
 

@@ -51,6 +51,10 @@ pub enum Command {
     CancelInvite(InviteId),
     /// End a friendship.
     RemoveFriend(UserId),
+    /// List cameras, screens, microphones and speakers (desktop).
+    ListDevices,
+    /// Run the call test with these devices (desktop).
+    RunCallTest(crate::settings::MediaSettings),
 }
 
 /// The realtime connection's state, for the banner.
@@ -91,6 +95,10 @@ pub enum NetEvent {
     InviteResult(Result<CreateInviteResponse, ErrorBody>),
     /// Another action (accept, reject, cancel, remove) failed.
     ActionFailed { error: ErrorBody },
+    /// The devices this machine has.
+    Devices(Vec<crate::settings::DeviceChoices>),
+    /// The call test finished (or could not run).
+    CallTestFinished(Result<crate::settings::CallTestSummary, String>),
 }
 
 /// The UI's handle on the network tasks.

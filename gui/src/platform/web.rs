@@ -68,3 +68,17 @@ pub fn ask_notification_permission() {
         let _ = web_sys::Notification::request_permission();
     }
 }
+
+/// The browser picks devices itself when a call starts; nothing to list here.
+pub async fn list_devices() -> Vec<crate::settings::DeviceChoices> {
+    Vec::new()
+}
+
+/// The call test needs the desktop app's media engine.
+pub async fn run_call_test(
+    _settings: crate::settings::MediaSettings,
+) -> Result<crate::settings::CallTestSummary, String> {
+    Err("The call test runs in the desktop app. In the browser, your browser asks for the camera and \
+         microphone when you join a call."
+        .to_owned())
+}

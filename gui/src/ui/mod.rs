@@ -4,6 +4,7 @@
 mod conversation;
 mod dialogs;
 mod login;
+mod settings;
 mod sidebar;
 pub mod theme;
 
@@ -19,7 +20,7 @@ pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
         egui::CentralPanel::default().show(ui, |ui| commands.extend(login::login_ui(ui, state)));
         return commands;
     }
-    shortcuts(ui, state);
+    commands.extend(shortcuts(ui, state));
     egui::Panel::top("status").show(ui, |ui| commands.extend(status_bar_ui(ui, state)));
     egui::Panel::left("sidebar")
         .resizable(true)
@@ -28,13 +29,18 @@ pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     egui::CentralPanel::default().show(ui, |ui| commands.extend(conversation::conversation_ui(ui, state)));
     commands.extend(dialogs::add_friend_ui(ui.ctx(), state));
     commands.extend(dialogs::switcher_ui(ui.ctx(), state));
+    commands.extend(settings::settings_ui(ui.ctx(), state));
     commands
 }
 
-/// Ctrl+K opens the friend switcher; Esc closes dialogs and the notice.
-fn shortcuts(ui: &egui::Ui, state: &mut AppState) {
-    let (ctrl_k, escape) = ui.input_mut(|i| {
-        (i.consume_key(Modifiers::COMMAND, Key::K), i.consume_key(Modifiers::NONE, Key::Escape))
+/// Ctrl+K opens the friend switcher, Ctrl+, Settings; Esc closes dialogs and the notice.
+fn shortcuts(ui: &egui::Ui, state: &mut AppState) -> Vec<Command> {
+    let (ctrl_k, ctrl_comma, escape) = ui.input_mut(|i| {
+        (
+            i.consume_key(Modifiers::COMMAND, Key::K),
+            i.consume_key(Modifiers::COMMAND, Key::Comma),
+            i.consume_key(Modifiers::NONE, Key::Escape),
+        )
     });
     if ctrl_k {
         state.switcher = Some(String::new());
@@ -42,8 +48,13 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState) {
     if escape {
         state.switcher = None;
         state.add_friend.open = false;
+        state.settings.open = false;
         state.notice = None;
     }
+    if ctrl_comma {
+        return state.open_settings();
+    }
+    vec![]
 }
 
 /// The top bar: who is logged in, the connection banner, notices, the menu.
@@ -56,6 +67,10 @@ fn status_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             ui.menu_button("☰", |ui| {
+                if ui.button("Settings…").clicked() {
+                    commands.extend(state.open_settings());
+                    ui.close();
+                }
                 if ui.button("Log out").clicked() {
                     commands.extend(state.logout());
                     ui.close();

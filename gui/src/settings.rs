@@ -1,0 +1,129 @@
+//! Call settings: which camera, screen, microphone and speaker to use (kept
+//! across restarts), and the call test's state.
+//!
+//! The types here are plain data so the browser build shares them; the
+//! desktop fills them from the media engine (`media_bridge`).
+
+use serde::{Deserialize, Serialize};
+
+/// What to use for one kind of device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Pick {
+    /// The system default.
+    #[default]
+    Default,
+    /// A device by name.
+    Named(String),
+    /// The synthetic source: a moving test pattern, or a test tone.
+    Synthetic,
+    /// None.
+    Off,
+}
+
+/// The device kinds, in the order settings shows them.
+pub const KINDS: [DeviceKind; 4] = [DeviceKind::Camera, DeviceKind::Screen, DeviceKind::Microphone, DeviceKind::Speaker];
+
+/// A kind of device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DeviceKind {
+    /// Camera.
+    Camera,
+    /// Screen to share.
+    Screen,
+    /// Microphone.
+    Microphone,
+    /// Speaker or headphones.
+    Speaker,
+}
+
+impl DeviceKind {
+    /// The label in settings.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Camera => "Camera",
+            Self::Screen => "Screen",
+            Self::Microphone => "Microphone",
+            Self::Speaker => "Speaker",
+        }
+    }
+
+    /// What the synthetic choice is called for this kind (speakers have none).
+    pub fn synthetic_label(self) -> Option<&'static str> {
+        match self {
+            Self::Camera | Self::Screen => Some("Test pattern"),
+            Self::Microphone => Some("Test tone"),
+            Self::Speaker => None,
+        }
+    }
+}
+
+/// The chosen devices (persisted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaSettings {
+    /// Camera.
+    pub camera: Pick,
+    /// Screen.
+    pub screen: Pick,
+    /// Microphone.
+    pub microphone: Pick,
+    /// Speaker.
+    pub speaker: Pick,
+}
+
+impl MediaSettings {
+    /// The pick for one kind.
+    pub fn pick_mut(&mut self, kind: DeviceKind) -> &mut Pick {
+        match kind {
+            DeviceKind::Camera => &mut self.camera,
+            DeviceKind::Screen => &mut self.screen,
+            DeviceKind::Microphone => &mut self.microphone,
+            DeviceKind::Speaker => &mut self.speaker,
+        }
+    }
+}
+
+/// The devices of one kind this machine has, or why it has none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceChoices {
+    /// Which kind.
+    pub kind: DeviceKind,
+    /// Device names.
+    pub names: Vec<String>,
+    /// Why there are none (no camera, no display, no sound card).
+    pub unavailable: Option<String>,
+}
+
+/// A finished call test, ready to show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallTestSummary {
+    /// Whether a call would work with these devices.
+    pub ok: bool,
+    /// One sentence for the person.
+    pub verdict: String,
+    /// (what, result) rows.
+    pub lines: Vec<(String, String)>,
+    /// The full report, as `concord selftest` prints it.
+    pub json: String,
+}
+
+/// The Settings window's state.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsPanel {
+    /// Shown?
+    pub open: bool,
+    /// Devices found (empty until listed).
+    pub devices: Vec<DeviceChoices>,
+    /// A listing is in flight.
+    pub listing: bool,
+    /// A call test is running.
+    pub testing: bool,
+    /// The last call test's result.
+    pub result: Option<Result<CallTestSummary, String>>,
+}
+
+impl SettingsPanel {
+    /// The devices found for one kind.
+    pub fn choices(&self, kind: DeviceKind) -> Option<&DeviceChoices> {
+        self.devices.iter().find(|d| d.kind == kind)
+    }
+}

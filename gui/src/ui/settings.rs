@@ -1,0 +1,118 @@
+//! The Settings window: call devices and the call test.
+//!
+//! Each device kind gets a picker listing the system default, the devices
+//! found, the synthetic source ("Test pattern" / "Test tone") and "Off"; a
+//! kind this machine lacks says why. "Run call test" sends a call through the
+//! whole media pipeline on this computer and shows what arrived.
+
+use egui::RichText;
+
+use super::theme;
+use crate::net::Command;
+use crate::settings::{DeviceKind, Pick, KINDS};
+use crate::state::AppState;
+
+/// The Settings window (Ctrl+, or the ☰ menu).
+pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
+    if !state.settings.open {
+        return vec![];
+    }
+    let mut commands = Vec::new();
+    let mut open = true;
+    egui::Window::new("Settings").collapsible(false).resizable(true).default_width(520.0).open(&mut open).show(
+        ctx,
+        |ui| {
+            ui.heading("Call devices");
+            if state.settings.listing {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Looking for cameras, screens, microphones and speakers…");
+                });
+            }
+            egui::Grid::new("devices").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
+                for kind in KINDS {
+                    device_row(ui, state, kind);
+                    ui.end_row();
+                }
+            });
+            ui.separator();
+            ui.heading("Call test");
+            ui.label(
+                RichText::new("Sends a call through your devices and back on this computer, to check it can hold one.")
+                    .color(theme::MUTED),
+            );
+            ui.horizontal(|ui| {
+                let run = ui.add_enabled(!state.settings.testing, egui::Button::new("Run call test"));
+                if state.settings.testing {
+                    ui.spinner();
+                    ui.label("Testing for a few seconds…");
+                }
+                if run.clicked() {
+                    commands.extend(state.run_call_test());
+                }
+            });
+            match &state.settings.result {
+                Some(Ok(summary)) => {
+                    let color = if summary.ok { theme::ONLINE } else { theme::ERROR };
+                    ui.label(RichText::new(&summary.verdict).color(color).strong());
+                    egui::Grid::new("call-test").num_columns(2).spacing([12.0, 4.0]).show(ui, |ui| {
+                        for (what, result) in &summary.lines {
+                            ui.label(RichText::new(what).color(theme::MUTED));
+                            ui.label(result);
+                            ui.end_row();
+                        }
+                    });
+                    ui.collapsing("Details (JSON)", |ui| {
+                        ui.add(egui::TextEdit::multiline(&mut summary.json.as_str()).code_editor().desired_rows(8));
+                    });
+                }
+                Some(Err(error)) => {
+                    ui.label(RichText::new(error).color(theme::ERROR));
+                }
+                None => {}
+            }
+        },
+    );
+    if !open {
+        state.settings.open = false;
+    }
+    commands
+}
+
+fn device_row(ui: &mut egui::Ui, state: &mut AppState, kind: DeviceKind) {
+    let label = ui.label(kind.label());
+    let choices = state.settings.choices(kind).cloned();
+    let pick = state.persisted.media.pick_mut(kind);
+    let selected_text = pick_label(kind, pick);
+    ui.vertical(|ui| {
+        egui::ComboBox::from_id_salt(kind.label())
+            .selected_text(selected_text)
+            .width(320.0)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(pick, Pick::Default, "System default");
+                for name in choices.iter().flat_map(|c| c.names.iter()) {
+                    ui.selectable_value(pick, Pick::Named(name.clone()), name);
+                }
+                if let Some(synthetic) = kind.synthetic_label() {
+                    ui.selectable_value(pick, Pick::Synthetic, synthetic);
+                }
+                ui.selectable_value(pick, Pick::Off, "Off");
+            })
+            .response
+            .labelled_by(label.id);
+        if let Some(reason) = choices.and_then(|c| c.unavailable) {
+            if pick == &Pick::Default || matches!(pick, Pick::Named(_)) {
+                ui.label(RichText::new(format!("Not available: {reason}")).color(theme::WARNING).small());
+            }
+        }
+    });
+}
+
+fn pick_label(kind: DeviceKind, pick: &Pick) -> String {
+    match pick {
+        Pick::Default => "System default".to_owned(),
+        Pick::Named(name) => name.clone(),
+        Pick::Synthetic => kind.synthetic_label().unwrap_or("None").to_owned(),
+        Pick::Off => "Off".to_owned(),
+    }
+}
