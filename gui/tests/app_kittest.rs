@@ -6,6 +6,7 @@
 mod support;
 
 use concord_gui::net::Connection;
+use concord_gui::settings::{DeviceKind, Pick};
 use concord_gui::state::Persisted;
 use egui_kittest::kittest::Queryable;
 use reqwest::Method;
@@ -209,4 +210,48 @@ fn ctrl_k_jumps_to_a_friend_and_typing_shows_on_the_other_side() {
     click(&mut bob, "ada, online");
     type_into(&mut bob, "Message", "typing something");
     wait_for(&mut ada, "the typing indicator", |h| shows(h, "bob is typing…"));
+}
+
+#[test]
+fn settings_list_devices_and_the_call_test_runs_the_whole_pipeline() {
+    let server = Server::start();
+    server.register("ada");
+    let mut ada = app(Persisted::default());
+    log_in(&mut ada, &server.url(), "ada", false);
+
+    ada.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Comma);
+    wait_for(&mut ada, "the device list", |h| h.state().state().settings.devices.len() == 4);
+    let settings = &ada.state().state().settings;
+    for choices in &settings.devices {
+        assert!(!choices.names.is_empty() || choices.unavailable.is_some(), "{choices:?} says nothing");
+    }
+    let no_camera = settings.choices(DeviceKind::Camera).is_some_and(|c| c.names.is_empty());
+    if no_camera {
+        // The default pick on a machine without a camera says why it will not work.
+        assert!(ada.query_by_label_contains("Not available: no camera found").is_some());
+    }
+
+    // Pick the synthetic sources explicitly, as a person without devices would.
+    for (kind, option) in
+        [("Camera", "Test pattern"), ("Screen", "Test pattern"), ("Microphone", "Test tone"), ("Speaker", "Off")]
+    {
+        click(&mut ada, kind);
+        click(&mut ada, option);
+    }
+    let media = &ada.state().state().persisted.media;
+    assert_eq!((&media.camera, &media.microphone, &media.speaker), (&Pick::Synthetic, &Pick::Synthetic, &Pick::Off));
+
+    click(&mut ada, "Run call test");
+    assert!(ada.state().state().settings.testing);
+    wait_for(&mut ada, "the call test result", |h| h.state().state().settings.result.is_some());
+    let result = ada.state().state().settings.result.clone().unwrap().unwrap();
+    assert!(result.ok, "{result:?}");
+    assert!(shows(&ada, "Your computer can hold a call with these devices."));
+    let microphone = result.lines.iter().find(|(what, _)| what == "Microphone").unwrap();
+    assert!(microphone.1.contains("heard 440 Hz"), "{microphone:?}");
+
+    // Esc closes Settings; the picks are kept for the next start.
+    press(&mut ada, egui::Key::Escape);
+    assert!(!ada.state().state().settings.open);
+    assert_eq!(ada.state().state().persisted.media.camera, Pick::Synthetic);
 }

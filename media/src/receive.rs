@@ -30,9 +30,10 @@ use crate::Result;
 const MAX_PACKET_WAIT: Duration = Duration::from_millis(150);
 /// At most one keyframe request per this interval while waiting for one.
 const PLI_INTERVAL: Duration = Duration::from_millis(300);
-/// The audio playout delay follows the measured jitter between these bounds
-/// (20 ms on a clean LAN or loopback).
-pub const AUDIO_MIN_DELAY: Duration = Duration::from_millis(20);
+/// The audio playout delay follows the measured jitter between these bounds.
+/// Playout ticks every 20 ms, which adds 0–20 ms of waiting on top, so a
+/// clean LAN or loopback sits at 10–30 ms of buffering.
+pub const AUDIO_MIN_DELAY: Duration = Duration::from_millis(10);
 /// See [`AUDIO_MIN_DELAY`].
 pub const AUDIO_MAX_DELAY: Duration = Duration::from_millis(200);
 
