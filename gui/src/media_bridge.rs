@@ -70,7 +70,8 @@ pub fn summarize(report: &SelftestReport) -> CallTestSummary {
             Some(hz) => format!("heard {hz:.0} Hz"),
             None => "nothing heard".to_owned(),
         };
-        let latency = audio.mouth_to_ear_ms.map(|p| format!(", {:.0} ms mouth to ear", p.p50)).unwrap_or_default();
+        let latency =
+            audio.mouth_to_ear_ms.map(|p| format!(", {:.0} ms mouth to ear", p.p50)).unwrap_or_default();
         lines.push(("Microphone".to_owned(), format!("{} — {heard}{latency}", audio.source)));
         if audio.tone_hz_sent.is_some() && audio.tone_hz_detected.is_none() {
             problems.push("the test tone was not heard".to_owned());
@@ -79,7 +80,10 @@ pub fn summarize(report: &SelftestReport) -> CallTestSummary {
     if report.encode_fps > 0.0 {
         lines.push((
             "This computer".to_owned(),
-            format!("encodes {:.0} and decodes {:.0} frames/s at {}", report.encode_fps, report.decode_fps, report.resolution),
+            format!(
+                "encodes {:.0} and decodes {:.0} frames/s at {}",
+                report.encode_fps, report.decode_fps, report.resolution
+            ),
         ));
     }
     for missing in &report.unavailable {
@@ -100,7 +104,8 @@ pub fn summarize(report: &SelftestReport) -> CallTestSummary {
 }
 
 fn video_line(video: &VideoReport) -> String {
-    let mut line = format!("{} — {} of {} frames arrived", video.source, video.frames_decoded, video.frames_sent);
+    let mut line =
+        format!("{} — {} of {} frames arrived", video.source, video.frames_decoded, video.frames_sent);
     if let Some(psnr) = video.psnr_db {
         line.push_str(&format!(", {psnr:.0} dB"));
     }

@@ -49,7 +49,8 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             "--seconds" => options.seconds = number(&value("--seconds")?, "--seconds", 1, 3600)?,
             "--fps" => options.fps = number(&value("--fps")?, "--fps", 1, 60)?,
             "--bitrate-kbps" => {
-                options.bitrate_bps = Some(number(&value("--bitrate-kbps")?, "--bitrate-kbps", 50, 20_000)? * 1000)
+                options.bitrate_bps =
+                    Some(number(&value("--bitrate-kbps")?, "--bitrate-kbps", 50, 20_000)? * 1000)
             }
             "--loss" => {
                 let loss = value("--loss")?;
@@ -61,7 +62,9 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             }
             "--resolution" => {
                 let text = value("--resolution")?;
-                let (w, h) = text.split_once(['x', 'X']).ok_or_else(|| format!("--resolution is WxH, not {text:?}"))?;
+                let (w, h) = text
+                    .split_once(['x', 'X'])
+                    .ok_or_else(|| format!("--resolution is WxH, not {text:?}"))?;
                 options.width = number(w, "--resolution width", 16, 3840)?;
                 options.height = number(h, "--resolution height", 16, 2160)?;
             }
@@ -146,9 +149,9 @@ mod tests {
 
     #[test]
     fn options_are_read_and_explicit_picks_win_over_devices() {
-        let Ok(Invocation::Run(options)) =
-            parse(&args("--seconds 3 --resolution 640x360 --loss 2.5 --camera off --devices --microphone tone"))
-        else {
+        let Ok(Invocation::Run(options)) = parse(&args(
+            "--seconds 3 --resolution 640x360 --loss 2.5 --camera off --devices --microphone tone",
+        )) else {
             panic!("not a run");
         };
         assert_eq!((options.seconds, options.width, options.height), (3, 640, 360));
@@ -156,10 +159,13 @@ mod tests {
         assert_eq!(options.camera, SourceChoice::Off);
         assert_eq!(options.microphone, SourceChoice::Synthetic);
         assert_eq!(options.screen, SourceChoice::Default);
-        assert_eq!(parse(&args("--camera Logitech")).map(|i| match i {
-            Invocation::Run(o) => o.camera,
-            _ => SourceChoice::Off,
-        }), Ok(SourceChoice::Named("Logitech".into())));
+        assert_eq!(
+            parse(&args("--camera Logitech")).map(|i| match i {
+                Invocation::Run(o) => o.camera,
+                _ => SourceChoice::Off,
+            }),
+            Ok(SourceChoice::Named("Logitech".into()))
+        );
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub enum Pick {
 }
 
 /// The device kinds, in the order settings shows them.
-pub const KINDS: [DeviceKind; 4] = [DeviceKind::Camera, DeviceKind::Screen, DeviceKind::Microphone, DeviceKind::Speaker];
+pub const KINDS: [DeviceKind; 4] =
+    [DeviceKind::Camera, DeviceKind::Screen, DeviceKind::Microphone, DeviceKind::Speaker];
 
 /// A kind of device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

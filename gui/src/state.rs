@@ -733,7 +733,8 @@ mod tests {
     #[test]
     fn a_kept_session_resumes_and_an_expired_one_asks_to_log_in() {
         let session = StoredSession { token: "t".into(), expires_at_ms: 1_000, user: user(1, "ada") };
-        let persisted = Persisted { server_url: "http://x:1".into(), session: Some(session), ..Default::default() };
+        let persisted =
+            Persisted { server_url: "http://x:1".into(), session: Some(session), ..Default::default() };
         let (state, commands) = AppState::restore(persisted.clone(), 500);
         assert!(state.logged_in());
         assert_eq!(commands, vec![Command::Resume { server: "http://x:1".into(), token: "t".into() }]);

@@ -232,14 +232,20 @@ fn settings_list_devices_and_the_call_test_runs_the_whole_pipeline() {
     }
 
     // Pick the synthetic sources explicitly, as a person without devices would.
-    for (kind, option) in
-        [("Camera", "Test pattern"), ("Screen", "Test pattern"), ("Microphone", "Test tone"), ("Speaker", "Off")]
-    {
+    for (kind, option) in [
+        ("Camera", "Test pattern"),
+        ("Screen", "Test pattern"),
+        ("Microphone", "Test tone"),
+        ("Speaker", "Off"),
+    ] {
         click(&mut ada, kind);
         click(&mut ada, option);
     }
     let media = &ada.state().state().persisted.media;
-    assert_eq!((&media.camera, &media.microphone, &media.speaker), (&Pick::Synthetic, &Pick::Synthetic, &Pick::Off));
+    assert_eq!(
+        (&media.camera, &media.microphone, &media.speaker),
+        (&Pick::Synthetic, &Pick::Synthetic, &Pick::Off)
+    );
 
     click(&mut ada, "Run call test");
     assert!(ada.state().state().settings.testing);

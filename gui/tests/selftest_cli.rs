@@ -52,15 +52,22 @@ fn with_devices_the_real_screen_is_captured_and_missing_devices_are_named() {
     let screens = devices.iter().find(|d| d["kind"] == "screen").unwrap();
     assert!(!screens["names"].as_array().unwrap().is_empty(), "Xvfb's screen is listed: {screens}");
     let screen = &report["screen"];
-    assert!(screen["frames_decoded"].as_u64().unwrap() > 5, "the Xvfb screen was sent and decoded: {report:#}");
+    assert!(
+        screen["frames_decoded"].as_u64().unwrap() > 5,
+        "the Xvfb screen was sent and decoded: {report:#}"
+    );
     assert!(screen["psnr_db"].is_null(), "no PSNR for a real screen (no reference)");
 
     // This machine has no camera and no sound card: named, not fatal.
-    let unavailable: Vec<&str> = report["unavailable"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let unavailable: Vec<&str> =
+        report["unavailable"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     for kind in ["camera", "microphone", "speaker"] {
         let listed = devices.iter().find(|d| d["kind"] == kind).unwrap();
         if listed["names"].as_array().unwrap().is_empty() {
-            assert!(unavailable.iter().any(|u| u.starts_with(kind)), "{kind} not reported in {unavailable:?}");
+            assert!(
+                unavailable.iter().any(|u| u.starts_with(kind)),
+                "{kind} not reported in {unavailable:?}"
+            );
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The real `concord` binary in a real X window (Xvfb): log in by typing
-//! into the window with xdotool, see the server count the user online, and
-//! take a screenshot that is not blank.
+//! into the window with xdotool, see the server count the user online, take
+//! a screenshot that is not blank, and share that window in a call test.
 
 #![allow(clippy::unwrap_used)] // a panic is how a test reports failure
 
@@ -40,4 +40,21 @@ fn the_desktop_binary_logs_in_by_keyboard_in_a_real_window() {
     let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("window-smoke.png");
     let _ = std::fs::copy(&shot, &keep);
     assert!(colors > 50, "the screenshot looks blank ({colors} colours); see {}", keep.display());
+
+    // Sharing this window: the call test captures the Concord window (xcap)
+    // by its title, encodes and decodes it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(["selftest", "--screen", "Window: Concord", "--camera", "off", "--microphone", "off"])
+        .args(["--seconds", "2", "--resolution", "640x360"])
+        .env("DISPLAY", &display)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert!(out.status.success(), "{}\n{report:#}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report["screen"]["source"], "Window: Concord", "{report:#}");
+    assert!(report["screen"]["frames_decoded"].as_u64().unwrap_or(0) >= 1, "{report:#}");
+    let captured = report["screen"]["frames_sent"].as_u64().unwrap()
+        + report["screen"]["frames_skipped"].as_u64().unwrap();
+    assert!(captured >= 10, "the window was captured repeatedly: {report:#}");
+    drop(app);
 }

@@ -21,7 +21,8 @@ pub struct AudioEncoder {
 impl AudioEncoder {
     /// A voice encoder at `bitrate_bps` with FEC for ~5% loss.
     pub fn new(bitrate_bps: i32) -> Result<Self> {
-        let mut encoder = opus::Encoder::new(SAMPLE_RATE, Channels::Mono, Application::Voip).map_err(opus_error)?;
+        let mut encoder =
+            opus::Encoder::new(SAMPLE_RATE, Channels::Mono, Application::Voip).map_err(opus_error)?;
         encoder.set_bitrate(Bitrate::Bits(bitrate_bps)).map_err(opus_error)?;
         encoder.set_inband_fec(true).map_err(opus_error)?;
         encoder.set_packet_loss_perc(5).map_err(opus_error)?;
@@ -31,7 +32,10 @@ impl AudioEncoder {
     /// Encodes exactly [`FRAME_SAMPLES`] samples.
     pub fn encode(&mut self, frame: &[f32]) -> Result<Bytes> {
         if frame.len() != FRAME_SAMPLES {
-            return Err(MediaError::Audio(format!("a frame is {FRAME_SAMPLES} samples, got {}", frame.len())));
+            return Err(MediaError::Audio(format!(
+                "a frame is {FRAME_SAMPLES} samples, got {}",
+                frame.len()
+            )));
         }
         let len = self.encoder.encode_float(frame, &mut self.out).map_err(opus_error)?;
         Ok(Bytes::copy_from_slice(&self.out[..len]))

@@ -65,7 +65,9 @@ impl Playback {
                         let playout = speaker.jitter.lock().unwrap_or_else(PoisonError::into_inner).pop(now);
                         let decoded = match playout {
                             None => Ok(0),
-                            Some(Playout::Packet { payload, .. }) => speaker.decoder.decode(&payload, &mut voice),
+                            Some(Playout::Packet { payload, .. }) => {
+                                speaker.decoder.decode(&payload, &mut voice)
+                            }
                             Some(Playout::Missing { .. }) => speaker.decoder.conceal(None, &mut voice),
                         };
                         let samples = decoded.unwrap_or_else(|error| {

@@ -95,7 +95,8 @@ impl VideoReceiver {
                                 data.extend_from_slice(&nal);
                             }
                         }
-                        let unit = AccessUnit { data: data.freeze(), after_loss: frame.after_loss || overflowed };
+                        let unit =
+                            AccessUnit { data: data.freeze(), after_loss: frame.after_loss || overflowed };
                         match units_tx.try_send(unit) {
                             Ok(()) => {
                                 overflowed = false;
@@ -186,7 +187,11 @@ pub fn receive_audio(track: RemoteTrack, runtime: &Handle) -> Arc<Mutex<JitterBu
     let task_buffer = Arc::clone(&buffer);
     runtime.spawn(async move {
         while let Some(piece) = track.next_packet().await {
-            task_buffer.lock().unwrap_or_else(PoisonError::into_inner).push(Instant::now(), piece.seq, piece.payload);
+            task_buffer.lock().unwrap_or_else(PoisonError::into_inner).push(
+                Instant::now(),
+                piece.seq,
+                piece.payload,
+            );
         }
     });
     buffer

@@ -62,6 +62,7 @@ pub struct VideoSender {
     stop: Arc<AtomicBool>,
     keyframe: Arc<AtomicBool>,
     new_settings: Arc<Mutex<Option<EncoderSettings>>>,
+    size: Arc<Mutex<Option<(u32, u32)>>>,
     stats: Arc<VideoSendStats>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -80,6 +81,7 @@ impl VideoSender {
         let stop = Arc::new(AtomicBool::new(false));
         let keyframe = Arc::new(AtomicBool::new(false));
         let new_settings: Arc<Mutex<Option<EncoderSettings>>> = Arc::default();
+        let size = Arc::new(Mutex::new(size.map(|(w, h)| (w & !1, h & !1))));
         let stats = Arc::new(VideoSendStats::default());
         let slot = Arc::new(LatestSlot::<CapturedFrame>::new());
         let track_id = track.id().to_owned();
@@ -92,13 +94,17 @@ impl VideoSender {
                 let mut frame = I420Frame::black(2, 2);
                 while !stop.load(Ordering::Relaxed) {
                     match source.capture() {
-                        Ok(raw) => match to_i420_into(raw.format, raw.width, raw.height, &raw.data, &mut frame) {
-                            Ok(()) => {
-                                stats.captured.fetch_add(1, Ordering::Relaxed);
-                                slot.put(CapturedFrame { frame: frame.clone(), captured: raw.captured });
+                        Ok(raw) => {
+                            match to_i420_into(raw.format, raw.width, raw.height, &raw.data, &mut frame) {
+                                Ok(()) => {
+                                    stats.captured.fetch_add(1, Ordering::Relaxed);
+                                    slot.put(CapturedFrame { frame: frame.clone(), captured: raw.captured });
+                                }
+                                Err(error) => {
+                                    tracing::warn!(%error, "a captured frame could not be converted")
+                                }
                             }
-                            Err(error) => tracing::warn!(%error, "a captured frame could not be converted"),
-                        },
+                        }
                         Err(error) => {
                             let reason = error.to_string();
                             let _ = events.try_send(MediaEvent::SourceEnded { track_id, reason });
@@ -112,8 +118,8 @@ impl VideoSender {
         };
 
         let encode = {
-            let (stop, stats, keyframe, new_settings) =
-                (stop.clone(), stats.clone(), keyframe.clone(), new_settings.clone());
+            let (stop, stats, keyframe, new_settings, size) =
+                (stop.clone(), stats.clone(), keyframe.clone(), new_settings.clone(), size.clone());
             spawn(format!("concord-encode-{track_id}"), move || {
                 let started = Instant::now();
                 let mut previous: Option<Instant> = None;
@@ -125,7 +131,8 @@ impl VideoSender {
                         Ok(None) => continue,
                         Ok(Some(captured)) => captured,
                     };
-                    if let Some(settings) = new_settings.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                    if let Some(settings) = new_settings.lock().unwrap_or_else(PoisonError::into_inner).take()
+                    {
                         if let Err(error) = encoder.set_settings(settings) {
                             tracing::warn!(%error, "encoder settings not applied");
                         }
@@ -133,6 +140,7 @@ impl VideoSender {
                     if keyframe.swap(false, Ordering::Relaxed) {
                         encoder.request_keyframe();
                     }
+                    let size = *size.lock().unwrap_or_else(PoisonError::into_inner);
                     let frame = match size {
                         Some((w, h)) if (w, h) != (captured.frame.width, captured.frame.height) => {
                             scale_i420(&captured.frame, w, h, &mut scaled);
@@ -140,10 +148,13 @@ impl VideoSender {
                         }
                         _ => &captured.frame,
                     };
-                    let timestamp_ms = captured.captured.saturating_duration_since(started).as_millis() as u64;
+                    let timestamp_ms =
+                        captured.captured.saturating_duration_since(started).as_millis() as u64;
                     let encode_start = Instant::now();
                     let encoded = encoder.encode(frame, timestamp_ms);
-                    stats.encode_micros.fetch_add(encode_start.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    stats
+                        .encode_micros
+                        .fetch_add(encode_start.elapsed().as_micros() as u64, Ordering::Relaxed);
                     let encoded = match encoded {
                         Ok(Some(encoded)) => encoded,
                         Ok(None) => {
@@ -155,7 +166,8 @@ impl VideoSender {
                             continue;
                         }
                     };
-                    let duration = previous.map_or(fallback, |p| captured.captured.saturating_duration_since(p));
+                    let duration =
+                        previous.map_or(fallback, |p| captured.captured.saturating_duration_since(p));
                     previous = Some(captured.captured);
                     if encoded.keyframe {
                         stats.keyframes.fetch_add(1, Ordering::Relaxed);
@@ -173,7 +185,7 @@ impl VideoSender {
             })?
         };
 
-        Ok(Self { stop, keyframe, new_settings, stats, threads: Mutex::new(vec![capture, encode]) })
+        Ok(Self { stop, keyframe, new_settings, size, stats, threads: Mutex::new(vec![capture, encode]) })
     }
 
     /// The next frame will be a keyframe (a viewer sent a PLI).
@@ -184,6 +196,12 @@ impl VideoSender {
     /// Changes bitrate / frame rate / tuning from the next frame on.
     pub fn set_settings(&self, settings: EncoderSettings) {
         *self.new_settings.lock().unwrap_or_else(PoisonError::into_inner) = Some(settings);
+    }
+
+    /// Sends at this resolution from the next frame on (`None`: the source's own).
+    /// The encoder restarts at the new size with a keyframe.
+    pub fn set_size(&self, size: Option<(u32, u32)>) {
+        *self.size.lock().unwrap_or_else(PoisonError::into_inner) = size.map(|(w, h)| (w & !1, h & !1));
     }
 
     /// Live counters.

@@ -126,7 +126,8 @@ impl MediaPeer {
             .ok_or_else(|| MediaError::Transport("no async runtime compiled in".into()))?;
         let mut media_engine = MediaEngine::default();
         register_codecs(&mut media_engine)?;
-        let registry = register_default_interceptors(Registry::new(), &mut media_engine).map_err(transport)?;
+        let registry =
+            register_default_interceptors(Registry::new(), &mut media_engine).map_err(transport)?;
         let registry = registry.with(Slot::from(14_000), KeyframeRequestForwarder::default());
         let ice_servers = options
             .ice_servers
@@ -135,16 +136,18 @@ impl MediaPeer {
             .collect();
         let (gathered_tx, gathering) = watch::channel(false);
         let handler = Arc::new(Handler { events: events.clone(), gathered: gathered_tx });
-        let connection = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build())
-            .with_media_engine(media_engine)
-            .with_interceptor_registry(registry)
-            .with_handler(handler)
-            .with_runtime(runtime)
-            .with_udp_addrs(options.udp_addrs)
-            .build()
-            .await
-            .map_err(transport)?;
+        let connection = Box::pin(
+            PeerConnectionBuilder::new()
+                .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build())
+                .with_media_engine(media_engine)
+                .with_interceptor_registry(registry)
+                .with_handler(handler)
+                .with_runtime(runtime)
+                .with_udp_addrs(options.udp_addrs)
+                .build(),
+        )
+        .await
+        .map_err(transport)?;
         Ok(Self { connection: Arc::new(connection), gathering, events })
     }
 
@@ -167,13 +170,14 @@ impl MediaPeer {
             }],
         );
         let track = Arc::new(TrackLocalStaticSample::new(Instant::now(), description).map_err(transport)?);
-        let sender = self.connection.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await.map_err(transport)?;
+        let sender =
+            self.connection.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await.map_err(transport)?;
         if kind == TrackKind::Video {
             let (track, events, track_id) = (Arc::clone(&track), self.events.clone(), track_id.to_owned());
             tokio::spawn(async move {
                 while let Some(event) = track.poll().await {
                     let TrackLocalEvent::OnRtcpPacket(packets) = event else { continue };
-                    if packets.iter().any(is_keyframe_request) {
+                    if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
                         let request = TransportEvent::KeyframeRequested { track_id: track_id.clone() };
                         if events.send(request).await.is_err() {
                             break;
@@ -351,16 +355,8 @@ impl PeerConnectionEventHandler for Handler {
 }
 
 fn register_codecs(media_engine: &mut MediaEngine) -> Result<()> {
-    let video = RTCRtpCodecParameters {
-        rtp_codec: h264_codec(),
-        payload_type: H264_PAYLOAD_TYPE,
-        ..Default::default()
-    };
-    let audio = RTCRtpCodecParameters {
-        rtp_codec: opus_codec(),
-        payload_type: OPUS_PAYLOAD_TYPE,
-        ..Default::default()
-    };
+    let video = RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: H264_PAYLOAD_TYPE };
+    let audio = RTCRtpCodecParameters { rtp_codec: opus_codec(), payload_type: OPUS_PAYLOAD_TYPE };
     media_engine.register_codec(video, RtpCodecKind::Video).map_err(transport)?;
     media_engine.register_codec(audio, RtpCodecKind::Audio).map_err(transport)
 }
@@ -396,7 +392,7 @@ fn transport(error: impl std::fmt::Display) -> MediaError {
     MediaError::Transport(error.to_string())
 }
 
-fn is_keyframe_request(packet: &Box<dyn rtc::rtcp::Packet>) -> bool {
+fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
     let packet = packet.as_any();
     packet.is::<PictureLossIndication>() || packet.is::<FullIntraRequest>()
 }
@@ -421,7 +417,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
         // Everything passes on unchanged (NACKs and reports feed the other
         // interceptors); a compound packet holding a PLI/FIR is also marked for us.
         if let Packet::Rtcp(packets) = &message.message.packet {
-            if packets.iter().any(is_keyframe_request) {
+            if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
                 message.message.add(Attribute::DeliverToApplication);
             }
         }

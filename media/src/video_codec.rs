@@ -65,7 +65,12 @@ pub struct VideoEncoder {
 impl VideoEncoder {
     /// An encoder with these settings; the resolution comes from the first frame.
     pub fn new(settings: EncoderSettings) -> Result<Self> {
-        Ok(Self { encoder: build_encoder(settings)?, settings, keyframe_requested: false, buffer: Vec::new() })
+        Ok(Self {
+            encoder: build_encoder(settings)?,
+            settings,
+            keyframe_requested: false,
+            buffer: Vec::new(),
+        })
     }
 
     /// The current settings.
@@ -174,7 +179,11 @@ impl VideoDecoder {
         let (width, height) = picture.dimensions();
         let (stride_y, stride_u, stride_v) = picture.strides();
         copy_planes(
-            YUVSlices::new((picture.y(), picture.u(), picture.v()), (width, height), (stride_y, stride_u, stride_v)),
+            YUVSlices::new(
+                (picture.y(), picture.u(), picture.v()),
+                (width, height),
+                (stride_y, stride_u, stride_v),
+            ),
             out,
         );
         Ok(true)
@@ -218,4 +227,106 @@ pub fn nal_types(access_unit: &[u8]) -> impl Iterator<Item = u8> + '_ {
         }
         None
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::convert::{to_i420, PixelFormat};
+    use crate::synthetic::{read_stamp_i420, Stamp, TestPattern};
+
+    fn frame(width: u32, height: u32, number: u32) -> I420Frame {
+        let mut rgba = Vec::new();
+        TestPattern::new(width, height)
+            .render_rgba(Stamp { frame_number: number, capture_micros: 0 }, &mut rgba);
+        to_i420(PixelFormat::Rgba32, width, height, &rgba).unwrap()
+    }
+
+    /// The pattern with per-pixel noise: content the encoder cannot compress for free.
+    fn noisy_frame(width: u32, height: u32, number: u32) -> I420Frame {
+        let mut frame = frame(width, height, number);
+        let mut state = number.wrapping_mul(2_654_435_761).wrapping_add(1);
+        for y in &mut frame.y {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            *y = y.saturating_add((state >> 27) as u8 * 4);
+        }
+        frame
+    }
+
+    fn settings(bitrate_bps: u32) -> EncoderSettings {
+        EncoderSettings { bitrate_bps, frame_rate: 30.0, content: VideoContent::Camera }
+    }
+
+    #[test]
+    fn a_requested_keyframe_comes_next_and_a_fresh_decoder_starts_from_it() {
+        let mut encoder = VideoEncoder::new(settings(800_000)).unwrap();
+        let first = encoder.encode(&frame(640, 360, 0), 0).unwrap().unwrap();
+        assert!(first.keyframe && is_keyframe(&first.data), "a stream starts with a keyframe");
+        for n in 1..10 {
+            if let Some(encoded) = encoder.encode(&frame(640, 360, n), u64::from(n) * 33).unwrap() {
+                assert!(!is_keyframe(&encoded.data), "frame {n} should be a P-frame");
+            }
+        }
+        encoder.request_keyframe();
+        let keyframe = encoder.encode(&frame(640, 360, 10), 330).unwrap().unwrap();
+        assert!(keyframe.keyframe && is_keyframe(&keyframe.data));
+        let mut decoder = VideoDecoder::new().unwrap();
+        let mut picture = I420Frame::black(2, 2);
+        assert!(decoder.decode_into(&keyframe.data, &mut picture).unwrap());
+        assert_eq!(read_stamp_i420(&picture).map(|s| s.frame_number), Some(10));
+    }
+
+    #[test]
+    fn resolution_and_bitrate_change_during_a_stream() {
+        let mut encoder = VideoEncoder::new(settings(1_500_000)).unwrap();
+        let mut decoder = VideoDecoder::new().unwrap();
+        let mut picture = I420Frame::black(2, 2);
+        let mut bytes_at = |encoder: &mut VideoEncoder, width, height, range: std::ops::Range<u32>| {
+            let mut bytes = 0;
+            for n in range {
+                if let Some(encoded) =
+                    encoder.encode(&noisy_frame(width, height, n), u64::from(n) * 33).unwrap()
+                {
+                    bytes += encoded.data.len();
+                    assert!(decoder.decode_into(&encoded.data, &mut picture).unwrap());
+                    assert_eq!((picture.width, picture.height), (width, height));
+                }
+            }
+            bytes
+        };
+        let high = bytes_at(&mut encoder, 640, 360, 0..30);
+        bytes_at(&mut encoder, 320, 180, 30..40);
+        encoder.set_settings(settings(150_000)).unwrap();
+        let _settle = bytes_at(&mut encoder, 640, 360, 40..50);
+        let low = bytes_at(&mut encoder, 640, 360, 50..80);
+        assert!(low * 3 < high, "150 kbps made {low} bytes, 1.5 Mbps made {high}");
+    }
+
+    #[test]
+    fn frames_rate_control_skips_are_never_sent_empty() {
+        let mut encoder = VideoEncoder::new(settings(20_000)).unwrap();
+        let (mut sent, mut skipped) = (0, 0);
+        for n in 0..60 {
+            match encoder.encode(&frame(1280, 720, n), u64::from(n) * 33).unwrap() {
+                Some(encoded) => {
+                    assert!(!encoded.data.is_empty());
+                    sent += 1;
+                }
+                None => skipped += 1,
+            }
+        }
+        assert!(
+            sent > 0 && skipped > 0,
+            "at 20 kbps 720p some frames must be skipped: {sent} sent, {skipped} skipped"
+        );
+    }
+
+    #[test]
+    fn nal_types_are_read_from_annex_b() {
+        let unit = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 1, 0x65, 4];
+        assert_eq!(nal_types(&unit).collect::<Vec<_>>(), vec![7, 8, 5]);
+        assert!(is_keyframe(&unit));
+        assert!(!is_keyframe(&[0, 0, 1, 0x41, 9]));
+    }
 }

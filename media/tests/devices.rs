@@ -1,6 +1,6 @@
 //! No camera, no sound card, no display: normal states, reported, never a
-//! panic; and a source that disappears mid-call ends its track cleanly
-//! while the rest of the call goes on.
+//! panic; a source that disappears mid-call ends its track cleanly while the
+//! rest of the call goes on; mute stops the microphone's packets.
 
 #![allow(clippy::unwrap_used)]
 
@@ -57,7 +57,8 @@ fn every_missing_device_is_reported_and_the_selftest_still_answers() {
         Err(MediaError::NoSuchDevice { .. } | MediaError::Unavailable { .. })
     ));
 
-    let report = selftest::run_blocking(SelftestOptions { seconds: 1, ..Default::default() }.with_devices()).unwrap();
+    let report =
+        selftest::run_blocking(SelftestOptions { seconds: 1, ..Default::default() }.with_devices()).unwrap();
     assert!(report.unavailable.iter().any(|u| u.contains("screen")), "{:?}", report.unavailable);
     assert!(report.screen.is_none());
     if missing(DeviceKind::Camera) && missing(DeviceKind::Microphone) {
@@ -117,7 +118,7 @@ async fn an_unplugged_camera_ends_its_track_and_audio_goes_on() {
     )
     .unwrap();
     let tone = ToneSource::new(ToneGenerator::continuous(440.0, 0.5));
-    let _audio_sender = AudioSender::start(Box::new(tone), audio, runtime.clone(), media_tx).unwrap();
+    let audio_sender = AudioSender::start(Box::new(tone), audio, runtime.clone(), media_tx).unwrap();
 
     let ended = tokio::time::timeout(Duration::from_secs(5), media_rx.recv()).await.unwrap().unwrap();
     let MediaEvent::SourceEnded { track_id, reason } = ended;
@@ -139,6 +140,26 @@ async fn an_unplugged_camera_ends_its_track_and_audio_goes_on() {
         packets += 1;
     }
     assert!(packets >= 15, "only {packets} audio packets in 600 ms after the camera ended");
+
+    // Mute stops the microphone's packets; unmute brings them back.
+    let count_for = |ms: u64| {
+        let track = audio_track.clone();
+        async move {
+            let until = Instant::now() + Duration::from_millis(ms);
+            let mut n = 0;
+            while let Ok(Some(_)) = tokio::time::timeout_at(until.into(), track.next_packet()).await {
+                n += 1;
+            }
+            n
+        }
+    };
+    audio_sender.set_muted(true);
+    count_for(100).await;
+    let while_muted = count_for(400).await;
+    assert!(while_muted <= 1, "{while_muted} packets arrived while muted");
+    audio_sender.set_muted(false);
+    let after = count_for(400).await;
+    assert!(after >= 10, "only {after} packets after unmuting");
     video_sender.stop();
     assert_eq!(video_sender.stats().sent.load(std::sync::atomic::Ordering::Relaxed), sent_before);
     sender.close().await;

@@ -79,7 +79,9 @@ pub async fn run(mut commands: mpsc::Receiver<Command>, sink: EventSink) {
             Command::Logout => session = None,
             Command::ListDevices => {
                 let sink = sink.clone();
-                spawn(async move { sink.emit(NetEvent::Devices(crate::platform::list_devices().await)).await });
+                spawn(
+                    async move { sink.emit(NetEvent::Devices(crate::platform::list_devices().await)).await },
+                );
             }
             Command::RunCallTest(settings) => {
                 let sink = sink.clone();

@@ -19,9 +19,12 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
     }
     let mut commands = Vec::new();
     let mut open = true;
-    egui::Window::new("Settings").collapsible(false).resizable(true).default_width(520.0).open(&mut open).show(
-        ctx,
-        |ui| {
+    egui::Window::new("Settings")
+        .collapsible(false)
+        .resizable(true)
+        .default_width(520.0)
+        .open(&mut open)
+        .show(ctx, |ui| {
             ui.heading("Call devices");
             if state.settings.listing {
                 ui.horizontal(|ui| {
@@ -38,8 +41,10 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
             ui.separator();
             ui.heading("Call test");
             ui.label(
-                RichText::new("Sends a call through your devices and back on this computer, to check it can hold one.")
-                    .color(theme::MUTED),
+                RichText::new(
+                    "Sends a call through your devices and back on this computer, to check it can hold one.",
+                )
+                .color(theme::MUTED),
             );
             ui.horizontal(|ui| {
                 let run = ui.add_enabled(!state.settings.testing, egui::Button::new("Run call test"));
@@ -63,7 +68,11 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
                         }
                     });
                     ui.collapsing("Details (JSON)", |ui| {
-                        ui.add(egui::TextEdit::multiline(&mut summary.json.as_str()).code_editor().desired_rows(8));
+                        ui.add(
+                            egui::TextEdit::multiline(&mut summary.json.as_str())
+                                .code_editor()
+                                .desired_rows(8),
+                        );
                     });
                 }
                 Some(Err(error)) => {
@@ -71,8 +80,7 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
                 }
                 None => {}
             }
-        },
-    );
+        });
     if !open {
         state.settings.open = false;
     }
