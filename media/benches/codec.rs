@@ -22,7 +22,9 @@ const FRAMES: u32 = 300;
 fn main() {
     println!("| content | resolution | bitrate | encode fps (1 core) | decode fps (1 core) | mean frame |");
     println!("|---|---|---|---|---|---|");
-    for (noisy, width, height) in [(false, 1280, 720), (true, 1280, 720), (false, 1920, 1080), (true, 1920, 1080)] {
+    for (noisy, width, height) in
+        [(false, 1280, 720), (true, 1280, 720), (false, 1920, 1080), (true, 1920, 1080)]
+    {
         let pattern = TestPattern::new(width, height);
         let mut rgba = Vec::new();
         let frames: Vec<I420Frame> = (0..FRAMES)

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -114,26 +114,10 @@ impl MicrophoneSource {
                     },
                     None,
                 );
-                let stream = match stream.map_err(|e| MediaError::unavailable(kind, e)) {
-                    Ok(stream) => stream,
-                    Err(e) => {
-                        let _ = opened_tx.send(Err(e));
-                        return;
-                    }
-                };
-                if let Err(e) = stream.play() {
-                    let _ = opened_tx.send(Err(MediaError::unavailable(kind, e)));
-                    return;
-                }
-                let _ = opened_tx.send(Ok(()));
-                while !thread_stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
+                keep_playing(stream, kind, &opened_tx, &thread_stop);
             })
             .map_err(|e| MediaError::unavailable(kind, e))?;
-        opened
-            .recv_timeout(Duration::from_secs(5))
-            .map_err(|_| MediaError::unavailable(kind, "the microphone did not open within 5 s"))??;
+        super::wait_opened(&opened, kind)?;
         Ok(Self { name, chunks, pending: VecDeque::new(), stop })
     }
 }
@@ -216,26 +200,10 @@ impl SpeakerSink {
                     |e| tracing::warn!(%e, "speaker output error"),
                     None,
                 );
-                let stream = match stream.map_err(|e| MediaError::unavailable(kind, e)) {
-                    Ok(stream) => stream,
-                    Err(e) => {
-                        let _ = opened_tx.send(Err(e));
-                        return;
-                    }
-                };
-                if let Err(e) = stream.play() {
-                    let _ = opened_tx.send(Err(MediaError::unavailable(kind, e)));
-                    return;
-                }
-                let _ = opened_tx.send(Ok(()));
-                while !thread_stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
+                keep_playing(stream, kind, &opened_tx, &thread_stop);
             })
             .map_err(|e| MediaError::unavailable(kind, e))?;
-        opened
-            .recv_timeout(Duration::from_secs(5))
-            .map_err(|_| MediaError::unavailable(kind, "the speaker did not open within 5 s"))??;
+        super::wait_opened(&opened, kind)?;
         Ok(Self { queue, stop })
     }
 }
@@ -255,6 +223,30 @@ impl AudioSink for SpeakerSink {
 impl Drop for SpeakerSink {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Starts a built stream and keeps it alive on this (its own) thread until
+/// `stop`; `opened` learns whether it started.
+fn keep_playing(
+    stream: std::result::Result<cpal::Stream, cpal::Error>,
+    kind: DeviceKind,
+    opened: &SyncSender<Result<()>>,
+    stop: &AtomicBool,
+) {
+    let started = stream
+        .map_err(|e| MediaError::unavailable(kind, e))
+        .and_then(|stream| stream.play().map(|()| stream).map_err(|e| MediaError::unavailable(kind, e)));
+    match started {
+        Ok(_stream) => {
+            let _ = opened.send(Ok(()));
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Err(error) => {
+            let _ = opened.send(Err(error));
+        }
     }
 }
 

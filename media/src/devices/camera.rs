@@ -45,9 +45,7 @@ impl CameraSource {
             .name("concord-camera".into())
             .spawn(move || camera_thread(index, width, height, fps, tx, opened_tx, thread_stop))
             .map_err(|e| MediaError::unavailable(kind, e))?;
-        opened
-            .recv_timeout(Duration::from_secs(5))
-            .map_err(|_| MediaError::unavailable(kind, "the camera did not open within 5 s"))??;
+        super::wait_opened(&opened, kind)?;
         Ok(Self { name, interval: Duration::from_secs(1) / fps.max(1), frames, stop })
     }
 }

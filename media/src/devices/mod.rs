@@ -13,6 +13,9 @@ pub use audio::{AudioSink, MicrophoneSource, SpeakerSink};
 pub use camera::CameraSource;
 pub use screen::ScreenSource;
 
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
 use nokhwa::utils::ApiBackend;
 
 use crate::{DeviceKind, MediaError, Result};
@@ -83,6 +86,13 @@ pub fn list(kind: DeviceKind) -> Result<Vec<String>> {
         DeviceKind::Screen => screen::names(),
         DeviceKind::Microphone | DeviceKind::Speaker => audio::devices(kind),
     }
+}
+
+/// Waits for a device thread to say whether its device opened.
+fn wait_opened(opened: &Receiver<Result<()>>, kind: DeviceKind) -> Result<()> {
+    opened
+        .recv_timeout(Duration::from_secs(5))
+        .map_err(|_| MediaError::unavailable(kind, format!("the {kind} did not open within 5 s")))?
 }
 
 #[cfg(test)]
