@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use reqwest::Method;
-use support::x11::{launch_and_log_in, run, start_xvfb, unique_colors, wait_until};
+use support::x11::{launch_and_log_in, run, start_window_manager, start_xvfb, unique_colors, wait_until};
 use support::Server;
 
 #[test]
@@ -42,7 +42,9 @@ fn the_desktop_binary_logs_in_by_keyboard_in_a_real_window() {
     assert!(colors > 50, "the screenshot looks blank ({colors} colours); see {}", keep.display());
 
     // Sharing this window: the call test captures the Concord window (xcap)
-    // by its title, encodes and decodes it.
+    // by its title, encodes and decodes it. Windows are listed by the window
+    // manager, so one takes over the display now.
+    let _wm = start_window_manager(&display);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
         .args(["selftest", "--screen", "Window: Concord", "--camera", "off", "--microphone", "off"])
         .args(["--seconds", "2", "--resolution", "640x360"])
