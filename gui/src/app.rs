@@ -13,6 +13,8 @@ pub const STORAGE_KEY: &str = "concord";
 pub struct ConcordApp {
     state: AppState,
     net: Net,
+    /// Input held back to the next frame (see [`ui::defer_events_after_tab`]).
+    deferred_input: Vec<egui::Event>,
 }
 
 impl ConcordApp {
@@ -28,7 +30,7 @@ impl ConcordApp {
         let net = Net::start(ctx);
         let now_ms = chrono::Utc::now().timestamp_millis();
         let (state, commands) = AppState::restore(persisted, now_ms);
-        let mut app = Self { state, net };
+        let mut app = Self { state, net, deferred_input: Vec::new() };
         app.send(commands);
         app
     }
@@ -72,6 +74,13 @@ impl ConcordApp {
 }
 
 impl eframe::App for ConcordApp {
+    fn raw_input_hook(&mut self, ctx: &egui::Context, raw_input: &mut egui::RawInput) {
+        ui::defer_events_after_tab(&mut self.deferred_input, &mut raw_input.events);
+        if !self.deferred_input.is_empty() {
+            ctx.request_repaint();
+        }
+    }
+
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.apply_events(ctx);
     }

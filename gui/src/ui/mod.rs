@@ -108,9 +108,54 @@ fn banner_ui(ui: &mut egui::Ui, color: egui::Color32, text: &str) {
     });
 }
 
+/// egui moves keyboard focus on the frame *after* a Tab press, so text typed
+/// within the same frame — a fast typist, a password manager's auto-type —
+/// would land in the field being left. Everything after the first Tab waits
+/// in `deferred` for the next frame, which sees the new focus.
+pub fn defer_events_after_tab(deferred: &mut Vec<egui::Event>, events: &mut Vec<egui::Event>) {
+    let mut all = std::mem::take(deferred);
+    all.append(events);
+    let tab = all.iter().position(|e| matches!(e, egui::Event::Key { key: Key::Tab, pressed: true, .. }));
+    if let Some(tab) = tab {
+        *deferred = all.split_off(tab + 1);
+    }
+    *events = all;
+}
+
 /// Whether Enter was pressed in this single-line field this frame. egui
 /// moves focus away on Enter, but the change may show only next frame, so
 /// both "still focused" and "just lost focus" count.
 pub(crate) fn enter_pressed(ui: &egui::Ui, field: &egui::Response) -> bool {
     (field.has_focus() || field.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tab() -> egui::Event {
+        egui::Event::Key {
+            key: Key::Tab,
+            physical_key: None,
+            pressed: true,
+            repeat: false,
+            modifiers: Modifiers::NONE,
+        }
+    }
+
+    #[test]
+    fn text_typed_after_tab_waits_for_the_next_frame() {
+        let text = |t: &str| egui::Event::Text(t.to_owned());
+        let mut deferred = Vec::new();
+        let mut frame = vec![text("ada@example.com"), tab(), text("correct"), tab(), text("horse")];
+        defer_events_after_tab(&mut deferred, &mut frame);
+        assert_eq!(frame, vec![text("ada@example.com"), tab()]);
+        let mut next = vec![text(" more")];
+        defer_events_after_tab(&mut deferred, &mut next);
+        assert_eq!(next, vec![text("correct"), tab()], "held events come first, up to the next Tab");
+        let mut last = Vec::new();
+        defer_events_after_tab(&mut deferred, &mut last);
+        assert_eq!(last, vec![text("horse"), text(" more")]);
+        assert!(deferred.is_empty());
+    }
 }

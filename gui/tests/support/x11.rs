@@ -136,10 +136,9 @@ pub fn launch_and_log_in(
     std::thread::sleep(Duration::from_secs(1));
     // Login screen: the email field has focus; Tab to the password; Enter logs in.
     xdotool(display, &["type", "--delay", "15", email]);
+    // Typed straight on after Tab, as auto-type does: the app holds what
+    // follows a Tab until focus has moved (`ui::defer_events_after_tab`).
     xdotool(display, &["key", "Tab"]);
-    // egui moves focus on the frame after Tab: characters typed within the
-    // same frame would still land in the email field (noted as a known issue).
-    std::thread::sleep(Duration::from_millis(500));
     xdotool(display, &["type", "--delay", "15", password]);
     xdotool(display, &["key", "Return"]);
     RunningApp { process, home }
