@@ -12,7 +12,11 @@ use std::process::Command;
 use serde_json::Value;
 use support::x11::start_xvfb;
 
+/// One call test at a time: two at once share 2 cores with Xvfb and measure the machine.
+static ONE_CALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn selftest(args: &[&str], display: Option<&str>) -> (i32, Value, String) {
+    let _one = ONE_CALL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut command = Command::new(env!("CARGO_BIN_EXE_concord"));
     command.arg("selftest").args(args).env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
     if let Some(display) = display {
@@ -45,7 +49,7 @@ fn the_selftest_prints_one_json_report_of_a_whole_call() {
 fn with_devices_the_real_screen_is_captured_and_missing_devices_are_named() {
     let (_xvfb, display) = start_xvfb();
     let (code, report, stderr) =
-        selftest(&["--devices", "--seconds", "2", "--resolution", "640x360"], Some(&display));
+        selftest(&["--devices", "--seconds", "3", "--resolution", "640x360"], Some(&display));
     assert_eq!(code, 0, "{stderr}");
     let devices = report["devices"].as_array().unwrap();
     assert_eq!(devices.len(), 4, "{report:#}");

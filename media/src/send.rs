@@ -176,8 +176,9 @@ impl VideoSender {
                         Ok(true) => {
                             stats.sent.fetch_add(1, Ordering::Relaxed);
                         }
-                        // Not negotiated yet: the receiver will ask for a keyframe.
-                        Ok(false) => {}
+                        // Not negotiated yet: the first frame that does go out must be a
+                        // keyframe (a static screen may not send another for a long time).
+                        Ok(false) => encoder.request_keyframe(),
                         Err(error) => tracing::debug!(%error, "video sample not written"),
                     }
                 }
