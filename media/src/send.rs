@@ -23,6 +23,9 @@ use crate::transport::LocalTrack;
 use crate::video_codec::{EncoderSettings, VideoEncoder};
 use crate::{MediaError, Result};
 
+/// How long a video source may keep failing before its track ends.
+const SOURCE_GIVE_UP: Duration = Duration::from_secs(1);
+
 /// What the sending and receiving stages report to the application.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MediaEvent {
@@ -92,6 +95,7 @@ impl VideoSender {
                 let interval = source.frame_interval();
                 let mut next = Instant::now();
                 let mut frame = I420Frame::black(2, 2);
+                let mut failing_since: Option<Instant> = None;
                 while !stop.load(Ordering::Relaxed) {
                     match source.capture() {
                         Ok(raw) => {
@@ -105,12 +109,20 @@ impl VideoSender {
                                 }
                             }
                         }
+                        // A hiccup (one failed X request) is retried; a source that keeps
+                        // failing (unplugged, display gone) ends the track.
                         Err(error) => {
-                            let reason = error.to_string();
-                            let _ = events.try_send(MediaEvent::SourceEnded { track_id, reason });
-                            break;
+                            let since = *failing_since.get_or_insert_with(Instant::now);
+                            if since.elapsed() >= SOURCE_GIVE_UP {
+                                let reason = error.to_string();
+                                let _ = events.try_send(MediaEvent::SourceEnded { track_id, reason });
+                                break;
+                            }
+                            pace(&mut next, interval);
+                            continue;
                         }
                     }
+                    failing_since = None;
                     pace(&mut next, interval);
                 }
                 slot.close();
