@@ -205,14 +205,7 @@ fn packed_to_i420<const BPP: usize, const R: usize, const G: usize, const B: usi
 ) {
     let stride = src_width * BPP;
     let used = w * BPP;
-    let cw = w / 2;
-    let rows = src
-        .chunks_exact(2 * stride)
-        .zip(out.y.chunks_exact_mut(2 * w))
-        .zip(out.u.chunks_exact_mut(cw))
-        .zip(out.v.chunks_exact_mut(cw))
-        .take(h / 2);
-    for (((src_pair, y_pair), u_row), v_row) in rows {
+    for (src_pair, y_pair, u_row, v_row) in row_pairs(src, stride, out, w, h) {
         let (s0, s1) = src_pair.split_at(stride);
         let (s0, s1) = (&s0[..used], &s1[..used]);
         let (y0, y1) = y_pair.split_at_mut(w);
@@ -233,18 +226,29 @@ fn packed_to_i420<const BPP: usize, const R: usize, const G: usize, const B: usi
     }
 }
 
+/// Walks a packed source two rows at a time (`stride` bytes per row) beside
+/// the two luma rows and the one chroma row of each plane they become.
+fn row_pairs<'a>(
+    src: &'a [u8],
+    stride: usize,
+    out: &'a mut I420Frame,
+    w: usize,
+    h: usize,
+) -> impl Iterator<Item = (&'a [u8], &'a mut [u8], &'a mut [u8], &'a mut [u8])> {
+    let cw = w / 2;
+    src.chunks_exact(2 * stride)
+        .zip(out.y.chunks_exact_mut(2 * w))
+        .zip(out.u.chunks_exact_mut(cw))
+        .zip(out.v.chunks_exact_mut(cw))
+        .take(h / 2)
+        .map(|(((src_pair, y_pair), u_row), v_row)| (src_pair, y_pair, u_row, v_row))
+}
+
 /// YUYV 4:2:2 to I420: luma copied, chroma averaged over the two rows.
 fn yuyv_to_i420(src: &[u8], src_width: usize, w: usize, h: usize, out: &mut I420Frame) {
     let stride = src_width.div_ceil(2) * 4;
     let used = w * 2;
-    let cw = w / 2;
-    let rows = src
-        .chunks_exact(2 * stride)
-        .zip(out.y.chunks_exact_mut(2 * w))
-        .zip(out.u.chunks_exact_mut(cw))
-        .zip(out.v.chunks_exact_mut(cw))
-        .take(h / 2);
-    for (((src_pair, y_pair), u_row), v_row) in rows {
+    for (src_pair, y_pair, u_row, v_row) in row_pairs(src, stride, out, w, h) {
         let (s0, s1) = src_pair.split_at(stride);
         let (y0, y1) = y_pair.split_at_mut(w);
         let groups = s0[..used]
