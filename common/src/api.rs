@@ -35,6 +35,22 @@ pub struct User {
     pub email: String,
 }
 
+/// What anyone who shares a room with a person may see of them: no email
+/// (only friends know each other's email).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PublicUser {
+    /// Stable id.
+    pub id: UserId,
+    /// Display name.
+    pub username: String,
+}
+
+impl From<User> for PublicUser {
+    fn from(user: User) -> Self {
+        Self { id: user.id, username: user.username }
+    }
+}
+
 /// Answer to register and login.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct AuthResponse {

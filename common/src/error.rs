@@ -47,6 +47,9 @@ pub enum ErrorCode {
     BadRequest,
     /// The server failed; nothing was changed.
     Internal,
+    /// The server is too busy for this request right now (e.g. a login
+    /// flood); retry after the `Retry-After` seconds. Nothing was changed.
+    ServerBusy,
     /// A code this client version does not know.
     #[serde(other)]
     Unknown,

@@ -109,3 +109,33 @@ pub enum ServerEvent {
         error: ErrorBody,
     },
 }
+
+/// Longest `request_id` a client may attach to a frame.
+pub const REQUEST_ID_MAX_LEN: usize = 64;
+
+/// A client frame as it travels: the event plus an optional `request_id`
+/// that the server echoes on the answer (`heartbeat_ack`, an `error`, or a
+/// request's own reply), so a client can match answers to requests:
+/// `{"type":"heartbeat","request_id":"7"}` → `{"type":"heartbeat_ack","request_id":"7"}`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ClientFrame {
+    /// Chosen by the client (at most [`REQUEST_ID_MAX_LEN`] characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The frame itself.
+    #[serde(flatten)]
+    pub event: ClientEvent,
+}
+
+/// A server frame as it travels: the event plus, on an answer, the
+/// `request_id` of the client frame it answers. Events nobody asked for
+/// carry no `request_id`, so they read as a plain [`ServerEvent`].
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ServerFrame {
+    /// The `request_id` of the client frame this answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The event.
+    #[serde(flatten)]
+    pub event: ServerEvent,
+}

@@ -28,9 +28,19 @@ pub struct Settings {
     /// Prefix of every Redis key and channel (several deployments can share a Redis).
     #[serde(default = "default_redis_prefix")]
     pub redis_prefix: String,
-    /// This instance's number (0–1023) for id generation; random when absent.
+    /// This instance's number (0–1023): part of every id it mints and of its
+    /// presence lease in Redis. Required with `redis_url` (each instance its
+    /// own); a single instance without Redis picks one at random.
     #[serde(default)]
     pub instance_id: Option<u16>,
+    /// How long a silent instance's users stay online in Redis before another
+    /// instance reaps them (a killed instance's friends see them go offline
+    /// within about this long plus a reaping period).
+    #[serde(default = "default_presence_lease_secs")]
+    pub presence_lease_secs: u64,
+    /// `text` (default) or `json` log lines on stderr.
+    #[serde(default)]
+    pub log_format: LogFormat,
     /// The built web client (`index.html`, `concord.js`, `concord_bg.wasm`),
     /// served at `/`. Built by `.ci/build-web`.
     #[serde(default = "default_web_root")]
@@ -53,6 +63,68 @@ pub struct Settings {
     /// Events queued for one websocket before it counts as too slow and is closed.
     #[serde(default = "default_ws_queue_len")]
     pub ws_queue_len: usize,
+}
+
+/// How the server writes its log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Largest instance id (ids carry 10 bits of instance).
+pub const MAX_INSTANCE_ID: u16 = 1023;
+
+impl Settings {
+    /// Reads and checks the settings in `figment`; fills in a random
+    /// `instance_id` for a single instance without Redis.
+    pub fn load(figment: &Figment) -> Result<Settings, String> {
+        let mut settings: Settings = figment.extract().map_err(|e| format!("invalid configuration: {e}"))?;
+        match (settings.instance_id, &settings.redis_url) {
+            (Some(id), _) if id > MAX_INSTANCE_ID => {
+                return Err(format!(
+                    "instance_id {id} is out of range: use a number from 0 to {MAX_INSTANCE_ID}, \
+                     different for every instance."
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(format!(
+                    "instance_id is required when redis_url is set: give every instance its own number \
+                     from 0 to {MAX_INSTANCE_ID} (e.g. ROCKET_INSTANCE_ID=1), so their ids never collide."
+                ))
+            }
+            (None, None) => settings.instance_id = Some(rand::random_range(0..=MAX_INSTANCE_ID)),
+            (Some(_), _) => {}
+        }
+        Ok(settings)
+    }
+
+    /// This instance's id (set by [`Settings::load`]).
+    pub fn instance(&self) -> u16 {
+        self.instance_id.unwrap_or(0)
+    }
+}
+
+/// Checks the settings and manages them; everything else reads them from
+/// Rocket's state, so this stage is attached first.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::try_on_ignite("Settings", |rocket| async move {
+        match Settings::load(rocket.figment()) {
+            Ok(settings) => Ok(rocket.manage(settings)),
+            Err(message) => {
+                crate::report_start_failure(&message);
+                Err(rocket)
+            }
+        }
+    })
+}
+
+fn default_presence_lease_secs() -> u64 {
+    15
 }
 
 fn default_data_dir() -> PathBuf {
@@ -79,8 +151,10 @@ fn default_login_window_secs() -> u64 {
 fn default_heartbeat_ms() -> u64 {
     30_000
 }
+/// A browser's SDP offer with audio, camera and screen is 6–12 KB; 64 KiB
+/// leaves room for ICE candidates and codec lists without inviting abuse.
 fn default_ws_max_message_bytes() -> usize {
-    16 * 1024
+    64 * 1024
 }
 fn default_ws_queue_len() -> usize {
     512
@@ -102,13 +176,32 @@ pub fn with_defaults(figment: Figment) -> Figment {
         // proxy, set `ip_header = "X-Real-IP"`): the login limiter keys on it.
         .merge(("ip_header", false))
         .merge(figment);
-    if figment.find_value("databases.main.url").is_ok() {
-        return figment;
-    }
-    let data_dir: PathBuf = figment.extract_inner("data_dir").unwrap_or_else(|_| default_data_dir());
-    let url = format!("sqlite://{}?mode=rwc", data_dir.join("concord.db").display());
-    figment.merge(("databases.main.url", url))
+    let figment = if figment.find_value("databases.main.url").is_ok() {
+        figment
+    } else {
+        let data_dir: PathBuf = figment.extract_inner("data_dir").unwrap_or_else(|_| default_data_dir());
+        let url = format!("sqlite://{}?mode=rwc", data_dir.join("concord.db").display());
+        figment.merge(("databases.main.url", url))
+    };
+    // Pool defaults sized for the message path (docs/BENCHMARKS.md): enough
+    // connections that reads never queue behind the group-committing writer,
+    // a bounded wait for one, and no idle connections kept for ever.
+    let defaults = [
+        ("databases.main.max_connections", DEFAULT_POOL_SIZE),
+        ("databases.main.connect_timeout", 5),
+        ("databases.main.idle_timeout", 300),
+    ];
+    defaults.into_iter().fold(figment, |figment, (key, value)| {
+        if figment.find_value(key).is_ok() {
+            figment
+        } else {
+            figment.merge((key, value))
+        }
+    })
 }
+
+/// Database connections per instance unless `databases.main.max_connections` says otherwise.
+pub const DEFAULT_POOL_SIZE: u64 = 32;
 
 /// The figment `concord-server` runs with: defaults, `Rocket.toml`, `ROCKET_*`.
 pub fn figment() -> Figment {

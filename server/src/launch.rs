@@ -1,10 +1,11 @@
 //! Running a Concord server inside another program — the integration tests of
 //! this crate and of the client start real servers on real ports this way.
 
-use std::net::TcpListener;
 use std::time::Duration;
 
+use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
+use tokio::sync::oneshot;
 
 /// A server launched by [`start`]; stops when [`RunningServer::stop`] is
 /// called or when dropped.
@@ -15,32 +16,37 @@ pub struct RunningServer {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// A TCP port that was free a moment ago.
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// Builds, ignites and launches the server configured by `figment` (which
-/// must name a concrete `port`) on the current tokio runtime, and returns once
-/// it accepts connections.
+/// Builds, ignites and launches the server configured by `figment` on the
+/// current tokio runtime, and returns once it listens. With `port = 0` the
+/// system picks a free port, reported in [`RunningServer::port`].
 pub async fn start(figment: Figment) -> Result<RunningServer, String> {
-    let rocket = crate::build(figment).ignite().await.map_err(|e| format!("server did not start: {e}"))?;
-    let port = rocket.config().port;
-    let address = rocket.config().address;
+    let (bound_tx, bound) = oneshot::channel();
+    let bound_tx = std::sync::Mutex::new(Some(bound_tx));
+    let report_port = AdHoc::on_liftoff("Report the bound port", move |rocket| {
+        let port = rocket.config().port;
+        if let Some(tx) = crate::lock(&bound_tx).take() {
+            let _ = tx.send(port);
+        }
+        Box::pin(async {})
+    });
+    let rocket = crate::build(figment)
+        .attach(report_port)
+        .ignite()
+        .await
+        .map_err(|e| format!("server did not start: {e}"))?;
     let shutdown = rocket.shutdown();
     let task = tokio::spawn(async move {
         if let Err(e) = rocket.launch().await {
             eprintln!("concord-server: {e}");
         }
     });
-    for _ in 0..400 {
-        if tokio::net::TcpStream::connect((address, port)).await.is_ok() {
-            return Ok(RunningServer { port, shutdown: Some(shutdown), task: Some(task) });
+    match tokio::time::timeout(Duration::from_secs(10), bound).await {
+        Ok(Ok(port)) => Ok(RunningServer { port, shutdown: Some(shutdown), task: Some(task) }),
+        _ => {
+            shutdown.notify();
+            Err("server did not start listening".into())
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    shutdown.notify();
-    Err(format!("server did not accept connections on port {port}"))
 }
 
 impl RunningServer {

@@ -7,9 +7,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[rocket::main]
 async fn main() {
-    let rocket = concord_server::build(concord_server::config::figment());
+    let figment = concord_server::config::figment();
+    concord_server::logging::init(&figment);
+    let rocket = concord_server::build(figment);
     if let Err(e) = rocket.launch().await {
-        eprintln!("concord-server: {e}");
+        // Start-up failures were logged by the stage that failed; this says
+        // which step stopped the launch.
+        tracing::error!("the server stopped: {e}");
         std::process::exit(1);
     }
 }

@@ -30,10 +30,15 @@ impl Server {
     pub fn start() -> Server {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let port = concord_server::launch::free_port().unwrap();
-        let dir = std::env::temp_dir().join(format!("concord-gui-test-{}-{port}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "concord-gui-test-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server = Server { runtime, port, dir, running: None };
+        // Port 0 on the first start: the system picks a free one, which
+        // later restarts reuse so clients find the server where it was.
+        let mut server = Server { runtime, port: 0, dir, running: None };
         server.resume();
         server
     }
@@ -53,13 +58,14 @@ impl Server {
             ))
     }
 
-    /// Starts (again) on the same port and data.
+    /// Starts (again) on the same port and data (any free port the first time).
     pub fn resume(&mut self) {
         let figment = self.figment();
         let mut last = String::new();
         for _ in 0..50 {
             match self.runtime.block_on(concord_server::launch::start(figment.clone())) {
                 Ok(running) => {
+                    self.port = running.port;
                     self.running = Some(running);
                     return;
                 }

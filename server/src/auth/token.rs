@@ -22,6 +22,7 @@ struct Claims {
 }
 
 /// Issues and checks tokens with one secret.
+#[derive(Clone)]
 pub struct Tokens {
     encoding: EncodingKey,
     decoding: DecodingKey,

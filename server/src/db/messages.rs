@@ -48,35 +48,70 @@ pub async fn by_nonce(
     Ok(row.map(message))
 }
 
-/// Stores a message unless its sender already used its nonce.
-///
-/// The unique (sender, nonce) index decides: a new message costs one INSERT,
-/// and only a resend pays the extra SELECT for the original.
-pub async fn insert(pool: &AnyPool, m: &DirectMessage) -> Result<InsertOutcome, sqlx::Error> {
+const INSERT: &str = "INSERT INTO direct_messages \
+     (id, user_low, user_high, sender_id, recipient_id, nonce, content, created_at_ms) VALUES ";
+const PLACEHOLDERS: &str = "(?, ?, ?, ?, ?, ?, ?, ?)";
+
+fn bind_message<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    m: &'q DirectMessage,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     let (low, high) = pair(m.sender_id, m.recipient_id);
-    let result = sqlx::query(
-        "INSERT INTO direct_messages (id, user_low, user_high, sender_id, recipient_id, nonce, content, created_at_ms) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(m.id.0)
-    .bind(low)
-    .bind(high)
-    .bind(m.sender_id.0)
-    .bind(m.recipient_id.0)
-    .bind(&m.nonce)
-    .bind(&m.content)
-    .bind(m.created_at_ms)
-    .execute(pool)
-    .await;
-    match result {
-        Ok(_) => Ok(InsertOutcome::Stored),
-        // A resend (or a racing twin): return what was stored first.
-        Err(e) if super::is_unique_violation(&e) => match by_nonce(pool, m.sender_id, &m.nonce).await? {
-            Some(existing) => Ok(InsertOutcome::Duplicate(existing)),
-            None => Err(e),
-        },
-        Err(e) => Err(e),
+    query
+        .bind(m.id.0)
+        .bind(low)
+        .bind(high)
+        .bind(m.sender_id.0)
+        .bind(m.recipient_id.0)
+        .bind(&m.nonce)
+        .bind(&m.content)
+        .bind(m.created_at_ms)
+}
+
+/// Stores messages that arrived together in one transaction (group commit):
+/// one multi-row INSERT and one commit for the lot. A message whose sender
+/// already used its nonce is not stored again; its outcome carries the
+/// original. Outcomes are in the order of `batch`.
+pub async fn insert_batch(
+    pool: &AnyPool,
+    batch: &[DirectMessage],
+) -> Result<Vec<InsertOutcome>, sqlx::Error> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
     }
+    let sql = format!("{INSERT}{}", vec![PLACEHOLDERS; batch.len()].join(", "));
+    let query = batch.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_message);
+    match query.execute(pool).await {
+        Ok(_) => return Ok(batch.iter().map(|_| InsertOutcome::Stored).collect()),
+        Err(e) if super::is_unique_violation(&e) => {}
+        Err(e) => return Err(e),
+    }
+    // Some message is a resend (rare): store them one by one in one
+    // transaction, each refused duplicate leaving the rest untouched.
+    let mut tx = pool.begin().await?;
+    let mut stored = Vec::with_capacity(batch.len());
+    for m in batch {
+        let one = bind_message(sqlx::query(sqlx::AssertSqlSafe(format!("{INSERT}{PLACEHOLDERS}"))), m);
+        match one.execute(&mut *tx).await {
+            Ok(_) => stored.push(true),
+            Err(e) if super::is_unique_violation(&e) => stored.push(false),
+            Err(e) => return Err(e),
+        }
+    }
+    tx.commit().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (m, stored) in batch.iter().zip(stored) {
+        if stored {
+            outcomes.push(InsertOutcome::Stored);
+            continue;
+        }
+        match by_nonce(pool, m.sender_id, &m.nonce).await? {
+            Some(original) => outcomes.push(InsertOutcome::Duplicate(original)),
+            // Refused, yet no message with its nonce: the id itself collided.
+            None => return Err(sqlx::Error::Protocol("message id collision".into())),
+        }
+    }
+    Ok(outcomes)
 }
 
 /// Up to `limit` messages between `a` and `b` older than `before`, newest first.

@@ -1,7 +1,8 @@
 //! Persistence. One sqlx `AnyPool` serves SQLite and MySQL/MariaDB through the
 //! same queries and the same `migrations/`; it is created by `rocket_db_pools`
-//! (see [`AnyDbPool`]). Route handlers never hold SQL: they call the
-//! repository functions in the submodules.
+//! (see [`AnyDbPool`]) and reached through Rocket's managed [`Db`]. All SQL
+//! lives here: services call the repository functions in the submodules.
+//! [`stage`] opens the pool (configured by `databases.main`) and migrates.
 
 pub mod friends;
 pub mod invites;
@@ -11,6 +12,7 @@ pub mod users;
 use std::path::Path;
 use std::time::Duration;
 
+use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
 use rocket_db_pools::Database;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -26,6 +28,35 @@ pub struct AnyDbPool(pub AnyPool);
 #[derive(Database)]
 #[database("main")]
 pub struct Db(AnyDbPool);
+
+impl Db {
+    /// The pool.
+    pub fn pool(&self) -> &AnyPool {
+        &self.0 .0
+    }
+}
+
+/// Applies the migrations to the pool opened by `Db::init()` (attached just
+/// before this stage: a fairing attached during ignition would run after the
+/// stages that need the pool) and manages the [`Backend`] in use.
+pub fn stage() -> AdHoc {
+    AdHoc::try_on_ignite("Database migrations", |rocket| async move {
+        let Some(db) = Db::fetch(&rocket) else {
+            return Err(rocket);
+        };
+        if let Err(e) = migrate(db.pool()).await {
+            crate::report_start_failure(&format!("database migration failed: {e}"));
+            return Err(rocket);
+        }
+        let url: String = rocket.figment().extract_inner("databases.main.url").unwrap_or_default();
+        Ok(rocket.manage(Backend::from_url(&url)))
+    })
+}
+
+/// One round trip, proving the database answers.
+pub async fn ping(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+}
 
 /// Which engine is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

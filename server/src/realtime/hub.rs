@@ -1,122 +1,188 @@
-//! Local websocket connections, presence, and event publishing.
+//! The addressable hub: this instance's websocket connections, each with one
+//! ordered outbound queue, reachable by user (every device), by connection
+//! (one device) or by topic (a room's subscribers), here and — through the
+//! [`Bus`] — on every other instance. Presence is kept by a [`PresenceStore`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use concord_common::{ServerEvent, UserId};
-use tokio::sync::mpsc;
+use concord_common::{ServerEvent, ServerFrame, UserId};
+use tokio::sync::{mpsc, watch};
 
-use super::redis_bus::RedisBus;
+use super::bus::{Bus, ConnId, Envelope, Inbox, Payload, Target, Topic};
+use super::presence::PresenceStore;
+use crate::lock;
 
-/// One serialised event, shared by every connection it goes to.
-pub type Payload = Arc<str>;
-
-struct LocalConn {
-    id: u64,
-    tx: mpsc::Sender<Payload>,
+/// Why the hub ends a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kick {
+    /// Its outbound queue filled up: the client is not reading.
+    TooSlow,
+    /// Events may have been lost (the bus between instances was down):
+    /// the client should reconnect and take a fresh snapshot.
+    Resync,
 }
 
-/// A connection registered with the hub; give it back to [`Hub::detach`].
+/// The sending side of one connection's outbound queue.
+struct Outlet {
+    user: UserId,
+    tx: mpsc::Sender<Payload>,
+    kick: watch::Sender<Option<Kick>>,
+    topics: HashSet<Topic>,
+}
+
+impl Outlet {
+    /// Queues `payload`; a full queue kicks the connection as too slow.
+    fn push(&self, payload: &Payload) -> bool {
+        match self.tx.try_send(payload.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.kick.send_replace(Some(Kick::TooSlow));
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Conns {
+    by_id: HashMap<u64, Outlet>,
+    by_user: HashMap<UserId, Vec<u64>>,
+    by_topic: HashMap<Topic, HashSet<u64>>,
+}
+
+/// A connection registered with the hub; hand it back to [`Hub::detach`].
 #[derive(Debug)]
-pub struct Attached {
-    /// The connection's number on this instance.
-    pub conn_id: u64,
+pub struct Connection {
+    /// Its address, unique across instances.
+    pub id: ConnId,
     /// Its user.
     pub user: UserId,
-    /// Whether this connection made the user go from offline to online.
+    /// Whether it made the user go from offline to online.
     pub became_online: bool,
+}
+
+/// What a connection's session reads: its queued frames, in order, and the
+/// hub's signal to end it.
+pub struct Inlet {
+    /// Frames to write to the socket, in the order they were queued.
+    pub frames: mpsc::Receiver<Payload>,
+    /// Becomes `Some` when the hub ends the connection.
+    pub kick: watch::Receiver<Option<Kick>>,
 }
 
 /// Fans events out to connections and keeps presence.
 pub struct Hub {
-    conns: Mutex<HashMap<UserId, Vec<LocalConn>>>,
-    /// Local presence (connections per user); unused when Redis keeps it.
-    counts: Mutex<HashMap<UserId, usize>>,
+    instance: u16,
+    conns: Mutex<Conns>,
     next_conn: AtomicU64,
     queue_len: usize,
-    redis: Option<RedisBus>,
+    bus: Arc<dyn Bus>,
+    presence: Arc<dyn PresenceStore>,
 }
 
 impl Hub {
-    /// A hub whose connections each queue at most `queue_len` events.
-    pub fn new(queue_len: usize, redis: Option<RedisBus>) -> Self {
+    /// A hub for instance `instance` whose connections each queue at most
+    /// `queue_len` frames. Call [`Hub::start`] before use.
+    pub fn new(instance: u16, queue_len: usize, bus: Arc<dyn Bus>, presence: Arc<dyn PresenceStore>) -> Self {
         Self {
-            conns: Mutex::new(HashMap::new()),
-            counts: Mutex::new(HashMap::new()),
+            instance,
+            conns: Mutex::new(Conns::default()),
             next_conn: AtomicU64::new(1),
             queue_len: queue_len.max(1),
-            redis,
+            bus,
+            presence,
         }
     }
 
-    /// `"redis"` or `"local"`.
+    /// Starts receiving other instances' events.
+    pub async fn start(self: &Arc<Self>) -> Result<(), String> {
+        let inbox: Arc<dyn Inbox> = self.clone();
+        self.bus.start(inbox).await
+    }
+
+    /// `"local"` or `"redis"`.
     pub fn bus_name(&self) -> &'static str {
-        if self.redis.is_some() {
-            "redis"
-        } else {
-            "local"
-        }
+        self.bus.name()
     }
 
-    /// Registers a connection of `user`; events for them arrive on the receiver.
-    pub async fn attach(&self, user: UserId) -> (Attached, mpsc::Receiver<Payload>) {
-        let conn_id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(self.queue_len);
-        lock(&self.conns).entry(user).or_default().push(LocalConn { id: conn_id, tx });
-        let became_online = match &self.redis {
-            Some(redis) => redis.connection_opened(user).await,
-            None => {
-                let mut counts = lock(&self.counts);
-                let count = counts.entry(user).or_insert(0);
-                *count += 1;
-                *count == 1
-            }
-        };
-        (Attached { conn_id, user, became_online }, rx)
+    /// This instance's id.
+    pub fn instance(&self) -> u16 {
+        self.instance
+    }
+
+    /// Registers a connection of `user`.
+    pub async fn attach(&self, user: UserId) -> (Connection, Inlet) {
+        let local = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, frames) = mpsc::channel(self.queue_len);
+        let (kick_tx, kick) = watch::channel(None);
+        {
+            let mut conns = lock(&self.conns);
+            conns.by_id.insert(local, Outlet { user, tx, kick: kick_tx, topics: HashSet::new() });
+            conns.by_user.entry(user).or_default().push(local);
+        }
+        let became_online = self.presence.connection_opened(user).await;
+        let id = ConnId { instance: self.instance, local };
+        (Connection { id, user, became_online }, Inlet { frames, kick })
     }
 
     /// Unregisters a connection; `true` if its user has no connection left anywhere.
-    pub async fn detach(&self, attached: Attached) -> bool {
-        self.drop_conn(attached.user, attached.conn_id);
-        match &self.redis {
-            Some(redis) => redis.connection_closed(attached.user).await,
-            None => {
-                let mut counts = lock(&self.counts);
-                match counts.get_mut(&attached.user) {
-                    Some(count) if *count > 1 => {
-                        *count -= 1;
-                        false
-                    }
-                    Some(_) => {
-                        counts.remove(&attached.user);
-                        true
-                    }
-                    None => false,
+    pub async fn detach(&self, connection: Connection) -> bool {
+        self.remove_local(connection.id.local);
+        self.presence.connection_closed(connection.user).await
+    }
+
+    fn remove_local(&self, local: u64) {
+        let mut conns = lock(&self.conns);
+        let Some(outlet) = conns.by_id.remove(&local) else {
+            return;
+        };
+        if let Some(list) = conns.by_user.get_mut(&outlet.user) {
+            list.retain(|id| *id != local);
+            if list.is_empty() {
+                conns.by_user.remove(&outlet.user);
+            }
+        }
+        for topic in outlet.topics {
+            if let Some(members) = conns.by_topic.get_mut(&topic) {
+                members.remove(&local);
+                if members.is_empty() {
+                    conns.by_topic.remove(&topic);
                 }
             }
         }
     }
 
-    fn drop_conn(&self, user: UserId, conn_id: u64) {
+    /// Subscribes a connection of this instance to `topic`; `false` if it is gone.
+    pub fn subscribe(&self, conn: ConnId, topic: &Topic) -> bool {
         let mut conns = lock(&self.conns);
-        if let Some(list) = conns.get_mut(&user) {
-            list.retain(|c| c.id != conn_id);
-            if list.is_empty() {
-                conns.remove(&user);
+        let Some(outlet) = conns.by_id.get_mut(&conn.local).filter(|_| conn.instance == self.instance) else {
+            return false;
+        };
+        outlet.topics.insert(topic.clone());
+        conns.by_topic.entry(topic.clone()).or_default().insert(conn.local);
+        true
+    }
+
+    /// Ends a connection's subscription to `topic`.
+    pub fn unsubscribe(&self, conn: ConnId, topic: &Topic) {
+        let mut conns = lock(&self.conns);
+        if let Some(outlet) = conns.by_id.get_mut(&conn.local).filter(|_| conn.instance == self.instance) {
+            outlet.topics.remove(topic);
+        }
+        if let Some(members) = conns.by_topic.get_mut(topic) {
+            members.remove(&conn.local);
+            if members.is_empty() {
+                conns.by_topic.remove(topic);
             }
         }
     }
 
     /// Which of `users` are online (on any instance).
     pub async fn online(&self, users: &[UserId]) -> Vec<bool> {
-        match &self.redis {
-            Some(redis) => redis.online(users).await,
-            None => {
-                let counts = lock(&self.counts);
-                users.iter().map(|u| counts.contains_key(u)).collect()
-            }
-        }
+        self.presence.online(users).await
     }
 
     /// Whether one user is online.
@@ -124,80 +190,178 @@ impl Hub {
         self.online(&[user]).await.first().copied().unwrap_or(false)
     }
 
-    /// Sends `event` to every connection of every user in `targets`, here and
-    /// (through Redis) on other instances.
-    pub fn publish(&self, targets: &[UserId], event: &ServerEvent) {
+    /// Users whose last connection was on an instance that died since the
+    /// last call: they are offline now (see [`PresenceStore::reap_dead_instances`]).
+    pub async fn reap_dead_instances(&self) -> Vec<UserId> {
+        self.presence.reap_dead_instances().await
+    }
+
+    /// Sends `event` to `targets`, here and on other instances.
+    pub fn publish(&self, targets: &[Target], event: &ServerEvent) {
         if targets.is_empty() {
             return;
         }
-        let payload: Payload = match serde_json::to_string(event) {
-            Ok(json) => json.into(),
-            Err(e) => {
-                tracing::error!(error = %e, "event serialisation failed");
-                return;
-            }
+        let Some(payload) = serialise(event) else {
+            return;
         };
-        self.deliver_local(targets, &payload);
-        if let Some(redis) = &self.redis {
-            redis.publish(targets, &payload);
+        let envelope = Envelope { targets: targets.to_vec(), payload };
+        self.deliver(&envelope);
+        let all_here =
+            targets.iter().all(|t| matches!(t, Target::Connection(c) if c.instance == self.instance));
+        if !all_here {
+            self.bus.publish(&envelope);
         }
     }
 
-    /// Queues `payload` for local connections of `targets`. A connection whose
-    /// queue is full is too slow: it is dropped (its session then closes and
-    /// the client resyncs on reconnect) rather than holding anyone else up.
-    pub fn deliver_local(&self, targets: &[UserId], payload: &Payload) {
-        let mut conns = lock(&self.conns);
-        for user in targets {
-            let Some(list) = conns.get_mut(user) else {
-                continue;
-            };
-            list.retain(|conn| match conn.tx.try_send(payload.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(user = %user, conn = conn.id, "websocket too slow; closing it");
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            });
-            if list.is_empty() {
-                conns.remove(user);
-            }
-        }
+    /// Sends `event` to every device of each of `users`.
+    pub fn publish_to_users(&self, users: &[UserId], event: &ServerEvent) {
+        let targets: Vec<Target> = users.iter().copied().map(Target::User).collect();
+        self.publish(&targets, event);
+    }
+
+    /// Queues `frame` for one connection of this instance, behind everything
+    /// already queued for it. `false` if the connection is gone or too slow.
+    pub fn send_to(&self, conn: ConnId, frame: &ServerFrame) -> bool {
+        let Some(payload) = serialise(frame) else {
+            return false;
+        };
+        let conns = lock(&self.conns);
+        conns
+            .by_id
+            .get(&conn.local)
+            .filter(|_| conn.instance == self.instance)
+            .is_some_and(|o| o.push(&payload))
     }
 
     /// Number of open websocket connections on this instance.
     pub fn local_connections(&self) -> usize {
-        lock(&self.conns).values().map(Vec::len).sum()
+        lock(&self.conns).by_id.len()
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+impl Inbox for Hub {
+    /// Queues `envelope` once for every local connection it addresses (a
+    /// connection reached both as a user's device and as a topic subscriber
+    /// gets it once).
+    fn deliver(&self, envelope: &Envelope) {
+        let conns = lock(&self.conns);
+        let mut ids: Vec<u64> = Vec::new();
+        for target in &envelope.targets {
+            match target {
+                Target::User(user) => ids.extend(conns.by_user.get(user).into_iter().flatten()),
+                Target::Connection(conn) if conn.instance == self.instance => ids.push(conn.local),
+                Target::Connection(_) => {}
+                Target::Topic(topic) => ids.extend(conns.by_topic.get(topic).into_iter().flatten()),
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            if let Some(outlet) = conns.by_id.get(&id) {
+                if !outlet.push(&envelope.payload) {
+                    tracing::warn!(user = %outlet.user, conn = id, "websocket too slow; closing it");
+                }
+            }
+        }
+    }
+
+    fn resync_all(&self) {
+        let conns = lock(&self.conns);
+        tracing::info!(connections = conns.by_id.len(), "telling every local client to resync");
+        for outlet in conns.by_id.values() {
+            outlet.kick.send_replace(Some(Kick::Resync));
+        }
+    }
+}
+
+fn serialise(frame: &impl serde::Serialize) -> Option<Payload> {
+    match serde_json::to_string(frame) {
+        Ok(json) => Some(json.into()),
+        Err(e) => {
+            tracing::error!(error = %e, "event serialisation failed");
+            None
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::bus::LocalBus;
+    use super::super::presence::LocalPresence;
     use super::*;
 
+    fn hub(queue_len: usize) -> Arc<Hub> {
+        Arc::new(Hub::new(3, queue_len, Arc::new(LocalBus), Arc::new(LocalPresence::default())))
+    }
+
+    fn next(inlet: &mut Inlet) -> Option<String> {
+        inlet.frames.try_recv().ok().map(|p| p.to_string())
+    }
+
     #[tokio::test]
-    async fn presence_counts_every_device_and_slow_connections_are_dropped() {
-        let hub = Hub::new(2, None);
-        let (a1, mut rx1) = hub.attach(UserId(1)).await;
-        let (a2, mut rx2) = hub.attach(UserId(1)).await;
-        assert!(a1.became_online);
-        assert!(!a2.became_online);
-        let event = ServerEvent::HeartbeatAck;
+    async fn events_reach_a_user_one_connection_or_a_topic_once_each() {
+        let hub = hub(8);
+        let (laptop, mut laptop_in) = hub.attach(UserId(1)).await;
+        let (_phone, mut phone_in) = hub.attach(UserId(1)).await;
+        let (_other, mut other_in) = hub.attach(UserId(2)).await;
+        assert!(laptop.became_online);
+        let ack = ServerEvent::HeartbeatAck;
+        let ack_json = r#"{"type":"heartbeat_ack"}"#.to_owned();
+
+        hub.publish(&[Target::User(UserId(1))], &ack);
+        assert_eq!(next(&mut laptop_in), Some(ack_json.clone()));
+        assert_eq!(next(&mut phone_in), Some(ack_json.clone()));
+        assert_eq!(next(&mut other_in), None);
+
+        hub.publish(&[Target::Connection(laptop.id)], &ack);
+        assert_eq!(next(&mut laptop_in), Some(ack_json.clone()));
+        assert_eq!(next(&mut phone_in), None);
+
+        let room = Topic::new("room:9").unwrap();
+        assert!(hub.subscribe(laptop.id, &room));
+        // Addressed as a user's device and as a subscriber: delivered once.
+        hub.publish(&[Target::Topic(room.clone()), Target::User(UserId(1))], &ack);
+        assert_eq!(next(&mut laptop_in), Some(ack_json.clone()));
+        assert_eq!(next(&mut laptop_in), None);
+        assert_eq!(next(&mut phone_in), Some(ack_json.clone()));
+        hub.unsubscribe(laptop.id, &room);
+        hub.publish(&[Target::Topic(room)], &ack);
+        assert_eq!(next(&mut laptop_in), None);
+
+        // A reply queued behind events keeps its place and carries the request id.
+        hub.publish(&[Target::User(UserId(2))], &ack);
+        let reply = ServerFrame { request_id: Some("r1".into()), event: ack.clone() };
+        assert!(hub.send_to(_other.id, &reply));
+        assert_eq!(next(&mut other_in), Some(ack_json));
+        assert_eq!(next(&mut other_in), Some(r#"{"request_id":"r1","type":"heartbeat_ack"}"#.to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_slow_connection_is_kicked_and_the_others_keep_receiving() {
+        let hub = hub(2);
+        let (_a, mut fast) = hub.attach(UserId(1)).await;
+        let (_b, slow) = hub.attach(UserId(1)).await;
         for _ in 0..3 {
-            hub.publish(&[UserId(1)], &event);
-            // rx1 keeps up, rx2 never reads.
-            assert!(rx1.recv().await.is_some());
+            hub.publish(&[Target::User(UserId(1))], &ServerEvent::HeartbeatAck);
+            assert!(next(&mut fast).is_some());
         }
-        assert_eq!(hub.local_connections(), 1, "the slow connection was dropped");
-        assert_eq!(rx2.recv().await.as_deref(), Some(r#"{"type":"heartbeat_ack"}"#));
+        assert_eq!(*slow.kick.borrow(), Some(Kick::TooSlow));
+        assert_eq!(*fast.kick.borrow(), None);
+    }
+
+    #[tokio::test]
+    async fn presence_follows_the_last_device_and_resync_reaches_everyone() {
+        let hub = hub(4);
+        let (a1, in1) = hub.attach(UserId(1)).await;
+        let (a2, in2) = hub.attach(UserId(1)).await;
+        assert!(!a2.became_online);
         assert!(!hub.detach(a2).await, "one device is still connected");
         assert!(hub.is_online(UserId(1)).await);
+        hub.resync_all();
+        assert_eq!(*in1.kick.borrow(), Some(Kick::Resync));
+        assert_eq!(*in2.kick.borrow(), None, "a detached connection is not kicked");
         assert!(hub.detach(a1).await);
         assert!(!hub.is_online(UserId(1)).await);
+        assert_eq!(hub.local_connections(), 0);
     }
 }

@@ -1,11 +1,63 @@
-//! Realtime events. The [`hub::Hub`] holds this instance's websocket
-//! connections and tracks presence; it publishes every event through one bus:
-//! in-process by default, Redis pub/sub when `redis_url` is set
-//! ([`redis_bus`]), so events and presence cross instances. [`session`] runs
-//! one websocket connection.
+//! Realtime delivery, knowing nothing of friends or messages: the
+//! addressable [`Hub`] (by user, connection or topic), the [`bus`] that
+//! carries events between instances, and the [`presence`] store. Both come
+//! in two implementations — in-process, and Redis ([`redis`]) — chosen once
+//! at start-up by [`stage`].
 
+pub mod bus;
 pub mod hub;
-pub mod redis_bus;
-pub mod session;
+pub mod presence;
+pub mod redis;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::fairing::AdHoc;
+
+pub use bus::{ConnId, Target, Topic};
 pub use hub::Hub;
+
+use crate::config::Settings;
+use crate::shared_redis::SharedRedis;
+
+/// Builds the hub from the settings (Redis bus and presence when `redis_url`
+/// is set, in-process otherwise) and manages it as `Arc<Hub>`.
+pub fn stage() -> AdHoc {
+    AdHoc::try_on_ignite("Realtime hub", |rocket| async move {
+        let (Some(settings), Some(shared)) = (rocket.state::<Settings>(), rocket.state::<SharedRedis>())
+        else {
+            return Err(rocket);
+        };
+        match build(settings, shared).await {
+            Ok(hub) => Ok(rocket.manage(hub)),
+            Err(message) => {
+                crate::report_start_failure(&message);
+                Err(rocket)
+            }
+        }
+    })
+}
+
+async fn build(settings: &Settings, shared: &SharedRedis) -> Result<Arc<Hub>, String> {
+    let instance = settings.instance();
+    let Some(redis) = &shared.0 else {
+        let hub = Arc::new(Hub::new(
+            instance,
+            settings.ws_queue_len,
+            Arc::new(bus::LocalBus),
+            Arc::new(presence::LocalPresence::default()),
+        ));
+        hub.start().await?;
+        return Ok(hub);
+    };
+    let lease = Duration::from_secs(settings.presence_lease_secs.max(1));
+    let presence = Arc::new(
+        redis::RedisPresence::claim(redis.conn.clone(), &settings.redis_prefix, instance, lease).await?,
+    );
+    let bus =
+        redis::RedisBus::new(redis.client.clone(), redis.conn.clone(), &settings.redis_prefix, instance);
+    let hub = Arc::new(Hub::new(instance, settings.ws_queue_len, Arc::new(bus), presence.clone()));
+    hub.start().await.map_err(|e| format!("Redis bus: {e}"))?;
+    presence.keep_alive(hub.clone());
+    Ok(hub)
+}

@@ -1,6 +1,6 @@
-//! HTTP routes under `/api`, one file per resource, plus the JSON catchers.
-//! Handlers validate input, call `crate::db` repositories, publish events
-//! through the hub, and return `concord_common` bodies or an [`ApiError`].
+//! HTTP routes under `/api`, one file per resource, plus the JSON catchers
+//! and the web client's files. Handlers do HTTP only: parse the path and
+//! body, call a service, pick the status; the services do the rest.
 
 mod auth;
 mod dms;
@@ -8,12 +8,12 @@ mod friends;
 mod health;
 mod invites;
 mod users;
-mod ws;
 
 use std::net::IpAddr;
 
 use concord_common::ErrorCode;
 use rocket::data::{self, Data, FromData};
+use rocket::fairing::AdHoc;
 use rocket::http::Status;
 use rocket::request::{self, FromRequest, Request};
 use rocket::{catch, catchers, Catcher, Route};
@@ -22,7 +22,21 @@ use serde::de::DeserializeOwned;
 use crate::config::JSON_LIMIT;
 use crate::error::{ApiError, GuardFailure};
 
-/// Every `/api` route.
+/// Mounts the REST API under `/api`, the JSON catchers, and the web client at `/`.
+pub fn stage() -> AdHoc {
+    AdHoc::on_ignite("REST API and web client", |rocket| async {
+        let web_root = rocket.state::<crate::config::Settings>().map(|s| s.web_root.clone());
+        let rocket = rocket.mount("/api", api()).register("/", catchers());
+        match web_root.filter(|root| root.join("index.html").is_file()) {
+            Some(root) => {
+                rocket.mount("/", rocket::fs::FileServer::new(root, rocket::fs::Options::Index).rank(20))
+            }
+            None => rocket.mount("/", rocket::routes![web_client_missing]),
+        }
+    })
+}
+
+/// Every `/api` route but the websocket (mounted by `crate::gateway`).
 pub fn api() -> Vec<Route> {
     let mut routes = Vec::new();
     routes.extend(auth::routes());
@@ -31,7 +45,6 @@ pub fn api() -> Vec<Route> {
     routes.extend(invites::routes());
     routes.extend(dms::routes());
     routes.extend(health::routes());
-    routes.extend(ws::routes());
     routes
 }
 

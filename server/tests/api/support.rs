@@ -134,10 +134,9 @@ pub fn test_figment(db_url: &str, data_dir: &std::path::Path, port: u16) -> Figm
 impl TestServer {
     /// Starts a server on `db` with test settings plus `extra`.
     pub async fn start_on(db: &Database, extra: Figment) -> TestServer {
-        let port = concord_server::launch::free_port().unwrap();
-        let figment = test_figment(&db.url, &db.dir, port).merge(extra);
+        let figment = test_figment(&db.url, &db.dir, 0).merge(extra);
         let server = concord_server::launch::start(figment).await.unwrap();
-        TestServer { base: server.base_url(), port, http: reqwest::Client::new(), server }
+        TestServer { base: server.base_url(), port: server.port, http: reqwest::Client::new(), server }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,87 @@
+//! The realtime gateway: `GET /api/ws`, one [`session`] per websocket —
+//! identify, the `ready` snapshot, events out, client frames in. Frames are
+//! handled by the same services the REST routes call.
+
+pub mod session;
+
+use std::sync::Arc;
+
+use concord_common::ErrorCode;
+use rocket::fairing::AdHoc;
+use rocket::http::Status;
+use rocket::{get, routes, State};
+
+use crate::auth::token::Tokens;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::realtime::Hub;
+use crate::services::{Messages, Social};
+
+/// What a websocket session needs, cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    /// Friends, invites, presence.
+    pub social: Social,
+    /// Unread counts for the snapshot.
+    pub messages: Messages,
+    /// Delivery.
+    pub hub: Arc<Hub>,
+    /// Checks `identify` tokens.
+    pub tokens: Tokens,
+    /// Clients must send something at least this often.
+    pub heartbeat_interval_ms: u64,
+    /// Largest frame a client may send.
+    pub max_frame_bytes: usize,
+}
+
+/// Builds the [`Gateway`] from the services and mounts `/api/ws`.
+pub fn stage() -> AdHoc {
+    AdHoc::try_on_ignite("Websocket gateway", |rocket| async move {
+        let parts = (
+            rocket.state::<Social>(),
+            rocket.state::<Messages>(),
+            rocket.state::<Arc<Hub>>(),
+            rocket.state::<Tokens>(),
+            rocket.state::<Settings>(),
+        );
+        let (Some(social), Some(messages), Some(hub), Some(tokens), Some(settings)) = parts else {
+            return Err(rocket);
+        };
+        let gateway = Gateway {
+            social: social.clone(),
+            messages: messages.clone(),
+            hub: hub.clone(),
+            tokens: tokens.clone(),
+            heartbeat_interval_ms: settings.heartbeat_interval_ms,
+            max_frame_bytes: settings.ws_max_message_bytes,
+        };
+        Ok(rocket.manage(gateway).mount("/api", routes![websocket, not_an_upgrade]))
+    })
+}
+
+#[get("/ws")]
+fn websocket(ws: rocket_ws::WebSocket, gateway: &State<Gateway>) -> rocket_ws::Channel<'static> {
+    let gateway = gateway.inner().clone();
+    let max = gateway.max_frame_bytes;
+    let ws = ws.config(rocket_ws::Config {
+        max_message_size: Some(max),
+        max_frame_size: Some(max),
+        ..Default::default()
+    });
+    ws.channel(move |stream| {
+        Box::pin(async move {
+            session::run(gateway, stream).await;
+            Ok(())
+        })
+    })
+}
+
+/// A plain GET (no upgrade headers) gets a typed 426, not a crash.
+#[get("/ws", rank = 2)]
+fn not_an_upgrade() -> ApiError {
+    ApiError::new(
+        Status::UpgradeRequired,
+        ErrorCode::UpgradeRequired,
+        "This is the websocket endpoint: connect with a websocket client.",
+    )
+}

@@ -1,0 +1,162 @@
+//! Direct messages: history, sending (stored before anyone hears of it,
+//! resends de-duplicated by nonce), read markers and unread counts.
+//!
+//! Sends go through one writer task that commits the messages that arrived
+//! together in one transaction (group commit): under load a commit carries
+//! many messages instead of each waiting for its own.
+
+use std::sync::Arc;
+
+use concord_common::validate;
+use concord_common::{
+    DirectMessage, ErrorCode, MessageId, MessagePage, SendMessageRequest, ServerEvent, UnreadCount, UserId,
+};
+use rocket::http::Status;
+use sqlx::AnyPool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::social::Social;
+use crate::db::messages::{self, InsertOutcome};
+use crate::db::Backend;
+use crate::error::ApiError;
+use crate::ids::{now_ms, IdGenerator};
+use crate::realtime::Hub;
+
+/// Most messages one commit carries.
+const MAX_BATCH: usize = 256;
+/// Sends waiting for the writer before new ones wait for room.
+const WRITE_QUEUE: usize = 4096;
+
+/// Whether a send stored a new message or found the original of a resend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Stored now (HTTP 201).
+    Created,
+    /// A resend: the original is returned (HTTP 200).
+    AlreadyStored,
+}
+
+struct PendingWrite {
+    message: DirectMessage,
+    reply: oneshot::Sender<Result<InsertOutcome, ()>>,
+}
+
+/// Direct messages between friends.
+#[derive(Clone)]
+pub struct Messages {
+    pool: AnyPool,
+    backend: Backend,
+    hub: Arc<Hub>,
+    ids: Arc<IdGenerator>,
+    social: Social,
+    writer: mpsc::Sender<PendingWrite>,
+}
+
+impl Messages {
+    /// The service, with its writer task started.
+    pub(super) fn start(
+        pool: AnyPool,
+        backend: Backend,
+        hub: Arc<Hub>,
+        ids: Arc<IdGenerator>,
+        social: Social,
+    ) -> Self {
+        let (writer, queue) = mpsc::channel(WRITE_QUEUE);
+        tokio::spawn(run_writer(pool.clone(), queue));
+        Self { pool, backend, hub, ids, social, writer }
+    }
+
+    /// Up to `limit` messages with `peer` older than `before`, newest first.
+    pub async fn history(
+        &self,
+        me: UserId,
+        peer: UserId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<MessagePage, ApiError> {
+        self.social.require_friend(me, peer).await?;
+        let mut messages = messages::page(&self.pool, self.backend, me, peer, before, limit + 1).await?;
+        let has_more = messages.len() > limit as usize;
+        messages.truncate(limit as usize);
+        Ok(MessagePage { messages, has_more })
+    }
+
+    /// Sends a message to friend `peer`: committed before it is acknowledged
+    /// or announced; a resend with the same nonce returns the original.
+    pub async fn send(
+        &self,
+        me: UserId,
+        peer: UserId,
+        request: SendMessageRequest,
+    ) -> Result<(Sent, DirectMessage), ApiError> {
+        validate::message_content(&request.content)?;
+        validate::nonce(&request.nonce)?;
+        self.social.require_friend(me, peer).await?;
+        let message = DirectMessage {
+            id: MessageId(self.ids.next()),
+            sender_id: me,
+            recipient_id: peer,
+            content: request.content,
+            nonce: request.nonce,
+            created_at_ms: now_ms(),
+        };
+        let (reply, stored) = oneshot::channel();
+        if self.writer.send(PendingWrite { message: message.clone(), reply }).await.is_err() {
+            return Err(ApiError::internal());
+        }
+        match stored.await {
+            Ok(Ok(InsertOutcome::Stored)) => {
+                self.hub
+                    .publish_to_users(&[me, peer], &ServerEvent::MessageCreated { message: message.clone() });
+                Ok((Sent::Created, message))
+            }
+            Ok(Ok(InsertOutcome::Duplicate(original))) if original.recipient_id == peer => {
+                Ok((Sent::AlreadyStored, original))
+            }
+            Ok(Ok(InsertOutcome::Duplicate(_))) => Err(ApiError::new(
+                Status::Conflict,
+                ErrorCode::NonceConflict,
+                "This nonce was already used for a message to someone else.",
+            )),
+            Ok(Err(())) | Err(_) => Err(ApiError::internal()),
+        }
+    }
+
+    /// Marks the conversation with `peer` read up to its newest message, on
+    /// every device of `me`.
+    pub async fn mark_read(&self, me: UserId, peer: UserId) -> Result<UnreadCount, ApiError> {
+        self.social.require_friend(me, peer).await?;
+        let newest = messages::newest_id(&self.pool, me, peer).await?;
+        if let Some(newest) = newest {
+            messages::mark_read(&self.pool, me, peer, newest).await?;
+            self.hub.publish_to_users(&[me], &ServerEvent::DmRead { user_id: peer, last_read_id: newest });
+        }
+        Ok(UnreadCount { user_id: peer, count: 0, last_read_id: newest })
+    }
+
+    /// Unread counts per friend (only non-zero ones).
+    pub async fn unread(&self, me: UserId) -> Result<Vec<UnreadCount>, ApiError> {
+        Ok(messages::unread_counts(&self.pool, me).await?)
+    }
+}
+
+/// Commits whatever sends are waiting, up to [`MAX_BATCH`] at a time.
+async fn run_writer(pool: AnyPool, mut queue: mpsc::Receiver<PendingWrite>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let messages: Vec<DirectMessage> = batch.iter().map(|p| p.message.clone()).collect();
+        match messages::insert_batch(&pool, &messages).await {
+            Ok(outcomes) => {
+                for (pending, outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = pending.reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, messages = batch.len(), "database error; messages not stored");
+                for pending in batch.drain(..) {
+                    let _ = pending.reply.send(Err(()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The service layer: what Concord does, called by the REST handlers, the
+//! websocket gateway and (later) the rooms' bot alike. Services hold the
+//! pool from Rocket's managed [`Db`], the realtime [`Hub`] and the id
+//! source; they validate, authorise, call the `db` repositories and publish
+//! events. [`stage`] builds them and makes each one Rocket state.
+
+pub mod accounts;
+pub mod messages;
+pub mod social;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::fairing::AdHoc;
+use rocket_db_pools::Database;
+
+pub use accounts::Accounts;
+pub use messages::Messages;
+pub use social::Social;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::rate_limit::LoginLimiter;
+use crate::auth::token::Tokens;
+use crate::config::Settings;
+use crate::db::{Backend, Db};
+use crate::ids::IdGenerator;
+use crate::realtime::Hub;
+use crate::shared_redis::SharedRedis;
+
+/// Manages [`Accounts`], [`Social`] and [`Messages`]; starts the presence
+/// reaper. Attached after the settings, Redis, database, auth and realtime stages.
+pub fn stage() -> AdHoc {
+    AdHoc::try_on_ignite("Services", |rocket| async move {
+        let parts = (
+            rocket.state::<Settings>(),
+            rocket.state::<SharedRedis>(),
+            Db::fetch(&rocket),
+            rocket.state::<Backend>(),
+            rocket.state::<Arc<Hub>>(),
+            rocket.state::<Tokens>(),
+        );
+        let (Some(settings), Some(redis), Some(db), Some(backend), Some(hub), Some(tokens)) = parts else {
+            return Err(rocket);
+        };
+        let pool = db.pool().clone();
+        let ids = Arc::new(IdGenerator::new(settings.instance()));
+        let limiter = LoginLimiter::new(
+            settings.login_failures_per_account,
+            settings.login_failures_per_address,
+            Duration::from_secs(settings.login_window_secs),
+            redis.0.as_ref().map(|r| (r.conn.clone(), settings.redis_prefix.clone())),
+        );
+        let accounts = Accounts {
+            pool: pool.clone(),
+            ids: ids.clone(),
+            tokens: tokens.clone(),
+            hasher: PasswordHasher::default(),
+            limiter: Arc::new(limiter),
+        };
+        let social = Social { pool: pool.clone(), hub: hub.clone(), ids: ids.clone() };
+        let messages = Messages::start(pool, *backend, hub.clone(), ids, social.clone());
+        social.spawn_presence_reaper();
+        Ok(rocket.manage(accounts).manage(social).manage(messages))
+    })
+}
