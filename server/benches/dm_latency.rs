@@ -2,9 +2,10 @@
 //! /api/dms/{id}/messages` to the recipient's websocket, at a fixed rate, and
 //! a check that every message arrived once and is stored.
 //!
-//! `cargo bench -p concord-server --bench dm_latency` (`CONCORD_BENCH_RATE`
-//! messages/s, default 2000; `CONCORD_BENCH_SECONDS`, default 10;
-//! `CONCORD_BENCH_DB` = sqlite | mariadb | both). Prints one JSON object per database.
+//! `cargo bench -p concord-server --bench dm_latency` (`CONCORD_BENCH_RATES`
+//! messages/s, comma-separated, default `2000,2500,5000`;
+//! `CONCORD_BENCH_SECONDS`, default 10; `CONCORD_BENCH_DB` = sqlite |
+//! mariadb | both). Prints one JSON object per database and rate.
 
 #![allow(clippy::unwrap_used)] // a benchmark that cannot run should stop loudly
 
@@ -27,10 +28,16 @@ fn env_or(key: &str, default: u64) -> u64 {
 
 #[tokio::main]
 async fn main() {
-    let rate = env_or("CONCORD_BENCH_RATE", 2000);
+    let rates: Vec<u64> = std::env::var("CONCORD_BENCH_RATES")
+        .unwrap_or_else(|_| "2000,2500,5000".into())
+        .split(',')
+        .filter_map(|r| r.trim().parse().ok())
+        .collect();
     let seconds = env_or("CONCORD_BENCH_SECONDS", 10);
     for backend in backends() {
-        run(backend, rate, seconds).await;
+        for &rate in &rates {
+            run(backend, rate, seconds).await;
+        }
     }
 }
 

@@ -176,3 +176,49 @@ async fn emoji_usernames_roundtrip(server: TestServer) {
     let (_, me) = server.get("/api/users/me", body["token"].as_str().unwrap()).await;
     assert_eq!(me["username"], name);
 }
+
+/// 200 logins at once: the server hashes a few at a time and tells the rest
+/// to come back (503 `server_busy` with `Retry-After`), never failing one
+/// with a 500; the retried logins then succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_flood_is_answered_with_retry_after_not_memory() {
+    let db = crate::support::Database::create(crate::support::Backend::Sqlite).await;
+    let figment = rocket::figment::Figment::new().merge(("login_failures_per_address", 10_000));
+    let server = TestServer::start_on(&db, figment).await;
+    let ada = server.register("ada").await;
+    let email = ada.user.email.clone();
+    let attempts: Vec<_> = (0..200)
+        .map(|_| {
+            let (http, url, email) = (server.http.clone(), server.url("/api/auth/login"), email.clone());
+            tokio::spawn(async move {
+                let response = http
+                    .post(url)
+                    .json(&json!({"email": email, "password": "correct horse"}))
+                    .send()
+                    .await
+                    .unwrap();
+                let retry_after =
+                    response.headers().get("Retry-After").map(|v| v.to_str().unwrap().to_owned());
+                let status = response.status();
+                let body: serde_json::Value = response.json().await.unwrap();
+                (status, retry_after, body)
+            })
+        })
+        .collect();
+    let (mut ok, mut busy) = (0, 0);
+    for attempt in attempts {
+        let (status, retry_after, body) = attempt.await.unwrap();
+        match status {
+            StatusCode::OK => ok += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(body["error"]["code"], "server_busy", "{body}");
+                assert_eq!(retry_after.as_deref(), Some("1"));
+                busy += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(ok >= 1 && busy >= 1, "{ok} logged in, {busy} told to retry");
+    // Once the flood has passed, the same login works.
+    assert_eq!(server.login(&email, "correct horse").await.0, StatusCode::OK);
+}

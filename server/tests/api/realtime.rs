@@ -10,7 +10,7 @@ use rocket::figment::Figment;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{both_databases, Backend, Database, TestServer, SECRET};
+use crate::support::{both_databases, Backend, Database, TestServer, EVENT_TIMEOUT, SECRET};
 
 both_databases!(
     the_first_frame_must_identify_with_a_valid_token,
@@ -18,6 +18,7 @@ both_databases!(
     presence_follows_the_last_device,
     bad_frames_get_typed_errors_and_the_connection_stays,
     oversize_frames_are_refused,
+    answers_echo_the_request_id_in_order,
 );
 
 fn error_code(event: &ServerEvent) -> Option<ErrorCode> {
@@ -145,15 +146,125 @@ async fn bad_frames_get_typed_errors_and_the_connection_stays(server: TestServer
 async fn oversize_frames_are_refused(server: TestServer) {
     let ada = server.register("ada").await;
     let (mut ws, _) = server.connect(&ada).await;
+    // A signaling-sized frame (a browser's SDP offer with three tracks is
+    // 6-12 KB) is read and answered; this one names a stranger.
+    let offer_sized = json!({"type": "typing", "user_id": "1", "pad": "x".repeat(40 * 1024)}).to_string();
+    ws.send_text(&offer_sized).await;
+    assert_eq!(error_code(&ws.next().await), Some(ErrorCode::NotFriends));
+    // Past the limit (64 KiB by default): refused, and the socket closes.
     let huge = json!({"type": "typing", "user_id": "1", "pad": "x".repeat(64 * 1024)}).to_string();
     let _ = ws.stream.send(Message::text(huge)).await;
-    let event = ws.try_next(Duration::from_secs(5)).await;
-    if let Some(event) = event {
-        assert_eq!(error_code(&event), Some(ErrorCode::PayloadTooLarge));
-    }
-    assert_eq!(ws.closed().await.unwrap_or(1009), 1009);
     // The server is fine afterwards.
     let (_, _) = server.connect(&ada).await;
+}
+
+/// With a small limit the whole oversize frame is read before the server
+/// answers, so the close arrives intact: a typed error, then 1009.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_frame_gets_a_typed_error_then_close_1009() {
+    let db = Database::create(Backend::Sqlite).await;
+    let server = TestServer::start_on(&db, Figment::new().merge(("ws_max_message_bytes", 1024))).await;
+    let ada = server.register("ada").await;
+    let (mut ws, _) = server.connect(&ada).await;
+    let huge = json!({"type": "typing", "user_id": "1", "pad": "x".repeat(1500)}).to_string();
+    ws.stream.send(Message::text(huge)).await.unwrap();
+    let error =
+        ws.expect_next("payload_too_large", |e| error_code(e) == Some(ErrorCode::PayloadTooLarge)).await;
+    let ServerEvent::Error { error } = error else { unreachable!() };
+    assert!(error.message.contains("1024 bytes"), "{}", error.message);
+    assert_eq!(ws.next_frame_within(EVENT_TIMEOUT).await.unwrap_err(), Some(1009));
+}
+
+/// Every answer carries the `request_id` of its frame, and answers keep
+/// their place behind events already queued for the connection.
+async fn answers_echo_the_request_id_in_order(server: TestServer) {
+    let ada = server.register("ada").await;
+    let bob = server.register("bob").await;
+    server.befriend(&ada, &bob).await;
+    let (mut ws, _) = server.connect(&ada).await;
+    ws.send_request("hb-1", ClientEvent::Heartbeat).await;
+    let ack = ws.expect_next_within(EVENT_TIMEOUT, "ack", |f| f.event == ServerEvent::HeartbeatAck).await;
+    assert_eq!(ack.request_id.as_deref(), Some("hb-1"));
+    ws.send_request("typing-stranger", ClientEvent::Typing { user_id: concord_common::UserId(1) }).await;
+    let error = ws
+        .expect_next_within(EVENT_TIMEOUT, "not_friends", |f| {
+            error_code(&f.event) == Some(ErrorCode::NotFriends)
+        })
+        .await;
+    assert_eq!(error.request_id.as_deref(), Some("typing-stranger"));
+    ws.send_text(r#"{"type":"nonsense","request_id":"bad-1"}"#).await;
+    let error = ws
+        .expect_next_within(EVENT_TIMEOUT, "invalid_json", |f| {
+            error_code(&f.event) == Some(ErrorCode::InvalidJson)
+        })
+        .await;
+    assert_eq!(error.request_id.as_deref(), Some("bad-1"));
+    ws.send_text(&json!({"type": "heartbeat", "request_id": "r".repeat(65)}).to_string()).await;
+    let error = ws
+        .expect_next_within(EVENT_TIMEOUT, "bad_request", |f| {
+            error_code(&f.event) == Some(ErrorCode::BadRequest)
+        })
+        .await;
+    assert_eq!(error.request_id, None);
+    // Events nobody asked for carry no request_id.
+    server.send_dm(&bob, ada.id(), "hello", "n1").await;
+    let event = ws
+        .expect_next_within(EVENT_TIMEOUT, "the DM", |f| {
+            matches!(f.event, ServerEvent::MessageCreated { .. })
+        })
+        .await;
+    assert_eq!(event.request_id, None);
+    // A burst of events, then a heartbeat: its answer comes after all of them.
+    for i in 0..20 {
+        server.send_dm(&bob, ada.id(), &format!("burst {i}"), &format!("b{i}")).await;
+    }
+    ws.send_request("after-burst", ClientEvent::Heartbeat).await;
+    for i in 0..20 {
+        let text = format!("burst {i}");
+        ws.expect_next(
+            &text,
+            |e| matches!(e, ServerEvent::MessageCreated { message } if message.content == text),
+        )
+        .await;
+    }
+    let ack = ws
+        .expect_next_within(EVENT_TIMEOUT, "ack after the burst", |f| f.event == ServerEvent::HeartbeatAck)
+        .await;
+    assert_eq!(ack.request_id.as_deref(), Some("after-burst"));
+}
+
+/// A frame whose handler waits on the database does not stop the
+/// connection: heartbeats are answered and events delivered meanwhile, and
+/// the slow answer arrives when the database lets go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(skip_mysql, ignore = "CONCORD_TEST_SKIP_MYSQL=1")]
+async fn a_slow_frame_does_not_hold_up_the_connection() {
+    use sqlx::{Connection, Executor};
+    let db = Database::create(Backend::MariaDb).await;
+    let server = TestServer::start_on(&db, Figment::new()).await;
+    let ada = server.register("ada").await;
+    let bob = server.register("bob").await;
+    server.befriend(&ada, &bob).await;
+    let (mut ws, _) = server.connect(&ada).await;
+
+    // Another session holds the friendships table: the typing check waits.
+    let mut locker = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
+    locker.execute("LOCK TABLES friendships WRITE").await.unwrap();
+    ws.send_request("slow-typing", ClientEvent::Typing { user_id: concord_common::UserId(1) }).await;
+    ws.send_request("hb", ClientEvent::Heartbeat).await;
+    let ack = ws
+        .expect_next_within(EVENT_TIMEOUT, "the heartbeat's answer first", |f| {
+            f.event == ServerEvent::HeartbeatAck
+        })
+        .await;
+    assert_eq!(ack.request_id.as_deref(), Some("hb"));
+    locker.execute("UNLOCK TABLES").await.unwrap();
+    let error = ws
+        .expect_next_within(EVENT_TIMEOUT, "the slow answer", |f| {
+            error_code(&f.event) == Some(ErrorCode::NotFriends)
+        })
+        .await;
+    assert_eq!(error.request_id.as_deref(), Some("slow-typing"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,13 +282,17 @@ async fn a_silent_client_is_dropped_after_missing_heartbeats() {
     // Closed with 1001, or reset if the close frame was lost with the socket.
     let code = ada_ws.closed().await;
     assert!(matches!(code, None | Some(1001)), "{code:?}");
-    // A client that keeps sending heartbeats stays connected.
+    // A client that keeps sending heartbeats stays connected well past the
+    // 400 ms a silent one gets: every heartbeat is answered, in order, and
+    // the socket is still open at the end.
     let (mut steady, _) = server.connect(&bob).await;
-    for _ in 0..6 {
+    for i in 0..8 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        steady.send(&ClientEvent::Heartbeat).await;
+        steady.send_request(&format!("beat-{i}"), ClientEvent::Heartbeat).await;
+        let ack =
+            steady.expect_next_within(EVENT_TIMEOUT, "ack", |f| f.event == ServerEvent::HeartbeatAck).await;
+        assert_eq!(ack.request_id, Some(format!("beat-{i}")));
     }
-    steady.expect("ack", |e| *e == ServerEvent::HeartbeatAck).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -137,9 +137,7 @@ async fn a_restart_on_sqlite_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(skip_mysql, ignore = "CONCORD_TEST_SKIP_MYSQL=1")]
 async fn a_restart_on_mariadb_loses_nothing() {
-    if crate::support::mysql_skipped() {
-        return;
-    }
     restart_keeps_everything(Backend::MariaDb).await;
 }

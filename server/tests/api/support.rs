@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use concord_common::{AuthResponse, ClientEvent, ServerEvent, User, UserId};
+use concord_common::{AuthResponse, ClientEvent, ClientFrame, ServerEvent, ServerFrame, User, UserId};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use rocket::figment::Figment;
@@ -38,11 +38,6 @@ pub fn unique(prefix: &str) -> String {
 /// MariaDB server URL (no database), `CONCORD_TEST_MYSQL_URL` or the local default.
 pub fn mysql_server_url() -> String {
     std::env::var("CONCORD_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-}
-
-/// Whether the MariaDB half of the suite was switched off explicitly.
-pub fn mysql_skipped() -> bool {
-    std::env::var("CONCORD_TEST_SKIP_MYSQL").is_ok_and(|v| v == "1")
 }
 
 /// A database created for one test and dropped afterwards.
@@ -112,7 +107,8 @@ pub struct TestServer {
     pub base: String,
     pub port: u16,
     pub http: reqwest::Client,
-    server: concord_server::launch::RunningServer,
+    /// `None` for a server running in another process.
+    server: Option<concord_server::launch::RunningServer>,
 }
 
 /// Settings every test server gets; `extra` overrides them.
@@ -136,7 +132,22 @@ impl TestServer {
     pub async fn start_on(db: &Database, extra: Figment) -> TestServer {
         let figment = test_figment(&db.url, &db.dir, 0).merge(extra);
         let server = concord_server::launch::start(figment).await.unwrap();
-        TestServer { base: server.base_url(), port: server.port, http: reqwest::Client::new(), server }
+        TestServer {
+            base: server.base_url(),
+            port: server.port,
+            http: reqwest::Client::new(),
+            server: Some(server),
+        }
+    }
+
+    /// A client of a server running elsewhere (another process) on `port`.
+    pub fn remote(port: u16) -> TestServer {
+        TestServer {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            http: reqwest::Client::new(),
+            server: None,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -145,7 +156,9 @@ impl TestServer {
 
     /// Stops the server and waits until it has let go of its port.
     pub async fn stop(self) {
-        self.server.stop().await;
+        if let Some(server) = self.server {
+            server.stop().await;
+        }
     }
 
     /// Sends a request; returns the status and the JSON body (`Null` if empty).
@@ -281,6 +294,48 @@ impl Ws {
         self.stream.send(Message::text(text)).await.unwrap();
     }
 
+    /// Sends `event` with a `request_id`.
+    pub async fn send_request(&mut self, request_id: &str, event: ClientEvent) {
+        let frame = ClientFrame { request_id: Some(request_id.to_owned()), event };
+        self.send_text(&serde_json::to_string(&frame).unwrap()).await;
+    }
+
+    /// The next frame, with its `request_id`, within `wait`; `Err` with the
+    /// close code (or `None` for a reset or a timeout) if the socket ended.
+    pub async fn next_frame_within(&mut self, wait: Duration) -> Result<ServerFrame, Option<u16>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    return Ok(serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad frame {text}: {e}")))
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => return Err(frame.map(|f| f.code.into())),
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(_))) | Ok(None) | Err(_) => return Err(None),
+            }
+        }
+    }
+
+    /// Asserts that the very next frame (within `wait`) is `what`: nothing
+    /// else may come first. Returns it.
+    pub async fn expect_next_within<F: Fn(&ServerFrame) -> bool>(
+        &mut self,
+        wait: Duration,
+        what: &str,
+        pred: F,
+    ) -> ServerFrame {
+        match self.next_frame_within(wait).await {
+            Ok(frame) if pred(&frame) => frame,
+            Ok(frame) => panic!("expected {what} next, got {frame:?}"),
+            Err(code) => panic!("expected {what} next, but the socket ended (close code {code:?})"),
+        }
+    }
+
+    /// [`Ws::expect_next_within`] with [`EVENT_TIMEOUT`], on the event alone.
+    pub async fn expect_next<F: Fn(&ServerEvent) -> bool>(&mut self, what: &str, pred: F) -> ServerEvent {
+        self.expect_next_within(EVENT_TIMEOUT, what, |f| pred(&f.event)).await.event
+    }
+
     /// The next server event (pings skipped); panics after [`EVENT_TIMEOUT`].
     pub async fn next(&mut self) -> ServerEvent {
         match self.try_next(EVENT_TIMEOUT).await {
@@ -351,11 +406,8 @@ macro_rules! both_databases {
                 super::$name(TestServer::start_on(&db, rocket::figment::Figment::new()).await).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(skip_mysql, ignore = "CONCORD_TEST_SKIP_MYSQL=1")]
             async fn mariadb() {
-                if crate::support::mysql_skipped() {
-                    eprintln!("CONCORD_TEST_SKIP_MYSQL=1: MariaDB half skipped");
-                    return;
-                }
                 let db = Database::create(Backend::MariaDb).await;
                 super::$name(TestServer::start_on(&db, rocket::figment::Figment::new()).await).await;
             }
