@@ -6,6 +6,7 @@ use crate::ids::{InviteId, MessageId, UserId};
 
 /// `POST /api/auth/register`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
     /// Login email; stored lower-cased.
     pub email: String,
@@ -17,6 +18,7 @@ pub struct RegisterRequest {
 
 /// `POST /api/auth/login`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     /// Login email (case-insensitive).
     pub email: String,
@@ -26,6 +28,7 @@ pub struct LoginRequest {
 
 /// A registered account as others see it.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// Stable id.
     pub id: UserId,
@@ -38,6 +41,7 @@ pub struct User {
 /// What anyone who shares a room with a person may see of them: no email
 /// (only friends know each other's email).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublicUser {
     /// Stable id.
     pub id: UserId,
@@ -53,6 +57,7 @@ impl From<User> for PublicUser {
 
 /// Answer to register and login.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthResponse {
     /// Bearer token for `Authorization: Bearer <token>` and websocket identify.
     pub token: String,
@@ -64,6 +69,7 @@ pub struct AuthResponse {
 
 /// A friend with their presence.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Friend {
     /// Who.
     pub user: User,
@@ -75,6 +81,7 @@ pub struct Friend {
 
 /// A pending friend invite.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invite {
     /// Id to accept, reject or cancel it by.
     pub id: InviteId,
@@ -88,6 +95,7 @@ pub struct Invite {
 
 /// `GET /api/invites`.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InviteList {
     /// Invites others sent to me, oldest first.
     pub incoming: Vec<Invite>,
@@ -97,6 +105,7 @@ pub struct InviteList {
 
 /// `POST /api/invites`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateInviteRequest {
     /// Email of the person to invite.
     pub email: String,
@@ -104,6 +113,7 @@ pub struct CreateInviteRequest {
 
 /// What `POST /api/invites` did.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum CreateInviteResponse {
     /// A new pending invite (HTTP 201).
@@ -120,6 +130,7 @@ pub enum CreateInviteResponse {
 
 /// A stored direct message.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectMessage {
     /// Id; ordering by id is ordering by time.
     pub id: MessageId,
@@ -137,6 +148,7 @@ pub struct DirectMessage {
 
 /// `POST /api/dms/{user_id}/messages`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendMessageRequest {
     /// Text, 1–4000 characters.
     pub content: String,
@@ -147,6 +159,7 @@ pub struct SendMessageRequest {
 
 /// `GET /api/dms/{user_id}/messages`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessagePage {
     /// Newest first.
     pub messages: Vec<DirectMessage>,
@@ -156,6 +169,7 @@ pub struct MessagePage {
 
 /// Unread messages from one friend.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnreadCount {
     /// The friend whose messages are unread.
     pub user_id: UserId,
@@ -167,6 +181,7 @@ pub struct UnreadCount {
 
 /// `GET /api/health`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// Always `"ok"` when the server answers.
     pub status: String,

@@ -9,6 +9,7 @@ use crate::ids::{InviteId, MessageId, UserId};
 
 /// Frames a client sends.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientEvent {
     /// First frame: authenticate this connection.
@@ -27,6 +28,7 @@ pub enum ClientEvent {
 
 /// Why an invite left the pending lists.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InviteRemovedReason {
     /// The receiver accepted (a `friend_added` follows).
@@ -39,6 +41,7 @@ pub enum InviteRemovedReason {
 
 /// Frames the server sends.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerEvent {
     /// Answer to `identify`: everything a client needs to draw its first screen.
@@ -118,6 +121,7 @@ pub const REQUEST_ID_MAX_LEN: usize = 64;
 /// request's own reply), so a client can match answers to requests:
 /// `{"type":"heartbeat","request_id":"7"}` → `{"type":"heartbeat_ack","request_id":"7"}`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientFrame {
     /// Chosen by the client (at most [`REQUEST_ID_MAX_LEN`] characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,6 +135,7 @@ pub struct ClientFrame {
 /// `request_id` of the client frame it answers. Events nobody asked for
 /// carry no `request_id`, so they read as a plain [`ServerEvent`].
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerFrame {
     /// The `request_id` of the client frame this answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,10 @@
-//! [`ConcordApp`]: owns the state and the network handle. Once per frame it
-//! applies network events (`logic`), draws (`ui`), and sends the commands
-//! both produced.
+//! [`ConcordApp`]: owns the state and the network and media handles. Once
+//! per frame it applies their events (`logic`), draws (`ui`), and sends the
+//! commands both produced.
 
+use std::sync::Arc;
+
+use crate::media::Media;
 use crate::net::{Command, Net};
 use crate::state::{AppState, Persisted};
 use crate::ui;
@@ -13,6 +16,7 @@ pub const STORAGE_KEY: &str = "concord";
 pub struct ConcordApp {
     state: AppState,
     net: Net,
+    media: Media,
     /// Input held back to the next frame (see [`ui::defer_events_after_tab`]).
     deferred_input: Vec<egui::Event>,
 }
@@ -27,10 +31,13 @@ impl ConcordApp {
     /// An app starting from `persisted` (what a previous run saved).
     pub fn with_persisted(ctx: egui::Context, persisted: Persisted) -> Self {
         ui::theme::install_fonts(&ctx);
-        let net = Net::start(ctx);
+        let wake_ctx = ctx.clone();
+        let wake: concord_client::Wake = Arc::new(move || wake_ctx.request_repaint());
+        let net = Net::start(wake.clone());
+        let media = Media::start(wake);
         let now_ms = chrono::Utc::now().timestamp_millis();
         let (state, commands) = AppState::restore(persisted, now_ms);
-        let mut app = Self { state, net, deferred_input: Vec::new() };
+        let mut app = Self { state, net, media, deferred_input: Vec::new() };
         app.send(commands);
         app
     }
@@ -46,6 +53,9 @@ impl ConcordApp {
                 self.state.notice = Some("The network side stopped; restart Concord.".into());
             }
         }
+        for request in self.state.media_requests.drain(..) {
+            self.media.send(request);
+        }
     }
 
     /// Applies every pending network event; what the app does between frames.
@@ -56,6 +66,9 @@ impl ConcordApp {
             }
             let commands = self.state.apply(event);
             self.send(commands);
+        }
+        while let Some(event) = self.media.try_recv() {
+            self.state.apply_media(event);
         }
         let focused = ctx.input(|i| i.viewport().focused.unwrap_or(true));
         if focused != self.state.focused {

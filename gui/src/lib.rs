@@ -1,17 +1,19 @@
 //! The Concord client: one egui app that runs as a native window and (built
 //! for wasm32) in the browser.
 //!
-//! Data flows one way. Network tasks ([`net`]) turn server responses and
-//! websocket frames into [`net::NetEvent`]s; the app ([`app::ConcordApp`])
-//! applies them to [`state::AppState`] once per frame; screens ([`ui`]) draw
-//! the state and return [`net::Command`]s, which go back to the network
-//! tasks. Nothing in a screen talks to a socket, and the UI thread never
-//! waits on the network: it repaints when an event arrives.
+//! Data flows one way. Network tasks ([`net`], the `concord-client` library)
+//! turn server responses and websocket frames into [`net::NetEvent`]s, and
+//! the [`media`] actor answers device and call-test questions with
+//! [`media::MediaEvent`]s; the app ([`app::ConcordApp`]) applies both to
+//! [`state::AppState`] once per frame; screens ([`ui`]) draw the state and
+//! return [`net::Command`]s (media requests queue in the state), which go
+//! back to the actors. Nothing in a screen talks to a socket, and the UI
+//! thread never waits: it repaints when an event arrives.
 
 pub mod app;
+pub mod media;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod media_bridge;
-pub mod net;
 pub mod platform;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod selftest_cli;
@@ -24,3 +26,5 @@ pub mod ui;
 pub mod web;
 
 pub use app::ConcordApp;
+/// The network side: the `concord-client` library.
+pub use concord_client as net;

@@ -12,6 +12,7 @@ use concord_common::{
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
+use crate::media::{MediaCommand, MediaEvent};
 use crate::net::{Command, Connection, NetEvent};
 
 /// Server the first-run screen suggests.
@@ -183,6 +184,27 @@ pub struct AppState {
     pub notifications: Vec<(String, String)>,
     /// The Settings window.
     pub settings: crate::settings::SettingsPanel,
+    /// Requests for the media actor; drained by the app.
+    pub media_requests: Vec<MediaCommand>,
+    /// Where time and nonces come from (tests substitute their own).
+    pub inputs: Inputs,
+}
+
+/// The state's only sources of outside facts: the clock and fresh nonces.
+/// Everything else arrives as an event, so [`AppState`] stays a pure
+/// function of its inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs {
+    /// The current instant (typing indicators and their throttling).
+    pub now: fn() -> Instant,
+    /// A fresh message nonce.
+    pub new_nonce: fn() -> String,
+}
+
+impl Default for Inputs {
+    fn default() -> Self {
+        Self { now: Instant::now, new_nonce: crate::platform::new_nonce }
+    }
 }
 
 impl AppState {
@@ -193,7 +215,8 @@ impl AppState {
             return vec![];
         }
         self.settings.listing = true;
-        vec![Command::ListDevices]
+        self.media_requests.push(MediaCommand::ListDevices);
+        vec![]
     }
 
     /// Starts the call test with the chosen devices (one at a time).
@@ -203,7 +226,22 @@ impl AppState {
         }
         self.settings.testing = true;
         self.settings.result = None;
-        vec![Command::RunCallTest(self.persisted.media.clone())]
+        self.media_requests.push(MediaCommand::RunCallTest(self.persisted.media.clone()));
+        vec![]
+    }
+
+    /// Applies what the media actor reports.
+    pub fn apply_media(&mut self, event: MediaEvent) {
+        match event {
+            MediaEvent::Devices(devices) => {
+                self.settings.listing = false;
+                self.settings.devices = devices;
+            }
+            MediaEvent::CallTestFinished(result) => {
+                self.settings.testing = false;
+                self.settings.result = Some(result);
+            }
+        }
     }
 
     /// State restored from `persisted`; returns it with the commands that
@@ -271,16 +309,6 @@ impl AppState {
                 self.me = Some(auth.user);
                 self.connection = Some(Connection::Connecting);
                 vec![Command::Resume { server, token: auth.token }]
-            }
-            NetEvent::Devices(devices) => {
-                self.settings.listing = false;
-                self.settings.devices = devices;
-                vec![]
-            }
-            NetEvent::CallTestFinished(result) => {
-                self.settings.testing = false;
-                self.settings.result = Some(result);
-                vec![]
             }
             NetEvent::AuthFailed { error } => {
                 self.login.pending = false;
@@ -444,7 +472,7 @@ impl AppState {
             }
             ServerEvent::Typing { user_id } => {
                 self.conversations.entry(user_id).or_default().typing_until =
-                    Some(Instant::now() + TYPING_SHOWN_FOR);
+                    Some((self.inputs.now)() + TYPING_SHOWN_FOR);
                 vec![]
             }
             ServerEvent::DmRead { user_id, .. } => {
@@ -609,7 +637,7 @@ impl AppState {
         conversation.draft.clear();
         conversation.draft_error = None;
         conversation.typing_sent_at = None;
-        let nonce = crate::platform::new_nonce();
+        let nonce = (self.inputs.new_nonce)();
         conversation.pending.push(PendingMessage {
             nonce: nonce.clone(),
             content: content.clone(),
@@ -620,8 +648,8 @@ impl AppState {
 
     /// The composer changed: maybe tell the friend I am typing.
     pub fn draft_edited(&mut self, peer: UserId) -> Vec<Command> {
+        let now = (self.inputs.now)();
         let conversation = self.conversations.entry(peer).or_default();
-        let now = Instant::now();
         if conversation.draft.trim().is_empty()
             || conversation.typing_sent_at.is_some_and(|t| now.duration_since(t) < TYPING_SEND_EVERY)
         {

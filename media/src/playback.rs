@@ -11,9 +11,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::audio_codec::{AudioDecoder, FRAME_SAMPLES};
-use crate::devices::AudioSink;
 use crate::jitter::{JitterBuffer, Playout};
 use crate::send::{pace, spawn};
+use crate::source::AudioSink;
 use crate::Result;
 
 /// A level above which a speaker counts as speaking (RMS of a 20 ms frame, smoothed).

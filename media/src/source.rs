@@ -54,6 +54,12 @@ pub trait AudioSource: Send {
     fn is_realtime(&self) -> bool;
 }
 
+/// Where mixed call audio goes: a speaker, or a measuring sink in the self-test.
+pub trait AudioSink: Send {
+    /// Plays one 20 ms mono 48 kHz frame.
+    fn play(&mut self, frame: &[f32]);
+}
+
 /// The moving test pattern with its frame number and capture time drawn in.
 pub struct PatternSource {
     pattern: TestPattern,

@@ -1,6 +1,6 @@
-//! The few things that differ between the desktop and the browser: where
-//! async tasks run, timers, the websocket connector, notifications, and
-//! random nonces. Everything else is shared.
+//! The few things that differ between the desktop and the browser beyond the
+//! network runtime (`concord_client::runtime`): notifications, the chime,
+//! the page's address, and random nonces. Everything else is shared.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native;

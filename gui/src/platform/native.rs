@@ -1,62 +1,6 @@
-//! Desktop: a tokio runtime on its own named thread runs the network tasks.
+//! Desktop: notifications through the desktop's daemon, the chime through cpal.
 
-use std::future::Future;
-use std::time::Duration;
-
-/// Picks rustls' crypto provider once per process. The media stack brings
-/// `ring` and reqwest brings `aws-lc-rs`; with both compiled in, rustls
-/// cannot choose and a `wss://` connection would panic.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}
-
-/// The machine's devices (the listing blocks, so it runs off the async workers).
-pub async fn list_devices() -> Vec<crate::settings::DeviceChoices> {
-    tokio::task::spawn_blocking(crate::media_bridge::list_devices).await.unwrap_or_default()
-}
-
-/// Runs the call test on a blocking thread (it owns its own media threads and runtime).
-pub async fn run_call_test(
-    settings: crate::settings::MediaSettings,
-) -> Result<crate::settings::CallTestSummary, String> {
-    tokio::task::spawn_blocking(move || crate::media_bridge::run_call_test(&settings))
-        .await
-        .unwrap_or_else(|e| Err(format!("The call test stopped unexpectedly: {e}")))
-}
-
-/// Runs the network actor on a dedicated runtime thread until it returns.
-pub fn start_network(actor: impl Future<Output = ()> + Send + 'static) {
-    install_crypto_provider();
-    let started = std::thread::Builder::new().name("concord-net".into()).spawn(move || {
-        match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("concord-net-worker")
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => runtime.block_on(actor),
-            Err(e) => eprintln!("concord: cannot start the network runtime: {e}"),
-        }
-    });
-    if let Err(e) = started {
-        eprintln!("concord: cannot start the network thread: {e}");
-    }
-}
-
-/// Spawns a task on the network runtime (call from within it).
-pub fn spawn(task: impl Future<Output = ()> + Send + 'static) {
-    tokio::spawn(task);
-}
-
-/// Waits without blocking the runtime.
-pub async fn sleep(duration: Duration) {
-    tokio::time::sleep(duration).await;
-}
-
-/// The websocket connector for this platform.
-pub fn ws_connector() -> ezsockets::ClientConnectorTokio {
-    ezsockets::ClientConnectorTokio::default()
-}
+pub use concord_client::runtime::install_crypto_provider;
 
 /// Shows a desktop notification (best effort: no notification daemon is fine).
 pub fn notify(title: &str, body: &str) {

@@ -1,27 +1,4 @@
-//! Browser: tasks run on the page's event loop.
-
-use std::future::Future;
-use std::time::Duration;
-
-/// Runs the network actor on the browser's event loop.
-pub fn start_network(actor: impl Future<Output = ()> + 'static) {
-    wasm_bindgen_futures::spawn_local(actor);
-}
-
-/// Spawns a task on the browser's event loop.
-pub fn spawn(task: impl Future<Output = ()> + 'static) {
-    wasm_bindgen_futures::spawn_local(task);
-}
-
-/// Waits on a browser timer.
-pub async fn sleep(duration: Duration) {
-    gloo_timers::future::sleep(duration).await;
-}
-
-/// The websocket connector for this platform.
-pub fn ws_connector() -> ezsockets::ClientConnectorWasm {
-    ezsockets::ClientConnectorWasm::default()
-}
+//! Browser: notifications, the chime through an `<audio>` element, the page's address.
 
 /// Shows a browser notification if the user allowed them.
 pub fn notify(title: &str, body: &str) {
@@ -67,18 +44,4 @@ pub fn ask_notification_permission() {
     if web_sys::Notification::permission() == web_sys::NotificationPermission::Default {
         let _ = web_sys::Notification::request_permission();
     }
-}
-
-/// The browser picks devices itself when a call starts; nothing to list here.
-pub async fn list_devices() -> Vec<crate::settings::DeviceChoices> {
-    Vec::new()
-}
-
-/// The call test needs the desktop app's media engine.
-pub async fn run_call_test(
-    _settings: crate::settings::MediaSettings,
-) -> Result<crate::settings::CallTestSummary, String> {
-    Err("The call test runs in the desktop app. In the browser, your browser asks for the camera and \
-         microphone when you join a call."
-        .to_owned())
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
 use crate::audio_codec::SAMPLE_RATE;
-use crate::source::AudioSource;
+use crate::source::{AudioSink, AudioSource};
 use crate::{DeviceKind, MediaError, Result};
 
 pub(super) fn devices(kind: DeviceKind) -> Result<Vec<String>> {
@@ -155,12 +155,6 @@ impl Drop for MicrophoneSource {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
-}
-
-/// Where mixed call audio goes: a speaker, or a measuring sink in the self-test.
-pub trait AudioSink: Send {
-    /// Plays one 20 ms mono 48 kHz frame.
-    fn play(&mut self, frame: &[f32]);
 }
 
 /// A cpal output stream fed from a short queue (at most 200 ms ahead).

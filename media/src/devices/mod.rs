@@ -4,20 +4,28 @@
 //!
 //! Device handles that must stay on one thread (a V4L2 camera, a cpal stream)
 //! live on their own named thread and hand data over bounded channels.
+//!
+//! The device crates are behind the `devices` cargo feature. Without it
+//! (the server's SFU, the headless bot) every kind lists as unavailable and
+//! opening one fails with [`MediaError::Unavailable`]; [`SourceChoice`] and
+//! [`DeviceList`] are the same either way.
 
+#[cfg(feature = "devices")]
 mod audio;
+#[cfg(feature = "devices")]
 mod camera;
+#[cfg(feature = "devices")]
 mod screen;
 
-pub use audio::{AudioSink, MicrophoneSource, SpeakerSink};
+#[cfg(feature = "devices")]
+pub use audio::{MicrophoneSource, SpeakerSink};
+#[cfg(feature = "devices")]
 pub use camera::CameraSource;
+#[cfg(feature = "devices")]
 pub use screen::ScreenSource;
 
-use std::sync::mpsc::Receiver;
-use std::time::Duration;
-
-use nokhwa::utils::ApiBackend;
-
+pub use crate::source::AudioSink;
+use crate::source::{AudioSource, VideoSource};
 use crate::{DeviceKind, MediaError, Result};
 
 /// What to use for one kind of source, as picked in settings or on the command line.
@@ -76,9 +84,10 @@ pub fn list_all() -> Vec<DeviceList> {
 }
 
 /// The names of the devices of one kind.
+#[cfg(feature = "devices")]
 pub fn list(kind: DeviceKind) -> Result<Vec<String>> {
     match kind {
-        DeviceKind::Camera => Ok(nokhwa::query(ApiBackend::Auto)
+        DeviceKind::Camera => Ok(nokhwa::query(nokhwa::utils::ApiBackend::Auto)
             .map_err(|e| MediaError::unavailable(kind, e))?
             .iter()
             .map(|c| c.human_name())
@@ -88,10 +97,66 @@ pub fn list(kind: DeviceKind) -> Result<Vec<String>> {
     }
 }
 
+/// The names of the devices of one kind: none in a build without devices.
+#[cfg(not(feature = "devices"))]
+pub fn list(kind: DeviceKind) -> Result<Vec<String>> {
+    Err(not_built(kind))
+}
+
+#[cfg(not(feature = "devices"))]
+fn not_built(kind: DeviceKind) -> MediaError {
+    MediaError::unavailable(kind, "this build of Concord has no device support")
+}
+
+/// Opens a camera by name (`None`: the default one) at about this size and rate.
+pub fn open_camera(name: Option<&str>, width: u32, height: u32, fps: u32) -> Result<Box<dyn VideoSource>> {
+    #[cfg(feature = "devices")]
+    return CameraSource::open(name, width, height, fps).map(|c| Box::new(c) as Box<dyn VideoSource>);
+    #[cfg(not(feature = "devices"))]
+    {
+        let _ = (name, width, height, fps);
+        Err(not_built(DeviceKind::Camera))
+    }
+}
+
+/// Opens a screen or window by name (`None`: the primary screen).
+pub fn open_screen(name: Option<&str>, fps: u32) -> Result<Box<dyn VideoSource>> {
+    #[cfg(feature = "devices")]
+    return ScreenSource::open(name, fps).map(|s| Box::new(s) as Box<dyn VideoSource>);
+    #[cfg(not(feature = "devices"))]
+    {
+        let _ = (name, fps);
+        Err(not_built(DeviceKind::Screen))
+    }
+}
+
+/// Opens a microphone by name (`None`: the default one).
+pub fn open_microphone(name: Option<&str>) -> Result<Box<dyn AudioSource>> {
+    #[cfg(feature = "devices")]
+    return MicrophoneSource::open(name).map(|m| Box::new(m) as Box<dyn AudioSource>);
+    #[cfg(not(feature = "devices"))]
+    {
+        let _ = name;
+        Err(not_built(DeviceKind::Microphone))
+    }
+}
+
+/// Opens a speaker by name (`None`: the default one).
+pub fn open_speaker(name: Option<&str>) -> Result<Box<dyn AudioSink>> {
+    #[cfg(feature = "devices")]
+    return SpeakerSink::open(name).map(|s| Box::new(s) as Box<dyn AudioSink>);
+    #[cfg(not(feature = "devices"))]
+    {
+        let _ = name;
+        Err(not_built(DeviceKind::Speaker))
+    }
+}
+
 /// Waits for a device thread to say whether its device opened.
-fn wait_opened(opened: &Receiver<Result<()>>, kind: DeviceKind) -> Result<()> {
+#[cfg(feature = "devices")]
+fn wait_opened(opened: &std::sync::mpsc::Receiver<Result<()>>, kind: DeviceKind) -> Result<()> {
     opened
-        .recv_timeout(Duration::from_secs(5))
+        .recv_timeout(std::time::Duration::from_secs(5))
         .map_err(|_| MediaError::unavailable(kind, format!("the {kind} did not open within 5 s")))?
 }
 

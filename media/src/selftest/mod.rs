@@ -24,14 +24,12 @@ use self::probe::{match_onsets, Ear, EarSink, SentCounts, VideoProbe};
 use self::report::percentiles;
 pub use self::report::{AudioReport, Percentiles, SelftestReport, VideoReport};
 use crate::audio_codec::SAMPLE_RATE;
-use crate::devices::{
-    self, AudioSink, CameraSource, MicrophoneSource, ScreenSource, SourceChoice, SpeakerSink,
-};
+use crate::devices::{self, SourceChoice};
 use crate::lossy_link::{first_candidate, route_through, LossyLink};
 use crate::playback::Playback;
 use crate::receive::{receive_audio, VideoReceiver};
 use crate::send::{AudioSender, MediaEvent, VideoSender};
-use crate::source::{AudioSource, PatternSource, ToneSource, VideoSource};
+use crate::source::{AudioSink, AudioSource, PatternSource, ToneSource, VideoSource};
 use crate::synthetic::{detect_frequency, TestPattern, ToneGenerator};
 use crate::transport::{
     LocalTrack, MediaPeer, PeerOptions, PeerState, RemoteTrack, TrackKind, TransportEvent,
@@ -195,18 +193,14 @@ impl Sources {
         let camera: Option<Box<dyn VideoSource>> = match &options.camera {
             SourceChoice::Synthetic => Some(Box::new(PatternSource::new(width, height, options.fps))),
             SourceChoice::Off => None,
-            choice => CameraSource::open(choice.device_name(), width, height, options.fps)
-                .map(|c| Box::new(c) as Box<dyn VideoSource>)
-                .map_err(&mut note)
-                .ok(),
+            choice => {
+                devices::open_camera(choice.device_name(), width, height, options.fps).map_err(&mut note).ok()
+            }
         };
         let screen: Option<Box<dyn VideoSource>> = match &options.screen {
             SourceChoice::Synthetic => Some(Box::new(PatternSource::new(width, height, screen_fps))),
             SourceChoice::Off => None,
-            choice => ScreenSource::open(choice.device_name(), screen_fps)
-                .map(|s| Box::new(s) as Box<dyn VideoSource>)
-                .map_err(&mut note)
-                .ok(),
+            choice => devices::open_screen(choice.device_name(), screen_fps).map_err(&mut note).ok(),
         };
         let mut tone_onsets = None;
         let microphone: Option<Box<dyn AudioSource>> = match &options.microphone {
@@ -218,17 +212,11 @@ impl Sources {
                 Some(Box::new(tone))
             }
             SourceChoice::Off => None,
-            choice => MicrophoneSource::open(choice.device_name())
-                .map(|m| Box::new(m) as Box<dyn AudioSource>)
-                .map_err(&mut note)
-                .ok(),
+            choice => devices::open_microphone(choice.device_name()).map_err(&mut note).ok(),
         };
         let speaker = match &options.speaker {
             SourceChoice::Synthetic | SourceChoice::Off => None,
-            choice => SpeakerSink::open(choice.device_name())
-                .map(|s| Box::new(s) as Box<dyn AudioSink>)
-                .map_err(&mut note)
-                .ok(),
+            choice => devices::open_speaker(choice.device_name()).map_err(&mut note).ok(),
         };
         let mut patterned = Vec::new();
         if options.camera == SourceChoice::Synthetic {

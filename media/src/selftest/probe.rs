@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use super::report::{per_second, percentiles, VideoReport};
 use crate::audio_codec::SAMPLE_RATE;
 use crate::convert::{psnr_y, to_i420, I420Frame, PixelFormat};
-use crate::devices::AudioSink;
 use crate::receive::VideoReceiveStats;
 use crate::source::clock_micros;
+use crate::source::AudioSink;
 use crate::synthetic::{read_stamp_i420, rms, OnsetDetector, Stamp, TestPattern};
 
 /// Every Nth decoded frame is kept for PSNR, computed after the run (re-rendering

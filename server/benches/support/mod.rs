@@ -77,7 +77,7 @@ impl ServerProcess {
             .env("ROCKET_LOG_LEVEL", "off")
             .env("ROCKET_DATA_DIR", &data_dir)
             .env("ROCKET_JWT_SECRET", SECRET)
-            .env("ROCKET_DATABASES", format!("{{main={{url=\"{db_url}\",max_connections=16}}}}"))
+            .env("ROCKET_DATABASES", format!("{{main={{url=\"{db_url}\"}}}}"))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (key, value) in env {

@@ -59,8 +59,15 @@ pub fn stage() -> AdHoc {
     })
 }
 
+/// The realtime websocket.
+#[utoipa::path(get, path = "/api/ws", tag = "realtime", security(()),
+    responses(
+        (status = 101, description = "Switching Protocols. Frames are JSON text: the client's first frame is \
+            `identify` with a token; then `ClientFrame`s in, `ServerFrame`s out (see docs/API.md)."),
+        (status = 426, description = "A plain GET without websocket upgrade headers (`upgrade_required`).", body = concord_common::ErrorResponse),
+    ))]
 #[get("/ws")]
-fn websocket(ws: rocket_ws::WebSocket, gateway: &State<Gateway>) -> rocket_ws::Channel<'static> {
+pub(crate) fn websocket(ws: rocket_ws::WebSocket, gateway: &State<Gateway>) -> rocket_ws::Channel<'static> {
     let gateway = gateway.inner().clone();
     let max = gateway.max_frame_bytes;
     let ws = ws.config(rocket_ws::Config {

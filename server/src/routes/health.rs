@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use concord_common::Health;
+use concord_common::{ErrorResponse, Health};
 use rocket::http::ContentType;
 use rocket::serde::json::Json;
 use rocket::{get, routes, Route, State};
@@ -11,15 +11,18 @@ use crate::db::{self, Backend, Db};
 use crate::error::ApiError;
 use crate::realtime::Hub;
 
-/// The OpenAPI 3 document describing every route (kept beside `docs/API.md`).
-pub const OPENAPI_JSON: &str = include_str!("../../../docs/openapi.json");
-
 pub fn routes() -> Vec<Route> {
     routes![health, openapi]
 }
 
+/// Liveness and configuration (round-trips the database).
+#[utoipa::path(get, path = "/api/health", tag = "meta", security(()),
+    responses(
+        (status = 200, description = "The server and its database answer.", body = Health),
+        (status = 500, description = "The database does not answer (`internal`).", body = ErrorResponse),
+    ))]
 #[get("/health")]
-async fn health(
+pub(crate) async fn health(
     database: &Db,
     backend: &State<Backend>,
     hub: &State<Arc<Hub>>,
@@ -34,7 +37,10 @@ async fn health(
     }))
 }
 
+/// This OpenAPI document, generated from the code.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document.", content_type = "application/json")))]
 #[get("/openapi.json")]
-fn openapi() -> (ContentType, &'static str) {
-    (ContentType::JSON, OPENAPI_JSON)
+pub(crate) fn openapi() -> (ContentType, String) {
+    (ContentType::JSON, super::openapi::document_json())
 }

@@ -7,6 +7,7 @@ mod dms;
 mod friends;
 mod health;
 mod invites;
+pub mod openapi;
 mod users;
 
 use std::net::IpAddr;

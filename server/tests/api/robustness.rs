@@ -141,3 +141,43 @@ async fn a_restart_on_sqlite_loses_nothing() {
 async fn a_restart_on_mariadb_loses_nothing() {
     restart_keeps_everything(Backend::MariaDb).await;
 }
+
+/// A failure the client sees as `internal` is logged on the server exactly
+/// once, here as JSON lines (`log_format = "json"`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internal_error_is_logged_once_as_json() {
+    use sqlx::{Connection, Executor};
+    let db = Database::create(Backend::Sqlite).await;
+    let mut env = crate::processes::child_env(&db.url, &db.dir);
+    env.push(("ROCKET_LOG_FORMAT".into(), "json".into()));
+    let process = crate::processes::spawn_server(&env).unwrap_or_else(|log| panic!("{log:?}"));
+    let server = TestServer::remote(process.port);
+    let ada = server.register("ada").await;
+
+    // Someone breaks the database under the running server.
+    let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    conn.execute("DROP TABLE invites").await.unwrap();
+    let (status, body) = server.get("/api/invites", &ada.token).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"]["code"], "internal");
+
+    // The log line may trail the response by a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let errors = loop {
+        let errors = process.lines_with("database error");
+        if !errors.is_empty() || std::time::Instant::now() > deadline {
+            break errors;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let line: serde_json::Value = serde_json::from_str(&errors[0]).unwrap();
+    assert_eq!(line["level"], "ERROR");
+    assert!(line["error"].as_str().unwrap().contains("invites"), "{line}");
+    // Every line is JSON, the start-up line included.
+    let log = process.log.lock().unwrap().clone();
+    for line in &log {
+        assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "not JSON: {line}");
+    }
+    assert_eq!(process.lines_with("listening on").len(), 1);
+}

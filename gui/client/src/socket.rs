@@ -1,6 +1,7 @@
 //! The realtime websocket, through ezsockets, supervised: identify on
 //! connect, forward frames as events, and on loss reconnect with exponential
-//! backoff (0.5 s doubling to 30 s) until the session ends.
+//! backoff (0.5 s doubling to 30 s, each wait jittered down to half) until
+//! the session ends, so clients cut off together do not return together.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -102,7 +103,7 @@ pub async fn supervise(
         let (client, _running) = ezsockets::connect_with(
             move |handle| Handler { token, handle, frames: frames_tx },
             config,
-            crate::platform::ws_connector(),
+            crate::runtime::ws_connector(),
         );
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
 
@@ -133,12 +134,40 @@ pub async fn supervise(
         let _ = online.send(false);
 
         attempt = attempt.saturating_add(1);
-        let delay = FIRST_RETRY.saturating_mul(1 << (attempt - 1).min(6)).min(MAX_RETRY);
+        let delay = retry_delay(attempt, rand::random::<f64>());
         sink.emit(NetEvent::Connection(Connection::Reconnecting {
             attempt,
             retry_in_ms: delay.as_millis() as u64,
         }))
         .await;
-        crate::platform::sleep(delay).await;
+        crate::runtime::sleep(delay).await;
+    }
+}
+
+/// The wait before reconnect attempt `attempt` (1, 2, ...): exponential from
+/// [`FIRST_RETRY`] up to [`MAX_RETRY`], scaled by `0.5 + jitter / 2` for
+/// `jitter` in 0..1 ("equal jitter"): never less than half the step, and
+/// spread so a thousand clients dropped by one server restart come back over
+/// a window instead of in lockstep.
+pub fn retry_delay(attempt: u32, jitter: f64) -> Duration {
+    let step = FIRST_RETRY.saturating_mul(1 << attempt.saturating_sub(1).min(6)).min(MAX_RETRY);
+    step.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_waits_grow_are_capped_and_spread() {
+        assert_eq!(retry_delay(1, 1.0), FIRST_RETRY);
+        assert_eq!(retry_delay(1, 0.0), FIRST_RETRY / 2);
+        assert_eq!(retry_delay(3, 1.0), FIRST_RETRY * 4);
+        assert_eq!(retry_delay(40, 1.0), MAX_RETRY);
+        // A thousand clients on attempt 5: spread over the upper half of the step.
+        let mut delays: Vec<Duration> = (0..1000).map(|i| retry_delay(5, f64::from(i) / 1000.0)).collect();
+        delays.dedup();
+        assert!(delays.len() > 900, "{} distinct waits", delays.len());
+        assert!(delays.iter().all(|d| *d >= FIRST_RETRY * 8 && *d <= FIRST_RETRY * 16));
     }
 }

@@ -60,7 +60,7 @@ pub async fn run(
                 }
                 // Unreachable or a server failure: same nonce, a little later.
                 Err(_) => {
-                    crate::platform::sleep(retry).await;
+                    crate::runtime::sleep(retry).await;
                     retry = (retry * 2).min(MAX_RETRY);
                 }
             }

@@ -12,7 +12,7 @@ use super::outbox::{self, Outgoing, OUTBOX_LEN};
 use super::rest::Api;
 use super::socket::{self, SocketSlot};
 use super::{Command, EventSink, NetEvent};
-use crate::platform::spawn;
+use crate::runtime::spawn;
 
 /// A logged-in session's running parts; dropping it stops them.
 struct Session {
@@ -77,19 +77,6 @@ pub async fn run(mut commands: mpsc::Receiver<Command>, sink: EventSink) {
                 session = Some(Session::start(&server, token, &sink));
             }
             Command::Logout => session = None,
-            Command::ListDevices => {
-                let sink = sink.clone();
-                spawn(
-                    async move { sink.emit(NetEvent::Devices(crate::platform::list_devices().await)).await },
-                );
-            }
-            Command::RunCallTest(settings) => {
-                let sink = sink.clone();
-                spawn(async move {
-                    let result = crate::platform::run_call_test(settings).await;
-                    sink.emit(NetEvent::CallTestFinished(result)).await;
-                });
-            }
             command => match &session {
                 Some(session) => session_command(session, command, &sink),
                 None => {
@@ -149,12 +136,7 @@ fn session_command(session: &Session, command: Command, sink: &EventSink) {
         Command::RejectInvite(id) => act(api, sink, Method::POST, format!("/api/invites/{id}/reject")),
         Command::CancelInvite(id) => act(api, sink, Method::DELETE, format!("/api/invites/{id}")),
         Command::RemoveFriend(id) => act(api, sink, Method::DELETE, format!("/api/friends/{id}")),
-        Command::Register { .. }
-        | Command::Login { .. }
-        | Command::Resume { .. }
-        | Command::Logout
-        | Command::ListDevices
-        | Command::RunCallTest(_) => {}
+        Command::Register { .. } | Command::Login { .. } | Command::Resume { .. } | Command::Logout => {}
     }
 }
 

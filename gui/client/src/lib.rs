@@ -1,13 +1,19 @@
-//! Network side of the client: the REST API, the realtime websocket (with
-//! reconnect and backoff) and the outbox of messages waiting to be sent.
+//! Concord's client library, without a UI: the REST API, the realtime
+//! websocket (reconnecting with jittered backoff) and the outbox of messages
+//! waiting to be sent. The desktop and web app, the tests, the benchmarks and
+//! the headless bot all drive it the same way:
 //!
-//! The UI sends [`Command`]s through [`Net`]; network tasks answer with
-//! [`NetEvent`]s and wake the UI with `request_repaint`.
+//! A caller sends [`Command`]s through [`Net`]; network tasks answer with
+//! [`NetEvent`]s and call the wake-up callback given to [`Net::start`] (the
+//! app repaints; a headless caller may do nothing and poll, or notify a task).
 
 mod actor;
 mod outbox;
 pub mod rest;
+pub mod runtime;
 mod socket;
+
+use std::sync::Arc;
 
 use concord_common::{
     AuthResponse, CreateInviteResponse, DirectMessage, ErrorBody, InviteId, MessageId, MessagePage,
@@ -51,10 +57,6 @@ pub enum Command {
     CancelInvite(InviteId),
     /// End a friendship.
     RemoveFriend(UserId),
-    /// List cameras, screens, microphones and speakers (desktop).
-    ListDevices,
-    /// Run the call test with these devices (desktop).
-    RunCallTest(crate::settings::MediaSettings),
 }
 
 /// The realtime connection's state, for the banner.
@@ -95,11 +97,11 @@ pub enum NetEvent {
     InviteResult(Result<CreateInviteResponse, ErrorBody>),
     /// Another action (accept, reject, cancel, remove) failed.
     ActionFailed { error: ErrorBody },
-    /// The devices this machine has.
-    Devices(Vec<crate::settings::DeviceChoices>),
-    /// The call test finished (or could not run).
-    CallTestFinished(Result<crate::settings::CallTestSummary, String>),
 }
+
+/// Called after every event a network task posts: wakes whoever reads them
+/// (the app's `request_repaint`). Runs on a network task: keep it short.
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
 /// The UI's handle on the network tasks.
 pub struct Net {
@@ -108,12 +110,12 @@ pub struct Net {
 }
 
 impl Net {
-    /// Starts the network tasks; they wake `ctx` whenever they report.
-    pub fn start(ctx: egui::Context) -> Self {
+    /// Starts the network tasks; they call `wake` whenever they report.
+    pub fn start(wake: Wake) -> Self {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
-        let sink = EventSink { tx: event_tx, ctx };
-        crate::platform::start_network(actor::run(command_rx, sink));
+        let sink = EventSink { tx: event_tx, wake };
+        runtime::start(actor::run(command_rx, sink));
         Self { commands, events }
     }
 
@@ -126,20 +128,25 @@ impl Net {
     pub fn try_recv(&mut self) -> Option<NetEvent> {
         self.events.try_recv().ok()
     }
+
+    /// The next event, waiting for it (`None` once the network side stopped).
+    pub async fn recv(&mut self) -> Option<NetEvent> {
+        self.events.recv().await
+    }
 }
 
 /// Where network tasks post events.
 #[derive(Clone)]
 pub struct EventSink {
     tx: mpsc::Sender<NetEvent>,
-    ctx: egui::Context,
+    wake: Wake,
 }
 
 impl EventSink {
-    /// Posts an event and wakes the UI.
+    /// Posts an event and wakes the reader.
     pub async fn emit(&self, event: NetEvent) {
         if self.tx.send(event).await.is_ok() {
-            self.ctx.request_repaint();
+            (self.wake)();
         }
     }
 }

@@ -1,0 +1,80 @@
+//! The OpenAPI document, generated from the route annotations and the
+//! `concord_common` types (their `openapi` feature), served at
+//! `/api/openapi.json` and written to `docs/openapi.json` by the test that
+//! checks it (`CONCORD_WRITE_OPENAPI=1`). Prose and the websocket protocol
+//! live in `docs/API.md`; the websocket frames are here as schemas.
+
+use std::sync::OnceLock;
+
+use concord_common::{
+    ClientEvent, ClientFrame, ErrorCode, ErrorResponse, InviteRemovedReason, PublicUser, ServerEvent,
+    ServerFrame,
+};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{auth, dms, friends, health, invites, users};
+
+/// The document's source: every route, every wire type.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Concord API",
+        description = "REST API of the Concord server. Ids are decimal strings on output (strings or integers \
+            accepted on input). Every error has the body `{\"error\":{\"code\",\"message\",\"field?\"}}`. JSON \
+            bodies are limited to 64 KiB. The realtime websocket is `/api/ws`; its frames are the `ClientFrame` \
+            and `ServerFrame` schemas, and docs/API.md describes the protocol."
+    ),
+    paths(
+        auth::register, auth::login, users::me, friends::list, friends::remove,
+        invites::list, invites::create, invites::accept, invites::reject, invites::cancel,
+        dms::history, dms::send, dms::read, health::health, health::openapi, crate::gateway::websocket,
+    ),
+    components(schemas(
+        ClientFrame, ClientEvent, ServerFrame, ServerEvent, ErrorResponse, ErrorCode, InviteRemovedReason, PublicUser
+    )),
+    modifiers(&BearerAuth),
+    security(("bearerAuth" = [])),
+    tags(
+        (name = "auth", description = "Accounts and tokens"),
+        (name = "users", description = "The current account"),
+        (name = "friends", description = "Friendships"),
+        (name = "invites", description = "Friend invites"),
+        (name = "dms", description = "Direct messages"),
+        (name = "realtime", description = "The websocket"),
+        (name = "meta", description = "Health and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the bearer token every route but register, login, health and
+/// this document needs.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some(
+                "Token from register or login; expires at `expires_at_ms` (401 `token_expired`).",
+            ))
+            .build();
+        components.add_security_scheme("bearerAuth", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The document as pretty JSON (built once).
+pub fn document_json() -> String {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        doc.to_pretty_json().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the OpenAPI document could not be serialised");
+            "{}".to_owned()
+        })
+    })
+    .clone()
+}
