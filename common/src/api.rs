@@ -191,4 +191,8 @@ pub struct Health {
     pub database: String,
     /// `"local"` or `"redis"`.
     pub bus: String,
+    /// This instance's id (0–1023).
+    pub instance_id: u16,
+    /// Websocket connections open on this instance.
+    pub connections: u64,
 }

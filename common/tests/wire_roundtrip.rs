@@ -118,5 +118,7 @@ fn requests_roundtrip() {
         version: "0".into(),
         database: "sqlite".into(),
         bus: "local".into(),
+        instance_id: 3,
+        connections: 12,
     });
 }

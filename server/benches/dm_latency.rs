@@ -1,6 +1,8 @@
 //! DM latency under sustained load: from just before `POST
-//! /api/dms/{id}/messages` to the recipient's websocket, at a fixed rate, and
-//! a check that every message arrived once and is stored.
+//! /api/dms/{id}/messages` to the recipient's websocket, at a fixed total
+//! rate spread over sender → receiver pairs (100 messages/s per pair, like
+//! many people chatting at once), and a check that every message arrived
+//! once and is stored.
 //!
 //! `cargo bench -p concord-server --bench dm_latency` (`CONCORD_BENCH_RATES`
 //! messages/s, comma-separated, default `2000,2500,5000`;
@@ -41,38 +43,52 @@ async fn main() {
     }
 }
 
+/// Messages per second one sender → receiver pair carries.
+const PER_PAIR_RATE: u64 = 100;
+
 async fn run(backend: &str, rate: u64, seconds: u64) {
     let server = ServerProcess::start(backend, &[]).await;
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
-    let ada = register(&http, &server, "ada").await;
-    let bob = register(&http, &server, "bob").await;
-    befriend(&http, &server, &ada, &bob).await;
+    let pairs = rate.div_ceil(PER_PAIR_RATE).max(1) as usize;
+    let mut senders = Vec::with_capacity(pairs);
+    let mut receivers = Vec::with_capacity(pairs);
+    for i in 0..pairs {
+        let sender = register(&http, &server, &format!("sender{i}")).await;
+        let receiver = register(&http, &server, &format!("receiver{i}")).await;
+        befriend(&http, &server, &sender, &receiver).await;
+        senders.push(sender);
+        receivers.push(receiver);
+    }
 
     let clock = Instant::now();
     let total = rate * seconds;
-    // Bob's socket: records when each message arrives (content = send time in µs).
-    let mut bob_ws = connect(&server, &bob.token).await;
-    let receiver = tokio::spawn(async move {
-        let mut latencies = Vec::with_capacity(total as usize);
-        let mut seen = HashSet::new();
-        let mut duplicates = 0;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds + 30);
-        while (seen.len() as u64) < total {
-            let text = match tokio::time::timeout_at(deadline, bob_ws.next()).await {
-                Ok(Some(Ok(Message::Text(text)))) => text,
-                Ok(Some(Ok(_))) => continue,
-                _ => break,
-            };
-            if let Ok(ServerEvent::MessageCreated { message }) = serde_json::from_str(&text) {
-                let sent_us: u64 = message.content.parse().unwrap_or(0);
-                latencies.push(clock.elapsed().saturating_sub(Duration::from_micros(sent_us)));
-                if !seen.insert(message.id) {
-                    duplicates += 1;
+    // Each receiver's socket records when each message arrives (content = send time in µs).
+    let mut receiver_tasks = Vec::with_capacity(pairs);
+    for (i, receiver) in receivers.iter().enumerate() {
+        let expected = total / pairs as u64 + u64::from((i as u64) < total % pairs as u64);
+        let mut ws = connect(&server, &receiver.token).await;
+        receiver_tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(expected as usize);
+            let mut seen = HashSet::new();
+            let mut duplicates = 0;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds + 30);
+            while (seen.len() as u64) < expected {
+                let text = match tokio::time::timeout_at(deadline, ws.next()).await {
+                    Ok(Some(Ok(Message::Text(text)))) => text,
+                    Ok(Some(Ok(_))) => continue,
+                    _ => break,
+                };
+                if let Ok(ServerEvent::MessageCreated { message }) = serde_json::from_str(&text) {
+                    let sent_us: u64 = message.content.parse().unwrap_or(0);
+                    latencies.push(clock.elapsed().saturating_sub(Duration::from_micros(sent_us)));
+                    if !seen.insert(message.id) {
+                        duplicates += 1;
+                    }
                 }
             }
-        }
-        (latencies, seen.len(), duplicates)
-    });
+            (latencies, seen.len(), duplicates)
+        }));
+    }
 
     let in_flight = Arc::new(Semaphore::new(256));
     let post_latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
@@ -88,8 +104,12 @@ async fn run(backend: &str, rate: u64, seconds: u64) {
         while owed >= 1.0 && sent < total {
             owed -= 1.0;
             let permit = in_flight.clone().acquire_owned().await.unwrap();
-            let (http, url, token) =
-                (http.clone(), server.url(&format!("/api/dms/{}/messages", bob.id)), ada.token.clone());
+            let pair = sent as usize % pairs;
+            let (http, url, token) = (
+                http.clone(),
+                server.url(&format!("/api/dms/{}/messages", receivers[pair].id)),
+                senders[pair].token.clone(),
+            );
             let (post_latencies, failures) = (post_latencies.clone(), failures.clone());
             let nonce = format!("b{sent}");
             tokio::spawn(async move {
@@ -112,22 +132,30 @@ async fn run(backend: &str, rate: u64, seconds: u64) {
     // Wait for the requests still in flight.
     let _all = in_flight.acquire_many(256).await.unwrap();
     let send_secs = started.elapsed().as_secs_f64();
-    let (mut latencies, received, duplicates) = receiver.await.unwrap();
+    let (mut latencies, mut received, mut duplicates) = (Vec::new(), 0, 0);
+    for task in receiver_tasks {
+        let (l, r, d) = task.await.unwrap();
+        latencies.extend(l);
+        received += r;
+        duplicates += d;
+    }
 
-    // Count what the server stored, paging through the whole conversation.
+    // Count what the server stored, paging through every conversation.
     let mut stored = 0usize;
-    let mut before: Option<String> = None;
-    loop {
-        let mut url = server.url(&format!("/api/dms/{}/messages?limit=100", bob.id));
-        if let Some(b) = &before {
-            url.push_str(&format!("&before={b}"));
-        }
-        let page: MessagePage =
-            http.get(url).bearer_auth(&ada.token).send().await.unwrap().json().await.unwrap();
-        stored += page.messages.len();
-        before = page.messages.last().map(|m| m.id.to_string());
-        if !page.has_more {
-            break;
+    for (sender, receiver) in senders.iter().zip(&receivers) {
+        let mut before: Option<String> = None;
+        loop {
+            let mut url = server.url(&format!("/api/dms/{}/messages?limit=100", receiver.id));
+            if let Some(b) = &before {
+                url.push_str(&format!("&before={b}"));
+            }
+            let page: MessagePage =
+                http.get(url).bearer_auth(&sender.token).send().await.unwrap().json().await.unwrap();
+            stored += page.messages.len();
+            before = page.messages.last().map(|m| m.id.to_string());
+            if !page.has_more {
+                break;
+            }
         }
     }
     let mut posts = post_latencies.lock().await.clone();
@@ -137,6 +165,7 @@ async fn run(backend: &str, rate: u64, seconds: u64) {
             "bench": "dm_latency",
             "database": backend,
             "target_rate_per_s": rate,
+            "pairs": pairs,
             "achieved_rate_per_s": (total as f64 / send_secs).round(),
             "sent": total,
             "post_failures": failures.load(std::sync::atomic::Ordering::Relaxed),

@@ -62,7 +62,9 @@ impl ServerProcess {
             }
             _ => (format!("sqlite://{}?mode=rwc", data_dir.join("concord.db").display()), None),
         };
-        let binary = env!("CARGO_BIN_EXE_concord-server");
+        // CONCORD_BENCH_SERVER_BIN runs another build (e.g. an older commit's) under the same load.
+        let binary = std::env::var("CONCORD_BENCH_SERVER_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_concord-server").to_owned());
         let mut command = Command::new("sh");
         command
             .arg("-c")

@@ -62,10 +62,10 @@ pub async fn run(gateway: Gateway, stream: DuplexStream) {
 }
 
 async fn finish(gateway: &Gateway, connection: Connection) {
-    let user = connection.user;
-    if gateway.hub.detach(connection).await {
-        gateway.social.announce_presence(user, false).await;
+    if gateway.hub.leave_presence(&connection).await {
+        gateway.social.announce_presence(connection.user, false).await;
     }
+    gateway.hub.remove(connection);
 }
 
 async fn identify(gateway: &Gateway, sink: &mut Sink, source: &mut Source) -> Option<UserId> {

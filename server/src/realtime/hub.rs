@@ -130,8 +130,22 @@ impl Hub {
 
     /// Unregisters a connection; `true` if its user has no connection left anywhere.
     pub async fn detach(&self, connection: Connection) -> bool {
-        self.remove_local(connection.id.local);
+        let offline = self.leave_presence(&connection).await;
+        self.remove(connection);
+        offline
+    }
+
+    /// The first half of [`Hub::detach`]: the connection stops counting for
+    /// presence; `true` if its user is offline everywhere now. Whoever
+    /// announces that does so before [`Hub::remove`], so once the connection
+    /// count drops (`/api/health`), every consequence of the close is queued.
+    pub async fn leave_presence(&self, connection: &Connection) -> bool {
         self.presence.connection_closed(connection.user).await
+    }
+
+    /// The second half of [`Hub::detach`]: forgets the connection here.
+    pub fn remove(&self, connection: Connection) {
+        self.remove_local(connection.id.local);
     }
 
     fn remove_local(&self, local: u64) {

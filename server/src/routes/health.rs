@@ -34,6 +34,8 @@ pub(crate) async fn health(
         version: env!("CARGO_PKG_VERSION").into(),
         database: backend.name().into(),
         bus: hub.bus_name().into(),
+        instance_id: hub.instance(),
+        connections: hub.local_connections() as u64,
     }))
 }
 

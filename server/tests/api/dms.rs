@@ -25,13 +25,18 @@ async fn message_is_stored_and_delivered_to_every_device_of_both(server: TestSer
     let (mut ada_laptop, _) = server.connect(&ada).await;
     let (mut ada_phone, _) = server.connect(&ada).await;
     let (mut bob_ws, _) = server.connect(&bob).await;
+    // Bob coming online is the first thing Ada's devices hear.
+    for ws in [&mut ada_laptop, &mut ada_phone] {
+        ws.expect_next("bob online", |e| matches!(e, ServerEvent::Presence { online: true, .. })).await;
+    }
 
     let (status, sent) = server.send_dm(&ada, bob.id(), "hello bob 👋", "nonce-1").await;
     assert_eq!(status, StatusCode::CREATED, "{sent}");
     assert_eq!(sent["sender_id"], json!(ada.id()));
     assert_eq!(sent["recipient_id"], json!(bob.id()));
     for ws in [&mut ada_laptop, &mut ada_phone, &mut bob_ws] {
-        let event = ws.expect("message_created", |e| matches!(e, ServerEvent::MessageCreated { .. })).await;
+        let event =
+            ws.expect_next("message_created", |e| matches!(e, ServerEvent::MessageCreated { .. })).await;
         let ServerEvent::MessageCreated { message } = event else { unreachable!() };
         assert_eq!(serde_json::to_value(&message).unwrap(), sent);
     }
@@ -39,7 +44,7 @@ async fn message_is_stored_and_delivered_to_every_device_of_both(server: TestSer
     let (status, reply) = server.send_dm(&bob, ada.id(), "hi ada", "nonce-1").await;
     assert_eq!(status, StatusCode::CREATED, "the same nonce from another sender is independent");
     ada_laptop
-        .expect(
+        .expect_next(
             "reply",
             |e| matches!(e, ServerEvent::MessageCreated { message } if message.content == "hi ada"),
         )
@@ -65,8 +70,8 @@ async fn resending_a_nonce_returns_the_original(server: TestServer) {
     let (status, again) = server.send_dm(&ada, bob.id(), "only once", "resend-me").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again, first);
-    bob_ws.expect("the original", |e| matches!(e, ServerEvent::MessageCreated { .. })).await;
-    bob_ws.expect_silence(std::time::Duration::from_millis(300)).await;
+    bob_ws.expect_next("the original", |e| matches!(e, ServerEvent::MessageCreated { .. })).await;
+    bob_ws.assert_nothing_queued().await;
 
     let (status, error) = server.send_dm(&ada, carol.id(), "only once", "resend-me").await;
     assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("nonce_conflict")));
@@ -158,7 +163,7 @@ async fn dms_only_between_friends(server: TestServer) {
         server.post("/api/dms/xyz/messages", &ada.token, json!({"content": "x", "nonce": "u3"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // Bob heard nothing from the refused sends, and history holds only the real message.
-    bob_ws.expect_silence(std::time::Duration::from_millis(300)).await;
+    bob_ws.assert_nothing_queued().await;
     let (_, page) = server.get(&format!("/api/dms/{}/messages", ada.id()), &bob.token).await;
     assert_eq!(page["messages"].as_array().unwrap().len(), 1);
 }
@@ -182,8 +187,11 @@ async fn unread_counts_and_mark_read(server: TestServer) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["count"], 0);
     for ws in [&mut ada_ws, &mut ada_other] {
-        ws.expect("dm_read", |e| matches!(e, ServerEvent::DmRead { user_id, .. } if *user_id == bob.id()))
-            .await;
+        ws.expect_next(
+            "dm_read",
+            |e| matches!(e, ServerEvent::DmRead { user_id, .. } if *user_id == bob.id()),
+        )
+        .await;
     }
     let (_, ready) = server.connect(&ada).await;
     let ServerEvent::Ready { unread, .. } = ready else { unreachable!() };
@@ -209,7 +217,9 @@ async fn typing_reaches_the_friend_only(server: TestServer) {
     let (mut eve_ws, _) = server.connect(&eve).await;
 
     ada_ws.send(&ClientEvent::Typing { user_id: bob.id() }).await;
-    bob_ws.expect("typing", |e| matches!(e, ServerEvent::Typing { user_id } if *user_id == ada.id())).await;
+    bob_ws
+        .expect_next("typing", |e| matches!(e, ServerEvent::Typing { user_id } if *user_id == ada.id()))
+        .await;
 
     eve_ws.send(&ClientEvent::Typing { user_id: bob.id() }).await;
     let reply = eve_ws.next().await;
@@ -217,7 +227,7 @@ async fn typing_reaches_the_friend_only(server: TestServer) {
         matches!(reply, ServerEvent::Error { ref error } if error.code == ErrorCode::NotFriends),
         "{reply:?}"
     );
-    bob_ws.expect_silence(std::time::Duration::from_millis(300)).await;
+    bob_ws.assert_nothing_queued().await;
 }
 
 async fn message_to_an_offline_friend_waits_in_history(server: TestServer) {

@@ -29,7 +29,8 @@ async fn invite_accept_flow_updates_both_users_live(server: TestServer) {
     let invite_id = body["invite"]["id"].as_str().unwrap().to_owned();
 
     for ws in [&mut ada_ws, &mut bob_ws, &mut bob_phone] {
-        let event = ws.expect("invite_created", |e| matches!(e, ServerEvent::InviteCreated { .. })).await;
+        let event =
+            ws.expect_next("invite_created", |e| matches!(e, ServerEvent::InviteCreated { .. })).await;
         let ServerEvent::InviteCreated { invite } = event else { unreachable!() };
         assert_eq!((invite.from.id, invite.to.id), (ada.id(), bob.id()));
     }
@@ -48,11 +49,11 @@ async fn invite_accept_flow_updates_both_users_live(server: TestServer) {
     assert_eq!(friend["online"], true, "ada has a websocket open");
 
     for ws in [&mut ada_ws, &mut bob_ws, &mut bob_phone] {
-        ws.expect("invite_removed", |e| {
+        ws.expect_next("invite_removed", |e| {
             matches!(e, ServerEvent::InviteRemoved { reason: InviteRemovedReason::Accepted, .. })
         })
         .await;
-        ws.expect("friend_added", |e| matches!(e, ServerEvent::FriendAdded { .. })).await;
+        ws.expect_next("friend_added", |e| matches!(e, ServerEvent::FriendAdded { .. })).await;
     }
 
     let (_, ada_friends) = server.get("/api/friends", &ada.token).await;
@@ -76,10 +77,11 @@ async fn reject_cancel_and_reinvite(server: TestServer) {
 
     let (_, body) = server.post("/api/invites", &ada.token, json!({"email": bob.user.email})).await;
     let first = body["invite"]["id"].as_str().unwrap().to_owned();
+    ada_ws.expect_next("her invite", |e| matches!(e, ServerEvent::InviteCreated { .. })).await;
     let (status, _) = server.post(&format!("/api/invites/{first}/reject"), &bob.token, json!({})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     ada_ws
-        .expect("rejected", |e| {
+        .expect_next("rejected", |e| {
             matches!(e, ServerEvent::InviteRemoved { reason: InviteRemovedReason::Rejected, .. })
         })
         .await;
@@ -98,8 +100,9 @@ async fn reject_cancel_and_reinvite(server: TestServer) {
         StatusCode::NOT_FOUND
     );
     assert_eq!(server.delete(&format!("/api/invites/{second}"), &ada.token).await.0, StatusCode::NO_CONTENT);
+    ada_ws.expect_next("the second invite", |e| matches!(e, ServerEvent::InviteCreated { .. })).await;
     ada_ws
-        .expect("cancelled", |e| {
+        .expect_next("cancelled", |e| {
             matches!(e, ServerEvent::InviteRemoved { reason: InviteRemovedReason::Cancelled, .. })
         })
         .await;
@@ -152,8 +155,16 @@ async fn crossing_invites_become_a_friendship(server: TestServer) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["result"], "became_friends");
     assert_eq!(body["friend"]["user"]["id"], json!(ada.id()));
+    // Ada's devices hear the whole story, in order: her invite, its
+    // acceptance by Bob's invite-back, the new friend.
+    ada_ws.expect_next("her invite", |e| matches!(e, ServerEvent::InviteCreated { .. })).await;
     ada_ws
-        .expect(
+        .expect_next("accepted", |e| {
+            matches!(e, ServerEvent::InviteRemoved { reason: InviteRemovedReason::Accepted, .. })
+        })
+        .await;
+    ada_ws
+        .expect_next(
             "friend_added",
             |e| matches!(e, ServerEvent::FriendAdded { friend } if friend.user.id == bob.id()),
         )
@@ -174,7 +185,7 @@ async fn remove_friend_and_invite_again(server: TestServer) {
     let (status, _) = server.delete(&format!("/api/friends/{}", bob.id()), &ada.token).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     bob_ws
-        .expect(
+        .expect_next(
             "friend_removed",
             |e| matches!(e, ServerEvent::FriendRemoved { user_id } if *user_id == ada.id()),
         )
@@ -217,7 +228,7 @@ async fn nobody_acts_on_or_sees_anothers_invites(server: TestServer) {
     );
     // Eve's friends list is hers alone, and no event about it reached her.
     assert_eq!(server.get("/api/friends", &eve.token).await.1, json!([]));
-    eve_ws.expect_silence(std::time::Duration::from_millis(300)).await;
+    eve_ws.assert_nothing_queued().await;
     // The invite survived the attempts.
     assert_eq!(server.get("/api/invites", &bob.token).await.1["incoming"][0]["id"], id);
 }

@@ -156,7 +156,7 @@ async fn an_internal_error_is_logged_once_as_json() {
 
     // Someone breaks the database under the running server.
     let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-    conn.execute("DROP TABLE invites").await.unwrap();
+    conn.execute("DROP TABLE friend_invites").await.unwrap();
     let (status, body) = server.get("/api/invites", &ada.token).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["error"]["code"], "internal");
@@ -173,7 +173,7 @@ async fn an_internal_error_is_logged_once_as_json() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     let line: serde_json::Value = serde_json::from_str(&errors[0]).unwrap();
     assert_eq!(line["level"], "ERROR");
-    assert!(line["error"].as_str().unwrap().contains("invites"), "{line}");
+    assert!(line["error"].as_str().unwrap().contains("friend_invites"), "{line}");
     // Every line is JSON, the start-up line included.
     let log = process.log.lock().unwrap().clone();
     for line in &log {

@@ -140,6 +140,19 @@ impl TestServer {
         }
     }
 
+    /// Waits until the server counts `n` open websockets (`/api/health`).
+    pub async fn wait_for_connections(&self, n: u64) {
+        let deadline = tokio::time::Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let (_, health) = self.call(Method::GET, "/api/health", None, None).await;
+            if health["connections"] == n {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never {n} connections: {health}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// A client of a server running elsewhere (another process) on `port`.
     pub fn remote(port: u16) -> TestServer {
         TestServer {
@@ -361,24 +374,17 @@ impl Ws {
         }
     }
 
-    /// Reads events until one matches `pred`; panics if none does in time.
-    pub async fn expect<F: Fn(&ServerEvent) -> bool>(&mut self, what: &str, pred: F) -> ServerEvent {
-        let deadline = tokio::time::Instant::now() + EVENT_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match self.try_next(left).await {
-                Some(event) if pred(&event) => return event,
-                Some(_) => continue,
-                None => panic!("expected {what}, but it did not arrive"),
-            }
-        }
-    }
-
-    /// Asserts that no event other than those `ignore` accepts arrives within `wait`.
-    pub async fn expect_silence(&mut self, wait: Duration) {
-        if let Some(event) = self.try_next(wait).await {
-            panic!("expected no event, got {event:?}");
-        }
+    /// Proves by order that nothing is queued for this connection: sends a
+    /// heartbeat with a fresh `request_id` and asserts that its answer is the
+    /// very next frame. Effects of a REST call are queued before the call
+    /// returns, so this is exact right after one (no waiting for silence).
+    pub async fn assert_nothing_queued(&mut self) {
+        let marker = unique("nothing-queued");
+        self.send_request(&marker, ClientEvent::Heartbeat).await;
+        self.expect_next_within(EVENT_TIMEOUT, "the marker heartbeat's answer, nothing before it", |f| {
+            f.request_id.as_deref() == Some(marker.as_str())
+        })
+        .await;
     }
 
     /// Waits for the server to close the connection; returns the close code.
