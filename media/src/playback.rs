@@ -37,10 +37,77 @@ struct Speaker {
     level: f32,
 }
 
-/// The call's audio output.
+/// The pure part of playback: what one 20 ms tick plays, given the speakers'
+/// jitter buffers and the time. No clock, thread or device of its own, so a
+/// test drives it on a simulated clock.
+pub struct Mixer {
+    speakers: Vec<Speaker>,
+    deafened: bool,
+    voice: Vec<f32>,
+}
+
+impl Default for Mixer {
+    fn default() -> Self {
+        Self { speakers: Vec::new(), deafened: false, voice: vec![0.0; FRAME_SAMPLES] }
+    }
+}
+
+impl Mixer {
+    /// Adds a remote speaker whose packets arrive in `jitter`.
+    pub fn add_speaker(&mut self, id: String, jitter: Arc<Mutex<JitterBuffer>>) -> Result<()> {
+        self.speakers.push(Speaker { id, jitter, decoder: AudioDecoder::new()?, level: 0.0 });
+        Ok(())
+    }
+
+    /// Removes a speaker who left.
+    pub fn remove_speaker(&mut self, id: &str) {
+        self.speakers.retain(|s| s.id != id);
+    }
+
+    /// Deafen: play nothing (buffers keep draining, levels keep updating).
+    pub fn set_deafened(&mut self, deafened: bool) {
+        self.deafened = deafened;
+    }
+
+    /// Every speaker's level, for speaking indicators.
+    pub fn levels(&self) -> Vec<SpeakerLevel> {
+        self.speakers
+            .iter()
+            .map(|s| SpeakerLevel { id: s.id.clone(), level: s.level, speaking: s.level >= SPEAKING_LEVEL })
+            .collect()
+    }
+
+    /// One tick at `now`: one frame from each speaker's jitter buffer,
+    /// decoded or concealed, measured, mixed and soft-clipped into `mix`
+    /// ([`FRAME_SAMPLES`] long); silence while deafened.
+    pub fn tick(&mut self, now: Instant, mix: &mut [f32]) {
+        mix.fill(0.0);
+        let voice = &mut self.voice;
+        for speaker in &mut self.speakers {
+            let playout = speaker.jitter.lock().unwrap_or_else(PoisonError::into_inner).pop(now);
+            let decoded = match playout {
+                None => Ok(0),
+                Some(Playout::Packet { payload, .. }) => speaker.decoder.decode(&payload, voice),
+                Some(Playout::Missing { .. }) => speaker.decoder.conceal(None, voice),
+            };
+            let samples = decoded.unwrap_or_else(|error| {
+                tracing::debug!(%error, "an audio frame did not decode");
+                0
+            });
+            voice[samples.min(FRAME_SAMPLES)..].fill(0.0);
+            speaker.level = smooth_level(speaker.level, crate::synthetic::rms(voice));
+            mix_into(mix, voice);
+        }
+        if self.deafened {
+            mix.fill(0.0);
+        }
+        soft_clip(mix);
+    }
+}
+
+/// The call's audio output: a [`Mixer`] ticked every 20 ms by its own thread.
 pub struct Playback {
-    speakers: Arc<Mutex<Vec<Speaker>>>,
-    deafened: Arc<AtomicBool>,
+    mixer: Arc<Mutex<Mixer>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -48,72 +115,45 @@ pub struct Playback {
 impl Playback {
     /// Starts playing into `sink`.
     pub fn start(mut sink: Box<dyn AudioSink>) -> Result<Self> {
-        let speakers: Arc<Mutex<Vec<Speaker>>> = Arc::default();
-        let deafened = Arc::new(AtomicBool::new(false));
+        let mixer: Arc<Mutex<Mixer>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (speakers, deafened, stop) = (speakers.clone(), deafened.clone(), stop.clone());
+            let (mixer, stop) = (mixer.clone(), stop.clone());
             spawn("concord-playback".into(), move || {
                 let mut next = Instant::now();
                 let mut mix = vec![0.0f32; FRAME_SAMPLES];
-                let mut voice = vec![0.0f32; FRAME_SAMPLES];
                 while !stop.load(Ordering::Relaxed) {
                     pace(&mut next, Duration::from_millis(20));
-                    let now = Instant::now();
-                    mix.fill(0.0);
-                    for speaker in speakers.lock().unwrap_or_else(PoisonError::into_inner).iter_mut() {
-                        let playout = speaker.jitter.lock().unwrap_or_else(PoisonError::into_inner).pop(now);
-                        let decoded = match playout {
-                            None => Ok(0),
-                            Some(Playout::Packet { payload, .. }) => {
-                                speaker.decoder.decode(&payload, &mut voice)
-                            }
-                            Some(Playout::Missing { .. }) => speaker.decoder.conceal(None, &mut voice),
-                        };
-                        let samples = decoded.unwrap_or_else(|error| {
-                            tracing::debug!(%error, "an audio frame did not decode");
-                            0
-                        });
-                        voice[samples.min(FRAME_SAMPLES)..].fill(0.0);
-                        speaker.level = smooth_level(speaker.level, crate::synthetic::rms(&voice));
-                        mix_into(&mut mix, &voice);
-                    }
-                    if deafened.load(Ordering::Relaxed) {
-                        mix.fill(0.0);
-                    }
-                    soft_clip(&mut mix);
+                    mixer.lock().unwrap_or_else(PoisonError::into_inner).tick(Instant::now(), &mut mix);
                     sink.play(&mix);
                 }
             })?
         };
-        Ok(Self { speakers, deafened, stop, thread: Some(thread) })
+        Ok(Self { mixer, stop, thread: Some(thread) })
+    }
+
+    fn mixer(&self) -> std::sync::MutexGuard<'_, Mixer> {
+        self.mixer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Adds a remote speaker whose packets arrive in `jitter`.
     pub fn add_speaker(&self, id: String, jitter: Arc<Mutex<JitterBuffer>>) -> Result<()> {
-        let speaker = Speaker { id, jitter, decoder: AudioDecoder::new()?, level: 0.0 };
-        self.speakers.lock().unwrap_or_else(PoisonError::into_inner).push(speaker);
-        Ok(())
+        self.mixer().add_speaker(id, jitter)
     }
 
     /// Removes a speaker who left.
     pub fn remove_speaker(&self, id: &str) {
-        self.speakers.lock().unwrap_or_else(PoisonError::into_inner).retain(|s| s.id != id);
+        self.mixer().remove_speaker(id);
     }
 
     /// Deafen: play nothing (buffers keep draining).
     pub fn set_deafened(&self, deafened: bool) {
-        self.deafened.store(deafened, Ordering::Relaxed);
+        self.mixer().set_deafened(deafened);
     }
 
     /// Every speaker's level, for speaking indicators.
     pub fn levels(&self) -> Vec<SpeakerLevel> {
-        self.speakers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|s| SpeakerLevel { id: s.id.clone(), level: s.level, speaking: s.level >= SPEAKING_LEVEL })
-            .collect()
+        self.mixer().levels()
     }
 }
 

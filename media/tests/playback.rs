@@ -1,27 +1,24 @@
-//! Playback of several remote speakers: Opus packets arrive in real time into
-//! each speaker's jitter buffer; the playback thread decodes, mixes and hands
-//! the mix to a sink. Both voices are in the mix, each speaker's level drives
-//! the speaking indicator, and deafen silences the output.
+//! Playback of several remote speakers, on a simulated clock: Opus packets
+//! "arrive" every 20 ms into each speaker's jitter buffer and the mixer ticks
+//! every 20 ms, with no wall-clock sleep anywhere. Both voices are in the
+//! mix, each speaker's level drives the speaking indicator, a speaker who
+//! leaves leaves the mix, and deafen silences the output while the levels
+//! keep showing who speaks. A last test checks that the real playback thread
+//! delivers frames to its sink.
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use concord_media::audio_codec::{AudioEncoder, FRAME_SAMPLES, SAMPLE_RATE};
-use concord_media::devices::AudioSink;
 use concord_media::jitter::JitterBuffer;
-use concord_media::playback::Playback;
+use concord_media::playback::{Mixer, Playback};
+use concord_media::source::AudioSink;
 use concord_media::synthetic::{rms, ToneGenerator};
 
-struct Recorder(Arc<Mutex<Vec<f32>>>);
-
-impl AudioSink for Recorder {
-    fn play(&mut self, frame: &[f32]) {
-        self.0.lock().unwrap().extend_from_slice(frame);
-    }
-}
+const TICK: Duration = Duration::from_millis(20);
 
 /// Power of one frequency in a signal (Goertzel), normalised by length.
 fn power_at(samples: &[f32], hz: f32) -> f32 {
@@ -35,74 +32,112 @@ fn power_at(samples: &[f32], hz: f32) -> f32 {
     (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / (samples.len() as f32).powi(2)
 }
 
-/// Feeds a speaker's jitter buffer one Opus packet every 20 ms, like the network would.
-fn speak(buffer: Arc<Mutex<JitterBuffer>>, mut tone: ToneGenerator, amplitude: f32, stop: Arc<AtomicBool>) {
-    std::thread::Builder::new()
-        .name("test-speaker".into())
-        .spawn(move || {
-            let mut encoder = AudioEncoder::new(32_000).unwrap();
-            let mut frame = vec![0.0f32; FRAME_SAMPLES];
-            let mut next = Instant::now();
-            let mut seq: u16 = 1000;
-            while !stop.load(Ordering::Relaxed) {
-                tone.fill(&mut frame);
-                frame.iter_mut().for_each(|s| *s *= amplitude);
-                let packet = encoder.encode(&frame).unwrap();
-                buffer.lock().unwrap().push(Instant::now(), seq, packet);
-                seq = seq.wrapping_add(1);
-                next += Duration::from_millis(20);
-                std::thread::sleep(next.saturating_duration_since(Instant::now()));
-            }
-        })
-        .unwrap();
+/// One remote speaker: a tone, an encoder, and the jitter buffer packets land in.
+struct Voice {
+    jitter: Arc<Mutex<JitterBuffer>>,
+    encoder: AudioEncoder,
+    tone: ToneGenerator,
+    amplitude: f32,
+    seq: u16,
+}
+
+impl Voice {
+    fn new(hz: f32, amplitude: f32) -> Self {
+        Self {
+            jitter: Arc::new(Mutex::new(JitterBuffer::new(Duration::from_millis(40)))),
+            encoder: AudioEncoder::new(32_000).unwrap(),
+            tone: ToneGenerator::continuous(hz, 1.0),
+            amplitude,
+            seq: 1000,
+        }
+    }
+
+    /// The packet for the next 20 ms arrives at `now`.
+    fn speak(&mut self, now: Instant) {
+        let mut frame = vec![0.0f32; FRAME_SAMPLES];
+        self.tone.fill(&mut frame);
+        frame.iter_mut().for_each(|s| *s *= self.amplitude);
+        let packet = self.encoder.encode(&frame).unwrap();
+        self.jitter.lock().unwrap().push(now, self.seq, packet);
+        self.seq = self.seq.wrapping_add(1);
+    }
+}
+
+/// Runs `ticks` 20 ms steps from `clock`: every voice sends, then the mixer
+/// plays one frame; returns what it played.
+fn run(mixer: &mut Mixer, voices: &mut [&mut Voice], clock: &mut Instant, ticks: usize) -> Vec<f32> {
+    let mut played = Vec::with_capacity(ticks * FRAME_SAMPLES);
+    let mut mix = vec![0.0f32; FRAME_SAMPLES];
+    for _ in 0..ticks {
+        for voice in voices.iter_mut() {
+            voice.speak(*clock);
+        }
+        mixer.tick(*clock, &mut mix);
+        played.extend_from_slice(&mix);
+        *clock += TICK;
+    }
+    played
 }
 
 #[test]
 fn two_speakers_are_mixed_levelled_and_deafen_silences_them() {
-    let recorded = Arc::new(Mutex::new(Vec::new()));
-    let playback = Playback::start(Box::new(Recorder(Arc::clone(&recorded)))).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ada, bob) = (
-        Arc::new(Mutex::new(JitterBuffer::new(Duration::from_millis(40)))),
-        Arc::new(Mutex::new(JitterBuffer::new(Duration::from_millis(40)))),
-    );
-    playback.add_speaker("ada".into(), Arc::clone(&ada)).unwrap();
-    playback.add_speaker("bob".into(), Arc::clone(&bob)).unwrap();
-    speak(ada, ToneGenerator::continuous(440.0, 1.0), 0.3, Arc::clone(&stop));
-    speak(bob, ToneGenerator::continuous(1000.0, 1.0), 0.0, Arc::clone(&stop));
+    let mut clock = Instant::now();
+    let mut mixer = Mixer::default();
+    let (mut ada, mut bob) = (Voice::new(440.0, 0.3), Voice::new(1000.0, 0.0));
+    mixer.add_speaker("ada".into(), ada.jitter.clone()).unwrap();
+    mixer.add_speaker("bob".into(), bob.jitter.clone()).unwrap();
 
-    std::thread::sleep(Duration::from_millis(800));
-    let levels = playback.levels();
+    // 0.8 s of Ada speaking and Bob silent.
+    let played = run(&mut mixer, &mut [&mut ada, &mut bob], &mut clock, 40);
+    let levels = mixer.levels();
     let level = |id: &str| levels.iter().find(|l| l.id == id).unwrap().clone();
     assert!(level("ada").speaking, "ada's tone should light her ring: {levels:?}");
     assert!(!level("bob").speaking, "bob is silent: {levels:?}");
+    let last = &played[played.len() - SAMPLE_RATE as usize / 5..];
+    assert!(power_at(last, 440.0) > 50.0 * power_at(last, 1000.0), "only ada is heard");
 
-    // Both voices in the mix: bob starts speaking too.
-    playback.remove_speaker("bob");
-    let carol = Arc::new(Mutex::new(JitterBuffer::new(Duration::from_millis(40))));
-    playback.add_speaker("carol".into(), Arc::clone(&carol)).unwrap();
-    speak(carol, ToneGenerator::continuous(1000.0, 1.0), 0.3, Arc::clone(&stop));
-    std::thread::sleep(Duration::from_millis(600));
-    let mixed: Vec<f32> = {
-        let all = recorded.lock().unwrap();
-        all[all.len() - SAMPLE_RATE as usize / 5..].to_vec()
-    };
-    let (at_440, at_1000, at_700) =
-        (power_at(&mixed, 440.0), power_at(&mixed, 1000.0), power_at(&mixed, 700.0));
+    // Bob leaves, Carol speaks too: both voices in the mix.
+    mixer.remove_speaker("bob");
+    let mut carol = Voice::new(1000.0, 0.3);
+    mixer.add_speaker("carol".into(), carol.jitter.clone()).unwrap();
+    let played = run(&mut mixer, &mut [&mut ada, &mut carol], &mut clock, 30);
+    let mixed = &played[played.len() - SAMPLE_RATE as usize / 5..];
+    let (at_440, at_1000, at_700) = (power_at(mixed, 440.0), power_at(mixed, 1000.0), power_at(mixed, 700.0));
     assert!(
         at_440 > 50.0 * at_700 && at_1000 > 50.0 * at_700,
         "440: {at_440}, 1000: {at_1000}, 700: {at_700}"
     );
-    assert_eq!(playback.levels().iter().filter(|l| l.speaking).count(), 2);
+    assert_eq!(mixer.levels().iter().filter(|l| l.speaking).count(), 2);
+    assert!(mixer.levels().iter().all(|l| l.id != "bob"), "bob left the mix");
 
-    // Deafen: nothing comes out, though both still speak.
-    playback.set_deafened(true);
-    std::thread::sleep(Duration::from_millis(200));
-    let before = recorded.lock().unwrap().len();
-    std::thread::sleep(Duration::from_millis(300));
-    let deafened: Vec<f32> = recorded.lock().unwrap()[before..].to_vec();
-    assert!(deafened.len() >= FRAME_SAMPLES * 10, "playback keeps ticking while deafened");
+    // Deafen: every tick plays silence, though both still speak.
+    mixer.set_deafened(true);
+    let deafened = run(&mut mixer, &mut [&mut ada, &mut carol], &mut clock, 15);
+    assert_eq!(deafened.len(), FRAME_SAMPLES * 15, "playback keeps ticking while deafened");
     assert_eq!(rms(&deafened), 0.0);
-    assert_eq!(playback.levels().iter().filter(|l| l.speaking).count(), 2, "levels still show who speaks");
-    stop.store(true, Ordering::Relaxed);
+    assert_eq!(mixer.levels().iter().filter(|l| l.speaking).count(), 2, "levels still show who speaks");
+
+    // Un-deafen: the voices are back on the very next ticks (buffers kept draining).
+    mixer.set_deafened(false);
+    let back = run(&mut mixer, &mut [&mut ada, &mut carol], &mut clock, 5);
+    assert!(rms(&back) > 0.05, "rms after un-deafen: {}", rms(&back));
+}
+
+struct Frames(mpsc::Sender<usize>);
+
+impl AudioSink for Frames {
+    fn play(&mut self, frame: &[f32]) {
+        let _ = self.0.send(frame.len());
+    }
+}
+
+#[test]
+fn the_playback_thread_hands_a_frame_to_its_sink_every_tick() {
+    let (tx, frames) = mpsc::channel();
+    let playback = Playback::start(Box::new(Frames(tx))).unwrap();
+    for _ in 0..5 {
+        let len = frames.recv_timeout(Duration::from_secs(5)).expect("a frame within 5 s");
+        assert_eq!(len, FRAME_SAMPLES);
+    }
+    drop(playback);
 }

@@ -2,6 +2,23 @@
 
 pub use concord_client::runtime::install_crypto_provider;
 
+/// Logs to stderr: readable lines, or JSON with `CONCORD_LOG_FORMAT=json`;
+/// levels from `RUST_LOG` (default: warnings, and Concord's own info lines).
+pub fn install_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,concord_gui=info,concord_client=info,concord_media=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let installed = if std::env::var("CONCORD_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    if installed.is_err() {
+        eprintln!("concord: a log subscriber was already installed");
+    }
+}
+
 /// Shows a desktop notification (best effort: no notification daemon is fine).
 pub fn notify(title: &str, body: &str) {
     let (title, body) = (title.to_owned(), body.to_owned());

@@ -1,8 +1,13 @@
 //! The open conversation: history with day separators and timestamps,
-//! pending messages, the typing indicator, and the composer.
+//! pending messages, the typing indicator, and the composer. Where the
+//! history is scrolled and how tall each drawn row was ([`HistoryView`])
+//! belong to this screen, kept in egui's memory per conversation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Local, TimeZone};
-use concord_common::{DirectMessage, UserId};
+use concord_common::{DirectMessage, MessageId, UserId};
 use egui::{Key, KeyboardShortcut, Modifiers, RichText};
 use web_time::Instant;
 
@@ -16,6 +21,33 @@ const GROUP_WITHIN_MS: i64 = 5 * 60 * 1000;
 const ESTIMATED_ROW_HEIGHT: f32 = 28.0;
 /// Start loading older messages this close to the top, in points.
 const LOAD_OLDER_WITHIN: f32 = 60.0;
+
+/// How one conversation's history was last drawn: view state, not data.
+#[derive(Debug, Default)]
+pub struct HistoryView {
+    /// Height of the history as last drawn.
+    height: f32,
+    /// Scroll offset as last drawn.
+    offset: f32,
+    /// Scroll here on the next frame.
+    scroll_to: Option<f32>,
+    /// Measured height of each drawn message row, for drawing only what is visible.
+    row_heights: HashMap<MessageId, f32>,
+    /// The width `row_heights` were measured at.
+    rows_width: f32,
+}
+
+/// The history view of the conversation with `peer`, kept in egui's memory.
+fn history_view(ctx: &egui::Context, peer: UserId) -> Arc<Mutex<HistoryView>> {
+    let id = egui::Id::unique(("history-view", peer.0));
+    ctx.data_mut(|data| data.get_temp_mut_or_default::<Arc<Mutex<HistoryView>>>(id).clone())
+}
+
+/// How many of the conversation's rows have been drawn and measured (the
+/// frame-time benchmark checks that only a screenful is).
+pub fn measured_rows(ctx: &egui::Context, peer: UserId) -> usize {
+    history_view(ctx, peer).lock().unwrap_or_else(PoisonError::into_inner).row_heights.len()
+}
 
 /// The conversation pane (or the empty state).
 pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
@@ -40,9 +72,12 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> 
     let composer_height = 96.0;
     let history_height = (ui.available_height() - composer_height).max(80.0);
     let mut wants_older = false;
+    let view = history_view(ui.ctx(), peer);
+    let mut view = view.lock().unwrap_or_else(PoisonError::into_inner);
     ui.allocate_ui(egui::vec2(ui.available_width(), history_height), |ui| {
-        wants_older = history_ui(ui, conversation, my_id, &name, peer);
+        wants_older = history_ui(ui, conversation, &mut view, my_id, &name, peer);
     });
+    drop(view);
     if wants_older {
         commands.extend(state.load_older(peer));
     }
@@ -73,6 +108,7 @@ fn empty_state_ui(ui: &mut egui::Ui, state: &AppState) {
 fn history_ui(
     ui: &mut egui::Ui,
     conversation: &mut Conversation,
+    view: &mut HistoryView,
     my_id: Option<UserId>,
     peer_name: &str,
     peer: UserId,
@@ -81,7 +117,7 @@ fn history_ui(
         .id_salt(("history", peer.0))
         .stick_to_bottom(true)
         .auto_shrink([false, false]);
-    if let Some(offset) = conversation.scroll_to.take() {
+    if let Some(offset) = view.scroll_to.take() {
         area = area.vertical_scroll_offset(offset);
     }
     let output = area.show_viewport(ui, |ui, viewport| {
@@ -100,7 +136,7 @@ fn history_ui(
         if let Some(error) = &conversation.load_error {
             ui.label(RichText::new(format!("Could not load messages: {error}")).color(theme::ERROR));
         }
-        rows_ui(ui, viewport, conversation, my_id, peer_name);
+        rows_ui(ui, viewport, conversation, view, my_id, peer_name);
         pending_ui(ui, conversation);
     });
     let content_height = output.content_size.y;
@@ -108,18 +144,18 @@ fn history_ui(
         // Older messages went in above: move down by what they added, so the
         // message that was on screen stays where it was.
         conversation.prepended = false;
-        conversation.scroll_to = Some(conversation.view_offset + (content_height - conversation.view_height));
+        view.scroll_to = Some(view.offset + (content_height - view.height));
         ui.ctx().request_repaint();
     }
     // Ask for older messages only from a settled view (same height and near
     // the top two frames running): not in the frame a page arrives, before
     // "stick to bottom" has scrolled down to the newest message.
     let offset = output.state.clamped_offset().y;
-    let settled = (content_height - conversation.view_height).abs() < 0.5;
-    let near_top = offset < LOAD_OLDER_WITHIN && conversation.view_offset < LOAD_OLDER_WITHIN;
+    let settled = (content_height - view.height).abs() < 0.5;
+    let near_top = offset < LOAD_OLDER_WITHIN && view.offset < LOAD_OLDER_WITHIN;
     let fits = content_height <= output.inner_rect.height();
-    conversation.view_height = content_height;
-    conversation.view_offset = offset;
+    view.height = content_height;
+    view.offset = offset;
     conversation.has_more && !conversation.loading && settled && (near_top || fits)
 }
 
@@ -129,21 +165,22 @@ fn history_ui(
 fn rows_ui(
     ui: &mut egui::Ui,
     viewport: egui::Rect,
-    conversation: &mut Conversation,
+    conversation: &Conversation,
+    view: &mut HistoryView,
     my_id: Option<UserId>,
     peer_name: &str,
 ) {
     let width = ui.available_width();
-    if (width - conversation.rows_width).abs() > 0.5 {
-        conversation.row_heights.clear();
-        conversation.rows_width = width;
+    if (width - view.rows_width).abs() > 0.5 {
+        view.row_heights.clear();
+        view.rows_width = width;
     }
     let origin = ui.min_rect().top();
     let mut y = ui.cursor().top() - origin;
     let mut gap = 0.0;
     let mut previous: Option<&DirectMessage> = None;
     for message in conversation.messages.values() {
-        let height = conversation.row_heights.get(&message.id).copied().unwrap_or(ESTIMATED_ROW_HEIGHT);
+        let height = view.row_heights.get(&message.id).copied().unwrap_or(ESTIMATED_ROW_HEIGHT);
         if y + height < viewport.top() || y > viewport.bottom() {
             gap += height;
             y += height;
@@ -157,7 +194,7 @@ fn rows_ui(
         let top = ui.cursor().top();
         message_row_ui(ui, message, previous, my_id, peer_name);
         let measured = ui.cursor().top() - top;
-        conversation.row_heights.insert(message.id, measured);
+        view.row_heights.insert(message.id, measured);
         y += measured;
         previous = Some(message);
     }

@@ -1,7 +1,7 @@
 //! Screens. Each `*_ui` function draws part of [`AppState`] and returns the
 //! [`Command`]s the user asked for; none of them touches the network.
 
-mod conversation;
+pub mod conversation;
 mod dialogs;
 mod login;
 mod settings;

@@ -1,0 +1,252 @@
+//! Everything the client knows, and the one place it changes: network and
+//! media events are applied by [`AppState::apply`] and
+//! [`AppState::apply_media`], user intents by the `AppState` methods the
+//! screens call. Both return the [`Command`]s to send. The state is split
+//! along the product's seams: [`session`] (login, what survives a restart),
+//! [`social`] (friends, invites) and [`conversations`] (history, outbox,
+//! composer); this file holds the whole and dispatches events.
+
+mod conversations;
+mod session;
+mod social;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use concord_common::{Friend, InviteList, ServerEvent, User, UserId};
+use web_time::Instant;
+
+pub use conversations::{Conversation, PendingMessage};
+pub use session::{AuthMode, LoginForm, Persisted, StoredSession};
+pub use social::AddFriendForm;
+
+use crate::media::{MediaCommand, MediaEvent};
+use crate::net::{Command, Connection, NetEvent};
+
+/// Server the first-run screen suggests.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
+/// How long a typing indicator lasts without a new `typing` event.
+pub const TYPING_SHOWN_FOR: Duration = Duration::from_secs(6);
+/// Send `typing` at most this often.
+pub const TYPING_SEND_EVERY: Duration = Duration::from_secs(3);
+
+/// Everything the client knows.
+#[derive(Debug, Default)]
+pub struct AppState {
+    /// What survives a restart.
+    pub persisted: Persisted,
+    /// The login screen.
+    pub login: LoginForm,
+    /// The realtime connection; `None` while logged out.
+    pub connection: Option<Connection>,
+    /// The account, once `ready` arrived.
+    pub me: Option<User>,
+    /// Friends, by name.
+    pub friends: Vec<Friend>,
+    /// Pending invites.
+    pub invites: InviteList,
+    /// Unread counts per friend.
+    pub unread: HashMap<UserId, u64>,
+    /// Loaded conversations.
+    pub conversations: HashMap<UserId, Conversation>,
+    /// The open conversation.
+    pub selected: Option<UserId>,
+    /// The "Add friend" dialog.
+    pub add_friend: AddFriendForm,
+    /// The Ctrl+K switcher's query, when open.
+    pub switcher: Option<String>,
+    /// A one-line notice (e.g. "Invite sent"), dismissable.
+    pub notice: Option<String>,
+    /// Whether the window has focus (for notifications and read marks).
+    pub focused: bool,
+    /// Desktop notifications to show (title, body); drained by the app.
+    pub notifications: Vec<(String, String)>,
+    /// The Settings window.
+    pub settings: crate::settings::SettingsPanel,
+    /// Requests for the media actor; drained by the app.
+    pub media_requests: Vec<MediaCommand>,
+    /// Where time and nonces come from (tests substitute their own).
+    pub inputs: Inputs,
+}
+
+/// The state's only sources of outside facts: the clock and fresh nonces.
+/// Everything else arrives as an event, so [`AppState`] stays a pure
+/// function of its inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs {
+    /// The current instant (typing indicators and their throttling).
+    pub now: fn() -> Instant,
+    /// A fresh message nonce.
+    pub new_nonce: fn() -> String,
+}
+
+impl Default for Inputs {
+    fn default() -> Self {
+        Self { now: Instant::now, new_nonce: crate::platform::new_nonce }
+    }
+}
+
+impl AppState {
+    /// Opens Settings and asks for the device list.
+    pub fn open_settings(&mut self) -> Vec<Command> {
+        self.settings.open = true;
+        if self.settings.listing {
+            return vec![];
+        }
+        self.settings.listing = true;
+        self.media_requests.push(MediaCommand::ListDevices);
+        vec![]
+    }
+
+    /// Starts the call test with the chosen devices (one at a time).
+    pub fn run_call_test(&mut self) -> Vec<Command> {
+        if self.settings.testing {
+            return vec![];
+        }
+        self.settings.testing = true;
+        self.settings.result = None;
+        self.media_requests.push(MediaCommand::RunCallTest(self.persisted.media.clone()));
+        vec![]
+    }
+
+    /// Applies what the media actor reports.
+    pub fn apply_media(&mut self, event: MediaEvent) {
+        match event {
+            MediaEvent::Devices(devices) => {
+                self.settings.listing = false;
+                self.settings.devices = devices;
+            }
+            MediaEvent::CallTestFinished(result) => {
+                self.settings.testing = false;
+                self.settings.result = Some(result);
+            }
+        }
+    }
+
+    /// State restored from `persisted`; returns it with the commands that
+    /// resume a kept session (or a notice if it expired).
+    pub fn restore(persisted: Persisted, now_ms: i64) -> (Self, Vec<Command>) {
+        let mut state = AppState { persisted, focused: true, ..Default::default() };
+        state.login.focus_first = true;
+        if let Some(origin) = crate::platform::page_origin() {
+            // In a browser the page came from the server: nothing to pick.
+            state.persisted.server_url = origin;
+            state.login.server_chosen = true;
+        } else if state.persisted.server_url.is_empty() {
+            state.persisted.server_url = DEFAULT_SERVER.to_owned();
+        }
+        state.login.server = state.persisted.server_url.clone();
+        if crate::platform::wants_register() {
+            state.login.mode = AuthMode::Register;
+        }
+        let mut commands = Vec::new();
+        match state.persisted.session.clone() {
+            Some(session) if session.expires_at_ms > now_ms => {
+                state.login.server_chosen = true;
+                state.connection = Some(Connection::Connecting);
+                commands.push(Command::Resume {
+                    server: state.persisted.server_url.clone(),
+                    token: session.token,
+                });
+            }
+            Some(session) => {
+                state.persisted.session = None;
+                state.login.server_chosen = true;
+                state.login.email = session.user.email;
+                state.notice = Some("Your session has expired. Log in again.".into());
+            }
+            None => {}
+        }
+        (state, commands)
+    }
+
+    /// Applies a network event.
+    pub fn apply(&mut self, event: NetEvent) -> Vec<Command> {
+        match event {
+            NetEvent::Authenticated { server, auth } => return self.on_authenticated(server, auth),
+            NetEvent::AuthFailed { error } => self.on_auth_failed(error),
+            NetEvent::Connection(connection) => self.on_connection(connection),
+            NetEvent::SessionExpired { message } => return self.on_session_expired(message),
+            NetEvent::Server(event) => return self.apply_server_event(event),
+            NetEvent::History { peer, before, page } => self.on_history(peer, before, page),
+            NetEvent::HistoryFailed { peer, error } => self.on_history_failed(peer, error),
+            NetEvent::MessageSent { peer, nonce, message } => self.on_message_sent(peer, &nonce, message),
+            NetEvent::MessageRefused { peer, nonce, error } => self.on_message_refused(peer, &nonce, error),
+            NetEvent::InviteResult(result) => self.on_invite_result(result),
+            NetEvent::ActionFailed { error } => self.notice = Some(error.message),
+        }
+        vec![]
+    }
+
+    fn apply_server_event(&mut self, event: ServerEvent) -> Vec<Command> {
+        match event {
+            ServerEvent::Ready { me, friends, invites, unread, .. } => {
+                if let Some(session) = &mut self.persisted.session {
+                    session.user = me.clone();
+                }
+                self.me = Some(me);
+                self.friends = friends;
+                self.sort_friends();
+                self.invites = invites;
+                self.unread = unread.into_iter().map(|u| (u.user_id, u.count)).collect();
+                let mut commands = self.reload_open_conversations();
+                if let Some(peer) = self.selected {
+                    commands.extend(self.mark_read_if_visible(peer));
+                }
+                return commands;
+            }
+            ServerEvent::MessageCreated { message } => return self.on_message_created(message),
+            ServerEvent::InviteCreated { invite } => self.upsert_invite(invite),
+            ServerEvent::InviteRemoved { invite_id, .. } => self.remove_invite(invite_id),
+            ServerEvent::FriendAdded { friend } => self.upsert_friend(friend),
+            ServerEvent::FriendRemoved { user_id } => self.remove_friend(user_id),
+            ServerEvent::Presence { user_id, online } => self.set_presence(user_id, online),
+            ServerEvent::Typing { user_id } => self.on_typing(user_id),
+            ServerEvent::DmRead { user_id, .. } => {
+                self.unread.remove(&user_id);
+            }
+            ServerEvent::Error { error } => self.notice = Some(error.message),
+            ServerEvent::HeartbeatAck => {}
+        }
+        vec![]
+    }
+
+    fn mark_read_if_visible(&mut self, peer: UserId) -> Option<Command> {
+        self.unread.remove(&peer).filter(|n| *n > 0).map(|_| Command::MarkRead { peer })
+    }
+
+    /// The window gained or lost focus.
+    pub fn set_focused(&mut self, focused: bool) -> Vec<Command> {
+        self.focused = focused;
+        match (focused, self.selected) {
+            (true, Some(peer)) => self.mark_read_if_visible(peer).into_iter().collect(),
+            _ => vec![],
+        }
+    }
+}
+
+impl AppState {
+    /// What a browser test needs to see, as JSON (the canvas has no DOM).
+    #[cfg(feature = "test-hooks")]
+    pub fn test_summary(&self) -> String {
+        let name = |id: UserId| self.friend(id).map_or_else(|| id.to_string(), |f| f.user.username.clone());
+        serde_json::json!({
+            "screen": if self.logged_in() { "main" } else { "login" },
+            "mode": format!("{:?}", self.login.mode),
+            "online": self.connection == Some(Connection::Online),
+            "me": self.me.as_ref().map(|u| u.username.clone()),
+            "friends": self.friends.iter().map(|f| serde_json::json!({
+                "name": f.user.username, "online": f.online, "unread": self.unread.get(&f.user.id).copied().unwrap_or(0),
+            })).collect::<Vec<_>>(),
+            "invites_in": self.invites.incoming.iter().map(|i| i.from.username.clone()).collect::<Vec<_>>(),
+            "selected": self.selected.map(name),
+            "messages": self.conversations.iter().map(|(peer, c)| {
+                (name(*peer), c.messages.values().map(|m| m.content.clone()).collect::<Vec<_>>())
+            }).collect::<std::collections::BTreeMap<_, _>>(),
+            "pending": self.conversations.values().map(|c| c.pending.len()).sum::<usize>(),
+        })
+        .to_string()
+    }
+}
