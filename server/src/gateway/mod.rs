@@ -17,8 +17,8 @@ use crate::error::ApiError;
 use crate::realtime::Hub;
 use crate::services::{Messages, Social};
 
-/// What a websocket session needs, cheap to clone.
-#[derive(Clone)]
+/// What a websocket session needs; shared by every session as `Arc<Gateway>`
+/// (one pointer per connection, not a copy of the services and token keys).
 pub struct Gateway {
     /// Friends, invites, presence.
     pub social: Social,
@@ -47,14 +47,14 @@ pub fn stage() -> AdHoc {
         let (Some(social), Some(messages), Some(hub), Some(tokens), Some(settings)) = parts else {
             return Err(rocket);
         };
-        let gateway = Gateway {
+        let gateway = Arc::new(Gateway {
             social: social.clone(),
             messages: messages.clone(),
             hub: hub.clone(),
             tokens: tokens.clone(),
             heartbeat_interval_ms: settings.heartbeat_interval_ms,
             max_frame_bytes: settings.ws_max_message_bytes,
-        };
+        });
         Ok(rocket.manage(gateway).mount("/api", routes![websocket, not_an_upgrade]))
     })
 }
@@ -67,8 +67,11 @@ pub fn stage() -> AdHoc {
         (status = 426, description = "A plain GET without websocket upgrade headers (`upgrade_required`).", body = concord_common::ErrorResponse),
     ))]
 #[get("/ws")]
-pub(crate) fn websocket(ws: rocket_ws::WebSocket, gateway: &State<Gateway>) -> rocket_ws::Channel<'static> {
-    let gateway = gateway.inner().clone();
+pub(crate) fn websocket(
+    ws: rocket_ws::WebSocket,
+    gateway: &State<Arc<Gateway>>,
+) -> rocket_ws::Channel<'static> {
+    let gateway = Arc::clone(gateway.inner());
     let max = gateway.max_frame_bytes;
     let ws = ws.config(rocket_ws::Config {
         max_message_size: Some(max),

@@ -7,6 +7,7 @@
 //! need the database run as tasks beside the loop, which keeps delivering
 //! events and pings while they wait.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use concord_common::events::REQUEST_ID_MAX_LEN;
@@ -39,7 +40,7 @@ type Source = SplitStream<DuplexStream>;
 ///
 /// Steps that await the database are boxed: an idle connection then holds
 /// only the small `serve` loop's state, not the largest query future's.
-pub async fn run(gateway: Gateway, stream: DuplexStream) {
+pub async fn run(gateway: Arc<Gateway>, stream: DuplexStream) {
     let (mut sink, mut source) = stream.split();
     let Some(user) = Box::pin(identify(&gateway, &mut sink, &mut source)).await else {
         return;
@@ -119,7 +120,7 @@ async fn ready_event(gateway: &Gateway, user: UserId) -> Result<ServerEvent, Api
 }
 
 async fn serve(
-    gateway: &Gateway,
+    gateway: &Arc<Gateway>,
     connection: &Connection,
     sink: &mut Sink,
     source: &mut Source,
@@ -193,7 +194,7 @@ async fn serve(
 
 /// Reads one client frame: answers what needs no waiting at once (through
 /// the queue), and starts a handler task for the rest.
-fn accept_frame(gateway: &Gateway, connection: &Connection, text: &str, handlers: &mut JoinSet<()>) {
+fn accept_frame(gateway: &Arc<Gateway>, connection: &Connection, text: &str, handlers: &mut JoinSet<()>) {
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(value) => value,
         Err(e) => {
@@ -236,7 +237,7 @@ fn accept_frame(gateway: &Gateway, connection: &Connection, text: &str, handlers
             error_event(ErrorCode::BadRequest, "This connection is already identified."),
         ),
         ClientEvent::Typing { user_id } => {
-            let (gateway, conn, user) = (gateway.clone(), connection.id, connection.user);
+            let (gateway, conn, user) = (Arc::clone(gateway), connection.id, connection.user);
             handlers.spawn(async move {
                 if let Err(e) = gateway.social.typing(user, user_id).await {
                     reply(&gateway, conn, request_id, ServerEvent::Error { error: e.body });
