@@ -22,9 +22,12 @@ pub fn init(figment: &Figment) {
         "debug" => "debug",
         _ => "info",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| match default_level {
+        "off" => EnvFilter::new("off"),
         // Rocket's per-request lines are noise at `info`; its warnings stay.
-        EnvFilter::new(format!("{default_level},rocket::server=warn,_=warn,sqlx=warn"))
+        // Concord's own info lines (the start-up line, instances reaped) show
+        // even under Rocket's release default (`critical`).
+        level => EnvFilter::new(format!("{level},concord_server=info,rocket::server=warn,_=warn,sqlx=warn")),
     });
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let installed = match format {
