@@ -74,13 +74,13 @@ fn bind_message<'q>(
 /// original. Outcomes are in the order of `batch`.
 pub async fn insert_batch(
     pool: &AnyPool,
-    batch: &[DirectMessage],
+    batch: &[&DirectMessage],
 ) -> Result<Vec<InsertOutcome>, sqlx::Error> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }
     let sql = format!("{INSERT}{}", vec![PLACEHOLDERS; batch.len()].join(", "));
-    let query = batch.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_message);
+    let query = batch.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, m| bind_message(query, m));
     match query.execute(pool).await {
         Ok(_) => return Ok(batch.iter().map(|_| InsertOutcome::Stored).collect()),
         Err(e) if super::is_unique_violation(&e) => {}

@@ -144,7 +144,7 @@ impl Messages {
 async fn run_writer(pool: AnyPool, mut queue: mpsc::Receiver<PendingWrite>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let messages: Vec<DirectMessage> = batch.iter().map(|p| p.message.clone()).collect();
+        let messages: Vec<&DirectMessage> = batch.iter().map(|p| &p.message).collect();
         match messages::insert_batch(&pool, &messages).await {
             Ok(outcomes) => {
                 for (pending, outcome) in batch.drain(..).zip(outcomes) {

@@ -59,15 +59,15 @@ pub fn spawn_server(env: &[(String, String)]) -> Result<ChildServer, Vec<String>
             }
         }
     });
-    reader.expect("a thread to read the child's log");
+    let reader = reader.expect("a thread to read the child's log");
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(port) = port_rx.recv_timeout(Duration::from_millis(50)) {
             return Ok(ChildServer { child, log, port });
         }
         if let Ok(Some(_)) = child.try_wait() {
-            // Exited: give the reader a moment to take the last lines.
-            std::thread::sleep(Duration::from_millis(100));
+            // Exited: the reader ends at the pipe's end, with every line taken.
+            let _ = reader.join();
             return Err(log.lock().unwrap().clone());
         }
     }
