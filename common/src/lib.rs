@@ -11,5 +11,5 @@ pub mod validate;
 
 pub use api::*;
 pub use error::{ErrorBody, ErrorCode, ErrorResponse};
-pub use events::{ClientEvent, ClientFrame, InviteRemovedReason, ServerEvent, ServerFrame};
+pub use events::{ClientEvent, ClientFrame, ServerEvent, ServerFrame};
 pub use ids::{InviteId, MessageId, UserId};

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test reports failure
 
+use concord_common::events;
 use concord_common::*;
 use serde_json::json;
 
@@ -30,11 +31,11 @@ fn ids_are_strings_on_the_wire_and_accept_integers() {
 
 #[test]
 fn client_events_are_tagged_by_type() {
-    let v = roundtrip(&ClientEvent::Identify { token: "t".into() });
+    let v = roundtrip(&ClientEvent::Identify(events::Identify { token: "t".into() }));
     assert_eq!(v, json!({"type": "identify", "token": "t"}));
     assert_eq!(roundtrip(&ClientEvent::Heartbeat), json!({"type": "heartbeat"}));
     assert_eq!(
-        roundtrip(&ClientEvent::Typing { user_id: UserId(5) }),
+        roundtrip(&ClientEvent::Typing(events::TypingTo { user_id: UserId(5) })),
         json!({"type": "typing", "user_id": "5"})
     );
     assert!(serde_json::from_value::<ClientEvent>(json!({"type": "nope"})).is_err());
@@ -53,23 +54,26 @@ fn server_events_roundtrip() {
     let friend = Friend { user: user(2), online: true, since_ms: 5 };
     let invite = Invite { id: InviteId(3), from: user(1), to: user(2), created_at_ms: 6 };
     let events = vec![
-        ServerEvent::Ready {
+        ServerEvent::Ready(events::Ready {
             me: user(1),
             friends: vec![friend.clone()],
             invites: InviteList { incoming: vec![invite.clone()], outgoing: vec![] },
             unread: vec![UnreadCount { user_id: UserId(2), count: 3, last_read_id: None }],
             heartbeat_interval_ms: 30_000,
-        },
-        ServerEvent::InviteCreated { invite: invite.clone() },
-        ServerEvent::InviteRemoved { invite_id: InviteId(3), reason: InviteRemovedReason::Rejected },
-        ServerEvent::FriendAdded { friend },
-        ServerEvent::FriendRemoved { user_id: UserId(2) },
-        ServerEvent::Presence { user_id: UserId(2), online: false },
-        ServerEvent::MessageCreated { message },
-        ServerEvent::Typing { user_id: UserId(2) },
-        ServerEvent::DmRead { user_id: UserId(2), last_read_id: MessageId(9) },
+        }),
+        ServerEvent::InviteCreated(events::InviteCreated { invite: invite.clone() }),
+        ServerEvent::InviteRemoved(events::InviteRemoved {
+            invite_id: InviteId(3),
+            reason: events::InviteRemovedReason::Rejected,
+        }),
+        ServerEvent::FriendAdded(events::FriendAdded { friend }),
+        ServerEvent::FriendRemoved(events::FriendRemoved { user_id: UserId(2) }),
+        ServerEvent::Presence(events::Presence { user_id: UserId(2), online: false }),
+        ServerEvent::MessageCreated(events::MessageCreated { message }),
+        ServerEvent::Typing(events::FriendTyping { user_id: UserId(2) }),
+        ServerEvent::DmRead(events::DmRead { user_id: UserId(2), last_read_id: MessageId(9) }),
         ServerEvent::HeartbeatAck,
-        ServerEvent::Error { error: ErrorBody::new(ErrorCode::NotFriends, "x") },
+        ServerEvent::Error(events::Refused { error: ErrorBody::new(ErrorCode::NotFriends, "x") }),
     ];
     for event in &events {
         let v = roundtrip(event);

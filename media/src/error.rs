@@ -61,6 +61,16 @@ pub enum MediaError {
     /// The Opus encoder or decoder failed.
     #[error("Opus: {0}")]
     Audio(String),
+    /// A sample-rate converter could not be built for a device's rate.
+    #[error("cannot convert {from} Hz audio to {to} Hz: {reason}")]
+    Resample {
+        /// The rate coming in.
+        from: u32,
+        /// The rate going out.
+        to: u32,
+        /// Why.
+        reason: String,
+    },
     /// A device kind is absent or unusable on this machine (a normal state).
     #[error("{kind} unavailable: {reason}")]
     Unavailable {

@@ -14,6 +14,7 @@ pub mod jitter;
 pub mod lossy_link;
 pub mod playback;
 pub mod receive;
+pub mod resample;
 pub mod scale;
 pub mod selftest;
 pub mod send;

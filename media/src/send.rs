@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::audio_codec::{AudioEncoder, FRAME_SAMPLES};
 use crate::convert::{to_i420_into, I420Frame};
-use crate::scale::scale_i420;
+use crate::scale::Scaler;
 use crate::slot::{Closed, LatestSlot};
 use crate::source::{AudioSource, VideoSource};
 use crate::transport::LocalTrack;
@@ -136,6 +136,7 @@ impl VideoSender {
                 let started = Instant::now();
                 let mut previous: Option<Instant> = None;
                 let mut scaled = I420Frame::black(2, 2);
+                let mut scaler = Scaler::new();
                 let fallback = Duration::from_secs_f32(1.0 / settings.frame_rate.max(1.0));
                 while !stop.load(Ordering::Relaxed) {
                     let captured = match slot.wait(Duration::from_millis(100)) {
@@ -155,7 +156,7 @@ impl VideoSender {
                     let size = *size.lock().unwrap_or_else(PoisonError::into_inner);
                     let frame = match size {
                         Some((w, h)) if (w, h) != (captured.frame.width, captured.frame.height) => {
-                            scale_i420(&captured.frame, w, h, &mut scaled);
+                            scaler.scale_i420(&captured.frame, w, h, &mut scaled);
                             &scaled
                         }
                         _ => &captured.frame,

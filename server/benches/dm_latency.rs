@@ -17,10 +17,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use concord_common::events;
 use concord_common::{MessagePage, ServerEvent};
+use concord_testkit::stats::percentiles;
+use concord_testkit::Backend;
 use futures_util::StreamExt;
 use serde_json::json;
-use support::{backends, befriend, connect, percentiles, register, ServerProcess};
+use support::{backends, connect, ServerProcess};
 use tokio::sync::{Mutex, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -46,16 +49,16 @@ async fn main() {
 /// Messages per second one sender → receiver pair carries.
 const PER_PAIR_RATE: u64 = 100;
 
-async fn run(backend: &str, rate: u64, seconds: u64) {
+async fn run(backend: Backend, rate: u64, seconds: u64) {
     let server = ServerProcess::start(backend, &[]).await;
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
     let pairs = rate.div_ceil(PER_PAIR_RATE).max(1) as usize;
     let mut senders = Vec::with_capacity(pairs);
     let mut receivers = Vec::with_capacity(pairs);
     for i in 0..pairs {
-        let sender = register(&http, &server, &format!("sender{i}")).await;
-        let receiver = register(&http, &server, &format!("receiver{i}")).await;
-        befriend(&http, &server, &sender, &receiver).await;
+        let sender = server.register(&format!("sender{i}")).await;
+        let receiver = server.register(&format!("receiver{i}")).await;
+        server.befriend(&sender, &receiver).await;
         senders.push(sender);
         receivers.push(receiver);
     }
@@ -78,7 +81,9 @@ async fn run(backend: &str, rate: u64, seconds: u64) {
                     Ok(Some(Ok(_))) => continue,
                     _ => break,
                 };
-                if let Ok(ServerEvent::MessageCreated { message }) = serde_json::from_str(&text) {
+                if let Ok(ServerEvent::MessageCreated(events::MessageCreated { message })) =
+                    serde_json::from_str(&text)
+                {
                     let sent_us: u64 = message.content.parse().unwrap_or(0);
                     latencies.push(clock.elapsed().saturating_sub(Duration::from_micros(sent_us)));
                     if !seen.insert(message.id) {
@@ -107,7 +112,7 @@ async fn run(backend: &str, rate: u64, seconds: u64) {
             let pair = sent as usize % pairs;
             let (http, url, token) = (
                 http.clone(),
-                server.url(&format!("/api/dms/{}/messages", receivers[pair].id)),
+                server.url(&format!("/api/dms/{}/messages", receivers[pair].id())),
                 senders[pair].token.clone(),
             );
             let (post_latencies, failures) = (post_latencies.clone(), failures.clone());
@@ -145,7 +150,7 @@ async fn run(backend: &str, rate: u64, seconds: u64) {
     for (sender, receiver) in senders.iter().zip(&receivers) {
         let mut before: Option<String> = None;
         loop {
-            let mut url = server.url(&format!("/api/dms/{}/messages?limit=100", receiver.id));
+            let mut url = server.url(&format!("/api/dms/{}/messages?limit=100", receiver.id()));
             if let Some(b) = &before {
                 url.push_str(&format!("&before={b}"));
             }
@@ -163,7 +168,7 @@ async fn run(backend: &str, rate: u64, seconds: u64) {
         "{}",
         json!({
             "bench": "dm_latency",
-            "database": backend,
+            "database": backend.name(),
             "target_rate_per_s": rate,
             "pairs": pairs,
             "achieved_rate_per_s": (total as f64 / send_secs).round(),

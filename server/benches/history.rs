@@ -12,10 +12,12 @@ mod support;
 use std::time::{Duration, Instant};
 
 use concord_common::MessagePage;
+use concord_testkit::stats::percentiles;
+use concord_testkit::Backend;
 use rand::Rng;
 use serde_json::json;
 use sqlx::Executor;
-use support::{backends, befriend, percentiles, register, ServerProcess};
+use support::{backends, ServerProcess};
 
 const QUERIES: usize = 2000;
 const ROWS_PER_INSERT: usize = 1000;
@@ -29,14 +31,14 @@ async fn main() {
     }
 }
 
-async fn run(backend: &str, messages: usize) {
+async fn run(backend: Backend, messages: usize) {
     let server = ServerProcess::start(backend, &[]).await;
     let http = reqwest::Client::new();
-    let ada = register(&http, &server, "ada").await;
-    let bob = register(&http, &server, "bob").await;
-    let carol = register(&http, &server, "carol").await;
-    befriend(&http, &server, &ada, &bob).await;
-    befriend(&http, &server, &ada, &carol).await;
+    let ada = server.register("ada").await;
+    let bob = server.register("bob").await;
+    let carol = server.register("carol").await;
+    server.befriend(&ada, &bob).await;
+    server.befriend(&ada, &carol).await;
 
     // Seed straight into the database (the API would take hours): ids below
     // anything the server generates now, alternating senders, plus some
@@ -44,7 +46,7 @@ async fn run(backend: &str, messages: usize) {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&server.db_url).await.unwrap();
     let seed_started = Instant::now();
-    let (low, high) = (ada.id.0.min(bob.id.0), ada.id.0.max(bob.id.0));
+    let (low, high) = (ada.id().0.min(bob.id().0), ada.id().0.max(bob.id().0));
     let mut next_id: i64 = 1_000_000_000;
     let mut first_id = None;
     let mut done = 0;
@@ -64,11 +66,11 @@ async fn run(backend: &str, messages: usize) {
                 next_id += 1;
                 first_id.get_or_insert(id);
                 let (sender, recipient, pair) = if n % 10 == 9 {
-                    (carol.id.0, ada.id.0, (ada.id.0.min(carol.id.0), ada.id.0.max(carol.id.0)))
+                    (carol.id().0, ada.id().0, (ada.id().0.min(carol.id().0), ada.id().0.max(carol.id().0)))
                 } else if n % 2 == 0 {
-                    (ada.id.0, bob.id.0, (low, high))
+                    (ada.id().0, bob.id().0, (low, high))
                 } else {
-                    (bob.id.0, ada.id.0, (low, high))
+                    (bob.id().0, ada.id().0, (low, high))
                 };
                 if r > 0 {
                     sql.push(',');
@@ -86,7 +88,7 @@ async fn run(backend: &str, messages: usize) {
         tx.commit().await.unwrap();
     }
     let seed_secs = seed_started.elapsed().as_secs_f64();
-    if backend == "sqlite" {
+    if backend == Backend::Sqlite {
         pool.execute("ANALYZE").await.unwrap();
     }
     pool.close().await;
@@ -94,7 +96,7 @@ async fn run(backend: &str, messages: usize) {
 
     let mut rng = rand::rng();
     let page_url = |before: Option<i64>| {
-        let mut url = server.url(&format!("/api/dms/{}/messages?limit=50", bob.id));
+        let mut url = server.url(&format!("/api/dms/{}/messages?limit=50", bob.id()));
         if let Some(b) = before {
             url.push_str(&format!("&before={b}"));
         }
@@ -124,7 +126,7 @@ async fn run(backend: &str, messages: usize) {
         "{}",
         json!({
             "bench": "history",
-            "database": backend,
+            "database": backend.name(),
             "messages": messages,
             "seed_seconds": (seed_secs * 10.0).round() / 10.0,
             "every_page_had_50": page_sizes_ok,

@@ -15,8 +15,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use concord_testkit::server::PASSWORD;
+use concord_testkit::stats::percentiles;
+use concord_testkit::Backend;
 use serde_json::json;
-use support::{percentiles, register, ServerProcess};
+use support::ServerProcess;
 
 fn env_or(key: &str, default: u64) -> u64 {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -26,14 +29,15 @@ fn env_or(key: &str, default: u64) -> u64 {
 async fn main() {
     let waves = env_or("CONCORD_BENCH_WAVES", 10);
     let flood = env_or("CONCORD_BENCH_FLOOD", 200);
-    let server =
-        Arc::new(ServerProcess::start("sqlite", &[("ROCKET_LOGIN_FAILURES_PER_ADDRESS", "1000000")]).await);
+    let server = Arc::new(
+        ServerProcess::start(Backend::Sqlite, &[("ROCKET_LOGIN_FAILURES_PER_ADDRESS", "1000000")]).await,
+    );
     let http = reqwest::Client::builder().pool_max_idle_per_host(flood as usize).build().unwrap();
-    let ada = register(&http, &server, "ada").await;
+    let ada = server.register("ada").await;
     // One login first, so the idle figure includes a hash's worth of warm-up.
     let warm = http
         .post(server.url("/api/auth/login"))
-        .json(&json!({"email": ada.email, "password": "bench password"}))
+        .json(&json!({"email": ada.user.email, "password": PASSWORD}))
         .send()
         .await
         .unwrap();
@@ -57,14 +61,12 @@ async fn main() {
     for _ in 0..waves {
         let attempts: Vec<_> = (0..flood)
             .map(|_| {
-                let (http, url, email) = (http.clone(), server.url("/api/auth/login"), ada.email.clone());
+                let (http, url, email) =
+                    (http.clone(), server.url("/api/auth/login"), ada.user.email.clone());
                 tokio::spawn(async move {
                     let t0 = Instant::now();
-                    let response = http
-                        .post(url)
-                        .json(&json!({"email": email, "password": "bench password"}))
-                        .send()
-                        .await;
+                    let response =
+                        http.post(url).json(&json!({"email": email, "password": PASSWORD})).send().await;
                     (response.map(|r| r.status().as_u16()).unwrap_or(0), t0.elapsed())
                 })
             })

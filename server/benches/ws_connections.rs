@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use concord_testkit::Backend;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use support::{connect, register, ServerProcess};
+use support::{connect, ServerProcess};
 use tokio_tungstenite::tungstenite::Message;
 
 const USERS: usize = 100;
@@ -24,11 +25,10 @@ async fn main() {
     let target: usize =
         std::env::var("CONCORD_BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let _ = rlimit::increase_nofile_limit(target as u64 + 1000);
-    let server = ServerProcess::start("sqlite", &[]).await;
-    let http = reqwest::Client::new();
+    let server = ServerProcess::start(Backend::Sqlite, &[]).await;
     let mut accounts = Vec::new();
     for i in 0..USERS {
-        accounts.push(register(&http, &server, &format!("conn{i}")).await);
+        accounts.push(server.register(&format!("conn{i}")).await);
     }
     // Warm up one connection so the baseline includes runtime start-up costs.
     let warm = connect(&server, &accounts[0].token).await;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use concord_common::events;
 use concord_common::{ClientEvent, ErrorBody, ErrorCode, LoginRequest, RegisterRequest};
 use futures_util::future::{abortable, AbortHandle};
 use reqwest::Method;
@@ -126,7 +127,7 @@ fn session_command(session: &Session, command: Command, sink: &EventSink) {
             let _ = api.mark_read(peer).await;
         }),
         Command::Typing { peer } => {
-            socket::send(&session.socket, &ClientEvent::Typing { user_id: peer });
+            socket::send(&session.socket, &ClientEvent::Typing(events::TypingTo { user_id: peer }));
         }
         Command::Invite { email } => spawn(async move {
             let result = api.invite(&email).await.map_err(|e| e.body());

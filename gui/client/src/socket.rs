@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use concord_common::events;
 use concord_common::{ClientEvent, ErrorCode, ServerEvent};
 use ezsockets::client::ClientCloseMode;
 use ezsockets::{ClientConfig, CloseFrame, Utf8Bytes, WSError};
@@ -50,7 +51,8 @@ impl ezsockets::ClientExt for Handler {
     }
 
     async fn on_connect(&mut self) -> Result<(), ezsockets::Error> {
-        let identify = serde_json::to_string(&ClientEvent::Identify { token: self.token.clone() })?;
+        let identify =
+            serde_json::to_string(&ClientEvent::Identify(events::Identify { token: self.token.clone() }))?;
         self.handle.text(identify).map_err(|_| "socket closed")?;
         Ok(())
     }
@@ -111,13 +113,13 @@ pub async fn supervise(
         let mut identified = false;
         while let Some(event) = frames.recv().await {
             match &event {
-                ServerEvent::Ready { .. } => {
+                ServerEvent::Ready(events::Ready { .. }) => {
                     identified = true;
                     attempt = 0;
                     let _ = online.send(true);
                     sink.emit(NetEvent::Connection(Connection::Online)).await;
                 }
-                ServerEvent::Error { error }
+                ServerEvent::Error(events::Refused { error })
                     if !identified
                         && matches!(error.code, ErrorCode::Unauthorized | ErrorCode::TokenExpired) =>
                 {

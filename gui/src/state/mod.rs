@@ -15,6 +15,7 @@ mod tests;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use concord_common::events;
 use concord_common::{Friend, InviteList, ServerEvent, User, UserId};
 use web_time::Instant;
 
@@ -182,7 +183,7 @@ impl AppState {
 
     fn apply_server_event(&mut self, event: ServerEvent) -> Vec<Command> {
         match event {
-            ServerEvent::Ready { me, friends, invites, unread, .. } => {
+            ServerEvent::Ready(events::Ready { me, friends, invites, unread, .. }) => {
                 if let Some(session) = &mut self.persisted.session {
                     session.user = me.clone();
                 }
@@ -197,17 +198,21 @@ impl AppState {
                 }
                 return commands;
             }
-            ServerEvent::MessageCreated { message } => return self.on_message_created(message),
-            ServerEvent::InviteCreated { invite } => self.upsert_invite(invite),
-            ServerEvent::InviteRemoved { invite_id, .. } => self.remove_invite(invite_id),
-            ServerEvent::FriendAdded { friend } => self.upsert_friend(friend),
-            ServerEvent::FriendRemoved { user_id } => self.remove_friend(user_id),
-            ServerEvent::Presence { user_id, online } => self.set_presence(user_id, online),
-            ServerEvent::Typing { user_id } => self.on_typing(user_id),
-            ServerEvent::DmRead { user_id, .. } => {
+            ServerEvent::MessageCreated(events::MessageCreated { message }) => {
+                return self.on_message_created(message)
+            }
+            ServerEvent::InviteCreated(events::InviteCreated { invite }) => self.upsert_invite(invite),
+            ServerEvent::InviteRemoved(events::InviteRemoved { invite_id, .. }) => {
+                self.remove_invite(invite_id)
+            }
+            ServerEvent::FriendAdded(events::FriendAdded { friend }) => self.upsert_friend(friend),
+            ServerEvent::FriendRemoved(events::FriendRemoved { user_id }) => self.remove_friend(user_id),
+            ServerEvent::Presence(events::Presence { user_id, online }) => self.set_presence(user_id, online),
+            ServerEvent::Typing(events::FriendTyping { user_id }) => self.on_typing(user_id),
+            ServerEvent::DmRead(events::DmRead { user_id, .. }) => {
                 self.unread.remove(&user_id);
             }
-            ServerEvent::Error { error } => self.notice = Some(error.message),
+            ServerEvent::Error(events::Refused { error }) => self.notice = Some(error.message),
             ServerEvent::HeartbeatAck => {}
         }
         vec![]

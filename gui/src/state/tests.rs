@@ -1,6 +1,7 @@
 //! The state's unit tests: events and intents in, state and commands out.
 
 use super::*;
+use concord_common::events;
 use concord_common::{AuthResponse, DirectMessage, ErrorBody, ErrorCode, MessageId, MessagePage};
 
 fn user(id: i64, name: &str) -> User {
@@ -24,13 +25,13 @@ fn logged_in() -> AppState {
         server: DEFAULT_SERVER.into(),
         auth: AuthResponse { token: "t".into(), expires_at_ms: i64::MAX, user: user(1, "ada") },
     });
-    state.apply(NetEvent::Server(ServerEvent::Ready {
+    state.apply(NetEvent::Server(ServerEvent::Ready(events::Ready {
         me: user(1, "ada"),
         friends: vec![Friend { user: user(2, "bob"), online: false, since_ms: 0 }],
         invites: InviteList::default(),
         unread: vec![],
         heartbeat_interval_ms: 30_000,
-    }));
+    })));
     state
 }
 
@@ -87,7 +88,9 @@ fn sent_messages_stay_pending_until_stored_and_appear_once() {
     let mut stored = message(10, 1, 2, "hello");
     stored.nonce = nonce.clone();
     // The websocket echo may arrive before the POST answer: either clears the pending copy.
-    state.apply(NetEvent::Server(ServerEvent::MessageCreated { message: stored.clone() }));
+    state.apply(NetEvent::Server(ServerEvent::MessageCreated(events::MessageCreated {
+        message: stored.clone(),
+    })));
     state.apply(NetEvent::MessageSent { peer: UserId(2), nonce: nonce.clone(), message: stored });
     let conversation = &state.conversations[&UserId(2)];
     assert!(conversation.pending.is_empty());
@@ -97,17 +100,22 @@ fn sent_messages_stay_pending_until_stored_and_appear_once() {
 #[test]
 fn incoming_messages_count_as_unread_unless_open_and_focused() {
     let mut state = logged_in();
-    state.apply(NetEvent::Server(ServerEvent::MessageCreated { message: message(10, 2, 1, "one") }));
+    state.apply(NetEvent::Server(ServerEvent::MessageCreated(events::MessageCreated {
+        message: message(10, 2, 1, "one"),
+    })));
     assert_eq!(state.unread[&UserId(2)], 1);
     assert_eq!(state.notifications.len(), 1);
     let commands = state.select(UserId(2));
     assert!(commands.contains(&Command::MarkRead { peer: UserId(2) }));
     assert!(!state.unread.contains_key(&UserId(2)));
-    let commands =
-        state.apply(NetEvent::Server(ServerEvent::MessageCreated { message: message(11, 2, 1, "two") }));
+    let commands = state.apply(NetEvent::Server(ServerEvent::MessageCreated(events::MessageCreated {
+        message: message(11, 2, 1, "two"),
+    })));
     assert_eq!(commands, vec![Command::MarkRead { peer: UserId(2) }]);
     state.set_focused(false);
-    state.apply(NetEvent::Server(ServerEvent::MessageCreated { message: message(12, 2, 1, "three") }));
+    state.apply(NetEvent::Server(ServerEvent::MessageCreated(events::MessageCreated {
+        message: message(12, 2, 1, "three"),
+    })));
     assert_eq!(state.unread[&UserId(2)], 1);
 }
 
@@ -129,13 +137,13 @@ fn older_pages_prepend_and_reconnect_refreshes_open_conversations() {
     let conversation = &state.conversations[&UserId(2)];
     assert_eq!(conversation.messages.len(), 100);
     assert!(conversation.prepended && !conversation.has_more);
-    let commands = state.apply(NetEvent::Server(ServerEvent::Ready {
+    let commands = state.apply(NetEvent::Server(ServerEvent::Ready(events::Ready {
         me: user(1, "ada"),
         friends: vec![],
         invites: InviteList::default(),
         unread: vec![],
         heartbeat_interval_ms: 1,
-    }));
+    })));
     assert!(commands.contains(&Command::LoadHistory { peer: UserId(2), before: None }));
 }
 

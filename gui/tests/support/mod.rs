@@ -1,69 +1,49 @@
-//! Fixtures for the client tests: a real Concord server started in-process on
-//! a free port with a temporary SQLite database, and helpers that drive the
-//! real app through egui_kittest by accessibility label.
+//! Fixtures for the client tests: a real Concord server from the shared test
+//! kit (in-process, free port, temporary SQLite database), and helpers that
+//! drive the real app through egui_kittest by accessibility label.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod x11;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use concord_gui::state::Persisted;
 use concord_gui::ConcordApp;
+use concord_testkit::{test_figment, Backend, Database, TestServer};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use rocket::figment::Figment;
 
 /// How long a test waits for something the user would see.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
-/// A server with its own runtime and data directory, restartable on the same port.
+/// A server from the shared test kit on SQLite, with its own runtime (the
+/// app's tests are synchronous), restartable on the same port and data.
 pub struct Server {
     pub runtime: tokio::runtime::Runtime,
     pub port: u16,
-    pub dir: PathBuf,
-    running: Option<concord_server::launch::RunningServer>,
+    db: Database,
+    running: Option<TestServer>,
 }
 
 impl Server {
     pub fn start() -> Server {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "concord-gui-test-{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let db = runtime.block_on(Database::create(Backend::Sqlite));
         // Port 0 on the first start: the system picks a free one, which
         // later restarts reuse so clients find the server where it was.
-        let mut server = Server { runtime, port: 0, dir, running: None };
+        let mut server = Server { runtime, port: 0, db, running: None };
         server.resume();
         server
     }
 
-    fn figment(&self) -> Figment {
-        Figment::new()
-            .merge(("address", "127.0.0.1"))
-            .merge(("port", self.port))
-            .merge(("log_level", "off"))
-            .merge(("shutdown.grace", 1))
-            .merge(("shutdown.mercy", 1))
-            .merge(("shutdown.ctrlc", false))
-            .merge(("data_dir", self.dir.display().to_string()))
-            .merge((
-                "databases.main.url",
-                format!("sqlite://{}?mode=rwc", self.dir.join("concord.db").display()),
-            ))
-    }
-
     /// Starts (again) on the same port and data (any free port the first time).
     pub fn resume(&mut self) {
-        let figment = self.figment();
+        let figment = test_figment(&self.db.url, &self.db.dir, self.port);
         let mut last = String::new();
         for _ in 0..50 {
-            match self.runtime.block_on(concord_server::launch::start(figment.clone())) {
+            match self.runtime.block_on(TestServer::start(figment.clone())) {
                 Ok(running) => {
                     self.port = running.port;
                     self.running = Some(running);
@@ -88,7 +68,12 @@ impl Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Calls the public API directly (as a second client or a bot would).
+    fn client(&self) -> &TestServer {
+        self.running.as_ref().expect("the server is running")
+    }
+
+    /// Calls the public API directly (as a second client or a bot would);
+    /// the call must succeed.
     pub fn api(
         &self,
         method: reqwest::Method,
@@ -96,32 +81,18 @@ impl Server {
         token: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> serde_json::Value {
-        let url = format!("{}{path}", self.url());
-        self.runtime.block_on(async move {
-            let mut request = reqwest::Client::new().request(method, url);
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            if let Some(body) = body {
-                request = request.json(&body);
-            }
-            let response = request.send().await.unwrap();
-            let status = response.status();
-            let text = response.text().await.unwrap();
-            assert!(status.is_success(), "{path}: {status} {text}");
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
-        })
+        let (status, value) = self.runtime.block_on(self.client().call(method, path, token, body));
+        assert!(status.is_success(), "{path}: {status} {value}");
+        value
     }
 
-    /// Registers an account through the API; returns (token, user id).
+    /// Registers `name` as `NAME@example.com` (what [`log_in`] types);
+    /// returns (token, user id).
     pub fn register(&self, name: &str) -> (String, String) {
-        let body = serde_json::json!({"email": format!("{name}@example.com"), "username": name, "password": "correct horse"});
-        let auth = self.api(reqwest::Method::POST, "/api/auth/register", None, Some(body));
-        (auth["token"].as_str().unwrap().to_owned(), auth["user"]["id"].as_str().unwrap().to_owned())
+        let account = self.runtime.block_on(self.client().register_as(name, &format!("{name}@example.com")));
+        (account.token, account.user.id.to_string())
     }
-}
 
-impl Server {
     /// Registers two accounts and makes them friends; returns their tokens.
     pub fn friends(&self, a: &str, b: &str) -> (String, String) {
         let (a_token, _) = self.register(a);
@@ -130,19 +101,23 @@ impl Server {
         (a_token, b_token)
     }
 
-    /// `a` invites `b` (by name) and `b` accepts, through the API.
+    /// `a` invites `b` (by name) and `b` accepts, through the client library.
     pub fn befriend(&self, a_token: &str, b: &str, b_token: &str) {
-        let body = serde_json::json!({"email": format!("{b}@example.com")});
-        let invite = self.api(reqwest::Method::POST, "/api/invites", Some(a_token), Some(body));
-        let id = invite["invite"]["id"].as_str().unwrap();
-        self.api(reqwest::Method::POST, &format!("/api/invites/{id}/accept"), Some(b_token), None);
+        let client = self.client();
+        self.runtime.block_on(async {
+            let invite = match client.api(Some(a_token)).invite(&format!("{b}@example.com")).await {
+                Ok(concord_common::CreateInviteResponse::Invited { invite }) => invite,
+                other => panic!("invite {b}: {other:?}"),
+            };
+            let accept = format!("/api/invites/{}/accept", invite.id);
+            client.api(Some(b_token)).act(reqwest::Method::POST, &accept).await.unwrap();
+        });
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -1,16 +1,19 @@
 //! Microphones and speakers through cpal. Each stream lives on its own
-//! thread (cpal streams must stay where they were built); samples cross
-//! bounded queues, downmixed to mono and resampled to 48 kHz.
+//! thread (cpal streams must stay where they were built); samples cross a
+//! lock-free ring (`rtrb`), so the real-time callbacks never lock or
+//! allocate. Audio is mono at 48 kHz on our side of the ring; rubato
+//! converts from and to the device's rate (`crate::resample`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
 use crate::audio_codec::SAMPLE_RATE;
+use crate::resample::StreamResampler;
 use crate::source::{AudioSink, AudioSource};
 use crate::{DeviceKind, MediaError, Result};
 
@@ -76,10 +79,15 @@ fn find_audio_device(
     Ok((device, config))
 }
 
-/// A cpal input stream, downmixed to mono and resampled to 48 kHz.
+/// A cpal input stream, downmixed to mono and resampled to 48 kHz. The
+/// callback only downmixes into a lock-free ring (no lock, no allocation);
+/// resampling happens on the reader's thread.
 pub struct MicrophoneSource {
     name: String,
-    chunks: Receiver<Result<Vec<f32>>>,
+    samples: rtrb::Consumer<f32>,
+    errors: Receiver<MediaError>,
+    resampler: StreamResampler,
+    raw: Vec<f32>,
     pending: VecDeque<f32>,
     stop: Arc<AtomicBool>,
 }
@@ -90,7 +98,10 @@ impl MicrophoneSource {
         let kind = DeviceKind::Microphone;
         let (device, config) = find_audio_device(kind, name)?;
         let name = device_name(&device).unwrap_or_else(|| "microphone".to_owned());
-        let (tx, chunks) = sync_channel::<Result<Vec<f32>>>(50);
+        let resampler = StreamResampler::new(config.sample_rate(), SAMPLE_RATE)?;
+        // One second of the device's audio: the reader drains it every 20 ms.
+        let (mut producer, samples) = rtrb::RingBuffer::<f32>::new(config.sample_rate().max(8_000) as usize);
+        let (errors_tx, errors) = sync_channel::<MediaError>(1);
         let (opened_tx, opened) = sync_channel(1);
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
@@ -98,19 +109,17 @@ impl MicrophoneSource {
             .name("concord-microphone".into())
             .spawn(move || {
                 let channels = usize::from(config.channels()).max(1);
-                let mut resampler = Resampler::new(config.sample_rate(), SAMPLE_RATE);
-                let data_tx = tx.clone();
                 let stream = device.build_input_stream::<f32, _, _>(
                     config.config(),
                     move |data, _| {
-                        let mono = data.chunks(channels).map(|f| f.iter().sum::<f32>() / channels as f32);
-                        let mut out = Vec::with_capacity(data.len() / channels + 2);
-                        resampler.push(mono, &mut out);
-                        let _ = data_tx.try_send(Ok(out));
+                        for frame in data.chunks(channels) {
+                            // A full ring means the reader stalled: drop rather than wait.
+                            let _ = producer.push(frame.iter().sum::<f32>() / channels as f32);
+                        }
                     },
                     move |e| {
-                        let _ = tx
-                            .try_send(Err(MediaError::unavailable(kind, format!("microphone stopped: {e}"))));
+                        let _ = errors_tx
+                            .try_send(MediaError::unavailable(kind, format!("microphone stopped: {e}")));
                     },
                     None,
                 );
@@ -118,7 +127,20 @@ impl MicrophoneSource {
             })
             .map_err(|e| MediaError::unavailable(kind, e))?;
         super::wait_opened(&opened, kind)?;
-        Ok(Self { name, chunks, pending: VecDeque::new(), stop })
+        Ok(Self { name, samples, errors, resampler, raw: Vec::new(), pending: VecDeque::new(), stop })
+    }
+
+    /// Moves what the callback captured through the resampler into `pending`.
+    fn drain_ring(&mut self) {
+        let available = self.samples.slots();
+        if available == 0 {
+            return;
+        }
+        self.raw.clear();
+        if let Ok(chunk) = self.samples.read_chunk(available) {
+            self.raw.extend(chunk);
+        }
+        self.resampler.push(&self.raw, &mut self.pending);
     }
 }
 
@@ -128,16 +150,23 @@ impl AudioSource for MicrophoneSource {
     }
 
     fn read_frame(&mut self, frame: &mut [f32]) -> Result<()> {
-        while self.pending.len() < frame.len() {
-            match self.chunks.recv_timeout(Duration::from_secs(2)) {
-                Ok(chunk) => self.pending.extend(chunk?),
-                Err(_) => {
-                    return Err(MediaError::unavailable(
-                        DeviceKind::Microphone,
-                        "the microphone sent nothing for 2 s",
-                    ))
-                }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            self.drain_ring();
+            if self.pending.len() >= frame.len() {
+                break;
             }
+            if let Ok(error) = self.errors.try_recv() {
+                return Err(error);
+            }
+            if Instant::now() >= deadline {
+                return Err(MediaError::unavailable(
+                    DeviceKind::Microphone,
+                    "the microphone sent nothing for 2 s",
+                ));
+            }
+            // The callback cannot wake us without a syscall of its own: poll.
+            std::thread::sleep(Duration::from_millis(2));
         }
         let wanted = frame.len();
         for (out, sample) in frame.iter_mut().zip(self.pending.drain(..wanted)) {
@@ -157,9 +186,13 @@ impl Drop for MicrophoneSource {
     }
 }
 
-/// A cpal output stream fed from a short queue (at most 200 ms ahead).
+/// A cpal output stream fed through a lock-free ring holding at most
+/// 200 ms; the caller's thread resamples from 48 kHz to the device's rate,
+/// the callback only copies samples out (silence when the ring runs dry).
 pub struct SpeakerSink {
-    queue: Arc<Mutex<VecDeque<f32>>>,
+    samples: rtrb::Producer<f32>,
+    resampler: StreamResampler,
+    converted: Vec<f32>,
     stop: Arc<AtomicBool>,
 }
 
@@ -168,27 +201,21 @@ impl SpeakerSink {
     pub fn open(name: Option<&str>) -> Result<Self> {
         let kind = DeviceKind::Speaker;
         let (device, config) = find_audio_device(kind, name)?;
-        let queue: Arc<Mutex<VecDeque<f32>>> = Arc::default();
+        let resampler = StreamResampler::new(SAMPLE_RATE, config.sample_rate())?;
+        let (samples, mut consumer) =
+            rtrb::RingBuffer::<f32>::new(config.sample_rate().max(8_000) as usize / 5);
         let (opened_tx, opened) = sync_channel(1);
         let stop = Arc::new(AtomicBool::new(false));
-        let (thread_queue, thread_stop) = (Arc::clone(&queue), Arc::clone(&stop));
+        let thread_stop = Arc::clone(&stop);
         std::thread::Builder::new()
             .name("concord-speaker".into())
             .spawn(move || {
                 let channels = usize::from(config.channels()).max(1);
-                let step = SAMPLE_RATE as f64 / f64::from(config.sample_rate().max(1));
-                let mut position = 0.0f64;
                 let stream = device.build_output_stream::<f32, _, _>(
                     config.config(),
                     move |out, _| {
-                        let mut queue = thread_queue.lock().unwrap_or_else(PoisonError::into_inner);
                         for frame in out.chunks_mut(channels) {
-                            frame.fill(queue.front().copied().unwrap_or(0.0));
-                            position += step;
-                            while position >= 1.0 {
-                                queue.pop_front();
-                                position -= 1.0;
-                            }
+                            frame.fill(consumer.pop().unwrap_or(0.0));
                         }
                     },
                     |e| tracing::warn!(%e, "speaker output error"),
@@ -198,19 +225,17 @@ impl SpeakerSink {
             })
             .map_err(|e| MediaError::unavailable(kind, e))?;
         super::wait_opened(&opened, kind)?;
-        Ok(Self { queue, stop })
+        Ok(Self { samples, resampler, converted: Vec::new(), stop })
     }
 }
 
 impl AudioSink for SpeakerSink {
     fn play(&mut self, frame: &[f32]) {
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        queue.extend(frame.iter().copied());
-        let limit = SAMPLE_RATE as usize / 5;
-        if queue.len() > limit {
-            let excess = queue.len() - limit;
-            queue.drain(..excess);
-        }
+        self.converted.clear();
+        self.resampler.push(frame, &mut self.converted);
+        // More than 200 ms ahead: the part that does not fit is dropped
+        // instead of growing the delay.
+        let _ = self.samples.push_partial_slice(&self.converted);
     }
 }
 
@@ -241,43 +266,5 @@ fn keep_playing(
         Err(error) => {
             let _ = opened.send(Err(error));
         }
-    }
-}
-
-/// Linear-interpolation resampler for device rates other than 48 kHz.
-struct Resampler {
-    step: f64,
-    position: f64,
-    previous: f32,
-}
-
-impl Resampler {
-    fn new(from: u32, to: u32) -> Self {
-        Self { step: f64::from(from.max(1)) / f64::from(to.max(1)), position: 0.0, previous: 0.0 }
-    }
-
-    fn push(&mut self, input: impl Iterator<Item = f32>, out: &mut Vec<f32>) {
-        for sample in input {
-            while self.position < 1.0 {
-                let t = self.position as f32;
-                out.push(self.previous + (sample - self.previous) * t);
-                self.position += self.step;
-            }
-            self.position -= 1.0;
-            self.previous = sample;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resampling_44100_to_48000_keeps_duration() {
-        let mut resampler = Resampler::new(44_100, 48_000);
-        let mut out = Vec::new();
-        resampler.push(std::iter::repeat_n(0.5, 44_100), &mut out);
-        assert!((out.len() as i64 - 48_000).abs() <= 2, "{}", out.len());
     }
 }

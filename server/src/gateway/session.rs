@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use concord_common::events::REQUEST_ID_MAX_LEN;
+use concord_common::events::{self, REQUEST_ID_MAX_LEN};
 use concord_common::{ClientEvent, ClientFrame, ErrorBody, ErrorCode, ServerEvent, ServerFrame, UserId};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -22,7 +22,7 @@ use tokio::time::{timeout, Instant};
 
 use super::Gateway;
 use crate::error::ApiError;
-use crate::realtime::hub::{Connection, Inlet, Kick};
+use crate::realtime::hub::{Connection, Inlet, Kick, Outbound};
 use crate::realtime::ConnId;
 
 /// How long a client has to send `identify`.
@@ -74,7 +74,7 @@ async fn identify(gateway: &Gateway, sink: &mut Sink, source: &mut Source) -> Op
         Ok(Some(Ok(Message::Text(text)))) => text,
         Ok(Some(Err(rocket_ws::result::Error::Capacity(_)))) => {
             let error = ErrorBody::new(ErrorCode::PayloadTooLarge, "The identify frame is too large.");
-            let _ = send_event(sink, &ServerEvent::Error { error }).await;
+            let _ = send_event(sink, &ServerEvent::Error(events::Refused { error })).await;
             let _ = close(sink, CloseCode::Size, "frame too large").await;
             return None;
         }
@@ -84,13 +84,15 @@ async fn identify(gateway: &Gateway, sink: &mut Sink, source: &mut Source) -> Op
                 ErrorCode::IdentifyRequired,
                 "Send {\"type\":\"identify\",\"token\":\"...\"} first.",
             );
-            let _ = send_event(sink, &ServerEvent::Error { error }).await;
+            let _ = send_event(sink, &ServerEvent::Error(events::Refused { error })).await;
             let _ = close(sink, CloseCode::Policy, "identify required").await;
             return None;
         }
     };
     let result = match serde_json::from_str::<ClientFrame>(&first) {
-        Ok(ClientFrame { event: ClientEvent::Identify { token }, .. }) => gateway.tokens.verify(token.trim()),
+        Ok(ClientFrame { event: ClientEvent::Identify(events::Identify { token }), .. }) => {
+            gateway.tokens.verify(token.trim())
+        }
         _ => Err(ApiError::new(
             rocket::http::Status::BadRequest,
             ErrorCode::IdentifyRequired,
@@ -100,7 +102,7 @@ async fn identify(gateway: &Gateway, sink: &mut Sink, source: &mut Source) -> Op
     match result {
         Ok(user) => Some(user),
         Err(e) => {
-            let _ = send_event(sink, &ServerEvent::Error { error: e.body }).await;
+            let _ = send_event(sink, &ServerEvent::Error(events::Refused { error: e.body })).await;
             let _ = close(sink, CloseCode::Policy, "not identified").await;
             None
         }
@@ -110,13 +112,13 @@ async fn identify(gateway: &Gateway, sink: &mut Sink, source: &mut Source) -> Op
 /// The snapshot a client draws its first screen from.
 async fn ready_event(gateway: &Gateway, user: UserId) -> Result<ServerEvent, ApiError> {
     let (me, friends, invites) = gateway.social.snapshot(user).await?;
-    Ok(ServerEvent::Ready {
+    Ok(ServerEvent::Ready(events::Ready {
         me,
         friends,
         invites,
         unread: gateway.messages.unread(user).await?,
         heartbeat_interval_ms: gateway.heartbeat_interval_ms,
-    })
+    }))
 }
 
 async fn serve(
@@ -136,28 +138,21 @@ async fn serve(
         tokio::select! {
             // Queued frames go out first: an answer never overtakes them.
             biased;
-            frame = inlet.frames.recv() => match frame {
-                Some(payload) => {
+            outbound = inlet.frames.recv() => match outbound {
+                Some(Outbound::Frame(payload)) => {
                     if write(sink, Message::Text(payload.to_string())).await.is_err() {
                         return;
                     }
                 }
-                None => return,
-            },
-            changed = inlet.kick.changed() => {
-                let kick = *inlet.kick.borrow();
-                match (changed, kick) {
-                    (Ok(()), Some(Kick::TooSlow)) => {
-                        let _ = close(sink, CloseCode::Again, "too slow; reconnect").await;
-                        return;
-                    }
-                    (Ok(()), Some(Kick::Resync)) => {
-                        let _ = close(sink, CloseCode::Restart, "events may have been missed; reconnect to resync").await;
-                        return;
-                    }
-                    (Ok(()), None) => {}
-                    (Err(_), _) => return,
+                Some(Outbound::Close(Kick::TooSlow)) => {
+                    let _ = close(sink, CloseCode::Again, "too slow; reconnect").await;
+                    return;
                 }
+                Some(Outbound::Close(Kick::Resync)) => {
+                    let _ = close(sink, CloseCode::Restart, "events may have been missed; reconnect to resync").await;
+                    return;
+                }
+                None => return,
             },
             Some(_) = handlers.join_next(), if !handlers.is_empty() => {},
             frame = source.next(), if handlers.len() < MAX_IN_FLIGHT => {
@@ -230,17 +225,17 @@ fn accept_frame(gateway: &Arc<Gateway>, connection: &Connection, text: &str, han
     };
     match event {
         ClientEvent::Heartbeat => reply(gateway, connection.id, request_id, ServerEvent::HeartbeatAck),
-        ClientEvent::Identify { .. } => reply(
+        ClientEvent::Identify(events::Identify { .. }) => reply(
             gateway,
             connection.id,
             request_id,
             error_event(ErrorCode::BadRequest, "This connection is already identified."),
         ),
-        ClientEvent::Typing { user_id } => {
+        ClientEvent::Typing(events::TypingTo { user_id }) => {
             let (gateway, conn, user) = (Arc::clone(gateway), connection.id, connection.user);
             handlers.spawn(async move {
                 if let Err(e) = gateway.social.typing(user, user_id).await {
-                    reply(&gateway, conn, request_id, ServerEvent::Error { error: e.body });
+                    reply(&gateway, conn, request_id, ServerEvent::Error(events::Refused { error: e.body }));
                 }
             });
         }
@@ -253,7 +248,7 @@ fn reply(gateway: &Gateway, conn: ConnId, request_id: Option<String>, event: Ser
 }
 
 fn error_event(code: ErrorCode, message: impl Into<String>) -> ServerEvent {
-    ServerEvent::Error { error: ErrorBody::new(code, message) }
+    ServerEvent::Error(events::Refused { error: ErrorBody::new(code, message) })
 }
 
 async fn send_event(sink: &mut Sink, event: &ServerEvent) -> Result<(), ()> {

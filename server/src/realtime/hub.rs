@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use concord_common::{ServerEvent, ServerFrame, UserId};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::bus::{Bus, ConnId, Envelope, Inbox, Payload, Target, Topic};
 use super::presence::PresenceStore;
@@ -24,24 +24,45 @@ pub enum Kick {
     Resync,
 }
 
-/// The sending side of one connection's outbound queue.
+/// What a connection's queue carries: frames to write, then perhaps the
+/// hub's order to close (always last: nothing is queued after it).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outbound {
+    /// A serialised frame to write.
+    Frame(Payload),
+    /// Close the connection, saying why.
+    Close(Kick),
+}
+
+/// The sending side of one connection's outbound queue. The queue has one
+/// slot more than the frames it may hold, kept for the close, so the kick
+/// needs no channel of its own (memory per idle connection counts).
 struct Outlet {
     user: UserId,
-    tx: mpsc::Sender<Payload>,
-    kick: watch::Sender<Option<Kick>>,
+    tx: mpsc::Sender<Outbound>,
+    closing: bool,
     topics: HashSet<Topic>,
 }
 
 impl Outlet {
     /// Queues `payload`; a full queue kicks the connection as too slow.
-    fn push(&self, payload: &Payload) -> bool {
-        match self.tx.try_send(payload.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.kick.send_replace(Some(Kick::TooSlow));
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+    fn push(&mut self, payload: &Payload) -> bool {
+        if self.closing {
+            return false;
+        }
+        if self.tx.capacity() <= 1 {
+            tracing::warn!(user = %self.user, "websocket too slow; closing it");
+            self.kick(Kick::TooSlow);
+            return false;
+        }
+        self.tx.try_send(Outbound::Frame(payload.clone())).is_ok()
+    }
+
+    /// Queues the close behind what is already queued; later frames are refused.
+    fn kick(&mut self, why: Kick) {
+        if !self.closing {
+            self.closing = true;
+            let _ = self.tx.try_send(Outbound::Close(why));
         }
     }
 }
@@ -64,13 +85,11 @@ pub struct Connection {
     pub became_online: bool,
 }
 
-/// What a connection's session reads: its queued frames, in order, and the
-/// hub's signal to end it.
+/// What a connection's session reads: its queued frames in order, ending
+/// with [`Outbound::Close`] when the hub ends the connection.
 pub struct Inlet {
     /// Frames to write to the socket, in the order they were queued.
-    pub frames: mpsc::Receiver<Payload>,
-    /// Becomes `Some` when the hub ends the connection.
-    pub kick: watch::Receiver<Option<Kick>>,
+    pub frames: mpsc::Receiver<Outbound>,
 }
 
 /// Fans events out to connections and keeps presence.
@@ -116,16 +135,15 @@ impl Hub {
     /// Registers a connection of `user`.
     pub async fn attach(&self, user: UserId) -> (Connection, Inlet) {
         let local = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let (tx, frames) = mpsc::channel(self.queue_len);
-        let (kick_tx, kick) = watch::channel(None);
+        let (tx, frames) = mpsc::channel(self.queue_len + 1);
         {
             let mut conns = lock(&self.conns);
-            conns.by_id.insert(local, Outlet { user, tx, kick: kick_tx, topics: HashSet::new() });
+            conns.by_id.insert(local, Outlet { user, tx, closing: false, topics: HashSet::new() });
             conns.by_user.entry(user).or_default().push(local);
         }
         let became_online = self.presence.connection_opened(user).await;
         let id = ConnId { instance: self.instance, local };
-        (Connection { id, user, became_online }, Inlet { frames, kick })
+        (Connection { id, user, became_online }, Inlet { frames })
     }
 
     /// Unregisters a connection; `true` if its user has no connection left anywhere.
@@ -239,10 +257,10 @@ impl Hub {
         let Some(payload) = serialise(frame) else {
             return false;
         };
-        let conns = lock(&self.conns);
+        let mut conns = lock(&self.conns);
         conns
             .by_id
-            .get(&conn.local)
+            .get_mut(&conn.local)
             .filter(|_| conn.instance == self.instance)
             .is_some_and(|o| o.push(&payload))
     }
@@ -258,7 +276,7 @@ impl Inbox for Hub {
     /// connection reached both as a user's device and as a topic subscriber
     /// gets it once).
     fn deliver(&self, envelope: &Envelope) {
-        let conns = lock(&self.conns);
+        let mut conns = lock(&self.conns);
         let mut ids: Vec<u64> = Vec::new();
         for target in &envelope.targets {
             match target {
@@ -271,19 +289,17 @@ impl Inbox for Hub {
         ids.sort_unstable();
         ids.dedup();
         for id in ids {
-            if let Some(outlet) = conns.by_id.get(&id) {
-                if !outlet.push(&envelope.payload) {
-                    tracing::warn!(user = %outlet.user, conn = id, "websocket too slow; closing it");
-                }
+            if let Some(outlet) = conns.by_id.get_mut(&id) {
+                outlet.push(&envelope.payload);
             }
         }
     }
 
     fn resync_all(&self) {
-        let conns = lock(&self.conns);
+        let mut conns = lock(&self.conns);
         tracing::info!(connections = conns.by_id.len(), "telling every local client to resync");
-        for outlet in conns.by_id.values() {
-            outlet.kick.send_replace(Some(Kick::Resync));
+        for outlet in conns.by_id.values_mut() {
+            outlet.kick(Kick::Resync);
         }
     }
 }
@@ -308,8 +324,17 @@ mod tests {
         Arc::new(Hub::new(3, queue_len, Arc::new(LocalBus), Arc::new(LocalPresence::default())))
     }
 
+    /// The next queued frame's text (`None`: nothing queued, or a close).
     fn next(inlet: &mut Inlet) -> Option<String> {
-        inlet.frames.try_recv().ok().map(|p| p.to_string())
+        match inlet.frames.try_recv().ok()? {
+            Outbound::Frame(payload) => Some(payload.to_string()),
+            Outbound::Close(_) => None,
+        }
+    }
+
+    /// Everything queued, in order.
+    fn drain(inlet: &mut Inlet) -> Vec<Outbound> {
+        std::iter::from_fn(|| inlet.frames.try_recv().ok()).collect()
     }
 
     #[tokio::test]
@@ -354,26 +379,31 @@ mod tests {
     async fn a_slow_connection_is_kicked_and_the_others_keep_receiving() {
         let hub = hub(2);
         let (_a, mut fast) = hub.attach(UserId(1)).await;
-        let (_b, slow) = hub.attach(UserId(1)).await;
+        let (_b, mut slow) = hub.attach(UserId(1)).await;
         for _ in 0..3 {
             hub.publish(&[Target::User(UserId(1))], &ServerEvent::HeartbeatAck);
             assert!(next(&mut fast).is_some());
         }
-        assert_eq!(*slow.kick.borrow(), Some(Kick::TooSlow));
-        assert_eq!(*fast.kick.borrow(), None);
+        // The two frames that fitted, then the close: the third frame was refused.
+        let ack: Payload = r#"{"type":"heartbeat_ack"}"#.into();
+        assert_eq!(
+            drain(&mut slow),
+            vec![Outbound::Frame(ack.clone()), Outbound::Frame(ack), Outbound::Close(Kick::TooSlow)]
+        );
+        assert!(drain(&mut fast).is_empty());
     }
 
     #[tokio::test]
     async fn presence_follows_the_last_device_and_resync_reaches_everyone() {
         let hub = hub(4);
-        let (a1, in1) = hub.attach(UserId(1)).await;
-        let (a2, in2) = hub.attach(UserId(1)).await;
+        let (a1, mut in1) = hub.attach(UserId(1)).await;
+        let (a2, mut in2) = hub.attach(UserId(1)).await;
         assert!(!a2.became_online);
         assert!(!hub.detach(a2).await, "one device is still connected");
         assert!(hub.is_online(UserId(1)).await);
         hub.resync_all();
-        assert_eq!(*in1.kick.borrow(), Some(Kick::Resync));
-        assert_eq!(*in2.kick.borrow(), None, "a detached connection is not kicked");
+        assert_eq!(drain(&mut in1), vec![Outbound::Close(Kick::Resync)]);
+        assert!(drain(&mut in2).is_empty(), "a detached connection is not kicked");
         assert!(hub.detach(a1).await);
         assert!(!hub.is_online(UserId(1)).await);
         assert_eq!(hub.local_connections(), 0);

@@ -6,9 +6,12 @@
 
 use std::sync::OnceLock;
 
+use concord_common::events::{
+    DmRead, FriendAdded, FriendRemoved, FriendTyping, Identify, InviteCreated, InviteRemoved,
+    InviteRemovedReason, MessageCreated, Presence, Ready, Refused, TypingTo,
+};
 use concord_common::{
-    ClientEvent, ClientFrame, ErrorCode, ErrorResponse, InviteRemovedReason, PublicUser, ServerEvent,
-    ServerFrame,
+    ClientEvent, ClientFrame, ErrorCode, ErrorResponse, PublicUser, ServerEvent, ServerFrame,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -31,7 +34,9 @@ use super::{auth, dms, friends, health, invites, users};
         dms::history, dms::send, dms::read, health::health, health::openapi, crate::gateway::websocket,
     ),
     components(schemas(
-        ClientFrame, ClientEvent, ServerFrame, ServerEvent, ErrorResponse, ErrorCode, InviteRemovedReason, PublicUser
+        ClientFrame, ClientEvent, ServerFrame, ServerEvent, ErrorResponse, ErrorCode, PublicUser,
+        Identify, TypingTo, Ready, Refused, InviteCreated, InviteRemoved, InviteRemovedReason, FriendAdded,
+        FriendRemoved, Presence, MessageCreated, FriendTyping, DmRead,
     )),
     modifiers(&BearerAuth),
     security(("bearerAuth" = [])),

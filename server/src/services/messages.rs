@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use concord_common::events;
 use concord_common::validate;
 use concord_common::{
     DirectMessage, ErrorCode, MessageId, MessagePage, SendMessageRequest, ServerEvent, UnreadCount, UserId,
@@ -106,8 +107,10 @@ impl Messages {
         }
         match stored.await {
             Ok(Ok(InsertOutcome::Stored)) => {
-                self.hub
-                    .publish_to_users(&[me, peer], &ServerEvent::MessageCreated { message: message.clone() });
+                self.hub.publish_to_users(
+                    &[me, peer],
+                    &ServerEvent::MessageCreated(events::MessageCreated { message: message.clone() }),
+                );
                 Ok((Sent::Created, message))
             }
             Ok(Ok(InsertOutcome::Duplicate(original))) if original.recipient_id == peer => {
@@ -129,7 +132,10 @@ impl Messages {
         let newest = messages::newest_id(&self.pool, me, peer).await?;
         if let Some(newest) = newest {
             messages::mark_read(&self.pool, me, peer, newest).await?;
-            self.hub.publish_to_users(&[me], &ServerEvent::DmRead { user_id: peer, last_read_id: newest });
+            self.hub.publish_to_users(
+                &[me],
+                &ServerEvent::DmRead(events::DmRead { user_id: peer, last_read_id: newest }),
+            );
         }
         Ok(UnreadCount { user_id: peer, count: 0, last_read_id: newest })
     }

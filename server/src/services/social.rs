@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use concord_common::events;
 use concord_common::validate::{self, normalize_email};
 use concord_common::{
-    CreateInviteResponse, ErrorCode, Friend, InviteId, InviteList, InviteRemovedReason, ServerEvent, User,
-    UserId,
+    CreateInviteResponse, ErrorCode, Friend, InviteId, InviteList, ServerEvent, User, UserId,
 };
 use rocket::http::Status;
 use sqlx::AnyPool;
@@ -59,8 +59,10 @@ impl Social {
                 "You are not friends with this user.",
             ));
         }
-        self.hub.publish_to_users(&[me], &ServerEvent::FriendRemoved { user_id: other });
-        self.hub.publish_to_users(&[other], &ServerEvent::FriendRemoved { user_id: me });
+        self.hub
+            .publish_to_users(&[me], &ServerEvent::FriendRemoved(events::FriendRemoved { user_id: other }));
+        self.hub
+            .publish_to_users(&[other], &ServerEvent::FriendRemoved(events::FriendRemoved { user_id: me }));
         Ok(())
     }
 
@@ -106,7 +108,10 @@ impl Social {
             ));
         }
         let invite = invites::full(&self.pool, key.id).await?.ok_or_else(ApiError::internal)?;
-        self.hub.publish_to_users(&[me, them], &ServerEvent::InviteCreated { invite: invite.clone() });
+        self.hub.publish_to_users(
+            &[me, them],
+            &ServerEvent::InviteCreated(events::InviteCreated { invite: invite.clone() }),
+        );
         Ok(CreateInviteResponse::Invited { invite })
     }
 
@@ -119,13 +124,13 @@ impl Social {
     /// Rejects an invite sent to `me`.
     pub async fn reject(&self, me: UserId, id: InviteId) -> Result<(), ApiError> {
         let key = self.own_invite(id, |k| k.receiver == me).await?;
-        self.remove_invite(key, InviteRemovedReason::Rejected).await
+        self.remove_invite(key, events::InviteRemovedReason::Rejected).await
     }
 
     /// Cancels an invite `me` sent.
     pub async fn cancel(&self, me: UserId, id: InviteId) -> Result<(), ApiError> {
         let key = self.own_invite(id, |k| k.sender == me).await?;
-        self.remove_invite(key, InviteRemovedReason::Cancelled).await
+        self.remove_invite(key, events::InviteRemovedReason::Cancelled).await
     }
 
     /// The invite if `me` is on the side `mine` selects; 404 otherwise, so
@@ -141,13 +146,17 @@ impl Social {
         }
     }
 
-    async fn remove_invite(&self, key: InviteKey, reason: InviteRemovedReason) -> Result<(), ApiError> {
+    async fn remove_invite(
+        &self,
+        key: InviteKey,
+        reason: events::InviteRemovedReason,
+    ) -> Result<(), ApiError> {
         if !invites::delete(&self.pool, key.id).await? {
             return Err(invite_not_found());
         }
         self.hub.publish_to_users(
             &[key.sender, key.receiver],
-            &ServerEvent::InviteRemoved { invite_id: key.id, reason },
+            &ServerEvent::InviteRemoved(events::InviteRemoved { invite_id: key.id, reason }),
         );
         Ok(())
     }
@@ -163,14 +172,22 @@ impl Social {
         for invite in std::iter::once(key).chain(crossing) {
             self.hub.publish_to_users(
                 &[key.sender, key.receiver],
-                &ServerEvent::InviteRemoved { invite_id: invite.id, reason: InviteRemovedReason::Accepted },
+                &ServerEvent::InviteRemoved(events::InviteRemoved {
+                    invite_id: invite.id,
+                    reason: events::InviteRemovedReason::Accepted,
+                }),
             );
         }
         let for_receiver = self.friend_view(key.receiver, key.sender).await?;
         let for_sender = self.friend_view(key.sender, key.receiver).await?;
-        self.hub
-            .publish_to_users(&[key.receiver], &ServerEvent::FriendAdded { friend: for_receiver.clone() });
-        self.hub.publish_to_users(&[key.sender], &ServerEvent::FriendAdded { friend: for_sender });
+        self.hub.publish_to_users(
+            &[key.receiver],
+            &ServerEvent::FriendAdded(events::FriendAdded { friend: for_receiver.clone() }),
+        );
+        self.hub.publish_to_users(
+            &[key.sender],
+            &ServerEvent::FriendAdded(events::FriendAdded { friend: for_sender }),
+        );
         Ok(for_receiver)
     }
 
@@ -193,9 +210,10 @@ impl Social {
     /// Tells `user`'s friends that they came online or went offline.
     pub async fn announce_presence(&self, user: UserId, online: bool) {
         match friends::ids(&self.pool, user).await {
-            Ok(friends) => {
-                self.hub.publish_to_users(&friends, &ServerEvent::Presence { user_id: user, online })
-            }
+            Ok(friends) => self.hub.publish_to_users(
+                &friends,
+                &ServerEvent::Presence(events::Presence { user_id: user, online }),
+            ),
             Err(e) => tracing::error!(error = %e, "presence fan-out failed"),
         }
     }
@@ -203,7 +221,7 @@ impl Social {
     /// "`me` is typing to `friend`."
     pub async fn typing(&self, me: UserId, friend: UserId) -> Result<(), ApiError> {
         self.require_friend(me, friend).await?;
-        self.hub.publish_to_users(&[friend], &ServerEvent::Typing { user_id: me });
+        self.hub.publish_to_users(&[friend], &ServerEvent::Typing(events::FriendTyping { user_id: me }));
         Ok(())
     }
 

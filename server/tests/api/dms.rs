@@ -1,6 +1,7 @@
 //! Direct messages: storage before acknowledgement, live delivery, nonce
 //! de-duplication, paged history, unread counts, typing, and authorisation.
 
+use concord_common::events;
 use concord_common::{ClientEvent, ErrorCode, ServerEvent};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -27,7 +28,10 @@ async fn message_is_stored_and_delivered_to_every_device_of_both(server: TestSer
     let (mut bob_ws, _) = server.connect(&bob).await;
     // Bob coming online is the first thing Ada's devices hear.
     for ws in [&mut ada_laptop, &mut ada_phone] {
-        ws.expect_next("bob online", |e| matches!(e, ServerEvent::Presence { online: true, .. })).await;
+        ws.expect_next("bob online", |e| {
+            matches!(e, ServerEvent::Presence(events::Presence { online: true, .. }))
+        })
+        .await;
     }
 
     let (status, sent) = server.send_dm(&ada, bob.id(), "hello bob 👋", "nonce-1").await;
@@ -35,9 +39,12 @@ async fn message_is_stored_and_delivered_to_every_device_of_both(server: TestSer
     assert_eq!(sent["sender_id"], json!(ada.id()));
     assert_eq!(sent["recipient_id"], json!(bob.id()));
     for ws in [&mut ada_laptop, &mut ada_phone, &mut bob_ws] {
-        let event =
-            ws.expect_next("message_created", |e| matches!(e, ServerEvent::MessageCreated { .. })).await;
-        let ServerEvent::MessageCreated { message } = event else { unreachable!() };
+        let event = ws
+            .expect_next("message_created", |e| {
+                matches!(e, ServerEvent::MessageCreated(events::MessageCreated { .. }))
+            })
+            .await;
+        let ServerEvent::MessageCreated(events::MessageCreated { message }) = event else { unreachable!() };
         assert_eq!(serde_json::to_value(&message).unwrap(), sent);
     }
     // Bob answers; both see it.
@@ -46,7 +53,7 @@ async fn message_is_stored_and_delivered_to_every_device_of_both(server: TestSer
     ada_laptop
         .expect_next(
             "reply",
-            |e| matches!(e, ServerEvent::MessageCreated { message } if message.content == "hi ada"),
+            |e| matches!(e, ServerEvent::MessageCreated(events::MessageCreated { message }) if message.content == "hi ada"),
         )
         .await;
 
@@ -70,7 +77,11 @@ async fn resending_a_nonce_returns_the_original(server: TestServer) {
     let (status, again) = server.send_dm(&ada, bob.id(), "only once", "resend-me").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again, first);
-    bob_ws.expect_next("the original", |e| matches!(e, ServerEvent::MessageCreated { .. })).await;
+    bob_ws
+        .expect_next("the original", |e| {
+            matches!(e, ServerEvent::MessageCreated(events::MessageCreated { .. }))
+        })
+        .await;
     bob_ws.assert_nothing_queued().await;
 
     let (status, error) = server.send_dm(&ada, carol.id(), "only once", "resend-me").await;
@@ -178,7 +189,7 @@ async fn unread_counts_and_mark_read(server: TestServer) {
     // Ada's own message does not count as unread for her.
     server.send_dm(&ada, bob.id(), "pong", "a0").await;
     let (mut ada_ws, ready) = server.connect(&ada).await;
-    let ServerEvent::Ready { unread, .. } = ready else { unreachable!() };
+    let ServerEvent::Ready(events::Ready { unread, .. }) = ready else { unreachable!() };
     assert_eq!(unread.len(), 1);
     assert_eq!((unread[0].user_id, unread[0].count), (bob.id(), 3));
     let (mut ada_other, _) = server.connect(&ada).await;
@@ -189,21 +200,21 @@ async fn unread_counts_and_mark_read(server: TestServer) {
     for ws in [&mut ada_ws, &mut ada_other] {
         ws.expect_next(
             "dm_read",
-            |e| matches!(e, ServerEvent::DmRead { user_id, .. } if *user_id == bob.id()),
+            |e| matches!(e, ServerEvent::DmRead(events::DmRead { user_id, .. }) if *user_id == bob.id()),
         )
         .await;
     }
     let (_, ready) = server.connect(&ada).await;
-    let ServerEvent::Ready { unread, .. } = ready else { unreachable!() };
+    let ServerEvent::Ready(events::Ready { unread, .. }) = ready else { unreachable!() };
     assert!(unread.is_empty(), "{unread:?}");
 
     server.send_dm(&bob, ada.id(), "one more", "u9").await;
     let (_, ready) = server.connect(&ada).await;
-    let ServerEvent::Ready { unread, .. } = ready else { unreachable!() };
+    let ServerEvent::Ready(events::Ready { unread, .. }) = ready else { unreachable!() };
     assert_eq!(unread[0].count, 1);
     // Bob's side: ada's one message is unread for him.
     let (_, ready) = server.connect(&bob).await;
-    let ServerEvent::Ready { unread, .. } = ready else { unreachable!() };
+    let ServerEvent::Ready(events::Ready { unread, .. }) = ready else { unreachable!() };
     assert_eq!((unread[0].user_id, unread[0].count), (ada.id(), 1));
 }
 
@@ -216,15 +227,18 @@ async fn typing_reaches_the_friend_only(server: TestServer) {
     let (mut bob_ws, _) = server.connect(&bob).await;
     let (mut eve_ws, _) = server.connect(&eve).await;
 
-    ada_ws.send(&ClientEvent::Typing { user_id: bob.id() }).await;
+    ada_ws.send(&ClientEvent::Typing(events::TypingTo { user_id: bob.id() })).await;
     bob_ws
-        .expect_next("typing", |e| matches!(e, ServerEvent::Typing { user_id } if *user_id == ada.id()))
+        .expect_next(
+            "typing",
+            |e| matches!(e, ServerEvent::Typing(events::FriendTyping { user_id }) if *user_id == ada.id()),
+        )
         .await;
 
-    eve_ws.send(&ClientEvent::Typing { user_id: bob.id() }).await;
+    eve_ws.send(&ClientEvent::Typing(events::TypingTo { user_id: bob.id() })).await;
     let reply = eve_ws.next().await;
     assert!(
-        matches!(reply, ServerEvent::Error { ref error } if error.code == ErrorCode::NotFriends),
+        matches!(reply, ServerEvent::Error(events::Refused { ref error }) if error.code == ErrorCode::NotFriends),
         "{reply:?}"
     );
     bob_ws.assert_nothing_queued().await;
@@ -237,7 +251,7 @@ async fn message_to_an_offline_friend_waits_in_history(server: TestServer) {
     let (status, sent) = server.send_dm(&ada, bob.id(), "are you there?", "o1").await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, ready) = server.connect(&bob).await;
-    let ServerEvent::Ready { unread, friends, .. } = ready else { unreachable!() };
+    let ServerEvent::Ready(events::Ready { unread, friends, .. }) = ready else { unreachable!() };
     assert_eq!(unread[0].count, 1);
     assert_eq!(friends[0].user.id, ada.id());
     let (_, page) = server.get(&format!("/api/dms/{}/messages", ada.id()), &bob.token).await;

@@ -1,6 +1,7 @@
 //! Invites and friendships, their live events, and authorisation across three users.
 
-use concord_common::{InviteRemovedReason, ServerEvent};
+use concord_common::events;
+use concord_common::ServerEvent;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -29,9 +30,12 @@ async fn invite_accept_flow_updates_both_users_live(server: TestServer) {
     let invite_id = body["invite"]["id"].as_str().unwrap().to_owned();
 
     for ws in [&mut ada_ws, &mut bob_ws, &mut bob_phone] {
-        let event =
-            ws.expect_next("invite_created", |e| matches!(e, ServerEvent::InviteCreated { .. })).await;
-        let ServerEvent::InviteCreated { invite } = event else { unreachable!() };
+        let event = ws
+            .expect_next("invite_created", |e| {
+                matches!(e, ServerEvent::InviteCreated(events::InviteCreated { .. }))
+            })
+            .await;
+        let ServerEvent::InviteCreated(events::InviteCreated { invite }) = event else { unreachable!() };
         assert_eq!((invite.from.id, invite.to.id), (ada.id(), bob.id()));
     }
 
@@ -50,10 +54,17 @@ async fn invite_accept_flow_updates_both_users_live(server: TestServer) {
 
     for ws in [&mut ada_ws, &mut bob_ws, &mut bob_phone] {
         ws.expect_next("invite_removed", |e| {
-            matches!(e, ServerEvent::InviteRemoved { reason: InviteRemovedReason::Accepted, .. })
+            matches!(
+                e,
+                ServerEvent::InviteRemoved(events::InviteRemoved {
+                    reason: events::InviteRemovedReason::Accepted,
+                    ..
+                })
+            )
         })
         .await;
-        ws.expect_next("friend_added", |e| matches!(e, ServerEvent::FriendAdded { .. })).await;
+        ws.expect_next("friend_added", |e| matches!(e, ServerEvent::FriendAdded(events::FriendAdded { .. })))
+            .await;
     }
 
     let (_, ada_friends) = server.get("/api/friends", &ada.token).await;
@@ -77,12 +88,20 @@ async fn reject_cancel_and_reinvite(server: TestServer) {
 
     let (_, body) = server.post("/api/invites", &ada.token, json!({"email": bob.user.email})).await;
     let first = body["invite"]["id"].as_str().unwrap().to_owned();
-    ada_ws.expect_next("her invite", |e| matches!(e, ServerEvent::InviteCreated { .. })).await;
+    ada_ws
+        .expect_next("her invite", |e| matches!(e, ServerEvent::InviteCreated(events::InviteCreated { .. })))
+        .await;
     let (status, _) = server.post(&format!("/api/invites/{first}/reject"), &bob.token, json!({})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     ada_ws
         .expect_next("rejected", |e| {
-            matches!(e, ServerEvent::InviteRemoved { reason: InviteRemovedReason::Rejected, .. })
+            matches!(
+                e,
+                ServerEvent::InviteRemoved(events::InviteRemoved {
+                    reason: events::InviteRemovedReason::Rejected,
+                    ..
+                })
+            )
         })
         .await;
     let (_, ada_friends) = server.get("/api/friends", &ada.token).await;
@@ -100,10 +119,20 @@ async fn reject_cancel_and_reinvite(server: TestServer) {
         StatusCode::NOT_FOUND
     );
     assert_eq!(server.delete(&format!("/api/invites/{second}"), &ada.token).await.0, StatusCode::NO_CONTENT);
-    ada_ws.expect_next("the second invite", |e| matches!(e, ServerEvent::InviteCreated { .. })).await;
+    ada_ws
+        .expect_next("the second invite", |e| {
+            matches!(e, ServerEvent::InviteCreated(events::InviteCreated { .. }))
+        })
+        .await;
     ada_ws
         .expect_next("cancelled", |e| {
-            matches!(e, ServerEvent::InviteRemoved { reason: InviteRemovedReason::Cancelled, .. })
+            matches!(
+                e,
+                ServerEvent::InviteRemoved(events::InviteRemoved {
+                    reason: events::InviteRemovedReason::Cancelled,
+                    ..
+                })
+            )
         })
         .await;
     let (_, bob_invites) = server.get("/api/invites", &bob.token).await;
@@ -157,16 +186,24 @@ async fn crossing_invites_become_a_friendship(server: TestServer) {
     assert_eq!(body["friend"]["user"]["id"], json!(ada.id()));
     // Ada's devices hear the whole story, in order: her invite, its
     // acceptance by Bob's invite-back, the new friend.
-    ada_ws.expect_next("her invite", |e| matches!(e, ServerEvent::InviteCreated { .. })).await;
+    ada_ws
+        .expect_next("her invite", |e| matches!(e, ServerEvent::InviteCreated(events::InviteCreated { .. })))
+        .await;
     ada_ws
         .expect_next("accepted", |e| {
-            matches!(e, ServerEvent::InviteRemoved { reason: InviteRemovedReason::Accepted, .. })
+            matches!(
+                e,
+                ServerEvent::InviteRemoved(events::InviteRemoved {
+                    reason: events::InviteRemovedReason::Accepted,
+                    ..
+                })
+            )
         })
         .await;
     ada_ws
         .expect_next(
             "friend_added",
-            |e| matches!(e, ServerEvent::FriendAdded { friend } if friend.user.id == bob.id()),
+            |e| matches!(e, ServerEvent::FriendAdded(events::FriendAdded { friend }) if friend.user.id == bob.id()),
         )
         .await;
     for account in [&ada, &bob] {
@@ -187,7 +224,7 @@ async fn remove_friend_and_invite_again(server: TestServer) {
     bob_ws
         .expect_next(
             "friend_removed",
-            |e| matches!(e, ServerEvent::FriendRemoved { user_id } if *user_id == ada.id()),
+            |e| matches!(e, ServerEvent::FriendRemoved(events::FriendRemoved { user_id }) if *user_id == ada.id()),
         )
         .await;
     for account in [&ada, &bob] {

@@ -1,10 +1,9 @@
 //! Integration tests: a real Concord server on a real port, real websocket
 //! clients, on SQLite and on MariaDB (each test runs against both; see
-//! `support::both_databases!`).
+//! `concord_testkit::both_databases!`).
 
 #![allow(clippy::unwrap_used)] // a panic is how a test reports failure
 
-mod processes;
 mod support;
 
 mod accounts;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use concord_common::events;
 use concord_common::{ClientEvent, ClientFrame, UserId};
 use reqwest::{Method, StatusCode};
 use rocket::figment::Figment;
@@ -37,7 +38,7 @@ fn documented_routes(doc: &Value) -> BTreeSet<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_mounted_route_is_documented_and_every_documented_one_mounted() {
     let db = Database::create(Backend::Sqlite).await;
-    let figment = crate::support::test_figment(&db.url, &db.dir, 0);
+    let figment = concord_testkit::test_figment(&db.url, &db.dir, 0);
     let rocket = concord_server::build(figment).ignite().await.unwrap();
     let doc: Value = serde_json::from_str(&concord_server::routes::openapi::document_json()).unwrap();
     let mounted = mounted_api_routes(&rocket);
@@ -136,7 +137,7 @@ async fn real_requests_responses_and_frames_match_their_schemas() {
 
     // Every frame Bob received, and the answer to a request, match ServerFrame.
     bob_ws.send_request("schema-hb", ClientEvent::Heartbeat).await;
-    bob_ws.send_request("schema-typing", ClientEvent::Typing { user_id: UserId(1) }).await;
+    bob_ws.send_request("schema-typing", ClientEvent::Typing(events::TypingTo { user_id: UserId(1) })).await;
     let mut seen = BTreeSet::new();
     while seen.len() < 7 {
         let frame = bob_ws.next_frame_within(crate::support::EVENT_TIMEOUT).await.unwrap();
@@ -145,8 +146,14 @@ async fn real_requests_responses_and_frames_match_their_schemas() {
         seen.insert(value["type"].as_str().unwrap().to_owned());
     }
     for client in [
-        ClientFrame { request_id: None, event: ClientEvent::Identify { token: "t".into() } },
-        ClientFrame { request_id: Some("r".into()), event: ClientEvent::Typing { user_id: UserId(7) } },
+        ClientFrame {
+            request_id: None,
+            event: ClientEvent::Identify(events::Identify { token: "t".into() }),
+        },
+        ClientFrame {
+            request_id: Some("r".into()),
+            event: ClientEvent::Typing(events::TypingTo { user_id: UserId(7) }),
+        },
         ClientFrame { request_id: Some("h".into()), event: ClientEvent::Heartbeat },
     ] {
         assert_valid(&doc, "ClientFrame", &serde_json::to_value(&client).unwrap());

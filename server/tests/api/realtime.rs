@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use concord_common::events;
 use concord_common::{ClientEvent, ErrorCode, ServerEvent};
 use futures_util::SinkExt;
 use reqwest::StatusCode;
@@ -23,7 +24,7 @@ both_databases!(
 
 fn error_code(event: &ServerEvent) -> Option<ErrorCode> {
     match event {
-        ServerEvent::Error { error } => Some(error.code),
+        ServerEvent::Error(events::Refused { error }) => Some(error.code),
         _ => None,
     }
 }
@@ -43,7 +44,7 @@ async fn the_first_frame_must_identify_with_a_valid_token(server: TestServer) {
     assert_eq!(ws.closed().await, Some(1008));
 
     let mut ws = server.ws().await;
-    ws.send(&ClientEvent::Identify { token: "forged".into() }).await;
+    ws.send(&ClientEvent::Identify(events::Identify { token: "forged".into() })).await;
     assert_eq!(error_code(&ws.next().await), Some(ErrorCode::Unauthorized));
     assert_eq!(ws.closed().await, Some(1008));
 
@@ -52,7 +53,7 @@ async fn the_first_frame_must_identify_with_a_valid_token(server: TestServer) {
         .unwrap()
         .0;
     let mut ws = server.ws().await;
-    ws.send(&ClientEvent::Identify { token: expired }).await;
+    ws.send(&ClientEvent::Identify(events::Identify { token: expired })).await;
     assert_eq!(error_code(&ws.next().await), Some(ErrorCode::TokenExpired));
 
     // None of those made ada appear online.
@@ -74,7 +75,8 @@ async fn ready_snapshot_has_friends_invites_and_presence(server: TestServer) {
     let (_bob_ws, _) = server.connect(&bob).await;
 
     let (_, ready) = server.connect(&ada).await;
-    let ServerEvent::Ready { me, friends, invites, unread, heartbeat_interval_ms } = ready else {
+    let ServerEvent::Ready(events::Ready { me, friends, invites, unread, heartbeat_interval_ms }) = ready
+    else {
         unreachable!()
     };
     assert_eq!(me, ada.user);
@@ -101,7 +103,7 @@ async fn presence_follows_the_last_device(server: TestServer) {
     bob_ws
         .expect_next(
             "online",
-            |e| matches!(e, ServerEvent::Presence { user_id, online: true } if *user_id == ada.id()),
+            |e| matches!(e, ServerEvent::Presence(events::Presence { user_id, online: true }) if *user_id == ada.id()),
         )
         .await;
     let (mut phone, _) = server.connect(&ada).await;
@@ -118,7 +120,7 @@ async fn presence_follows_the_last_device(server: TestServer) {
     bob_ws
         .expect_next(
             "offline",
-            |e| matches!(e, ServerEvent::Presence { user_id, online: false } if *user_id == ada.id()),
+            |e| matches!(e, ServerEvent::Presence(events::Presence { user_id, online: false }) if *user_id == ada.id()),
         )
         .await;
     let (_, friends) = server.get("/api/friends", &bob.token).await;
@@ -172,7 +174,7 @@ async fn an_oversize_frame_gets_a_typed_error_then_close_1009() {
     ws.stream.send(Message::text(huge)).await.unwrap();
     let error =
         ws.expect_next("payload_too_large", |e| error_code(e) == Some(ErrorCode::PayloadTooLarge)).await;
-    let ServerEvent::Error { error } = error else { unreachable!() };
+    let ServerEvent::Error(events::Refused { error }) = error else { unreachable!() };
     assert!(error.message.contains("1024 bytes"), "{}", error.message);
     assert_eq!(ws.next_frame_within(EVENT_TIMEOUT).await.unwrap_err(), Some(1009));
 }
@@ -187,7 +189,11 @@ async fn answers_echo_the_request_id_in_order(server: TestServer) {
     ws.send_request("hb-1", ClientEvent::Heartbeat).await;
     let ack = ws.expect_next_within(EVENT_TIMEOUT, "ack", |f| f.event == ServerEvent::HeartbeatAck).await;
     assert_eq!(ack.request_id.as_deref(), Some("hb-1"));
-    ws.send_request("typing-stranger", ClientEvent::Typing { user_id: concord_common::UserId(1) }).await;
+    ws.send_request(
+        "typing-stranger",
+        ClientEvent::Typing(events::TypingTo { user_id: concord_common::UserId(1) }),
+    )
+    .await;
     let error = ws
         .expect_next_within(EVENT_TIMEOUT, "not_friends", |f| {
             error_code(&f.event) == Some(ErrorCode::NotFriends)
@@ -212,7 +218,7 @@ async fn answers_echo_the_request_id_in_order(server: TestServer) {
     server.send_dm(&bob, ada.id(), "hello", "n1").await;
     let event = ws
         .expect_next_within(EVENT_TIMEOUT, "the DM", |f| {
-            matches!(f.event, ServerEvent::MessageCreated { .. })
+            matches!(f.event, ServerEvent::MessageCreated(events::MessageCreated { .. }))
         })
         .await;
     assert_eq!(event.request_id, None);
@@ -225,7 +231,7 @@ async fn answers_echo_the_request_id_in_order(server: TestServer) {
         let text = format!("burst {i}");
         ws.expect_next(
             &text,
-            |e| matches!(e, ServerEvent::MessageCreated { message } if message.content == text),
+            |e| matches!(e, ServerEvent::MessageCreated(events::MessageCreated { message }) if message.content == text),
         )
         .await;
     }
@@ -252,7 +258,11 @@ async fn a_slow_frame_does_not_hold_up_the_connection() {
     // Another session holds the friendships table: the typing check waits.
     let mut locker = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
     locker.execute("LOCK TABLES friendships WRITE").await.unwrap();
-    ws.send_request("slow-typing", ClientEvent::Typing { user_id: concord_common::UserId(1) }).await;
+    ws.send_request(
+        "slow-typing",
+        ClientEvent::Typing(events::TypingTo { user_id: concord_common::UserId(1) }),
+    )
+    .await;
     ws.send_request("hb", ClientEvent::Heartbeat).await;
     let ack = ws
         .expect_next_within(EVENT_TIMEOUT, "the heartbeat's answer first", |f| {
@@ -278,9 +288,15 @@ async fn a_silent_client_is_dropped_after_missing_heartbeats() {
     server.befriend(&ada, &bob).await;
     let (mut bob_ws, _) = server.connect(&bob).await;
     let (mut ada_ws, _) = server.connect(&ada).await;
-    bob_ws.expect_next("online", |e| matches!(e, ServerEvent::Presence { online: true, .. })).await;
+    bob_ws
+        .expect_next("online", |e| matches!(e, ServerEvent::Presence(events::Presence { online: true, .. })))
+        .await;
     // Ada's client stops reading (so it answers no pings) and sends nothing.
-    bob_ws.expect_next("offline", |e| matches!(e, ServerEvent::Presence { online: false, .. })).await;
+    bob_ws
+        .expect_next("offline", |e| {
+            matches!(e, ServerEvent::Presence(events::Presence { online: false, .. }))
+        })
+        .await;
     // Closed with 1001, or reset if the close frame was lost with the socket.
     let code = ada_ws.closed().await;
     assert!(matches!(code, None | Some(1001)), "{code:?}");
@@ -313,7 +329,7 @@ async fn a_slow_client_never_holds_up_the_others() {
     let (stream, _) =
         tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream)).await.unwrap();
     let mut stalled = crate::support::Ws { stream };
-    stalled.send(&ClientEvent::Identify { token: bob.token.clone() }).await;
+    stalled.send(&ClientEvent::Identify(events::Identify { token: bob.token.clone() })).await;
     let (mut healthy, _) = server.connect(&bob).await;
 
     // 400 messages of 4000 four-byte emoji: ~6.5 MB, more than the kernel's
@@ -323,7 +339,11 @@ async fn a_slow_client_never_holds_up_the_others() {
     let reader = tokio::spawn(async move {
         let mut received = 0;
         while received < total {
-            healthy.expect_next("message", |e| matches!(e, ServerEvent::MessageCreated { .. })).await;
+            healthy
+                .expect_next("message", |e| {
+                    matches!(e, ServerEvent::MessageCreated(events::MessageCreated { .. }))
+                })
+                .await;
             received += 1;
         }
         received
@@ -337,7 +357,7 @@ async fn a_slow_client_never_holds_up_the_others() {
     // The stalled device was cut off: it gets fewer than all, then a close.
     let mut stalled_got = 0;
     while let Some(event) = stalled.try_next(Duration::from_secs(15)).await {
-        if matches!(event, ServerEvent::MessageCreated { .. }) {
+        if matches!(event, ServerEvent::MessageCreated(events::MessageCreated { .. })) {
             stalled_got += 1;
         }
     }

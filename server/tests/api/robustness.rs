@@ -148,9 +148,9 @@ async fn a_restart_on_mariadb_loses_nothing() {
 async fn an_internal_error_is_logged_once_as_json() {
     use sqlx::{Connection, Executor};
     let db = Database::create(Backend::Sqlite).await;
-    let mut env = crate::processes::child_env(&db.url, &db.dir);
+    let mut env = crate::support::child_env(&db.url, &db.dir);
     env.push(("ROCKET_LOG_FORMAT".into(), "json".into()));
-    let process = crate::processes::spawn_server(&env).unwrap_or_else(|log| panic!("{log:?}"));
+    let process = crate::support::spawn_server(&env).unwrap_or_else(|log| panic!("{log:?}"));
     let server = TestServer::remote(process.port);
     let ada = server.register("ada").await;
 

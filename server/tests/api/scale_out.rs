@@ -5,12 +5,13 @@
 
 use std::time::{Duration, Instant};
 
+use concord_common::events;
 use concord_common::{ServerEvent, UserId};
 use reqwest::StatusCode;
 use rocket::figment::Figment;
 use serde_json::json;
 
-use crate::processes::{child_env, spawn_server, RedisServer};
+use crate::support::{child_env, spawn_server, RedisServer};
 use crate::support::{unique, Account, Backend, Database, TestServer, Ws};
 
 fn shared_redis_url() -> String {
@@ -26,7 +27,7 @@ fn redis_settings(url: &str, prefix: &str, instance: u16) -> Figment {
 }
 
 fn is_presence(event: &ServerEvent, who: UserId, online: bool) -> bool {
-    matches!(event, ServerEvent::Presence { user_id, online: o } if *user_id == who && *o == online)
+    matches!(event, ServerEvent::Presence(events::Presence { user_id, online: o }) if *user_id == who && *o == online)
 }
 
 async fn two_instances_share_events_and_presence(backend: Backend) {
@@ -43,11 +44,21 @@ async fn two_instances_share_events_and_presence(backend: Backend) {
     let (mut bob_ws, _) = b.connect(&bob).await;
     let (status, body) = a.post("/api/invites", &ada.token, json!({"email": bob.user.email})).await;
     assert_eq!(status, StatusCode::CREATED);
-    bob_ws.expect_next("invite via redis", |e| matches!(e, ServerEvent::InviteCreated { .. })).await;
+    bob_ws
+        .expect_next("invite via redis", |e| {
+            matches!(e, ServerEvent::InviteCreated(events::InviteCreated { .. }))
+        })
+        .await;
     let id = body["invite"]["id"].as_str().unwrap();
     assert_eq!(b.post(&format!("/api/invites/{id}/accept"), &bob.token, json!({})).await.0, StatusCode::OK);
-    bob_ws.expect_next("invite accepted", |e| matches!(e, ServerEvent::InviteRemoved { .. })).await;
-    bob_ws.expect_next("friend added", |e| matches!(e, ServerEvent::FriendAdded { .. })).await;
+    bob_ws
+        .expect_next("invite accepted", |e| {
+            matches!(e, ServerEvent::InviteRemoved(events::InviteRemoved { .. }))
+        })
+        .await;
+    bob_ws
+        .expect_next("friend added", |e| matches!(e, ServerEvent::FriendAdded(events::FriendAdded { .. })))
+        .await;
 
     // Ada comes online on A: Bob on B sees it.
     let (mut ada_a, _) = a.connect(&ada).await;
@@ -61,16 +72,19 @@ async fn two_instances_share_events_and_presence(backend: Backend) {
     let (status, sent) = a.send_dm(&ada, bob.id(), "across instances", "x1").await;
     assert_eq!(status, StatusCode::CREATED);
     for ws in [&mut bob_ws, &mut ada_b] {
-        let event = ws.expect_next("dm via redis", |e| matches!(e, ServerEvent::MessageCreated { .. })).await;
-        let ServerEvent::MessageCreated { message } = event else { unreachable!() };
+        let event = ws
+            .expect_next("dm via redis", |e| {
+                matches!(e, ServerEvent::MessageCreated(events::MessageCreated { .. }))
+            })
+            .await;
+        let ServerEvent::MessageCreated(events::MessageCreated { message }) = event else { unreachable!() };
         assert_eq!(serde_json::to_value(message).unwrap(), sent);
     }
     // Bob's reply on B reaches Ada on A exactly once: the next thing after
     // it is the answer to a heartbeat sent later.
     b.send_dm(&bob, ada.id(), "got it", "x2").await;
-    let is_reply =
-        |e: &ServerEvent| matches!(e, ServerEvent::MessageCreated { message } if message.content == "got it");
-    let own_dm = |e: &ServerEvent| matches!(e, ServerEvent::MessageCreated { message } if message.content == "across instances");
+    let is_reply = |e: &ServerEvent| matches!(e, ServerEvent::MessageCreated(events::MessageCreated { message }) if message.content == "got it");
+    let own_dm = |e: &ServerEvent| matches!(e, ServerEvent::MessageCreated(events::MessageCreated { message }) if message.content == "across instances");
     ada_a.expect_next("her own DM", own_dm).await;
     ada_a.expect_next("reply via redis", is_reply).await;
     ada_a.send_request("after-reply", concord_common::ClientEvent::Heartbeat).await;
@@ -164,8 +178,12 @@ async fn live_or_resync(ws: &mut Ws, content: &str) -> bool {
         let left = deadline.saturating_duration_since(Instant::now());
         match ws.next_frame_within(left).await {
             Ok(frame) => match frame.event {
-                ServerEvent::MessageCreated { message } if message.content == content => return true,
-                ServerEvent::Presence { .. } => continue,
+                ServerEvent::MessageCreated(events::MessageCreated { message })
+                    if message.content == content =>
+                {
+                    return true
+                }
+                ServerEvent::Presence(events::Presence { .. }) => continue,
                 other => panic!("expected the DM or a resync, got {other:?}"),
             },
             Err(Some(1012)) => return false,
@@ -212,11 +230,19 @@ async fn a_redis_restart_loses_no_dm_between_instances() {
             panic!("the DM after the restart did not arrive (socket ended: {code:?})")
         });
         match frame.event {
-            ServerEvent::MessageCreated { message } if message.content == "after the restart" => break,
+            ServerEvent::MessageCreated(events::MessageCreated { message })
+                if message.content == "after the restart" =>
+            {
+                break
+            }
             // The earlier DM, delivered late by the publisher's retry after
             // this socket took its snapshot: clients apply events by id.
-            ServerEvent::MessageCreated { message } if message.content == "while redis was down" => continue,
-            ServerEvent::Presence { .. } => continue,
+            ServerEvent::MessageCreated(events::MessageCreated { message })
+                if message.content == "while redis was down" =>
+            {
+                continue
+            }
+            ServerEvent::Presence(events::Presence { .. }) => continue,
             other => panic!("expected the DM, got {other:?}"),
         }
     }

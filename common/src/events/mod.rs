@@ -1,0 +1,88 @@
+//! Websocket frames at `/api/ws`. Every frame is one JSON object with a
+//! `"type"`; the client's first frame must be `identify`.
+
+use serde::{Deserialize, Serialize};
+
+pub mod messages;
+pub mod session;
+pub mod social;
+
+pub use messages::{DmRead, FriendTyping, MessageCreated, TypingTo};
+pub use session::{Identify, Ready, Refused};
+pub use social::{FriendAdded, FriendRemoved, InviteCreated, InviteRemoved, InviteRemovedReason, Presence};
+
+/// Frames a client sends. Each variant's payload is its own struct, grouped
+/// by domain in this module's children; on the wire its fields sit beside
+/// `"type"`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientEvent {
+    /// First frame: authenticate this connection.
+    Identify(Identify),
+    /// "I am typing to this friend."
+    Typing(TypingTo),
+    /// Application-level keepalive; answered with `heartbeat_ack`.
+    Heartbeat,
+}
+
+/// Frames the server sends (payloads as for [`ClientEvent`]).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerEvent {
+    /// Answer to `identify`.
+    Ready(Ready),
+    /// An invite was sent to me, or by me from another device.
+    InviteCreated(InviteCreated),
+    /// An invite left the pending lists.
+    InviteRemoved(InviteRemoved),
+    /// A new friendship.
+    FriendAdded(FriendAdded),
+    /// A friendship ended.
+    FriendRemoved(FriendRemoved),
+    /// A friend came online or went offline.
+    Presence(Presence),
+    /// A direct message I sent or received.
+    MessageCreated(MessageCreated),
+    /// A friend is typing to me.
+    Typing(FriendTyping),
+    /// I read a conversation on some device.
+    DmRead(DmRead),
+    /// Answer to `heartbeat`.
+    HeartbeatAck,
+    /// A frame was refused.
+    Error(Refused),
+}
+
+/// Longest `request_id` a client may attach to a frame.
+pub const REQUEST_ID_MAX_LEN: usize = 64;
+
+/// A client frame as it travels: the event plus an optional `request_id`
+/// that the server echoes on the answer (`heartbeat_ack`, an `error`, or a
+/// request's own reply), so a client can match answers to requests:
+/// `{"type":"heartbeat","request_id":"7"}` → `{"type":"heartbeat_ack","request_id":"7"}`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClientFrame {
+    /// Chosen by the client (at most [`REQUEST_ID_MAX_LEN`] characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The frame itself.
+    #[serde(flatten)]
+    pub event: ClientEvent,
+}
+
+/// A server frame as it travels: the event plus, on an answer, the
+/// `request_id` of the client frame it answers. Events nobody asked for
+/// carry no `request_id`, so they read as a plain [`ServerEvent`].
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServerFrame {
+    /// The `request_id` of the client frame this answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The event.
+    #[serde(flatten)]
+    pub event: ServerEvent,
+}

@@ -1,0 +1,46 @@
+//! The one test kit of Concord's server tests, client tests and benchmarks:
+//! a throwaway database on SQLite or MariaDB ([`db`]), a real server started
+//! in-process ([`server`]) or as a child process ([`process`]), a Redis of the
+//! test's own ([`redis`]), accounts and friendships made through the client
+//! library ([`concord_client::rest::Api`]), a websocket client whose
+//! assertions are strict about order ([`ws`]), and latency summaries
+//! ([`stats`]).
+//!
+//! A failed step panics with what went wrong: that is how a test reports.
+
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+pub mod db;
+pub mod process;
+pub mod redis;
+pub mod server;
+pub mod stats;
+pub mod ws;
+
+pub use db::{unique, Backend, Database};
+pub use server::{test_figment, Account, TestServer, SECRET};
+pub use ws::{Ws, EVENT_TIMEOUT};
+
+/// Runs each named `async fn(TestServer)` once on SQLite and once on MariaDB.
+/// The MariaDB half is `#[ignore]`d (reported as skipped, never as passed)
+/// where the calling crate sets `cfg(skip_mysql)` (the server's build script
+/// does for `CONCORD_TEST_SKIP_MYSQL=1`).
+#[macro_export]
+macro_rules! both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use $crate::{Backend, Database, TestServer};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = Database::create(Backend::Sqlite).await;
+                super::$name(TestServer::start_on(&db, $crate::server::no_extra()).await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(skip_mysql, ignore = "CONCORD_TEST_SKIP_MYSQL=1")]
+            async fn mariadb() {
+                let db = Database::create(Backend::MariaDb).await;
+                super::$name(TestServer::start_on(&db, $crate::server::no_extra()).await).await;
+            }
+        }
+    )*};
+}

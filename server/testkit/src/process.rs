@@ -1,0 +1,136 @@
+//! `concord-server` as a child process, for what an in-process server cannot
+//! show: a SIGKILL, a refusal to start read from its log, or the memory of
+//! the server alone (benchmarks). The port comes from its start-up line.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::server::SECRET;
+
+/// A `concord-server` child process.
+pub struct ChildServer {
+    child: Child,
+    /// Every line it wrote to stderr so far.
+    pub log: Arc<Mutex<Vec<String>>>,
+    /// The port it listens on, read from its start-up line.
+    pub port: u16,
+}
+
+/// Environment for a child server on `db_url` with `data_dir`, port 0.
+pub fn child_env(db_url: &str, data_dir: &Path) -> Vec<(String, String)> {
+    [
+        ("ROCKET_ADDRESS", "127.0.0.1".to_owned()),
+        ("ROCKET_PORT", "0".to_owned()),
+        ("ROCKET_LOG_LEVEL", "normal".to_owned()),
+        ("ROCKET_JWT_SECRET", SECRET.to_owned()),
+        ("ROCKET_DATA_DIR", data_dir.display().to_string()),
+        ("ROCKET_DATABASES", format!("{{main={{url=\"{db_url}\"}}}}")),
+        ("ROCKET_SHUTDOWN", "{ctrlc=false,grace=1,mercy=1}".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+impl ChildServer {
+    /// Runs the server binary at `binary` with exactly `env` (no Rocket.toml).
+    pub fn spawn(binary: &str, env: &[(String, String)]) -> Result<ChildServer, Vec<String>> {
+        let mut command = Command::new(binary);
+        command.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        ChildServer::spawn_command(command)
+    }
+
+    /// Runs `command` (a server binary, or a shell that execs one) until it
+    /// exits or listens; `Err` holds its log if it exited first.
+    pub fn spawn_command(mut command: Command) -> Result<ChildServer, Vec<String>> {
+        let mut child = command
+            .env_remove("ROCKET_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("concord-server runs");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let lines = log.clone();
+        let reader = std::thread::Builder::new().name("child-server-log".into()).spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let port = listening_port(&line);
+                lines.lock().unwrap().push(line);
+                if let Some(port) = port {
+                    let _ = port_tx.send(port);
+                }
+            }
+        });
+        let reader = reader.expect("a thread to read the child's log");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(port) = port_rx.recv_timeout(Duration::from_millis(50)) {
+                return Ok(ChildServer { child, log, port });
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                // Exited: the reader ends at the pipe's end, with every line taken.
+                let _ = reader.join();
+                return Err(log.lock().unwrap().clone());
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("concord-server neither listened nor exited: {:?}", log.lock().unwrap());
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within 10 s (a profiler
+    /// wrapping the server writes its report on a graceful exit).
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+    }
+
+    /// Log lines containing `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.log.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect()
+    }
+
+    /// Resident memory of the process, in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+    }
+}
+
+/// The port in the start-up line ("... listening on http://127.0.0.1:PORT; ...").
+fn listening_port(line: &str) -> Option<u16> {
+    let rest = line.split("listening on http://").nth(1)?;
+    let address = rest.split(';').next()?;
+    address.rsplit(':').next()?.parse().ok()
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
