@@ -36,7 +36,9 @@ impl ServerProcess {
         let db = Database::create(backend).await;
         // CONCORD_BENCH_SERVER_BIN runs another build (e.g. an older commit's) under the same load.
         let binary = std::env::var("CONCORD_BENCH_SERVER_BIN")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_concord-server").to_owned());
+            .ok()
+            .filter(|bin| !bin.is_empty())
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_concord-server").to_owned());
         // CONCORD_BENCH_WRAPPER (e.g. "valgrind --tool=massif") profiles the server.
         let wrapper = std::env::var("CONCORD_BENCH_WRAPPER").unwrap_or_default();
         let mut command = Command::new("sh");
