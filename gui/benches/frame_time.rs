@@ -71,7 +71,7 @@ fn scene() -> AppState {
 
 fn main() {
     let ctx = egui::Context::default();
-    ui::theme::install_fonts(&ctx);
+    ui::theme::install(&ctx);
     let mut state = scene();
     let input = || egui::RawInput {
         screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1000.0, 700.0))),

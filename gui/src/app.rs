@@ -30,7 +30,7 @@ impl ConcordApp {
 
     /// An app starting from `persisted` (what a previous run saved).
     pub fn with_persisted(ctx: egui::Context, persisted: Persisted) -> Self {
-        ui::theme::install_fonts(&ctx);
+        ui::theme::install(&ctx);
         let wake_ctx = ctx.clone();
         let wake: concord_client::Wake = Arc::new(move || wake_ctx.request_repaint());
         let net = Net::start(wake.clone());

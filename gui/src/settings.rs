@@ -1,10 +1,36 @@
-//! Call settings: which camera, screen, microphone and speaker to use (kept
-//! across restarts), and the call test's state.
+//! Settings kept across restarts: the theme, and which camera, screen,
+//! microphone and speaker to use; and the call test's state.
 //!
 //! The types here are plain data so the browser build shares them; the
 //! desktop fills them from the media engine (`media_bridge`).
 
 use serde::{Deserialize, Serialize};
+
+/// Which theme Concord draws in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ThemeChoice {
+    /// Follow the system (desktop) or the browser (`prefers-color-scheme`).
+    #[default]
+    System,
+    /// Always dark.
+    Dark,
+    /// Always light.
+    Light,
+}
+
+impl ThemeChoice {
+    /// The choices, in the order Settings shows them.
+    pub const ALL: [ThemeChoice; 3] = [ThemeChoice::System, ThemeChoice::Dark, ThemeChoice::Light];
+
+    /// The label in Settings.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::System => "Match system",
+            Self::Dark => "Dark",
+            Self::Light => "Light",
+        }
+    }
+}
 
 /// What to use for one kind of device.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

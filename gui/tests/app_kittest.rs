@@ -29,7 +29,7 @@ fn two_people_register_befriend_see_presence_and_chat() {
     log_in(&mut bob, &server.url(), "bob", false);
 
     // Ada invites Bob by email; Bob sees it live and accepts.
-    click(&mut ada, "➕ Add friend");
+    click(&mut ada, "Add friend");
     type_into(&mut ada, "Friend's email", "bob@example.com");
     click(&mut ada, "Send invite");
     wait_for(&mut ada, "the sent invite", |h| h.state().state().invites.outgoing.len() == 1);
@@ -101,9 +101,9 @@ fn scrolling_up_loads_two_hundred_messages_in_order() {
     }
     let moved = (ada.get_by_label(anchor).rect().top() - anchored_at).abs();
     // Without anchoring it would jump by a whole page (~1,400 points). What may
-    // remain is the anchor losing its own day/author header (now shown above
-    // the older message before it): under two lines.
-    assert!(moved < 60.0, "the view jumped by {moved} points when older messages loaded");
+    // remain is the anchor losing its own day separator and author header
+    // (avatar, name, time; now shown above the older message before it).
+    assert!(moved < 100.0, "the view jumped by {moved} points when older messages loaded");
 
     // Scroll to the top until the first message is loaded.
     let deadline = std::time::Instant::now() + support::PATIENCE;
@@ -197,7 +197,7 @@ fn ctrl_k_jumps_to_a_friend_and_typing_shows_on_the_other_side() {
     press(&mut ada, egui::Key::Enter);
     let bob_id = ada.state().state().friends.iter().find(|f| f.user.username == "bob").unwrap().user.id;
     // Esc closes dialogs.
-    click(&mut ada, "➕ Add friend");
+    click(&mut ada, "Add friend");
     assert!(shows(&ada, "Friend's email"));
     press(&mut ada, egui::Key::Escape);
     assert!(!shows(&ada, "Friend's email"), "Esc closed the Add friend dialog");

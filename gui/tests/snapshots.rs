@@ -1,11 +1,13 @@
-//! Pictures of the main screens, rendered by wgpu on the software Vulkan
-//! driver and compared with the PNGs in `tests/snapshots/`
-//! (`UPDATE_SNAPSHOTS=1 cargo test -p concord-gui --test snapshots` accepts changes).
+//! Pictures of the main screens in the dark and the light theme, rendered by
+//! wgpu on the software Vulkan driver and compared with the PNGs in
+//! `tests/snapshots/` (`UPDATE_SNAPSHOTS=1 cargo test -p concord-gui --test
+//! snapshots` accepts changes).
 
 #![allow(clippy::unwrap_used)] // a panic is how a test reports failure
 
 use concord_common::{DirectMessage, Friend, InviteId, MessageId, User, UserId};
 use concord_gui::net::Connection;
+use concord_gui::settings::ThemeChoice;
 use concord_gui::state::{AppState, Persisted, StoredSession};
 use concord_gui::ui;
 use egui_kittest::Harness;
@@ -27,7 +29,11 @@ fn logged_in() -> AppState {
     state
 }
 
-fn screen(state: AppState) -> Harness<'static, AppState> {
+/// Both themes, with the name each picture gets.
+const THEMES: [(ThemeChoice, &str); 2] = [(ThemeChoice::Dark, "dark"), (ThemeChoice::Light, "light")];
+
+fn screen(mut state: AppState, theme: ThemeChoice) -> Harness<'static, AppState> {
+    state.persisted.theme = theme;
     // Timestamps are drawn in local time: fix the zone so pictures match anywhere.
     // (Edition 2021: set_var is safe; tests in this binary read no other variable.)
     std::env::set_var("TZ", "UTC");
@@ -35,7 +41,7 @@ fn screen(state: AppState) -> Harness<'static, AppState> {
     Harness::builder().with_size(egui::vec2(900.0, 560.0)).wgpu().build_ui_state(
         move |ui, state: &mut AppState| {
             if !fonts_installed {
-                ui::theme::install_fonts(ui.ctx());
+                ui::theme::install(ui.ctx());
                 fonts_installed = true;
             }
             let _ = ui::app_ui(ui, state);
@@ -50,23 +56,35 @@ fn settle(harness: &mut Harness<'_, AppState>) {
     }
 }
 
+/// Pictures `state()` in both themes as `NAME_dark.png` and `NAME_light.png`,
+/// reporting every difference (not only the first).
+fn in_both_themes(name: &str, state: impl Fn() -> AppState) {
+    let mut results = egui_kittest::SnapshotResults::new();
+    for (theme, suffix) in THEMES {
+        let mut harness = screen(state(), theme);
+        settle(&mut harness);
+        harness.snapshot(format!("{name}_{suffix}"));
+        results.extend_harness(&mut harness);
+    }
+    results.unwrap();
+}
+
 #[test]
 fn login_screen() {
-    let (state, _) = AppState::restore(Persisted::default(), 0);
-    let mut harness = screen(state);
-    settle(&mut harness);
-    harness.snapshot("login");
+    in_both_themes("login", || AppState::restore(Persisted::default(), 0).0);
 }
 
 #[test]
 fn empty_main_screen() {
-    let mut harness = screen(logged_in());
-    settle(&mut harness);
-    harness.snapshot("empty_state");
+    in_both_themes("empty_state", logged_in);
 }
 
 #[test]
 fn conversation_screen() {
+    in_both_themes("conversation", conversation_state);
+}
+
+fn conversation_state() -> AppState {
     let mut state = logged_in();
     state.friends = vec![
         Friend { user: user(2, "bob"), online: true, since_ms: 0 },
@@ -103,7 +121,5 @@ fn conversation_screen() {
             },
         );
     }
-    let mut harness = screen(state);
-    settle(&mut harness);
-    harness.snapshot("conversation");
+    state
 }

@@ -140,13 +140,27 @@ test("register by typing, accept an invite, exchange DMs both ways", async () =>
     Object.defineProperty(window.Notification, "permission", { get: () => Real.permission });
   });
   const page = await context.newPage();
+  // The wasm and its JS arrive compressed, under content-hashed names cached for good.
+  const assets = [];
+  page.on("response", async (response) => {
+    if (/\.(wasm|js)$/.test(new URL(response.url()).pathname)) {
+      assets.push({ url: response.url(), headers: await response.allHeaders() });
+    }
+  });
   const started = Date.now();
   await page.goto(base + "/?register");
   const ready = await waitForState(page, "the register form", (s) => s.screen === "login" && s.mode === "Register");
   const interactiveMs = Date.now() - started;
+  assert.equal(assets.length, 2, JSON.stringify(assets));
+  for (const { url, headers } of assets) {
+    assert.match(new URL(url).pathname, /-[0-9a-f]{16}\.(wasm|js)$/, url);
+    assert.ok(["br", "gzip"].includes(headers["content-encoding"]), `${url}: ${JSON.stringify(headers)}`);
+    assert.equal(headers["cache-control"], "public, max-age=31536000, immutable", url);
+  }
 
-  // Click into the email field (centred, below the heading, at 1000×700), as a person would.
-  await page.mouse.click(500, 184);
+  // Click into the email field (the log-in card's first field: x 334–666,
+  // y 220–250 at 1000×700, as the kittest harness measures it), as a person would.
+  await page.mouse.click(500, 235);
   await page.waitForTimeout(150);
   await type(page, "webby@example.com");
   await press(page, "Tab");

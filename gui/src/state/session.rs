@@ -21,6 +21,9 @@ pub struct Persisted {
     /// Chosen call devices.
     #[serde(default)]
     pub media: crate::settings::MediaSettings,
+    /// Dark, light, or the system's.
+    #[serde(default)]
+    pub theme: crate::settings::ThemeChoice,
 }
 
 /// A login kept across restarts.
@@ -125,7 +128,12 @@ impl AppState {
             ..Default::default()
         };
         *self = AppState {
-            persisted: Persisted { server_url: server, session: None, media: self.persisted.media.clone() },
+            persisted: Persisted {
+                server_url: server,
+                session: None,
+                media: self.persisted.media.clone(),
+                theme: self.persisted.theme,
+            },
             login,
             focused: self.focused,
             ..Default::default()

@@ -11,7 +11,8 @@ use concord_common::{DirectMessage, MessageId, UserId};
 use egui::{Key, KeyboardShortcut, Modifiers, RichText};
 use web_time::Instant;
 
-use super::theme;
+use super::avatar;
+use super::tokens::{self, size, space};
 use crate::net::Command;
 use crate::state::{AppState, Conversation};
 
@@ -19,6 +20,23 @@ use crate::state::{AppState, Conversation};
 const GROUP_WITHIN_MS: i64 = 5 * 60 * 1000;
 /// Height assumed for a message not drawn yet, in points.
 const ESTIMATED_ROW_HEIGHT: f32 = 28.0;
+
+/// Who the conversation is between: ids (avatar colours) and names.
+#[derive(Clone, Copy)]
+struct People<'a> {
+    me: Option<(UserId, &'a str)>,
+    peer: (UserId, &'a str),
+}
+
+impl People<'_> {
+    /// The author of `message`: id and name.
+    fn author(&self, message: &DirectMessage) -> (UserId, &str) {
+        match self.me {
+            Some((id, name)) if id == message.sender_id => (id, name),
+            _ => self.peer,
+        }
+    }
+}
 /// Start loading older messages this close to the top, in points.
 const LOAD_OLDER_WITHIN: f32 = 60.0;
 
@@ -59,11 +77,14 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> 
         Some(friend) => (friend.user.username.clone(), friend.online),
         None => ("Former friend".to_owned(), false),
     };
-    let my_id = state.me.as_ref().map(|u| u.id);
+    let me = state.me.clone();
+    let people = People { me: me.as_ref().map(|u| (u.id, u.username.as_str())), peer: (peer, &name) };
+    let palette = tokens::palette(ui);
     let mut commands = Vec::new();
     ui.horizontal(|ui| {
+        avatar::avatar_ui(ui, peer, &name, size::AVATAR_SMALL, Some(online));
         ui.heading(&name);
-        let (text, color) = if online { ("online", theme::ONLINE) } else { ("offline", theme::OFFLINE) };
+        let (text, color) = if online { ("online", palette.online) } else { ("offline", palette.text_muted) };
         ui.label(RichText::new(text).color(color));
     });
     ui.separator();
@@ -75,7 +96,7 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> 
     let view = history_view(ui.ctx(), peer);
     let mut view = view.lock().unwrap_or_else(PoisonError::into_inner);
     ui.allocate_ui(egui::vec2(ui.available_width(), history_height), |ui| {
-        wants_older = history_ui(ui, conversation, &mut view, my_id, &name, peer);
+        wants_older = history_ui(ui, conversation, &mut view, people);
     });
     drop(view);
     if wants_older {
@@ -100,7 +121,7 @@ fn empty_state_ui(ui: &mut egui::Ui, state: &AppState) {
         } else {
             "Pick a friend on the left to start talking (Ctrl+K to jump to one)."
         };
-        ui.label(RichText::new(text).color(theme::MUTED));
+        ui.label(RichText::new(text).color(tokens::palette(ui).text_muted));
     });
 }
 
@@ -109,10 +130,10 @@ fn history_ui(
     ui: &mut egui::Ui,
     conversation: &mut Conversation,
     view: &mut HistoryView,
-    my_id: Option<UserId>,
-    peer_name: &str,
-    peer: UserId,
+    people: People<'_>,
 ) -> bool {
+    let (peer, peer_name) = people.peer;
+    let palette = tokens::palette(ui);
     let mut area = egui::ScrollArea::vertical()
         .id_salt(("history", peer.0))
         .stick_to_bottom(true)
@@ -125,18 +146,18 @@ fn history_ui(
         if conversation.loading {
             ui.horizontal(|ui| {
                 ui.spinner();
-                ui.label(RichText::new("Loading messages…").color(theme::MUTED));
+                ui.label(RichText::new("Loading messages…").color(palette.text_muted));
             });
         } else if !conversation.has_more && conversation.loaded {
             ui.label(
                 RichText::new(format!("This is the beginning of your conversation with {peer_name}."))
-                    .color(theme::MUTED),
+                    .color(palette.text_muted),
             );
         }
         if let Some(error) = &conversation.load_error {
-            ui.label(RichText::new(format!("Could not load messages: {error}")).color(theme::ERROR));
+            ui.label(RichText::new(format!("Could not load messages: {error}")).color(palette.error));
         }
-        rows_ui(ui, viewport, conversation, view, my_id, peer_name);
+        rows_ui(ui, viewport, conversation, view, people);
         pending_ui(ui, conversation);
     });
     let content_height = output.content_size.y;
@@ -167,8 +188,7 @@ fn rows_ui(
     viewport: egui::Rect,
     conversation: &Conversation,
     view: &mut HistoryView,
-    my_id: Option<UserId>,
-    peer_name: &str,
+    people: People<'_>,
 ) {
     let width = ui.available_width();
     if (width - view.rows_width).abs() > 0.5 {
@@ -192,7 +212,7 @@ fn rows_ui(
             gap = 0.0;
         }
         let top = ui.cursor().top();
-        message_row_ui(ui, message, previous, my_id, peer_name);
+        message_row_ui(ui, message, previous, people);
         let measured = ui.cursor().top() - top;
         view.row_heights.insert(message.id, measured);
         y += measured;
@@ -208,8 +228,7 @@ fn message_row_ui(
     ui: &mut egui::Ui,
     message: &DirectMessage,
     previous: Option<&DirectMessage>,
-    my_id: Option<UserId>,
-    peer_name: &str,
+    people: People<'_>,
 ) {
     let day = local_time(message.created_at_ms).map(|t| t.date_naive());
     if previous.and_then(|p| local_time(p.created_at_ms)).map(|t| t.date_naive()) != day {
@@ -218,25 +237,34 @@ fn message_row_ui(
     let grouped = previous.is_some_and(|p| {
         p.sender_id == message.sender_id && message.created_at_ms - p.created_at_ms < GROUP_WITHIN_MS
     });
-    let author = if Some(message.sender_id) == my_id { "You" } else { peer_name };
-    message_ui(ui, author, message, grouped);
+    message_ui(ui, people.author(message), message, grouped);
 }
 
 fn pending_ui(ui: &mut egui::Ui, conversation: &mut Conversation) {
+    let palette = tokens::palette(ui);
     let mut discard = None;
     for pending in &conversation.pending {
-        ui.add(egui::Label::new(RichText::new(&pending.content).color(theme::MUTED)).wrap());
+        ui.horizontal(|ui| {
+            ui.add_space(size::AVATAR_MESSAGE + space::S);
+            ui.add(egui::Label::new(RichText::new(&pending.content).color(palette.text_muted)).wrap());
+        });
         match &pending.refused {
             Some(reason) => {
                 ui.horizontal(|ui| {
-                    ui.label(RichText::new(format!("Not sent: {reason}")).color(theme::ERROR).small());
+                    ui.add_space(size::AVATAR_MESSAGE + space::S);
+                    ui.label(RichText::new(format!("Not sent: {reason}")).color(palette.error).small());
                     if ui.small_button("Discard").clicked() {
                         discard = Some(pending.nonce.clone());
                     }
                 });
             }
             None => {
-                ui.label(RichText::new("Sending… (kept until delivered)").color(theme::MUTED).small());
+                ui.horizontal(|ui| {
+                    ui.add_space(size::AVATAR_MESSAGE + space::S);
+                    ui.label(
+                        RichText::new("Sending… (kept until delivered)").color(palette.text_muted).small(),
+                    );
+                });
             }
         }
     }
@@ -245,22 +273,63 @@ fn pending_ui(ui: &mut egui::Ui, conversation: &mut Conversation) {
     }
 }
 
-fn message_ui(ui: &mut egui::Ui, author: &str, message: &DirectMessage, grouped: bool) {
+/// One message. The first of a group shows the author's avatar, name and
+/// time once; the rest line up under it. Lines wrap at a readable width;
+/// the row highlights under the pointer and offers "Copy".
+fn message_ui(
+    ui: &mut egui::Ui,
+    (author_id, author): (UserId, &str),
+    message: &DirectMessage,
+    grouped: bool,
+) {
+    let palette = tokens::palette(ui);
     if !grouped {
-        ui.add_space(6.0);
-        ui.horizontal(|ui| {
-            ui.label(RichText::new(author).strong());
-            ui.label(RichText::new(format_time(message.created_at_ms)).small().color(theme::MUTED));
-        });
+        ui.add_space(space::M);
     }
-    ui.add(egui::Label::new(&message.content).wrap());
+    let background = ui.painter().add(egui::Shape::Noop);
+    let row = ui.horizontal_top(|ui| {
+        if grouped {
+            ui.add_space(size::AVATAR_MESSAGE);
+        } else {
+            avatar::avatar_ui(ui, author_id, author, size::AVATAR_MESSAGE, None);
+        }
+        ui.add_space(space::S);
+        ui.vertical(|ui| {
+            ui.set_max_width(size::READABLE_WIDTH.min(ui.available_width()));
+            if !grouped {
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new(author).strong());
+                    ui.label(
+                        RichText::new(format_time(message.created_at_ms)).small().color(palette.text_muted),
+                    );
+                });
+            }
+            ui.add(egui::Label::new(&message.content).wrap());
+        });
+    });
+    let rect = row.response.rect.expand2(egui::vec2(space::XS, space::XS / 2.0));
+    let full = egui::Rect::from_x_y_ranges(ui.max_rect().x_range(), rect.y_range());
+    if ui.rect_contains_pointer(full) {
+        ui.painter().set(
+            background,
+            egui::Shape::rect_filled(full, tokens::radius::S, palette.hover.gamma_multiply(0.5)),
+        );
+        let copy_rect = egui::Rect::from_min_size(
+            egui::pos2(full.right() - size::ROW_ACTION_WIDTH - space::XS, full.top()),
+            egui::vec2(size::ROW_ACTION_WIDTH, tokens::text::BODY + space::S),
+        );
+        let copy = ui.put(copy_rect, egui::Button::new(RichText::new("Copy").small()));
+        if copy.on_hover_text("Copy this message").clicked() {
+            ui.ctx().copy_text(message.content.clone());
+        }
+    }
 }
 
 fn day_separator_ui(ui: &mut egui::Ui, at_ms: i64) {
-    ui.add_space(8.0);
+    ui.add_space(space::L);
     ui.horizontal(|ui| {
         let text = local_time(at_ms).map(|t| t.format("%A, %-d %B %Y").to_string()).unwrap_or_default();
-        ui.label(RichText::new(text).small().color(theme::MUTED));
+        ui.label(RichText::new(text).small().strong().color(tokens::palette(ui).text_muted));
         ui.separator();
     });
 }
@@ -268,7 +337,9 @@ fn day_separator_ui(ui: &mut egui::Ui, at_ms: i64) {
 fn typing_ui(ui: &mut egui::Ui, conversation: &Conversation, name: &str) {
     match conversation.typing_until {
         Some(until) if until > Instant::now() => {
-            ui.label(RichText::new(format!("{name} is typing…")).italics().color(theme::MUTED));
+            ui.label(
+                RichText::new(format!("{name} is typing…")).italics().color(tokens::palette(ui).text_muted),
+            );
             ui.ctx().request_repaint_after(until - Instant::now());
         }
         _ => {
@@ -281,7 +352,7 @@ fn typing_ui(ui: &mut egui::Ui, conversation: &Conversation, name: &str) {
 /// starts a new line.
 fn composer_ui(ui: &mut egui::Ui, conversation: &mut Conversation, name: &str) -> (bool, bool) {
     if let Some(error) = &conversation.draft_error {
-        ui.label(RichText::new(error).color(theme::ERROR).small());
+        ui.label(RichText::new(error).color(tokens::palette(ui).error).small());
     }
     let mut send = false;
     let mut edited = false;
@@ -289,7 +360,8 @@ fn composer_ui(ui: &mut egui::Ui, conversation: &mut Conversation, name: &str) -
         let editor = egui::TextEdit::multiline(&mut conversation.draft)
             .hint_text(format!("Message {name}"))
             .desired_rows(2)
-            .desired_width(ui.available_width() - 70.0)
+            .desired_width(ui.available_width() - size::SEND_WIDTH - space::S)
+            .margin(egui::Margin::same(space::S as i8))
             .return_key(Some(KeyboardShortcut::new(Modifiers::SHIFT, Key::Enter)));
         let response = ui.add(editor);
         // Opening a conversation puts the cursor in its composer.
@@ -301,7 +373,8 @@ fn composer_ui(ui: &mut egui::Ui, conversation: &mut Conversation, name: &str) -
         if response.has_focus() && ui.input(|i| i.key_pressed(Key::Enter) && !i.modifiers.shift) {
             send = true;
         }
-        if ui.button("Send").clicked() {
+        let send_button = super::theme::primary_button("Send", tokens::palette(ui));
+        if ui.add_sized(egui::vec2(size::SEND_WIDTH, size::BUTTON_HEIGHT), send_button).clicked() {
             send = true;
         }
         if send {

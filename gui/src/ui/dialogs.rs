@@ -3,7 +3,7 @@
 
 use egui::RichText;
 
-use super::theme;
+use super::tokens::{self, size};
 use crate::net::Command;
 use crate::state::AppState;
 
@@ -18,17 +18,21 @@ pub fn add_friend_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> 
         ui.label("Invite someone by the email they registered with.");
         let label = ui.label("Friend's email");
         let field = ui
-            .add(egui::TextEdit::singleline(&mut state.add_friend.email).desired_width(280.0))
+            .add(
+                egui::TextEdit::singleline(&mut state.add_friend.email)
+                    .desired_width(size::CARD_WIDTH - 2.0 * tokens::space::L),
+            )
             .labelled_by(label.id);
         if !field.has_focus() && state.add_friend.email.is_empty() {
             field.request_focus();
         }
         if let Some(error) = &state.add_friend.error {
-            ui.label(RichText::new(error).color(theme::ERROR));
+            ui.label(RichText::new(error).color(tokens::palette(ui).error));
         }
         let enter = super::enter_pressed(ui, &field);
         ui.horizontal(|ui| {
-            let send = ui.add_enabled(!state.add_friend.pending, egui::Button::new("Send invite"));
+            let button = super::theme::primary_button("Send invite", tokens::palette(ui));
+            let send = ui.add_enabled(!state.add_friend.pending, button);
             if state.add_friend.pending {
                 ui.spinner();
             }
@@ -49,11 +53,16 @@ pub fn switcher_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
     let mut chosen = None;
     egui::Window::new("Jump to a friend").collapsible(false).resizable(false).show(ctx, |ui| {
         let label = ui.label("Friend's name");
-        let field = ui.add(egui::TextEdit::singleline(&mut query).desired_width(260.0)).labelled_by(label.id);
+        let field = ui
+            .add(
+                egui::TextEdit::singleline(&mut query)
+                    .desired_width(size::CARD_WIDTH - 2.0 * tokens::space::L),
+            )
+            .labelled_by(label.id);
         field.request_focus();
         let matches = state.matching_friends(&query);
         if matches.is_empty() {
-            ui.label(RichText::new("No friend matches.").color(theme::MUTED));
+            ui.label(RichText::new("No friend matches.").color(tokens::palette(ui).text_muted));
         }
         for friend in matches.iter().take(8) {
             if ui.selectable_label(false, &friend.user.username).clicked() {

@@ -1,32 +1,48 @@
 //! Screens. Each `*_ui` function draws part of [`AppState`] and returns the
 //! [`Command`]s the user asked for; none of them touches the network.
 
+pub mod avatar;
 pub mod conversation;
 mod dialogs;
 mod login;
 mod settings;
 mod sidebar;
 pub mod theme;
+pub mod tokens;
 
 use egui::{Key, Modifiers};
+use tokens::space;
 
 use crate::net::{Command, Connection};
 use crate::state::AppState;
 
 /// Draws the whole window.
 pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
+    theme::follow(ui.ctx(), state.persisted.theme);
+    let palette = tokens::palette(ui);
     let mut commands = Vec::new();
     if !state.logged_in() {
-        egui::CentralPanel::default().show(ui, |ui| commands.extend(login::login_ui(ui, state)));
+        egui::CentralPanel::default()
+            .frame(egui::Frame::central_panel(ui.style()).fill(palette.panel))
+            .show(ui, |ui| commands.extend(login::login_ui(ui, state)));
         return commands;
     }
     commands.extend(shortcuts(ui, state));
-    egui::Panel::top("status").show(ui, |ui| commands.extend(status_bar_ui(ui, state)));
+    let bar = egui::Frame::side_top_panel(ui.style())
+        .fill(palette.panel)
+        .inner_margin(egui::Margin::symmetric(space::M as i8, space::S as i8));
+    egui::Panel::top("status").frame(bar).show(ui, |ui| commands.extend(status_bar_ui(ui, state)));
+    let side = egui::Frame::side_top_panel(ui.style()).fill(palette.panel).inner_margin(space::S);
     egui::Panel::left("sidebar")
         .resizable(true)
-        .default_size(260.0)
+        .default_size(tokens::size::SIDEBAR_WIDTH)
+        .frame(side)
         .show(ui, |ui| commands.extend(sidebar::sidebar_ui(ui, state)));
-    egui::CentralPanel::default().show(ui, |ui| commands.extend(conversation::conversation_ui(ui, state)));
+    let central = egui::Frame::central_panel(ui.style())
+        .inner_margin(egui::Margin::symmetric(space::L as i8, space::M as i8));
+    egui::CentralPanel::default()
+        .frame(central)
+        .show(ui, |ui| commands.extend(conversation::conversation_ui(ui, state)));
     commands.extend(dialogs::add_friend_ui(ui.ctx(), state));
     commands.extend(dialogs::switcher_ui(ui.ctx(), state));
     commands.extend(settings::settings_ui(ui.ctx(), state));
@@ -60,10 +76,13 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState) -> Vec<Command> {
 /// The top bar: who is logged in, the connection banner, notices, the menu.
 fn status_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     let mut commands = Vec::new();
+    let palette = tokens::palette(ui);
     ui.horizontal(|ui| {
-        ui.heading("Concord");
+        ui.label(egui::RichText::new("Concord").strong().size(tokens::text::HEADING));
         if let Some(me) = &state.me {
-            ui.label(egui::RichText::new(format!("· {}", me.username)).color(theme::MUTED));
+            ui.add_space(space::S);
+            avatar::avatar_ui(ui, me.id, &me.username, tokens::size::AVATAR_SMALL, None);
+            ui.label(egui::RichText::new(&me.username).color(palette.text_muted));
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             ui.menu_button("☰", |ui| {
@@ -82,17 +101,17 @@ fn status_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     });
     match state.connection {
         Some(Connection::Reconnecting { attempt, retry_in_ms }) => {
-            banner_ui(ui, theme::WARNING, &format!(
+            banner_ui(ui, palette.warning, &format!(
                 "Reconnecting… (attempt {attempt}, next try in {:.1} s). Messages you send now are kept and delivered when the connection is back.",
                 retry_in_ms as f64 / 1000.0
             ));
         }
-        Some(Connection::Connecting) => banner_ui(ui, theme::MUTED, "Connecting…"),
+        Some(Connection::Connecting) => banner_ui(ui, palette.text_muted, "Connecting…"),
         _ => {}
     }
     if let Some(notice) = state.notice.clone() {
         ui.horizontal(|ui| {
-            ui.label(egui::RichText::new(notice).color(theme::ACCENT));
+            ui.label(egui::RichText::new(notice).color(palette.accent));
             if ui.small_button("Dismiss").clicked() {
                 state.notice = None;
             }
@@ -102,7 +121,11 @@ fn status_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
 }
 
 fn banner_ui(ui: &mut egui::Ui, color: egui::Color32, text: &str) {
-    egui::Frame::new().fill(color.gamma_multiply(0.25)).inner_margin(6.0).corner_radius(4.0).show(ui, |ui| {
+    let frame = egui::Frame::new()
+        .fill(color.gamma_multiply(0.25))
+        .inner_margin(space::S)
+        .corner_radius(tokens::radius::M);
+    frame.show(ui, |ui| {
         ui.set_width(ui.available_width());
         ui.label(text);
     });

@@ -1,4 +1,4 @@
-//! The Settings window: call devices and the call test.
+//! The Settings window: the theme, call devices and the call test.
 //!
 //! Each device kind gets a picker listing the system default, the devices
 //! found, the synthetic source ("Test pattern" / "Test tone") and "Off"; a
@@ -7,9 +7,9 @@
 
 use egui::RichText;
 
-use super::theme;
+use super::tokens::{self, space};
 use crate::net::Command;
-use crate::settings::{DeviceKind, Pick, KINDS};
+use crate::settings::{DeviceKind, Pick, ThemeChoice, KINDS};
 use crate::state::AppState;
 
 /// The Settings window (Ctrl+, or the ☰ menu).
@@ -22,9 +22,19 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
     egui::Window::new("Settings")
         .collapsible(false)
         .resizable(true)
-        .default_width(520.0)
+        .default_width(tokens::size::SETTINGS_WIDTH)
         .open(&mut open)
         .show(ctx, |ui| {
+            let palette = tokens::palette(ui);
+            ui.heading("Appearance");
+            ui.horizontal(|ui| {
+                let label = ui.label("Theme");
+                for choice in ThemeChoice::ALL {
+                    ui.selectable_value(&mut state.persisted.theme, choice, choice.label())
+                        .labelled_by(label.id);
+                }
+            });
+            ui.separator();
             ui.heading("Call devices");
             if state.settings.listing {
                 ui.horizontal(|ui| {
@@ -32,7 +42,7 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
                     ui.label("Looking for cameras, screens, microphones and speakers…");
                 });
             }
-            egui::Grid::new("devices").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
+            egui::Grid::new("devices").num_columns(2).spacing([space::M, space::S]).show(ui, |ui| {
                 for kind in KINDS {
                     device_row(ui, state, kind);
                     ui.end_row();
@@ -44,7 +54,7 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
                 RichText::new(
                     "Sends a call through your devices and back on this computer, to check it can hold one.",
                 )
-                .color(theme::MUTED),
+                .color(palette.text_muted),
             );
             ui.horizontal(|ui| {
                 let run = ui.add_enabled(!state.settings.testing, egui::Button::new("Run call test"));
@@ -58,15 +68,18 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
             });
             match &state.settings.result {
                 Some(Ok(summary)) => {
-                    let color = if summary.ok { theme::ONLINE } else { theme::ERROR };
+                    let color = if summary.ok { palette.online } else { palette.error };
                     ui.label(RichText::new(&summary.verdict).color(color).strong());
-                    egui::Grid::new("call-test").num_columns(2).spacing([12.0, 4.0]).show(ui, |ui| {
-                        for (what, result) in &summary.lines {
-                            ui.label(RichText::new(what).color(theme::MUTED));
-                            ui.label(result);
-                            ui.end_row();
-                        }
-                    });
+                    egui::Grid::new("call-test").num_columns(2).spacing([space::M, space::XS]).show(
+                        ui,
+                        |ui| {
+                            for (what, result) in &summary.lines {
+                                ui.label(RichText::new(what).color(palette.text_muted));
+                                ui.label(result);
+                                ui.end_row();
+                            }
+                        },
+                    );
                     ui.collapsing("Details (JSON)", |ui| {
                         ui.add(
                             egui::TextEdit::multiline(&mut summary.json.as_str())
@@ -76,7 +89,7 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
                     });
                 }
                 Some(Err(error)) => {
-                    ui.label(RichText::new(error).color(theme::ERROR));
+                    ui.label(RichText::new(error).color(palette.error));
                 }
                 None => {}
             }
@@ -95,7 +108,7 @@ fn device_row(ui: &mut egui::Ui, state: &mut AppState, kind: DeviceKind) {
     ui.vertical(|ui| {
         egui::ComboBox::from_id_salt(kind.label())
             .selected_text(selected_text)
-            .width(320.0)
+            .width(tokens::size::CARD_WIDTH - space::XXL)
             .show_ui(ui, |ui| {
                 ui.selectable_value(pick, Pick::Default, "System default");
                 for name in choices.iter().flat_map(|c| c.names.iter()) {
@@ -110,7 +123,11 @@ fn device_row(ui: &mut egui::Ui, state: &mut AppState, kind: DeviceKind) {
             .labelled_by(label.id);
         if let Some(reason) = choices.and_then(|c| c.unavailable) {
             if pick == &Pick::Default || matches!(pick, Pick::Named(_)) {
-                ui.label(RichText::new(format!("Not available: {reason}")).color(theme::WARNING).small());
+                ui.label(
+                    RichText::new(format!("Not available: {reason}"))
+                        .color(tokens::palette(ui).warning)
+                        .small(),
+                );
             }
         }
     });

@@ -1,33 +1,44 @@
-//! The left column: friends with presence and unread counts, pending
-//! invites, and "Add friend".
+//! The left column: "Add friend", pending invites, and friends with their
+//! avatar, presence and unread count, under titled sections with counts.
 
 use egui::{RichText, Role, Sense, WidgetInfo};
 
-use super::theme;
+use super::avatar;
+use super::tokens::{self, size, space};
 use crate::net::Command;
 use crate::state::AppState;
 
 /// The sidebar.
 pub fn sidebar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     let mut commands = Vec::new();
-    ui.add_space(6.0);
-    if ui.button("➕ Add friend").on_hover_text("Invite someone by email").clicked() {
+    let palette = tokens::palette(ui);
+    ui.add_space(space::XS);
+    let add = ui.add_sized(
+        egui::vec2(ui.available_width(), size::BUTTON_HEIGHT),
+        super::theme::primary_button("+  Add friend", palette),
+    );
+    let add = add.on_hover_text("Invite someone by email");
+    add.widget_info(|| WidgetInfo::labeled(Role::Button, true, "Add friend"));
+    if add.clicked() {
         state.add_friend.open = true;
     }
-    ui.add_space(6.0);
+    ui.add_space(space::S);
     egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
         invites_ui(ui, state, &mut commands);
-        ui.label(RichText::new("FRIENDS").small().color(theme::MUTED));
+        let online = state.friends.iter().filter(|f| f.online).count();
+        section_title(ui, &format!("FRIENDS — {online} ONLINE OF {}", state.friends.len()));
         if state.friends.is_empty() {
             ui.label(
-                RichText::new("No friends yet — add one by email with “Add friend”.").color(theme::MUTED),
+                RichText::new("No friends yet — add one by email with “Add friend”.")
+                    .color(palette.text_muted),
             );
         }
         let mut clicked = None;
         for friend in &state.friends {
             let unread = state.unread.get(&friend.user.id).copied().unwrap_or(0);
             let selected = state.selected == Some(friend.user.id);
-            if friend_row_ui(ui, &friend.user.username, friend.online, unread, selected).clicked() {
+            let row = FriendRow { id: friend.user.id, name: &friend.user.username, online: friend.online };
+            if friend_row_ui(ui, &row, unread, selected).clicked() {
                 clicked = Some(friend.user.id);
             }
         }
@@ -38,38 +49,57 @@ pub fn sidebar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     commands
 }
 
-/// One friend: presence dot, name, unread badge. Its accessible name says all
-/// three, e.g. "bob, online, 2 unread".
-fn friend_row_ui(ui: &mut egui::Ui, name: &str, online: bool, unread: u64, selected: bool) -> egui::Response {
-    let height = 28.0;
-    let (rect, response) = ui.allocate_exact_size(egui::vec2(ui.available_width(), height), Sense::click());
-    let visuals = ui.style().interact_selectable(&response, selected);
-    if selected || response.hovered() {
-        ui.painter().rect_filled(rect, 4.0, visuals.bg_fill);
+fn section_title(ui: &mut egui::Ui, title: &str) {
+    ui.add_space(space::S);
+    ui.label(RichText::new(title).small().strong().color(tokens::palette(ui).text_muted));
+    ui.add_space(space::XS);
+}
+
+/// Who a friend row shows.
+struct FriendRow<'a> {
+    id: concord_common::UserId,
+    name: &'a str,
+    online: bool,
+}
+
+/// One friend: avatar with presence dot, name, unread badge. Its accessible
+/// name says all three, e.g. "bob, online, 2 unread".
+fn friend_row_ui(ui: &mut egui::Ui, friend: &FriendRow<'_>, unread: u64, selected: bool) -> egui::Response {
+    let palette = tokens::palette(ui);
+    let (rect, response) =
+        ui.allocate_exact_size(egui::vec2(ui.available_width(), size::ROW_HEIGHT), Sense::click());
+    if selected {
+        ui.painter().rect_filled(rect, tokens::radius::S, palette.accent.gamma_multiply(0.3));
+    } else if response.hovered() {
+        ui.painter().rect_filled(rect, tokens::radius::S, palette.hover);
     }
-    let dot = egui::pos2(rect.left() + 12.0, rect.center().y);
-    ui.painter().circle_filled(dot, 5.0, if online { theme::ONLINE } else { theme::OFFLINE });
+    let avatar = egui::Rect::from_center_size(
+        egui::pos2(rect.left() + space::S + size::AVATAR_SMALL / 2.0, rect.center().y),
+        egui::vec2(size::AVATAR_SMALL, size::AVATAR_SMALL),
+    );
+    avatar::paint(ui, avatar, friend.id, friend.name, Some(friend.online));
     let font = egui::TextStyle::Body.resolve(ui.style());
+    let color = if unread > 0 || selected { palette.text } else { palette.text_muted };
     ui.painter().text(
-        egui::pos2(rect.left() + 26.0, rect.center().y),
+        egui::pos2(avatar.right() + space::S, rect.center().y),
         egui::Align2::LEFT_CENTER,
-        name,
-        font.clone(),
-        visuals.text_color(),
+        friend.name,
+        font,
+        color,
     );
     if unread > 0 {
         let text = if unread > 99 { "99+".to_owned() } else { unread.to_string() };
-        let center = egui::pos2(rect.right() - 16.0, rect.center().y);
-        ui.painter().circle_filled(center, 10.0, theme::BADGE);
+        let center = egui::pos2(rect.right() - space::L, rect.center().y);
+        ui.painter().circle_filled(center, size::BADGE_RADIUS, palette.badge);
         ui.painter().text(
             center,
             egui::Align2::CENTER_CENTER,
             text,
-            egui::FontId::proportional(11.0),
-            egui::Color32::WHITE,
+            egui::FontId::proportional(tokens::text::SMALL - 1.0),
+            palette.on_badge,
         );
     }
-    let mut label = format!("{name}, {}", if online { "online" } else { "offline" });
+    let mut label = format!("{}, {}", friend.name, if friend.online { "online" } else { "offline" });
     if unread > 0 {
         label.push_str(&format!(", {unread} unread"));
     }
@@ -78,35 +108,43 @@ fn friend_row_ui(ui: &mut egui::Ui, name: &str, online: bool, unread: u64, selec
 }
 
 fn invites_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) {
+    let palette = tokens::palette(ui);
     if !state.invites.incoming.is_empty() {
-        ui.label(RichText::new("INVITES FOR YOU").small().color(theme::MUTED));
+        section_title(ui, &format!("INVITES FOR YOU — {}", state.invites.incoming.len()));
         for invite in &state.invites.incoming {
             ui.horizontal(|ui| {
+                avatar::avatar_ui(ui, invite.from.id, &invite.from.username, size::AVATAR_SMALL, None);
                 ui.label(&invite.from.username).on_hover_text(&invite.from.email);
-                if named_button(ui, "✔", &format!("Accept invite from {}", invite.from.username)).clicked()
-                {
-                    commands.push(Command::AcceptInvite(invite.id));
-                }
-                if named_button(ui, "✖", &format!("Reject invite from {}", invite.from.username)).clicked()
-                {
-                    commands.push(Command::RejectInvite(invite.id));
-                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    // Added first so it comes first in Tab order (drawn rightmost).
+                    let accept = format!("Accept invite from {}", invite.from.username);
+                    if named_button(ui, "✔", &accept).clicked() {
+                        commands.push(Command::AcceptInvite(invite.id));
+                    }
+                    let reject = format!("Reject invite from {}", invite.from.username);
+                    if named_button(ui, "✖", &reject).clicked() {
+                        commands.push(Command::RejectInvite(invite.id));
+                    }
+                });
             });
         }
-        ui.separator();
     }
     if !state.invites.outgoing.is_empty() {
-        ui.label(RichText::new("SENT INVITES").small().color(theme::MUTED));
+        section_title(ui, &format!("SENT INVITES — {}", state.invites.outgoing.len()));
         for invite in &state.invites.outgoing {
             ui.horizontal(|ui| {
-                ui.label(RichText::new(&invite.to.username).color(theme::MUTED))
+                avatar::avatar_ui(ui, invite.to.id, &invite.to.username, size::AVATAR_SMALL, None);
+                ui.label(RichText::new(&invite.to.username).color(palette.text_muted))
                     .on_hover_text(&invite.to.email);
-                if named_button(ui, "Cancel", &format!("Cancel invite to {}", invite.to.username)).clicked() {
-                    commands.push(Command::CancelInvite(invite.id));
-                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if named_button(ui, "Cancel", &format!("Cancel invite to {}", invite.to.username))
+                        .clicked()
+                    {
+                        commands.push(Command::CancelInvite(invite.id));
+                    }
+                });
             });
         }
-        ui.separator();
     }
 }
 

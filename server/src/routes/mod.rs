@@ -9,6 +9,7 @@ mod health;
 mod invites;
 pub mod openapi;
 mod users;
+mod web;
 
 use std::net::IpAddr;
 
@@ -29,9 +30,7 @@ pub fn stage() -> AdHoc {
         let web_root = rocket.state::<crate::config::Settings>().map(|s| s.web_root.clone());
         let rocket = rocket.mount("/api", api()).register("/", catchers());
         match web_root.filter(|root| root.join("index.html").is_file()) {
-            Some(root) => {
-                rocket.mount("/", rocket::fs::FileServer::new(root, rocket::fs::Options::Index).rank(20))
-            }
+            Some(root) => rocket.manage(web::WebRoot(root)).mount("/", rocket::routes![web::asset]),
             None => rocket.mount("/", rocket::routes![web_client_missing]),
         }
     })

@@ -1,4 +1,6 @@
-//! The server serves the built web client at `/` (or says how to build it).
+//! The server serves the built web client at `/` (or says how to build it):
+//! precompressed variants chosen by `Accept-Encoding`, hashed files cached
+//! for good, the page revalidated by `ETag`.
 
 use reqwest::StatusCode;
 use rocket::figment::Figment;
@@ -25,10 +27,70 @@ async fn the_web_client_is_served_from_web_root() {
         "application/wasm",
         "browsers stream-compile only application/wasm"
     );
+    // A page without `Accept-Encoding` gets the plain file; revalidation by
+    // ETag answers 304 with no body, so a second visit downloads nothing.
+    let page = server.http.get(server.url("/")).send().await.unwrap();
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+    assert!(page.headers().get("content-encoding").is_none());
+    let etag = page.headers()["etag"].to_str().unwrap().to_owned();
+    let again = server.http.get(server.url("/")).header("If-None-Match", &etag).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert!(again.bytes().await.unwrap().is_empty());
+
     // The API still wins over the file server, and unknown API paths are JSON 404s.
     let (status, _) = server.call(reqwest::Method::GET, "/api/health", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = server.call(reqwest::Method::GET, "/api/no-such-thing", None, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+}
+
+/// What `.ci/build-web` writes: hashed names, each with `.br` and `.gz` beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_variants_follow_accept_encoding_and_hashed_files_are_cached_for_good() {
+    let db = Database::create(Backend::Sqlite).await;
+    let root = db.dir.join("web");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.html"), "<!DOCTYPE html><script src=concord-0123456789abcdef.js>")
+        .unwrap();
+    let js = root.join("concord-0123456789abcdef.js");
+    std::fs::write(&js, "export function start() {}").unwrap();
+    std::fs::write(root.join("concord-0123456789abcdef.js.br"), b"BROTLI BYTES").unwrap();
+    std::fs::write(root.join("concord-0123456789abcdef.js.gz"), b"GZIP BYTES").unwrap();
+    let server =
+        TestServer::start_on(&db, Figment::new().merge(("web_root", root.display().to_string()))).await;
+    let fetch = |accept: &'static str| {
+        let request = server.http.get(server.url("/concord-0123456789abcdef.js"));
+        let request = if accept.is_empty() { request } else { request.header("Accept-Encoding", accept) };
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let headers = response.headers().clone();
+            let encoding = headers.get("content-encoding").map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable");
+            assert_eq!(headers["vary"], "Accept-Encoding");
+            assert!(headers["content-type"].to_str().unwrap().contains("javascript"), "{headers:?}");
+            (encoding, response.bytes().await.unwrap().to_vec())
+        }
+    };
+    // Chromium's header: brotli wins.
+    assert_eq!(fetch("gzip, deflate, br, zstd").await, (Some("br".into()), b"BROTLI BYTES".to_vec()));
+    assert_eq!(fetch("gzip").await, (Some("gzip".into()), b"GZIP BYTES".to_vec()));
+    assert_eq!(fetch("br;q=0, gzip;q=0.8").await, (Some("gzip".into()), b"GZIP BYTES".to_vec()));
+    assert_eq!(fetch("").await, (None, b"export function start() {}".to_vec()));
+    assert_eq!(fetch("identity").await, (None, b"export function start() {}".to_vec()));
+    // Each representation has its own tag.
+    let tags: std::collections::HashSet<String> =
+        futures_util::future::join_all(["br", "gzip", ""].map(|accept| {
+            let request =
+                server.http.get(server.url("/concord-0123456789abcdef.js")).header("Accept-Encoding", accept);
+            async move { request.send().await.unwrap().headers()["etag"].to_str().unwrap().to_owned() }
+        }))
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(tags.len(), 3, "{tags:?}");
+    // A file that is not there is a JSON 404 like any other.
+    let (status, body) = server.call(reqwest::Method::GET, "/concord-ffffffffffffffff.js", None, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
 }
 
