@@ -102,7 +102,12 @@ impl eframe::App for ConcordApp {
         let commands = ui::app_ui(ui, &mut self.state);
         self.send(commands);
         #[cfg(feature = "test-hooks")]
-        crate::platform::publish_test_state(&self.state.test_summary());
+        {
+            let mut summary = self.state.test_summary();
+            summary["emoji_missing"] =
+                ui::theme::emoji_without_glyphs(ui.ctx(), ui::theme::EVERYDAY_EMOJI).into();
+            crate::platform::publish_test_state(&summary.to_string());
+        }
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

@@ -157,6 +157,9 @@ test("register by typing, accept an invite, exchange DMs both ways", async () =>
     assert.ok(["br", "gzip"].includes(headers["content-encoding"]), `${url}: ${JSON.stringify(headers)}`);
     assert.equal(headers["cache-control"], "public, max-age=31536000, immutable", url);
   }
+  // The emoji font arrives after the first paint: then every everyday emoji
+  // (faces, hands, flags, skin tones) has a glyph in egui's fonts.
+  await waitForState(page, "every everyday emoji to have a glyph", (s) => s.emoji_missing.length === 0);
 
   // Click into the email field (the log-in card's first field: x 334–666,
   // y 220–250 at 1000×700, as the kittest harness measures it), as a person would.

@@ -1,4 +1,7 @@
-//! Browser: notifications, the chime through an `<audio>` element, the page's address.
+//! Browser: notifications, the chime through an `<audio>` element, the page's
+//! address, and fonts fetched after the first paint.
+
+use wasm_bindgen::JsCast as _;
 
 /// Shows a browser notification if the user allowed them.
 pub fn notify(title: &str, body: &str) {
@@ -44,4 +47,40 @@ pub fn ask_notification_permission() {
     if web_sys::Notification::permission() == web_sys::NotificationPermission::Default {
         let _ = web_sys::Notification::request_permission();
     }
+}
+
+/// Fetches the font at `url` (relative to the page) and adds it as the last
+/// fallback of every text family. The first paint does not wait for it:
+/// until it arrives, egui's fonts (and the browser's, for glyphs they lack)
+/// draw. The server sends it compressed and revalidates it by `ETag`.
+pub fn add_font_later(ctx: &egui::Context, name: &'static str, url: &'static str) {
+    let ctx = ctx.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        match fetch_bytes(url).await {
+            Ok(bytes) => {
+                let families = [egui::FontFamily::Proportional, egui::FontFamily::Monospace]
+                    .map(|family| egui::InsertFontFamily { family, priority: egui::FontPriority::Lowest });
+                ctx.add_font(egui::FontInsert::new(
+                    name,
+                    egui::FontData::from_owned(bytes),
+                    families.to_vec(),
+                ));
+                ctx.request_repaint();
+            }
+            Err(error) => {
+                web_sys::console::warn_2(&format!("Concord: the font {url} did not load:").into(), &error);
+            }
+        }
+    });
+}
+
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, wasm_bindgen::JsValue> {
+    let window = web_sys::window().ok_or("no window")?;
+    let response: web_sys::Response =
+        wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url)).await?.dyn_into()?;
+    if !response.ok() {
+        return Err(format!("HTTP {}", response.status()).into());
+    }
+    let buffer = wasm_bindgen_futures::JsFuture::from(response.array_buffer()?).await?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }

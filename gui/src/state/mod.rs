@@ -235,7 +235,7 @@ impl AppState {
 impl AppState {
     /// What a browser test needs to see, as JSON (the canvas has no DOM).
     #[cfg(feature = "test-hooks")]
-    pub fn test_summary(&self) -> String {
+    pub fn test_summary(&self) -> serde_json::Value {
         let name = |id: UserId| self.friend(id).map_or_else(|| id.to_string(), |f| f.user.username.clone());
         serde_json::json!({
             "screen": if self.logged_in() { "main" } else { "login" },
@@ -252,6 +252,5 @@ impl AppState {
             }).collect::<std::collections::BTreeMap<_, _>>(),
             "pending": self.conversations.values().map(|c| c.pending.len()).sum::<usize>(),
         })
-        .to_string()
     }
 }

@@ -10,10 +10,33 @@ use super::tokens::{self, radius, space, text, Palette};
 use crate::settings::ThemeChoice;
 
 /// A monochrome font with wide emoji and symbol coverage (Symbola), used as
-/// a fallback after egui's own fonts. Desktop only: at 3 MB it would double
-/// the web client's download, which relies on egui's built-in Noto Emoji.
+/// a fallback after egui's own fonts. Built into the desktop binary; the web
+/// client fetches it after its first paint (3 MB would double the download).
 #[cfg(not(target_arch = "wasm32"))]
 const EMOJI_FONT: &[u8] = include_bytes!("../../../assets/fonts/Symbola.ttf");
+
+/// Where `.ci/build-web` puts the emoji font, relative to the page.
+#[cfg(target_arch = "wasm32")]
+const EMOJI_FONT_URL: &str = "fonts/Symbola.ttf";
+
+/// Everyday emoji people send (faces, hands, hearts, objects, flags, skin
+/// tones): every one must draw in both builds, never as the missing-glyph box.
+pub const EVERYDAY_EMOJI: &[&str] =
+    &["🎉", "👋", "❤️", "🙂", "😂", "🚀", "👍", "🔥", "😀", "🙏", "👀", "✅", "🇫🇷", "🇯🇵", "🇺🇸", "👍🏽", "👋🏿"];
+
+/// The emoji of `set` the installed fonts cannot draw, each of which would
+/// show as the missing-glyph box. Variation selectors and joiners are not
+/// drawn on their own, so they do not count.
+pub fn emoji_without_glyphs(ctx: &egui::Context, set: &[&str]) -> Vec<String> {
+    let font = FontId::new(text::BODY, FontFamily::Proportional);
+    let invisible = |c: char| matches!(c, '\u{fe0e}' | '\u{fe0f}' | '\u{200d}');
+    ctx.fonts_mut(|fonts| {
+        set.iter()
+            .filter(|emoji| emoji.chars().filter(|c| !invisible(*c)).any(|c| !fonts.has_glyph(&font, c)))
+            .map(|emoji| (*emoji).to_owned())
+            .collect()
+    })
+}
 
 /// Installs Concord's look: fonts, and the styles of both themes.
 pub fn install(ctx: &egui::Context) {
@@ -99,9 +122,11 @@ pub fn mix(a: Color32, b: Color32, amount: f32) -> Color32 {
     Color32::from_rgb(lerp(a.r(), b.r()), lerp(a.g(), b.g()), lerp(a.b(), b.b()))
 }
 
-/// Installs Concord's fonts: egui's defaults, then the emoji fallback.
+/// Installs Concord's fonts: egui's defaults now, the emoji font once fetched.
 #[cfg(target_arch = "wasm32")]
-fn install_fonts(_ctx: &egui::Context) {}
+fn install_fonts(ctx: &egui::Context) {
+    crate::platform::add_font_later(ctx, "symbola", EMOJI_FONT_URL);
+}
 
 /// Installs Concord's fonts: egui's defaults, then the emoji fallback.
 #[cfg(not(target_arch = "wasm32"))]
@@ -112,4 +137,21 @@ fn install_fonts(ctx: &egui::Context) {
         fonts.families.entry(family).or_default().push("symbola".into());
     }
     ctx.set_fonts(fonts);
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    /// The desktop build draws every everyday emoji from its own fonts.
+    #[test]
+    fn every_everyday_emoji_has_a_glyph_on_the_desktop() {
+        let ctx = egui::Context::default();
+        install(&ctx);
+        let mut output = ctx.run_ui(egui::RawInput::default(), |_| {});
+        output.textures_delta.clear();
+        assert_eq!(emoji_without_glyphs(&ctx, EVERYDAY_EMOJI), Vec::<String>::new());
+        // The check can fail: a private-use character has no glyph anywhere.
+        assert_eq!(emoji_without_glyphs(&ctx, &["\u{e000}"]), vec!["\u{e000}".to_owned()]);
+    }
 }
