@@ -318,7 +318,9 @@ fn message_ui(
             egui::pos2(full.right() - size::ROW_ACTION_WIDTH - space::XS, full.top()),
             egui::vec2(size::ROW_ACTION_WIDTH, tokens::text::BODY + space::S),
         );
-        let copy = ui.put(copy_rect, egui::Button::new(RichText::new("Copy").small()));
+        let copy = ui
+            .put(copy_rect, egui::Button::new(RichText::new(format!("{} Copy", super::icons::COPY)).small()));
+        copy.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, "Copy message"));
         if copy.on_hover_text("Copy this message").clicked() {
             ui.ctx().copy_text(message.content.clone());
         }
@@ -373,8 +375,13 @@ fn composer_ui(ui: &mut egui::Ui, conversation: &mut Conversation, name: &str) -
         if response.has_focus() && ui.input(|i| i.key_pressed(Key::Enter) && !i.modifiers.shift) {
             send = true;
         }
-        let send_button = super::theme::primary_button("Send", tokens::palette(ui));
-        if ui.add_sized(egui::vec2(size::SEND_WIDTH, size::BUTTON_HEIGHT), send_button).clicked() {
+        let send_button = super::theme::primary_button(
+            &format!("{} Send", super::icons::PAPER_PLANE_RIGHT),
+            tokens::palette(ui),
+        );
+        let send_response = ui.add_sized(egui::vec2(size::SEND_WIDTH, size::BUTTON_HEIGHT), send_button);
+        send_response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, "Send"));
+        if send_response.clicked() {
             send = true;
         }
         if send {

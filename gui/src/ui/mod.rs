@@ -4,6 +4,7 @@
 pub mod avatar;
 pub mod conversation;
 mod dialogs;
+pub mod icons;
 mod login;
 mod settings;
 mod sidebar;
@@ -85,12 +86,12 @@ fn status_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
             ui.label(egui::RichText::new(&me.username).color(palette.text_muted));
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            ui.menu_button("☰", |ui| {
-                if ui.button("Settings…").clicked() {
+            ui.menu_button(icons::LIST, |ui| {
+                if ui.button(format!("{}  Settings…", icons::GEAR)).clicked() {
                     commands.extend(state.open_settings());
                     ui.close();
                 }
-                if ui.button("Log out").clicked() {
+                if ui.button(format!("{}  Log out", icons::SIGN_OUT)).clicked() {
                     commands.extend(state.logout());
                     ui.close();
                 }

@@ -3,8 +3,8 @@
 
 use egui::{RichText, Role, Sense, WidgetInfo};
 
-use super::avatar;
 use super::tokens::{self, size, space};
+use super::{avatar, icons};
 use crate::net::Command;
 use crate::state::AppState;
 
@@ -15,7 +15,7 @@ pub fn sidebar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     ui.add_space(space::XS);
     let add = ui.add_sized(
         egui::vec2(ui.available_width(), size::BUTTON_HEIGHT),
-        super::theme::primary_button("+  Add friend", palette),
+        super::theme::primary_button(&format!("{}  Add friend", icons::USER_PLUS), palette),
     );
     let add = add.on_hover_text("Invite someone by email");
     add.widget_info(|| WidgetInfo::labeled(Role::Button, true, "Add friend"));
@@ -118,11 +118,11 @@ fn invites_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) 
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     // Added first so it comes first in Tab order (drawn rightmost).
                     let accept = format!("Accept invite from {}", invite.from.username);
-                    if named_button(ui, "✔", &accept).clicked() {
+                    if icons::icon_button(ui, icons::CHECK, &accept).clicked() {
                         commands.push(Command::AcceptInvite(invite.id));
                     }
                     let reject = format!("Reject invite from {}", invite.from.username);
-                    if named_button(ui, "✖", &reject).clicked() {
+                    if icons::icon_button(ui, icons::X, &reject).clicked() {
                         commands.push(Command::RejectInvite(invite.id));
                     }
                 });

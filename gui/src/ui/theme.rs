@@ -2,10 +2,11 @@
 //! follows the theme the person chose (or the system's), and installs the
 //! fonts.
 
-use egui::{Color32, CornerRadius, FontFamily, FontId, Stroke, TextStyle, Theme, Visuals};
-#[cfg(not(target_arch = "wasm32"))]
-use egui::{FontData, FontDefinitions};
+use egui::{
+    Color32, CornerRadius, FontData, FontDefinitions, FontFamily, FontId, Stroke, TextStyle, Theme, Visuals,
+};
 
+use super::icons;
 use super::tokens::{self, radius, space, text, Palette};
 use crate::settings::ThemeChoice;
 
@@ -122,21 +123,23 @@ pub fn mix(a: Color32, b: Color32, amount: f32) -> Color32 {
     Color32::from_rgb(lerp(a.r(), b.r()), lerp(a.g(), b.g()), lerp(a.b(), b.b()))
 }
 
-/// Installs Concord's fonts: egui's defaults now, the emoji font once fetched.
-#[cfg(target_arch = "wasm32")]
-fn install_fonts(ctx: &egui::Context) {
-    crate::platform::add_font_later(ctx, "symbola", EMOJI_FONT_URL);
-}
-
-/// Installs Concord's fonts: egui's defaults, then the emoji fallback.
-#[cfg(not(target_arch = "wasm32"))]
+/// Installs Concord's fonts: egui's defaults, the icons right after each
+/// family's first font, then the emoji fallback (built in on the desktop,
+/// fetched after the first paint in the browser).
 fn install_fonts(ctx: &egui::Context) {
     let mut fonts = FontDefinitions::default();
+    fonts.font_data.insert("icons".into(), FontData::from_static(icons::FONT).into());
+    #[cfg(not(target_arch = "wasm32"))]
     fonts.font_data.insert("symbola".into(), FontData::from_static(EMOJI_FONT).into());
     for family in [FontFamily::Proportional, FontFamily::Monospace] {
-        fonts.families.entry(family).or_default().push("symbola".into());
+        let list = fonts.families.entry(family).or_default();
+        list.insert(list.len().min(1), "icons".into());
+        #[cfg(not(target_arch = "wasm32"))]
+        list.push("symbola".into());
     }
     ctx.set_fonts(fonts);
+    #[cfg(target_arch = "wasm32")]
+    crate::platform::add_font_later(ctx, "symbola", EMOJI_FONT_URL);
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -153,5 +156,15 @@ mod tests {
         assert_eq!(emoji_without_glyphs(&ctx, EVERYDAY_EMOJI), Vec::<String>::new());
         // The check can fail: a private-use character has no glyph anywhere.
         assert_eq!(emoji_without_glyphs(&ctx, &["\u{e000}"]), vec!["\u{e000}".to_owned()]);
+    }
+
+    /// Every icon the screens use is in the embedded icon font.
+    #[test]
+    fn every_icon_has_a_glyph() {
+        let ctx = egui::Context::default();
+        install(&ctx);
+        let mut output = ctx.run_ui(egui::RawInput::default(), |_| {});
+        output.textures_delta.clear();
+        assert_eq!(emoji_without_glyphs(&ctx, &icons::ALL), Vec::<String>::new());
     }
 }

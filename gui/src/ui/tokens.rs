@@ -162,7 +162,7 @@ pub mod size {
     /// Height a single-line field is drawn at.
     pub const FIELD_HEIGHT: f32 = 30.0;
     /// The composer's Send button.
-    pub const SEND_WIDTH: f32 = 72.0;
+    pub const SEND_WIDTH: f32 = 84.0;
     /// An action shown on a hovered row ("Copy").
     pub const ROW_ACTION_WIDTH: f32 = 56.0;
     /// The unread badge's radius.
