@@ -68,7 +68,6 @@ try {
       const title = await page.title();
       return title.startsWith("concord:") && JSON.parse(title.slice(8)).emoji_missing.length === 0;
     });
-    await page.waitForTimeout(300);
     await page.screenshot({ path: join(out, `${name}.png`) });
     console.log(`${name}.png`);
     await context.close();
