@@ -146,13 +146,19 @@ fn install_fonts(ctx: &egui::Context) {
 mod tests {
     use super::*;
 
-    /// The desktop build draws every everyday emoji from its own fonts.
-    #[test]
-    fn every_everyday_emoji_has_a_glyph_on_the_desktop() {
+    /// A context with Concord's look installed and its fonts loaded (one pass run).
+    fn installed() -> egui::Context {
         let ctx = egui::Context::default();
         install(&ctx);
         let mut output = ctx.run_ui(egui::RawInput::default(), |_| {});
         output.textures_delta.clear();
+        ctx
+    }
+
+    /// The desktop build draws every everyday emoji from its own fonts.
+    #[test]
+    fn every_everyday_emoji_has_a_glyph_on_the_desktop() {
+        let ctx = installed();
         assert_eq!(emoji_without_glyphs(&ctx, EVERYDAY_EMOJI), Vec::<String>::new());
         // The check can fail: a private-use character has no glyph anywhere.
         assert_eq!(emoji_without_glyphs(&ctx, &["\u{e000}"]), vec!["\u{e000}".to_owned()]);
@@ -161,10 +167,6 @@ mod tests {
     /// Every icon the screens use is in the embedded icon font.
     #[test]
     fn every_icon_has_a_glyph() {
-        let ctx = egui::Context::default();
-        install(&ctx);
-        let mut output = ctx.run_ui(egui::RawInput::default(), |_| {});
-        output.textures_delta.clear();
-        assert_eq!(emoji_without_glyphs(&ctx, &icons::ALL), Vec::<String>::new());
+        assert_eq!(emoji_without_glyphs(&installed(), &icons::ALL), Vec::<String>::new());
     }
 }
