@@ -5,38 +5,19 @@
 // Needs: CONCORD_SERVER_BIN, CONCORD_WEB_ROOT (built with --features
 // test-hooks, so the page reports when it is ready), CONCORD_SCREENSHOTS (where).
 
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { freePort, spawnConcord } from "./concord_server.mjs";
 
 const { CONCORD_SERVER_BIN: bin, CONCORD_WEB_ROOT: root, CONCORD_SCREENSHOTS: out } = process.env;
 if (!bin || !root || !out) throw new Error("set CONCORD_SERVER_BIN, CONCORD_WEB_ROOT and CONCORD_SCREENSHOTS");
 
-const port = await new Promise((resolve) => {
-  const s = createServer();
-  s.listen(0, "127.0.0.1", () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  });
-});
+const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const dir = mkdtempSync(join(tmpdir(), "concord-shots-"));
-const server = spawn(bin, [], {
-  env: {
-    ...process.env,
-    ROCKET_CONFIG: join(dir, "none.toml"),
-    ROCKET_ADDRESS: "127.0.0.1",
-    ROCKET_PORT: String(port),
-    ROCKET_LOG_LEVEL: "off",
-    ROCKET_DATA_DIR: dir,
-    ROCKET_WEB_ROOT: root,
-    ROCKET_DATABASES: `{main={url="sqlite://${dir}/concord.db?mode=rwc"}}`,
-  },
-  stdio: ["ignore", "ignore", "inherit"],
-});
+const server = spawnConcord({ bin, webRoot: root, dir, port });
 
 async function until(what, check) {
   const deadline = Date.now() + 30_000;

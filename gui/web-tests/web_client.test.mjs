@@ -10,27 +10,18 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { freePort, spawnConcord } from "./concord_server.mjs";
 
 const SERVER_BIN = process.env.CONCORD_SERVER_BIN;
 const WEB_ROOT = process.env.CONCORD_WEB_ROOT;
 const PATIENCE_MS = 30_000;
 
 let server, base, dir, browser;
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 async function api(method, path, token, body) {
   const response = await fetch(base + path, {
@@ -74,19 +65,7 @@ async function waitForState(page, what, predicate) {
 let port;
 
 async function startServer() {
-  server = spawn(SERVER_BIN, [], {
-    env: {
-      ...process.env,
-      ROCKET_CONFIG: join(dir, "none.toml"),
-      ROCKET_ADDRESS: "127.0.0.1",
-      ROCKET_PORT: String(port),
-      ROCKET_LOG_LEVEL: "off",
-      ROCKET_DATA_DIR: dir,
-      ROCKET_WEB_ROOT: WEB_ROOT,
-      ROCKET_DATABASES: `{main={url="sqlite://${dir}/concord.db?mode=rwc"}}`,
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  server = spawnConcord({ bin: SERVER_BIN, webRoot: WEB_ROOT, dir, port });
   for (let i = 0; i < 200; i++) {
     try {
       if ((await fetch(base + "/api/health")).ok) return;

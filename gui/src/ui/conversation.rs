@@ -320,8 +320,7 @@ fn message_ui(
         );
         let copy = ui
             .put(copy_rect, egui::Button::new(RichText::new(format!("{} Copy", super::icons::COPY)).small()));
-        copy.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, "Copy message"));
-        if copy.on_hover_text("Copy this message").clicked() {
+        if super::named(copy.on_hover_text("Copy this message"), "Copy message").clicked() {
             ui.ctx().copy_text(message.content.clone());
         }
     }
@@ -379,9 +378,8 @@ fn composer_ui(ui: &mut egui::Ui, conversation: &mut Conversation, name: &str) -
             &format!("{} Send", super::icons::PAPER_PLANE_RIGHT),
             tokens::palette(ui),
         );
-        let send_response = ui.add_sized(egui::vec2(size::SEND_WIDTH, size::BUTTON_HEIGHT), send_button);
-        send_response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, "Send"));
-        if send_response.clicked() {
+        let send_button = ui.add_sized(egui::vec2(size::SEND_WIDTH, size::BUTTON_HEIGHT), send_button);
+        if super::named(send_button, "Send").clicked() {
             send = true;
         }
         if send {

@@ -66,7 +66,5 @@ pub const FONT: &[u8] = include_bytes!("../../../assets/fonts/concord-icons.ttf"
 /// An icon-only button whose tooltip and accessible name say what it does
 /// (tests and screen readers find it by `name`).
 pub fn icon_button(ui: &mut egui::Ui, icon: &str, name: &str) -> egui::Response {
-    let response = ui.button(icon).on_hover_text(name);
-    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, name));
-    response
+    super::named(ui.button(icon).on_hover_text(name), name)
 }

@@ -86,18 +86,19 @@ fn status_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
             ui.label(egui::RichText::new(&me.username).color(palette.text_muted));
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            ui.menu_button(icons::LIST, |ui| {
-                if ui.button(format!("{}  Settings…", icons::GEAR)).clicked() {
-                    commands.extend(state.open_settings());
-                    ui.close();
-                }
-                if ui.button(format!("{}  Log out", icons::SIGN_OUT)).clicked() {
-                    commands.extend(state.logout());
-                    ui.close();
-                }
-            })
-            .response
-            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, "Menu"));
+            let menu = ui
+                .menu_button(icons::LIST, |ui| {
+                    if ui.button(format!("{}  Settings…", icons::GEAR)).clicked() {
+                        commands.extend(state.open_settings());
+                        ui.close();
+                    }
+                    if ui.button(format!("{}  Log out", icons::SIGN_OUT)).clicked() {
+                        commands.extend(state.logout());
+                        ui.close();
+                    }
+                })
+                .response;
+            named(menu, "Menu");
         });
     });
     match state.connection {
@@ -130,6 +131,13 @@ fn banner_ui(ui: &mut egui::Ui, color: egui::Color32, text: &str) {
         ui.set_width(ui.available_width());
         ui.label(text);
     });
+}
+
+/// Gives a button the accessible name `name` (what tests and screen readers
+/// find it by), for buttons whose text is an icon or says more than that.
+pub(crate) fn named(response: egui::Response, name: &str) -> egui::Response {
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, name));
+    response
 }
 
 /// egui moves keyboard focus on the frame *after* a Tab press, so text typed

@@ -17,8 +17,7 @@ pub fn sidebar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
         egui::vec2(ui.available_width(), size::BUTTON_HEIGHT),
         super::theme::primary_button(&format!("{}  Add friend", icons::USER_PLUS), palette),
     );
-    let add = add.on_hover_text("Invite someone by email");
-    add.widget_info(|| WidgetInfo::labeled(Role::Button, true, "Add friend"));
+    let add = super::named(add.on_hover_text("Invite someone by email"), "Add friend");
     if add.clicked() {
         state.add_friend.open = true;
     }
@@ -137,20 +136,12 @@ fn invites_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) 
                 ui.label(RichText::new(&invite.to.username).color(palette.text_muted))
                     .on_hover_text(&invite.to.email);
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    if named_button(ui, "Cancel", &format!("Cancel invite to {}", invite.to.username))
-                        .clicked()
-                    {
+                    let name = format!("Cancel invite to {}", invite.to.username);
+                    if super::named(ui.small_button("Cancel").on_hover_text(&name), &name).clicked() {
                         commands.push(Command::CancelInvite(invite.id));
                     }
                 });
             });
         }
     }
-}
-
-/// A small button whose accessible name (and tooltip) says what it does.
-fn named_button(ui: &mut egui::Ui, text: &str, name: &str) -> egui::Response {
-    let response = ui.small_button(text).on_hover_text(name);
-    response.widget_info(|| WidgetInfo::labeled(Role::Button, true, name));
-    response
 }

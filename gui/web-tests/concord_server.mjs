@@ -1,0 +1,34 @@
+// A Concord server for the browser tests and the screenshots: the binary at
+// `bin` on 127.0.0.1:`port` with a SQLite database in `dir`, serving the web
+// client built in `webRoot`.
+
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+// A port nothing listens on right now.
+export const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+// Starts the server (its stderr shows in ours); returns the child process.
+export function spawnConcord({ bin, webRoot, dir, port }) {
+  return spawn(bin, [], {
+    env: {
+      ...process.env,
+      ROCKET_CONFIG: join(dir, "none.toml"),
+      ROCKET_ADDRESS: "127.0.0.1",
+      ROCKET_PORT: String(port),
+      ROCKET_LOG_LEVEL: "off",
+      ROCKET_DATA_DIR: dir,
+      ROCKET_WEB_ROOT: webRoot,
+      ROCKET_DATABASES: `{main={url="sqlite://${dir}/concord.db?mode=rwc"}}`,
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
