@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{InviteId, MessageId, UserId};
+use crate::ids::{InviteId, MessageId, RoomId, UserId};
 
 /// `POST /api/auth/register`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -177,6 +177,76 @@ pub struct UnreadCount {
     pub count: u64,
     /// The newest message I have read in this conversation, if any.
     pub last_read_id: Option<MessageId>,
+}
+
+/// A room: a named group of people, owned by the one who made it, that can
+/// hold a call. Every member sees every other member (name only: emails
+/// stay between friends).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Room {
+    /// Stable id.
+    pub id: RoomId,
+    /// Its name, 1–64 characters.
+    pub label: String,
+    /// Who made it; only they rename it, add or remove members, delete it.
+    pub owner_id: UserId,
+    /// Everyone in it, the owner included, in the order they were added.
+    pub members: Vec<PublicUser>,
+    /// When it was made, Unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+/// `GET /api/rooms`.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomList {
+    /// Rooms I am a member of, oldest first.
+    pub rooms: Vec<Room>,
+}
+
+/// `POST /api/rooms` and `PATCH /api/rooms/{id}`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomLabelRequest {
+    /// The room's name, 1–64 characters (trimmed).
+    pub label: String,
+}
+
+/// `POST /api/rooms/{id}/members`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AddMemberRequest {
+    /// A friend of the room's owner.
+    pub user_id: UserId,
+}
+
+/// A stored message of a room's chat.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomMessage {
+    /// Id; ordering by id is ordering by time.
+    pub id: MessageId,
+    /// The room.
+    pub room_id: RoomId,
+    /// Author.
+    pub sender_id: UserId,
+    /// Text, 1–4000 characters.
+    pub content: String,
+    /// The sender's idempotency key.
+    pub nonce: String,
+    /// When the server stored it, Unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+/// `GET /api/rooms/{id}/messages`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomMessagePage {
+    /// Newest first.
+    pub messages: Vec<RoomMessage>,
+    /// Whether older messages exist before the last one here.
+    pub has_more: bool,
 }
 
 /// `GET /api/health`.

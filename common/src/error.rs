@@ -38,6 +38,18 @@ pub enum ErrorCode {
     NonceConflict,
     /// No such route or resource.
     NotFound,
+    /// The room does not exist or you are not a member of it.
+    RoomNotFound,
+    /// Only the room's owner may do this.
+    NotRoomOwner,
+    /// The user is already a member of the room.
+    AlreadyMember,
+    /// The user is not a member of the room.
+    NotAMember,
+    /// The owner cannot leave their own room: delete it instead.
+    OwnerCannotLeave,
+    /// The room has as many members as it can hold, or you own as many rooms as you can.
+    RoomLimit,
     /// The request or frame exceeded the size limit.
     PayloadTooLarge,
     /// A plain HTTP request to the websocket endpoint.

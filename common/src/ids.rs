@@ -84,3 +84,7 @@ id_type!(
     /// A pending friend invite.
     InviteId
 );
+id_type!(
+    /// A room (a group that can hold a call).
+    RoomId
+);

@@ -12,4 +12,4 @@ pub mod validate;
 pub use api::*;
 pub use error::{ErrorBody, ErrorCode, ErrorResponse};
 pub use events::{ClientEvent, ClientFrame, ServerEvent, ServerFrame};
-pub use ids::{InviteId, MessageId, UserId};
+pub use ids::{InviteId, MessageId, RoomId, UserId};

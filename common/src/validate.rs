@@ -15,6 +15,12 @@ pub const NONCE_MAX_BYTES: usize = 64;
 pub const HISTORY_MAX_LIMIT: u32 = 100;
 /// Page size when the client does not ask for one.
 pub const HISTORY_DEFAULT_LIMIT: u32 = 50;
+/// Room label length in characters.
+pub const ROOM_LABEL_CHARS: std::ops::RangeInclusive<usize> = 1..=64;
+/// Most members a room can have, owner included.
+pub const ROOM_MAX_MEMBERS: usize = 50;
+/// Most rooms one user can own.
+pub const ROOMS_OWNED_MAX: usize = 100;
 
 /// A rejected field and why.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -111,6 +117,21 @@ pub fn nonce(nonce: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Checks a room label: 1–64 characters, not blank, no control characters.
+pub fn room_label(label: &str) -> Result<(), FieldError> {
+    let trimmed = label.trim();
+    if trimmed.is_empty() {
+        return fail("label", "Give the room a name.");
+    }
+    if trimmed.chars().count() > *ROOM_LABEL_CHARS.end() {
+        return fail("label", format!("A room name can be at most {} characters.", ROOM_LABEL_CHARS.end()));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return fail("label", "A room name cannot contain control characters.");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +175,14 @@ mod tests {
         assert!(nonce("").is_err());
         assert!(nonce("has space").is_err());
         assert!(nonce(&"n".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn room_labels() {
+        assert!(room_label("Game night 🎲").is_ok());
+        assert!(room_label(&"é".repeat(64)).is_ok());
+        assert_eq!(room_label(&"é".repeat(65)).unwrap_err().field, "label");
+        assert!(room_label("  ").is_err());
+        assert!(room_label("a\nb").is_err());
     }
 }

@@ -59,6 +59,7 @@ fn server_events_roundtrip() {
             friends: vec![friend.clone()],
             invites: InviteList { incoming: vec![invite.clone()], outgoing: vec![] },
             unread: vec![UnreadCount { user_id: UserId(2), count: 3, last_read_id: None }],
+            rooms: vec![],
             heartbeat_interval_ms: 30_000,
         }),
         ServerEvent::InviteCreated(events::InviteCreated { invite: invite.clone() }),
@@ -80,6 +81,68 @@ fn server_events_roundtrip() {
         assert!(v["type"].is_string(), "{v}");
     }
     assert_eq!(roundtrip(&ServerEvent::HeartbeatAck), json!({"type": "heartbeat_ack"}));
+}
+
+#[test]
+fn room_events_have_the_documented_shape() {
+    let room = Room {
+        id: RoomId(4),
+        label: "Game night 🎲".into(),
+        owner_id: UserId(1),
+        members: vec![PublicUser { id: UserId(1), username: "ada".into() }],
+        created_at_ms: 7,
+    };
+    let room_json = json!({"id": "4", "label": "Game night 🎲", "owner_id": "1",
+        "members": [{"id": "1", "username": "ada"}], "created_at_ms": 7});
+    assert_eq!(
+        roundtrip(&ServerEvent::RoomAdded(events::RoomAdded { room: room.clone() })),
+        json!({"type": "room_added", "room": room_json})
+    );
+    assert_eq!(
+        roundtrip(&ServerEvent::RoomRenamed(events::RoomRenamed { room_id: RoomId(4), label: "x".into() })),
+        json!({"type": "room_renamed", "room_id": "4", "label": "x"})
+    );
+    assert_eq!(
+        roundtrip(&ServerEvent::RoomMemberAdded(events::RoomMemberAdded {
+            room_id: RoomId(4),
+            member: PublicUser { id: UserId(2), username: "bob".into() },
+        })),
+        json!({"type": "room_member_added", "room_id": "4", "member": {"id": "2", "username": "bob"}})
+    );
+    assert_eq!(
+        roundtrip(&ServerEvent::RoomMemberRemoved(events::RoomMemberRemoved {
+            room_id: RoomId(4),
+            user_id: UserId(2)
+        })),
+        json!({"type": "room_member_removed", "room_id": "4", "user_id": "2"})
+    );
+    assert_eq!(
+        roundtrip(&ServerEvent::RoomRemoved(events::RoomRemoved {
+            room_id: RoomId(4),
+            reason: events::RoomRemovedReason::Left,
+        })),
+        json!({"type": "room_removed", "room_id": "4", "reason": "left"})
+    );
+    let message = RoomMessage {
+        id: MessageId(9),
+        room_id: RoomId(4),
+        sender_id: UserId(2),
+        content: "hi".into(),
+        nonce: "n".into(),
+        created_at_ms: 8,
+    };
+    assert_eq!(
+        roundtrip(&ServerEvent::RoomMessageCreated(events::RoomMessageCreated { message })),
+        json!({"type": "room_message_created", "message": {"id": "9", "room_id": "4", "sender_id": "2",
+            "content": "hi", "nonce": "n", "created_at_ms": 8}})
+    );
+    // A `ready` from a server without rooms still reads, with no rooms.
+    let ready = json!({"type": "ready", "me": {"id": "1", "username": "ada", "email": "a@b.co"}, "friends": [],
+        "invites": {"incoming": [], "outgoing": []}, "unread": [], "heartbeat_interval_ms": 1000});
+    let ServerEvent::Ready(ready) = serde_json::from_value(ready).unwrap() else { panic!("not ready") };
+    assert!(ready.rooms.is_empty());
+    roundtrip(&RoomLabelRequest { label: "x".into() });
+    roundtrip(&AddMemberRequest { user_id: UserId(2) });
 }
 
 #[test]

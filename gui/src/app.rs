@@ -106,6 +106,7 @@ impl eframe::App for ConcordApp {
             let mut summary = self.state.test_summary();
             summary["emoji_missing"] =
                 ui::theme::emoji_without_glyphs(ui.ctx(), ui::theme::EVERYDAY_EMOJI).into();
+            summary["layout"] = if ui::is_narrow(ui.ctx()) { "narrow" } else { "wide" }.into();
             crate::platform::publish_test_state(&summary.to_string());
         }
     }

@@ -261,3 +261,65 @@ fn settings_list_devices_and_the_call_test_runs_the_whole_pipeline() {
     assert!(!ada.state().state().settings.open);
     assert_eq!(ada.state().state().persisted.media.camera, Pick::Synthetic);
 }
+
+#[test]
+fn a_room_is_made_shared_and_chatted_in_from_the_app() {
+    let server = Server::start();
+    let (ada_token, bob_token) = server.friends("ada", "bob");
+    let (carol_token, _) = server.register("carol");
+    server.befriend(&ada_token, "carol", &carol_token);
+    let mut ada = app(Persisted::default());
+    log_in(&mut ada, &server.url(), "ada", false);
+    wait_for(&mut ada, "the empty room list", |h| {
+        shows(h, "No rooms yet — make one with + and add friends to it.")
+    });
+
+    // Ada makes a room through the dialog; it opens, empty.
+    click(&mut ada, "New room");
+    type_into(&mut ada, "Room name", "Game night");
+    press(&mut ada, egui::Key::Enter);
+    wait_for(&mut ada, "the new room, open", |h| shows(h, "No messages yet: say hello to the room."));
+    assert!(shows(&ada, "Game night, 1 members"));
+
+    // She adds bob; bob's own client (the API here) lists the room at once.
+    click(&mut ada, "Add people");
+    click(&mut ada, "Add bob");
+    wait_for(&mut ada, "bob in the room", |h| shows(h, "Game night, 2 members"));
+    let rooms = server.api(Method::GET, "/api/rooms", Some(&bob_token), None);
+    assert_eq!(rooms["rooms"][0]["label"], "Game night");
+    let room_id = rooms["rooms"][0]["id"].as_str().unwrap().to_owned();
+    assert!(shows(&ada, "Add carol") && !shows(&ada, "Add bob"), "only friends outside the room are offered");
+
+    // Chat both ways: bob's message shows live, ada's is stored.
+    let body = json!({"content": "I'll bring snacks 🍿", "nonce": "b1"});
+    server.api(Method::POST, &format!("/api/rooms/{room_id}/messages"), Some(&bob_token), Some(body));
+    wait_for(&mut ada, "bob's message", |h| shows(h, "I'll bring snacks 🍿"));
+    type_into(&mut ada, "Message", "see you at 8");
+    press(&mut ada, egui::Key::Enter);
+    wait_for(&mut ada, "her message stored", |h| {
+        h.state()
+            .state()
+            .room_chats
+            .values()
+            .next()
+            .is_some_and(|c| c.pending.is_empty() && c.messages.len() == 2)
+    });
+    let history = server.api(Method::GET, &format!("/api/rooms/{room_id}/messages"), Some(&bob_token), None);
+    assert_eq!(history["messages"][0]["content"], "see you at 8");
+
+    // Bob leaves (from his client): the member count drops live; ada renames
+    // and deletes the room, and it is gone for everyone.
+    let bob_id =
+        server.api(Method::GET, "/api/users/me", Some(&bob_token), None)["id"].as_str().unwrap().to_owned();
+    server.api(Method::DELETE, &format!("/api/rooms/{room_id}/members/{bob_id}"), Some(&bob_token), None);
+    wait_for(&mut ada, "bob gone from the room", |h| shows(h, "Game night, 1 members"));
+    click(&mut ada, "Rename the room");
+    type_into(&mut ada, "Room name", " 2");
+    press(&mut ada, egui::Key::Enter);
+    wait_for(&mut ada, "the new name", |h| shows(h, "Game night 2, 1 members"));
+    click(&mut ada, "Delete the room");
+    wait_for(&mut ada, "the room gone", |h| {
+        shows(h, "No rooms yet — make one with + and add friends to it.")
+    });
+    assert_eq!(server.api(Method::GET, "/api/rooms", Some(&ada_token), None), json!({"rooms": []}));
+}

@@ -10,6 +10,7 @@ use concord_gui::net::Connection;
 use concord_gui::settings::ThemeChoice;
 use concord_gui::state::{AppState, Persisted, StoredSession};
 use concord_gui::ui;
+use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 
 fn user(id: i64, name: &str) -> User {
@@ -32,13 +33,16 @@ fn logged_in() -> AppState {
 /// Both themes, with the name each picture gets.
 const THEMES: [(ThemeChoice, &str); 2] = [(ThemeChoice::Dark, "dark"), (ThemeChoice::Light, "light")];
 
-fn screen(mut state: AppState, theme: ThemeChoice) -> Harness<'static, AppState> {
+/// The size most pictures are taken at, in points.
+const USUAL: egui::Vec2 = egui::vec2(900.0, 560.0);
+
+fn screen(mut state: AppState, theme: ThemeChoice, size: egui::Vec2) -> Harness<'static, AppState> {
     state.persisted.theme = theme;
     // Timestamps are drawn in local time: fix the zone so pictures match anywhere.
     // (Edition 2021: set_var is safe; tests in this binary read no other variable.)
     std::env::set_var("TZ", "UTC");
     let mut fonts_installed = false;
-    Harness::builder().with_size(egui::vec2(900.0, 560.0)).wgpu().build_ui_state(
+    Harness::builder().with_size(size).wgpu().build_ui_state(
         move |ui, state: &mut AppState| {
             if !fonts_installed {
                 ui::theme::install(ui.ctx());
@@ -61,7 +65,7 @@ fn settle(harness: &mut Harness<'_, AppState>) {
 fn in_both_themes(name: &str, state: impl Fn() -> AppState) {
     let mut results = egui_kittest::SnapshotResults::new();
     for (theme, suffix) in THEMES {
-        let mut harness = screen(state(), theme);
+        let mut harness = screen(state(), theme, USUAL);
         settle(&mut harness);
         harness.snapshot(format!("{name}_{suffix}"));
         results.extend_harness(&mut harness);
@@ -82,6 +86,48 @@ fn empty_main_screen() {
 #[test]
 fn conversation_screen() {
     in_both_themes("conversation", conversation_state);
+}
+
+#[test]
+fn room_screen() {
+    in_both_themes("room", room_state);
+}
+
+/// Ada owns "Game night" with bob and carol; its chat has three messages
+/// and "Add people" is open.
+fn room_state() -> AppState {
+    use concord_common::{PublicUser, Room, RoomId, RoomMessage};
+    let mut state = conversation_state();
+    state.selected = None;
+    let member = |id: i64, name: &str| PublicUser { id: UserId(id), username: name.into() };
+    state.rooms.push(Room {
+        id: RoomId(7),
+        label: "Game night 🎲".into(),
+        owner_id: UserId(1),
+        members: vec![member(1, "ada"), member(2, "bob")],
+        created_at_ms: 0,
+    });
+    state.selected_room = Some(RoomId(7));
+    state.room_forms.add_open = true;
+    let chat = state.room_chats.entry(RoomId(7)).or_default();
+    chat.loaded = true;
+    for (i, (from, text)) in
+        [(2, "who's in tonight?"), (2, "I can bring snacks 🍿"), (1, "me! starting at 8")].iter().enumerate()
+    {
+        let id = MessageId(i as i64 + 1);
+        chat.messages.insert(
+            id,
+            RoomMessage {
+                id,
+                room_id: RoomId(7),
+                sender_id: UserId(*from),
+                content: (*text).into(),
+                nonce: format!("r{i}"),
+                created_at_ms: 1_767_261_600_000 + i as i64 * 60_000,
+            },
+        );
+    }
+    state
 }
 
 fn conversation_state() -> AppState {
@@ -122,4 +168,41 @@ fn conversation_state() -> AppState {
         );
     }
     state
+}
+
+/// The conversation on a small laptop window, a 1440p monitor, and phone
+/// width (the browser at 390×844), where the list and the conversation take
+/// turns: the back button returns to the list.
+#[test]
+fn conversation_at_every_size() {
+    let mut results = egui_kittest::SnapshotResults::new();
+    for (name, size) in [
+        ("conversation_800x600", egui::vec2(800.0, 600.0)),
+        ("conversation_2560x1440", egui::vec2(2560.0, 1440.0)),
+        ("phone_conversation", egui::vec2(390.0, 844.0)),
+    ] {
+        let mut harness = screen(conversation_state(), ThemeChoice::Dark, size);
+        settle(&mut harness);
+        harness.snapshot(format!("{name}_dark"));
+        results.extend_harness(&mut harness);
+    }
+    let mut phone = screen(conversation_state(), ThemeChoice::Light, egui::vec2(390.0, 844.0));
+    settle(&mut phone);
+    assert!(phone.query_by_label("Add friend").is_none(), "the list is hidden behind the conversation");
+    phone.get_by_label("Back to friends").click();
+    settle(&mut phone);
+    assert_eq!(phone.state().selected, None);
+    phone.get_by_label("Add friend");
+    phone.remove_cursor();
+    settle(&mut phone);
+    phone.snapshot("phone_list_light");
+    results.extend_harness(&mut phone);
+    // A friend's row opens the conversation over the list; Esc goes back.
+    phone.get_by_label_contains("bob").click();
+    settle(&mut phone);
+    assert_eq!(phone.state().selected, Some(UserId(2)));
+    phone.key_press(egui::Key::Escape);
+    settle(&mut phone);
+    assert_eq!(phone.state().selected, None);
+    results.unwrap();
 }

@@ -217,3 +217,36 @@ test("a browser without WebGL gets a readable message instead of a blank page", 
   await status.waitFor({ timeout: 10_000 });
   assert.match(await status.textContent(), /needs WebGL/);
 });
+
+test("on a phone-sized screen the list and the conversation take turns", async () => {
+  const ann = await api("POST", "/api/auth/register", null, { email: "ann@example.com", username: "ann", password: "correct horse" });
+  const cid = await api("POST", "/api/auth/register", null, { email: "cid@example.com", username: "cid", password: "correct horse" });
+  await api("POST", "/api/invites", cid.token, { email: "ann@example.com" });
+  const accepted = await api("POST", "/api/invites", ann.token, { email: "cid@example.com" });
+  assert.equal(accepted.result, "became_friends");
+  await api("POST", `/api/dms/${ann.user.id}/messages`, cid.token, { content: "on your phone? 📱", nonce: "c1" });
+
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  await page.goto(base + "/");
+  await waitForState(page, "the log-in form", (s) => s.screen === "login" && s.mode === "Login" && s.layout === "narrow");
+  // Tap the email field: the card sits 80 points from the top at any height
+  // above 667, so the field is at y 220–250 as on the desktop-sized page.
+  await page.mouse.click(195, 235);
+  await page.waitForTimeout(150);
+  await type(page, "ann@example.com");
+  await press(page, "Tab");
+  await type(page, "correct horse");
+  await press(page, "Enter");
+  // The list fills the screen, with cid's unread message counted.
+  await waitForState(page, "the friend list", (s) => s.screen === "main" && s.online && s.selected === null
+    && s.friends.some((f) => f.name === "cid" && f.unread === 1));
+  await press(page, "Control+k");
+  await type(page, "cid");
+  await press(page, "Enter");
+  await waitForState(page, "the conversation over the list", (s) => s.selected === "cid"
+    && (s.messages.cid ?? []).includes("on your phone? 📱") && s.layout === "narrow");
+  await press(page, "Escape");
+  await waitForState(page, "back to the list", (s) => s.selected === null && s.friends[0].unread === 0);
+  await context.close();
+});

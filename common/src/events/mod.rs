@@ -4,10 +4,15 @@
 use serde::{Deserialize, Serialize};
 
 pub mod messages;
+pub mod rooms;
 pub mod session;
 pub mod social;
 
 pub use messages::{DmRead, FriendTyping, MessageCreated, TypingTo};
+pub use rooms::{
+    RoomAdded, RoomMemberAdded, RoomMemberRemoved, RoomMessageCreated, RoomRemoved, RoomRemovedReason,
+    RoomRenamed,
+};
 pub use session::{Identify, Ready, Refused};
 pub use social::{FriendAdded, FriendRemoved, InviteCreated, InviteRemoved, InviteRemovedReason, Presence};
 
@@ -49,6 +54,18 @@ pub enum ServerEvent {
     Typing(FriendTyping),
     /// I read a conversation on some device.
     DmRead(DmRead),
+    /// A room appeared in my list.
+    RoomAdded(RoomAdded),
+    /// A room I am in was renamed.
+    RoomRenamed(RoomRenamed),
+    /// Someone was added to a room I am in.
+    RoomMemberAdded(RoomMemberAdded),
+    /// Someone left or was removed from a room I am in.
+    RoomMemberRemoved(RoomMemberRemoved),
+    /// A room left my list.
+    RoomRemoved(RoomRemoved),
+    /// A message in a room's chat.
+    RoomMessageCreated(RoomMessageCreated),
     /// Answer to `heartbeat`.
     HeartbeatAck,
     /// A frame was refused.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{Friend, InviteList, UnreadCount, User};
+use crate::api::{Friend, InviteList, Room, UnreadCount, User};
 use crate::error::ErrorBody;
 
 /// Client → server `identify`: the first frame, authenticating this connection.
@@ -26,6 +26,9 @@ pub struct Ready {
     pub invites: InviteList,
     /// Unread counts per friend (only non-zero ones).
     pub unread: Vec<UnreadCount>,
+    /// Rooms I am a member of, oldest first (absent from servers before rooms).
+    #[serde(default)]
+    pub rooms: Vec<Room>,
     /// Send a `heartbeat` at least this often.
     pub heartbeat_interval_ms: u64,
 }

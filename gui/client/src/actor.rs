@@ -9,7 +9,7 @@ use futures_util::future::{abortable, AbortHandle};
 use reqwest::Method;
 use tokio::sync::{mpsc, watch};
 
-use super::outbox::{self, Outgoing, OUTBOX_LEN};
+use super::outbox::{self, Outgoing, Recipient, OUTBOX_LEN};
 use super::rest::Api;
 use super::socket::{self, SocketSlot};
 use super::{Command, EventSink, NetEvent};
@@ -111,16 +111,10 @@ fn session_command(session: &Session, command: Command, sink: &EventSink) {
             sink.emit(event).await;
         }),
         Command::SendMessage { peer, content, nonce } => {
-            let outgoing = Outgoing { peer, content, nonce: nonce.clone() };
-            if session.outbox.try_send(outgoing).is_err() {
-                spawn(async move {
-                    let error = ErrorBody::new(
-                        ErrorCode::Unknown,
-                        "Too many messages are waiting to be sent; wait for the connection to come back.",
-                    );
-                    sink.emit(NetEvent::MessageRefused { peer, nonce, error }).await;
-                });
-            }
+            queue_message(session, Outgoing { to: Recipient::Friend(peer), content, nonce }, sink)
+        }
+        Command::SendRoomMessage { room, content, nonce } => {
+            queue_message(session, Outgoing { to: Recipient::Room(room), content, nonce }, sink)
         }
         Command::MarkRead { peer } => spawn(async move {
             // Best effort: the badge clears locally, the next `ready` corrects it.
@@ -137,7 +131,50 @@ fn session_command(session: &Session, command: Command, sink: &EventSink) {
         Command::RejectInvite(id) => act(api, sink, Method::POST, format!("/api/invites/{id}/reject")),
         Command::CancelInvite(id) => act(api, sink, Method::DELETE, format!("/api/invites/{id}")),
         Command::RemoveFriend(id) => act(api, sink, Method::DELETE, format!("/api/friends/{id}")),
+        Command::CreateRoom { label } => spawn(async move {
+            let event = match api.create_room(&label).await {
+                Ok(room) => NetEvent::RoomCreated { room },
+                Err(error) => NetEvent::ActionFailed { error: error.body() },
+            };
+            sink.emit(event).await;
+        }),
+        Command::RenameRoom { room, label } => spawn(async move {
+            if let Err(error) = api.rename_room(room, &label).await {
+                sink.emit(NetEvent::ActionFailed { error: error.body() }).await;
+            }
+        }),
+        Command::DeleteRoom(room) => act(api, sink, Method::DELETE, format!("/api/rooms/{room}")),
+        Command::AddRoomMember { room, user } => spawn(async move {
+            if let Err(error) = api.add_room_member(room, user).await {
+                sink.emit(NetEvent::ActionFailed { error: error.body() }).await;
+            }
+        }),
+        Command::RemoveRoomMember { room, user } => {
+            act(api, sink, Method::DELETE, format!("/api/rooms/{room}/members/{user}"))
+        }
+        Command::LoadRoomHistory { room, before } => spawn(async move {
+            let event = match api.room_history(room, before).await {
+                Ok(page) => NetEvent::RoomHistory { room, before, page },
+                Err(error) => NetEvent::RoomHistoryFailed { room, error: error.to_string() },
+            };
+            sink.emit(event).await;
+        }),
         Command::Register { .. } | Command::Login { .. } | Command::Resume { .. } | Command::Logout => {}
+    }
+}
+
+/// Queues a message for the outbox, or reports it refused when the outbox is full.
+fn queue_message(session: &Session, outgoing: Outgoing, sink: EventSink) {
+    if let Err(mpsc::error::TrySendError::Full(outgoing) | mpsc::error::TrySendError::Closed(outgoing)) =
+        session.outbox.try_send(outgoing)
+    {
+        spawn(async move {
+            let error = ErrorBody::new(
+                ErrorCode::Unknown,
+                "Too many messages are waiting to be sent; wait for the connection to come back.",
+            );
+            sink.emit(outbox::refused(outgoing.to, outgoing.nonce, error)).await;
+        });
     }
 }
 

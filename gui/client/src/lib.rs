@@ -16,8 +16,8 @@ mod socket;
 use std::sync::Arc;
 
 use concord_common::{
-    AuthResponse, CreateInviteResponse, DirectMessage, ErrorBody, InviteId, MessageId, MessagePage,
-    ServerEvent, UserId,
+    AuthResponse, CreateInviteResponse, DirectMessage, ErrorBody, InviteId, MessageId, MessagePage, Room,
+    RoomId, RoomMessage, RoomMessagePage, ServerEvent, UserId,
 };
 use tokio::sync::mpsc;
 
@@ -57,6 +57,20 @@ pub enum Command {
     CancelInvite(InviteId),
     /// End a friendship.
     RemoveFriend(UserId),
+    /// Make a room (answered by [`NetEvent::RoomCreated`]).
+    CreateRoom { label: String },
+    /// Rename a room I own.
+    RenameRoom { room: RoomId, label: String },
+    /// Delete a room I own.
+    DeleteRoom(RoomId),
+    /// Add a friend to a room I own.
+    AddRoomMember { room: RoomId, user: UserId },
+    /// Remove a member from a room I own, or leave a room (my own id).
+    RemoveRoomMember { room: RoomId, user: UserId },
+    /// Fetch a page of a room's chat, older than `before`.
+    LoadRoomHistory { room: RoomId, before: Option<MessageId> },
+    /// Deliver a chat message to a room exactly once (the outbox, as for DMs).
+    SendRoomMessage { room: RoomId, content: String, nonce: String },
 }
 
 /// The realtime connection's state, for the banner.
@@ -95,8 +109,18 @@ pub enum NetEvent {
     MessageRefused { peer: UserId, nonce: String, error: ErrorBody },
     /// An invite was sent (or turned into a friendship), or refused.
     InviteResult(Result<CreateInviteResponse, ErrorBody>),
-    /// Another action (accept, reject, cancel, remove) failed.
+    /// Another action (accept, reject, cancel, remove, a room change) failed.
     ActionFailed { error: ErrorBody },
+    /// A room I asked for exists now (its `room_added` event comes too).
+    RoomCreated { room: Room },
+    /// A page of a room's chat.
+    RoomHistory { room: RoomId, before: Option<MessageId>, page: RoomMessagePage },
+    /// A room's chat could not be loaded.
+    RoomHistoryFailed { room: RoomId, error: String },
+    /// The server stored a room message from the outbox.
+    RoomMessageSent { room: RoomId, nonce: String, message: RoomMessage },
+    /// The server refused a room message; it will not be retried.
+    RoomMessageRefused { room: RoomId, nonce: String, error: ErrorBody },
 }
 
 /// Called after every event a network task posts: wakes whoever reads them

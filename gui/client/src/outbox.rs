@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use concord_common::{ErrorCode, SendMessageRequest, UserId};
+use concord_common::{ErrorBody, ErrorCode, RoomId, SendMessageRequest, UserId};
 use tokio::sync::{mpsc, watch};
 
 use super::rest::{Api, RestError};
@@ -14,11 +14,20 @@ use super::{EventSink, NetEvent};
 pub const OUTBOX_LEN: usize = 1000;
 const MAX_RETRY: Duration = Duration::from_secs(10);
 
+/// Where a message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipient {
+    /// A friend (a direct message).
+    Friend(UserId),
+    /// A room's chat.
+    Room(RoomId),
+}
+
 /// One message to deliver.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    /// The friend it is for.
-    pub peer: UserId,
+    /// Where it goes.
+    pub to: Recipient,
     /// Its text.
     pub content: String,
     /// Its idempotency key.
@@ -42,20 +51,27 @@ pub async fn run(
                     return;
                 }
             }
-            match api.send_message(message.peer, &request).await {
-                Ok(stored) => {
-                    let event = NetEvent::MessageSent {
-                        peer: message.peer,
-                        nonce: message.nonce.clone(),
+            match deliver(&api, message.to, &request).await {
+                Ok(Delivered::Dm(stored)) => {
+                    sink.emit(NetEvent::MessageSent {
+                        peer: stored.recipient_id,
+                        nonce: message.nonce,
                         message: stored,
-                    };
-                    sink.emit(event).await;
+                    })
+                    .await;
+                    break;
+                }
+                Ok(Delivered::Room(stored)) => {
+                    sink.emit(NetEvent::RoomMessageSent {
+                        room: stored.room_id,
+                        nonce: message.nonce,
+                        message: stored,
+                    })
+                    .await;
                     break;
                 }
                 Err(RestError::Api(error)) if error.code != ErrorCode::Internal => {
-                    let event =
-                        NetEvent::MessageRefused { peer: message.peer, nonce: message.nonce.clone(), error };
-                    sink.emit(event).await;
+                    sink.emit(refused(message.to, message.nonce, error)).await;
                     break;
                 }
                 // Unreachable or a server failure: same nonce, a little later.
@@ -65,5 +81,26 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// What the server stored.
+enum Delivered {
+    Dm(concord_common::DirectMessage),
+    Room(concord_common::RoomMessage),
+}
+
+async fn deliver(api: &Api, to: Recipient, request: &SendMessageRequest) -> Result<Delivered, RestError> {
+    match to {
+        Recipient::Friend(peer) => api.send_message(peer, request).await.map(Delivered::Dm),
+        Recipient::Room(room) => api.send_room_message(room, request).await.map(Delivered::Room),
+    }
+}
+
+/// The event saying a message to `to` was refused for good.
+pub fn refused(to: Recipient, nonce: String, error: ErrorBody) -> NetEvent {
+    match to {
+        Recipient::Friend(peer) => NetEvent::MessageRefused { peer, nonce, error },
+        Recipient::Room(room) => NetEvent::RoomMessageRefused { room, nonce, error },
     }
 }

@@ -1,9 +1,9 @@
 //! Typed calls to the Concord REST API.
 
 use concord_common::{
-    AuthResponse, CreateInviteRequest, CreateInviteResponse, DirectMessage, ErrorBody, ErrorCode,
-    ErrorResponse, LoginRequest, MessageId, MessagePage, RegisterRequest, SendMessageRequest, UnreadCount,
-    UserId,
+    AddMemberRequest, AuthResponse, CreateInviteRequest, CreateInviteResponse, DirectMessage, ErrorBody,
+    ErrorCode, ErrorResponse, LoginRequest, MessageId, MessagePage, RegisterRequest, Room, RoomId,
+    RoomLabelRequest, RoomList, RoomMessage, RoomMessagePage, SendMessageRequest, UnreadCount, UserId,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -130,7 +130,53 @@ impl Api {
         self.call(Method::POST, "/api/invites", Some(&body)).await
     }
 
-    /// `POST`/`DELETE` on an invite or friend path, ignoring the answer body.
+    /// `GET /api/rooms`.
+    pub async fn rooms(&self) -> Result<RoomList, RestError> {
+        self.call::<(), _>(Method::GET, "/api/rooms", None).await
+    }
+
+    /// `POST /api/rooms`.
+    pub async fn create_room(&self, label: &str) -> Result<Room, RestError> {
+        let body = RoomLabelRequest { label: label.to_owned() };
+        self.call(Method::POST, "/api/rooms", Some(&body)).await
+    }
+
+    /// `PATCH /api/rooms/{room}`.
+    pub async fn rename_room(&self, room: RoomId, label: &str) -> Result<Room, RestError> {
+        let body = RoomLabelRequest { label: label.to_owned() };
+        self.call(Method::PATCH, &format!("/api/rooms/{room}"), Some(&body)).await
+    }
+
+    /// `POST /api/rooms/{room}/members`.
+    pub async fn add_room_member(&self, room: RoomId, user: UserId) -> Result<Room, RestError> {
+        let body = AddMemberRequest { user_id: user };
+        self.call(Method::POST, &format!("/api/rooms/{room}/members"), Some(&body)).await
+    }
+
+    /// `GET /api/rooms/{room}/messages`.
+    pub async fn room_history(
+        &self,
+        room: RoomId,
+        before: Option<MessageId>,
+    ) -> Result<RoomMessagePage, RestError> {
+        let path = match before {
+            Some(before) => format!("/api/rooms/{room}/messages?limit=50&before={before}"),
+            None => format!("/api/rooms/{room}/messages?limit=50"),
+        };
+        self.call::<(), _>(Method::GET, &path, None).await
+    }
+
+    /// `POST /api/rooms/{room}/messages`.
+    pub async fn send_room_message(
+        &self,
+        room: RoomId,
+        body: &SendMessageRequest,
+    ) -> Result<RoomMessage, RestError> {
+        self.call(Method::POST, &format!("/api/rooms/{room}/messages"), Some(body)).await
+    }
+
+    /// `POST`/`DELETE` on an invite, friend or room path (deleting a room,
+    /// removing a member), ignoring the answer body.
     pub async fn act(&self, method: Method, path: &str) -> Result<(), RestError> {
         self.call::<(), serde_json::Value>(method, path, None).await.map(|_| ())
     }

@@ -59,9 +59,16 @@ impl Conversation {
 }
 
 impl AppState {
+    /// Closes the open conversation or room (back to the list on a narrow window).
+    pub fn close_conversation(&mut self) {
+        self.selected = None;
+        self.selected_room = None;
+    }
+
     /// Opens the conversation with `peer`.
     pub fn select(&mut self, peer: UserId) -> Vec<Command> {
         self.selected = Some(peer);
+        self.selected_room = None;
         self.switcher = None;
         let conversation = self.conversations.entry(peer).or_default();
         conversation.focus_composer = true;

@@ -7,6 +7,7 @@
 //! composer); this file holds the whole and dispatches events.
 
 mod conversations;
+mod rooms;
 mod session;
 mod social;
 #[cfg(test)]
@@ -16,10 +17,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use concord_common::events;
-use concord_common::{Friend, InviteList, ServerEvent, User, UserId};
+use concord_common::{Friend, InviteList, Room, RoomId, ServerEvent, User, UserId};
 use web_time::Instant;
 
 pub use conversations::{Conversation, PendingMessage};
+use rooms::RoomEvent;
+pub use rooms::{RoomChat, RoomForms};
 pub use session::{AuthMode, LoginForm, Persisted, StoredSession};
 pub use social::AddFriendForm;
 
@@ -54,6 +57,14 @@ pub struct AppState {
     pub conversations: HashMap<UserId, Conversation>,
     /// The open conversation.
     pub selected: Option<UserId>,
+    /// The open room (instead of a conversation).
+    pub selected_room: Option<RoomId>,
+    /// Rooms I am a member of, oldest first.
+    pub rooms: Vec<Room>,
+    /// Room chats as far as loaded, per room.
+    pub room_chats: HashMap<RoomId, RoomChat>,
+    /// The room dialogs and forms.
+    pub room_forms: RoomForms,
     /// The "Add friend" dialog.
     pub add_friend: AddFriendForm,
     /// The Ctrl+K switcher's query, when open.
@@ -176,14 +187,26 @@ impl AppState {
             NetEvent::MessageSent { peer, nonce, message } => self.on_message_sent(peer, &nonce, message),
             NetEvent::MessageRefused { peer, nonce, error } => self.on_message_refused(peer, &nonce, error),
             NetEvent::InviteResult(result) => self.on_invite_result(result),
-            NetEvent::ActionFailed { error } => self.notice = Some(error.message),
+            NetEvent::ActionFailed { error } => {
+                self.room_forms.creating = false;
+                self.notice = Some(error.message);
+            }
+            NetEvent::RoomCreated { room } => return self.on_room_created(room),
+            NetEvent::RoomHistory { room, before, page } => self.on_room_history(room, before, page),
+            NetEvent::RoomHistoryFailed { room, error } => self.on_room_history_failed(room, error),
+            NetEvent::RoomMessageSent { room, nonce, message } => {
+                self.on_room_message_sent(room, &nonce, message)
+            }
+            NetEvent::RoomMessageRefused { room, nonce, error } => {
+                self.on_room_message_refused(room, &nonce, error)
+            }
         }
         vec![]
     }
 
     fn apply_server_event(&mut self, event: ServerEvent) -> Vec<Command> {
         match event {
-            ServerEvent::Ready(events::Ready { me, friends, invites, unread, .. }) => {
+            ServerEvent::Ready(events::Ready { me, friends, invites, unread, rooms, .. }) => {
                 if let Some(session) = &mut self.persisted.session {
                     session.user = me.clone();
                 }
@@ -193,6 +216,7 @@ impl AppState {
                 self.invites = invites;
                 self.unread = unread.into_iter().map(|u| (u.user_id, u.count)).collect();
                 let mut commands = self.reload_open_conversations();
+                commands.extend(self.set_rooms(rooms));
                 if let Some(peer) = self.selected {
                     commands.extend(self.mark_read_if_visible(peer));
                 }
@@ -212,6 +236,12 @@ impl AppState {
             ServerEvent::DmRead(events::DmRead { user_id, .. }) => {
                 self.unread.remove(&user_id);
             }
+            ServerEvent::RoomAdded(e) => self.apply_room_event(RoomEvent::Added(e)),
+            ServerEvent::RoomRenamed(e) => self.apply_room_event(RoomEvent::Renamed(e)),
+            ServerEvent::RoomMemberAdded(e) => self.apply_room_event(RoomEvent::MemberAdded(e)),
+            ServerEvent::RoomMemberRemoved(e) => self.apply_room_event(RoomEvent::MemberRemoved(e)),
+            ServerEvent::RoomRemoved(e) => self.apply_room_event(RoomEvent::Removed(e)),
+            ServerEvent::RoomMessageCreated(e) => self.apply_room_event(RoomEvent::Message(e)),
             ServerEvent::Error(events::Refused { error }) => self.notice = Some(error.message),
             ServerEvent::HeartbeatAck => {}
         }
@@ -251,6 +281,14 @@ impl AppState {
                 (name(*peer), c.messages.values().map(|m| m.content.clone()).collect::<Vec<_>>())
             }).collect::<std::collections::BTreeMap<_, _>>(),
             "pending": self.conversations.values().map(|c| c.pending.len()).sum::<usize>(),
+            "rooms": self.rooms.iter().map(|r| serde_json::json!({
+                "label": r.label, "members": r.members.iter().map(|m| m.username.clone()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "selected_room": self.open_room().map(|r| r.label.clone()),
+            "room_messages": self.rooms.iter().map(|r| {
+                let chat = self.room_chats.get(&r.id);
+                (r.label.clone(), chat.map(|c| c.messages.values().map(|m| m.content.clone()).collect::<Vec<_>>()).unwrap_or_default())
+            }).collect::<std::collections::BTreeMap<_, _>>(),
         })
     }
 }

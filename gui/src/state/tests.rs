@@ -30,6 +30,7 @@ fn logged_in() -> AppState {
         friends: vec![Friend { user: user(2, "bob"), online: false, since_ms: 0 }],
         invites: InviteList::default(),
         unread: vec![],
+        rooms: vec![],
         heartbeat_interval_ms: 30_000,
     })));
     state
@@ -142,6 +143,7 @@ fn older_pages_prepend_and_reconnect_refreshes_open_conversations() {
         friends: vec![],
         invites: InviteList::default(),
         unread: vec![],
+        rooms: vec![],
         heartbeat_interval_ms: 1,
     })));
     assert!(commands.contains(&Command::LoadHistory { peer: UserId(2), before: None }));
@@ -155,4 +157,120 @@ fn expired_session_returns_to_login_with_a_message() {
     assert!(!state.logged_in());
     assert!(state.friends.is_empty());
     assert!(state.notice.unwrap().contains("expired"));
+}
+
+#[test]
+fn room_events_keep_the_room_list_current() {
+    use concord_common::{PublicUser, Room, RoomId, RoomMessage};
+    let mut state = logged_in();
+    let member = |id: i64, name: &str| PublicUser { id: UserId(id), username: name.into() };
+    let room = |id: i64, label: &str| Room {
+        id: RoomId(id),
+        label: label.into(),
+        owner_id: UserId(2),
+        members: vec![member(2, "bob"), member(1, "ada")],
+        created_at_ms: 0,
+    };
+    let server = |e| NetEvent::Server(e);
+    state.apply(server(ServerEvent::RoomAdded(events::RoomAdded { room: room(7, "Later") })));
+    state.apply(server(ServerEvent::RoomAdded(events::RoomAdded { room: room(5, "Game night") })));
+    let labels = |s: &AppState| s.rooms.iter().map(|r| r.label.clone()).collect::<Vec<_>>();
+    assert_eq!(labels(&state), ["Game night", "Later"], "oldest (lowest id) first");
+
+    state.apply(server(ServerEvent::RoomRenamed(events::RoomRenamed {
+        room_id: RoomId(5),
+        label: "Board games".into(),
+    })));
+    state.apply(server(ServerEvent::RoomMemberAdded(events::RoomMemberAdded {
+        room_id: RoomId(5),
+        member: member(3, "carol"),
+    })));
+    state.apply(server(ServerEvent::RoomMemberRemoved(events::RoomMemberRemoved {
+        room_id: RoomId(5),
+        user_id: UserId(2),
+    })));
+    let game = state.room(RoomId(5)).unwrap();
+    assert_eq!(game.label, "Board games");
+    assert_eq!(game.members.iter().map(|m| m.username.as_str()).collect::<Vec<_>>(), ["ada", "carol"]);
+
+    let chat = RoomMessage {
+        id: MessageId(1),
+        room_id: RoomId(5),
+        sender_id: UserId(3),
+        content: "hi".into(),
+        nonce: "n".into(),
+        created_at_ms: 1,
+    };
+    state
+        .apply(server(ServerEvent::RoomMessageCreated(events::RoomMessageCreated { message: chat.clone() })));
+    assert_eq!(state.room_chats[&RoomId(5)].messages.values().collect::<Vec<_>>(), [&chat]);
+
+    // Deleted by its owner: gone, with its chat, and the user is told.
+    state.apply(server(ServerEvent::RoomRemoved(events::RoomRemoved {
+        room_id: RoomId(5),
+        reason: events::RoomRemovedReason::Deleted,
+    })));
+    assert_eq!(labels(&state), ["Later"]);
+    assert!(!state.room_chats.contains_key(&RoomId(5)));
+    assert_eq!(state.notice.as_deref(), Some("The room “Board games” was deleted."));
+    // Left on another device: gone without a notice.
+    state.notice = None;
+    state.apply(server(ServerEvent::RoomRemoved(events::RoomRemoved {
+        room_id: RoomId(7),
+        reason: events::RoomRemovedReason::Left,
+    })));
+    assert!(state.rooms.is_empty() && state.notice.is_none());
+}
+
+#[test]
+fn a_new_room_opens_and_its_chat_sends_through_the_outbox() {
+    use concord_common::{PublicUser, Room, RoomId, RoomMessage, RoomMessagePage};
+    let mut state = logged_in();
+    state.room_forms.new_room_open = true;
+    state.room_forms.new_label = "   ".into();
+    assert!(state.submit_new_room().is_empty());
+    assert_eq!(state.room_forms.error.as_deref(), Some("Give the room a name."));
+    state.room_forms.new_label = " Game night ".into();
+    assert_eq!(state.submit_new_room(), vec![Command::CreateRoom { label: "Game night".into() }]);
+    assert!(state.submit_new_room().is_empty(), "one request at a time");
+
+    let room = Room {
+        id: RoomId(5),
+        label: "Game night".into(),
+        owner_id: UserId(1),
+        members: vec![PublicUser { id: UserId(1), username: "ada".into() }],
+        created_at_ms: 0,
+    };
+    let commands = state.apply(NetEvent::RoomCreated { room: room.clone() });
+    assert_eq!(commands, vec![Command::LoadRoomHistory { room: RoomId(5), before: None }]);
+    assert_eq!((state.selected_room, state.selected), (Some(RoomId(5)), None));
+    assert!(!state.room_forms.new_room_open && state.owns(&room));
+    assert_eq!(state.friends_outside(&room), vec![(UserId(2), "bob".to_owned())]);
+
+    state.apply(NetEvent::RoomHistory {
+        room: RoomId(5),
+        before: None,
+        page: RoomMessagePage { messages: vec![], has_more: false },
+    });
+    state.room_chats.get_mut(&RoomId(5)).unwrap().draft = "hello room\n".into();
+    let commands = state.send_room_draft(RoomId(5));
+    let Command::SendRoomMessage { room, content, nonce } = &commands[0] else { panic!("{commands:?}") };
+    assert_eq!((*room, content.as_str()), (RoomId(5), "hello room"));
+    assert_eq!(state.room_chats[&RoomId(5)].pending.len(), 1);
+    let stored = RoomMessage {
+        id: MessageId(9),
+        room_id: RoomId(5),
+        sender_id: UserId(1),
+        content: "hello room".into(),
+        nonce: nonce.clone(),
+        created_at_ms: 1,
+    };
+    state.apply(NetEvent::RoomMessageSent { room: RoomId(5), nonce: nonce.clone(), message: stored.clone() });
+    let chat = &state.room_chats[&RoomId(5)];
+    assert!(chat.pending.is_empty());
+    assert_eq!(chat.messages.values().collect::<Vec<_>>(), [&stored]);
+
+    // Opening a friend's conversation closes the room.
+    state.select(UserId(2));
+    assert_eq!((state.selected_room, state.selected), (None, Some(UserId(2))));
 }

@@ -11,8 +11,8 @@ use concord_common::{DirectMessage, MessageId, UserId};
 use egui::{Key, KeyboardShortcut, Modifiers, RichText};
 use web_time::Instant;
 
-use super::avatar;
 use super::tokens::{self, size, space};
+use super::{avatar, icons, Back};
 use crate::net::Command;
 use crate::state::{AppState, Conversation};
 
@@ -68,7 +68,7 @@ pub fn measured_rows(ctx: &egui::Context, peer: UserId) -> usize {
 }
 
 /// The conversation pane (or the empty state).
-pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
+pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> Vec<Command> {
     let Some(peer) = state.selected else {
         empty_state_ui(ui, state);
         return vec![];
@@ -81,13 +81,21 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> 
     let people = People { me: me.as_ref().map(|u| (u.id, u.username.as_str())), peer: (peer, &name) };
     let palette = tokens::palette(ui);
     let mut commands = Vec::new();
+    let mut go_back = false;
     ui.horizontal(|ui| {
+        if back == Back::Shown {
+            go_back = icons::icon_button(ui, icons::ARROW_LEFT, "Back to friends").clicked();
+        }
         avatar::avatar_ui(ui, peer, &name, size::AVATAR_SMALL, Some(online));
         ui.heading(&name);
         let (text, color) = if online { ("online", palette.online) } else { ("offline", palette.text_muted) };
         ui.label(RichText::new(text).color(color));
     });
     ui.separator();
+    if go_back {
+        state.close_conversation();
+        return vec![];
+    }
 
     let conversation = state.conversations.entry(peer).or_default();
     let composer_height = 96.0;
@@ -104,7 +112,13 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> 
     }
     let conversation = state.conversations.entry(peer).or_default();
     typing_ui(ui, conversation, &name);
-    let (send, edited) = composer_ui(ui, conversation, &name);
+    let composer = Composer {
+        draft: &mut conversation.draft,
+        error: conversation.draft_error.as_deref(),
+        focus: &mut conversation.focus_composer,
+        hint: format!("Message {name}"),
+    };
+    let (send, edited) = composer_ui(ui, composer);
     if edited {
         commands.extend(state.draft_edited(peer));
     }
@@ -351,22 +365,36 @@ fn typing_ui(ui: &mut egui::Ui, conversation: &Conversation, name: &str) {
 
 /// The composer; returns (send now, text changed). Enter sends, Shift+Enter
 /// starts a new line.
-fn composer_ui(ui: &mut egui::Ui, conversation: &mut Conversation, name: &str) -> (bool, bool) {
-    if let Some(error) = &conversation.draft_error {
+/// What the user typed into a composer this frame.
+pub(super) struct Composer<'a> {
+    /// The text being written.
+    pub draft: &'a mut String,
+    /// Why the draft cannot be sent.
+    pub error: Option<&'a str>,
+    /// Put the cursor here on this frame (taken).
+    pub focus: &'a mut bool,
+    /// The hint in the empty field ("Message bob").
+    pub hint: String,
+}
+
+/// A composer: multi-line field (Enter sends, Shift+Enter breaks the line)
+/// and a Send button. Returns (send, edited).
+pub(super) fn composer_ui(ui: &mut egui::Ui, composer: Composer<'_>) -> (bool, bool) {
+    if let Some(error) = composer.error {
         ui.label(RichText::new(error).color(tokens::palette(ui).error).small());
     }
     let mut send = false;
     let mut edited = false;
     ui.horizontal(|ui| {
-        let editor = egui::TextEdit::multiline(&mut conversation.draft)
-            .hint_text(format!("Message {name}"))
+        let editor = egui::TextEdit::multiline(composer.draft)
+            .hint_text(composer.hint)
             .desired_rows(2)
             .desired_width(ui.available_width() - size::SEND_WIDTH - space::S)
             .margin(egui::Margin::same(space::S as i8))
             .return_key(Some(KeyboardShortcut::new(Modifiers::SHIFT, Key::Enter)));
         let response = ui.add(editor);
         // Opening a conversation puts the cursor in its composer.
-        if std::mem::take(&mut conversation.focus_composer) {
+        if std::mem::take(composer.focus) {
             response.request_focus();
         }
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message"));
@@ -393,6 +421,6 @@ fn local_time(at_ms: i64) -> Option<DateTime<Local>> {
     Local.timestamp_millis_opt(at_ms).single()
 }
 
-fn format_time(at_ms: i64) -> String {
+pub(super) fn format_time(at_ms: i64) -> String {
     local_time(at_ms).map(|t| t.format("%H:%M").to_string()).unwrap_or_default()
 }

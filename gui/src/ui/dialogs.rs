@@ -1,4 +1,4 @@
-//! Windows over the main screen: "Add friend" and the Ctrl+K switcher.
+//! Windows over the main screen: "Add friend", "New room" and the Ctrl+K switcher.
 //! Esc closes either.
 
 use egui::RichText;
@@ -7,6 +7,17 @@ use super::tokens::{self, size};
 use crate::net::Command;
 use crate::state::AppState;
 
+/// A dialog window: centred near the top, no wider than the screen allows
+/// (a phone-sized browser is 390 points wide).
+pub(super) fn dialog<'a>(ctx: &egui::Context, title: &'a str, width: f32) -> egui::Window<'a> {
+    let screen = ctx.content_rect();
+    egui::Window::new(title)
+        .collapsible(false)
+        .pivot(egui::Align2::CENTER_TOP)
+        .default_pos(screen.center_top() + egui::vec2(0.0, tokens::space::XXL))
+        .default_width(width.min(screen.width() - 2.0 * tokens::space::M))
+}
+
 /// The "Add friend" dialog.
 pub fn add_friend_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
     if !state.add_friend.open {
@@ -14,7 +25,7 @@ pub fn add_friend_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> 
     }
     let mut commands = Vec::new();
     let mut open = true;
-    egui::Window::new("Add friend").collapsible(false).resizable(false).open(&mut open).show(ctx, |ui| {
+    dialog(ctx, "Add friend", size::CARD_WIDTH).resizable(false).open(&mut open).show(ctx, |ui| {
         ui.label("Invite someone by the email they registered with.");
         let label = ui.label("Friend's email");
         let field = ui
@@ -51,7 +62,7 @@ pub fn add_friend_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> 
 pub fn switcher_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
     let Some(mut query) = state.switcher.clone() else { return vec![] };
     let mut chosen = None;
-    egui::Window::new("Jump to a friend").collapsible(false).resizable(false).show(ctx, |ui| {
+    dialog(ctx, "Jump to a friend", size::CARD_WIDTH).resizable(false).show(ctx, |ui| {
         let label = ui.label("Friend's name");
         let field = ui
             .add(
@@ -80,4 +91,39 @@ pub fn switcher_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
             vec![]
         }
     }
+}
+
+/// The "New room" dialog: a name, then the room opens (add people there).
+pub fn new_room_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
+    if !state.room_forms.new_room_open {
+        return vec![];
+    }
+    let mut commands = Vec::new();
+    let mut open = true;
+    dialog(ctx, "New room", size::CARD_WIDTH).resizable(false).open(&mut open).show(ctx, |ui| {
+        ui.label("A room is a place to call and chat with friends you add to it.");
+        let label = ui.label("Room name");
+        let field = ui
+            .add(
+                egui::TextEdit::singleline(&mut state.room_forms.new_label)
+                    .hint_text("Game night")
+                    .desired_width(size::CARD_WIDTH - 2.0 * tokens::space::L),
+            )
+            .labelled_by(label.id);
+        if !field.has_focus() && state.room_forms.new_label.is_empty() {
+            field.request_focus();
+        }
+        if let Some(error) = &state.room_forms.error {
+            ui.label(RichText::new(error).color(tokens::palette(ui).error));
+        }
+        let enter = super::enter_pressed(ui, &field);
+        let create = ui.add_enabled(!state.room_forms.creating, egui::Button::new("Create room"));
+        if create.clicked() || enter {
+            commands.extend(state.submit_new_room());
+        }
+    });
+    if !open {
+        state.room_forms.new_room_open = false;
+    }
+    commands
 }

@@ -38,9 +38,23 @@ pub const SPEAKER_SLASH: &str = "\u{E45A}";
 pub const PHONE_DISCONNECT: &str = "\u{E3BC}";
 /// People in a room.
 pub const USERS: &str = "\u{E4D6}";
+/// Back (to the list, on a phone-sized window).
+pub const ARROW_LEFT: &str = "\u{E058}";
+/// Join a call.
+pub const PHONE: &str = "\u{E3B8}";
+/// In-call chat.
+pub const CHAT_TEXT: &str = "\u{E17A}";
+/// Create (a room).
+pub const PLUS: &str = "\u{E3D4}";
+/// Rename.
+pub const PENCIL_SIMPLE: &str = "\u{E3B4}";
+/// Delete.
+pub const TRASH: &str = "\u{E4A6}";
+/// Remove someone.
+pub const USER_MINUS: &str = "\u{E4CE}";
 
 /// Every icon, for the test that the font has them all.
-pub const ALL: [&str; 17] = [
+pub const ALL: [&str; 24] = [
     USER_PLUS,
     CHECK,
     X,
@@ -58,6 +72,13 @@ pub const ALL: [&str; 17] = [
     SPEAKER_SLASH,
     PHONE_DISCONNECT,
     USERS,
+    ARROW_LEFT,
+    PHONE,
+    CHAT_TEXT,
+    PLUS,
+    PENCIL_SIMPLE,
+    TRASH,
+    USER_MINUS,
 ];
 
 /// The icon font's bytes (a few kilobytes; both builds embed it).

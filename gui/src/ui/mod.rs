@@ -6,6 +6,7 @@ pub mod conversation;
 mod dialogs;
 pub mod icons;
 mod login;
+mod room;
 mod settings;
 mod sidebar;
 pub mod theme;
@@ -28,30 +29,65 @@ pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
             .show(ui, |ui| commands.extend(login::login_ui(ui, state)));
         return commands;
     }
-    commands.extend(shortcuts(ui, state));
+    let narrow = is_narrow(ui.ctx());
+    commands.extend(shortcuts(ui, state, narrow));
     let bar = egui::Frame::side_top_panel(ui.style())
         .fill(palette.panel)
         .inner_margin(egui::Margin::symmetric(space::M as i8, space::S as i8));
     egui::Panel::top("status").frame(bar).show(ui, |ui| commands.extend(status_bar_ui(ui, state)));
-    let side = egui::Frame::side_top_panel(ui.style()).fill(palette.panel).inner_margin(space::S);
-    egui::Panel::left("sidebar")
-        .resizable(true)
-        .default_size(tokens::size::SIDEBAR_WIDTH)
-        .frame(side)
-        .show(ui, |ui| commands.extend(sidebar::sidebar_ui(ui, state)));
-    let central = egui::Frame::central_panel(ui.style())
-        .inner_margin(egui::Margin::symmetric(space::L as i8, space::M as i8));
-    egui::CentralPanel::default()
-        .frame(central)
-        .show(ui, |ui| commands.extend(conversation::conversation_ui(ui, state)));
+    if narrow {
+        // One column at a time: the list, or the conversation with a way back.
+        let column = egui::Frame::central_panel(ui.style()).fill(palette.panel).inner_margin(space::S);
+        egui::CentralPanel::default().frame(column).show(ui, |ui| {
+            if state.selected_room.is_some() {
+                commands.extend(room::room_ui(ui, state, Back::Shown));
+            } else if state.selected.is_some() {
+                commands.extend(conversation::conversation_ui(ui, state, Back::Shown));
+            } else {
+                commands.extend(sidebar::sidebar_ui(ui, state));
+            }
+        });
+    } else {
+        let side = egui::Frame::side_top_panel(ui.style()).fill(palette.panel).inner_margin(space::S);
+        egui::Panel::left("sidebar")
+            .resizable(true)
+            .default_size(tokens::size::SIDEBAR_WIDTH)
+            .frame(side)
+            .show(ui, |ui| commands.extend(sidebar::sidebar_ui(ui, state)));
+        let central = egui::Frame::central_panel(ui.style())
+            .inner_margin(egui::Margin::symmetric(space::L as i8, space::M as i8));
+        egui::CentralPanel::default().frame(central).show(ui, |ui| {
+            if state.selected_room.is_some() {
+                commands.extend(room::room_ui(ui, state, Back::Hidden));
+            } else {
+                commands.extend(conversation::conversation_ui(ui, state, Back::Hidden));
+            }
+        });
+    }
     commands.extend(dialogs::add_friend_ui(ui.ctx(), state));
+    commands.extend(dialogs::new_room_ui(ui.ctx(), state));
     commands.extend(dialogs::switcher_ui(ui.ctx(), state));
     commands.extend(settings::settings_ui(ui.ctx(), state));
     commands
 }
 
-/// Ctrl+K opens the friend switcher, Ctrl+, Settings; Esc closes dialogs and the notice.
-fn shortcuts(ui: &egui::Ui, state: &mut AppState) -> Vec<Command> {
+/// Whether the window is phone-sized: one column at a time.
+pub fn is_narrow(ctx: &egui::Context) -> bool {
+    ctx.content_rect().width() < tokens::size::NARROW_WIDTH
+}
+
+/// Whether the conversation header offers a way back to the list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Back {
+    /// Narrow window: the conversation covers the list.
+    Shown,
+    /// The list is beside the conversation.
+    Hidden,
+}
+
+/// Ctrl+K opens the friend switcher, Ctrl+, Settings; Esc closes dialogs and
+/// the notice, or, on a narrow window with none open, goes back to the list.
+fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Command> {
     let (ctrl_k, ctrl_comma, escape) = ui.input_mut(|i| {
         (
             i.consume_key(Modifiers::COMMAND, Key::K),
@@ -62,9 +98,18 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState) -> Vec<Command> {
     if ctrl_k {
         state.switcher = Some(String::new());
     }
+    let anything_open = state.switcher.is_some()
+        || state.add_friend.open
+        || state.room_forms.new_room_open
+        || state.settings.open
+        || state.notice.is_some();
+    if escape && narrow && !anything_open {
+        state.close_conversation();
+    }
     if escape {
         state.switcher = None;
         state.add_friend.open = false;
+        state.room_forms.new_room_open = false;
         state.settings.open = false;
         state.notice = None;
     }

@@ -19,10 +19,8 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
     }
     let mut commands = Vec::new();
     let mut open = true;
-    egui::Window::new("Settings")
-        .collapsible(false)
+    super::dialogs::dialog(ctx, "Settings", tokens::size::SETTINGS_WIDTH)
         .resizable(true)
-        .default_width(tokens::size::SETTINGS_WIDTH)
         .open(&mut open)
         .show(ctx, |ui| {
             let palette = tokens::palette(ui);

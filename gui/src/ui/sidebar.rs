@@ -24,6 +24,7 @@ pub fn sidebar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     ui.add_space(space::S);
     egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
         invites_ui(ui, state, &mut commands);
+        rooms_ui(ui, state, &mut commands);
         let online = state.friends.iter().filter(|f| f.online).count();
         section_title(ui, &format!("FRIENDS — {online} ONLINE OF {}", state.friends.len()));
         if state.friends.is_empty() {
@@ -48,6 +49,80 @@ pub fn sidebar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     commands
 }
 
+/// My rooms, with "New room".
+fn rooms_ui(ui: &mut egui::Ui, state: &mut AppState, commands: &mut Vec<Command>) {
+    ui.add_space(space::S);
+    ui.horizontal(|ui| {
+        let title = format!("ROOMS — {}", state.rooms.len());
+        ui.label(RichText::new(title).small().strong().color(tokens::palette(ui).text_muted));
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if icons::icon_button(ui, icons::PLUS, "New room").clicked() {
+                state.room_forms.new_room_open = true;
+            }
+        });
+    });
+    if state.rooms.is_empty() {
+        ui.label(
+            RichText::new("No rooms yet — make one with + and add friends to it.")
+                .color(tokens::palette(ui).text_muted),
+        );
+    }
+    let mut clicked = None;
+    for room in &state.rooms {
+        if room_row_ui(ui, room, state.selected_room == Some(room.id)).clicked() {
+            clicked = Some(room.id);
+        }
+    }
+    if let Some(room) = clicked {
+        commands.extend(state.select_room(room));
+    }
+}
+
+/// A clickable sidebar row, highlighted when selected or hovered.
+fn row(ui: &mut egui::Ui, selected: bool) -> (egui::Rect, egui::Response) {
+    let palette = tokens::palette(ui);
+    let (rect, response) =
+        ui.allocate_exact_size(egui::vec2(ui.available_width(), size::ROW_HEIGHT), Sense::click());
+    if selected {
+        ui.painter().rect_filled(rect, tokens::radius::S, palette.accent.gamma_multiply(0.3));
+    } else if response.hovered() {
+        ui.painter().rect_filled(rect, tokens::radius::S, palette.hover);
+    }
+    (rect, response)
+}
+
+/// One room: its icon, name and member count.
+fn room_row_ui(ui: &mut egui::Ui, room: &concord_common::Room, selected: bool) -> egui::Response {
+    let palette = tokens::palette(ui);
+    let (rect, response) = row(ui, selected);
+    let body = egui::TextStyle::Body.resolve(ui.style());
+    let left = rect.left() + space::S;
+    ui.painter().text(
+        egui::pos2(left + size::AVATAR_SMALL / 2.0, rect.center().y),
+        egui::Align2::CENTER_CENTER,
+        icons::USERS,
+        body.clone(),
+        palette.text_muted,
+    );
+    ui.painter().text(
+        egui::pos2(left + size::AVATAR_SMALL + space::S, rect.center().y),
+        egui::Align2::LEFT_CENTER,
+        &room.label,
+        body.clone(),
+        palette.text,
+    );
+    ui.painter().text(
+        egui::pos2(rect.right() - space::S, rect.center().y),
+        egui::Align2::RIGHT_CENTER,
+        room.members.len().to_string(),
+        egui::TextStyle::Small.resolve(ui.style()),
+        palette.text_muted,
+    );
+    let label = super::room::row_label(room);
+    response.widget_info(|| WidgetInfo::selected(Role::Button, true, selected, &label));
+    response
+}
+
 fn section_title(ui: &mut egui::Ui, title: &str) {
     ui.add_space(space::S);
     ui.label(RichText::new(title).small().strong().color(tokens::palette(ui).text_muted));
@@ -65,13 +140,7 @@ struct FriendRow<'a> {
 /// name says all three, e.g. "bob, online, 2 unread".
 fn friend_row_ui(ui: &mut egui::Ui, friend: &FriendRow<'_>, unread: u64, selected: bool) -> egui::Response {
     let palette = tokens::palette(ui);
-    let (rect, response) =
-        ui.allocate_exact_size(egui::vec2(ui.available_width(), size::ROW_HEIGHT), Sense::click());
-    if selected {
-        ui.painter().rect_filled(rect, tokens::radius::S, palette.accent.gamma_multiply(0.3));
-    } else if response.hovered() {
-        ui.painter().rect_filled(rect, tokens::radius::S, palette.hover);
-    }
+    let (rect, response) = row(ui, selected);
     let avatar = egui::Rect::from_center_size(
         egui::pos2(rect.left() + space::S + size::AVATAR_SMALL / 2.0, rect.center().y),
         egui::vec2(size::AVATAR_SMALL, size::AVATAR_SMALL),

@@ -149,6 +149,9 @@ pub mod size {
     pub const SETTINGS_WIDTH: f32 = 520.0;
     /// The sidebar's starting width.
     pub const SIDEBAR_WIDTH: f32 = 260.0;
+    /// Narrower windows (phones) show one column at a time: the list, or
+    /// the open conversation with a back button.
+    pub const NARROW_WIDTH: f32 = 600.0;
     /// Longest line of a message before it wraps (readable on wide windows).
     pub const READABLE_WIDTH: f32 = 760.0;
     /// A friend row in the sidebar.

@@ -7,6 +7,7 @@
 pub mod friends;
 pub mod invites;
 pub mod messages;
+pub mod rooms;
 pub mod users;
 
 use std::path::Path;

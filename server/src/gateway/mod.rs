@@ -15,7 +15,7 @@ use crate::auth::token::Tokens;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::realtime::Hub;
-use crate::services::{Messages, Social};
+use crate::services::{Messages, Rooms, Social};
 
 /// What a websocket session needs; shared by every session as `Arc<Gateway>`
 /// (one pointer per connection, not a copy of the services and token keys).
@@ -24,6 +24,8 @@ pub struct Gateway {
     pub social: Social,
     /// Unread counts for the snapshot.
     pub messages: Messages,
+    /// Rooms for the snapshot.
+    pub rooms: Rooms,
     /// Delivery.
     pub hub: Arc<Hub>,
     /// Checks `identify` tokens.
@@ -40,16 +42,19 @@ pub fn stage() -> AdHoc {
         let parts = (
             rocket.state::<Social>(),
             rocket.state::<Messages>(),
+            rocket.state::<Rooms>(),
             rocket.state::<Arc<Hub>>(),
             rocket.state::<Tokens>(),
             rocket.state::<Settings>(),
         );
-        let (Some(social), Some(messages), Some(hub), Some(tokens), Some(settings)) = parts else {
+        let (Some(social), Some(messages), Some(rooms), Some(hub), Some(tokens), Some(settings)) = parts
+        else {
             return Err(rocket);
         };
         let gateway = Arc::new(Gateway {
             social: social.clone(),
             messages: messages.clone(),
+            rooms: rooms.clone(),
             hub: hub.clone(),
             tokens: tokens.clone(),
             heartbeat_interval_ms: settings.heartbeat_interval_ms,

@@ -117,6 +117,7 @@ async fn ready_event(gateway: &Gateway, user: UserId) -> Result<ServerEvent, Api
         friends,
         invites,
         unread: gateway.messages.unread(user).await?,
+        rooms: gateway.rooms.list(user).await?.rooms,
         heartbeat_interval_ms: gateway.heartbeat_interval_ms,
     }))
 }

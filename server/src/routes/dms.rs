@@ -1,6 +1,5 @@
 //! `GET/POST /api/dms/{user_id}/messages`, `POST /api/dms/{user_id}/read`.
 
-use concord_common::validate::{FieldError, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT};
 use concord_common::{
     DirectMessage, ErrorResponse, MessageId, MessagePage, SendMessageRequest, UnreadCount, UserId,
 };
@@ -8,7 +7,7 @@ use rocket::http::Status;
 use rocket::serde::json::Json;
 use rocket::{get, post, routes, Route, State};
 
-use super::{path_id, Body};
+use super::{page_params, path_id, Body};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::services::messages::Sent;
@@ -41,26 +40,7 @@ pub(crate) async fn history(
     limit: Option<&str>,
 ) -> Result<Json<MessagePage>, ApiError> {
     let peer: UserId = path_id(user_id, "user")?;
-    let before = match before.map(str::parse::<MessageId>) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => {
-            return Err(FieldError { field: "before", message: "before must be a message id.".into() }.into())
-        }
-    };
-    let limit = match limit {
-        None => HISTORY_DEFAULT_LIMIT,
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=HISTORY_MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(FieldError {
-                    field: "limit",
-                    message: format!("limit must be a number from 1 to {HISTORY_MAX_LIMIT}."),
-                }
-                .into())
-            }
-        },
-    };
+    let (before, limit) = page_params(before, limit)?;
     Ok(Json(messages.history(auth.0, peer, before, limit).await?))
 }
 

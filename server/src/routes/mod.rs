@@ -8,12 +8,14 @@ mod friends;
 mod health;
 mod invites;
 pub mod openapi;
+mod rooms;
 mod users;
 mod web;
 
 use std::net::IpAddr;
 
-use concord_common::ErrorCode;
+use concord_common::validate::{FieldError, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT};
+use concord_common::{ErrorCode, MessageId};
 use rocket::data::{self, Data, FromData};
 use rocket::fairing::AdHoc;
 use rocket::http::Status;
@@ -44,6 +46,7 @@ pub fn api() -> Vec<Route> {
     routes.extend(friends::routes());
     routes.extend(invites::routes());
     routes.extend(dms::routes());
+    routes.extend(rooms::routes());
     routes.extend(health::routes());
     routes
 }
@@ -128,6 +131,32 @@ impl<'r> FromRequest<'r> for ClientAddr {
     async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Self::Error> {
         request::Outcome::Success(ClientAddr(request.client_ip()))
     }
+}
+
+/// Reads a history page's `before` and `limit` query parameters (limit 1 to
+/// 100, 50 when absent), or explains which one is wrong.
+fn page_params(before: Option<&str>, limit: Option<&str>) -> Result<(Option<MessageId>, u32), ApiError> {
+    let before = match before.map(str::parse::<MessageId>) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            return Err(FieldError { field: "before", message: "before must be a message id.".into() }.into())
+        }
+    };
+    let limit = match limit {
+        None => HISTORY_DEFAULT_LIMIT,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=HISTORY_MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(FieldError {
+                    field: "limit",
+                    message: format!("limit must be a number from 1 to {HISTORY_MAX_LIMIT}."),
+                }
+                .into())
+            }
+        },
+    };
+    Ok((before, limit))
 }
 
 /// Parses an id from a path segment, or explains the problem.

@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 
 use concord_common::events::{
     DmRead, FriendAdded, FriendRemoved, FriendTyping, Identify, InviteCreated, InviteRemoved,
-    InviteRemovedReason, MessageCreated, Presence, Ready, Refused, TypingTo,
+    InviteRemovedReason, MessageCreated, Presence, Ready, Refused, RoomAdded, RoomMemberAdded,
+    RoomMemberRemoved, RoomMessageCreated, RoomRemoved, RoomRemovedReason, RoomRenamed, TypingTo,
 };
 use concord_common::{
     ClientEvent, ClientFrame, ErrorCode, ErrorResponse, PublicUser, ServerEvent, ServerFrame,
@@ -16,7 +17,7 @@ use concord_common::{
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, dms, friends, health, invites, users};
+use super::{auth, dms, friends, health, invites, rooms, users};
 
 /// The document's source: every route, every wire type.
 #[derive(OpenApi)]
@@ -31,12 +32,14 @@ use super::{auth, dms, friends, health, invites, users};
     paths(
         auth::register, auth::login, users::me, friends::list, friends::remove,
         invites::list, invites::create, invites::accept, invites::reject, invites::cancel,
-        dms::history, dms::send, dms::read, health::health, health::openapi, crate::gateway::websocket,
+        dms::history, dms::send, dms::read, rooms::list, rooms::create, rooms::rename, rooms::remove,
+        rooms::add_member, rooms::remove_member, rooms::history, rooms::send, health::health, health::openapi, crate::gateway::websocket,
     ),
     components(schemas(
         ClientFrame, ClientEvent, ServerFrame, ServerEvent, ErrorResponse, ErrorCode, PublicUser,
         Identify, TypingTo, Ready, Refused, InviteCreated, InviteRemoved, InviteRemovedReason, FriendAdded,
-        FriendRemoved, Presence, MessageCreated, FriendTyping, DmRead,
+        FriendRemoved, Presence, MessageCreated, FriendTyping, DmRead, RoomAdded, RoomRenamed, RoomMemberAdded,
+        RoomMemberRemoved, RoomRemoved, RoomRemovedReason, RoomMessageCreated,
     )),
     modifiers(&BearerAuth),
     security(("bearerAuth" = [])),
@@ -46,6 +49,7 @@ use super::{auth, dms, friends, health, invites, users};
         (name = "friends", description = "Friendships"),
         (name = "invites", description = "Friend invites"),
         (name = "dms", description = "Direct messages"),
+        (name = "rooms", description = "Rooms, their members and chat"),
         (name = "realtime", description = "The websocket"),
         (name = "meta", description = "Health and this document"),
     )

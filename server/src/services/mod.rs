@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod messages;
+pub mod rooms;
 pub mod social;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use rocket_db_pools::Database;
 
 pub use accounts::Accounts;
 pub use messages::Messages;
+pub use rooms::Rooms;
 pub use social::Social;
 
 use crate::auth::password::PasswordHasher;
@@ -27,7 +29,7 @@ use crate::ids::IdGenerator;
 use crate::realtime::Hub;
 use crate::shared_redis::SharedRedis;
 
-/// Manages [`Accounts`], [`Social`] and [`Messages`]; starts the presence
+/// Manages [`Accounts`], [`Social`], [`Messages`] and [`Rooms`]; starts the presence
 /// reaper. Attached after the settings, Redis, database, auth and realtime stages.
 pub fn stage() -> AdHoc {
     AdHoc::try_on_ignite("Services", |rocket| async move {
@@ -58,8 +60,9 @@ pub fn stage() -> AdHoc {
             limiter: Arc::new(limiter),
         };
         let social = Social { pool: pool.clone(), hub: hub.clone(), ids: ids.clone() };
+        let rooms = Rooms { pool: pool.clone(), hub: hub.clone(), ids: ids.clone(), social: social.clone() };
         let messages = Messages::start(pool, *backend, hub.clone(), ids, social.clone());
         social.spawn_presence_reaper();
-        Ok(rocket.manage(accounts).manage(social).manage(messages))
+        Ok(rocket.manage(accounts).manage(social).manage(messages).manage(rooms))
     })
 }

@@ -160,6 +160,11 @@ impl TestServer {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    /// `PATCH` a JSON body as `token`'s owner.
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
     /// `DELETE` as `token`'s owner.
     pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
         self.call(Method::DELETE, path, Some(token), None).await

@@ -12,5 +12,6 @@ mod friends;
 mod openapi;
 mod realtime;
 mod robustness;
+mod rooms;
 mod scale_out;
 mod web;

@@ -75,7 +75,7 @@ async fn ready_snapshot_has_friends_invites_and_presence(server: TestServer) {
     let (_bob_ws, _) = server.connect(&bob).await;
 
     let (_, ready) = server.connect(&ada).await;
-    let ServerEvent::Ready(events::Ready { me, friends, invites, unread, heartbeat_interval_ms }) = ready
+    let ServerEvent::Ready(events::Ready { me, friends, invites, unread, heartbeat_interval_ms, .. }) = ready
     else {
         unreachable!()
     };

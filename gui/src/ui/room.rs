@@ -1,0 +1,225 @@
+//! The open room: its name and members, the owner's actions (rename, add
+//! people, remove someone, delete) or "Leave" for a member, and the room's
+//! chat. The call joins this screen next.
+
+use concord_common::{Room, UserId};
+use egui::RichText;
+
+use super::conversation::{composer_ui, format_time, Composer};
+use super::tokens::{self, size, space};
+use super::{avatar, icons, Back};
+use crate::net::Command;
+use crate::state::AppState;
+
+/// The room pane (nothing when no room is open).
+pub fn room_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> Vec<Command> {
+    let Some(room) = state.open_room().cloned() else { return vec![] };
+    let mut commands = Vec::new();
+    commands.extend(header_ui(ui, state, &room, back));
+    if state.selected_room.is_none() {
+        return commands;
+    }
+    members_ui(ui, state, &room, &mut commands);
+    if state.room_forms.add_open && state.owns(&room) {
+        add_people_ui(ui, state, &room, &mut commands);
+    }
+    ui.separator();
+    commands.extend(chat_ui(ui, state, &room));
+    commands
+}
+
+fn header_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back) -> Vec<Command> {
+    let mut commands = Vec::new();
+    let owner = state.owns(room);
+    ui.horizontal(|ui| {
+        if back == Back::Shown && icons::icon_button(ui, icons::ARROW_LEFT, "Back to the list").clicked() {
+            state.close_conversation();
+            return;
+        }
+        ui.label(RichText::new(icons::USERS).size(tokens::text::HEADING));
+        if let Some(mut label) = state.room_forms.rename.take() {
+            let field = ui.add(egui::TextEdit::singleline(&mut label).desired_width(size::CARD_WIDTH * 0.6));
+            field.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Room name"));
+            if std::mem::take(&mut state.room_forms.focus_rename) {
+                field.request_focus();
+            }
+            let enter = super::enter_pressed(ui, &field);
+            let save = ui.button("Save").clicked() || enter;
+            let cancel = ui.button("Cancel").clicked();
+            if !cancel {
+                state.room_forms.rename = Some(label);
+            }
+            if save && !cancel {
+                commands.extend(state.submit_rename());
+            }
+            return;
+        }
+        ui.heading(&room.label);
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if owner {
+                if icons::icon_button(ui, icons::TRASH, "Delete the room").clicked() {
+                    commands.push(Command::DeleteRoom(room.id));
+                }
+                if icons::icon_button(ui, icons::USER_PLUS, "Add people").clicked() {
+                    state.room_forms.add_open = !state.room_forms.add_open;
+                }
+                if icons::icon_button(ui, icons::PENCIL_SIMPLE, "Rename the room").clicked() {
+                    state.room_forms.rename = Some(room.label.clone());
+                    state.room_forms.focus_rename = true;
+                }
+            } else if let Some(me) = state.me.as_ref().map(|u| u.id) {
+                if icons::icon_button(ui, icons::SIGN_OUT, "Leave the room").clicked() {
+                    commands.push(Command::RemoveRoomMember { room: room.id, user: me });
+                }
+            }
+        });
+    });
+    commands
+}
+
+/// Everyone in the room, the owner marked; the owner can remove the others.
+fn members_ui(ui: &mut egui::Ui, state: &AppState, room: &Room, commands: &mut Vec<Command>) {
+    let palette = tokens::palette(ui);
+    let owner = state.owns(room);
+    ui.horizontal_wrapped(|ui| {
+        ui.label(
+            RichText::new(format!("{} MEMBERS", room.members.len()))
+                .small()
+                .strong()
+                .color(palette.text_muted),
+        );
+        for member in &room.members {
+            avatar::avatar_ui(ui, member.id, &member.username, size::AVATAR_SMALL, None);
+            let name = if member.id == room.owner_id {
+                format!("{} (owner)", member.username)
+            } else {
+                member.username.clone()
+            };
+            ui.label(name);
+            if owner && member.id != room.owner_id {
+                let remove =
+                    icons::icon_button(ui, icons::X, &format!("Remove {} from the room", member.username));
+                if remove.clicked() {
+                    commands.push(Command::RemoveRoomMember { room: room.id, user: member.id });
+                }
+            }
+            ui.add_space(space::S);
+        }
+    });
+}
+
+/// The owner's friends who are not in the room yet, each with "Add".
+fn add_people_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, commands: &mut Vec<Command>) {
+    let outside = state.friends_outside(room);
+    let frame = egui::Frame::new()
+        .fill(tokens::palette(ui).panel)
+        .corner_radius(tokens::radius::M)
+        .inner_margin(space::S);
+    frame.show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.label(RichText::new("Add a friend to this room:").color(tokens::palette(ui).text_muted));
+        if outside.is_empty() {
+            let text = if state.friends.is_empty() {
+                "Only friends can be added to a room: add a friend first."
+            } else {
+                "All your friends are in this room."
+            };
+            ui.label(RichText::new(text).color(tokens::palette(ui).text_muted));
+        }
+        ui.horizontal_wrapped(|ui| {
+            for (id, name) in outside {
+                avatar::avatar_ui(ui, id, &name, size::AVATAR_SMALL, None);
+                let add = ui.button(format!("{}  {name}", icons::PLUS));
+                if super::named(add, &format!("Add {name}")).clicked() {
+                    commands.push(Command::AddRoomMember { room: room.id, user: id });
+                }
+                ui.add_space(space::S);
+            }
+        });
+        if ui.small_button("Done").clicked() {
+            state.room_forms.add_open = false;
+        }
+    });
+}
+
+fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Command> {
+    let palette = tokens::palette(ui);
+    let name_of = |id: UserId| {
+        room.members
+            .iter()
+            .find(|m| m.id == id)
+            .map_or_else(|| "Former member".to_owned(), |m| m.username.clone())
+    };
+    let mut commands = Vec::new();
+    let chat = state.room_chats.entry(room.id).or_default();
+    let history_height = (ui.available_height() - 96.0).max(80.0);
+    let mut wants_older = false;
+    egui::ScrollArea::vertical()
+        .id_salt(("room-chat", room.id.0))
+        .stick_to_bottom(true)
+        .auto_shrink([false, false])
+        .max_height(history_height)
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width().min(size::READABLE_WIDTH));
+            if chat.loading {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(RichText::new("Loading messages…").color(palette.text_muted));
+                });
+            } else if chat.loaded && chat.has_more {
+                wants_older = ui.link("Show older messages").clicked();
+            } else if chat.loaded && chat.messages.is_empty() && chat.pending.is_empty() {
+                ui.label(RichText::new("No messages yet: say hello to the room.").color(palette.text_muted));
+            }
+            if let Some(error) = &chat.load_error {
+                ui.label(RichText::new(format!("Could not load messages: {error}")).color(palette.error));
+            }
+            let mut last_author = None;
+            for message in chat.messages.values() {
+                if last_author != Some(message.sender_id) {
+                    ui.add_space(space::S);
+                    ui.horizontal(|ui| {
+                        let name = name_of(message.sender_id);
+                        avatar::avatar_ui(ui, message.sender_id, &name, size::AVATAR_SMALL, None);
+                        ui.label(RichText::new(name).strong());
+                        ui.label(
+                            RichText::new(format_time(message.created_at_ms))
+                                .small()
+                                .color(palette.text_muted),
+                        );
+                    });
+                    last_author = Some(message.sender_id);
+                }
+                ui.label(&message.content);
+            }
+            for pending in &chat.pending {
+                let text = match &pending.refused {
+                    Some(why) => {
+                        RichText::new(format!("{} — not sent: {why}", pending.content)).color(palette.error)
+                    }
+                    None => RichText::new(&pending.content).color(palette.text_muted),
+                };
+                ui.label(text);
+            }
+        });
+    let mut focus = false;
+    let composer = Composer {
+        draft: &mut chat.draft,
+        error: chat.draft_error.as_deref(),
+        focus: &mut focus,
+        hint: format!("Message {}", room.label),
+    };
+    let (send, _) = composer_ui(ui, composer);
+    if send {
+        commands.extend(state.send_room_draft(room.id));
+    }
+    if wants_older {
+        commands.extend(state.load_older_room_messages(room.id));
+    }
+    commands
+}
+
+/// A room row's accessible name in the sidebar, e.g. "Game night, 3 members".
+pub fn row_label(room: &Room) -> String {
+    format!("{}, {} members", room.label, room.members.len())
+}

@@ -1,0 +1,247 @@
+//! Rooms: named groups that hold a call, their members and their in-call
+//! chat. Only members see a room (to anyone else it does not exist); only
+//! its owner renames it, adds friends to it, removes members and deletes it.
+//! Every change reaches every member's devices as an event.
+
+use std::sync::Arc;
+
+use concord_common::events::{self, RoomRemovedReason};
+use concord_common::validate::{self, ROOMS_OWNED_MAX, ROOM_MAX_MEMBERS};
+use concord_common::{
+    ErrorCode, MessageId, PublicUser, Room, RoomId, RoomList, RoomMessage, RoomMessagePage,
+    SendMessageRequest, ServerEvent, UserId,
+};
+use rocket::http::Status;
+use sqlx::AnyPool;
+
+use super::messages::Sent;
+use super::social::Social;
+use crate::db::rooms::{self, AddMember};
+use crate::db::users;
+use crate::error::ApiError;
+use crate::ids::{now_ms, IdGenerator};
+use crate::realtime::Hub;
+
+/// What `me` is in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Owner,
+    Member,
+}
+
+/// Rooms, their members and chat.
+#[derive(Clone)]
+pub struct Rooms {
+    pub(super) pool: AnyPool,
+    pub(super) hub: Arc<Hub>,
+    pub(super) ids: Arc<IdGenerator>,
+    pub(super) social: Social,
+}
+
+impl Rooms {
+    /// Rooms `me` is a member of, oldest first.
+    pub async fn list(&self, me: UserId) -> Result<RoomList, ApiError> {
+        Ok(RoomList { rooms: rooms::list_for(&self.pool, me).await? })
+    }
+
+    /// One room `me` is a member of.
+    pub async fn get(&self, me: UserId, room: RoomId) -> Result<Room, ApiError> {
+        self.role(me, room).await?;
+        rooms::get(&self.pool, room).await?.ok_or_else(room_not_found)
+    }
+
+    /// Makes a room owned by `me`, with `me` as its only member.
+    pub async fn create(&self, me: UserId, label: &str) -> Result<Room, ApiError> {
+        validate::room_label(label)?;
+        if rooms::count_owned(&self.pool, me).await? >= ROOMS_OWNED_MAX {
+            return Err(ApiError::new(
+                Status::Conflict,
+                ErrorCode::RoomLimit,
+                format!("You own {ROOMS_OWNED_MAX} rooms, the most one person can; delete one first."),
+            ));
+        }
+        let id = RoomId(self.ids.next());
+        rooms::create(&self.pool, id, label.trim(), me, now_ms()).await?;
+        let room = rooms::get(&self.pool, id).await?.ok_or_else(ApiError::internal)?;
+        self.hub.publish_to_users(&[me], &ServerEvent::RoomAdded(events::RoomAdded { room: room.clone() }));
+        Ok(room)
+    }
+
+    /// Renames a room `me` owns.
+    pub async fn rename(&self, me: UserId, room: RoomId, label: &str) -> Result<Room, ApiError> {
+        validate::room_label(label)?;
+        self.require_owner(me, room).await?;
+        let label = label.trim();
+        if !rooms::rename(&self.pool, room, label).await? {
+            return Err(room_not_found());
+        }
+        let event = ServerEvent::RoomRenamed(events::RoomRenamed { room_id: room, label: label.to_owned() });
+        self.hub.publish_to_users(&rooms::member_ids(&self.pool, room).await?, &event);
+        rooms::get(&self.pool, room).await?.ok_or_else(room_not_found)
+    }
+
+    /// Deletes a room `me` owns, with its chat; every member hears of it.
+    pub async fn delete(&self, me: UserId, room: RoomId) -> Result<(), ApiError> {
+        self.require_owner(me, room).await?;
+        let members = rooms::member_ids(&self.pool, room).await?;
+        if !rooms::delete(&self.pool, room).await? {
+            return Err(room_not_found());
+        }
+        let event = ServerEvent::RoomRemoved(events::RoomRemoved {
+            room_id: room,
+            reason: RoomRemovedReason::Deleted,
+        });
+        self.hub.publish_to_users(&members, &event);
+        Ok(())
+    }
+
+    /// Adds `user`, a friend of `me`, to a room `me` owns.
+    pub async fn add_member(&self, me: UserId, room: RoomId, user: UserId) -> Result<Room, ApiError> {
+        self.require_owner(me, room).await?;
+        if user == me {
+            return Err(already_member());
+        }
+        self.social.require_friend(me, user).await.map_err(|e| e.with_field("user_id"))?;
+        let Some(added) = users::by_id(&self.pool, user).await? else {
+            return Err(ApiError::new(Status::NotFound, ErrorCode::UserNotFound, "No such user.")
+                .with_field("user_id"));
+        };
+        let others = rooms::member_ids(&self.pool, room).await?;
+        match rooms::add_member(&self.pool, room, user, ROOM_MAX_MEMBERS, now_ms()).await? {
+            AddMember::Added => {}
+            AddMember::AlreadyMember => return Err(already_member()),
+            AddMember::Full => {
+                return Err(ApiError::new(
+                    Status::Conflict,
+                    ErrorCode::RoomLimit,
+                    format!("A room holds at most {ROOM_MAX_MEMBERS} people."),
+                )
+                .with_field("user_id"))
+            }
+        }
+        let room_now = rooms::get(&self.pool, room).await?.ok_or_else(room_not_found)?;
+        let member = PublicUser::from(added);
+        self.hub.publish_to_users(
+            &others,
+            &ServerEvent::RoomMemberAdded(events::RoomMemberAdded { room_id: room, member }),
+        );
+        self.hub
+            .publish_to_users(&[user], &ServerEvent::RoomAdded(events::RoomAdded { room: room_now.clone() }));
+        Ok(room_now)
+    }
+
+    /// Removes `user` from a room: the owner removes anyone else; a member
+    /// removes themself (leaves). The owner cannot leave their own room.
+    pub async fn remove_member(&self, me: UserId, room: RoomId, user: UserId) -> Result<(), ApiError> {
+        let role = self.role(me, room).await?;
+        let reason = if user == me {
+            if role == Role::Owner {
+                return Err(ApiError::new(
+                    Status::BadRequest,
+                    ErrorCode::OwnerCannotLeave,
+                    "You own this room: delete it, or it stays yours.",
+                ));
+            }
+            RoomRemovedReason::Left
+        } else {
+            if role != Role::Owner {
+                return Err(not_owner());
+            }
+            RoomRemovedReason::Removed
+        };
+        if !rooms::remove_member(&self.pool, room, user).await? {
+            return Err(ApiError::new(
+                Status::NotFound,
+                ErrorCode::NotAMember,
+                "They are not a member of this room.",
+            ));
+        }
+        self.hub.publish_to_users(
+            &[user],
+            &ServerEvent::RoomRemoved(events::RoomRemoved { room_id: room, reason }),
+        );
+        self.hub.publish_to_users(
+            &rooms::member_ids(&self.pool, room).await?,
+            &ServerEvent::RoomMemberRemoved(events::RoomMemberRemoved { room_id: room, user_id: user }),
+        );
+        Ok(())
+    }
+
+    /// Up to `limit` chat messages of a room older than `before`, newest first.
+    pub async fn history(
+        &self,
+        me: UserId,
+        room: RoomId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<RoomMessagePage, ApiError> {
+        self.role(me, room).await?;
+        let mut messages = rooms::message_page(&self.pool, room, before, limit + 1).await?;
+        let has_more = messages.len() > limit as usize;
+        messages.truncate(limit as usize);
+        Ok(RoomMessagePage { messages, has_more })
+    }
+
+    /// Posts to a room's chat: stored before it is acknowledged or
+    /// announced; a resend with the same nonce returns the original.
+    pub async fn send(
+        &self,
+        me: UserId,
+        room: RoomId,
+        request: SendMessageRequest,
+    ) -> Result<(Sent, RoomMessage), ApiError> {
+        validate::message_content(&request.content)?;
+        validate::nonce(&request.nonce)?;
+        self.role(me, room).await?;
+        let message = RoomMessage {
+            id: MessageId(self.ids.next()),
+            room_id: room,
+            sender_id: me,
+            content: request.content,
+            nonce: request.nonce,
+            created_at_ms: now_ms(),
+        };
+        if let Some(original) = rooms::insert_message(&self.pool, &message).await? {
+            return Ok((Sent::AlreadyStored, original));
+        }
+        self.hub.publish_to_users(
+            &rooms::member_ids(&self.pool, room).await?,
+            &ServerEvent::RoomMessageCreated(events::RoomMessageCreated { message: message.clone() }),
+        );
+        Ok((Sent::Created, message))
+    }
+
+    /// `me`'s role in `room`; 404 `room_not_found` when the room does not
+    /// exist or `me` is not in it (the two look the same from outside).
+    async fn role(&self, me: UserId, room: RoomId) -> Result<Role, ApiError> {
+        let owner = rooms::owner(&self.pool, room).await?.ok_or_else(room_not_found)?;
+        if owner == me {
+            return Ok(Role::Owner);
+        }
+        if rooms::is_member(&self.pool, room, me).await? {
+            Ok(Role::Member)
+        } else {
+            Err(room_not_found())
+        }
+    }
+
+    async fn require_owner(&self, me: UserId, room: RoomId) -> Result<(), ApiError> {
+        match self.role(me, room).await? {
+            Role::Owner => Ok(()),
+            Role::Member => Err(not_owner()),
+        }
+    }
+}
+
+fn room_not_found() -> ApiError {
+    ApiError::new(Status::NotFound, ErrorCode::RoomNotFound, "No such room, or you are not a member of it.")
+}
+
+fn not_owner() -> ApiError {
+    ApiError::new(Status::Forbidden, ErrorCode::NotRoomOwner, "Only the room's owner can do that.")
+}
+
+fn already_member() -> ApiError {
+    ApiError::new(Status::Conflict, ErrorCode::AlreadyMember, "They are already in this room.")
+        .with_field("user_id")
+}
