@@ -193,7 +193,7 @@ fn ctrl_k_jumps_to_a_friend_and_typing_shows_on_the_other_side() {
     ada.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::K);
     ada.step();
     ada.step();
-    type_into(&mut ada, "Friend's name", "bo");
+    type_into(&mut ada, "Friend or room", "bo");
     press(&mut ada, egui::Key::Enter);
     let bob_id = ada.state().state().friends.iter().find(|f| f.user.username == "bob").unwrap().user.id;
     // Esc closes dialogs.

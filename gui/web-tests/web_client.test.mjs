@@ -250,3 +250,49 @@ test("on a phone-sized screen the list and the conversation take turns", async (
   await waitForState(page, "back to the list", (s) => s.selected === null && s.friends[0].unread === 0);
   await context.close();
 });
+
+test("rooms in the browser: one appears live, its chat works, changes follow", async () => {
+  const rae = await api("POST", "/api/auth/register", null, { email: "rae@example.com", username: "rae", password: "correct horse" });
+  const sam = await api("POST", "/api/auth/register", null, { email: "sam@example.com", username: "sam", password: "correct horse" });
+  await api("POST", "/api/invites", sam.token, { email: "rae@example.com" });
+  await api("POST", "/api/invites", rae.token, { email: "sam@example.com" });
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(base + "/");
+  await waitForState(page, "the log-in form", (s) => s.screen === "login" && s.mode === "Login");
+  await page.mouse.click(640, 235);
+  await page.waitForTimeout(150);
+  await type(page, "rae@example.com");
+  await press(page, "Tab");
+  await type(page, "correct horse");
+  await press(page, "Enter");
+  await waitForState(page, "logged in, no rooms", (s) => s.screen === "main" && s.online && s.rooms.length === 0);
+
+  // Sam (another client) makes a room, adds rae and writes: the page shows it live.
+  const room = await api("POST", "/api/rooms", sam.token, { label: "Book club" });
+  await api("POST", `/api/rooms/${room.id}/members`, sam.token, { user_id: rae.user.id });
+  await api("POST", `/api/rooms/${room.id}/messages`, sam.token, { content: "chapter 3 tonight 📚", nonce: "s1" });
+  await waitForState(page, "the room", (s) => s.rooms.length === 1 && s.rooms[0].label === "Book club"
+    && s.rooms[0].members.join() === "sam,rae");
+
+  // Ctrl+K → "book" → Enter opens it with its history; rae answers with Enter.
+  await press(page, "Control+k");
+  await type(page, "book");
+  await press(page, "Enter");
+  await waitForState(page, "the room's chat", (s) => s.selected_room === "Book club"
+    && s.room_messages["Book club"].includes("chapter 3 tonight 📚"));
+  await type(page, "I'll be there");
+  await press(page, "Enter");
+  await waitForState(page, "the answer stored", (s) => s.room_messages["Book club"].includes("I'll be there"));
+  const history = await api("GET", `/api/rooms/${room.id}/messages`, sam.token);
+  assert.deepEqual(history.messages.map((m) => [m.content, m.sender_id]),
+    [["I'll be there", rae.user.id], ["chapter 3 tonight 📚", sam.user.id]]);
+
+  // The owner renames it, then removes rae: the page follows, then closes it.
+  await api("PATCH", `/api/rooms/${room.id}`, sam.token, { label: "Book club 📖" });
+  await waitForState(page, "the new name", (s) => s.selected_room === "Book club 📖");
+  await api("DELETE", `/api/rooms/${room.id}/members/${rae.user.id}`, sam.token);
+  await waitForState(page, "the room gone", (s) => s.rooms.length === 0 && s.selected_room === null);
+  await context.close();
+});

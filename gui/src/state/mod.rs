@@ -24,7 +24,7 @@ pub use conversations::{Conversation, PendingMessage};
 use rooms::RoomEvent;
 pub use rooms::{RoomChat, RoomForms};
 pub use session::{AuthMode, LoginForm, Persisted, StoredSession};
-pub use social::AddFriendForm;
+pub use social::{AddFriendForm, JumpTarget};
 
 use crate::media::{MediaCommand, MediaEvent};
 use crate::net::{Command, Connection, NetEvent};

@@ -30,6 +30,8 @@ pub struct RoomChat {
     pub draft: String,
     /// Why the draft cannot be sent.
     pub draft_error: Option<String>,
+    /// Put the keyboard focus in the composer on the next frame.
+    pub focus_composer: bool,
 }
 
 /// The "New room" dialog (`open`) and the open room's "Add people" and
@@ -96,6 +98,7 @@ impl AppState {
         self.room_forms.rename = None;
         self.room_forms.add_open = false;
         let chat = self.room_chats.entry(room).or_default();
+        chat.focus_composer = true;
         if chat.loaded || chat.loading {
             return vec![];
         }

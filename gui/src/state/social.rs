@@ -7,6 +7,15 @@ use concord_common::{CreateInviteResponse, ErrorBody, Friend, Invite, InviteId, 
 use super::AppState;
 use crate::net::Command;
 
+/// Where Ctrl+K can jump: a friend's conversation or a room, with its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JumpTarget {
+    /// A friend's conversation.
+    Friend(UserId, String),
+    /// A room.
+    Room(concord_common::RoomId, String),
+}
+
 /// The "Add friend" dialog.
 #[derive(Debug, Clone, Default)]
 pub struct AddFriendForm {
@@ -26,10 +35,28 @@ impl AppState {
         self.friends.iter().find(|f| f.user.id == id)
     }
 
-    /// Friends whose name contains `query` (case-insensitive), for Ctrl+K.
-    pub fn matching_friends(&self, query: &str) -> Vec<&Friend> {
+    /// Friends, then rooms, whose name contains `query` (case-insensitive), for Ctrl+K.
+    pub fn jump_targets(&self, query: &str) -> Vec<JumpTarget> {
         let query = query.trim().to_lowercase();
-        self.friends.iter().filter(|f| f.user.username.to_lowercase().contains(&query)).collect()
+        let friends = self
+            .friends
+            .iter()
+            .filter(|f| f.user.username.to_lowercase().contains(&query))
+            .map(|f| JumpTarget::Friend(f.user.id, f.user.username.clone()));
+        let rooms = self
+            .rooms
+            .iter()
+            .filter(|r| r.label.to_lowercase().contains(&query))
+            .map(|r| JumpTarget::Room(r.id, r.label.clone()));
+        friends.chain(rooms).collect()
+    }
+
+    /// Opens what the Ctrl+K switcher picked.
+    pub fn jump_to(&mut self, target: &JumpTarget) -> Vec<Command> {
+        match target {
+            JumpTarget::Friend(id, _) => self.select(*id),
+            JumpTarget::Room(id, _) => self.select_room(*id),
+        }
     }
 
     /// Sends the "Add friend" dialog.

@@ -274,3 +274,30 @@ fn a_new_room_opens_and_its_chat_sends_through_the_outbox() {
     state.select(UserId(2));
     assert_eq!((state.selected_room, state.selected), (None, Some(UserId(2))));
 }
+
+#[test]
+fn ctrl_k_finds_friends_first_then_rooms() {
+    use concord_common::{Room, RoomId};
+    let mut state = logged_in();
+    state.apply(NetEvent::Server(ServerEvent::RoomAdded(events::RoomAdded {
+        room: Room {
+            id: RoomId(5),
+            label: "Bobsleigh team".into(),
+            owner_id: UserId(2),
+            members: vec![],
+            created_at_ms: 0,
+        },
+    })));
+    let found = state.jump_targets(" BOB ");
+    assert_eq!(
+        found,
+        vec![
+            JumpTarget::Friend(UserId(2), "bob".into()),
+            JumpTarget::Room(RoomId(5), "Bobsleigh team".into())
+        ]
+    );
+    state.switcher = Some("bobs".into());
+    assert_eq!(state.jump_to(&found[1]), vec![Command::LoadRoomHistory { room: RoomId(5), before: None }]);
+    assert_eq!((state.selected_room, state.switcher.as_ref()), (Some(RoomId(5)), None));
+    assert!(state.room_chats[&RoomId(5)].focus_composer, "the cursor goes to the room's composer");
+}

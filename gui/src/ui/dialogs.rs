@@ -5,7 +5,7 @@ use egui::RichText;
 
 use super::tokens::{self, size};
 use crate::net::Command;
-use crate::state::AppState;
+use crate::state::{AppState, JumpTarget};
 
 /// A dialog window: centred near the top, no wider than the screen allows
 /// (a phone-sized browser is 390 points wide).
@@ -58,12 +58,12 @@ pub fn add_friend_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> 
     commands
 }
 
-/// Ctrl+K: jump to a friend by typing part of their name; Enter opens the first match.
+/// Ctrl+K: jump to a friend or a room by typing part of its name; Enter opens the first match.
 pub fn switcher_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
     let Some(mut query) = state.switcher.clone() else { return vec![] };
     let mut chosen = None;
-    dialog(ctx, "Jump to a friend", size::CARD_WIDTH).resizable(false).show(ctx, |ui| {
-        let label = ui.label("Friend's name");
+    dialog(ctx, "Jump to a friend or room", size::CARD_WIDTH).resizable(false).show(ctx, |ui| {
+        let label = ui.label("Friend or room");
         let field = ui
             .add(
                 egui::TextEdit::singleline(&mut query)
@@ -71,21 +71,25 @@ pub fn switcher_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
             )
             .labelled_by(label.id);
         field.request_focus();
-        let matches = state.matching_friends(&query);
+        let matches = state.jump_targets(&query);
         if matches.is_empty() {
-            ui.label(RichText::new("No friend matches.").color(tokens::palette(ui).text_muted));
+            ui.label(RichText::new("Nothing matches.").color(tokens::palette(ui).text_muted));
         }
-        for friend in matches.iter().take(8) {
-            if ui.selectable_label(false, &friend.user.username).clicked() {
-                chosen = Some(friend.user.id);
+        for target in matches.iter().take(8) {
+            let text = match target {
+                JumpTarget::Friend(_, name) => name.clone(),
+                JumpTarget::Room(_, label) => format!("{}  {label}", super::icons::USERS),
+            };
+            if ui.selectable_label(false, text).clicked() {
+                chosen = Some(target.clone());
             }
         }
         if ui.input(|i| i.key_pressed(egui::Key::Enter)) {
-            chosen = chosen.or_else(|| matches.first().map(|f| f.user.id));
+            chosen = chosen.take().or_else(|| matches.first().cloned());
         }
     });
     match chosen {
-        Some(peer) => state.select(peer),
+        Some(target) => state.jump_to(&target),
         None => {
             state.switcher = Some(query);
             vec![]

@@ -85,7 +85,7 @@ pub enum Back {
     Hidden,
 }
 
-/// Ctrl+K opens the friend switcher, Ctrl+, Settings; Esc closes dialogs and
+/// Ctrl+K opens the switcher (friends and rooms), Ctrl+, Settings; Esc closes dialogs and
 /// the notice, or, on a narrow window with none open, goes back to the list.
 fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Command> {
     let (ctrl_k, ctrl_comma, escape) = ui.input_mut(|i| {

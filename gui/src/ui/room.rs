@@ -202,11 +202,10 @@ fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Command>
                 ui.label(text);
             }
         });
-    let mut focus = false;
     let composer = Composer {
         draft: &mut chat.draft,
         error: chat.draft_error.as_deref(),
-        focus: &mut focus,
+        focus: &mut chat.focus_composer,
         hint: format!("Message {}", room.label),
     };
     let (send, _) = composer_ui(ui, composer);
