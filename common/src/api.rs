@@ -193,6 +193,9 @@ pub struct Room {
     pub owner_id: UserId,
     /// Everyone in it, the owner included, in the order they were added.
     pub members: Vec<PublicUser>,
+    /// Who is in its call right now, in the order they joined.
+    #[serde(default)]
+    pub in_call: Vec<crate::events::CallParticipant>,
     /// When it was made, Unix milliseconds.
     pub created_at_ms: i64,
 }

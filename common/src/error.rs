@@ -50,6 +50,8 @@ pub enum ErrorCode {
     OwnerCannotLeave,
     /// The room has as many members as it can hold, or you own as many rooms as you can.
     RoomLimit,
+    /// This connection is not in that room's call.
+    NotInCall,
     /// The request or frame exceeded the size limit.
     PayloadTooLarge,
     /// A plain HTTP request to the websocket endpoint.

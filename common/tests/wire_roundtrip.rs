@@ -90,10 +90,11 @@ fn room_events_have_the_documented_shape() {
         label: "Game night 🎲".into(),
         owner_id: UserId(1),
         members: vec![PublicUser { id: UserId(1), username: "ada".into() }],
+        in_call: vec![],
         created_at_ms: 7,
     };
     let room_json = json!({"id": "4", "label": "Game night 🎲", "owner_id": "1",
-        "members": [{"id": "1", "username": "ada"}], "created_at_ms": 7});
+        "members": [{"id": "1", "username": "ada"}], "in_call": [], "created_at_ms": 7});
     assert_eq!(
         roundtrip(&ServerEvent::RoomAdded(events::RoomAdded { room: room.clone() })),
         json!({"type": "room_added", "room": room_json})
@@ -143,6 +144,64 @@ fn room_events_have_the_documented_shape() {
     assert!(ready.rooms.is_empty());
     roundtrip(&RoomLabelRequest { label: "x".into() });
     roundtrip(&AddMemberRequest { user_id: UserId(2) });
+}
+
+#[test]
+fn call_frames_have_the_documented_shape() {
+    let join: ClientFrame = serde_json::from_value(
+        json!({"type": "call_join", "request_id": "j1", "room_id": "4", "camera": true}),
+    )
+    .unwrap();
+    assert_eq!(join.request_id.as_deref(), Some("j1"));
+    let ClientEvent::CallJoin(join) = join.event else { panic!("not call_join") };
+    assert_eq!(
+        join.media,
+        events::CallMedia { camera: true, ..Default::default() },
+        "absent switches are off"
+    );
+    assert_eq!(
+        roundtrip(&ClientEvent::CallUpdate(events::CallUpdate {
+            room_id: RoomId(4),
+            media: events::CallMedia { muted: true, deafened: false, camera: true, screen: true },
+        })),
+        json!({"type": "call_update", "room_id": "4", "muted": true, "deafened": false, "camera": true, "screen": true})
+    );
+    roundtrip(&ClientEvent::CallLeave(events::CallLeave { room_id: RoomId(4) }));
+    let ada =
+        events::CallParticipant { user_id: UserId(1), media: events::CallMedia::default(), joined_at_ms: 5 };
+    let ada_json = json!({"user_id": "1", "muted": false, "deafened": false, "camera": false, "screen": false, "joined_at_ms": 5});
+    assert_eq!(
+        roundtrip(&ServerEvent::CallJoined(events::CallJoined {
+            room_id: RoomId(4),
+            participants: vec![ada.clone()]
+        })),
+        json!({"type": "call_joined", "room_id": "4", "participants": [ada_json]})
+    );
+    assert_eq!(
+        roundtrip(&ServerEvent::CallParticipantLeft(events::CallParticipantLeft {
+            room_id: RoomId(4),
+            user_id: UserId(1),
+            reason: events::CallLeftReason::JoinedElsewhere,
+        })),
+        json!({"type": "call_participant_left", "room_id": "4", "user_id": "1", "reason": "joined_elsewhere"})
+    );
+    for event in [
+        ServerEvent::CallUpdated(events::CallUpdated { room_id: RoomId(4), participant: ada.clone() }),
+        ServerEvent::CallLeft(events::CallLeft {
+            room_id: RoomId(4),
+            reason: events::CallLeftReason::RoomDeleted,
+        }),
+        ServerEvent::CallParticipantJoined(events::CallParticipantJoined {
+            room_id: RoomId(4),
+            participant: ada.clone(),
+        }),
+        ServerEvent::CallParticipantUpdated(events::CallParticipantUpdated {
+            room_id: RoomId(4),
+            participant: ada,
+        }),
+    ] {
+        roundtrip(&event);
+    }
 }
 
 #[test]

@@ -290,6 +290,13 @@ fn a_room_is_made_shared_and_chatted_in_from_the_app() {
     let room_id = rooms["rooms"][0]["id"].as_str().unwrap().to_owned();
     assert!(shows(&ada, "Add carol") && !shows(&ada, "Add bob"), "only friends outside the room are offered");
 
+    // Bob joins the room's call from another client: ada sees who is in it
+    // without joining; when his connection ends, he is gone from it.
+    let bob_in_call = server.join_call(&bob_token, &room_id);
+    wait_for(&mut ada, "bob in the call", |h| shows(h, "Game night, 2 members, 1 in the call"));
+    drop(bob_in_call);
+    wait_for(&mut ada, "the call empty again", |h| shows(h, "Game night, 2 members"));
+
     // Chat both ways: bob's message shows live, ada's is stored.
     let body = json!({"content": "I'll bring snacks 🍿", "nonce": "b1"});
     server.api(Method::POST, &format!("/api/rooms/{room_id}/messages"), Some(&bob_token), Some(body));

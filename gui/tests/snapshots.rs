@@ -93,8 +93,8 @@ fn room_screen() {
     in_both_themes("room", room_state);
 }
 
-/// Ada owns "Game night" with bob and carol; its chat has three messages
-/// and "Add people" is open.
+/// Ada owns "Game night" with bob (in its call, muted); its chat has three
+/// messages and "Add people" (carol) is open.
 fn room_state() -> AppState {
     use concord_common::{PublicUser, Room, RoomId, RoomMessage};
     let mut state = conversation_state();
@@ -105,6 +105,11 @@ fn room_state() -> AppState {
         label: "Game night 🎲".into(),
         owner_id: UserId(1),
         members: vec![member(1, "ada"), member(2, "bob")],
+        in_call: vec![concord_common::events::CallParticipant {
+            user_id: UserId(2),
+            media: concord_common::events::CallMedia { muted: true, ..Default::default() },
+            joined_at_ms: 0,
+        }],
         created_at_ms: 0,
     });
     state.selected_room = Some(RoomId(7));

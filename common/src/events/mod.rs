@@ -3,11 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod calls;
 pub mod messages;
 pub mod rooms;
 pub mod session;
 pub mod social;
 
+pub use calls::{
+    CallJoin, CallJoined, CallLeave, CallLeft, CallLeftReason, CallMedia, CallParticipant,
+    CallParticipantJoined, CallParticipantLeft, CallParticipantUpdated, CallUpdate, CallUpdated,
+};
 pub use messages::{DmRead, FriendTyping, MessageCreated, TypingTo};
 pub use rooms::{
     RoomAdded, RoomMemberAdded, RoomMemberRemoved, RoomMessageCreated, RoomRemoved, RoomRemovedReason,
@@ -27,6 +32,12 @@ pub enum ClientEvent {
     Identify(Identify),
     /// "I am typing to this friend."
     Typing(TypingTo),
+    /// Join a room's call from this connection (answered by `call_joined`).
+    CallJoin(CallJoin),
+    /// Leave it (answered by `call_left`).
+    CallLeave(CallLeave),
+    /// Mute, camera, screen or deafen changed (answered by `call_updated`).
+    CallUpdate(CallUpdate),
     /// Application-level keepalive; answered with `heartbeat_ack`.
     Heartbeat,
 }
@@ -66,6 +77,18 @@ pub enum ServerEvent {
     RoomRemoved(RoomRemoved),
     /// A message in a room's chat.
     RoomMessageCreated(RoomMessageCreated),
+    /// Answer to `call_join`: I am in the call, with these people.
+    CallJoined(CallJoined),
+    /// Answer to `call_update`.
+    CallUpdated(CallUpdated),
+    /// This connection is no longer in a call (answer to `call_leave`, or taken out).
+    CallLeft(CallLeft),
+    /// Someone joined the call of a room I am in.
+    CallParticipantJoined(CallParticipantJoined),
+    /// Someone in the call of a room I am in changed what they have on.
+    CallParticipantUpdated(CallParticipantUpdated),
+    /// Someone left the call of a room I am in.
+    CallParticipantLeft(CallParticipantLeft),
     /// Answer to `heartbeat`.
     HeartbeatAck,
     /// A frame was refused.

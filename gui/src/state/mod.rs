@@ -21,7 +21,7 @@ use concord_common::{Friend, InviteList, Room, RoomId, ServerEvent, User, UserId
 use web_time::Instant;
 
 pub use conversations::{Conversation, PendingMessage};
-use rooms::RoomEvent;
+use rooms::{CallChange, RoomEvent};
 pub use rooms::{RoomChat, RoomForms};
 pub use session::{AuthMode, LoginForm, Persisted, StoredSession};
 pub use social::{AddFriendForm, JumpTarget};
@@ -242,6 +242,20 @@ impl AppState {
             ServerEvent::RoomMemberRemoved(e) => self.apply_room_event(RoomEvent::MemberRemoved(e)),
             ServerEvent::RoomRemoved(e) => self.apply_room_event(RoomEvent::Removed(e)),
             ServerEvent::RoomMessageCreated(e) => self.apply_room_event(RoomEvent::Message(e)),
+            ServerEvent::CallJoined(events::CallJoined { room_id, participants }) => {
+                self.apply_room_event(RoomEvent::Call(CallChange::Snapshot(room_id, participants)))
+            }
+            ServerEvent::CallParticipantJoined(events::CallParticipantJoined { room_id, participant })
+            | ServerEvent::CallParticipantUpdated(events::CallParticipantUpdated { room_id, participant })
+            | ServerEvent::CallUpdated(events::CallUpdated { room_id, participant }) => {
+                self.apply_room_event(RoomEvent::Call(CallChange::Upsert(room_id, participant)))
+            }
+            ServerEvent::CallParticipantLeft(events::CallParticipantLeft { room_id, user_id, .. }) => {
+                self.apply_room_event(RoomEvent::Call(CallChange::Left(room_id, user_id)))
+            }
+            // This app joins no call yet (the call UI comes with the SFU), so
+            // no connection of it is ever taken out of one.
+            ServerEvent::CallLeft(_) => {}
             ServerEvent::Error(events::Refused { error }) => self.notice = Some(error.message),
             ServerEvent::HeartbeatAck => {}
         }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use concord_common::events::CallParticipant;
 use concord_common::events::{self, RoomRemovedReason};
 use concord_common::validate;
 use concord_common::{ErrorBody, MessageId, Room, RoomId, RoomMessage, RoomMessagePage, UserId};
@@ -63,6 +64,16 @@ pub(super) enum RoomEvent {
     MemberRemoved(events::RoomMemberRemoved),
     Removed(events::RoomRemoved),
     Message(events::RoomMessageCreated),
+    /// Who is in a room's call: a snapshot (`call_joined`) or one change.
+    Call(CallChange),
+}
+
+/// A change to who is in a room's call.
+#[derive(Debug)]
+pub(super) enum CallChange {
+    Snapshot(RoomId, Vec<CallParticipant>),
+    Upsert(RoomId, CallParticipant),
+    Left(RoomId, UserId),
 }
 
 impl AppState {
@@ -220,6 +231,7 @@ impl AppState {
                     self.notice = Some(format!("The room “{label}” {what}."));
                 }
             }
+            RoomEvent::Call(change) => self.apply_call_change(change),
             RoomEvent::Message(events::RoomMessageCreated { message }) => {
                 if self.room(message.room_id).is_none() {
                     return;
@@ -230,6 +242,23 @@ impl AppState {
                 });
                 chat.messages.insert(message.id, message);
             }
+        }
+    }
+
+    fn apply_call_change(&mut self, change: CallChange) {
+        let room_id = match &change {
+            CallChange::Snapshot(room, _) | CallChange::Upsert(room, _) | CallChange::Left(room, _) => *room,
+        };
+        let Some(room) = self.rooms.iter_mut().find(|r| r.id == room_id) else { return };
+        match change {
+            CallChange::Snapshot(_, participants) => room.in_call = participants,
+            CallChange::Upsert(_, participant) => {
+                match room.in_call.iter_mut().find(|p| p.user_id == participant.user_id) {
+                    Some(existing) => *existing = participant,
+                    None => room.in_call.push(participant),
+                }
+            }
+            CallChange::Left(_, user) => room.in_call.retain(|p| p.user_id != user),
         }
     }
 

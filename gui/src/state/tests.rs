@@ -169,6 +169,7 @@ fn room_events_keep_the_room_list_current() {
         label: label.into(),
         owner_id: UserId(2),
         members: vec![member(2, "bob"), member(1, "ada")],
+        in_call: vec![],
         created_at_ms: 0,
     };
     let server = |e| NetEvent::Server(e);
@@ -239,6 +240,7 @@ fn a_new_room_opens_and_its_chat_sends_through_the_outbox() {
         label: "Game night".into(),
         owner_id: UserId(1),
         members: vec![PublicUser { id: UserId(1), username: "ada".into() }],
+        in_call: vec![],
         created_at_ms: 0,
     };
     let commands = state.apply(NetEvent::RoomCreated { room: room.clone() });
@@ -285,6 +287,7 @@ fn ctrl_k_finds_friends_first_then_rooms() {
             label: "Bobsleigh team".into(),
             owner_id: UserId(2),
             members: vec![],
+            in_call: vec![],
             created_at_ms: 0,
         },
     })));
@@ -300,4 +303,49 @@ fn ctrl_k_finds_friends_first_then_rooms() {
     assert_eq!(state.jump_to(&found[1]), vec![Command::LoadRoomHistory { room: RoomId(5), before: None }]);
     assert_eq!((state.selected_room, state.switcher.as_ref()), (Some(RoomId(5)), None));
     assert!(state.room_chats[&RoomId(5)].focus_composer, "the cursor goes to the room's composer");
+}
+
+#[test]
+fn who_is_in_a_rooms_call_follows_the_call_events() {
+    use concord_common::events::{CallLeftReason, CallMedia, CallParticipant};
+    use concord_common::{Room, RoomId};
+    let mut state = logged_in();
+    let room = RoomId(5);
+    state.apply(NetEvent::Server(ServerEvent::RoomAdded(events::RoomAdded {
+        room: Room {
+            id: room,
+            label: "Call".into(),
+            owner_id: UserId(2),
+            members: vec![],
+            in_call: vec![],
+            created_at_ms: 0,
+        },
+    })));
+    let bob = |muted| CallParticipant {
+        user_id: UserId(2),
+        media: CallMedia { muted, ..Default::default() },
+        joined_at_ms: 1,
+    };
+    let server = |e| NetEvent::Server(e);
+    state.apply(server(ServerEvent::CallParticipantJoined(events::CallParticipantJoined {
+        room_id: room,
+        participant: bob(false),
+    })));
+    state.apply(server(ServerEvent::CallParticipantUpdated(events::CallParticipantUpdated {
+        room_id: room,
+        participant: bob(true),
+    })));
+    assert_eq!(state.room(room).unwrap().in_call, vec![bob(true)], "updated in place, not twice");
+    state.apply(server(ServerEvent::CallParticipantLeft(events::CallParticipantLeft {
+        room_id: room,
+        user_id: UserId(2),
+        reason: CallLeftReason::Disconnected,
+    })));
+    assert!(state.room(room).unwrap().in_call.is_empty());
+    // Events for a room not (or no longer) in the list change nothing.
+    state.apply(server(ServerEvent::CallParticipantJoined(events::CallParticipantJoined {
+        room_id: RoomId(6),
+        participant: bob(false),
+    })));
+    assert_eq!(state.rooms.len(), 1);
 }

@@ -96,6 +96,11 @@ fn members_ui(ui: &mut egui::Ui, state: &AppState, room: &Room, commands: &mut V
                 member.username.clone()
             };
             ui.label(name);
+            if let Some(in_call) = room.in_call.iter().find(|p| p.user_id == member.id) {
+                let icon = if in_call.media.muted { icons::MICROPHONE_SLASH } else { icons::PHONE };
+                let what = if in_call.media.muted { "in the call, muted" } else { "in the call" };
+                ui.label(RichText::new(icon).color(palette.online)).on_hover_text(what);
+            }
             if owner && member.id != room.owner_id {
                 let remove =
                     icons::icon_button(ui, icons::X, &format!("Remove {} from the room", member.username));
@@ -218,7 +223,11 @@ fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Command>
     commands
 }
 
-/// A room row's accessible name in the sidebar, e.g. "Game night, 3 members".
+/// A room row's accessible name in the sidebar, e.g. "Game night, 3
+/// members" or "Game night, 3 members, 2 in the call".
 pub fn row_label(room: &Room) -> String {
-    format!("{}, {} members", room.label, room.members.len())
+    match room.in_call.len() {
+        0 => format!("{}, {} members", room.label, room.members.len()),
+        n => format!("{}, {} members, {n} in the call", room.label, room.members.len()),
+    }
 }

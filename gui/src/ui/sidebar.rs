@@ -111,12 +111,17 @@ fn room_row_ui(ui: &mut egui::Ui, room: &concord_common::Room, selected: bool) -
         body.clone(),
         palette.text,
     );
+    // Who is in the call shows without joining it: a phone and a count, in green.
+    let (count, color) = match room.in_call.len() {
+        0 => (room.members.len().to_string(), palette.text_muted),
+        n => (format!("{} {n}", icons::PHONE), palette.online),
+    };
     ui.painter().text(
         egui::pos2(rect.right() - space::S, rect.center().y),
         egui::Align2::RIGHT_CENTER,
-        room.members.len().to_string(),
+        count,
         egui::TextStyle::Small.resolve(ui.style()),
-        palette.text_muted,
+        color,
     );
     let label = super::room::row_label(room);
     response.widget_info(|| WidgetInfo::selected(Role::Button, true, selected, &label));

@@ -86,6 +86,32 @@ impl Server {
         value
     }
 
+    /// A websocket of `token`'s owner (another device or a bot) that joins
+    /// `room`'s call muted; dropping it leaves the call.
+    pub fn join_call(&self, token: &str, room: &str) -> concord_testkit::Ws {
+        use concord_common::events::{CallJoin, CallMedia};
+        let url = format!("ws://127.0.0.1:{}/api/ws", self.port);
+        self.runtime.block_on(async {
+            let mut ws = concord_testkit::Ws::identified_lean(&url, token).await;
+            let media = CallMedia { muted: true, ..Default::default() };
+            ws.send_request(
+                "join",
+                concord_common::ClientEvent::CallJoin(CallJoin { room_id: room.parse().unwrap(), media }),
+            )
+            .await;
+            // Its own arrival, as every member's device hears it, then the answer.
+            ws.expect_next("call_participant_joined", |e| {
+                matches!(e, concord_common::ServerEvent::CallParticipantJoined(_))
+            })
+            .await;
+            ws.expect_next_within(concord_testkit::EVENT_TIMEOUT, "call_joined", |f| {
+                f.request_id.as_deref() == Some("join")
+            })
+            .await;
+            ws
+        })
+    }
+
     /// Registers `name` as `NAME@example.com` (what [`log_in`] types);
     /// returns (token, user id).
     pub fn register(&self, name: &str) -> (String, String) {

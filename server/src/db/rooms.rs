@@ -129,6 +129,7 @@ fn assemble(rooms: Vec<(i64, String, i64, i64)>, members: Vec<(i64, i64, String)
             label,
             owner_id: UserId(owner),
             members: by_room.remove(&id).unwrap_or_default(),
+            in_call: Vec::new(),
             created_at_ms,
         })
         .collect()

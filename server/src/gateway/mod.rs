@@ -15,7 +15,7 @@ use crate::auth::token::Tokens;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::realtime::Hub;
-use crate::services::{Messages, Rooms, Social};
+use crate::services::{Calls, Messages, Rooms, Social};
 
 /// What a websocket session needs; shared by every session as `Arc<Gateway>`
 /// (one pointer per connection, not a copy of the services and token keys).
@@ -26,6 +26,8 @@ pub struct Gateway {
     pub messages: Messages,
     /// Rooms for the snapshot.
     pub rooms: Rooms,
+    /// Joining, leaving and updating calls.
+    pub calls: Calls,
     /// Delivery.
     pub hub: Arc<Hub>,
     /// Checks `identify` tokens.
@@ -43,11 +45,13 @@ pub fn stage() -> AdHoc {
             rocket.state::<Social>(),
             rocket.state::<Messages>(),
             rocket.state::<Rooms>(),
+            rocket.state::<Calls>(),
             rocket.state::<Arc<Hub>>(),
             rocket.state::<Tokens>(),
             rocket.state::<Settings>(),
         );
-        let (Some(social), Some(messages), Some(rooms), Some(hub), Some(tokens), Some(settings)) = parts
+        let (Some(social), Some(messages), Some(rooms), Some(calls), Some(hub), Some(tokens), Some(settings)) =
+            parts
         else {
             return Err(rocket);
         };
@@ -55,6 +59,7 @@ pub fn stage() -> AdHoc {
             social: social.clone(),
             messages: messages.clone(),
             rooms: rooms.clone(),
+            calls: calls.clone(),
             hub: hub.clone(),
             tokens: tokens.clone(),
             heartbeat_interval_ms: settings.heartbeat_interval_ms,

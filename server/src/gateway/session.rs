@@ -63,6 +63,7 @@ pub async fn run(gateway: Arc<Gateway>, stream: DuplexStream) {
 }
 
 async fn finish(gateway: &Gateway, connection: Connection) {
+    gateway.calls.disconnected(connection.user, connection.id).await;
     if gateway.hub.leave_presence(&connection).await {
         gateway.social.announce_presence(connection.user, false).await;
     }
@@ -232,6 +233,39 @@ fn accept_frame(gateway: &Arc<Gateway>, connection: &Connection, text: &str, han
             request_id,
             error_event(ErrorCode::BadRequest, "This connection is already identified."),
         ),
+        ClientEvent::CallJoin(events::CallJoin { room_id, media }) => {
+            let (gateway, conn, user) = (Arc::clone(gateway), connection.id, connection.user);
+            handlers.spawn(async move {
+                let answer = match gateway.calls.join(user, conn, room_id, media).await {
+                    Ok(joined) => ServerEvent::CallJoined(joined),
+                    Err(e) => ServerEvent::Error(events::Refused { error: e.body }),
+                };
+                reply(&gateway, conn, request_id, answer);
+            });
+        }
+        ClientEvent::CallLeave(events::CallLeave { room_id }) => {
+            let (gateway, conn, user) = (Arc::clone(gateway), connection.id, connection.user);
+            handlers.spawn(async move {
+                let answer = match gateway.calls.leave(user, conn, room_id).await {
+                    Ok(()) => ServerEvent::CallLeft(events::CallLeft {
+                        room_id,
+                        reason: events::CallLeftReason::Left,
+                    }),
+                    Err(e) => ServerEvent::Error(events::Refused { error: e.body }),
+                };
+                reply(&gateway, conn, request_id, answer);
+            });
+        }
+        ClientEvent::CallUpdate(events::CallUpdate { room_id, media }) => {
+            let (gateway, conn, user) = (Arc::clone(gateway), connection.id, connection.user);
+            handlers.spawn(async move {
+                let answer = match gateway.calls.update(user, conn, room_id, media).await {
+                    Ok(participant) => ServerEvent::CallUpdated(events::CallUpdated { room_id, participant }),
+                    Err(e) => ServerEvent::Error(events::Refused { error: e.body }),
+                };
+                reply(&gateway, conn, request_id, answer);
+            });
+        }
         ClientEvent::Typing(events::TypingTo { user_id }) => {
             let (gateway, conn, user) = (Arc::clone(gateway), connection.id, connection.user);
             handlers.spawn(async move {

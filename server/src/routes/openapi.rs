@@ -7,9 +7,11 @@
 use std::sync::OnceLock;
 
 use concord_common::events::{
-    DmRead, FriendAdded, FriendRemoved, FriendTyping, Identify, InviteCreated, InviteRemoved,
-    InviteRemovedReason, MessageCreated, Presence, Ready, Refused, RoomAdded, RoomMemberAdded,
-    RoomMemberRemoved, RoomMessageCreated, RoomRemoved, RoomRemovedReason, RoomRenamed, TypingTo,
+    CallJoin, CallJoined, CallLeave, CallLeft, CallLeftReason, CallMedia, CallParticipant,
+    CallParticipantJoined, CallParticipantLeft, CallParticipantUpdated, CallUpdate, CallUpdated, DmRead,
+    FriendAdded, FriendRemoved, FriendTyping, Identify, InviteCreated, InviteRemoved, InviteRemovedReason,
+    MessageCreated, Presence, Ready, Refused, RoomAdded, RoomMemberAdded, RoomMemberRemoved,
+    RoomMessageCreated, RoomRemoved, RoomRemovedReason, RoomRenamed, TypingTo,
 };
 use concord_common::{
     ClientEvent, ClientFrame, ErrorCode, ErrorResponse, PublicUser, ServerEvent, ServerFrame,
@@ -39,7 +41,9 @@ use super::{auth, dms, friends, health, invites, rooms, users};
         ClientFrame, ClientEvent, ServerFrame, ServerEvent, ErrorResponse, ErrorCode, PublicUser,
         Identify, TypingTo, Ready, Refused, InviteCreated, InviteRemoved, InviteRemovedReason, FriendAdded,
         FriendRemoved, Presence, MessageCreated, FriendTyping, DmRead, RoomAdded, RoomRenamed, RoomMemberAdded,
-        RoomMemberRemoved, RoomRemoved, RoomRemovedReason, RoomMessageCreated,
+        RoomMemberRemoved, RoomRemoved, RoomRemovedReason, RoomMessageCreated, CallMedia, CallParticipant, CallJoin,
+        CallLeave, CallUpdate, CallJoined, CallUpdated, CallLeft, CallLeftReason, CallParticipantJoined,
+        CallParticipantUpdated, CallParticipantLeft,
     )),
     modifiers(&BearerAuth),
     security(("bearerAuth" = [])),

@@ -5,6 +5,7 @@
 //! events. [`stage`] builds them and makes each one Rocket state.
 
 pub mod accounts;
+pub mod calls;
 pub mod messages;
 pub mod rooms;
 pub mod social;
@@ -16,6 +17,7 @@ use rocket::fairing::AdHoc;
 use rocket_db_pools::Database;
 
 pub use accounts::Accounts;
+pub use calls::Calls;
 pub use messages::Messages;
 pub use rooms::Rooms;
 pub use social::Social;
@@ -29,7 +31,7 @@ use crate::ids::IdGenerator;
 use crate::realtime::Hub;
 use crate::shared_redis::SharedRedis;
 
-/// Manages [`Accounts`], [`Social`], [`Messages`] and [`Rooms`]; starts the presence
+/// Manages [`Accounts`], [`Social`], [`Messages`], [`Rooms`] and [`Calls`]; starts the presence
 /// reaper. Attached after the settings, Redis, database, auth and realtime stages.
 pub fn stage() -> AdHoc {
     AdHoc::try_on_ignite("Services", |rocket| async move {
@@ -60,9 +62,16 @@ pub fn stage() -> AdHoc {
             limiter: Arc::new(limiter),
         };
         let social = Social { pool: pool.clone(), hub: hub.clone(), ids: ids.clone() };
-        let rooms = Rooms { pool: pool.clone(), hub: hub.clone(), ids: ids.clone(), social: social.clone() };
+        let calls = Calls::new(pool.clone(), hub.clone());
+        let rooms = Rooms {
+            pool: pool.clone(),
+            hub: hub.clone(),
+            ids: ids.clone(),
+            social: social.clone(),
+            calls: calls.clone(),
+        };
         let messages = Messages::start(pool, *backend, hub.clone(), ids, social.clone());
         social.spawn_presence_reaper();
-        Ok(rocket.manage(accounts).manage(social).manage(messages).manage(rooms))
+        Ok(rocket.manage(accounts).manage(social).manage(messages).manage(rooms).manage(calls))
     })
 }

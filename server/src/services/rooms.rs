@@ -14,6 +14,7 @@ use concord_common::{
 use rocket::http::Status;
 use sqlx::AnyPool;
 
+use super::calls::Calls;
 use super::messages::Sent;
 use super::social::Social;
 use crate::db::rooms::{self, AddMember};
@@ -36,18 +37,32 @@ pub struct Rooms {
     pub(super) hub: Arc<Hub>,
     pub(super) ids: Arc<IdGenerator>,
     pub(super) social: Social,
+    pub(super) calls: Calls,
 }
 
 impl Rooms {
     /// Rooms `me` is a member of, oldest first.
     pub async fn list(&self, me: UserId) -> Result<RoomList, ApiError> {
-        Ok(RoomList { rooms: rooms::list_for(&self.pool, me).await? })
+        let rooms = rooms::list_for(&self.pool, me).await?;
+        Ok(RoomList { rooms: rooms.into_iter().map(|room| self.with_call(room)).collect() })
+    }
+
+    /// `room` with who is in its call now.
+    fn with_call(&self, mut room: Room) -> Room {
+        room.in_call = self.calls.participants(room.id);
+        room
+    }
+
+    /// A room as stored, with its call.
+    async fn load(&self, room: RoomId) -> Result<Room, ApiError> {
+        let room = rooms::get(&self.pool, room).await?.ok_or_else(room_not_found)?;
+        Ok(self.with_call(room))
     }
 
     /// One room `me` is a member of.
     pub async fn get(&self, me: UserId, room: RoomId) -> Result<Room, ApiError> {
         self.role(me, room).await?;
-        rooms::get(&self.pool, room).await?.ok_or_else(room_not_found)
+        self.load(room).await
     }
 
     /// Makes a room owned by `me`, with `me` as its only member.
@@ -77,7 +92,7 @@ impl Rooms {
         }
         let event = ServerEvent::RoomRenamed(events::RoomRenamed { room_id: room, label: label.to_owned() });
         self.hub.publish_to_users(&rooms::member_ids(&self.pool, room).await?, &event);
-        rooms::get(&self.pool, room).await?.ok_or_else(room_not_found)
+        self.load(room).await
     }
 
     /// Deletes a room `me` owns, with its chat; every member hears of it.
@@ -87,6 +102,7 @@ impl Rooms {
         if !rooms::delete(&self.pool, room).await? {
             return Err(room_not_found());
         }
+        self.calls.room_deleted(room);
         let event = ServerEvent::RoomRemoved(events::RoomRemoved {
             room_id: room,
             reason: RoomRemovedReason::Deleted,
@@ -119,7 +135,7 @@ impl Rooms {
                 .with_field("user_id"))
             }
         }
-        let room_now = rooms::get(&self.pool, room).await?.ok_or_else(room_not_found)?;
+        let room_now = self.load(room).await?;
         let member = PublicUser::from(added);
         self.hub.publish_to_users(
             &others,
@@ -156,12 +172,14 @@ impl Rooms {
                 "They are not a member of this room.",
             ));
         }
+        let remaining = rooms::member_ids(&self.pool, room).await?;
+        self.calls.removed_from_room(room, user, &remaining);
         self.hub.publish_to_users(
             &[user],
             &ServerEvent::RoomRemoved(events::RoomRemoved { room_id: room, reason }),
         );
         self.hub.publish_to_users(
-            &rooms::member_ids(&self.pool, room).await?,
+            &remaining,
             &ServerEvent::RoomMemberRemoved(events::RoomMemberRemoved { room_id: room, user_id: user }),
         );
         Ok(())

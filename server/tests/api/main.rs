@@ -7,6 +7,7 @@
 mod support;
 
 mod accounts;
+mod calls;
 mod dms;
 mod friends;
 mod openapi;

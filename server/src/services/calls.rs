@@ -1,0 +1,255 @@
+//! Calls: who is in each room's call, from which connection, with what
+//! switched on. A user is in a call from one connection at a time, and a
+//! connection is in one call at a time. Every change is told to every member
+//! of the room (in the call or not: the room list shows who is in it), in the
+//! order the roster changed; the connection a change concerns gets its own
+//! answer or `call_left`.
+//!
+//! The roster lives in this instance's memory: a call is hosted by the
+//! instance its participants' websockets are on (the SFU joins here next).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use concord_common::events::{
+    self, CallJoined, CallLeftReason, CallMedia, CallParticipant, CallParticipantJoined, CallParticipantLeft,
+    CallParticipantUpdated,
+};
+use concord_common::{ErrorCode, RoomId, ServerEvent, ServerFrame, UserId};
+use rocket::http::Status;
+use sqlx::AnyPool;
+
+use crate::db::rooms;
+use crate::error::ApiError;
+use crate::ids::now_ms;
+use crate::realtime::{ConnId, Hub};
+
+/// One participant and the connection they are in the call from.
+#[derive(Debug, Clone)]
+struct Seat {
+    conn: ConnId,
+    participant: CallParticipant,
+}
+
+#[derive(Debug, Default)]
+struct Roster {
+    /// Each room's call, in the order people joined.
+    rooms: HashMap<RoomId, Vec<Seat>>,
+    /// Which call each connection is in.
+    by_conn: HashMap<ConnId, RoomId>,
+}
+
+impl Roster {
+    fn take_seat(&mut self, room: RoomId, user: UserId) -> Option<Seat> {
+        let seats = self.rooms.get_mut(&room)?;
+        let at = seats.iter().position(|s| s.participant.user_id == user)?;
+        let seat = seats.remove(at);
+        if seats.is_empty() {
+            self.rooms.remove(&room);
+        }
+        self.by_conn.remove(&seat.conn);
+        Some(seat)
+    }
+
+    fn seat_mut(&mut self, room: RoomId, conn: ConnId) -> Option<&mut Seat> {
+        self.rooms.get_mut(&room)?.iter_mut().find(|s| s.conn == conn)
+    }
+
+    fn participants(&self, room: RoomId) -> Vec<CallParticipant> {
+        self.rooms
+            .get(&room)
+            .map(|seats| seats.iter().map(|s| s.participant.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Rooms' calls on this instance.
+#[derive(Clone)]
+pub struct Calls {
+    pool: AnyPool,
+    hub: Arc<Hub>,
+    roster: Arc<Mutex<Roster>>,
+}
+
+impl Calls {
+    /// An empty roster.
+    pub fn new(pool: AnyPool, hub: Arc<Hub>) -> Self {
+        Self { pool, hub, roster: Arc::default() }
+    }
+
+    fn roster(&self) -> MutexGuard<'_, Roster> {
+        self.roster.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Who is in `room`'s call, in the order they joined.
+    pub fn participants(&self, room: RoomId) -> Vec<CallParticipant> {
+        self.roster().participants(room)
+    }
+
+    /// `user` joins `room`'s call from `conn` with `media` switched on. If
+    /// they were in it from another connection, that one is taken out
+    /// (`joined_elsewhere`); if `conn` was in another room's call, it leaves
+    /// that one (`joined_another_call`). Joining again from the same
+    /// connection only updates `media`.
+    pub async fn join(
+        &self,
+        user: UserId,
+        conn: ConnId,
+        room: RoomId,
+        media: CallMedia,
+    ) -> Result<CallJoined, ApiError> {
+        if !rooms::is_member(&self.pool, room, user).await? {
+            return Err(room_not_found());
+        }
+        let members = rooms::member_ids(&self.pool, room).await?;
+        let previous = self.roster().by_conn.get(&conn).copied().filter(|r| *r != room);
+        let previous_members = match previous {
+            Some(other) => rooms::member_ids(&self.pool, other).await?,
+            None => Vec::new(),
+        };
+        let mut roster = self.roster();
+        if let Some(other) = roster.by_conn.get(&conn).copied().filter(|r| *r != room) {
+            roster.take_seat(other, user);
+            self.send_left(conn, other, CallLeftReason::JoinedAnotherCall);
+            // Its members, as read before the lock (if it is still that call).
+            let only_me = [user];
+            let to: &[UserId] = if Some(other) == previous { &previous_members } else { &only_me };
+            self.tell(to, participant_left(other, user, CallLeftReason::JoinedAnotherCall));
+        }
+        let existing =
+            roster.rooms.get(&room).and_then(|seats| seats.iter().find(|s| s.participant.user_id == user));
+        match existing.map(|s| (s.conn, s.participant.joined_at_ms)) {
+            Some((old_conn, joined_at_ms)) => {
+                if old_conn != conn {
+                    roster.by_conn.remove(&old_conn);
+                    roster.by_conn.insert(conn, room);
+                    self.send_left(old_conn, room, CallLeftReason::JoinedElsewhere);
+                }
+                let seat = roster
+                    .rooms
+                    .get_mut(&room)
+                    .and_then(|seats| seats.iter_mut().find(|s| s.participant.user_id == user));
+                if let Some(seat) = seat {
+                    seat.conn = conn;
+                    seat.participant = CallParticipant { user_id: user, media, joined_at_ms };
+                    let participant = seat.participant.clone();
+                    self.tell(
+                        &members,
+                        ServerEvent::CallParticipantUpdated(CallParticipantUpdated {
+                            room_id: room,
+                            participant,
+                        }),
+                    );
+                }
+            }
+            None => {
+                let participant = CallParticipant { user_id: user, media, joined_at_ms: now_ms() };
+                roster.rooms.entry(room).or_default().push(Seat { conn, participant: participant.clone() });
+                roster.by_conn.insert(conn, room);
+                self.tell(
+                    &members,
+                    ServerEvent::CallParticipantJoined(CallParticipantJoined { room_id: room, participant }),
+                );
+            }
+        }
+        Ok(CallJoined { room_id: room, participants: roster.participants(room) })
+    }
+
+    /// `conn` leaves `room`'s call.
+    pub async fn leave(&self, user: UserId, conn: ConnId, room: RoomId) -> Result<(), ApiError> {
+        let members = self.members_if_in_call(user, conn, room).await?;
+        let mut roster = self.roster();
+        if roster.seat_mut(room, conn).is_none() {
+            return Err(not_in_call());
+        }
+        roster.take_seat(room, user);
+        self.tell(&members, participant_left(room, user, CallLeftReason::Left));
+        Ok(())
+    }
+
+    /// What `conn` has switched on in `room`'s call changed.
+    pub async fn update(
+        &self,
+        user: UserId,
+        conn: ConnId,
+        room: RoomId,
+        media: CallMedia,
+    ) -> Result<CallParticipant, ApiError> {
+        let members = self.members_if_in_call(user, conn, room).await?;
+        let mut roster = self.roster();
+        let seat = roster.seat_mut(room, conn).ok_or_else(not_in_call)?;
+        seat.participant.media = media;
+        let participant = seat.participant.clone();
+        let event = CallParticipantUpdated { room_id: room, participant: participant.clone() };
+        self.tell(&members, ServerEvent::CallParticipantUpdated(event));
+        Ok(participant)
+    }
+
+    /// A connection closed: it leaves its call, if it was in one.
+    pub async fn disconnected(&self, user: UserId, conn: ConnId) {
+        let Some(room) = self.roster().by_conn.get(&conn).copied() else { return };
+        let members = rooms::member_ids(&self.pool, room).await.unwrap_or_default();
+        let mut roster = self.roster();
+        if roster.seat_mut(room, conn).is_some() {
+            roster.take_seat(room, user);
+            self.tell(&members, participant_left(room, user, CallLeftReason::Disconnected));
+        }
+    }
+
+    /// `user` is no longer a member of `room`: out of its call, told on the
+    /// connection they were in it from; `remaining` (the members) hear of it.
+    pub fn removed_from_room(&self, room: RoomId, user: UserId, remaining: &[UserId]) {
+        let mut roster = self.roster();
+        if let Some(seat) = roster.take_seat(room, user) {
+            self.send_left(seat.conn, room, CallLeftReason::RemovedFromRoom);
+            self.tell(remaining, participant_left(room, user, CallLeftReason::RemovedFromRoom));
+        }
+    }
+
+    /// `room` was deleted: everyone in its call is taken out.
+    pub fn room_deleted(&self, room: RoomId) {
+        let mut roster = self.roster();
+        let seats = roster.rooms.remove(&room).unwrap_or_default();
+        for seat in seats {
+            roster.by_conn.remove(&seat.conn);
+            self.send_left(seat.conn, room, CallLeftReason::RoomDeleted);
+        }
+    }
+
+    /// The room's members, if `conn` is in its call (errors otherwise).
+    async fn members_if_in_call(
+        &self,
+        user: UserId,
+        conn: ConnId,
+        room: RoomId,
+    ) -> Result<Vec<UserId>, ApiError> {
+        if !rooms::is_member(&self.pool, room, user).await? {
+            return Err(room_not_found());
+        }
+        if self.roster().by_conn.get(&conn) != Some(&room) {
+            return Err(not_in_call());
+        }
+        Ok(rooms::member_ids(&self.pool, room).await?)
+    }
+
+    fn tell(&self, users: &[UserId], event: ServerEvent) {
+        self.hub.publish_to_users(users, &event);
+    }
+
+    fn send_left(&self, conn: ConnId, room: RoomId, reason: CallLeftReason) {
+        let event = ServerEvent::CallLeft(events::CallLeft { room_id: room, reason });
+        self.hub.send_to(conn, &ServerFrame { request_id: None, event });
+    }
+}
+
+fn participant_left(room: RoomId, user: UserId, reason: CallLeftReason) -> ServerEvent {
+    ServerEvent::CallParticipantLeft(CallParticipantLeft { room_id: room, user_id: user, reason })
+}
+
+fn room_not_found() -> ApiError {
+    ApiError::new(Status::NotFound, ErrorCode::RoomNotFound, "No such room, or you are not a member of it.")
+}
+
+fn not_in_call() -> ApiError {
+    ApiError::new(Status::Conflict, ErrorCode::NotInCall, "This connection is not in that room's call.")
+}
