@@ -15,4 +15,5 @@ mod realtime;
 mod robustness;
 mod rooms;
 mod scale_out;
+mod third_party;
 mod web;
