@@ -21,8 +21,12 @@
 //!   attach to each audio packet.
 //! - [`queue`]: a subscriber's bounded queue, which drops instead of
 //!   stalling everyone else.
+//! - [`router`]: one room's forwarding, putting these together: packets in
+//!   from publishers, rewritten packets out per subscriber, keyframe
+//!   requests and speaking changes out on the caller's timer.
 
 pub mod keyframe;
 pub mod queue;
+pub mod router;
 pub mod rtp;
 pub mod speaking;
