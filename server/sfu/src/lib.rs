@@ -13,6 +13,8 @@
 //! transport (ICE-lite, DTLS, SRTP) will come from `rtc` 0.21's sans-IO peer
 //! connection; this crate decides what to forward.
 //!
+//! - [`demux`]: one UDP port for everyone — which participant a datagram
+//!   is for (STUN username, then address; RFC 7983 classification).
 //! - [`rtp`]: rewriting a packet for one subscriber (payload type, header
 //!   extension ids, dropping extensions the subscriber did not negotiate).
 //! - [`keyframe`]: keyframe requests (PLI/FIR) to a publisher, at most one
@@ -25,6 +27,7 @@
 //!   from publishers, rewritten packets out per subscriber, keyframe
 //!   requests and speaking changes out on the caller's timer.
 
+pub mod demux;
 pub mod keyframe;
 pub mod queue;
 pub mod router;
