@@ -325,6 +325,8 @@ fn a_room_is_made_shared_and_chatted_in_from_the_app() {
     press(&mut ada, egui::Key::Enter);
     wait_for(&mut ada, "the new name", |h| shows(h, "Game night 2, 1 members"));
     click(&mut ada, "Delete the room");
+    assert!(shows(&ada, "Game night 2, 1 members"), "deleting asks first");
+    click(&mut ada, "Delete room");
     wait_for(&mut ada, "the room gone", |h| {
         shows(h, "No rooms yet — make one with + and add friends to it.")
     });

@@ -53,6 +53,8 @@ pub struct RoomForms {
     pub focus_rename: bool,
     /// "Add people" is shown for the open room.
     pub add_open: bool,
+    /// "Delete the room?" is being asked for the open room.
+    pub confirm_delete: bool,
 }
 
 /// The room events, gathered so [`AppState::apply`] hands them over in one arm.
@@ -108,6 +110,7 @@ impl AppState {
         self.selected_room = Some(room);
         self.room_forms.rename = None;
         self.room_forms.add_open = false;
+        self.room_forms.confirm_delete = false;
         let chat = self.room_chats.entry(room).or_default();
         chat.focus_composer = true;
         if chat.loaded || chat.loading {

@@ -19,6 +19,9 @@ pub fn room_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> Vec<Comma
     if state.selected_room.is_none() {
         return commands;
     }
+    if state.room_forms.confirm_delete && state.owns(&room) {
+        confirm_delete_ui(ui, state, &room, &mut commands);
+    }
     members_ui(ui, state, &room, &mut commands);
     if state.room_forms.add_open && state.owns(&room) {
         add_people_ui(ui, state, &room, &mut commands);
@@ -58,7 +61,7 @@ fn header_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back) -
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if owner {
                 if icons::icon_button(ui, icons::TRASH, "Delete the room").clicked() {
-                    commands.push(Command::DeleteRoom(room.id));
+                    state.room_forms.confirm_delete = true;
                 }
                 if icons::icon_button(ui, icons::USER_PLUS, "Add people").clicked() {
                     state.room_forms.add_open = !state.room_forms.add_open;
@@ -75,6 +78,28 @@ fn header_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back) -
         });
     });
     commands
+}
+
+/// "Delete the room" asks first: it goes for everyone, with its chat.
+fn confirm_delete_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, commands: &mut Vec<Command>) {
+    let palette = tokens::palette(ui);
+    let frame = egui::Frame::new()
+        .fill(palette.error.gamma_multiply(0.15))
+        .corner_radius(tokens::radius::M)
+        .inner_margin(space::S);
+    frame.show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.label(format!("Delete “{}” for everyone, with its chat? This cannot be undone.", room.label));
+        ui.horizontal(|ui| {
+            if ui.button("Delete room").clicked() {
+                state.room_forms.confirm_delete = false;
+                commands.push(Command::DeleteRoom(room.id));
+            }
+            if ui.button("Cancel").clicked() {
+                state.room_forms.confirm_delete = false;
+            }
+        });
+    });
 }
 
 /// Everyone in the room, the owner marked; the owner can remove the others.

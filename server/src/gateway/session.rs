@@ -234,37 +234,22 @@ fn accept_frame(gateway: &Arc<Gateway>, connection: &Connection, text: &str, han
             error_event(ErrorCode::BadRequest, "This connection is already identified."),
         ),
         ClientEvent::CallJoin(events::CallJoin { room_id, media }) => {
-            let (gateway, conn, user) = (Arc::clone(gateway), connection.id, connection.user);
-            handlers.spawn(async move {
-                let answer = match gateway.calls.join(user, conn, room_id, media).await {
-                    Ok(joined) => ServerEvent::CallJoined(joined),
-                    Err(e) => ServerEvent::Error(events::Refused { error: e.body }),
-                };
-                reply(&gateway, conn, request_id, answer);
-            });
+            answer_in_task(handlers, gateway, connection, request_id, move |gateway, user, conn| async move {
+                gateway.calls.join(user, conn, room_id, media).await.map(ServerEvent::CallJoined)
+            })
         }
         ClientEvent::CallLeave(events::CallLeave { room_id }) => {
-            let (gateway, conn, user) = (Arc::clone(gateway), connection.id, connection.user);
-            handlers.spawn(async move {
-                let answer = match gateway.calls.leave(user, conn, room_id).await {
-                    Ok(()) => ServerEvent::CallLeft(events::CallLeft {
-                        room_id,
-                        reason: events::CallLeftReason::Left,
-                    }),
-                    Err(e) => ServerEvent::Error(events::Refused { error: e.body }),
-                };
-                reply(&gateway, conn, request_id, answer);
-            });
+            answer_in_task(handlers, gateway, connection, request_id, move |gateway, user, conn| async move {
+                gateway.calls.leave(user, conn, room_id).await?;
+                let reason = events::CallLeftReason::Left;
+                Ok(ServerEvent::CallLeft(events::CallLeft { room_id, reason }))
+            })
         }
         ClientEvent::CallUpdate(events::CallUpdate { room_id, media }) => {
-            let (gateway, conn, user) = (Arc::clone(gateway), connection.id, connection.user);
-            handlers.spawn(async move {
-                let answer = match gateway.calls.update(user, conn, room_id, media).await {
-                    Ok(participant) => ServerEvent::CallUpdated(events::CallUpdated { room_id, participant }),
-                    Err(e) => ServerEvent::Error(events::Refused { error: e.body }),
-                };
-                reply(&gateway, conn, request_id, answer);
-            });
+            answer_in_task(handlers, gateway, connection, request_id, move |gateway, user, conn| async move {
+                let participant = gateway.calls.update(user, conn, room_id, media).await?;
+                Ok(ServerEvent::CallUpdated(events::CallUpdated { room_id, participant }))
+            })
         }
         ClientEvent::Typing(events::TypingTo { user_id }) => {
             let (gateway, conn, user) = (Arc::clone(gateway), connection.id, connection.user);
@@ -275,6 +260,26 @@ fn accept_frame(gateway: &Arc<Gateway>, connection: &Connection, text: &str, han
             });
         }
     }
+}
+
+/// Runs a request as a task beside the serve loop; its answer, or its
+/// error, is queued for the connection with the request's `request_id`.
+fn answer_in_task<F, Fut>(
+    handlers: &mut JoinSet<()>,
+    gateway: &Arc<Gateway>,
+    connection: &Connection,
+    request_id: Option<String>,
+    handle: F,
+) where
+    F: FnOnce(Arc<Gateway>, UserId, ConnId) -> Fut,
+    Fut: std::future::Future<Output = Result<ServerEvent, ApiError>> + Send + 'static,
+{
+    let (gateway, conn) = (Arc::clone(gateway), connection.id);
+    let task = handle(Arc::clone(&gateway), connection.user, conn);
+    handlers.spawn(async move {
+        let answer = task.await.unwrap_or_else(|e| ServerEvent::Error(events::Refused { error: e.body }));
+        reply(&gateway, conn, request_id, answer);
+    });
 }
 
 /// Queues an answer for the connection, behind the events already queued.

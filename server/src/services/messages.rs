@@ -76,9 +76,8 @@ impl Messages {
         limit: u32,
     ) -> Result<MessagePage, ApiError> {
         self.social.require_friend(me, peer).await?;
-        let mut messages = messages::page(&self.pool, self.backend, me, peer, before, limit + 1).await?;
-        let has_more = messages.len() > limit as usize;
-        messages.truncate(limit as usize);
+        let fetched = messages::page(&self.pool, self.backend, me, peer, before, limit + 1).await?;
+        let (messages, has_more) = super::history_page(fetched, limit);
         Ok(MessagePage { messages, has_more })
     }
 

@@ -31,6 +31,14 @@ use crate::ids::IdGenerator;
 use crate::realtime::Hub;
 use crate::shared_redis::SharedRedis;
 
+/// A history page from `fetched`, which was asked for one row more than
+/// `limit`: the first `limit` rows, and whether more exist beyond them.
+fn history_page<T>(mut fetched: Vec<T>, limit: u32) -> (Vec<T>, bool) {
+    let has_more = fetched.len() > limit as usize;
+    fetched.truncate(limit as usize);
+    (fetched, has_more)
+}
+
 /// Manages [`Accounts`], [`Social`], [`Messages`], [`Rooms`] and [`Calls`]; starts the presence
 /// reaper. Attached after the settings, Redis, database, auth and realtime stages.
 pub fn stage() -> AdHoc {

@@ -194,9 +194,8 @@ impl Rooms {
         limit: u32,
     ) -> Result<RoomMessagePage, ApiError> {
         self.role(me, room).await?;
-        let mut messages = rooms::message_page(&self.pool, room, before, limit + 1).await?;
-        let has_more = messages.len() > limit as usize;
-        messages.truncate(limit as usize);
+        let fetched = rooms::message_page(&self.pool, room, before, limit + 1).await?;
+        let (messages, has_more) = super::history_page(fetched, limit);
         Ok(RoomMessagePage { messages, has_more })
     }
 
