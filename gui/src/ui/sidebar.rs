@@ -53,8 +53,7 @@ pub fn sidebar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
 fn rooms_ui(ui: &mut egui::Ui, state: &mut AppState, commands: &mut Vec<Command>) {
     ui.add_space(space::S);
     ui.horizontal(|ui| {
-        let title = format!("ROOMS — {}", state.rooms.len());
-        ui.label(RichText::new(title).small().strong().color(tokens::palette(ui).text_muted));
+        section_label(ui, &format!("ROOMS — {}", state.rooms.len()));
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if icons::icon_button(ui, icons::PLUS, "New room").clicked() {
                 state.room_forms.new_room_open = true;
@@ -130,8 +129,13 @@ fn room_row_ui(ui: &mut egui::Ui, room: &concord_common::Room, selected: bool) -
 
 fn section_title(ui: &mut egui::Ui, title: &str) {
     ui.add_space(space::S);
-    ui.label(RichText::new(title).small().strong().color(tokens::palette(ui).text_muted));
+    section_label(ui, title);
     ui.add_space(space::XS);
+}
+
+/// A section's title text: small, strong, muted.
+fn section_label(ui: &mut egui::Ui, title: &str) {
+    ui.label(RichText::new(title).small().strong().color(tokens::palette(ui).text_muted));
 }
 
 /// Who a friend row shows.

@@ -7,10 +7,9 @@ use rocket::http::Status;
 use rocket::serde::json::Json;
 use rocket::{get, post, routes, Route, State};
 
-use super::{page_params, path_id, Body};
+use super::{page_params, path_id, sent_status, Body};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::services::messages::Sent;
 use crate::services::Messages;
 
 pub fn routes() -> Vec<Route> {
@@ -64,11 +63,7 @@ pub(crate) async fn send(
 ) -> Result<(Status, Json<DirectMessage>), ApiError> {
     let peer: UserId = path_id(user_id, "user")?;
     let (sent, message) = messages.send(auth.0, peer, body.0).await?;
-    let status = match sent {
-        Sent::Created => Status::Created,
-        Sent::AlreadyStored => Status::Ok,
-    };
-    Ok((status, Json(message)))
+    Ok((sent_status(sent), Json(message)))
 }
 
 /// Mark a conversation read up to its newest message.

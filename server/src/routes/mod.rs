@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::JSON_LIMIT;
 use crate::error::{ApiError, GuardFailure};
+use crate::services::messages::Sent;
 
 /// Mounts the REST API under `/api`, the JSON catchers, and the web client at `/`.
 pub fn stage() -> AdHoc {
@@ -157,6 +158,14 @@ fn page_params(before: Option<&str>, limit: Option<&str>) -> Result<(Option<Mess
         },
     };
     Ok((before, limit))
+}
+
+/// 201 for a message stored now, 200 for a resend answered with the original.
+fn sent_status(sent: Sent) -> Status {
+    match sent {
+        Sent::Created => Status::Created,
+        Sent::AlreadyStored => Status::Ok,
+    }
 }
 
 /// Parses an id from a path segment, or explains the problem.

@@ -8,10 +8,9 @@ use rocket::http::Status;
 use rocket::serde::json::Json;
 use rocket::{delete, get, patch, post, routes, Route, State};
 
-use super::{page_params, path_id, Body};
+use super::{page_params, path_id, sent_status, Body};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::services::messages::Sent;
 use crate::services::Rooms;
 
 pub fn routes() -> Vec<Route> {
@@ -174,9 +173,5 @@ pub(crate) async fn send(
 ) -> Result<(Status, Json<RoomMessage>), ApiError> {
     let id: RoomId = path_id(id, "room")?;
     let (sent, message) = rooms.send(auth.0, id, body.0).await?;
-    let status = match sent {
-        Sent::Created => Status::Created,
-        Sent::AlreadyStored => Status::Ok,
-    };
-    Ok((status, Json(message)))
+    Ok((sent_status(sent), Json(message)))
 }

@@ -19,6 +19,7 @@ use concord_common::{ErrorCode, RoomId, ServerEvent, ServerFrame, UserId};
 use rocket::http::Status;
 use sqlx::AnyPool;
 
+use super::rooms::room_not_found;
 use crate::db::rooms;
 use crate::error::ApiError;
 use crate::ids::now_ms;
@@ -244,10 +245,6 @@ impl Calls {
 
 fn participant_left(room: RoomId, user: UserId, reason: CallLeftReason) -> ServerEvent {
     ServerEvent::CallParticipantLeft(CallParticipantLeft { room_id: room, user_id: user, reason })
-}
-
-fn room_not_found() -> ApiError {
-    ApiError::new(Status::NotFound, ErrorCode::RoomNotFound, "No such room, or you are not a member of it.")
 }
 
 fn not_in_call() -> ApiError {

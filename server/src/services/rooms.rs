@@ -250,7 +250,9 @@ impl Rooms {
     }
 }
 
-fn room_not_found() -> ApiError {
+/// 404 `room_not_found`: the room does not exist or `me` is not in it (the
+/// two look the same from outside). Calls answer the same way.
+pub(super) fn room_not_found() -> ApiError {
     ApiError::new(Status::NotFound, ErrorCode::RoomNotFound, "No such room, or you are not a member of it.")
 }
 
