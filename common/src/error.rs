@@ -52,6 +52,11 @@ pub enum ErrorCode {
     RoomLimit,
     /// This connection is not in that room's call.
     NotInCall,
+    /// An SDP offer or answer the call's media server could not use (unparsable,
+    /// no codec in common, not the negotiation it expected).
+    InvalidSdp,
+    /// A `call_subscribe_answer` whose `offer_id` is not the offer awaiting an answer.
+    StaleOffer,
     /// The request or frame exceeded the size limit.
     PayloadTooLarge,
     /// A plain HTTP request to the websocket endpoint.

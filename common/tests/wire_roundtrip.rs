@@ -248,3 +248,58 @@ fn requests_roundtrip() {
         connections: 12,
     });
 }
+
+#[test]
+fn call_signaling_frames_have_the_documented_shape() {
+    let publish: ClientFrame = serde_json::from_value(json!({
+        "type": "call_publish", "request_id": "p1", "room_id": "4", "sdp": "v=0",
+        "tracks": [{"track_id": "t1", "source": "screen"}]
+    }))
+    .unwrap();
+    let ClientEvent::CallPublish(publish) = publish.event else { panic!("not call_publish") };
+    assert_eq!(
+        publish.tracks,
+        vec![events::PublishedTrack { track_id: "t1".into(), source: events::TrackSource::Screen }]
+    );
+    let bare: ClientEvent =
+        serde_json::from_value(json!({"type": "call_publish", "room_id": 4, "sdp": "v=0"})).unwrap();
+    assert!(matches!(bare, ClientEvent::CallPublish(p) if p.tracks.is_empty()), "tracks may be left out");
+    assert_eq!(
+        roundtrip(&ClientEvent::CallSubscribeAnswer(events::CallSubscribeAnswer {
+            room_id: RoomId(4),
+            offer_id: 3,
+            sdp: "v=0".into()
+        })),
+        json!({"type": "call_subscribe_answer", "room_id": "4", "offer_id": 3, "sdp": "v=0"})
+    );
+    assert_eq!(
+        roundtrip(&ServerEvent::CallSubscribeOffer(events::CallSubscribeOffer {
+            room_id: RoomId(4),
+            offer_id: 3,
+            sdp: "v=0".into(),
+            tracks: vec![events::ForwardedTrack {
+                track_id: "1-camera-9".into(),
+                user_id: UserId(1),
+                source: events::TrackSource::Camera
+            }],
+        })),
+        json!({"type": "call_subscribe_offer", "room_id": "4", "offer_id": 3, "sdp": "v=0",
+               "tracks": [{"track_id": "1-camera-9", "user_id": "1", "source": "camera"}]})
+    );
+    assert_eq!(
+        roundtrip(&ServerEvent::CallSpeaking(events::CallSpeaking {
+            room_id: RoomId(4),
+            user_id: UserId(1),
+            speaking: true
+        })),
+        json!({"type": "call_speaking", "room_id": "4", "user_id": "1", "speaking": true})
+    );
+    roundtrip(&ServerEvent::CallPublishAnswer(events::CallPublishAnswer {
+        room_id: RoomId(4),
+        sdp: "v=0".into(),
+    }));
+    roundtrip(&ServerEvent::CallSubscribeAccepted(events::CallSubscribeAccepted {
+        room_id: RoomId(4),
+        offer_id: 3,
+    }));
+}

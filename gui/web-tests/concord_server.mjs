@@ -23,6 +23,7 @@ export function spawnConcord({ bin, webRoot, dir, port }) {
       ...process.env,
       ROCKET_CONFIG: join(dir, "none.toml"),
       ROCKET_ADDRESS: "127.0.0.1",
+      ROCKET_MEDIA_UDP_ADDRESS: "127.0.0.1:0",
       ROCKET_PORT: String(port),
       ROCKET_LOG_LEVEL: "off",
       ROCKET_DATA_DIR: dir,

@@ -42,6 +42,7 @@ before(async () => {
       ...process.env,
       ROCKET_CONFIG: join(dir, "none.toml"),
       ROCKET_ADDRESS: "127.0.0.1",
+      ROCKET_MEDIA_UDP_ADDRESS: "127.0.0.1:0",
       ROCKET_PORT: "8000",
       ROCKET_LOG_LEVEL: "off",
       ROCKET_DATA_DIR: dir,

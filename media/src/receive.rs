@@ -42,6 +42,8 @@ pub const AUDIO_MAX_DELAY: Duration = Duration::from_millis(200);
 pub struct VideoReceiveStats {
     /// RTP packets received.
     pub packets: AtomicU64,
+    /// RTP packets that never arrived (gaps in the sequence numbers).
+    pub lost: AtomicU64,
     /// Complete frames handed to the decoder.
     pub frames: AtomicU64,
     /// Frames decoded to pictures.
@@ -83,8 +85,10 @@ impl VideoReceiver {
                 let mut assembler = FrameAssembler::new(MAX_PACKET_WAIT);
                 let mut depacketizer = H264Packet::default();
                 let mut overflowed = false;
+                let mut sequence = SequenceGaps::default();
                 while let Some(piece) = track.next_packet().await {
                     stats.packets.fetch_add(1, Ordering::Relaxed);
+                    stats.lost.fetch_add(sequence.observe(piece.seq), Ordering::Relaxed);
                     let now = Instant::now();
                     assembler.push(now, piece);
                     while let Some(frame) = assembler.pop(now) {
@@ -180,6 +184,29 @@ impl Drop for VideoReceiver {
     }
 }
 
+/// Counts packets missing from an RTP sequence (16-bit, wrapping): a jump
+/// forward counts the skipped numbers; a late or repeated packet counts nothing.
+#[derive(Debug, Default)]
+pub struct SequenceGaps {
+    last: Option<u16>,
+}
+
+impl SequenceGaps {
+    /// Packet `seq` arrived: how many were skipped since the newest so far.
+    pub fn observe(&mut self, seq: u16) -> u64 {
+        let Some(last) = self.last else {
+            self.last = Some(seq);
+            return 0;
+        };
+        let ahead = seq.wrapping_sub(last);
+        if ahead == 0 || ahead >= 0x8000 {
+            return 0;
+        }
+        self.last = Some(seq);
+        u64::from(ahead - 1)
+    }
+}
+
 /// Starts moving one remote audio track's packets into a jitter buffer, which is returned
 /// for [`crate::playback::Playback::add_speaker`].
 pub fn receive_audio(track: RemoteTrack, runtime: &Handle) -> Arc<Mutex<JitterBuffer>> {
@@ -195,4 +222,16 @@ pub fn receive_audio(track: RemoteTrack, runtime: &Handle) -> Arc<Mutex<JitterBu
         }
     });
     buffer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SequenceGaps;
+
+    #[test]
+    fn gaps_count_skipped_numbers_across_the_wrap_and_ignore_late_packets() {
+        let mut gaps = SequenceGaps::default();
+        let lost: Vec<u64> = [65_533u16, 65_534, 1, 0, 2, 2, 6].iter().map(|s| gaps.observe(*s)).collect();
+        assert_eq!(lost, vec![0, 0, 2, 0, 0, 0, 3]);
+    }
 }

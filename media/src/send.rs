@@ -295,7 +295,8 @@ impl AudioSender {
                             continue;
                         }
                     };
-                    if let Ok(true) = runtime.block_on(track.write(packet, interval)) {
+                    let level = Some(crate::transport::audio_level(&frame));
+                    if let Ok(true) = runtime.block_on(track.write_with_level(packet, interval, level)) {
                         stats.sent.fetch_add(1, Ordering::Relaxed);
                     }
                 }

@@ -23,8 +23,10 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceServer;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
 use tokio::sync::{mpsc, watch};
@@ -258,6 +260,12 @@ impl LocalTrack {
     /// covering `duration` of media. Returns `false` when it was not sent
     /// because negotiation has not finished yet.
     pub async fn write(&self, data: Bytes, duration: Duration) -> Result<bool> {
+        self.write_with_level(data, duration, None).await
+    }
+
+    /// As [`LocalTrack::write`], for audio with its RFC 6464 level (0 = loudest,
+    /// 127 = silence, in -dBov), from which the SFU tells who is speaking.
+    pub async fn write_with_level(&self, data: Bytes, duration: Duration, level: Option<u8>) -> Result<bool> {
         let payload_type = match self.payload_type.get() {
             Some(pt) => *pt,
             None => {
@@ -267,7 +275,12 @@ impl LocalTrack {
             }
         };
         let sample = Sample { data, duration, ..Sample::new(Instant::now()) };
-        self.track.sample_writer(self.ssrc, payload_type).write_sample(&sample).await.map_err(transport)?;
+        let mut writer = self.track.sample_writer(self.ssrc, payload_type);
+        if let Some(level) = level {
+            writer =
+                writer.with_audio_level(AudioLevelExtension { level: level.min(127), voice: level < 127 });
+        }
+        writer.write_sample(&sample).await.map_err(transport)?;
         Ok(true)
     }
 }
@@ -358,7 +371,22 @@ fn register_codecs(media_engine: &mut MediaEngine) -> Result<()> {
     let video = RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: H264_PAYLOAD_TYPE };
     let audio = RTCRtpCodecParameters { rtp_codec: opus_codec(), payload_type: OPUS_PAYLOAD_TYPE };
     media_engine.register_codec(video, RtpCodecKind::Video).map_err(transport)?;
-    media_engine.register_codec(audio, RtpCodecKind::Audio).map_err(transport)
+    media_engine.register_codec(audio, RtpCodecKind::Audio).map_err(transport)?;
+    // Our audio level in every audio packet, for the SFU's speaking indicator.
+    let audio_level = RTCRtpHeaderExtensionCapability { uri: AUDIO_LEVEL_URI.to_owned() };
+    media_engine.register_header_extension(audio_level, RtpCodecKind::Audio, None).map_err(transport)
+}
+
+/// RFC 6464.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// The RFC 6464 level of a block of samples: -dBov, 0 (full scale) to 127 (silence).
+pub fn audio_level(samples: &[f32]) -> u8 {
+    let rms = crate::synthetic::rms(samples);
+    if rms <= 0.0 {
+        return 127;
+    }
+    (-20.0 * rms.log10()).clamp(0.0, 127.0) as u8
 }
 
 fn h264_codec() -> RTCRtpCodec {

@@ -3,6 +3,7 @@
 //! environment variables — e.g. `ROCKET_DATABASES='{main={url="mysql://..."}}'`,
 //! `ROCKET_JWT_SECRET`, `ROCKET_REDIS_URL`, `ROCKET_PORT`.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use rocket::data::{ByteUnit, Limits};
@@ -63,6 +64,14 @@ pub struct Settings {
     /// Events queued for one websocket before it counts as too slow and is closed.
     #[serde(default = "default_ws_queue_len")]
     pub ws_queue_len: usize,
+    /// The one UDP address every call's media goes through (the SFU).
+    #[serde(default = "default_media_udp_address")]
+    pub media_udp_address: SocketAddr,
+    /// The IP address clients are told to send media to, when the server
+    /// sits behind NAT or in a container (its public address). Unset: the
+    /// bound address, or this host's address on its default route.
+    #[serde(default)]
+    pub media_advertise_ip: Option<IpAddr>,
 }
 
 /// How the server writes its log.
@@ -158,6 +167,9 @@ fn default_ws_max_message_bytes() -> usize {
 }
 fn default_ws_queue_len() -> usize {
     512
+}
+fn default_media_udp_address() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 7882))
 }
 
 /// Where the built web client is served from unless `web_root` says otherwise.

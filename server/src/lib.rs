@@ -19,6 +19,7 @@ pub mod logging;
 pub mod realtime;
 pub mod routes;
 pub mod services;
+pub mod sfu;
 pub mod shared_redis;
 
 pub use app::build;

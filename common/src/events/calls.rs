@@ -149,3 +149,119 @@ pub struct CallParticipantLeft {
     /// Why.
     pub reason: CallLeftReason,
 }
+
+/// Where a published track's media comes from.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TrackSource {
+    /// A microphone (Opus).
+    Microphone,
+    /// A camera (H.264).
+    Camera,
+    /// A shared screen or window (H.264).
+    Screen,
+}
+
+/// One track I publish, named as my offer names it (the `a=msid` track id).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublishedTrack {
+    /// The track id from my SDP's `a=msid:<stream id> <track id>` line.
+    pub track_id: String,
+    /// What it carries.
+    pub source: TrackSource,
+}
+
+/// Client → server `call_publish`: an SDP offer for my *publishing* peer
+/// connection (send-only tracks), sent after `call_joined` and again
+/// whenever I add or remove a track (renegotiation). Answered by
+/// `call_publish_answer`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallPublish {
+    /// The room whose call I am in.
+    pub room_id: RoomId,
+    /// The offer's SDP (H.264 and Opus; candidates optional: the server is ICE-lite).
+    pub sdp: String,
+    /// What each track in the offer carries; an unnamed audio track counts
+    /// as the microphone and unnamed video as the camera.
+    #[serde(default)]
+    pub tracks: Vec<PublishedTrack>,
+}
+
+/// Server → client `call_publish_answer`: the server's answer to `call_publish`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallPublishAnswer {
+    /// The room.
+    pub room_id: RoomId,
+    /// The answer's SDP, with the server's one host candidate.
+    pub sdp: String,
+}
+
+/// A track the server forwards to me, and whose it is.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ForwardedTrack {
+    /// The track id in the offer's `a=msid` line.
+    pub track_id: String,
+    /// Who publishes it.
+    pub user_id: UserId,
+    /// What it carries.
+    pub source: TrackSource,
+}
+
+/// Server → client `call_subscribe_offer`: an SDP offer for my *receiving*
+/// peer connection, carrying every track the others publish. Sent when I
+/// join (once there is something to receive) and whenever those tracks
+/// change; answer each with `call_subscribe_answer`. A new offer is only sent
+/// after the previous one was answered.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallSubscribeOffer {
+    /// The room.
+    pub room_id: RoomId,
+    /// Echo this in the answer.
+    pub offer_id: u64,
+    /// The offer's SDP (send-only tracks, the server's one host candidate).
+    pub sdp: String,
+    /// Whose each track is.
+    pub tracks: Vec<ForwardedTrack>,
+}
+
+/// Client → server `call_subscribe_answer`: my answer to a `call_subscribe_offer`
+/// (acknowledged by `call_subscribe_accepted`).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallSubscribeAnswer {
+    /// The room.
+    pub room_id: RoomId,
+    /// The offer this answers.
+    pub offer_id: u64,
+    /// The answer's SDP.
+    pub sdp: String,
+}
+
+/// Server → client `call_subscribe_accepted`: the answer was applied.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallSubscribeAccepted {
+    /// The room.
+    pub room_id: RoomId,
+    /// The offer that was answered.
+    pub offer_id: u64,
+}
+
+/// Server → client `call_speaking`, to everyone in the call: someone started
+/// or stopped speaking (from the audio level their packets carry).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallSpeaking {
+    /// The room.
+    pub room_id: RoomId,
+    /// Who.
+    pub user_id: UserId,
+    /// Started (`true`) or stopped.
+    pub speaking: bool,
+}

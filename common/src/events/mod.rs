@@ -11,7 +11,9 @@ pub mod social;
 
 pub use calls::{
     CallJoin, CallJoined, CallLeave, CallLeft, CallLeftReason, CallMedia, CallParticipant,
-    CallParticipantJoined, CallParticipantLeft, CallParticipantUpdated, CallUpdate, CallUpdated,
+    CallParticipantJoined, CallParticipantLeft, CallParticipantUpdated, CallPublish, CallPublishAnswer,
+    CallSpeaking, CallSubscribeAccepted, CallSubscribeAnswer, CallSubscribeOffer, CallUpdate, CallUpdated,
+    ForwardedTrack, PublishedTrack, TrackSource,
 };
 pub use messages::{DmRead, FriendTyping, MessageCreated, TypingTo};
 pub use rooms::{
@@ -38,6 +40,10 @@ pub enum ClientEvent {
     CallLeave(CallLeave),
     /// Mute, camera, screen or deafen changed (answered by `call_updated`).
     CallUpdate(CallUpdate),
+    /// Offer my publishing connection's SDP (answered by `call_publish_answer`).
+    CallPublish(CallPublish),
+    /// Answer the server's `call_subscribe_offer` (acknowledged by `call_subscribe_accepted`).
+    CallSubscribeAnswer(CallSubscribeAnswer),
     /// Application-level keepalive; answered with `heartbeat_ack`.
     Heartbeat,
 }
@@ -89,6 +95,14 @@ pub enum ServerEvent {
     CallParticipantUpdated(CallParticipantUpdated),
     /// Someone left the call of a room I am in.
     CallParticipantLeft(CallParticipantLeft),
+    /// Answer to `call_publish`: the server's SDP answer.
+    CallPublishAnswer(CallPublishAnswer),
+    /// The server offers the tracks I receive (answer with `call_subscribe_answer`).
+    CallSubscribeOffer(CallSubscribeOffer),
+    /// Answer to `call_subscribe_answer`.
+    CallSubscribeAccepted(CallSubscribeAccepted),
+    /// Someone in my call started or stopped speaking.
+    CallSpeaking(CallSpeaking),
     /// Answer to `heartbeat`.
     HeartbeatAck,
     /// A frame was refused.

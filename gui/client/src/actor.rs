@@ -159,6 +159,11 @@ fn session_command(session: &Session, command: Command, sink: &EventSink) {
             };
             sink.emit(event).await;
         }),
+        Command::Call(request) => {
+            if !socket::send(&session.socket, &request.clone().into_event()) {
+                spawn(async move { sink.emit(NetEvent::CallRequestNotSent { request }).await });
+            }
+        }
         Command::Register { .. } | Command::Login { .. } | Command::Resume { .. } | Command::Logout => {}
     }
 }

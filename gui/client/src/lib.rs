@@ -16,8 +16,8 @@ mod socket;
 use std::sync::Arc;
 
 use concord_common::{
-    AuthResponse, CreateInviteResponse, DirectMessage, ErrorBody, InviteId, MessageId, MessagePage, Room,
-    RoomId, RoomMessage, RoomMessagePage, ServerEvent, UserId,
+    events, AuthResponse, ClientEvent, CreateInviteResponse, DirectMessage, ErrorBody, InviteId, MessageId,
+    MessagePage, Room, RoomId, RoomMessage, RoomMessagePage, ServerEvent, UserId,
 };
 use tokio::sync::mpsc;
 
@@ -71,6 +71,33 @@ pub enum Command {
     LoadRoomHistory { room: RoomId, before: Option<MessageId> },
     /// Deliver a chat message to a room exactly once (the outbox, as for DMs).
     SendRoomMessage { room: RoomId, content: String, nonce: String },
+    /// Send a call's signaling frame on the websocket (answers arrive as
+    /// [`NetEvent::Server`]; offline, [`NetEvent::CallRequestNotSent`]).
+    Call(CallRequest),
+}
+
+/// A call's signaling frames (see docs/API.md, "Calls").
+#[allow(missing_docs)] // each variant is the websocket frame of the same name
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallRequest {
+    Join(events::CallJoin),
+    Update(events::CallUpdate),
+    Leave(events::CallLeave),
+    Publish(events::CallPublish),
+    SubscribeAnswer(events::CallSubscribeAnswer),
+}
+
+impl CallRequest {
+    /// The websocket frame.
+    pub fn into_event(self) -> ClientEvent {
+        match self {
+            Self::Join(join) => ClientEvent::CallJoin(join),
+            Self::Update(update) => ClientEvent::CallUpdate(update),
+            Self::Leave(leave) => ClientEvent::CallLeave(leave),
+            Self::Publish(publish) => ClientEvent::CallPublish(publish),
+            Self::SubscribeAnswer(answer) => ClientEvent::CallSubscribeAnswer(answer),
+        }
+    }
 }
 
 /// The realtime connection's state, for the banner.
@@ -121,6 +148,9 @@ pub enum NetEvent {
     RoomMessageSent { room: RoomId, nonce: String, message: RoomMessage },
     /// The server refused a room message; it will not be retried.
     RoomMessageRefused { room: RoomId, nonce: String, error: ErrorBody },
+    /// A call frame could not be sent: the websocket is down (the call
+    /// rejoins once it is back).
+    CallRequestNotSent { request: CallRequest },
 }
 
 /// Called after every event a network task posts: wakes whoever reads them

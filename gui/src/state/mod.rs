@@ -200,6 +200,7 @@ impl AppState {
             NetEvent::RoomMessageRefused { room, nonce, error } => {
                 self.on_room_message_refused(room, &nonce, error)
             }
+            NetEvent::CallRequestNotSent { .. } => {}
         }
         vec![]
     }
@@ -253,9 +254,13 @@ impl AppState {
             ServerEvent::CallParticipantLeft(events::CallParticipantLeft { room_id, user_id, .. }) => {
                 self.apply_room_event(RoomEvent::Call(CallChange::Left(room_id, user_id)))
             }
-            // This app joins no call yet (the call UI comes with the SFU), so
-            // no connection of it is ever taken out of one.
-            ServerEvent::CallLeft(_) => {}
+            // This app joins no call yet (the call UI comes next), so no
+            // connection of it is ever taken out of one or sent its media.
+            ServerEvent::CallLeft(_)
+            | ServerEvent::CallPublishAnswer(_)
+            | ServerEvent::CallSubscribeOffer(_)
+            | ServerEvent::CallSubscribeAccepted(_)
+            | ServerEvent::CallSpeaking(_) => {}
             ServerEvent::Error(events::Refused { error }) => self.notice = Some(error.message),
             ServerEvent::HeartbeatAck => {}
         }

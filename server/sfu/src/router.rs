@@ -98,6 +98,14 @@ impl Router {
         self.participants.insert(id, participant);
     }
 
+    /// Which extension id carries the audio level in `id`'s own packets
+    /// (known once their audio track is negotiated).
+    pub fn set_audio_level_id(&mut self, id: ParticipantId, audio_level_id: Option<u8>) {
+        if let Some(participant) = self.participants.get_mut(&id) {
+            participant.audio_level_id = audio_level_id;
+        }
+    }
+
     /// Someone leaves: their tracks and their queue go; nobody forwards to them.
     pub fn remove_participant(&mut self, id: ParticipantId) {
         self.participants.remove(&id);

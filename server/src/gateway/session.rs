@@ -251,6 +251,18 @@ fn accept_frame(gateway: &Arc<Gateway>, connection: &Connection, text: &str, han
                 Ok(ServerEvent::CallUpdated(events::CallUpdated { room_id, participant }))
             })
         }
+        ClientEvent::CallPublish(events::CallPublish { room_id, sdp, tracks }) => {
+            answer_in_task(handlers, gateway, connection, request_id, move |gateway, user, conn| async move {
+                let sdp = gateway.calls.publish(user, conn, room_id, sdp, tracks).await?;
+                Ok(ServerEvent::CallPublishAnswer(events::CallPublishAnswer { room_id, sdp }))
+            })
+        }
+        ClientEvent::CallSubscribeAnswer(events::CallSubscribeAnswer { room_id, offer_id, sdp }) => {
+            answer_in_task(handlers, gateway, connection, request_id, move |gateway, user, conn| async move {
+                gateway.calls.subscribe_answer(user, conn, room_id, offer_id, sdp).await?;
+                Ok(ServerEvent::CallSubscribeAccepted(events::CallSubscribeAccepted { room_id, offer_id }))
+            })
+        }
         ClientEvent::Typing(events::TypingTo { user_id }) => {
             let (gateway, conn, user) = (Arc::clone(gateway), connection.id, connection.user);
             handlers.spawn(async move {

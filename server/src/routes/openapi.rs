@@ -8,10 +8,12 @@ use std::sync::OnceLock;
 
 use concord_common::events::{
     CallJoin, CallJoined, CallLeave, CallLeft, CallLeftReason, CallMedia, CallParticipant,
-    CallParticipantJoined, CallParticipantLeft, CallParticipantUpdated, CallUpdate, CallUpdated, DmRead,
-    FriendAdded, FriendRemoved, FriendTyping, Identify, InviteCreated, InviteRemoved, InviteRemovedReason,
-    MessageCreated, Presence, Ready, Refused, RoomAdded, RoomMemberAdded, RoomMemberRemoved,
-    RoomMessageCreated, RoomRemoved, RoomRemovedReason, RoomRenamed, TypingTo,
+    CallParticipantJoined, CallParticipantLeft, CallParticipantUpdated, CallPublish, CallPublishAnswer,
+    CallSpeaking, CallSubscribeAccepted, CallSubscribeAnswer, CallSubscribeOffer, CallUpdate, CallUpdated,
+    DmRead, ForwardedTrack, FriendAdded, FriendRemoved, FriendTyping, Identify, InviteCreated, InviteRemoved,
+    InviteRemovedReason, MessageCreated, Presence, PublishedTrack, Ready, Refused, RoomAdded,
+    RoomMemberAdded, RoomMemberRemoved, RoomMessageCreated, RoomRemoved, RoomRemovedReason, RoomRenamed,
+    TrackSource, TypingTo,
 };
 use concord_common::{
     ClientEvent, ClientFrame, ErrorCode, ErrorResponse, PublicUser, ServerEvent, ServerFrame,
@@ -43,7 +45,8 @@ use super::{auth, dms, friends, health, invites, rooms, users};
         FriendRemoved, Presence, MessageCreated, FriendTyping, DmRead, RoomAdded, RoomRenamed, RoomMemberAdded,
         RoomMemberRemoved, RoomRemoved, RoomRemovedReason, RoomMessageCreated, CallMedia, CallParticipant, CallJoin,
         CallLeave, CallUpdate, CallJoined, CallUpdated, CallLeft, CallLeftReason, CallParticipantJoined,
-        CallParticipantUpdated, CallParticipantLeft,
+        CallParticipantUpdated, CallParticipantLeft, TrackSource, PublishedTrack, ForwardedTrack, CallPublish,
+        CallPublishAnswer, CallSubscribeOffer, CallSubscribeAnswer, CallSubscribeAccepted, CallSpeaking,
     )),
     modifiers(&BearerAuth),
     security(("bearerAuth" = [])),

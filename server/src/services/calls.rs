@@ -6,14 +6,18 @@
 //! answer or `call_left`.
 //!
 //! The roster lives in this instance's memory: a call is hosted by the
-//! instance its participants' websockets are on (the SFU joins here next).
+//! instance its participants' websockets are on, and its media goes through
+//! this instance's SFU ([`crate::sfu`]): the roster tells the SFU who joins
+//! and leaves, passes offers and answers between clients and the SFU, and
+//! turns the SFU's events into websocket events (offers, speaking, and
+//! participants whose media went silent).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use concord_common::events::{
     self, CallJoined, CallLeftReason, CallMedia, CallParticipant, CallParticipantJoined, CallParticipantLeft,
-    CallParticipantUpdated,
+    CallParticipantUpdated, CallSpeaking, CallSubscribeOffer, PublishedTrack,
 };
 use concord_common::{ErrorCode, RoomId, ServerEvent, ServerFrame, UserId};
 use rocket::http::Status;
@@ -24,6 +28,7 @@ use crate::db::rooms;
 use crate::error::ApiError;
 use crate::ids::now_ms;
 use crate::realtime::{ConnId, Hub};
+use crate::sfu::{Sfu, SfuCommand, SfuError, SfuEvent};
 
 /// One participant and the connection they are in the call from.
 #[derive(Debug, Clone)]
@@ -41,6 +46,10 @@ struct Roster {
 }
 
 impl Roster {
+    fn seat_of(&self, room: RoomId, conn: ConnId) -> Option<&Seat> {
+        self.rooms.get(&room)?.iter().find(|s| s.conn == conn)
+    }
+
     fn take_seat(&mut self, room: RoomId, user: UserId) -> Option<Seat> {
         let seats = self.rooms.get_mut(&room)?;
         let at = seats.iter().position(|s| s.participant.user_id == user)?;
@@ -69,13 +78,92 @@ impl Roster {
 pub struct Calls {
     pool: AnyPool,
     hub: Arc<Hub>,
+    sfu: Sfu,
     roster: Arc<Mutex<Roster>>,
 }
 
 impl Calls {
-    /// An empty roster.
-    pub fn new(pool: AnyPool, hub: Arc<Hub>) -> Self {
-        Self { pool, hub, roster: Arc::default() }
+    /// An empty roster whose calls' media go through `sfu`.
+    pub fn new(pool: AnyPool, hub: Arc<Hub>, sfu: Sfu) -> Self {
+        Self { pool, hub, sfu, roster: Arc::default() }
+    }
+
+    /// Turns the SFU's events into websocket events, until the SFU stops.
+    pub fn spawn_media_events(&self, mut events: tokio::sync::mpsc::Receiver<SfuEvent>) {
+        let calls = self.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                calls.on_media_event(event).await;
+            }
+        });
+    }
+
+    async fn on_media_event(&self, event: SfuEvent) {
+        match event {
+            SfuEvent::SubscribeOffer { room, conn, offer_id, sdp, tracks } => {
+                let offer = CallSubscribeOffer { room_id: room, offer_id, sdp, tracks };
+                let frame = ServerFrame { request_id: None, event: ServerEvent::CallSubscribeOffer(offer) };
+                self.hub.send_to(conn, &frame);
+            }
+            SfuEvent::Speaking { room, user, speaking } => {
+                let conns: Vec<ConnId> = self
+                    .roster()
+                    .rooms
+                    .get(&room)
+                    .map_or_else(Vec::new, |seats| seats.iter().map(|s| s.conn).collect());
+                let event =
+                    ServerEvent::CallSpeaking(CallSpeaking { room_id: room, user_id: user, speaking });
+                let frame = ServerFrame { request_id: None, event };
+                for conn in conns {
+                    self.hub.send_to(conn, &frame);
+                }
+            }
+            SfuEvent::Lost { room, conn } => {
+                let Some(user) = self.roster().seat_of(room, conn).map(|s| s.participant.user_id) else {
+                    return;
+                };
+                let members = rooms::member_ids(&self.pool, room).await.unwrap_or_default();
+                let mut roster = self.roster();
+                if roster.seat_of(room, conn).is_some() {
+                    roster.take_seat(room, user);
+                    self.send_left(conn, room, CallLeftReason::Disconnected);
+                    self.tell(&members, participant_left(room, user, CallLeftReason::Disconnected));
+                }
+            }
+        }
+    }
+
+    /// An SDP offer for `conn`'s publishing connection in `room`'s call; the
+    /// SFU's answer.
+    pub async fn publish(
+        &self,
+        user: UserId,
+        conn: ConnId,
+        room: RoomId,
+        sdp: String,
+        tracks: Vec<PublishedTrack>,
+    ) -> Result<String, ApiError> {
+        self.members_if_in_call(user, conn, room).await?;
+        self.sfu
+            .ask(|reply| SfuCommand::Publish { room, conn, sdp, tracks, reply })
+            .await
+            .map_err(media_error)
+    }
+
+    /// `conn`'s answer to the SFU's offer `offer_id`.
+    pub async fn subscribe_answer(
+        &self,
+        user: UserId,
+        conn: ConnId,
+        room: RoomId,
+        offer_id: u64,
+        sdp: String,
+    ) -> Result<(), ApiError> {
+        self.members_if_in_call(user, conn, room).await?;
+        self.sfu
+            .ask(|reply| SfuCommand::SubscribeAnswer { room, conn, offer_id, sdp, reply })
+            .await
+            .map_err(media_error)
     }
 
     fn roster(&self) -> MutexGuard<'_, Roster> {
@@ -111,6 +199,7 @@ impl Calls {
         let mut roster = self.roster();
         if let Some(other) = roster.by_conn.get(&conn).copied().filter(|r| *r != room) {
             roster.take_seat(other, user);
+            self.sfu.tell(SfuCommand::Leave { room: other, conn });
             self.send_left(conn, other, CallLeftReason::JoinedAnotherCall);
             // Its members, as read before the lock (if it is still that call).
             let only_me = [user];
@@ -124,6 +213,8 @@ impl Calls {
                 if old_conn != conn {
                     roster.by_conn.remove(&old_conn);
                     roster.by_conn.insert(conn, room);
+                    self.sfu.tell(SfuCommand::Leave { room, conn: old_conn });
+                    self.sfu.tell(SfuCommand::Join { room, conn, user });
                     self.send_left(old_conn, room, CallLeftReason::JoinedElsewhere);
                 }
                 let seat = roster
@@ -147,6 +238,7 @@ impl Calls {
                 let participant = CallParticipant { user_id: user, media, joined_at_ms: now_ms() };
                 roster.rooms.entry(room).or_default().push(Seat { conn, participant: participant.clone() });
                 roster.by_conn.insert(conn, room);
+                self.sfu.tell(SfuCommand::Join { room, conn, user });
                 self.tell(
                     &members,
                     ServerEvent::CallParticipantJoined(CallParticipantJoined { room_id: room, participant }),
@@ -164,6 +256,7 @@ impl Calls {
             return Err(not_in_call());
         }
         roster.take_seat(room, user);
+        self.sfu.tell(SfuCommand::Leave { room, conn });
         self.tell(&members, participant_left(room, user, CallLeftReason::Left));
         Ok(())
     }
@@ -193,6 +286,7 @@ impl Calls {
         let mut roster = self.roster();
         if roster.seat_mut(room, conn).is_some() {
             roster.take_seat(room, user);
+            self.sfu.tell(SfuCommand::Leave { room, conn });
             self.tell(&members, participant_left(room, user, CallLeftReason::Disconnected));
         }
     }
@@ -202,6 +296,7 @@ impl Calls {
     pub fn removed_from_room(&self, room: RoomId, user: UserId, remaining: &[UserId]) {
         let mut roster = self.roster();
         if let Some(seat) = roster.take_seat(room, user) {
+            self.sfu.tell(SfuCommand::Leave { room, conn: seat.conn });
             self.send_left(seat.conn, room, CallLeftReason::RemovedFromRoom);
             self.tell(remaining, participant_left(room, user, CallLeftReason::RemovedFromRoom));
         }
@@ -213,6 +308,7 @@ impl Calls {
         let seats = roster.rooms.remove(&room).unwrap_or_default();
         for seat in seats {
             roster.by_conn.remove(&seat.conn);
+            self.sfu.tell(SfuCommand::Leave { room, conn: seat.conn });
             self.send_left(seat.conn, room, CallLeftReason::RoomDeleted);
         }
     }
@@ -245,6 +341,22 @@ impl Calls {
 
 fn participant_left(room: RoomId, user: UserId, reason: CallLeftReason) -> ServerEvent {
     ServerEvent::CallParticipantLeft(CallParticipantLeft { room_id: room, user_id: user, reason })
+}
+
+fn media_error(error: SfuError) -> ApiError {
+    match error {
+        SfuError::NotJoined => not_in_call(),
+        SfuError::Sdp(reason) => ApiError::new(
+            Status::BadRequest,
+            ErrorCode::InvalidSdp,
+            format!("The call's media server could not use that SDP: {reason}"),
+        ),
+        SfuError::StaleOffer(_) => ApiError::new(Status::Conflict, ErrorCode::StaleOffer, error.to_string()),
+        SfuError::Internal(_) => {
+            tracing::error!(%error, "SFU");
+            ApiError::new(Status::InternalServerError, ErrorCode::Internal, "The call's media server failed.")
+        }
+    }
 }
 
 fn not_in_call() -> ApiError {

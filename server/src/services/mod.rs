@@ -29,6 +29,7 @@ use crate::config::Settings;
 use crate::db::{Backend, Db};
 use crate::ids::IdGenerator;
 use crate::realtime::Hub;
+use crate::sfu::Sfu;
 use crate::shared_redis::SharedRedis;
 
 /// A history page from `fetched`, which was asked for one row more than
@@ -70,7 +71,19 @@ pub fn stage() -> AdHoc {
             limiter: Arc::new(limiter),
         };
         let social = Social { pool: pool.clone(), hub: hub.clone(), ids: ids.clone() };
-        let calls = Calls::new(pool.clone(), hub.clone());
+        let (sfu, sfu_events) = match Sfu::start(settings.media_udp_address, settings.media_advertise_ip) {
+            Ok(started) => started,
+            Err(error) => {
+                crate::report_start_failure(&format!(
+                    "cannot listen for call media on UDP {}: {error}. Free that port or choose another \
+                     with media_udp_address (ROCKET_MEDIA_UDP_ADDRESS).",
+                    settings.media_udp_address
+                ));
+                return Err(rocket);
+            }
+        };
+        let calls = Calls::new(pool.clone(), hub.clone(), sfu.clone());
+        calls.spawn_media_events(sfu_events);
         let rooms = Rooms {
             pool: pool.clone(),
             hub: hub.clone(),
@@ -80,6 +93,6 @@ pub fn stage() -> AdHoc {
         };
         let messages = Messages::start(pool, *backend, hub.clone(), ids, social.clone());
         social.spawn_presence_reaper();
-        Ok(rocket.manage(accounts).manage(social).manage(messages).manage(rooms).manage(calls))
+        Ok(rocket.manage(accounts).manage(social).manage(messages).manage(rooms).manage(calls).manage(sfu))
     })
 }

@@ -24,6 +24,7 @@ pub fn child_env(db_url: &str, data_dir: &Path) -> Vec<(String, String)> {
     [
         ("ROCKET_ADDRESS", "127.0.0.1".to_owned()),
         ("ROCKET_PORT", "0".to_owned()),
+        ("ROCKET_MEDIA_UDP_ADDRESS", "127.0.0.1:0".to_owned()),
         ("ROCKET_LOG_LEVEL", "normal".to_owned()),
         ("ROCKET_JWT_SECRET", SECRET.to_owned()),
         ("ROCKET_DATA_DIR", data_dir.display().to_string()),

@@ -32,6 +32,8 @@ pub fn test_figment(db_url: &str, data_dir: &std::path::Path, port: u16) -> Figm
         .merge(("jwt_secret", SECRET))
         .merge(("databases.main.url", db_url))
         .merge(("databases.main.max_connections", 8))
+        // Each test server its own media port (tests run in parallel).
+        .merge(("media_udp_address", "127.0.0.1:0"))
 }
 
 /// No settings beyond [`test_figment`]'s.

@@ -1,0 +1,17 @@
+//! A native participant in a room's call. Signaling travels through the
+//! client library's websocket ([`concord_client::Command::Call`] out,
+//! [`concord_client::NetEvent::Server`] in); media through the media engine:
+//! one peer connection publishes our tracks (we offer), one receives
+//! everyone else's (the server offers), both to the server's SFU.
+//!
+//! - [`options`]: what a participant sends and how it reads what it gets.
+//! - [`participant`]: one participant's life: log in, join, publish,
+//!   answer offers, receive, rejoin after a lost connection, leave.
+//! - [`receive`]: per remote track, frames counted (or decoded and their
+//!   test-pattern stamps read back) and the tone heard.
+//! - [`report`]: what a participant saw, as the bot prints it.
+
+pub mod options;
+pub mod participant;
+pub mod receive;
+pub mod report;

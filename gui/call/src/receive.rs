@@ -1,0 +1,172 @@
+//! Watching one remote track: frames counted, or decoded with their
+//! test-pattern stamps read back; audio decoded and its tone found; packets
+//! lost from the RTP sequence numbers.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use concord_common::events::TrackSource;
+use concord_media::audio_codec::{AudioDecoder, FRAME_SAMPLES, SAMPLE_RATE};
+use concord_media::receive::{SequenceGaps, VideoReceiver};
+use concord_media::synthetic::{detect_frequency, read_stamp_i420};
+use concord_media::transport::{RemoteTrack, TrackKind};
+use tokio::runtime::Handle;
+
+use crate::report::TrackReport;
+
+/// How much of the latest audio the tone is found in.
+const TONE_WINDOW: usize = SAMPLE_RATE as usize / 2;
+
+#[derive(Debug, Default)]
+struct Counters {
+    frames: u64,
+    first_frame: Option<Instant>,
+    last_frame: Option<Instant>,
+    max_gap: Duration,
+    /// `None` until a decoded frame was looked at.
+    numbers_ok: Option<bool>,
+    last_number: Option<u32>,
+    lost: u64,
+    /// The latest decoded audio.
+    audio: VecDeque<f32>,
+}
+
+impl Counters {
+    fn frame(&mut self, now: Instant) {
+        self.frames += 1;
+        self.first_frame.get_or_insert(now);
+        if let Some(last) = self.last_frame {
+            self.max_gap = self.max_gap.max(now.saturating_duration_since(last));
+        }
+        self.last_frame = Some(now);
+    }
+
+    fn stamp(&mut self, number: Option<u32>) {
+        let ok = match (number, self.last_number) {
+            (None, _) => false,
+            (Some(n), Some(last)) => n > last,
+            (Some(_), None) => true,
+        };
+        self.numbers_ok = Some(self.numbers_ok.unwrap_or(true) && ok);
+        if number.is_some() {
+            self.last_number = number;
+        }
+    }
+}
+
+/// One remote track being watched until dropped.
+pub struct TrackWatch {
+    source: TrackSource,
+    kind: TrackKind,
+    decode: bool,
+    counters: Arc<Mutex<Counters>>,
+    video: Option<VideoReceiver>,
+}
+
+impl TrackWatch {
+    /// Starts reading `track` (what it carries is `source`).
+    pub fn start(track: RemoteTrack, source: TrackSource, decode: bool, runtime: &Handle) -> Self {
+        let counters: Arc<Mutex<Counters>> = Arc::default();
+        let kind = track.kind;
+        let mut video = None;
+        match (kind, decode) {
+            (TrackKind::Video, true) => {
+                let on_frame = {
+                    let counters = Arc::clone(&counters);
+                    move |frame: &concord_media::convert::I420Frame| {
+                        let mut counters = counters.lock().unwrap_or_else(PoisonError::into_inner);
+                        counters.frame(Instant::now());
+                        counters.stamp(read_stamp_i420(frame).map(|s| s.frame_number));
+                    }
+                };
+                match VideoReceiver::start(track, runtime, on_frame) {
+                    Ok(receiver) => video = Some(receiver),
+                    Err(error) => tracing::warn!(%error, "a remote video could not be decoded"),
+                }
+            }
+            (TrackKind::Video, false) => {
+                let counters = Arc::clone(&counters);
+                runtime.spawn(async move {
+                    let mut gaps = SequenceGaps::default();
+                    while let Some(piece) = track.next_packet().await {
+                        let mut counters = counters.lock().unwrap_or_else(PoisonError::into_inner);
+                        counters.lost += gaps.observe(piece.seq);
+                        if piece.marker {
+                            counters.frame(Instant::now());
+                        }
+                    }
+                });
+            }
+            (TrackKind::Audio, _) => {
+                let counters = Arc::clone(&counters);
+                runtime.spawn(async move {
+                    let mut gaps = SequenceGaps::default();
+                    let mut decoder = if decode { AudioDecoder::new().ok() } else { None };
+                    let mut pcm = vec![0.0f32; FRAME_SAMPLES * 6];
+                    while let Some(piece) = track.next_packet().await {
+                        let decoded = decoder.as_mut().and_then(|d| d.decode(&piece.payload, &mut pcm).ok());
+                        let mut counters = counters.lock().unwrap_or_else(PoisonError::into_inner);
+                        counters.lost += gaps.observe(piece.seq);
+                        counters.frame(Instant::now());
+                        if let Some(samples) = decoded {
+                            counters.audio.extend(&pcm[..samples.min(pcm.len())]);
+                            let excess = counters.audio.len().saturating_sub(TONE_WINDOW);
+                            counters.audio.drain(..excess);
+                        }
+                    }
+                });
+            }
+        }
+        Self { source, kind, decode, counters, video }
+    }
+
+    /// Audio or video.
+    pub fn kind(&self) -> TrackKind {
+        self.kind
+    }
+
+    /// When the first frame arrived.
+    pub fn first_frame(&self) -> Option<Instant> {
+        self.counters.lock().unwrap_or_else(PoisonError::into_inner).first_frame
+    }
+
+    /// Frames so far.
+    pub fn frames(&self) -> u64 {
+        self.counters.lock().unwrap_or_else(PoisonError::into_inner).frames
+    }
+
+    /// What arrived so far.
+    pub fn report(&self) -> TrackReport {
+        let counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        let lost = match &self.video {
+            Some(receiver) => receiver.stats().lost.load(Ordering::Relaxed),
+            None => counters.lost,
+        };
+        let tone_hz =
+            if self.kind == TrackKind::Audio && self.decode && counters.audio.len() >= TONE_WINDOW / 2 {
+                let samples: Vec<f32> = counters.audio.iter().copied().collect();
+                detect_frequency(&samples, SAMPLE_RATE)
+            } else {
+                None
+            };
+        TrackReport {
+            kind: source_name(self.source).to_owned(),
+            frames: counters.frames,
+            max_frame_gap_ms: counters.max_gap.as_millis() as u64,
+            frame_numbers_ok: if self.kind == TrackKind::Video { counters.numbers_ok } else { None },
+            tone_hz,
+            packets_lost: lost,
+        }
+    }
+}
+
+/// The wire name of a track's source.
+pub fn source_name(source: TrackSource) -> &'static str {
+    match source {
+        TrackSource::Microphone => "microphone",
+        TrackSource::Camera => "camera",
+        TrackSource::Screen => "screen",
+    }
+}

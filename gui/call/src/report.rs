@@ -1,0 +1,66 @@
+//! What a participant saw, as `concord-bot` prints it (docs: README, "The
+//! headless bot").
+
+use concord_common::{RoomId, UserId};
+use serde::Serialize;
+
+/// One participant's run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ParticipantReport {
+    /// The room.
+    pub room_id: Option<RoomId>,
+    /// Who this participant is.
+    pub user_id: Option<UserId>,
+    /// From the join request to media connected (the first peer connection up).
+    pub joined_ms: Option<u64>,
+    /// From the join request to the first remote video frame (or audio, in a
+    /// call without video).
+    pub first_remote_frame_ms: Option<u64>,
+    /// What was sent.
+    pub sent: SentReport,
+    /// Per remote participant.
+    pub received: Vec<RemoteReport>,
+    /// Everyone the server reported speaking at some point.
+    pub speaking_seen: Vec<UserId>,
+    /// What went wrong, for a person to read.
+    pub errors: Vec<String>,
+}
+
+/// Frames sent per track.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SentReport {
+    /// Camera frames.
+    pub video_frames: u64,
+    /// Screen frames.
+    pub screen_frames: u64,
+    /// 20 ms audio frames.
+    pub audio_frames: u64,
+}
+
+/// What arrived from one remote participant.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteReport {
+    /// Who.
+    pub user_id: UserId,
+    /// Per track.
+    pub tracks: Vec<TrackReport>,
+}
+
+/// What arrived on one remote track.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TrackReport {
+    /// `microphone`, `camera` or `screen`.
+    pub kind: String,
+    /// Frames decoded (or, without decoding, counted from RTP marker bits;
+    /// audio: packets).
+    pub frames: u64,
+    /// The longest wait between two frames, in milliseconds.
+    pub max_frame_gap_ms: u64,
+    /// Every decoded frame's test-pattern stamp was readable and numbers only
+    /// increased (`null` without decoding, or for audio).
+    pub frame_numbers_ok: Option<bool>,
+    /// The tone heard, in Hz (audio, when decoding).
+    pub tone_hz: Option<f32>,
+    /// RTP packets that never arrived.
+    pub packets_lost: u64,
+}
