@@ -4,12 +4,15 @@
 //! from its JSON report.
 
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use concord_common::{RoomId, UserId};
+use concord_common::events::{CallLeftReason, CallParticipantLeft, CallSpeaking};
+use concord_common::{RoomId, ServerEvent, UserId};
 use concord_testkit::db::{Backend, Database};
 use concord_testkit::server::{no_extra, Account, TestServer, PASSWORD};
+use concord_testkit::ws::Ws;
 use serde_json::{json, Value};
+use tokio::process::Child;
 
 /// How long each bot stays in the call.
 const SECONDS: &str = "6";
@@ -38,23 +41,24 @@ async fn room_of(server: &TestServer, tag: &str, n: usize) -> (RoomId, Vec<Accou
     (room_id, accounts)
 }
 
-/// Runs `concord-bot` for `participants` participants of `tag` with `extra`
-/// options; returns each participant's report and the exit status.
-async fn bot(
+/// Starts `concord-bot` as `email` (with `participants` > 1: `tag+1@…` …)
+/// for `seconds`, with `extra` options.
+fn spawn_bot(
     server: &TestServer,
     room: RoomId,
-    tag: &str,
+    email: &str,
     participants: usize,
+    seconds: &str,
     extra: &[&str],
-) -> (Vec<Value>, bool) {
+) -> Child {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_concord-bot"));
     command
-        .args(["--server", &server.base, "--email", &format!("{tag}@example.com"), "--password", PASSWORD])
+        .args(["--server", &server.base, "--email", email, "--password", PASSWORD])
         .args([
             "--room",
             &room.to_string(),
             "--seconds",
-            SECONDS,
+            seconds,
             "--participants",
             &participants.to_string(),
         ])
@@ -62,7 +66,12 @@ async fn bot(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
-    let output = tokio::time::timeout(BOT_DEADLINE, command.output())
+    command.spawn().expect("the bot starts")
+}
+
+/// Waits for a bot; returns each participant's report and whether it exited 0.
+async fn reports_of(child: Child, participants: usize) -> (Vec<Value>, bool) {
+    let output = tokio::time::timeout(BOT_DEADLINE, child.wait_with_output())
         .await
         .expect("the bot finished in time")
         .expect("the bot ran");
@@ -77,6 +86,37 @@ async fn bot(
     (reports, output.status.success())
 }
 
+/// Runs `concord-bot` for `participants` participants of `tag` with `extra`
+/// options; returns each participant's report and the exit status.
+async fn bot(
+    server: &TestServer,
+    room: RoomId,
+    tag: &str,
+    participants: usize,
+    extra: &[&str],
+) -> (Vec<Value>, bool) {
+    let child = spawn_bot(server, room, &format!("{tag}@example.com"), participants, SECONDS, extra);
+    reports_of(child, participants).await
+}
+
+/// The next event on `ws` within `wait`.
+async fn ws_event(ws: &mut Ws, wait: Duration, what: &str) -> ServerEvent {
+    ws.try_next(wait).await.unwrap_or_else(|| panic!("no {what} within {wait:?}"))
+}
+
+/// Reads `ws` until an event matches `pred`, for at most `wait`.
+async fn until(ws: &mut Ws, wait: Duration, what: &str, pred: impl Fn(&ServerEvent) -> bool) -> ServerEvent {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match ws.try_next(left).await {
+            Some(event) if pred(&event) => return event,
+            Some(_) => {}
+            None => panic!("no {what} within {wait:?}"),
+        }
+    }
+}
+
 /// The tracks `report` received from `user`.
 fn tracks_from(report: &Value, user: UserId) -> Vec<Value> {
     report["received"]
@@ -89,8 +129,16 @@ fn tracks_from(report: &Value, user: UserId) -> Vec<Value> {
 }
 
 /// Every participant received every other's camera (decoded, stamps read
-/// back in order) and microphone (the other's own tone heard).
+/// back in order) and microphone (the other's own tone heard: participant
+/// `j` of a bot sends 440 + 110·j Hz).
 fn assert_everyone_received_everyone(reports: &[Value], accounts: &[Account]) {
+    let tones: Vec<Option<f64>> = (0..accounts.len()).map(|j| Some(440.0 + 110.0 * j as f64)).collect();
+    assert_received(reports, accounts, &tones);
+}
+
+/// As [`assert_everyone_received_everyone`], with each sender's tone given
+/// (`None`: sends no microphone).
+fn assert_received(reports: &[Value], accounts: &[Account], tones: &[Option<f64>]) {
     for (i, report) in reports.iter().enumerate() {
         assert!(report["errors"].as_array().is_some_and(Vec::is_empty), "participant {i}: {report:#}");
         assert!(report["joined_ms"].is_u64(), "participant {i} joined: {report:#}");
@@ -105,10 +153,13 @@ fn assert_everyone_received_everyone(reports: &[Value], accounts: &[Account]) {
             });
             assert!(camera["frames"].as_u64() >= Some(10), "{i} ← {j} camera: {camera}");
             assert_eq!(camera["frame_numbers_ok"], json!(true), "{i} ← {j} camera stamps: {camera}");
-            let microphone = tracks.iter().find(|t| t["kind"] == "microphone").unwrap_or_else(|| {
-                panic!("participant {i} got no microphone from {j}: {report:#}");
-            });
-            let expected = 440.0 + 110.0 * j as f64;
+            let microphone = tracks.iter().find(|t| t["kind"] == "microphone");
+            let Some(expected) = tones[j] else {
+                assert!(microphone.is_none(), "{j} sends no microphone, yet {i} got one: {report:#}");
+                continue;
+            };
+            let microphone = microphone
+                .unwrap_or_else(|| panic!("participant {i} got no microphone from {j}: {report:#}"));
             let heard =
                 microphone["tone_hz"].as_f64().unwrap_or_else(|| panic!("{i} ← {j}: no tone: {microphone}"));
             assert!((heard - expected).abs() < 15.0, "{i} ← {j}: heard {heard} Hz, sent {expected} Hz");
@@ -133,6 +184,134 @@ async fn two_participants_see_and_hear_each_other_through_the_sfu() {
                     .is_some_and(|s| s.contains(&json!(account.id().to_string()))),
                 "{report:#}"
             );
+        }
+    }
+    server.stop().await;
+}
+
+/// Four participants: three send camera and tone (one bot process), the
+/// fourth its camera *and* screen but no microphone (another process).
+/// Everyone gets everything from everyone else; the screen arrives as a
+/// second video track; only the three with a tone are reported speaking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_participants_with_a_screen_beside_a_camera_and_one_silent() {
+    let db = Database::create(Backend::Sqlite).await;
+    let server = TestServer::start_on(&db, no_extra()).await;
+    let (room, accounts) = room_of(&server, "quad", 4).await;
+    let three = spawn_bot(&server, room, "quad@example.com", 3, SECONDS, &["--resolution", "320x180"]);
+    let fourth = spawn_bot(
+        &server,
+        room,
+        "quad+4@example.com",
+        1,
+        SECONDS,
+        &["--resolution", "320x180", "--screen", "pattern", "--audio", "none"],
+    );
+    let ((mut reports, ok_three), (fourth, ok_fourth)) =
+        tokio::join!(reports_of(three, 3), reports_of(fourth, 1));
+    reports.extend(fourth);
+    assert!(ok_three && ok_fourth, "{reports:#?}");
+    assert_received(&reports, &accounts, &[Some(440.0), Some(550.0), Some(660.0), None]);
+    let silent = accounts[3].id();
+    for (i, report) in reports.iter().enumerate().take(3) {
+        let screen: Vec<Value> =
+            tracks_from(report, silent).into_iter().filter(|t| t["kind"] == "screen").collect();
+        assert_eq!(screen.len(), 1, "participant {i} got the screen as its own track: {report:#}");
+        assert!(screen[0]["frames"].as_u64() >= Some(10), "{}", screen[0]);
+        assert_eq!(screen[0]["frame_numbers_ok"], json!(true), "{}", screen[0]);
+    }
+    for report in &reports {
+        let seen = report["speaking_seen"].as_array().expect("speaking_seen");
+        for (j, account) in accounts.iter().enumerate() {
+            let id = json!(account.id().to_string());
+            assert_eq!(seen.contains(&id), j < 3, "speaking reported for {j}: {report:#}");
+        }
+    }
+    server.stop().await;
+}
+
+/// Eight participants in one room, each decoding the seven others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_participants_each_receive_the_seven_others() {
+    let db = Database::create(Backend::Sqlite).await;
+    let server = TestServer::start_on(&db, no_extra()).await;
+    let (room, accounts) = room_of(&server, "octet", 8).await;
+    let (reports, ok) = bot(&server, room, "octet", 8, &["--resolution", "160x90", "--fps", "10"]).await;
+    assert!(ok, "{reports:#?}");
+    assert_everyone_received_everyone(&reports, &accounts);
+    server.stop().await;
+}
+
+/// One participant leaves, one is killed (SIGKILL: its websocket closes),
+/// one freezes (SIGSTOP: its websocket stays open but its media stops, as
+/// when a network vanishes): the rest are told of each within 10 s, with
+/// the right reason, and the two who stay keep receiving each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_killed_and_frozen_participants_are_gone_within_ten_seconds() {
+    let db = Database::create(Backend::Sqlite).await;
+    let server = TestServer::start_on(&db, no_extra()).await;
+    let (room, accounts) = room_of(&server, "fault", 5).await;
+    let (mut observer, _) = server.connect(&accounts[0]).await;
+    let small = ["--resolution", "160x90", "--fps", "10"];
+    let stayers = spawn_bot(&server, room, "fault@example.com", 2, "24", &small);
+    let mut leaver = spawn_bot(&server, room, "fault+3@example.com", 1, "4", &small);
+    let mut killed = spawn_bot(&server, room, "fault+4@example.com", 1, "60", &small);
+    let frozen = spawn_bot(&server, room, "fault+5@example.com", 1, "60", &small);
+    let speaking = |user: UserId| move |e: &ServerEvent| matches!(e, ServerEvent::CallSpeaking(CallSpeaking { user_id, speaking: true, .. }) if *user_id == user);
+    let left = |user: UserId, why: CallLeftReason| {
+        move |e: &ServerEvent| {
+            matches!(e, ServerEvent::CallParticipantLeft(CallParticipantLeft { user_id, reason, .. })
+                if *user_id == user && *reason == why)
+        }
+    };
+    // The server hears each of them (their media flows through the SFU), and
+    // the leaver's four seconds end: it leaves by itself.
+    let mut awaited: Vec<Box<dyn Fn(&ServerEvent) -> bool>> = accounts[2..]
+        .iter()
+        .map(|a| Box::new(speaking(a.id())) as Box<dyn Fn(&ServerEvent) -> bool>)
+        .collect();
+    awaited.push(Box::new(left(accounts[2].id(), CallLeftReason::Left)));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while !awaited.is_empty() {
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let event = ws_event(&mut observer, wait, "speaking, then the leaver leaving").await;
+        awaited.retain(|pred| !pred(&event));
+    }
+    assert!(leaver.wait().await.expect("the leaver exits").success());
+
+    killed.start_kill().expect("SIGKILL");
+    let started = Instant::now();
+    until(
+        &mut observer,
+        Duration::from_secs(10),
+        "the killed one gone",
+        left(accounts[3].id(), CallLeftReason::Disconnected),
+    )
+    .await;
+    eprintln!("killed participant gone after {:?}", started.elapsed());
+
+    let pid = frozen.id().expect("the frozen bot's pid").to_string();
+    let stopped = std::process::Command::new("kill").args(["-STOP", &pid]).status().expect("kill -STOP");
+    assert!(stopped.success());
+    let started = Instant::now();
+    until(
+        &mut observer,
+        Duration::from_secs(10),
+        "the frozen one gone",
+        left(accounts[4].id(), CallLeftReason::Disconnected),
+    )
+    .await;
+    eprintln!("frozen participant gone after {:?}", started.elapsed());
+    let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+
+    let (reports, ok) = reports_of(stayers, 2).await;
+    assert!(ok, "{reports:#?}");
+    assert_received(&reports, &accounts[..2], &[Some(440.0), Some(550.0)]);
+    for (i, report) in reports.iter().enumerate() {
+        let other = accounts[1 - i].id();
+        for track in tracks_from(report, other) {
+            // Nobody else's departure held up what the stayers send each other.
+            assert!(track["max_frame_gap_ms"].as_u64() < Some(1_000), "{i}: {track}");
         }
     }
     server.stop().await;

@@ -106,17 +106,12 @@ impl Calls {
                 self.hub.send_to(conn, &frame);
             }
             SfuEvent::Speaking { room, user, speaking } => {
-                let conns: Vec<ConnId> = self
-                    .roster()
-                    .rooms
-                    .get(&room)
-                    .map_or_else(Vec::new, |seats| seats.iter().map(|s| s.conn).collect());
+                // To every member, like the roster: the sidebar shows who
+                // speaks in a room's call without joining it.
+                let members = rooms::member_ids(&self.pool, room).await.unwrap_or_default();
                 let event =
                     ServerEvent::CallSpeaking(CallSpeaking { room_id: room, user_id: user, speaking });
-                let frame = ServerFrame { request_id: None, event };
-                for conn in conns {
-                    self.hub.send_to(conn, &frame);
-                }
+                self.tell(&members, event);
             }
             SfuEvent::Lost { room, conn } => {
                 let Some(user) = self.roster().seat_of(room, conn).map(|s| s.participant.user_id) else {
