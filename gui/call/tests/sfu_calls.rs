@@ -316,3 +316,48 @@ async fn leaving_killed_and_frozen_participants_are_gone_within_ten_seconds() {
     }
     server.stop().await;
 }
+
+/// A WebRTC implementation we did not write — Python's aiortc, driven by a
+/// script written from docs/API.md — calls a `concord-bot` through the SFU:
+/// each decodes the other's video and hears the other's tone, across two
+/// stacks that number payload types and header extensions their own way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aiortc_client_and_a_bot_call_each_other() {
+    let db = Database::create(Backend::Sqlite).await;
+    let server = TestServer::start_on(&db, no_extra()).await;
+    let (room, accounts) = room_of(&server, "mixed", 2).await;
+    let bot = spawn_bot(&server, room, "mixed+1@example.com", 1, "12", &["--resolution", "320x180"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../server/tests/clients/call_with_aiortc.py");
+    let python = tokio::process::Command::new("python3")
+        .args([script, &server.base, "mixed+2@example.com", PASSWORD, &room.to_string(), "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .output();
+    let (python, (reports, bot_ok)) = tokio::join!(python, reports_of(bot, 1));
+    let python = python.expect("python3 runs");
+    let aiortc: Value = serde_json::from_slice(&python.stdout).unwrap_or_else(|e| {
+        panic!("aiortc's report is JSON ({e}): {}", String::from_utf8_lossy(&python.stdout))
+    });
+    assert!(python.status.success(), "{aiortc:#}");
+    assert!(bot_ok, "{reports:#?}");
+
+    // What the bot got from aiortc: its picture (no stamps: only counted) and its 1000 Hz tone.
+    let from_aiortc = tracks_from(&reports[0], accounts[1].id());
+    let camera =
+        from_aiortc.iter().find(|t| t["kind"] == "camera").unwrap_or_else(|| panic!("{:#}", reports[0]));
+    assert!(camera["frames"].as_u64() >= Some(30), "{camera}");
+    let microphone =
+        from_aiortc.iter().find(|t| t["kind"] == "microphone").unwrap_or_else(|| panic!("{:#}", reports[0]));
+    let heard = microphone["tone_hz"].as_f64().expect("a tone");
+    assert!((heard - 1000.0).abs() < 20.0, "the bot heard {heard} Hz from aiortc");
+
+    // What aiortc got from the bot: its video decoded and its 440 Hz tone.
+    let from_bot = aiortc["received"][accounts[0].id().to_string()].as_array().cloned().unwrap_or_default();
+    let video = from_bot.iter().find(|t| t["kind"] == "camera").unwrap_or_else(|| panic!("{aiortc:#}"));
+    assert!(video["frames"].as_u64() >= Some(30), "{aiortc:#}");
+    let audio = from_bot.iter().find(|t| t["kind"] == "microphone").unwrap_or_else(|| panic!("{aiortc:#}"));
+    let heard = audio["tone_hz"].as_f64().unwrap_or_else(|| panic!("no tone: {aiortc:#}"));
+    assert!((heard - 440.0).abs() < 20.0, "aiortc heard {heard} Hz from the bot");
+    server.stop().await;
+}

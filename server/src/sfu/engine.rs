@@ -28,7 +28,9 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpParameters, RtpCodecKind,
 };
-use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use rtc::rtp_transceiver::{
+    RTCRtpReceiverId, RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit,
+};
 use rtc::sansio::Protocol;
 use rtc::shared::marshal::{Marshal, Unmarshal};
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -426,8 +428,13 @@ impl Engine {
             }],
         );
         let Some(pc) = self.pcs.get_mut(&pc_id) else { return };
-        let sender = match pc.peer.add_track(description) {
-            Ok(sender) => sender,
+        let sendonly = RTCRtpTransceiverInit {
+            direction: RTCRtpTransceiverDirection::Sendonly,
+            streams: Vec::new(),
+            send_encodings: Vec::new(),
+        };
+        let sender = match pc.peer.add_transceiver_from_track(description, Some(sendonly)) {
+            Ok(transceiver) => RTCRtpSenderId::from(transceiver),
             Err(error) => {
                 tracing::warn!(%error, "could not forward a track");
                 return;
@@ -468,7 +475,8 @@ impl Engine {
                     if let Some(member) = self.member_mut(room, conn) {
                         member.negotiation.outstanding = Some(offer_id);
                     }
-                    self.emit(SfuEvent::SubscribeOffer { room, conn, offer_id, sdp: offer.sdp, tracks });
+                    let sdp = with_msid_semantic(offer.sdp);
+                    self.emit(SfuEvent::SubscribeOffer { room, conn, offer_id, sdp, tracks });
                     self.pump(now, pc_id);
                 }
                 Err(error) => tracing::warn!(%error, "could not make an offer for a receiving connection"),
@@ -780,6 +788,20 @@ impl Engine {
     }
 }
 
+/// rtc 0.21 leaves `a=msid-semantic` out of a first offer (its later
+/// offers have it). Without it, stacks that follow the older rule (aiortc)
+/// ignore `a=msid` and name the tracks themselves, so a client could not
+/// tell whose track is whose: put it back, after the `t=` line.
+fn with_msid_semantic(sdp: String) -> String {
+    if sdp.contains("a=msid-semantic:") {
+        return sdp;
+    }
+    match sdp.find("\r\nt=").and_then(|at| sdp[at + 2..].find("\r\n").map(|end| at + 2 + end + 2)) {
+        Some(after_t) => format!("{}a=msid-semantic:WMS *\r\n{}", &sdp[..after_t], &sdp[after_t..]),
+        None => sdp,
+    }
+}
+
 fn audio_level_id(parameters: &RTCRtpParameters) -> Option<u8> {
     parameters
         .header_extensions
@@ -798,3 +820,19 @@ fn source_name(source: TrackSource) -> &'static str {
 
 /// A reply channel for a command.
 pub type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
+
+#[cfg(test)]
+mod tests {
+    use super::with_msid_semantic;
+
+    #[test]
+    fn a_first_offer_gets_its_msid_semantic_back_once() {
+        let offer = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=ice-lite\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n";
+        let fixed = with_msid_semantic(offer.to_owned());
+        assert_eq!(
+            fixed,
+            "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=msid-semantic:WMS *\r\na=ice-lite\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+        );
+        assert_eq!(with_msid_semantic(fixed.clone()), fixed);
+    }
+}
