@@ -99,6 +99,9 @@ async fn bot(
     reports_of(child, participants).await
 }
 
+/// A condition on a websocket event.
+type EventTest = Box<dyn Fn(&ServerEvent) -> bool>;
+
 /// The next event on `ws` within `wait`.
 async fn ws_event(ws: &mut Ws, wait: Duration, what: &str) -> ServerEvent {
     ws.try_next(wait).await.unwrap_or_else(|| panic!("no {what} within {wait:?}"))
@@ -266,10 +269,8 @@ async fn leaving_killed_and_frozen_participants_are_gone_within_ten_seconds() {
     };
     // The server hears each of them (their media flows through the SFU), and
     // the leaver's four seconds end: it leaves by itself.
-    let mut awaited: Vec<Box<dyn Fn(&ServerEvent) -> bool>> = accounts[2..]
-        .iter()
-        .map(|a| Box::new(speaking(a.id())) as Box<dyn Fn(&ServerEvent) -> bool>)
-        .collect();
+    let mut awaited: Vec<EventTest> =
+        accounts[2..].iter().map(|a| Box::new(speaking(a.id())) as EventTest).collect();
     awaited.push(Box::new(left(accounts[2].id(), CallLeftReason::Left)));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     while !awaited.is_empty() {
