@@ -229,6 +229,48 @@ pub fn nal_types(access_unit: &[u8]) -> impl Iterator<Item = u8> + '_ {
     })
 }
 
+/// Splits an Annex-B H.264 stream (a `.h264` file) into access units, one
+/// per frame: a unit ends where an access unit delimiter, SPS, PPS or SEI
+/// follows a slice, or where a slice starts a new picture
+/// (`first_mb_in_slice` = 0).
+pub fn split_access_units(stream: &[u8]) -> Vec<&[u8]> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= stream.len() {
+        if stream[i] == 0 && stream[i + 1] == 0 && stream[i + 2] == 1 {
+            // A four-byte start code begins at the zero before.
+            let at = if i > 0 && stream[i - 1] == 0 { i - 1 } else { i };
+            starts.push((at, i + 3));
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let mut units = Vec::new();
+    let mut unit_start: Option<usize> = None;
+    let mut has_slice = false;
+    for (at, payload) in starts {
+        let Some(&header) = stream.get(payload) else { break };
+        let kind = header & 0x1f;
+        let slice = kind == 1 || kind == 5;
+        let new_picture = slice && stream.get(payload + 1).is_some_and(|b| b & 0x80 != 0);
+        let boundary = has_slice && (matches!(kind, 6..=9) || new_picture);
+        if boundary {
+            if let Some(start) = unit_start {
+                units.push(&stream[start..at]);
+            }
+            unit_start = None;
+            has_slice = false;
+        }
+        unit_start.get_or_insert(at);
+        has_slice |= slice;
+    }
+    if let Some(start) = unit_start {
+        units.push(&stream[start..]);
+    }
+    units
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -328,5 +370,27 @@ mod tests {
         assert_eq!(nal_types(&unit).collect::<Vec<_>>(), vec![7, 8, 5]);
         assert!(is_keyframe(&unit));
         assert!(!is_keyframe(&[0, 0, 1, 0x41, 9]));
+    }
+
+    #[test]
+    fn an_encoded_stream_splits_back_into_its_frames() {
+        let mut encoder = VideoEncoder::new(EncoderSettings::camera(320, 180, 15.0)).unwrap();
+        let mut stream = Vec::new();
+        let mut sizes = Vec::new();
+        for number in 0..20 {
+            if number == 10 {
+                encoder.request_keyframe();
+            }
+            if let Some(encoded) = encoder.encode(&frame(320, 180, number), u64::from(number) * 66).unwrap() {
+                sizes.push(encoded.data.len());
+                stream.extend_from_slice(&encoded.data);
+            }
+        }
+        let units = split_access_units(&stream);
+        assert_eq!(units.iter().map(|u| u.len()).collect::<Vec<_>>(), sizes);
+        assert!(is_keyframe(units[0]));
+        assert_eq!(units.iter().filter(|u| is_keyframe(u)).count(), 2);
+        assert!(split_access_units(&[0, 0, 1]).len() <= 1, "a lone start code is not a frame");
+        assert!(split_access_units(&[]).is_empty());
     }
 }

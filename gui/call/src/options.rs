@@ -47,3 +47,37 @@ impl Default for MediaOptions {
         }
     }
 }
+
+/// Encodes `seconds` of the stamped test pattern at `width`×`height` and
+/// `fps` (a keyframe every second) into an Annex-B file for
+/// [`VideoChoice::File`]: load tests then measure the SFU, not encoders.
+pub fn write_pattern_h264(
+    path: &std::path::Path,
+    width: u32,
+    height: u32,
+    fps: u32,
+    seconds: u32,
+) -> concord_media::Result<usize> {
+    use concord_media::convert::to_i420;
+    use concord_media::source::{PatternSource, VideoSource};
+    use concord_media::video_codec::{EncoderSettings, VideoEncoder};
+
+    let mut source = PatternSource::new(width, height, fps);
+    let mut encoder = VideoEncoder::new(EncoderSettings::camera(width, height, fps as f32))?;
+    let mut stream = Vec::new();
+    let mut frames = 0;
+    for number in 0..seconds * fps {
+        if number % fps == 0 {
+            encoder.request_keyframe();
+        }
+        let raw = source.capture()?;
+        let frame = to_i420(raw.format, raw.width, raw.height, &raw.data)?;
+        if let Some(encoded) = encoder.encode(&frame, u64::from(number) * 1000 / u64::from(fps))? {
+            stream.extend_from_slice(&encoded.data);
+            frames += 1;
+        }
+    }
+    std::fs::write(path, stream)
+        .map_err(|e| concord_media::MediaError::Transport(format!("{}: {e}", path.display())))?;
+    Ok(frames)
+}

@@ -3,18 +3,20 @@
 //! the media connection was lost, leave, and report what it saw.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use concord_client::{CallRequest, Command, Connection, Net, NetEvent};
 use concord_common::events::{self, CallLeftReason, CallMedia, ForwardedTrack, PublishedTrack, TrackSource};
 use concord_common::{AuthResponse, RoomId, ServerEvent, UserId};
 use concord_media::send::{AudioSender, MediaEvent, VideoSender};
 use concord_media::source::{PatternSource, ToneSource};
 use concord_media::synthetic::ToneGenerator;
-use concord_media::transport::{MediaPeer, PeerOptions, PeerState, TrackKind, TransportEvent};
-use concord_media::video_codec::{EncoderSettings, VideoContent};
+use concord_media::transport::{LocalTrack, MediaPeer, PeerOptions, PeerState, TrackKind, TransportEvent};
+use concord_media::video_codec::{split_access_units, EncoderSettings, VideoContent};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
@@ -100,9 +102,44 @@ async fn log_in(net: &mut Net, account: &Account) -> Result<AuthResponse, String
     }
 }
 
+/// A pre-encoded H.264 file sent in a loop as the camera.
+struct Replay {
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+}
+
+impl Replay {
+    /// Sends `path`'s frames on `track` at `fps`, from the start again at its end.
+    fn start(path: &Path, track: Arc<LocalTrack>, fps: u32) -> std::io::Result<Replay> {
+        let stream = std::fs::read(path)?;
+        let units: Vec<Bytes> = split_access_units(&stream).into_iter().map(Bytes::copy_from_slice).collect();
+        if units.is_empty() {
+            let message = format!("{} holds no H.264 frames (Annex-B expected)", path.display());
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, message));
+        }
+        let (stop, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let (task_stop, task_sent) = (Arc::clone(&stop), Arc::clone(&sent));
+        let interval = Duration::from_secs(1) / fps.max(1);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            for unit in units.iter().cycle() {
+                ticks.tick().await;
+                if task_stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok(true) = track.write(unit.clone(), interval).await {
+                    task_sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        Ok(Replay { stop, sent })
+    }
+}
+
 /// What we publish, while in the call.
 struct Publisher {
     peer: MediaPeer,
+    replay: Option<Replay>,
     camera: Option<VideoSender>,
     screen: Option<VideoSender>,
     microphone: Option<AudioSender>,
@@ -118,6 +155,7 @@ impl SentTotals {
         let video =
             |s: &Option<VideoSender>| s.as_ref().map_or(0, |s| s.stats().sent.load(Ordering::Relaxed));
         self.0.video_frames += video(&publisher.camera);
+        self.0.video_frames += publisher.replay.as_ref().map_or(0, |r| r.sent.load(Ordering::Relaxed));
         self.0.screen_frames += video(&publisher.screen);
         self.0.audio_frames +=
             publisher.microphone.as_ref().map_or(0, |m| m.stats().sent.load(Ordering::Relaxed));
@@ -315,7 +353,7 @@ impl Call {
         let peer = MediaPeer::new(self.peer_options.clone(), self.publisher_events.0.clone()).await?;
         let mut tracks = Vec::new();
         let stream = self.me.to_string();
-        let mut publisher = Publisher { peer, camera: None, screen: None, microphone: None };
+        let mut publisher = Publisher { peer, replay: None, camera: None, screen: None, microphone: None };
         if let Some(hz) = media.tone_hz {
             let track = Arc::new(publisher.peer.add_track("microphone", &stream, TrackKind::Audio).await?);
             tracks.push(PublishedTrack { track_id: "microphone".into(), source: TrackSource::Microphone });
@@ -337,6 +375,13 @@ impl Call {
                 self.runtime.clone(),
                 self.media_events.0.clone(),
             )?);
+        }
+        if let VideoChoice::File(path) = &media.video {
+            let track = Arc::new(publisher.peer.add_track("camera", &stream, TrackKind::Video).await?);
+            tracks.push(PublishedTrack { track_id: "camera".into(), source: TrackSource::Camera });
+            let replay = Replay::start(path, track, fps)
+                .map_err(|e| concord_media::MediaError::Transport(format!("{}: {e}", path.display())))?;
+            publisher.replay = Some(replay);
         }
         if media.screen {
             let track = Arc::new(publisher.peer.add_track("screen", &stream, TrackKind::Video).await?);
@@ -453,6 +498,9 @@ impl Call {
 }
 
 fn stop_publisher(publisher: &mut Publisher) {
+    if let Some(replay) = &publisher.replay {
+        replay.stop.store(true, Ordering::Relaxed);
+    }
     for sender in [&publisher.camera, &publisher.screen].into_iter().flatten() {
         sender.stop();
     }

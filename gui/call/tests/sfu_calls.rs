@@ -362,3 +362,30 @@ async fn an_aiortc_client_and_a_bot_call_each_other() {
     assert!((heard - 440.0).abs() < 20.0, "aiortc heard {heard} Hz from the bot");
     server.stop().await;
 }
+
+/// `--video FILE.h264` replays a pre-encoded stream and `--decode none`
+/// counts frames from RTP (what load tests use): both ends count the other's
+/// frames, nothing is lost on loopback, and no stamps are claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_file_is_forwarded_and_counted_without_decoding() {
+    let db = Database::create(Backend::Sqlite).await;
+    let server = TestServer::start_on(&db, no_extra()).await;
+    let (room, accounts) = room_of(&server, "replay", 2).await;
+    let file = std::env::temp_dir().join(format!("concord-replay-{}.h264", std::process::id()));
+    concord_call::options::write_pattern_h264(&file, 320, 180, 15, 2).expect("the file is written");
+    let file_arg = file.display().to_string();
+    let (reports, ok) = bot(&server, room, "replay", 2, &["--video", &file_arg, "--decode", "none"]).await;
+    let _ = std::fs::remove_file(&file);
+    assert!(ok, "{reports:#?}");
+    for (i, report) in reports.iter().enumerate() {
+        assert!(report["sent"]["video_frames"].as_u64() >= Some(60), "{report:#}");
+        let camera = tracks_from(report, accounts[1 - i].id())
+            .into_iter()
+            .find(|t| t["kind"] == "camera")
+            .unwrap_or_else(|| panic!("{report:#}"));
+        assert!(camera["frames"].as_u64() >= Some(50), "{camera}");
+        assert_eq!(camera["packets_lost"], json!(0), "{camera}");
+        assert_eq!(camera["frame_numbers_ok"], Value::Null, "{camera}");
+    }
+    server.stop().await;
+}

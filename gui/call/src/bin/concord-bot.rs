@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use concord_call::options::{MediaOptions, VideoChoice};
+use concord_call::options::{write_pattern_h264, MediaOptions, VideoChoice};
 use concord_call::participant::{self, Account};
 use concord_call::report::ParticipantReport;
 use concord_common::RoomId;
@@ -14,13 +14,16 @@ use concord_common::RoomId;
 const USAGE: &str = "\
 usage: concord-bot --server URL --email E --password P --room ROOM_ID
                    [--register --username NAME] [--seconds N] [--participants K]
-                   [--video pattern|none] [--screen pattern|none] [--audio tone|none]
+                   [--video pattern|none|FILE.h264] [--screen pattern|none] [--audio tone|none]
                    [--tone-hz HZ] [--resolution WxH] [--fps N] [--decode all|none]
 
 Joins ROOM_ID's call as E (with --participants K: K participants in this
 process, E with +1 … +K before the @), sends and receives for N seconds
 (default 10), leaves, and prints one JSON object. Exits 1 if any participant
-could not join, 2 on bad arguments.";
+could not join, 2 on bad arguments.
+
+       concord-bot --write-h264 FILE.h264 [--resolution WxH] [--fps N] [--seconds N]
+writes N seconds (default 10) of the stamped test pattern as H.264 for --video.";
 
 struct Args {
     server: String,
@@ -77,7 +80,8 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                 args.media.video = match value.as_str() {
                     "pattern" => VideoChoice::Pattern,
                     "none" => VideoChoice::None,
-                    other => return Err(format!("--video: pattern or none, got {other:?}")),
+                    file if file.ends_with(".h264") => VideoChoice::File(file.into()),
+                    other => return Err(format!("--video: pattern, none or a FILE.h264, got {other:?}")),
                 }
             }
             "--screen" => {
@@ -134,7 +138,11 @@ fn nth(value: &str, i: usize, participants: usize, separator: char) -> String {
 }
 
 fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("--write-h264") {
+        return write_h264(&argv);
+    }
+    let args = match parse(argv.into_iter()) {
         Ok(args) => args,
         Err(message) => {
             if !message.is_empty() {
@@ -173,6 +181,47 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// `--write-h264 FILE [--resolution WxH] [--fps N] [--seconds N]`.
+fn write_h264(argv: &[String]) -> ExitCode {
+    let Some(path) = argv.get(1) else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let mut media = MediaOptions::default();
+    let mut seconds = 10;
+    let mut rest = argv[2..].iter();
+    while let (Some(flag), Some(value)) = (rest.next(), rest.next()) {
+        let parsed = match flag.as_str() {
+            "--resolution" => value
+                .split_once('x')
+                .and_then(|(w, h)| Some((media.width, media.height) = (w.parse().ok()?, h.parse().ok()?))),
+            "--fps" => value.parse().ok().map(|fps| media.fps = fps),
+            "--seconds" => value.parse().ok().map(|s| seconds = s),
+            _ => None,
+        };
+        if parsed.is_none() {
+            eprintln!("concord-bot: cannot use {flag} {value}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    match write_pattern_h264(
+        std::path::Path::new(path),
+        media.width & !1,
+        media.height & !1,
+        media.fps.max(1),
+        seconds,
+    ) {
+        Ok(frames) => {
+            eprintln!("concord-bot: wrote {frames} frames to {path}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("concord-bot: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
