@@ -1,0 +1,143 @@
+//! Rooms of growing size through the SFU of a release `concord-server`
+//! (its own process, SQLite), filled by one `concord-bot` per room that
+//! replays a pre-encoded H.264 file (so encoders don't compete for the CPU)
+//! and counts frames from RTP without decoding.
+//!
+//! For each size: join time and first remote frame (p50/p95 over the
+//! participants), frames delivered of those expected, packets lost, the
+//! server's CPU (its own user + system time over the call) and memory.
+//!
+//! ```text
+//! cargo build --release -p concord-server -p concord-call
+//! cargo bench -p concord-call --bench sfu_room            # sizes 2,4,8,12; CONCORD_BENCH_SIZES=2,25 for others
+//! ```
+//! Bots and server share the machine's cores: on 2 cores the bots' own
+//! SRTP and RTP work is most of the load, which caps the largest room here.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use concord_testkit::db::{Backend, Database};
+use concord_testkit::process::{child_env, ChildServer};
+use concord_testkit::server::{TestServer, PASSWORD};
+use concord_testkit::stats::percentiles;
+use serde_json::{json, Value};
+
+const SECONDS: u64 = 12;
+const FPS: u32 = 15;
+
+fn main() {
+    let bot = env!("CARGO_BIN_EXE_concord-bot");
+    let server_bin = PathBuf::from(bot).with_file_name("concord-server");
+    if !server_bin.exists() {
+        eprintln!(
+            "build the server first: cargo build --release -p concord-server ({} is missing)",
+            server_bin.display()
+        );
+        std::process::exit(1);
+    }
+    let sizes: Vec<usize> = std::env::var("CONCORD_BENCH_SIZES")
+        .unwrap_or_else(|_| "2,4,8,12".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+    let file = std::env::temp_dir().join(format!("concord-bench-{}.h264", std::process::id()));
+    concord_call::options::write_pattern_h264(&file, 640, 360, FPS, 4).expect("the H.264 file");
+    let mut results = Vec::new();
+    for size in sizes {
+        let result = runtime.block_on(room(&server_bin, bot, &file, size));
+        println!("{}", serde_json::to_string(&result).unwrap_or_default());
+        results.push(result);
+    }
+    let _ = std::fs::remove_file(&file);
+    println!("{}", serde_json::to_string_pretty(&results).unwrap_or_default());
+}
+
+async fn room(server_bin: &std::path::Path, bot: &str, file: &std::path::Path, size: usize) -> Value {
+    let db = Database::create(Backend::Sqlite).await;
+    let mut env = child_env(&db.url, &db.dir);
+    env.push(("ROCKET_LOG_LEVEL".into(), "off".into()));
+    env.push(("RUST_LOG".into(), "warn,concord_server=info".into()));
+    let process =
+        ChildServer::spawn(&server_bin.display().to_string(), &env).unwrap_or_else(|log| panic!("{log:#?}"));
+    let server = TestServer::remote(process.port);
+    let tag = format!("bench{size}");
+    let mut accounts = Vec::new();
+    for i in 1..=size {
+        accounts.push(server.register_as(&format!("{tag}-{i}"), &format!("{tag}+{i}@example.com")).await);
+    }
+    for other in &accounts[1..] {
+        server.befriend(&accounts[0], other).await;
+    }
+    let (_, room) = server.post("/api/rooms", &accounts[0].token, json!({"label": tag})).await;
+    let room_id = room["id"].as_str().expect("room id").to_owned();
+    for other in &accounts[1..] {
+        let path = format!("/api/rooms/{room_id}/members");
+        server.post(&path, &accounts[0].token, json!({"user_id": other.id()})).await;
+    }
+    let idle_rss = process.rss_bytes();
+    let cpu_before = process.cpu_time();
+    let started = Instant::now();
+    let output = tokio::process::Command::new(bot)
+        .args(["--server", &server.base, "--email", &format!("{tag}@example.com"), "--password", PASSWORD])
+        .args(["--room", &room_id, "--participants", &size.to_string(), "--seconds", &SECONDS.to_string()])
+        .args(["--video", &file.display().to_string(), "--fps", &FPS.to_string(), "--decode", "none"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the bot starts");
+    // The server's peak memory, sampled while the call runs.
+    let mut peak_rss = idle_rss;
+    let waiting = output.wait_with_output();
+    tokio::pin!(waiting);
+    let output = loop {
+        tokio::select! {
+            done = &mut waiting => break done.expect("the bot ran"),
+            () = tokio::time::sleep(Duration::from_millis(500)) => peak_rss = peak_rss.max(process.rss_bytes()),
+        }
+    };
+    let wall = started.elapsed();
+    let cpu = process.cpu_time().saturating_sub(cpu_before);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    let reports: Vec<Value> = match size {
+        1 => vec![report],
+        _ => report["participants"].as_array().cloned().unwrap_or_default(),
+    };
+    let mut joined: Vec<Duration> =
+        reports.iter().filter_map(|r| r["joined_ms"].as_u64()).map(Duration::from_millis).collect();
+    let mut first: Vec<Duration> = reports
+        .iter()
+        .filter_map(|r| r["first_remote_frame_ms"].as_u64())
+        .map(Duration::from_millis)
+        .collect();
+    let mut frames = 0u64;
+    let mut lost = 0u64;
+    for report in &reports {
+        for remote in report["received"].as_array().into_iter().flatten() {
+            for track in remote["tracks"].as_array().into_iter().flatten() {
+                if track["kind"] == "camera" {
+                    frames += track["frames"].as_u64().unwrap_or(0);
+                }
+                lost += track["packets_lost"].as_u64().unwrap_or(0);
+            }
+        }
+    }
+    // Every participant receives every other's camera for the call's length.
+    let expected = (size * (size - 1)) as u64 * SECONDS * u64::from(FPS);
+    let errors: usize = reports.iter().map(|r| r["errors"].as_array().map_or(0, Vec::len)).sum();
+    let mb = |b: u64| (b as f64 / 1_048_576.0 * 10.0).round() / 10.0;
+    json!({
+        "participants": size,
+        "joined": reports.iter().filter(|r| r["joined_ms"].is_u64()).count(),
+        "join_ms": percentiles(&mut joined),
+        "first_remote_frame_ms": percentiles(&mut first),
+        "video_frames_delivered_pct": (frames as f64 * 1000.0 / expected.max(1) as f64).round() / 10.0,
+        "packets_lost": lost,
+        "errors": errors,
+        "server_cpu_pct_of_one_core": (cpu.as_secs_f64() * 1000.0 / wall.as_secs_f64()).round() / 10.0,
+        "server_rss_mb": {"idle": mb(idle_rss), "peak": mb(peak_rss), "per_participant": mb(peak_rss.saturating_sub(idle_rss) / size as u64)},
+    })
+}
