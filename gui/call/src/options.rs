@@ -21,6 +21,9 @@ pub struct MediaOptions {
     pub video: VideoChoice,
     /// A screen-share track (the test pattern) beside the camera.
     pub screen: bool,
+    /// Start the screen share this long after joining (renegotiating the
+    /// publishing connection mid-call) instead of at once.
+    pub screen_after: Option<std::time::Duration>,
     /// A tone at this frequency as the microphone; `None`: no microphone.
     pub tone_hz: Option<f32>,
     /// Camera and screen size.
@@ -39,6 +42,7 @@ impl Default for MediaOptions {
         Self {
             video: VideoChoice::Pattern,
             screen: false,
+            screen_after: None,
             tone_hz: Some(440.0),
             width: 640,
             height: 360,

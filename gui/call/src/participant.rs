@@ -139,6 +139,7 @@ impl Replay {
 /// What we publish, while in the call.
 struct Publisher {
     peer: MediaPeer,
+    tracks: Vec<PublishedTrack>,
     replay: Option<Replay>,
     camera: Option<VideoSender>,
     screen: Option<VideoSender>,
@@ -216,6 +217,12 @@ impl Call {
         self.join();
         let end = tokio::time::Instant::now() + duration;
         let join_deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
+        let share_at = self
+            .media
+            .screen_after
+            .filter(|_| self.media.screen)
+            .map(|after| tokio::time::Instant::now() + after);
+        let mut shared = false;
         loop {
             if !self.joined && tokio::time::Instant::now() >= join_deadline {
                 report.errors.push(format!("the call did not connect within {JOIN_DEADLINE:?}"));
@@ -224,6 +231,10 @@ impl Call {
             tokio::select! {
                 () = tokio::time::sleep_until(end) => break,
                 () = tokio::time::sleep_until(join_deadline), if !self.joined => {}
+                () = tokio::time::sleep_until(share_at.unwrap_or(end)), if share_at.is_some() && !shared && self.publisher.is_some() => {
+                    shared = true;
+                    self.share_screen(report).await;
+                }
                 event = self.net.recv() => match event {
                     Some(event) => {
                         if !self.on_net_event(event, report).await {
@@ -347,13 +358,23 @@ impl Call {
 
     async fn publish(&mut self) -> concord_media::Result<()> {
         let media = self.media.clone();
-        if media.video == VideoChoice::None && !media.screen && media.tone_hz.is_none() {
+        if media.video == VideoChoice::None
+            && media.tone_hz.is_none()
+            && (!media.screen || media.screen_after.is_some())
+        {
             return Ok(());
         }
         let peer = MediaPeer::new(self.peer_options.clone(), self.publisher_events.0.clone()).await?;
         let mut tracks = Vec::new();
         let stream = self.me.to_string();
-        let mut publisher = Publisher { peer, replay: None, camera: None, screen: None, microphone: None };
+        let mut publisher = Publisher {
+            peer,
+            tracks: Vec::new(),
+            replay: None,
+            camera: None,
+            screen: None,
+            microphone: None,
+        };
         if let Some(hz) = media.tone_hz {
             let track = Arc::new(publisher.peer.add_track("microphone", &stream, TrackKind::Audio).await?);
             tracks.push(PublishedTrack { track_id: "microphone".into(), source: TrackSource::Microphone });
@@ -383,24 +404,17 @@ impl Call {
                 .map_err(|e| concord_media::MediaError::Transport(format!("{}: {e}", path.display())))?;
             publisher.replay = Some(replay);
         }
-        if media.screen {
-            let track = Arc::new(publisher.peer.add_track("screen", &stream, TrackKind::Video).await?);
-            tracks.push(PublishedTrack { track_id: "screen".into(), source: TrackSource::Screen });
-            let settings = EncoderSettings {
-                content: VideoContent::Screen,
-                ..EncoderSettings::camera(width, height, fps as f32)
-            };
-            let source = Box::new(PatternSource::new(width, height, fps));
-            publisher.screen = Some(VideoSender::start(
-                source,
-                track,
-                settings,
-                None,
-                self.runtime.clone(),
-                self.media_events.0.clone(),
-            )?);
+        if media.screen && media.screen_after.is_none() {
+            self.add_screen(&mut publisher).await?;
         }
+        publisher.tracks.extend(tracks);
+        self.offer(publisher).await
+    }
+
+    /// Offers `publisher`'s tracks (again, after one was added) and keeps it.
+    async fn offer(&mut self, publisher: Publisher) -> concord_media::Result<()> {
         let sdp = publisher.peer.create_offer().await?;
+        let tracks = publisher.tracks.clone();
         self.publisher = Some(publisher);
         self.net.send(Command::Call(CallRequest::Publish(events::CallPublish {
             room_id: self.room,
@@ -408,6 +422,59 @@ impl Call {
             tracks,
         })));
         Ok(())
+    }
+
+    /// Adds the screen-share track (the test pattern) to `publisher`.
+    async fn add_screen(&self, publisher: &mut Publisher) -> concord_media::Result<()> {
+        let (width, height, fps) = (self.media.width, self.media.height, self.media.fps);
+        let stream = self.me.to_string();
+        let track = Arc::new(publisher.peer.add_track("screen", &stream, TrackKind::Video).await?);
+        publisher.tracks.push(PublishedTrack { track_id: "screen".into(), source: TrackSource::Screen });
+        let settings = EncoderSettings {
+            content: VideoContent::Screen,
+            ..EncoderSettings::camera(width, height, fps as f32)
+        };
+        let source = Box::new(PatternSource::new(width, height, fps));
+        publisher.screen = Some(VideoSender::start(
+            source,
+            track,
+            settings,
+            None,
+            self.runtime.clone(),
+            self.media_events.0.clone(),
+        )?);
+        Ok(())
+    }
+
+    /// Starts sharing the screen mid-call: a new track on the publishing
+    /// connection, a new offer, and the roster told.
+    async fn share_screen(&mut self, report: &mut ParticipantReport) {
+        let Some(mut publisher) = self.publisher.take() else {
+            report.errors.push("nothing published to add a screen to".into());
+            return;
+        };
+        let result = match self.add_screen(&mut publisher).await {
+            Ok(()) => self.offer(publisher).await,
+            Err(error) => {
+                self.publisher = Some(publisher);
+                Err(error)
+            }
+        };
+        match result {
+            Ok(()) => {
+                let media = CallMedia {
+                    muted: self.media.tone_hz.is_none(),
+                    deafened: false,
+                    camera: self.media.video != VideoChoice::None,
+                    screen: true,
+                };
+                self.net.send(Command::Call(CallRequest::Update(events::CallUpdate {
+                    room_id: self.room,
+                    media,
+                })));
+            }
+            Err(error) => report.errors.push(format!("could not share the screen: {error}")),
+        }
     }
 
     async fn answer(&mut self, offer: events::CallSubscribeOffer) -> concord_media::Result<()> {

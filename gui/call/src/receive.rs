@@ -154,7 +154,7 @@ impl TrackWatch {
         TrackReport {
             kind: source_name(self.source).to_owned(),
             frames: counters.frames,
-            max_frame_gap_ms: counters.max_gap.as_millis() as u64,
+            max_frame_gap: counters.max_gap.as_millis() as u64,
             frame_numbers_ok: if self.kind == TrackKind::Video { counters.numbers_ok } else { None },
             tone_hz,
             packets_lost: lost,

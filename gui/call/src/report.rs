@@ -54,8 +54,8 @@ pub struct TrackReport {
     /// Frames decoded (or, without decoding, counted from RTP marker bits;
     /// audio: packets).
     pub frames: u64,
-    /// The longest wait between two frames, in milliseconds.
-    pub max_frame_gap_ms: u64,
+    /// The longest wait between two frames, in milliseconds (as `concord selftest` reports it).
+    pub max_frame_gap: u64,
     /// Every decoded frame's test-pattern stamp was readable and numbers only
     /// increased (`null` without decoding, or for audio).
     pub frame_numbers_ok: Option<bool>,

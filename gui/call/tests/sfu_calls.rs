@@ -193,9 +193,11 @@ async fn two_participants_see_and_hear_each_other_through_the_sfu() {
 }
 
 /// Four participants: three send camera and tone (one bot process), the
-/// fourth its camera *and* screen but no microphone (another process).
-/// Everyone gets everything from everyone else; the screen arrives as a
-/// second video track; only the three with a tone are reported speaking.
+/// fourth its camera, no microphone, and two seconds in starts sharing its
+/// screen (another process: its publishing connection renegotiates
+/// mid-call). Everyone gets everything from everyone else; the screen
+/// arrives as a second video track; only the three with a tone are reported
+/// speaking.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_participants_with_a_screen_beside_a_camera_and_one_silent() {
     let db = Database::create(Backend::Sqlite).await;
@@ -208,7 +210,7 @@ async fn four_participants_with_a_screen_beside_a_camera_and_one_silent() {
         "quad+4@example.com",
         1,
         SECONDS,
-        &["--resolution", "320x180", "--screen", "pattern", "--audio", "none"],
+        &["--resolution", "320x180", "--screen", "pattern", "--screen-after", "2", "--audio", "none"],
     );
     let ((mut reports, ok_three), (fourth, ok_fourth)) =
         tokio::join!(reports_of(three, 3), reports_of(fourth, 1));
@@ -312,7 +314,7 @@ async fn leaving_killed_and_frozen_participants_are_gone_within_ten_seconds() {
         let other = accounts[1 - i].id();
         for track in tracks_from(report, other) {
             // Nobody else's departure held up what the stayers send each other.
-            assert!(track["max_frame_gap_ms"].as_u64() < Some(1_000), "{i}: {track}");
+            assert!(track["max_frame_gap"].as_u64() < Some(1_000), "{i}: {track}");
         }
     }
     server.stop().await;
@@ -364,28 +366,61 @@ async fn an_aiortc_client_and_a_bot_call_each_other() {
 }
 
 /// `--video FILE.h264` replays a pre-encoded stream and `--decode none`
-/// counts frames from RTP (what load tests use): both ends count the other's
-/// frames, nothing is lost on loopback, and no stamps are claimed.
+/// counts frames from RTP (what load tests use): both senders count the
+/// other's frames, nothing is lost on loopback, and no stamps are claimed. A
+/// third, listen-only participant (no camera, no microphone) joins and
+/// receives both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replayed_file_is_forwarded_and_counted_without_decoding() {
+async fn a_replayed_file_is_forwarded_and_counted_and_a_listener_joins_without_sending() {
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
-    let (room, accounts) = room_of(&server, "replay", 2).await;
+    let (room, accounts) = room_of(&server, "replay", 3).await;
     let file = std::env::temp_dir().join(format!("concord-replay-{}.h264", std::process::id()));
     concord_call::options::write_pattern_h264(&file, 320, 180, 15, 2).expect("the file is written");
     let file_arg = file.display().to_string();
-    let (reports, ok) = bot(&server, room, "replay", 2, &["--video", &file_arg, "--decode", "none"]).await;
+    let senders = spawn_bot(
+        &server,
+        room,
+        "replay@example.com",
+        2,
+        SECONDS,
+        &["--video", &file_arg, "--decode", "none"],
+    );
+    let listener = spawn_bot(
+        &server,
+        room,
+        "replay+3@example.com",
+        1,
+        SECONDS,
+        &["--video", "none", "--audio", "none", "--decode", "none"],
+    );
+    let ((mut reports, ok), (listener, listener_ok)) =
+        tokio::join!(reports_of(senders, 2), reports_of(listener, 1));
     let _ = std::fs::remove_file(&file);
-    assert!(ok, "{reports:#?}");
+    reports.extend(listener);
+    assert!(ok && listener_ok, "{reports:#?}");
     for (i, report) in reports.iter().enumerate() {
-        assert!(report["sent"]["video_frames"].as_u64() >= Some(60), "{report:#}");
-        let camera = tracks_from(report, accounts[1 - i].id())
-            .into_iter()
-            .find(|t| t["kind"] == "camera")
-            .unwrap_or_else(|| panic!("{report:#}"));
-        assert!(camera["frames"].as_u64() >= Some(50), "{camera}");
-        assert_eq!(camera["packets_lost"], json!(0), "{camera}");
-        assert_eq!(camera["frame_numbers_ok"], Value::Null, "{camera}");
+        let others = (0..2).filter(|j| *j != i);
+        for j in others {
+            let tracks = tracks_from(report, accounts[j].id());
+            let camera = tracks
+                .iter()
+                .find(|t| t["kind"] == "camera")
+                .unwrap_or_else(|| panic!("{i} ← {j}: {report:#}"));
+            assert!(camera["frames"].as_u64() >= Some(50), "{camera}");
+            assert_eq!(camera["packets_lost"], json!(0), "{camera}");
+            assert_eq!(camera["frame_numbers_ok"], Value::Null, "{camera}");
+            assert!(
+                tracks.iter().any(|t| t["kind"] == "microphone" && t["frames"].as_u64() >= Some(100)),
+                "{report:#}"
+            );
+        }
+    }
+    // The senders count their frames; the listener sends nothing and nobody receives anything from it.
+    assert!(reports[0]["sent"]["video_frames"].as_u64() >= Some(60), "{:#}", reports[0]);
+    assert_eq!(reports[2]["sent"], json!({"video_frames": 0, "screen_frames": 0, "audio_frames": 0}));
+    for report in &reports[..2] {
+        assert!(tracks_from(report, accounts[2].id()).is_empty(), "{report:#}");
     }
     server.stop().await;
 }

@@ -15,7 +15,8 @@ const USAGE: &str = "\
 usage: concord-bot --server URL --email E --password P --room ROOM_ID
                    [--register --username NAME] [--seconds N] [--participants K]
                    [--video pattern|none|FILE.h264] [--screen pattern|none] [--audio tone|none]
-                   [--tone-hz HZ] [--resolution WxH] [--fps N] [--decode all|none]
+                   [--screen-after SECONDS] [--tone-hz HZ] [--resolution WxH] [--fps N]
+                   [--decode all|none]
 
 Joins ROOM_ID's call as E (with --participants K: K participants in this
 process, E with +1 … +K before the @), sends and receives for N seconds
@@ -91,6 +92,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                     other => return Err(format!("--screen: pattern or none, got {other:?}")),
                 }
             }
+            "--screen-after" => args.media.screen_after = Some(Duration::from_secs(number("seconds")?)),
             "--audio" => match value.as_str() {
                 "tone" => {
                     args.media.tone_hz.get_or_insert(440.0);
