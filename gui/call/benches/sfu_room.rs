@@ -127,7 +127,13 @@ async fn room(server_bin: &std::path::Path, bot: &str, file: &std::path::Path, s
     }
     // Every participant receives every other's camera for the call's length.
     let expected = (size * (size - 1)) as u64 * SECONDS * u64::from(FPS);
-    let errors: usize = reports.iter().map(|r| r["errors"].as_array().map_or(0, Vec::len)).sum();
+    let mut errors: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r["errors"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e.as_str().map(str::to_owned))
+        .collect();
+    errors.sort();
+    errors.dedup();
     let mb = |b: u64| (b as f64 / 1_048_576.0 * 10.0).round() / 10.0;
     json!({
         "participants": size,

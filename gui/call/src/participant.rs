@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use concord_client::{CallRequest, Command, Connection, Net, NetEvent};
 use concord_common::events::{self, CallLeftReason, CallMedia, ForwardedTrack, PublishedTrack, TrackSource};
-use concord_common::{AuthResponse, RoomId, ServerEvent, UserId};
+use concord_common::{AuthResponse, ErrorCode, RoomId, ServerEvent, UserId};
 use concord_media::send::{AudioSender, MediaEvent, VideoSender};
 use concord_media::source::{PatternSource, ToneSource};
 use concord_media::synthetic::ToneGenerator;
@@ -67,17 +67,31 @@ pub async fn run(
 }
 
 async fn log_in(net: &mut Net, account: &Account) -> Result<AuthResponse, String> {
-    let (server, email, password) = (account.server.clone(), account.email.clone(), account.password.clone());
-    net.send(match &account.register_as {
-        Some(username) => {
-            Command::Register { server: server.clone(), email, username: username.clone(), password }
-        }
-        None => Command::Login { server: server.clone(), email, password },
-    });
+    let server = account.server.clone();
+    let ask = || match &account.register_as {
+        Some(username) => Command::Register {
+            server: server.clone(),
+            email: account.email.clone(),
+            username: username.clone(),
+            password: account.password.clone(),
+        },
+        None => Command::Login {
+            server: server.clone(),
+            email: account.email.clone(),
+            password: account.password.clone(),
+        },
+    };
+    net.send(ask());
     let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
     let auth = loop {
         match tokio::time::timeout_at(deadline, net.recv()).await {
             Ok(Some(NetEvent::Authenticated { auth, .. })) => break auth,
+            // Many participants logging in at once: the server asks to come
+            // back in a second (503 server_busy); spread the retries.
+            Ok(Some(NetEvent::AuthFailed { error })) if error.code == ErrorCode::ServerBusy => {
+                tokio::time::sleep(Duration::from_millis(500 + u64::from(rand_below(1000)))).await;
+                net.send(ask());
+            }
             Ok(Some(NetEvent::AuthFailed { error })) => {
                 return Err(format!("login failed: {}", error.message))
             }
@@ -134,6 +148,13 @@ impl Replay {
         });
         Ok(Replay { stop, sent })
     }
+}
+
+/// A number below `n`, spread enough to de-synchronise retries.
+fn rand_below(n: u32) -> u32 {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    nanos % n.max(1)
 }
 
 /// What we publish, while in the call.

@@ -167,8 +167,7 @@ impl Sfu {
         bind: SocketAddr,
         advertise_ip: Option<IpAddr>,
     ) -> std::io::Result<(Sfu, mpsc::Receiver<SfuEvent>)> {
-        let socket = StdUdpSocket::bind(bind)?;
-        socket.set_nonblocking(true)?;
+        let socket = bind_udp(bind)?;
         let local = socket.local_addr()?;
         let ip = advertise_ip.unwrap_or_else(|| default_advertised_ip(local.ip()));
         let advertised = SocketAddr::new(ip, local.port());
@@ -203,6 +202,28 @@ impl Sfu {
         self.commands.send(SfuCommand::Stats { reply }).await.ok()?;
         answer.await.ok()
     }
+}
+
+/// Kernel buffers asked for on the media socket (the kernel caps them at
+/// `net.core.rmem_max` / `wmem_max`; raise those for very large rooms).
+const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
+/// A non-blocking UDP socket on `bind` with large buffers: one socket
+/// carries every call, and a burst of keyframes from a full room must not
+/// overflow the default 208 KiB.
+fn bind_udp(bind: SocketAddr) -> std::io::Result<StdUdpSocket> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(bind), socket2::Type::DGRAM, None)?;
+    for (set, what) in [
+        (socket.set_recv_buffer_size(SOCKET_BUFFER), "receive"),
+        (socket.set_send_buffer_size(SOCKET_BUFFER), "send"),
+    ] {
+        if let Err(error) = set {
+            tracing::warn!(%error, "could not enlarge the media socket's {what} buffer");
+        }
+    }
+    socket.bind(&bind.into())?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 /// The address to advertise when none is configured: the bound one if it
