@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, Settings};
 use crate::db::Backend;
+use crate::sfu::Sfu;
 
 /// Installs the subscriber described by `figment` (once per process; later
 /// calls change nothing).
@@ -39,7 +40,8 @@ pub fn init(figment: &Figment) {
     }
 }
 
-/// Logs, once the server listens: its address, database, Redis and instance.
+/// Logs, once the server listens: its address, database, Redis, instance
+/// and the media (SFU) port.
 pub fn startup_line() -> AdHoc {
     AdHoc::on_liftoff("Start-up line", |rocket| {
         Box::pin(async move {
@@ -57,8 +59,12 @@ pub fn startup_line() -> AdHoc {
                 ),
                 None => ("off".to_owned(), 0),
             };
+            let media = rocket.state::<Sfu>().map_or_else(
+                || "off".to_owned(),
+                |sfu| format!("udp {} (advertised {})", sfu.local, sfu.advertised),
+            );
             tracing::info!(
-                "Concord {} listening on {scheme}://{}:{}; database: {database}; redis: {redis}; instance_id: {instance}",
+                "Concord {} listening on {scheme}://{}:{}; database: {database}; redis: {redis}; instance_id: {instance}; media: {media}",
                 env!("CARGO_PKG_VERSION"),
                 config.address,
                 config.port,

@@ -155,6 +155,8 @@ pub struct SfuStats {
 #[derive(Clone)]
 pub struct Sfu {
     commands: mpsc::Sender<SfuCommand>,
+    /// The bound UDP address.
+    pub local: SocketAddr,
     /// Where clients send media (the candidate in every SDP).
     pub advertised: SocketAddr,
 }
@@ -175,8 +177,7 @@ impl Sfu {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
         tokio::spawn(Engine::new(socket, advertised, event_tx).run(command_rx));
-        tracing::info!(%local, %advertised, "media (SFU) listening on UDP");
-        Ok((Sfu { commands, advertised }, events))
+        Ok((Sfu { commands, local, advertised }, events))
     }
 
     /// Queues a command that needs no answer, without waiting (callers hold

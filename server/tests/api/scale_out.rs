@@ -159,7 +159,8 @@ async fn users_of_a_killed_instance_go_offline_for_friends_elsewhere() {
     let mut a_process = spawn_server(&env).unwrap_or_else(|log| panic!("instance A did not start: {log:?}"));
     let start_line = a_process.lines_with("listening on");
     assert_eq!(start_line.len(), 1, "one start-up line: {start_line:?}");
-    for part in ["database: SQLite file", "redis: on (127.0.0.1:", "instance_id: 1"] {
+    for part in ["database: SQLite file", "redis: on (127.0.0.1:", "instance_id: 1", "media: udp 127.0.0.1:"]
+    {
         assert!(start_line[0].contains(part), "{part} in {}", start_line[0]);
     }
     let a = TestServer::remote(a_process.port);
