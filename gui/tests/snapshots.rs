@@ -93,8 +93,9 @@ fn room_screen() {
     in_both_themes("room", room_state);
 }
 
-/// Ada owns "Game night" with bob (in its call, muted); its chat has three
-/// messages and "Add people" (carol) is open.
+/// Ada owns "Game night" with bob; both are in its call, bob muted, ada
+/// speaking (the ring); its chat has three messages and "Add people"
+/// (carol) is open.
 fn room_state() -> AppState {
     use concord_common::{PublicUser, Room, RoomId, RoomMessage};
     let mut state = conversation_state();
@@ -105,13 +106,21 @@ fn room_state() -> AppState {
         label: "Game night 🎲".into(),
         owner_id: UserId(1),
         members: vec![member(1, "ada"), member(2, "bob")],
-        in_call: vec![concord_common::events::CallParticipant {
-            user_id: UserId(2),
-            media: concord_common::events::CallMedia { muted: true, ..Default::default() },
-            joined_at_ms: 0,
-        }],
+        in_call: vec![
+            concord_common::events::CallParticipant {
+                user_id: UserId(2),
+                media: concord_common::events::CallMedia { muted: true, ..Default::default() },
+                joined_at_ms: 0,
+            },
+            concord_common::events::CallParticipant {
+                user_id: UserId(1),
+                media: concord_common::events::CallMedia::default(),
+                joined_at_ms: 1,
+            },
+        ],
         created_at_ms: 0,
     });
+    state.speaking.insert((RoomId(7), UserId(1)));
     state.selected_room = Some(RoomId(7));
     state.room_forms.add_open = true;
     let chat = state.room_chats.entry(RoomId(7)).or_default();

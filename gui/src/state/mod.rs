@@ -61,6 +61,8 @@ pub struct AppState {
     pub selected_room: Option<RoomId>,
     /// Rooms I am a member of, oldest first.
     pub rooms: Vec<Room>,
+    /// Who is speaking in which room's call now (the server's `call_speaking`).
+    pub speaking: std::collections::BTreeSet<(RoomId, UserId)>,
     /// Room chats as far as loaded, per room.
     pub room_chats: HashMap<RoomId, RoomChat>,
     /// The room dialogs and forms.
@@ -256,11 +258,13 @@ impl AppState {
             }
             // This app joins no call yet (the call UI comes next), so no
             // connection of it is ever taken out of one or sent its media.
+            ServerEvent::CallSpeaking(events::CallSpeaking { room_id, user_id, speaking }) => {
+                self.apply_room_event(RoomEvent::Call(CallChange::Speaking(room_id, user_id, speaking)))
+            }
             ServerEvent::CallLeft(_)
             | ServerEvent::CallPublishAnswer(_)
             | ServerEvent::CallSubscribeOffer(_)
-            | ServerEvent::CallSubscribeAccepted(_)
-            | ServerEvent::CallSpeaking(_) => {}
+            | ServerEvent::CallSubscribeAccepted(_) => {}
             ServerEvent::Error(events::Refused { error }) => self.notice = Some(error.message),
             ServerEvent::HeartbeatAck => {}
         }

@@ -76,12 +76,19 @@ pub(super) enum CallChange {
     Snapshot(RoomId, Vec<CallParticipant>),
     Upsert(RoomId, CallParticipant),
     Left(RoomId, UserId),
+    /// Started (`true`) or stopped speaking.
+    Speaking(RoomId, UserId, bool),
 }
 
 impl AppState {
     /// The room with this id.
     pub fn room(&self, id: RoomId) -> Option<&Room> {
         self.rooms.iter().find(|r| r.id == id)
+    }
+
+    /// Whether `user` is speaking in `room`'s call now.
+    pub fn is_speaking(&self, room: RoomId, user: UserId) -> bool {
+        self.speaking.contains(&(room, user))
     }
 
     /// Whether I own `room`.
@@ -250,18 +257,35 @@ impl AppState {
 
     fn apply_call_change(&mut self, change: CallChange) {
         let room_id = match &change {
-            CallChange::Snapshot(room, _) | CallChange::Upsert(room, _) | CallChange::Left(room, _) => *room,
+            CallChange::Snapshot(room, _)
+            | CallChange::Upsert(room, _)
+            | CallChange::Left(room, _)
+            | CallChange::Speaking(room, _, _) => *room,
         };
         let Some(room) = self.rooms.iter_mut().find(|r| r.id == room_id) else { return };
         match change {
-            CallChange::Snapshot(_, participants) => room.in_call = participants,
+            CallChange::Speaking(_, user, speaking) => {
+                // Only someone in the call speaks in it.
+                if speaking && room.in_call.iter().any(|p| p.user_id == user) {
+                    self.speaking.insert((room_id, user));
+                } else {
+                    self.speaking.remove(&(room_id, user));
+                }
+            }
+            CallChange::Snapshot(_, participants) => {
+                self.speaking.retain(|(r, u)| *r != room_id || participants.iter().any(|p| p.user_id == *u));
+                room.in_call = participants;
+            }
             CallChange::Upsert(_, participant) => {
                 match room.in_call.iter_mut().find(|p| p.user_id == participant.user_id) {
                     Some(existing) => *existing = participant,
                     None => room.in_call.push(participant),
                 }
             }
-            CallChange::Left(_, user) => room.in_call.retain(|p| p.user_id != user),
+            CallChange::Left(_, user) => {
+                room.in_call.retain(|p| p.user_id != user);
+                self.speaking.remove(&(room_id, user));
+            }
         }
     }
 

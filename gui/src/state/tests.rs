@@ -342,6 +342,32 @@ fn who_is_in_a_rooms_call_follows_the_call_events() {
         reason: CallLeftReason::Disconnected,
     })));
     assert!(state.room(room).unwrap().in_call.is_empty());
+    // Speaking: only someone in the call, until they stop or leave.
+    let speaking = |on| {
+        server(ServerEvent::CallSpeaking(events::CallSpeaking {
+            room_id: room,
+            user_id: UserId(2),
+            speaking: on,
+        }))
+    };
+    state.apply(speaking(true));
+    assert!(!state.is_speaking(room, UserId(2)), "not in the call: not speaking in it");
+    state.apply(server(ServerEvent::CallParticipantJoined(events::CallParticipantJoined {
+        room_id: room,
+        participant: bob(false),
+    })));
+    state.apply(speaking(true));
+    assert!(state.is_speaking(room, UserId(2)));
+    state.apply(speaking(false));
+    assert!(!state.is_speaking(room, UserId(2)));
+    state.apply(speaking(true));
+    state.apply(server(ServerEvent::CallParticipantLeft(events::CallParticipantLeft {
+        room_id: room,
+        user_id: UserId(2),
+        reason: CallLeftReason::Left,
+    })));
+    assert!(!state.is_speaking(room, UserId(2)), "leaving ends speaking");
+    assert!(state.room(room).unwrap().in_call.is_empty());
     // Events for a room not (or no longer) in the list change nothing.
     state.apply(server(ServerEvent::CallParticipantJoined(events::CallParticipantJoined {
         room_id: RoomId(6),

@@ -43,6 +43,12 @@ pub fn avatar_ui(
     response
 }
 
+/// The ring around the avatar in `rect` of someone speaking in a call.
+pub fn speaking_ring(ui: &egui::Ui, rect: egui::Rect) {
+    let radius = rect.width().min(rect.height()) / 2.0;
+    ui.painter().circle_stroke(rect.center(), radius + 2.0, Stroke::new(2.0, tokens::palette(ui).online));
+}
+
 /// Paints an avatar into `rect` (for rows that lay themselves out).
 pub fn paint(ui: &egui::Ui, rect: egui::Rect, user: UserId, name: &str, online: Option<bool>) {
     let palette = tokens::palette(ui);

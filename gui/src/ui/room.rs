@@ -114,7 +114,11 @@ fn members_ui(ui: &mut egui::Ui, state: &AppState, room: &Room, commands: &mut V
                 .color(palette.text_muted),
         );
         for member in &room.members {
-            avatar::avatar_ui(ui, member.id, &member.username, size::AVATAR_SMALL, None);
+            let speaking = state.is_speaking(room.id, member.id);
+            let face = avatar::avatar_ui(ui, member.id, &member.username, size::AVATAR_SMALL, None);
+            if speaking {
+                avatar::speaking_ring(ui, face.rect);
+            }
             let name = if member.id == room.owner_id {
                 format!("{} (owner)", member.username)
             } else {
@@ -122,8 +126,11 @@ fn members_ui(ui: &mut egui::Ui, state: &AppState, room: &Room, commands: &mut V
             };
             ui.label(name);
             if let Some(in_call) = room.in_call.iter().find(|p| p.user_id == member.id) {
-                let icon = if in_call.media.muted { icons::MICROPHONE_SLASH } else { icons::PHONE };
-                let what = if in_call.media.muted { "in the call, muted" } else { "in the call" };
+                let (icon, what) = match (in_call.media.muted, speaking) {
+                    (true, _) => (icons::MICROPHONE_SLASH, "in the call, muted"),
+                    (false, true) => (icons::SPEAKER_HIGH, "in the call, speaking"),
+                    (false, false) => (icons::PHONE, "in the call"),
+                };
                 ui.label(RichText::new(icon).color(palette.online)).on_hover_text(what);
             }
             if owner && member.id != room.owner_id {
