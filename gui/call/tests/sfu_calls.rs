@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use concord_common::events::{CallLeftReason, CallParticipantLeft, CallSpeaking};
-use concord_common::{RoomId, ServerEvent, UserId};
+use concord_common::{ErrorCode, RoomId, ServerEvent, UserId};
 use concord_testkit::db::{Backend, Database};
 use concord_testkit::server::{no_extra, Account, TestServer, PASSWORD};
 use concord_testkit::ws::Ws;
@@ -422,5 +422,102 @@ async fn a_replayed_file_is_forwarded_and_counted_and_a_listener_joins_without_s
     for report in &reports[..2] {
         assert!(tracks_from(report, accounts[2].id()).is_empty(), "{report:#}");
     }
+    server.stop().await;
+}
+
+/// The answer to request `id` on `ws`, skipping other frames (call events).
+async fn answer_to(ws: &mut Ws, id: &str) -> ServerEvent {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match ws.next_frame_within(wait).await {
+            Ok(frame) if frame.request_id.as_deref() == Some(id) => return frame.event,
+            Ok(_) => {}
+            Err(code) => panic!("no answer to {id} (socket ended: {code:?})"),
+        }
+    }
+}
+
+fn refused_with(event: &ServerEvent, code: ErrorCode) -> bool {
+    matches!(event, ServerEvent::Error(refused) if refused.error.code == code)
+}
+
+/// Bad signaling and garbage datagrams at the media port, from a member in
+/// the call, while two bots talk: each bad request gets its typed error,
+/// the SFU survives every datagram, and the bots' call is unharmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_signaling_and_garbage_datagrams_change_nothing_for_the_others() {
+    use concord_common::events::{CallJoin, CallPublish, CallSubscribeAnswer};
+    use concord_common::ClientEvent;
+
+    let db = Database::create(Backend::Sqlite).await;
+    let server = TestServer::start_on(&db, no_extra()).await;
+    let (room, accounts) = room_of(&server, "rude", 3).await;
+    let bots =
+        spawn_bot(&server, room, "rude@example.com", 2, "10", &["--resolution", "160x90", "--fps", "10"]);
+    let mut rude = Ws::identified_lean(&server.ws_url(), &accounts[2].token).await;
+
+    // Not in the call yet: publishing is refused.
+    let publish =
+        |sdp: &str| ClientEvent::CallPublish(CallPublish { room_id: room, sdp: sdp.into(), tracks: vec![] });
+    rude.send_request("p0", publish("v=0")).await;
+    assert!(refused_with(&answer_to(&mut rude, "p0").await, ErrorCode::NotInCall));
+    rude.send_request("j", ClientEvent::CallJoin(CallJoin { room_id: room, media: Default::default() }))
+        .await;
+    assert!(matches!(answer_to(&mut rude, "j").await, ServerEvent::CallJoined(_)));
+
+    // Garbage as SDP, and an answer to an offer nobody made.
+    rude.send_request("p1", publish("this is not SDP")).await;
+    assert!(refused_with(&answer_to(&mut rude, "p1").await, ErrorCode::InvalidSdp));
+    let answer = |offer_id: u64, sdp: &str| {
+        ClientEvent::CallSubscribeAnswer(CallSubscribeAnswer { room_id: room, offer_id, sdp: sdp.into() })
+    };
+    rude.send_request("a1", answer(999, "v=0")).await;
+    assert!(refused_with(&answer_to(&mut rude, "a1").await, ErrorCode::StaleOffer));
+
+    // The server offers the bots' tracks: answer it with garbage, then with a stale id.
+    let offer = until(&mut rude, Duration::from_secs(30), "an offer", |e| {
+        matches!(e, ServerEvent::CallSubscribeOffer(_))
+    })
+    .await;
+    let ServerEvent::CallSubscribeOffer(offer) = offer else { unreachable!("matched above") };
+    rude.send_request("a2", answer(offer.offer_id, "v=0\r\nnonsense")).await;
+    assert!(refused_with(&answer_to(&mut rude, "a2").await, ErrorCode::InvalidSdp));
+    rude.send_request("a3", answer(offer.offer_id + 1, "v=0")).await;
+    assert!(refused_with(&answer_to(&mut rude, "a3").await, ErrorCode::StaleOffer));
+
+    // Garbage at the media port the offer names: random bytes, STUN for
+    // nobody, RTP and DTLS from a stranger, empty datagrams.
+    let port: u16 = offer
+        .sdp
+        .lines()
+        .find(|l| l.starts_with("a=candidate:") && l.contains("typ host"))
+        .and_then(|l| l.split_whitespace().nth(5)?.parse().ok())
+        .expect("the offer names the media port");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut seed: u32 = 7;
+    let mut next = || {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        seed
+    };
+    let mut stun = vec![0x00, 0x01, 0x00, 0x0c, 0x21, 0x12, 0xa4, 0x42];
+    stun.extend_from_slice(&[9; 12]);
+    stun.extend_from_slice(&[0x00, 0x06, 0x00, 0x08]);
+    stun.extend_from_slice(b"nobody:x");
+    for i in 0..3_000u32 {
+        let datagram: Vec<u8> = match i % 5 {
+            0 => (0..(next() % 1_400)).map(|_| next() as u8).collect(),
+            1 => stun.clone(),
+            2 => [0x80, 102].iter().copied().chain((0..200).map(|_| next() as u8)).collect(),
+            3 => [22, 254, 253].iter().copied().chain((0..100).map(|_| next() as u8)).collect(),
+            _ => Vec::new(),
+        };
+        let _ = socket.send_to(&datagram, ("127.0.0.1", port));
+    }
+
+    // The bots never noticed.
+    let (reports, ok) = reports_of(bots, 2).await;
+    assert!(ok, "{reports:#?}");
+    assert_received(&reports, &accounts[..2], &[Some(440.0), Some(550.0)]);
     server.stop().await;
 }

@@ -155,11 +155,26 @@ impl Engine {
             let deadline = self.next_deadline().map_or(next_tick, |d| d.min(next_tick));
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(command) => self.on_command(Instant::now(), command),
+                    Some(command) => {
+                        let now = Instant::now();
+                        let culprit = match &command {
+                            SfuCommand::Publish { room, conn, .. } | SfuCommand::SubscribeAnswer { room, conn, .. } => {
+                                Some((*room, *conn))
+                            }
+                            _ => None,
+                        };
+                        self.contained(now, culprit, |engine| engine.on_command(now, command));
+                    }
                     None => break,
                 },
                 received = self.socket.recv_from(&mut buf) => match received {
-                    Ok((len, from)) => self.on_datagram(Instant::now(), from, &buf[..len]),
+                    Ok((len, from)) => {
+                        let now = Instant::now();
+                        if let Some(id) = self.demux.route(now, from, &buf[..len]) {
+                            let culprit = self.pcs.get(&id).map(|pc| (pc.room, pc.owner));
+                            self.contained(now, culprit, |engine| engine.on_datagram(now, id, from, &buf[..len]));
+                        }
+                    }
                     Err(error) => tracing::debug!(%error, "SFU socket read"),
                 },
                 () = tokio::time::sleep_until(deadline.into()) => {}
@@ -484,8 +499,27 @@ impl Engine {
         }
     }
 
-    fn on_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        let Some(id) = self.demux.route(now, from, datagram) else { return };
+    /// Runs `work`; should it panic (inside rtc, on input we did not
+    /// foresee), the participant whose input it was is taken out — their
+    /// connections dropped unclosed, as their state is suspect — and
+    /// everyone else's calls go on.
+    fn contained(&mut self, now: Instant, culprit: Option<(RoomId, ConnId)>, work: impl FnOnce(&mut Self)) {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(self))).is_ok() {
+            return;
+        }
+        tracing::error!("the SFU recovered from a panic handling a participant's input; they were taken out");
+        let Some((room, conn)) = culprit else { return };
+        let pcs = self.member(room, conn).map_or_else(Vec::new, |m| {
+            [m.publish_pc, m.subscribe_pc].into_iter().flatten().collect::<Vec<_>>()
+        });
+        for id in pcs {
+            self.pcs.remove(&id);
+            self.demux.unregister(id);
+        }
+        self.lose(now, room, conn);
+    }
+
+    fn on_datagram(&mut self, now: Instant, id: PcId, from: SocketAddr, datagram: &[u8]) {
         let Some(pc) = self.pcs.get_mut(&id) else { return };
         if classify(datagram) == PacketClass::Unknown {
             return;
@@ -514,10 +548,13 @@ impl Engine {
             .filter_map(|(id, pc)| pc.peer.poll_timeout().is_some_and(|t| t <= now).then_some(*id))
             .collect();
         for id in due {
-            if let Some(pc) = self.pcs.get_mut(&id) {
-                let _ = pc.peer.handle_timeout(now);
-            }
-            self.pump(now, id);
+            let culprit = self.pcs.get(&id).map(|pc| (pc.room, pc.owner));
+            self.contained(now, culprit, |engine| {
+                if let Some(pc) = engine.pcs.get_mut(&id) {
+                    let _ = pc.peer.handle_timeout(now);
+                }
+                engine.pump(now, id);
+            });
         }
     }
 
