@@ -21,7 +21,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::options::{MediaOptions, VideoChoice};
-use crate::receive::TrackWatch;
+use crate::receive::{source_name, TrackWatch};
 use crate::report::{ParticipantReport, RemoteReport, SentReport};
 
 /// How long logging in, connecting and joining may take.
@@ -283,12 +283,7 @@ impl Call {
     fn join(&mut self) {
         self.join_requested = Instant::now();
         self.in_call = true;
-        let media = CallMedia {
-            muted: self.media.tone_hz.is_none(),
-            deafened: false,
-            camera: self.media.video != VideoChoice::None,
-            screen: self.media.screen,
-        };
+        let media = self.call_media(self.media.screen && self.media.screen_after.is_none());
         self.net.send(Command::Call(CallRequest::Join(events::CallJoin { room_id: self.room, media })));
     }
 
@@ -386,8 +381,6 @@ impl Call {
             return Ok(());
         }
         let peer = MediaPeer::new(self.peer_options.clone(), self.publisher_events.0.clone()).await?;
-        let mut tracks = Vec::new();
-        let stream = self.me.to_string();
         let mut publisher = Publisher {
             peer,
             tracks: Vec::new(),
@@ -397,38 +390,26 @@ impl Call {
             microphone: None,
         };
         if let Some(hz) = media.tone_hz {
-            let track = Arc::new(publisher.peer.add_track("microphone", &stream, TrackKind::Audio).await?);
-            tracks.push(PublishedTrack { track_id: "microphone".into(), source: TrackSource::Microphone });
+            let track = self.add_track(&mut publisher, TrackSource::Microphone).await?;
             let source = Box::new(ToneSource::new(ToneGenerator::continuous(hz, 0.3)));
             publisher.microphone =
                 Some(AudioSender::start(source, track, self.runtime.clone(), self.media_events.0.clone())?);
         }
-        let (width, height, fps) = (media.width, media.height, media.fps);
-        if media.video == VideoChoice::Pattern {
-            let track = Arc::new(publisher.peer.add_track("camera", &stream, TrackKind::Video).await?);
-            tracks.push(PublishedTrack { track_id: "camera".into(), source: TrackSource::Camera });
-            let settings = EncoderSettings::camera(width, height, fps as f32);
-            let source = Box::new(PatternSource::new(width, height, fps));
-            publisher.camera = Some(VideoSender::start(
-                source,
-                track,
-                settings,
-                None,
-                self.runtime.clone(),
-                self.media_events.0.clone(),
-            )?);
-        }
-        if let VideoChoice::File(path) = &media.video {
-            let track = Arc::new(publisher.peer.add_track("camera", &stream, TrackKind::Video).await?);
-            tracks.push(PublishedTrack { track_id: "camera".into(), source: TrackSource::Camera });
-            let replay = Replay::start(path, track, fps)
-                .map_err(|e| concord_media::MediaError::Transport(format!("{}: {e}", path.display())))?;
-            publisher.replay = Some(replay);
+        match &media.video {
+            VideoChoice::Pattern => {
+                publisher.camera = Some(self.add_pattern(&mut publisher, TrackSource::Camera).await?)
+            }
+            VideoChoice::File(path) => {
+                let track = self.add_track(&mut publisher, TrackSource::Camera).await?;
+                let replay = Replay::start(path, track, media.fps)
+                    .map_err(|e| concord_media::MediaError::Transport(format!("{}: {e}", path.display())))?;
+                publisher.replay = Some(replay);
+            }
+            VideoChoice::None => {}
         }
         if media.screen && media.screen_after.is_none() {
-            self.add_screen(&mut publisher).await?;
+            publisher.screen = Some(self.add_pattern(&mut publisher, TrackSource::Screen).await?);
         }
-        publisher.tracks.extend(tracks);
         self.offer(publisher).await
     }
 
@@ -445,26 +426,41 @@ impl Call {
         Ok(())
     }
 
-    /// Adds the screen-share track (the test pattern) to `publisher`.
-    async fn add_screen(&self, publisher: &mut Publisher) -> concord_media::Result<()> {
+    /// Adds a track for `source` to `publisher` (its id is the source's name).
+    async fn add_track(
+        &self,
+        publisher: &mut Publisher,
+        source: TrackSource,
+    ) -> concord_media::Result<Arc<LocalTrack>> {
+        let id = source_name(source);
+        let kind = if source == TrackSource::Microphone { TrackKind::Audio } else { TrackKind::Video };
+        let track = Arc::new(publisher.peer.add_track(id, &self.me.to_string(), kind).await?);
+        publisher.tracks.push(PublishedTrack { track_id: id.to_owned(), source });
+        Ok(track)
+    }
+
+    /// Adds the test pattern as the camera or the screen to `publisher`.
+    async fn add_pattern(
+        &self,
+        publisher: &mut Publisher,
+        source: TrackSource,
+    ) -> concord_media::Result<VideoSender> {
         let (width, height, fps) = (self.media.width, self.media.height, self.media.fps);
-        let stream = self.me.to_string();
-        let track = Arc::new(publisher.peer.add_track("screen", &stream, TrackKind::Video).await?);
-        publisher.tracks.push(PublishedTrack { track_id: "screen".into(), source: TrackSource::Screen });
-        let settings = EncoderSettings {
-            content: VideoContent::Screen,
-            ..EncoderSettings::camera(width, height, fps as f32)
-        };
-        let source = Box::new(PatternSource::new(width, height, fps));
-        publisher.screen = Some(VideoSender::start(
-            source,
-            track,
-            settings,
-            None,
-            self.runtime.clone(),
-            self.media_events.0.clone(),
-        )?);
-        Ok(())
+        let track = self.add_track(publisher, source).await?;
+        let content = if source == TrackSource::Screen { VideoContent::Screen } else { VideoContent::Camera };
+        let settings = EncoderSettings { content, ..EncoderSettings::camera(width, height, fps as f32) };
+        let pattern = Box::new(PatternSource::new(width, height, fps));
+        VideoSender::start(pattern, track, settings, None, self.runtime.clone(), self.media_events.0.clone())
+    }
+
+    /// What I have switched on, for `call_join` and `call_update`.
+    fn call_media(&self, screen: bool) -> CallMedia {
+        CallMedia {
+            muted: self.media.tone_hz.is_none(),
+            deafened: false,
+            camera: self.media.video != VideoChoice::None,
+            screen,
+        }
     }
 
     /// Starts sharing the screen mid-call: a new track on the publishing
@@ -474,8 +470,11 @@ impl Call {
             report.errors.push("nothing published to add a screen to".into());
             return;
         };
-        let result = match self.add_screen(&mut publisher).await {
-            Ok(()) => self.offer(publisher).await,
+        let result = match self.add_pattern(&mut publisher, TrackSource::Screen).await {
+            Ok(screen) => {
+                publisher.screen = Some(screen);
+                self.offer(publisher).await
+            }
             Err(error) => {
                 self.publisher = Some(publisher);
                 Err(error)
@@ -483,16 +482,8 @@ impl Call {
         };
         match result {
             Ok(()) => {
-                let media = CallMedia {
-                    muted: self.media.tone_hz.is_none(),
-                    deafened: false,
-                    camera: self.media.video != VideoChoice::None,
-                    screen: true,
-                };
-                self.net.send(Command::Call(CallRequest::Update(events::CallUpdate {
-                    room_id: self.room,
-                    media,
-                })));
+                let update = events::CallUpdate { room_id: self.room, media: self.call_media(true) };
+                self.net.send(Command::Call(CallRequest::Update(update)));
             }
             Err(error) => report.errors.push(format!("could not share the screen: {error}")),
         }
