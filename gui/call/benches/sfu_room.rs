@@ -115,6 +115,7 @@ async fn room(server_bin: &std::path::Path, bot: &str, file: &std::path::Path, s
         .collect();
     let mut frames = 0u64;
     let mut lost = 0u64;
+    let mut packets = 0u64;
     for report in &reports {
         for remote in report["received"].as_array().into_iter().flatten() {
             for track in remote["tracks"].as_array().into_iter().flatten() {
@@ -122,6 +123,7 @@ async fn room(server_bin: &std::path::Path, bot: &str, file: &std::path::Path, s
                     frames += track["frames"].as_u64().unwrap_or(0);
                 }
                 lost += track["packets_lost"].as_u64().unwrap_or(0);
+                packets += track["packets"].as_u64().unwrap_or(0);
             }
         }
     }
@@ -142,6 +144,9 @@ async fn room(server_bin: &std::path::Path, bot: &str, file: &std::path::Path, s
         "first_remote_frame_ms": percentiles(&mut first),
         "video_frames_delivered_pct": (frames as f64 * 1000.0 / expected.max(1) as f64).round() / 10.0,
         "packets_lost": lost,
+        // What the subscribers received, i.e. what the SFU forwarded and delivered.
+        "packets_received_per_s": (packets as f64 / wall.as_secs_f64()).round(),
+        "server_cpu_us_per_received_packet": (cpu.as_secs_f64() * 1e7 / packets.max(1) as f64).round() / 10.0,
         "errors": errors,
         "server_cpu_pct_of_one_core": (cpu.as_secs_f64() * 1000.0 / wall.as_secs_f64()).round() / 10.0,
         "server_rss_mb": {"idle": mb(idle_rss), "peak": mb(peak_rss), "per_participant": mb(peak_rss.saturating_sub(idle_rss) / size as u64)},

@@ -29,6 +29,8 @@ struct Counters {
     numbers_ok: Option<bool>,
     last_number: Option<u32>,
     lost: u64,
+    /// RTP packets received.
+    packets: u64,
     /// The latest decoded audio.
     audio: VecDeque<f32>,
 }
@@ -93,6 +95,7 @@ impl TrackWatch {
                     while let Some(piece) = track.next_packet().await {
                         let mut counters = counters.lock().unwrap_or_else(PoisonError::into_inner);
                         counters.lost += gaps.observe(piece.seq);
+                        counters.packets += 1;
                         if piece.marker {
                             counters.frame(Instant::now());
                         }
@@ -109,6 +112,7 @@ impl TrackWatch {
                         let decoded = decoder.as_mut().and_then(|d| d.decode(&piece.payload, &mut pcm).ok());
                         let mut counters = counters.lock().unwrap_or_else(PoisonError::into_inner);
                         counters.lost += gaps.observe(piece.seq);
+                        counters.packets += 1;
                         counters.frame(Instant::now());
                         if let Some(samples) = decoded {
                             counters.audio.extend(&pcm[..samples.min(pcm.len())]);
@@ -140,9 +144,12 @@ impl TrackWatch {
     /// What arrived so far.
     pub fn report(&self) -> TrackReport {
         let counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        let lost = match &self.video {
-            Some(receiver) => receiver.stats().lost.load(Ordering::Relaxed),
-            None => counters.lost,
+        let (lost, packets) = match &self.video {
+            Some(receiver) => (
+                receiver.stats().lost.load(Ordering::Relaxed),
+                receiver.stats().packets.load(Ordering::Relaxed),
+            ),
+            None => (counters.lost, counters.packets),
         };
         let tone_hz =
             if self.kind == TrackKind::Audio && self.decode && counters.audio.len() >= TONE_WINDOW / 2 {
@@ -157,6 +164,7 @@ impl TrackWatch {
             max_frame_gap: counters.max_gap.as_millis() as u64,
             frame_numbers_ok: if self.kind == TrackKind::Video { counters.numbers_ok } else { None },
             tone_hz,
+            packets,
             packets_lost: lost,
         }
     }

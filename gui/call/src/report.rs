@@ -61,6 +61,8 @@ pub struct TrackReport {
     pub frame_numbers_ok: Option<bool>,
     /// The tone heard, in Hz (audio, when decoding).
     pub tone_hz: Option<f32>,
+    /// RTP packets received.
+    pub packets: u64,
     /// RTP packets that never arrived.
     pub packets_lost: u64,
 }

@@ -408,6 +408,10 @@ async fn a_replayed_file_is_forwarded_and_counted_and_a_listener_joins_without_s
                 .find(|t| t["kind"] == "camera")
                 .unwrap_or_else(|| panic!("{i} ← {j}: {report:#}"));
             assert!(camera["frames"].as_u64() >= Some(50), "{camera}");
+            assert!(
+                camera["packets"].as_u64() >= camera["frames"].as_u64(),
+                "a frame is one packet or more: {camera}"
+            );
             assert_eq!(camera["packets_lost"], json!(0), "{camera}");
             assert_eq!(camera["frame_numbers_ok"], Value::Null, "{camera}");
             assert!(
