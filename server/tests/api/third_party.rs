@@ -10,22 +10,18 @@ async fn a_python_client_uses_rooms_chat_and_calls_from_the_document() {
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, Figment::new()).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/rooms_and_calls.py");
-    let mut child = std::process::Command::new("python3")
+    let child = tokio::process::Command::new("python3")
         .arg(script)
         .arg(server.url(""))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .expect("python3 runs (./.ci/setup installs it with requests and websocket-client)");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    while child.try_wait().expect("the Python client can be waited for").is_none() {
-        if tokio::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the Python client did not finish within 60 s");
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let output = child.wait_with_output().expect("its output");
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the Python client finished within 60 s")
+        .expect("its output");
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "the Python client failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("ok: rooms and calls"), "{stdout}");
