@@ -272,20 +272,8 @@ impl Engine {
             self.close_pc(pc);
         }
         // Nobody receives their tracks any more.
-        let media = self.rooms.get_mut(&room).expect("the room was just read");
-        for other in media.members.values_mut() {
-            let gone: Vec<u32> =
-                other.forwarded.iter().filter(|(_, f)| f.publisher == conn).map(|(ssrc, _)| *ssrc).collect();
-            for ssrc in gone {
-                if let Some(forwarded) = other.forwarded.remove(&ssrc) {
-                    if let Some(pc) = other.subscribe_pc.and_then(|id| self.pcs.get_mut(&id)) {
-                        let _ = pc.peer.remove_track(forwarded.sender);
-                    }
-                    other.negotiation.needed = true;
-                }
-            }
-        }
-        if media.members.is_empty() {
+        self.stop_forwarding(room, |_, forwarded| forwarded.publisher == conn);
+        if self.rooms.get(&room).is_some_and(|media| media.members.is_empty()) {
             self.rooms.remove(&room);
         }
         self.renegotiate(now, room);
@@ -755,17 +743,25 @@ impl Engine {
         let Some(media) = self.rooms.get_mut(&room) else { return };
         let Some(member) = media.members.get_mut(&owner) else { return };
         member.published.retain(|t| !closed_ssrcs.contains(&t.ssrc));
-        for other in media.members.values_mut() {
-            for ssrc in &closed_ssrcs {
-                if let Some(forwarded) = other.forwarded.remove(ssrc) {
-                    if let Some(pc) = other.subscribe_pc.and_then(|id| self.pcs.get_mut(&id)) {
-                        let _ = pc.peer.remove_track(forwarded.sender);
-                    }
-                    other.negotiation.needed = true;
+        self.stop_forwarding(room, |ssrc, _| closed_ssrcs.contains(ssrc));
+        self.renegotiate(now, room);
+    }
+
+    /// Takes the forwarded tracks `gone` picks out of every subscriber's
+    /// receiving connection in `room` (their next offer drops them).
+    fn stop_forwarding(&mut self, room: RoomId, gone: impl Fn(&u32, &Forwarded) -> bool) {
+        let Some(media) = self.rooms.get_mut(&room) else { return };
+        for subscriber in media.members.values_mut() {
+            let ssrcs: Vec<u32> =
+                subscriber.forwarded.iter().filter(|(s, f)| gone(s, f)).map(|(s, _)| *s).collect();
+            for ssrc in ssrcs {
+                let Some(forwarded) = subscriber.forwarded.remove(&ssrc) else { continue };
+                if let Some(pc) = subscriber.subscribe_pc.and_then(|id| self.pcs.get_mut(&id)) {
+                    let _ = pc.peer.remove_track(forwarded.sender);
                 }
+                subscriber.negotiation.needed = true;
             }
         }
-        self.renegotiate(now, room);
     }
 
     /// A packet someone published: through the router to every subscriber's
