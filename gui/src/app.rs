@@ -34,7 +34,7 @@ impl ConcordApp {
         let wake_ctx = ctx.clone();
         let wake: concord_client::Wake = Arc::new(move || wake_ctx.request_repaint());
         let net = Net::start(wake.clone());
-        let media = Media::start(wake);
+        let media = Media::start(wake, ctx.clone(), net.command_sender());
         let now_ms = chrono::Utc::now().timestamp_millis();
         let (state, commands) = AppState::restore(persisted, now_ms);
         let mut app = Self { state, net, media, deferred_input: Vec::new() };
@@ -64,6 +64,9 @@ impl ConcordApp {
             if matches!(event, crate::net::NetEvent::Authenticated { .. }) {
                 crate::platform::ask_notification_permission();
             }
+            if self.state.call.is_some() && crate::state::concerns_call(&event) {
+                self.media.send(crate::media::MediaCommand::CallNet(event.clone()));
+            }
             let commands = self.state.apply(event);
             self.send(commands);
         }
@@ -82,6 +85,10 @@ impl ConcordApp {
         }
         if chimed {
             crate::platform::play_message_sound();
+        }
+        // Several at once (a room filling up) play as one.
+        if let Some(sound) = self.state.call_sounds.drain(..).next_back() {
+            crate::platform::play_call_sound(sound);
         }
     }
 }

@@ -3,14 +3,16 @@
 //!
 //! Data flows one way. Network tasks ([`net`], the `concord-client` library)
 //! turn server responses and websocket frames into [`net::NetEvent`]s, and
-//! the [`media`] actor answers device and call-test questions with
-//! [`media::MediaEvent`]s; the app ([`app::ConcordApp`]) applies both to
+//! the [`media`] actor answers device and call-test questions and runs the
+//! call (desktop: [`call_bridge`]), reporting with [`media::MediaEvent`]s; the app ([`app::ConcordApp`]) applies both to
 //! [`state::AppState`] once per frame; screens ([`ui`]) draw the state and
 //! return [`net::Command`]s (media requests queue in the state), which go
 //! back to the actors. Nothing in a screen talks to a socket, and the UI
 //! thread never waits: it repaints when an event arrives.
 
 pub mod app;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod call_bridge;
 pub mod media;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod media_bridge;

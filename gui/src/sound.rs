@@ -1,8 +1,23 @@
-//! The short sound played for a message that arrives while you look
-//! elsewhere: a WAV in `assets/sounds`, decoded here (16-bit PCM only).
+//! The short sounds: a message that arrives while you look elsewhere, and
+//! someone joining or leaving your call. WAVs in `assets/sounds`, decoded
+//! here (16-bit PCM only).
+
+use crate::state::CallSound;
 
 /// The notification sound.
 pub const MESSAGE_WAV: &[u8] = include_bytes!("../../assets/sounds/message.wav");
+/// Someone joined the call (a rising pair of notes).
+pub const JOIN_WAV: &[u8] = include_bytes!("../../assets/sounds/join.wav");
+/// Someone left the call (a falling pair).
+pub const LEAVE_WAV: &[u8] = include_bytes!("../../assets/sounds/leave.wav");
+
+/// The WAV of a call sound.
+pub fn call_wav(sound: CallSound) -> &'static [u8] {
+    match sound {
+        CallSound::Joined => JOIN_WAV,
+        CallSound::Left => LEAVE_WAV,
+    }
+}
 
 /// Decoded mono audio.
 #[derive(Debug, Clone, PartialEq)]

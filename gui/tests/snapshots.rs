@@ -220,3 +220,104 @@ fn conversation_at_every_size() {
     assert_eq!(phone.state().selected, None);
     results.unwrap();
 }
+
+/// A call in "Game night": ada (speaking, camera off: her avatar), bob's
+/// camera and bob's shared screen beside it, carol muted and deafened; the
+/// participant list and the chat beside the grid; the stats overlay on.
+/// The pictures are stand-ins drawn here, as textures of the harness.
+#[test]
+fn call_screen() {
+    use concord_common::events::{CallMedia, CallParticipant, TrackSource};
+    use concord_common::{PublicUser, RoomId};
+    use concord_gui::media::{TrackStats, VideoTexture};
+    use concord_gui::state::{ActiveCall, CallPhase};
+
+    let call_state = || {
+        let mut state = room_state();
+        state.room_forms.add_open = false;
+        let room = state.rooms.iter_mut().find(|r| r.id == RoomId(7)).unwrap();
+        room.members.push(PublicUser { id: UserId(3), username: "carol".into() });
+        let participant =
+            |id: i64, media: CallMedia| CallParticipant { user_id: UserId(id), media, joined_at_ms: id };
+        room.in_call = vec![
+            participant(1, CallMedia::default()),
+            participant(2, CallMedia { camera: true, screen: true, ..Default::default() }),
+            participant(3, CallMedia { muted: true, deafened: true, ..Default::default() }),
+        ];
+        let mut stats = std::collections::HashMap::new();
+        let samples = (0..30)
+            .map(|i| TrackStats {
+                user: UserId(2),
+                source: TrackSource::Camera,
+                kbps: 600.0 + (i as f32 * 0.7).sin() * 120.0,
+                fps: 15.0 - (i % 7 == 0) as u8 as f32 * 3.0,
+                loss_percent: if i == 20 { 4.0 } else { 0.0 },
+                rtt_ms: Some(18.0),
+            })
+            .collect();
+        stats.insert((UserId(2), TrackSource::Camera), samples);
+        state.call = Some(ActiveCall {
+            room: RoomId(7),
+            want: CallMedia::default(),
+            phase: CallPhase::Connected,
+            videos: std::collections::HashMap::new(),
+            stats,
+            focused: None,
+            full_window: false,
+            show_stats: true,
+            show_chat: true,
+            problem: None,
+        });
+        state
+    };
+    // A camera-like picture and a screen-like one (text lines on white).
+    let picture = |screen: bool| {
+        let (w, h) = (320usize, 180usize);
+        let mut image = egui::ColorImage::filled([w, h], egui::Color32::WHITE);
+        for y in 0..h {
+            for x in 0..w {
+                let color = if screen {
+                    let line = (y / 12) % 2 == 0 && x > 16 && x < 16 + (y * 7 % 250) && y % 12 < 6;
+                    if line {
+                        egui::Color32::from_gray(60)
+                    } else {
+                        egui::Color32::from_gray(245)
+                    }
+                } else {
+                    egui::Color32::from_rgb((x * 255 / w) as u8, (y * 255 / h) as u8, 160)
+                };
+                image.pixels[y * w + x] = color;
+            }
+        }
+        image
+    };
+    let mut results = egui_kittest::SnapshotResults::new();
+    for (theme, suffix) in THEMES {
+        let mut harness = screen(call_state(), theme, egui::vec2(1100.0, 640.0));
+        harness.step();
+        let ctx = harness.ctx.clone();
+        let call = harness.state_mut().call.as_mut().unwrap();
+        for (source, screen) in [(TrackSource::Camera, false), (TrackSource::Screen, true)] {
+            let texture =
+                ctx.load_texture(format!("{source:?}"), picture(screen), egui::TextureOptions::LINEAR);
+            call.videos.insert((UserId(2), source), VideoTexture { texture });
+        }
+        settle(&mut harness);
+        assert!(harness.query_by_label("bob's camera, video").is_some());
+        assert!(harness.query_by_label("bob's screen, video").is_some());
+        assert!(harness.query_by_label("carol's camera, no video, muted, deafened").is_some());
+        assert!(harness.query_by_label("ada's camera, no video, speaking").is_some());
+        harness.snapshot(format!("call_{suffix}"));
+        results.extend_harness(&mut harness);
+    }
+    // Clicking the screen tile focuses it; clicking again puts it back.
+    let mut harness = screen(call_state(), ThemeChoice::Dark, egui::vec2(1100.0, 640.0));
+    settle(&mut harness);
+    harness.get_by_label("bob's screen, no video").click();
+    settle(&mut harness);
+    assert_eq!(harness.state().call.as_ref().unwrap().focused, Some((UserId(2), TrackSource::Screen)));
+    harness.get_by_label("bob's screen, no video").click();
+    settle(&mut harness);
+    assert_eq!(harness.state().call.as_ref().unwrap().focused, None);
+    results.unwrap();
+}

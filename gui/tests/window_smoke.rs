@@ -60,3 +60,105 @@ fn the_desktop_binary_logs_in_by_keyboard_in_a_real_window() {
     assert!(captured >= 10, "the window was captured repeatedly: {report:#}");
     drop(app);
 }
+
+/// A call in the real window: the app (no camera or sound card under Xvfb)
+/// joins a room's call by keyboard (Ctrl+K to the room, Ctrl+Shift+J),
+/// two bots join it, and the window shows their tiles: the screenshot
+/// gains the test pattern's thousands of colours over the call without them.
+#[test]
+fn a_call_with_bots_is_drawn_in_a_real_window() {
+    use concord_call::options::MediaOptions;
+    use concord_call::participant::{self, Account};
+    use concord_common::RoomId;
+
+    let server = Server::start();
+    let (ada_token, bob_token) = server.friends("ada", "bob");
+    let (carol_token, _) = server.register("carol");
+    server.befriend(&ada_token, "carol", &carol_token);
+    let room = server.api(
+        Method::POST,
+        "/api/rooms",
+        Some(&ada_token),
+        Some(serde_json::json!({"label": "Game night"})),
+    );
+    let room_id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
+    for token in [&bob_token, &carol_token] {
+        let id =
+            server.api(Method::GET, "/api/users/me", Some(token), None)["id"].as_str().unwrap().to_owned();
+        let body = serde_json::json!({ "user_id": id });
+        server.api(Method::POST, &format!("/api/rooms/{room_id}/members"), Some(&ada_token), Some(body));
+    }
+    let in_call = |server: &Server| -> usize {
+        let rooms = server.api(Method::GET, "/api/rooms", Some(&bob_token), None);
+        rooms["rooms"][0]["in_call"].as_array().map_or(0, Vec::len)
+    };
+
+    let (_xvfb, display) = start_xvfb();
+    let app = launch_and_log_in(
+        env!("CARGO_BIN_EXE_concord"),
+        &display,
+        &server.url(),
+        "ada@example.com",
+        "correct horse",
+    );
+    wait_until("ada to come online", Duration::from_secs(30), || {
+        let friends = server.api(Method::GET, "/api/friends", Some(&bob_token), None);
+        friends[0]["online"] == true
+    });
+    support::x11::xdotool(&display, &["key", "ctrl+k"]);
+    support::x11::xdotool(&display, &["type", "--delay", "15", "Game night"]);
+    support::x11::xdotool(&display, &["key", "Return"]);
+    // The room opens on the frame that handles Return; the join shortcut
+    // needs it open, so it is pressed until the server has ada in the call
+    // (a second press in the same call changes nothing).
+    wait_until("ada in the call", Duration::from_secs(30), || {
+        support::x11::xdotool(&display, &["key", "ctrl+shift+j"]);
+        in_call(&server) == 1
+    });
+    let shot = |name: &str| {
+        let path = app.home.join(name);
+        let out = run(&display, "import", &["-window", "root", path.to_str().unwrap()]);
+        assert!(out.status.success(), "screenshot failed: {}", String::from_utf8_lossy(&out.stderr));
+        let colors = unique_colors(&display, &path);
+        let _ = std::fs::copy(&path, Path::new(env!("CARGO_TARGET_TMPDIR")).join(name));
+        colors
+    };
+    let alone = shot("call-alone.png");
+    assert!(alone > 50, "the window looks blank ({alone} colours)");
+
+    let bots: Vec<_> = ["bob", "carol"]
+        .into_iter()
+        .map(|name| {
+            let account = Account {
+                server: server.url(),
+                email: format!("{name}@example.com"),
+                password: "correct horse".into(),
+                register_as: None,
+            };
+            server.runtime.spawn(participant::run(
+                account,
+                room_id,
+                MediaOptions::default(),
+                Duration::from_secs(20),
+            ))
+        })
+        .collect();
+    wait_until("both bots in the call", Duration::from_secs(30), || in_call(&server) == 3);
+    // Avatars and rings add a few hundred colours; a decoded test pattern
+    // in a tile adds tens of thousands.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut with_bots = shot("call-with-bots.png");
+    while with_bots < alone + 10_000 && std::time::Instant::now() < deadline {
+        with_bots = shot("call-with-bots.png");
+    }
+    let log = std::fs::read_to_string(app.home.join("concord.log")).unwrap_or_default();
+    assert!(
+        with_bots >= alone + 10_000,
+        "no video in the tiles: {with_bots} colours with the bots, {alone} alone; the app's log:\n{log}"
+    );
+    for bot in bots {
+        let report = server.runtime.block_on(bot).unwrap();
+        assert!(report.joined_ms.is_some(), "{report:?}");
+    }
+    drop(app);
+}

@@ -285,6 +285,11 @@ test("rooms in the browser: one appears live, its chat works, changes follow", a
   await type(page, "I'll be there");
   await press(page, "Enter");
   await waitForState(page, "the answer stored", (s) => s.room_messages["Book club"].includes("I'll be there"));
+  // The browser offers no call yet (the room says to use the desktop app):
+  // the join shortcut does nothing rather than fail.
+  await press(page, "Control+Shift+J");
+  await waitForState(page, "still no call", (s) => s.calls_supported === false && s.call === null
+    && s.selected_room === "Book club");
   const history = await api("GET", `/api/rooms/${room.id}/messages`, sam.token);
   assert.deepEqual(history.messages.map((m) => [m.content, m.sender_id]),
     [["I'll be there", rae.user.id], ["chapter 3 tonight 📚", sam.user.id]]);

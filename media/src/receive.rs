@@ -44,6 +44,8 @@ pub struct VideoReceiveStats {
     pub packets: AtomicU64,
     /// RTP packets that never arrived (gaps in the sequence numbers).
     pub lost: AtomicU64,
+    /// RTP payload bytes received.
+    pub bytes: AtomicU64,
     /// Complete frames handed to the decoder.
     pub frames: AtomicU64,
     /// Frames decoded to pictures.
@@ -88,6 +90,7 @@ impl VideoReceiver {
                 let mut sequence = SequenceGaps::default();
                 while let Some(piece) = track.next_packet().await {
                     stats.packets.fetch_add(1, Ordering::Relaxed);
+                    stats.bytes.fetch_add(piece.payload.len() as u64, Ordering::Relaxed);
                     stats.lost.fetch_add(sequence.observe(piece.seq), Ordering::Relaxed);
                     let now = Instant::now();
                     assembler.push(now, piece);
@@ -173,6 +176,11 @@ impl VideoReceiver {
     pub fn stats(&self) -> &VideoReceiveStats {
         &self.stats
     }
+
+    /// The live counters, to keep reading after the receiver moved.
+    pub fn stats_handle(&self) -> &Arc<VideoReceiveStats> {
+        &self.stats
+    }
 }
 
 impl Drop for VideoReceiver {
@@ -207,13 +215,37 @@ impl SequenceGaps {
     }
 }
 
+/// Counters of one audio receive task.
+#[derive(Debug, Default)]
+pub struct AudioReceiveStats {
+    /// RTP packets received (one per 20 ms frame).
+    pub packets: AtomicU64,
+    /// RTP packets that never arrived.
+    pub lost: AtomicU64,
+    /// RTP payload bytes received.
+    pub bytes: AtomicU64,
+}
+
 /// Starts moving one remote audio track's packets into a jitter buffer, which is returned
 /// for [`crate::playback::Playback::add_speaker`].
 pub fn receive_audio(track: RemoteTrack, runtime: &Handle) -> Arc<Mutex<JitterBuffer>> {
+    receive_audio_counted(track, runtime, Arc::default())
+}
+
+/// [`receive_audio`], counting into `stats`.
+pub fn receive_audio_counted(
+    track: RemoteTrack,
+    runtime: &Handle,
+    stats: Arc<AudioReceiveStats>,
+) -> Arc<Mutex<JitterBuffer>> {
     let buffer = Arc::new(Mutex::new(JitterBuffer::adaptive(AUDIO_MIN_DELAY, AUDIO_MAX_DELAY)));
     let task_buffer = Arc::clone(&buffer);
     runtime.spawn(async move {
+        let mut sequence = SequenceGaps::default();
         while let Some(piece) = track.next_packet().await {
+            stats.packets.fetch_add(1, Ordering::Relaxed);
+            stats.bytes.fetch_add(piece.payload.len() as u64, Ordering::Relaxed);
+            stats.lost.fetch_add(sequence.observe(piece.seq), Ordering::Relaxed);
             task_buffer.lock().unwrap_or_else(PoisonError::into_inner).push(
                 Instant::now(),
                 piece.seq,

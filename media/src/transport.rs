@@ -213,6 +213,19 @@ impl MediaPeer {
         self.connection.set_remote_description(answer).await.map_err(transport)
     }
 
+    /// The round-trip time to the other side, as ICE measured it on the
+    /// connection's selected candidate pair (`None` before one was measured).
+    pub async fn round_trip_time(&self) -> Option<Duration> {
+        let report =
+            self.connection.get_stats(Instant::now(), webrtc::peer_connection::StatsSelector::None).await;
+        let rtt = report
+            .candidate_pairs()
+            .filter(|pair| pair.nominated && pair.current_round_trip_time > 0.0)
+            .map(|pair| Duration::from_secs_f64(pair.current_round_trip_time))
+            .next();
+        rtt
+    }
+
     /// Closes the connection; remote tracks end.
     pub async fn close(&self) {
         if let Err(error) = self.connection.close().await {

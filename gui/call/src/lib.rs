@@ -5,8 +5,12 @@
 //! everyone else's (the server offers), both to the server's SFU.
 //!
 //! - [`options`]: what a participant sends and how it reads what it gets.
-//! - [`participant`]: one participant's life: log in, join, publish,
-//!   answer offers, receive, rejoin after a lost connection, leave.
+//! - [`session`]: one participant's media in a call, with no network of
+//!   its own (the desktop app and the bot host it): join, publish, answer
+//!   offers, receive, mute / camera / screen / deafen, rejoin after a lost
+//!   connection, leave.
+//! - [`participant`]: the bot's participant: log in, host a session with
+//!   synthetic sources for a while, report.
 //! - [`receive`]: per remote track, frames counted (or decoded and their
 //!   test-pattern stamps read back) and the tone heard.
 //! - [`report`]: what a participant saw, as the bot prints it.
@@ -15,3 +19,4 @@ pub mod options;
 pub mod participant;
 pub mod receive;
 pub mod report;
+pub mod session;

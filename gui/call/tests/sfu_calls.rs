@@ -525,3 +525,125 @@ async fn bad_signaling_and_garbage_datagrams_change_nothing_for_the_others() {
     assert_received(&reports, &accounts[..2], &[Some(440.0), Some(550.0)]);
     server.stop().await;
 }
+
+/// A loopback "network" in front of the SFU's port that loses `loss` of the
+/// media packets (RTP and RTCP, both ways; STUN and DTLS pass): it listens
+/// on `listen` (the address the server advertises) and gives each client
+/// its own upstream socket to `sfu`, as a NAT would.
+struct LossyNetwork {
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    relayed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LossyNetwork {
+    async fn start(listen: std::net::SocketAddr, sfu: std::net::SocketAddr, loss: f64) -> LossyNetwork {
+        use std::collections::HashMap;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        use tokio::net::UdpSocket;
+
+        let front = Arc::new(UdpSocket::bind(listen).await.expect("the lossy network's address"));
+        let (dropped, relayed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (task_dropped, task_relayed) = (Arc::clone(&dropped), Arc::clone(&relayed));
+        let task = tokio::spawn(async move {
+            // A fixed sequence of coin flips: every run loses the same packets.
+            let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+            let mut lose = move || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed % 10_000) as f64 / 10_000.0 < loss
+            };
+            let (back_tx, mut back_rx) = tokio::sync::mpsc::channel::<(Vec<u8>, std::net::SocketAddr)>(4096);
+            let mut upstream: HashMap<std::net::SocketAddr, Arc<UdpSocket>> = HashMap::new();
+            let mut buffer = vec![0u8; 65_536];
+            loop {
+                let (datagram, from_client, client) = tokio::select! {
+                    received = front.recv_from(&mut buffer) => match received {
+                        Ok((len, from)) => (buffer[..len].to_vec(), true, from),
+                        Err(_) => return,
+                    },
+                    Some((datagram, client)) = back_rx.recv() => (datagram, false, client),
+                };
+                let media = datagram.first().is_some_and(|b| (128..=191).contains(b));
+                if media && lose() {
+                    task_dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                task_relayed.fetch_add(1, Ordering::Relaxed);
+                if !from_client {
+                    let _ = front.send_to(&datagram, client).await;
+                    continue;
+                }
+                let socket = match upstream.get(&client) {
+                    Some(socket) => Arc::clone(socket),
+                    None => {
+                        let socket =
+                            Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("an upstream socket"));
+                        let (reader, back) = (Arc::clone(&socket), back_tx.clone());
+                        tokio::spawn(async move {
+                            let mut buffer = vec![0u8; 65_536];
+                            while let Ok((len, _)) = reader.recv_from(&mut buffer).await {
+                                if back.send((buffer[..len].to_vec(), client)).await.is_err() {
+                                    return;
+                                }
+                            }
+                        });
+                        upstream.insert(client, Arc::clone(&socket));
+                        socket
+                    }
+                };
+                let _ = socket.send_to(&datagram, sfu).await;
+            }
+        });
+        LossyNetwork { dropped, relayed, task }
+    }
+}
+
+impl Drop for LossyNetwork {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Two participants whose every media packet crosses a network that loses
+/// 5 % of them, both ways: NACK retransmission and keyframe requests through
+/// the SFU keep the video moving — most frames decoded, in order, no freeze
+/// of a second — and the tone is heard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_over_a_network_that_loses_packets_keeps_its_video_moving() {
+    use std::sync::atomic::Ordering;
+
+    let db = Database::create(Backend::Sqlite).await;
+    // The server listens on 127.0.0.1 and tells clients to send to
+    // 127.0.0.2, where the lossy network waits, on the same port.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let extra = no_extra()
+        .merge(("media_udp_address", format!("127.0.0.1:{port}")))
+        .merge(("media_advertise_ip", "127.0.0.2"));
+    let server = TestServer::start_on(&db, extra).await;
+    let sfu = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let network = LossyNetwork::start(([127, 0, 0, 2], port).into(), sfu, 0.05).await;
+    let (room, accounts) = room_of(&server, "lossy", 2).await;
+    // 720p: a frame is several packets, so lost packets hit most frames.
+    let child = spawn_bot(&server, room, "lossy@example.com", 2, "8", &["--resolution", "1280x720"]);
+    let (reports, ok) = reports_of(child, 2).await;
+    assert!(ok, "{reports:#?}");
+    let (dropped, relayed) =
+        (network.dropped.load(Ordering::Relaxed), network.relayed.load(Ordering::Relaxed));
+    let total = dropped + relayed;
+    assert!(total > 2000 && dropped * 100 >= total * 3, "the network lost {dropped} of {total} packets");
+    assert_everyone_received_everyone(&reports, &accounts);
+    for (i, report) in reports.iter().enumerate() {
+        let other = accounts[1 - i].id();
+        let camera = tracks_from(report, other).into_iter().find(|t| t["kind"] == "camera").unwrap();
+        // 8 s at 15 fps, less the first half second of joining.
+        let frames = camera["frames"].as_u64().unwrap();
+        assert!(frames >= 80, "{i} decoded only {frames} frames: {camera}");
+        let gap = camera["max_frame_gap"].as_u64().unwrap();
+        assert!(gap < 1000, "{i}'s video froze for {gap} ms: {camera}");
+        eprintln!("over the lossy network ({dropped} of {total} dropped), {i} received {camera}");
+    }
+    server.stop().await;
+}

@@ -178,6 +178,12 @@ impl Net {
         self.commands.try_send(command).is_ok()
     }
 
+    /// A handle that queues commands from elsewhere (a call's media task
+    /// sends its signaling through it).
+    pub fn command_sender(&self) -> CommandSender {
+        CommandSender(self.commands.clone())
+    }
+
     /// The next pending event, without waiting.
     pub fn try_recv(&mut self) -> Option<NetEvent> {
         self.events.try_recv().ok()
@@ -186,6 +192,18 @@ impl Net {
     /// The next event, waiting for it (`None` once the network side stopped).
     pub async fn recv(&mut self) -> Option<NetEvent> {
         self.events.recv().await
+    }
+}
+
+/// Queues commands for the network tasks, like [`Net::send`], from any
+/// thread or task.
+#[derive(Clone)]
+pub struct CommandSender(mpsc::Sender<Command>);
+
+impl CommandSender {
+    /// Queues a command; `false` if the network side is gone or swamped.
+    pub fn send(&self, command: Command) -> bool {
+        self.0.try_send(command).is_ok()
     }
 }
 

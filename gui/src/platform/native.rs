@@ -38,6 +38,14 @@ pub fn play_message_sound() {
     });
 }
 
+/// Plays a call's join or leave sound, like [`play_message_sound`].
+pub fn play_call_sound(sound: crate::state::CallSound) {
+    let _ = std::thread::Builder::new().name("concord-sound".into()).spawn(move || {
+        // No sound card is normal (the message chime already said so once).
+        let _ = play(crate::sound::call_wav(sound));
+    });
+}
+
 fn play(wav: &[u8]) -> Result<(), String> {
     use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 

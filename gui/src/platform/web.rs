@@ -15,7 +15,16 @@ pub fn notify(title: &str, body: &str) {
 /// Plays the new-message sound through an `<audio>` element (browsers may
 /// refuse until the user has interacted with the page; that is fine).
 pub fn play_message_sound() {
-    let bytes = js_sys::Uint8Array::from(crate::sound::MESSAGE_WAV);
+    play(crate::sound::MESSAGE_WAV);
+}
+
+/// Plays a call's join or leave sound, like [`play_message_sound`].
+pub fn play_call_sound(sound: crate::state::CallSound) {
+    play(crate::sound::call_wav(sound));
+}
+
+fn play(wav: &[u8]) {
+    let bytes = js_sys::Uint8Array::from(wav);
     let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence(&js_sys::Array::of1(&bytes)) else { return };
     let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
     if let Ok(audio) = web_sys::HtmlAudioElement::new_with_src(&url) {

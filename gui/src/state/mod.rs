@@ -6,6 +6,7 @@
 //! [`social`] (friends, invites) and [`conversations`] (history, outbox,
 //! composer); this file holds the whole and dispatches events.
 
+mod call;
 mod conversations;
 mod rooms;
 mod session;
@@ -20,6 +21,7 @@ use concord_common::events;
 use concord_common::{Friend, InviteList, Room, RoomId, ServerEvent, User, UserId};
 use web_time::Instant;
 
+pub use call::{concerns_call, ActiveCall, CallPhase, CallSound, JoinMode, TileKey, STATS_SECONDS};
 pub use conversations::{Conversation, PendingMessage};
 use rooms::{CallChange, RoomEvent};
 pub use rooms::{RoomChat, RoomForms};
@@ -81,6 +83,10 @@ pub struct AppState {
     pub settings: crate::settings::SettingsPanel,
     /// Requests for the media actor; drained by the app.
     pub media_requests: Vec<MediaCommand>,
+    /// The call I am in.
+    pub call: Option<ActiveCall>,
+    /// Join and leave sounds to play; drained by the app.
+    pub call_sounds: Vec<CallSound>,
     /// Where time and nonces come from (tests substitute their own).
     pub inputs: Inputs,
 }
@@ -136,6 +142,7 @@ impl AppState {
                 self.settings.testing = false;
                 self.settings.result = Some(result);
             }
+            MediaEvent::Call { room, report } => self.on_call_report(room, report),
         }
     }
 
@@ -208,6 +215,7 @@ impl AppState {
     }
 
     fn apply_server_event(&mut self, event: ServerEvent) -> Vec<Command> {
+        self.on_call_frame(&event);
         match event {
             ServerEvent::Ready(events::Ready { me, friends, invites, unread, rooms, .. }) => {
                 if let Some(session) = &mut self.persisted.session {
@@ -256,11 +264,10 @@ impl AppState {
             ServerEvent::CallParticipantLeft(events::CallParticipantLeft { room_id, user_id, .. }) => {
                 self.apply_room_event(RoomEvent::Call(CallChange::Left(room_id, user_id)))
             }
-            // This app joins no call yet (the call UI comes next), so no
-            // connection of it is ever taken out of one or sent its media.
             ServerEvent::CallSpeaking(events::CallSpeaking { room_id, user_id, speaking }) => {
                 self.apply_room_event(RoomEvent::Call(CallChange::Speaking(room_id, user_id, speaking)))
             }
+            // My own call's frames: `on_call_frame` above, and the media side.
             ServerEvent::CallLeft(_)
             | ServerEvent::CallPublishAnswer(_)
             | ServerEvent::CallSubscribeOffer(_)
@@ -308,6 +315,8 @@ impl AppState {
                 "label": r.label, "members": r.members.iter().map(|m| m.username.clone()).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "selected_room": self.open_room().map(|r| r.label.clone()),
+            "calls_supported": self.calls_supported(),
+            "call": self.call.as_ref().and_then(|c| self.room(c.room)).map(|r| r.label.clone()),
             "room_messages": self.rooms.iter().map(|r| {
                 let chat = self.room_chats.get(&r.id);
                 (r.label.clone(), chat.map(|c| c.messages.values().map(|m| m.content.clone()).collect::<Vec<_>>()).unwrap_or_default())

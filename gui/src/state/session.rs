@@ -120,6 +120,8 @@ impl AppState {
     }
 
     fn clear_session(&mut self) {
+        self.leave_call();
+        let media_requests = std::mem::take(&mut self.media_requests);
         let server = self.persisted.server_url.clone();
         let login = LoginForm {
             server_chosen: true,
@@ -136,6 +138,7 @@ impl AppState {
             },
             login,
             focused: self.focused,
+            media_requests,
             ..Default::default()
         };
     }

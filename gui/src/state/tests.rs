@@ -375,3 +375,118 @@ fn who_is_in_a_rooms_call_follows_the_call_events() {
     })));
     assert_eq!(state.rooms.len(), 1);
 }
+
+fn in_a_room() -> AppState {
+    use concord_common::{PublicUser, Room, RoomId};
+    let mut state = logged_in();
+    let member = |id: i64, name: &str| PublicUser { id: UserId(id), username: name.into() };
+    let room = Room {
+        id: RoomId(5),
+        label: "Game night".into(),
+        owner_id: UserId(1),
+        members: vec![member(1, "ada"), member(2, "bob")],
+        in_call: vec![],
+        created_at_ms: 0,
+    };
+    state.apply(NetEvent::Server(ServerEvent::RoomAdded(events::RoomAdded { room })));
+    state
+}
+
+#[test]
+fn joining_asks_the_media_side_with_the_picked_devices_and_the_switches_follow_the_buttons() {
+    use crate::media::{CallReport, CallStart, MediaCommand, MediaEvent};
+    use crate::settings::Pick;
+    use concord_common::events::CallMedia;
+    use concord_common::RoomId;
+    let mut state = in_a_room();
+    state.persisted.media.camera = Pick::Synthetic;
+    assert!(state.join_call(RoomId(5), JoinMode::CameraAndMic).is_empty(), "signaling is the media side's");
+    let want = CallMedia { camera: true, ..Default::default() };
+    assert_eq!(
+        state.media_requests.drain(..).collect::<Vec<_>>(),
+        vec![MediaCommand::JoinCall(CallStart {
+            room: RoomId(5),
+            me: UserId(1),
+            server: DEFAULT_SERVER.into(),
+            want,
+            devices: state.persisted.media.clone(),
+        })]
+    );
+    assert_eq!(state.call.as_ref().unwrap().phase, CallPhase::Joining);
+    state.apply_media(MediaEvent::Call { room: RoomId(5), report: CallReport::Connected });
+    assert_eq!(state.call.as_ref().unwrap().phase, CallPhase::Connected);
+    assert_eq!(state.call_sounds.drain(..).collect::<Vec<_>>(), [CallSound::Joined]);
+
+    // Mute, deafen (mute is kept underneath), undeafen: mute is back as it was.
+    state.toggle_mute();
+    state.toggle_deafen();
+    state.toggle_deafen();
+    let sent: Vec<_> = state.media_requests.drain(..).collect();
+    let muted = CallMedia { muted: true, ..want };
+    let deafened = CallMedia { deafened: true, ..muted };
+    assert_eq!(
+        sent,
+        [
+            MediaCommand::SetCallMedia(muted),
+            MediaCommand::SetCallMedia(deafened),
+            MediaCommand::SetCallMedia(muted)
+        ]
+    );
+    // Unmuting while deafened undeafens too.
+    state.toggle_deafen();
+    state.toggle_mute();
+    assert_eq!(state.call.as_ref().unwrap().want, want);
+
+    // A camera that would not open switches itself off; the problem is shown.
+    state.apply_media(MediaEvent::Call {
+        room: RoomId(5),
+        report: CallReport::Media(CallMedia { camera: false, ..want }),
+    });
+    state.apply_media(MediaEvent::Call {
+        room: RoomId(5),
+        report: CallReport::Problem("The camera could not be opened: busy".into()),
+    });
+    let call = state.call.as_ref().unwrap();
+    assert!(!call.want.camera);
+    assert_eq!(call.problem.as_deref(), Some("The camera could not be opened: busy"));
+}
+
+#[test]
+fn the_call_ends_when_the_server_takes_me_out_and_a_lost_connection_rejoins() {
+    use crate::media::{CallReport, MediaCommand, MediaEvent};
+    use concord_common::events::{CallLeft, CallLeftReason, CallMedia, CallParticipant};
+    use concord_common::RoomId;
+    let mut state = in_a_room();
+    state.join_call(RoomId(5), JoinMode::ListenOnly);
+    assert!(state.call.as_ref().unwrap().want.muted, "listen-only sends nothing");
+    state.media_requests.clear();
+    let bob = CallParticipant { user_id: UserId(2), media: CallMedia::default(), joined_at_ms: 1 };
+    state.apply(NetEvent::Server(ServerEvent::CallParticipantJoined(events::CallParticipantJoined {
+        room_id: RoomId(5),
+        participant: bob,
+    })));
+    state.apply(NetEvent::Server(ServerEvent::CallLeft(CallLeft {
+        room_id: RoomId(5),
+        reason: CallLeftReason::Disconnected,
+    })));
+    assert_eq!(state.call.as_ref().unwrap().phase, CallPhase::Rejoining);
+    state.apply_media(MediaEvent::Call { room: RoomId(5), report: CallReport::Connected });
+    assert_eq!(state.call.as_ref().unwrap().phase, CallPhase::Connected);
+    state.apply(NetEvent::Server(ServerEvent::CallParticipantLeft(events::CallParticipantLeft {
+        room_id: RoomId(5),
+        user_id: UserId(2),
+        reason: CallLeftReason::Left,
+    })));
+    assert_eq!(state.call_sounds.drain(..).collect::<Vec<_>>(), [CallSound::Joined, CallSound::Left]);
+
+    state.apply(NetEvent::Server(ServerEvent::CallLeft(CallLeft {
+        room_id: RoomId(5),
+        reason: CallLeftReason::JoinedElsewhere,
+    })));
+    assert!(state.call.is_none());
+    assert_eq!(state.media_requests, [MediaCommand::LeaveCall]);
+    assert!(state.notice.as_deref().unwrap().contains("another device"), "{:?}", state.notice);
+    // A late report of the old call changes nothing.
+    state.apply_media(MediaEvent::Call { room: RoomId(5), report: CallReport::Ended { reason: None } });
+    assert!(state.call.is_none());
+}

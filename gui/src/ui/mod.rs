@@ -2,6 +2,8 @@
 //! [`Command`]s the user asked for; none of them touches the network.
 
 pub mod avatar;
+#[cfg(not(target_arch = "wasm32"))]
+mod call;
 pub mod conversation;
 mod dialogs;
 pub mod icons;
@@ -31,6 +33,16 @@ pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     }
     let narrow = is_narrow(ui.ctx());
     commands.extend(shortcuts(ui, state, narrow));
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(room) =
+        state.call.as_ref().filter(|c| c.full_window).and_then(|c| state.room(c.room)).cloned()
+    {
+        // The call fills the window; Esc (or the button) brings the rest back.
+        let central = egui::Frame::central_panel(ui.style()).inner_margin(space::S);
+        egui::CentralPanel::default().frame(central).show(ui, |ui| call::call_ui(ui, state, &room));
+        commands.extend(settings::settings_ui(ui.ctx(), state));
+        return commands;
+    }
     let bar = egui::Frame::side_top_panel(ui.style())
         .fill(palette.panel)
         .inner_margin(egui::Margin::symmetric(space::M as i8, space::S as i8));
@@ -88,15 +100,32 @@ pub enum Back {
 /// Ctrl+K opens the switcher (friends and rooms), Ctrl+, Settings; Esc closes dialogs and
 /// the notice, or, on a narrow window with none open, goes back to the list.
 fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Command> {
-    let (ctrl_k, ctrl_comma, escape) = ui.input_mut(|i| {
+    let call_keys = Modifiers::COMMAND | Modifiers::SHIFT;
+    let (ctrl_k, ctrl_comma, escape, mute, deafen, join) = ui.input_mut(|i| {
         (
             i.consume_key(Modifiers::COMMAND, Key::K),
             i.consume_key(Modifiers::COMMAND, Key::Comma),
             i.consume_key(Modifiers::NONE, Key::Escape),
+            i.consume_key(call_keys, Key::M),
+            i.consume_key(call_keys, Key::D),
+            i.consume_key(call_keys, Key::J),
         )
     });
     if ctrl_k {
         state.switcher = Some(String::new());
+    }
+    if mute {
+        state.toggle_mute();
+    }
+    if deafen {
+        state.toggle_deafen();
+    }
+    if let Some(room) = state.selected_room.filter(|_| join) {
+        state.join_call(room, crate::state::JoinMode::CameraAndMic);
+    }
+    if let Some(call) = state.call.as_mut().filter(|c| escape && c.full_window) {
+        call.full_window = false;
+        return vec![];
     }
     let anything_open = state.switcher.is_some()
         || state.add_friend.open

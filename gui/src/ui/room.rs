@@ -1,6 +1,8 @@
 //! The open room: its name and members, the owner's actions (rename, add
-//! people, remove someone, delete) or "Leave" for a member, and the room's
-//! chat. The call joins this screen next.
+//! people, remove someone, delete) or "Leave" for a member, the call bar
+//! (join, or why the browser cannot yet), and the room's chat. While I am in
+//! the room's call, the call view takes the room's place, with the
+//! participant list and the chat beside it.
 
 use concord_common::{Room, UserId};
 use egui::RichText;
@@ -9,7 +11,7 @@ use super::conversation::{composer_ui, format_time, Composer};
 use super::tokens::{self, size, space};
 use super::{avatar, icons, Back};
 use crate::net::Command;
-use crate::state::AppState;
+use crate::state::{AppState, JoinMode};
 
 /// The room pane (nothing when no room is open).
 pub fn room_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> Vec<Command> {
@@ -19,6 +21,10 @@ pub fn room_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> Vec<Comma
     if state.selected_room.is_none() {
         return commands;
     }
+    if state.call.as_ref().is_some_and(|c| c.room == room.id) {
+        in_call_ui(ui, state, &room, back, &mut commands);
+        return commands;
+    }
     if state.room_forms.confirm_delete && state.owns(&room) {
         confirm_delete_ui(ui, state, &room, &mut commands);
     }
@@ -26,9 +32,82 @@ pub fn room_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> Vec<Comma
     if state.room_forms.add_open && state.owns(&room) {
         add_people_ui(ui, state, &room, &mut commands);
     }
+    call_bar_ui(ui, state, &room);
     ui.separator();
     commands.extend(chat_ui(ui, state, &room));
     commands
+}
+
+/// The room while I am in its call: the call view, and beside it (on a
+/// wide window, unless hidden) who is in the call and the room's chat.
+#[cfg(not(target_arch = "wasm32"))]
+fn in_call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back, commands: &mut Vec<Command>) {
+    let show_side = state.call.as_ref().is_some_and(|c| c.show_chat) && back == Back::Hidden;
+    if show_side {
+        let side =
+            egui::Frame::new().inner_margin(egui::Margin { left: space::M as i8, ..Default::default() });
+        egui::Panel::right(("call-side", room.id.0))
+            .resizable(true)
+            .default_size(size::SIDEBAR_WIDTH + 40.0)
+            .frame(side)
+            .show(ui, |ui| {
+                super::call::participants_ui(ui, state, room);
+                ui.separator();
+                commands.extend(chat_ui(ui, state, room));
+            });
+    }
+    super::call::call_ui(ui, state, room);
+}
+
+/// The browser build has no call view yet (see `call_bar_ui`).
+#[cfg(target_arch = "wasm32")]
+fn in_call_ui(_: &mut egui::Ui, _: &mut AppState, _: &Room, _: Back, _: &mut Vec<Command>) {}
+
+/// Join the room's call (with camera and mic, mic only, or to listen), or,
+/// in the browser, where to join it instead.
+fn call_bar_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
+    let palette = tokens::palette(ui);
+    let in_call = room.in_call.len();
+    let who = match in_call {
+        0 => "Nobody is in the call.".to_owned(),
+        1 => "1 person is in the call.".to_owned(),
+        n => format!("{n} people are in the call."),
+    };
+    if !state.calls_supported() {
+        ui.label(
+            RichText::new(format!(
+                "{who} Calls in the browser are coming soon: for now, join this room's call from the Concord desktop app."
+            ))
+            .color(palette.text_muted),
+        );
+        return;
+    }
+    let elsewhere = state.call.is_some();
+    ui.horizontal_wrapped(|ui| {
+        let label = match (elsewhere, in_call) {
+            (true, _) => format!("{}  Switch to this call", icons::PHONE),
+            (false, 0) => format!("{}  Start a call", icons::PHONE),
+            (false, _) => format!("{}  Join the call", icons::PHONE),
+        };
+        let join = egui::Button::new(RichText::new(label).color(palette.on_accent))
+            .fill(palette.accent)
+            .min_size(egui::vec2(0.0, size::BUTTON_HEIGHT));
+        if super::named(ui.add(join), "Join the call").on_hover_text("Ctrl+Shift+J").clicked() {
+            state.join_call(room.id, JoinMode::CameraAndMic);
+        }
+        let mic_only =
+            ui.button(format!("{}  Mic only", icons::MICROPHONE)).on_hover_text("Join without the camera");
+        if super::named(mic_only, "Join with the microphone only").clicked() {
+            state.join_call(room.id, JoinMode::MicOnly);
+        }
+        let listen = ui
+            .button(format!("{}  Listen only", icons::SPEAKER_HIGH))
+            .on_hover_text("Hear and see, send nothing");
+        if super::named(listen, "Join to listen only").clicked() {
+            state.join_call(room.id, JoinMode::ListenOnly);
+        }
+        ui.label(RichText::new(who).color(palette.text_muted));
+    });
 }
 
 fn header_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back) -> Vec<Command> {

@@ -101,6 +101,7 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
 fn device_row(ui: &mut egui::Ui, state: &mut AppState, kind: DeviceKind) {
     let label = ui.label(kind.label());
     let choices = state.settings.choices(kind).cloned();
+    let before = state.persisted.media.pick_mut(kind).clone();
     let pick = state.persisted.media.pick_mut(kind);
     let selected_text = pick_label(kind, pick);
     ui.vertical(|ui| {
@@ -129,6 +130,9 @@ fn device_row(ui: &mut egui::Ui, state: &mut AppState, kind: DeviceKind) {
             }
         }
     });
+    if *state.persisted.media.pick_mut(kind) != before {
+        state.devices_changed();
+    }
 }
 
 fn pick_label(kind: DeviceKind, pick: &Pick) -> String {

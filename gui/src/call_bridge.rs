@@ -1,0 +1,400 @@
+//! Desktop only: the app's call on the media engine. A
+//! [`concord_call::session::CallSession`] runs on the call runtime with the
+//! devices picked in Settings as its sources; remote video is decoded on
+//! its own thread straight into an egui texture (the UI thread only draws
+//! it), remote audio is mixed to the chosen speaker, and every second each
+//! remote track's counters become one [`TrackStats`] sample.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use concord_call::session::{
+    CallSession, LocalMedia, RemoteMedia, SessionEvent, SessionInput, VideoFeed, INPUT_QUEUE,
+};
+use concord_client::{CommandSender, NetEvent};
+use concord_common::events::{CallMedia, TrackSource};
+use concord_common::{RoomId, UserId};
+use concord_media::convert::{i420_to_rgba, I420Frame};
+use concord_media::devices;
+use concord_media::playback::Playback;
+use concord_media::receive::{receive_audio_counted, AudioReceiveStats, VideoReceiveStats, VideoReceiver};
+use concord_media::source::{AudioSource, PatternSource, ToneSource, VideoSource};
+use concord_media::synthetic::ToneGenerator;
+use concord_media::transport::{RemoteTrack, TrackKind};
+use concord_media::video_codec::{EncoderSettings, VideoContent};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+use crate::media::{CallReport, CallStart, MediaEvent, Post, TrackStats, VideoTexture};
+use crate::settings::{MediaSettings, Pick};
+
+/// A camera is asked for this size and rate, and sent at this size.
+const CAMERA: (u32, u32, u32) = (1280, 720, 30);
+/// The synthetic camera (the moving test pattern).
+const TEST_CAMERA: (u32, u32, u32) = (640, 360, 15);
+/// Screens are sent as captured, at this rate (text stays readable at 1080p).
+const SCREEN_FPS: u32 = 15;
+
+/// The runtime every call's media tasks run on (made once).
+fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("concord-call")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("the call could not start: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// The call in progress: the session's inputs.
+pub struct CallHost {
+    inputs: mpsc::Sender<SessionInput>,
+    devices: Arc<Mutex<MediaSettings>>,
+}
+
+impl CallHost {
+    /// Starts joining `start.room`'s call; news arrives through `post`.
+    pub fn start(
+        start: CallStart,
+        commands: CommandSender,
+        context: egui::Context,
+        post: Post,
+    ) -> Result<Self, String> {
+        let runtime = runtime()?;
+        let (inputs, input_rx) = mpsc::channel(INPUT_QUEUE);
+        let CallStart { room, me, server, want, devices } = start;
+        let speaker = devices.speaker.clone();
+        let devices = Arc::new(Mutex::new(devices));
+        let sources = DeviceSources(Arc::clone(&devices));
+        runtime.spawn(async move {
+            // Opening the speaker blocks (its own thread says when it is up).
+            // The speaker is opened once per call: a new pick applies to the next call.
+            let tile_post = Arc::clone(&post);
+            let tiles =
+                match tokio::task::spawn_blocking(move || Tiles::new(room, context, tile_post, &speaker))
+                    .await
+                {
+                    Ok(tiles) => tiles,
+                    Err(error) => {
+                        let reason = Some(format!("the call could not start: {error}"));
+                        post(MediaEvent::Call { room, report: CallReport::Ended { reason } });
+                        return;
+                    }
+                };
+            let (meters, rtt_ms) = (Arc::clone(&tiles.meters), Arc::clone(&tiles.rtt_ms));
+            let report_post = Arc::clone(&post);
+            let session = CallSession::new(commands, room, me, want, &server, sources, tiles)
+                .on_event(move |event| report_post(MediaEvent::Call { room, report: report_of(event) }));
+            let sampler = tokio::spawn(sample_stats(meters, rtt_ms, Arc::clone(&post), room));
+            let (summary, _) = session.run(input_rx).await;
+            sampler.abort();
+            post(MediaEvent::Call { room, report: CallReport::Ended { reason: summary.ended_because } });
+        });
+        Ok(Self { inputs, devices })
+    }
+
+    /// New device picks: the camera, screen and microphone open again from them.
+    pub fn set_devices(&self, devices: MediaSettings) {
+        *self.devices.lock().unwrap_or_else(PoisonError::into_inner) = devices;
+        self.input(SessionInput::ReopenSources);
+    }
+
+    /// Queues `input` without waiting (the UI thread calls this); a session
+    /// that has ended, or fallen 1,024 inputs behind, is told nothing more.
+    fn input(&self, input: SessionInput) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.inputs.try_send(input) {
+            eprintln!("concord: the call is not keeping up; an event was dropped");
+        }
+    }
+
+    /// Changes what is switched on.
+    pub fn set_media(&self, want: CallMedia) {
+        self.input(SessionInput::SetMedia(want));
+    }
+
+    /// Hands the call a network event it needs.
+    pub fn forward(&self, event: NetEvent) {
+        self.input(SessionInput::Net(event));
+    }
+
+    /// Leaves the call (its media stops once `call_leave` is sent).
+    pub fn leave(self) {
+        self.input(SessionInput::Leave);
+    }
+}
+
+fn report_of(event: SessionEvent) -> CallReport {
+    match event {
+        SessionEvent::Connected => CallReport::Connected,
+        SessionEvent::Media(media) => CallReport::Media(media),
+        SessionEvent::Problem(problem) => CallReport::Problem(problem),
+        SessionEvent::Rejoining => CallReport::Rejoining,
+    }
+}
+
+/// The devices picked in Settings (kept current by [`CallHost::set_devices`]),
+/// or the synthetic sources.
+struct DeviceSources(Arc<Mutex<MediaSettings>>);
+
+impl DeviceSources {
+    fn picks(&self) -> MediaSettings {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+impl LocalMedia for DeviceSources {
+    fn open_camera(&mut self) -> Option<concord_media::Result<VideoFeed>> {
+        let (source, (width, height, fps)) = match &self.picks().camera {
+            Pick::Off => return None,
+            Pick::Synthetic => {
+                let (w, h, fps) = TEST_CAMERA;
+                (Ok(Box::new(PatternSource::new(w, h, fps)) as Box<dyn VideoSource>), TEST_CAMERA)
+            }
+            Pick::Default => (devices::open_camera(None, CAMERA.0, CAMERA.1, CAMERA.2), CAMERA),
+            Pick::Named(name) => (devices::open_camera(Some(name), CAMERA.0, CAMERA.1, CAMERA.2), CAMERA),
+        };
+        let settings = EncoderSettings::camera(width, height, fps as f32);
+        Some(source.map(|source| VideoFeed::Encode { source, settings, size: Some((width, height)) }))
+    }
+
+    fn open_screen(&mut self) -> Option<concord_media::Result<VideoFeed>> {
+        let source = match &self.picks().screen {
+            Pick::Off => return None,
+            Pick::Synthetic => {
+                Ok(Box::new(PatternSource::new(1280, 720, SCREEN_FPS)) as Box<dyn VideoSource>)
+            }
+            Pick::Default => devices::open_screen(None, SCREEN_FPS),
+            Pick::Named(name) => devices::open_screen(Some(name), SCREEN_FPS),
+        };
+        let settings = EncoderSettings {
+            content: VideoContent::Screen,
+            ..EncoderSettings::camera(1920, 1080, SCREEN_FPS as f32)
+        };
+        Some(source.map(|source| VideoFeed::Encode { source, settings, size: None }))
+    }
+
+    fn open_microphone(&mut self) -> Option<concord_media::Result<Box<dyn AudioSource>>> {
+        match &self.picks().microphone {
+            Pick::Off => None,
+            Pick::Synthetic => Some(Ok(
+                Box::new(ToneSource::new(ToneGenerator::continuous(440.0, 0.2))) as Box<dyn AudioSource>
+            )),
+            Pick::Default => Some(devices::open_microphone(None)),
+            Pick::Named(name) => Some(devices::open_microphone(Some(name))),
+        }
+    }
+}
+
+/// One remote track's counters, as last sampled.
+struct Meter {
+    user: UserId,
+    source: TrackSource,
+    counters: Counters,
+    /// (bytes, frames, packets, lost) at the last sample.
+    last: [u64; 4],
+}
+
+enum Counters {
+    Video(Arc<VideoReceiveStats>),
+    Audio(Arc<AudioReceiveStats>),
+}
+
+impl Counters {
+    fn read(&self) -> [u64; 4] {
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        match self {
+            Self::Video(s) => [load(&s.bytes), load(&s.decoded), load(&s.packets), load(&s.lost)],
+            Self::Audio(s) => [load(&s.bytes), load(&s.packets), load(&s.packets), load(&s.lost)],
+        }
+    }
+}
+
+/// Where remote tracks go in the app: video into textures, audio into the
+/// speaker's mix.
+struct Tiles {
+    room: RoomId,
+    context: egui::Context,
+    post: Post,
+    playback: Option<Playback>,
+    speakers: Vec<String>,
+    videos: Vec<VideoReceiver>,
+    meters: Arc<Mutex<Vec<Meter>>>,
+    /// The receiving connection's latest round-trip time, in ms.
+    rtt_ms: Arc<Mutex<Option<f32>>>,
+}
+
+impl Tiles {
+    fn new(room: RoomId, context: egui::Context, post: Post, speaker: &Pick) -> Self {
+        let sink = match speaker {
+            Pick::Off | Pick::Synthetic => None,
+            Pick::Default => Some(devices::open_speaker(None)),
+            Pick::Named(name) => Some(devices::open_speaker(Some(name))),
+        };
+        let playback = match sink.map(|sink| sink.and_then(Playback::start)) {
+            Some(Ok(playback)) => Some(playback),
+            Some(Err(error)) => {
+                let problem = format!("You will not hear the call: {error}");
+                post(MediaEvent::Call { room, report: CallReport::Problem(problem) });
+                None
+            }
+            None => None,
+        };
+        Self {
+            room,
+            context,
+            post,
+            playback,
+            speakers: Vec::new(),
+            videos: Vec::new(),
+            meters: Arc::default(),
+            rtt_ms: Arc::default(),
+        }
+    }
+
+    fn meter(&self, user: UserId, source: TrackSource, counters: Counters) {
+        let last = counters.read();
+        self.meters.lock().unwrap_or_else(PoisonError::into_inner).push(Meter {
+            user,
+            source,
+            counters,
+            last,
+        });
+    }
+}
+
+impl RemoteMedia for Tiles {
+    fn track_added(&mut self, user: UserId, source: TrackSource, track: RemoteTrack, runtime: &Handle) {
+        match track.kind {
+            TrackKind::Audio => {
+                let stats = Arc::new(AudioReceiveStats::default());
+                let jitter = receive_audio_counted(track, runtime, Arc::clone(&stats));
+                self.meter(user, source, Counters::Audio(stats));
+                if let Some(playback) = &self.playback {
+                    let id = format!("{user}-{}", self.speakers.len());
+                    if playback.add_speaker(id.clone(), jitter).is_ok() {
+                        self.speakers.push(id);
+                    }
+                }
+            }
+            TrackKind::Video => {
+                let on_frame =
+                    frame_to_texture(self.room, user, source, self.context.clone(), Arc::clone(&self.post));
+                match VideoReceiver::start(track, runtime, on_frame) {
+                    Ok(receiver) => {
+                        self.meter(user, source, Counters::Video(Arc::clone(receiver.stats_handle())));
+                        self.videos.push(receiver);
+                    }
+                    Err(error) => {
+                        let problem = format!("a video could not be decoded: {error}");
+                        (self.post)(MediaEvent::Call {
+                            room: self.room,
+                            report: CallReport::Problem(problem),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn tracks_cleared(&mut self) {
+        self.videos.clear();
+        if let Some(playback) = &self.playback {
+            for id in self.speakers.drain(..) {
+                playback.remove_speaker(&id);
+            }
+        }
+        self.meters.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        (self.post)(MediaEvent::Call { room: self.room, report: CallReport::VideosCleared });
+    }
+
+    fn set_deafened(&mut self, deafened: bool) {
+        if let Some(playback) = &self.playback {
+            playback.set_deafened(deafened);
+        }
+    }
+
+    fn round_trip(&mut self, rtt: Duration) {
+        *self.rtt_ms.lock().unwrap_or_else(PoisonError::into_inner) = Some(rtt.as_secs_f32() * 1000.0);
+    }
+}
+
+/// The decoder thread's frame callback: each picture converted to RGBA and
+/// written into the track's texture (made, and announced, on the first one).
+fn frame_to_texture(
+    room: RoomId,
+    user: UserId,
+    source: TrackSource,
+    context: egui::Context,
+    post: Post,
+) -> impl FnMut(&I420Frame) + Send + 'static {
+    let mut rgba = Vec::new();
+    let mut texture: Option<egui::TextureHandle> = None;
+    move |frame: &I420Frame| {
+        i420_to_rgba(frame, &mut rgba);
+        let size = [frame.width as usize, frame.height as usize];
+        let image = egui::ColorImage::from_rgba_unmultiplied(size, &rgba);
+        match &mut texture {
+            Some(texture) => texture.set(image, egui::TextureOptions::LINEAR),
+            None => {
+                let made = context.load_texture(
+                    format!("call-{user}-{source:?}"),
+                    image,
+                    egui::TextureOptions::LINEAR,
+                );
+                let texture_for_ui = VideoTexture { texture: made.clone() };
+                post(MediaEvent::Call {
+                    room,
+                    report: CallReport::Video { user, source, texture: texture_for_ui },
+                });
+                texture = Some(made);
+            }
+        }
+        context.request_repaint();
+    }
+}
+
+/// Every second, one sample per remote track.
+async fn sample_stats(
+    meters: Arc<Mutex<Vec<Meter>>>,
+    rtt_ms: Arc<Mutex<Option<f32>>>,
+    post: Post,
+    room: RoomId,
+) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let rtt_ms = *rtt_ms.lock().unwrap_or_else(PoisonError::into_inner);
+        let samples: Vec<TrackStats> = {
+            let mut meters = meters.lock().unwrap_or_else(PoisonError::into_inner);
+            meters
+                .iter_mut()
+                .map(|meter| {
+                    let now = meter.counters.read();
+                    let delta: Vec<u64> =
+                        now.iter().zip(meter.last).map(|(n, l)| n.saturating_sub(l)).collect();
+                    meter.last = now;
+                    let (packets, lost) = (delta[2], delta[3]);
+                    let expected = packets + lost;
+                    TrackStats {
+                        user: meter.user,
+                        source: meter.source,
+                        kbps: delta[0] as f32 * 8.0 / 1000.0,
+                        fps: delta[1] as f32,
+                        loss_percent: if expected == 0 { 0.0 } else { lost as f32 * 100.0 / expected as f32 },
+                        rtt_ms,
+                    }
+                })
+                .collect()
+        };
+        if !samples.is_empty() {
+            post(MediaEvent::Call { room, report: CallReport::Stats(samples) });
+        }
+    }
+}

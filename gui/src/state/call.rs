@@ -1,0 +1,305 @@
+//! The call I am in: which room, what I switched on, and what the media
+//! side reports (connected, problems, remote pictures, stats). Who else is
+//! in the call and with what switched on is the room's roster
+//! (`Room::in_call`, kept by `rooms`); this is my side of it.
+
+use std::collections::{HashMap, VecDeque};
+
+use concord_common::events::{self, CallLeftReason, CallMedia, TrackSource};
+use concord_common::{RoomId, ServerEvent, UserId};
+
+use super::AppState;
+use crate::media::{CallReport, CallStart, MediaCommand, TrackStats, VideoTexture};
+use crate::net::{Command, NetEvent};
+use crate::settings::Pick;
+
+/// How many seconds of stats a tile's plots keep.
+pub const STATS_SECONDS: usize = 60;
+
+/// How to join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinMode {
+    /// Camera (if one is picked) and microphone.
+    CameraAndMic,
+    /// Microphone only: no camera needed.
+    MicOnly,
+    /// Hear and see the others; send nothing.
+    ListenOnly,
+}
+
+/// Where joining the call has got to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallPhase {
+    /// Asked to join; media not up yet.
+    Joining,
+    /// Media flows.
+    Connected,
+    /// The connection was lost; joining again by itself.
+    Rejoining,
+}
+
+/// A sound the app plays for the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallSound {
+    /// I joined, or someone joined my call.
+    Joined,
+    /// I left, or someone left my call.
+    Left,
+}
+
+/// One tile's picture or stream: whose, and which source.
+pub type TileKey = (UserId, TrackSource);
+
+/// The call I am in.
+#[derive(Debug)]
+pub struct ActiveCall {
+    /// The room.
+    pub room: RoomId,
+    /// What I want switched on (kept across a rejoin).
+    pub want: CallMedia,
+    /// Where joining has got to.
+    pub phase: CallPhase,
+    /// The latest picture of each remote video track.
+    pub videos: HashMap<TileKey, VideoTexture>,
+    /// Each remote track's stats, one sample a second, newest last.
+    pub stats: HashMap<TileKey, VecDeque<TrackStats>>,
+    /// The tile shown large (a screen share, say), if any.
+    pub focused: Option<TileKey>,
+    /// The call fills the window (chat and member list hidden).
+    pub full_window: bool,
+    /// The stats overlay is shown on every tile.
+    pub show_stats: bool,
+    /// The in-call chat panel is shown beside the grid.
+    pub show_chat: bool,
+    /// The latest problem the media side reported.
+    pub problem: Option<String>,
+}
+
+impl ActiveCall {
+    fn new(room: RoomId, want: CallMedia) -> Self {
+        Self {
+            room,
+            want,
+            phase: CallPhase::Joining,
+            videos: HashMap::new(),
+            stats: HashMap::new(),
+            focused: None,
+            full_window: false,
+            show_stats: false,
+            show_chat: true,
+            problem: None,
+        }
+    }
+}
+
+/// Whether the media side needs to see this network event (call frames
+/// and the websocket's state), while a call is on.
+pub fn concerns_call(event: &NetEvent) -> bool {
+    match event {
+        NetEvent::Connection(_) | NetEvent::SessionExpired { .. } | NetEvent::CallRequestNotSent { .. } => {
+            true
+        }
+        NetEvent::Server(event) => matches!(
+            event,
+            ServerEvent::CallJoined(_)
+                | ServerEvent::CallLeft(_)
+                | ServerEvent::CallPublishAnswer(_)
+                | ServerEvent::CallSubscribeOffer(_)
+                | ServerEvent::CallSubscribeAccepted(_)
+                | ServerEvent::CallSpeaking(_)
+        ),
+        _ => false,
+    }
+}
+
+impl AppState {
+    /// Whether calls can be joined from this build (the browser's calls
+    /// come with the browser-calls work).
+    pub fn calls_supported(&self) -> bool {
+        cfg!(not(target_arch = "wasm32"))
+    }
+
+    /// Joins `room`'s call (leaving any other call first).
+    pub fn join_call(&mut self, room: RoomId, mode: JoinMode) -> Vec<Command> {
+        let Some(me) = self.me.as_ref().map(|u| u.id) else { return vec![] };
+        if !self.calls_supported() || self.room(room).is_none() {
+            return vec![];
+        }
+        if self.call.as_ref().is_some_and(|c| c.room == room) {
+            return vec![];
+        }
+        if self.call.is_some() {
+            self.leave_call();
+        }
+        let devices = self.persisted.media.clone();
+        let want = CallMedia {
+            muted: mode == JoinMode::ListenOnly || devices.microphone == Pick::Off,
+            deafened: false,
+            camera: mode == JoinMode::CameraAndMic && devices.camera != Pick::Off,
+            screen: false,
+        };
+        self.call = Some(ActiveCall::new(room, want));
+        self.media_requests.push(MediaCommand::JoinCall(CallStart {
+            room,
+            me,
+            server: self.persisted.server_url.clone(),
+            want,
+            devices,
+        }));
+        vec![]
+    }
+
+    /// Leaves the call I am in.
+    pub fn leave_call(&mut self) {
+        if self.call.take().is_some() {
+            self.media_requests.push(MediaCommand::LeaveCall);
+            self.call_sounds.push(CallSound::Left);
+        }
+    }
+
+    /// Mutes or unmutes my microphone.
+    pub fn toggle_mute(&mut self) {
+        self.change_want(|want| {
+            if want.deafened {
+                // Unmuting while deafened undeafens too (as Discord does).
+                want.deafened = false;
+                want.muted = false;
+            } else {
+                want.muted = !want.muted;
+            }
+        });
+    }
+
+    /// Deafens (hear nothing, and the others hear me muted) or undeafens;
+    /// my own mute switch is kept as it was.
+    pub fn toggle_deafen(&mut self) {
+        self.change_want(|want| want.deafened = !want.deafened);
+    }
+
+    /// Switches my camera on or off.
+    pub fn toggle_camera(&mut self) {
+        if self.persisted.media.camera == Pick::Off {
+            self.notice = Some("No camera is picked: choose one in Settings (Ctrl+,).".into());
+            return;
+        }
+        self.change_want(|want| want.camera = !want.camera);
+    }
+
+    /// Starts or stops sharing my screen (beside the camera).
+    pub fn toggle_screen(&mut self) {
+        if self.persisted.media.screen == Pick::Off {
+            self.notice = Some("No screen is picked to share: choose one in Settings (Ctrl+,).".into());
+            return;
+        }
+        self.change_want(|want| want.screen = !want.screen);
+    }
+
+    fn change_want(&mut self, change: impl FnOnce(&mut CallMedia)) {
+        let Some(call) = &mut self.call else { return };
+        change(&mut call.want);
+        self.media_requests.push(MediaCommand::SetCallMedia(call.want));
+    }
+
+    /// A device pick changed in Settings: the call in progress opens its
+    /// sources again from the new picks.
+    pub fn devices_changed(&mut self) {
+        if self.call.is_some() {
+            self.media_requests.push(MediaCommand::SetCallDevices(self.persisted.media.clone()));
+        }
+    }
+
+    /// Shows `tile` large, or back in the grid if it already was.
+    pub fn focus_tile(&mut self, tile: TileKey) {
+        if let Some(call) = &mut self.call {
+            call.focused = if call.focused == Some(tile) { None } else { Some(tile) };
+        }
+    }
+
+    /// A call frame the server sent to me: my own call ended, or someone
+    /// came or went (their sound).
+    pub(super) fn on_call_frame(&mut self, event: &ServerEvent) {
+        let me = self.me.as_ref().map(|u| u.id);
+        let Some(call) = &mut self.call else { return };
+        match event {
+            ServerEvent::CallLeft(events::CallLeft { room_id, reason }) if *room_id == call.room => {
+                match reason {
+                    CallLeftReason::Left => {}
+                    CallLeftReason::Disconnected => call.phase = CallPhase::Rejoining,
+                    other => {
+                        let why = match other {
+                            CallLeftReason::JoinedElsewhere => "you joined it from another device",
+                            CallLeftReason::JoinedAnotherCall => "you joined another call",
+                            CallLeftReason::RemovedFromRoom => "you are no longer in the room",
+                            _ => "the room was deleted",
+                        };
+                        self.notice = Some(format!("You left the call: {why}."));
+                        self.call = None;
+                        self.media_requests.push(MediaCommand::LeaveCall);
+                        self.call_sounds.push(CallSound::Left);
+                    }
+                }
+            }
+            ServerEvent::CallParticipantJoined(e)
+                if e.room_id == call.room && Some(e.participant.user_id) != me =>
+            {
+                self.call_sounds.push(CallSound::Joined);
+            }
+            ServerEvent::CallParticipantLeft(e) if e.room_id == call.room && Some(e.user_id) != me => {
+                call.videos.retain(|(user, _), _| *user != e.user_id);
+                call.stats.retain(|(user, _), _| *user != e.user_id);
+                if call.focused.is_some_and(|(user, _)| user == e.user_id) {
+                    call.focused = None;
+                }
+                self.call_sounds.push(CallSound::Left);
+            }
+            _ => {}
+        }
+    }
+
+    /// What the media side reports about `room`'s call.
+    pub(super) fn on_call_report(&mut self, room: RoomId, report: CallReport) {
+        let Some(call) = self.call.as_mut().filter(|c| c.room == room) else { return };
+        match report {
+            CallReport::Connected => {
+                match call.phase {
+                    CallPhase::Joining => self.call_sounds.push(CallSound::Joined),
+                    // What went wrong before the rejoin is over now; a device
+                    // that would not open (said while joining) still is not.
+                    CallPhase::Rejoining => call.problem = None,
+                    CallPhase::Connected => {}
+                }
+                call.phase = CallPhase::Connected;
+            }
+            CallReport::Rejoining => call.phase = CallPhase::Rejoining,
+            CallReport::Media(effective) => {
+                // A source that could not be opened switches itself off.
+                call.want.camera &= effective.camera;
+                call.want.screen &= effective.screen;
+                if effective.muted && !call.want.deafened {
+                    call.want.muted = true;
+                }
+            }
+            CallReport::Problem(problem) => call.problem = Some(problem),
+            CallReport::Video { user, source, texture } => {
+                call.videos.insert((user, source), texture);
+            }
+            CallReport::VideosCleared => call.videos.clear(),
+            CallReport::Stats(samples) => {
+                for sample in samples {
+                    let history = call.stats.entry((sample.user, sample.source)).or_default();
+                    history.push_back(sample);
+                    while history.len() > STATS_SECONDS {
+                        history.pop_front();
+                    }
+                }
+            }
+            CallReport::Ended { reason } => {
+                if let Some(reason) = reason {
+                    self.notice = Some(format!("The call ended: {reason}."));
+                }
+                self.call = None;
+                self.call_sounds.push(CallSound::Left);
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The desktop call UI against a real server and real participants: the
+//! app (driven through kittest by accessibility label, with the synthetic
+//! camera and tone as its devices) joins a room's call with two bots
+//! (`concord-call` participants over loopback WebRTC through the server's
+//! SFU). Their tiles show their video, mute states reach every screen, a
+//! bot that leaves takes its tile with it, the in-call chat works, the
+//! stats overlay fills, and the bots decode the app's camera and hear its
+//! tone.
+
+#![allow(clippy::unwrap_used)] // a panic is how a test reports failure
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use concord_call::options::{MediaOptions, VideoChoice};
+use concord_call::participant::{self, Account};
+use concord_common::events::TrackSource;
+use concord_common::{RoomId, UserId};
+use concord_gui::settings::{MediaSettings, Pick};
+use concord_gui::state::{CallPhase, Persisted};
+use egui_kittest::kittest::{NodeT, Queryable};
+use reqwest::Method;
+use serde_json::json;
+use support::{app, click, log_in, press, shows, type_into, Server};
+
+type App = egui_kittest::Harness<'static, concord_gui::ConcordApp>;
+
+/// Steps frames until `done` holds, for at most `within`.
+fn wait_within(app: &mut App, within: Duration, what: &str, done: impl Fn(&App) -> bool) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        app.step();
+        if done(app) {
+            app.step();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let tiles: Vec<String> =
+        app.query_all_by_label_contains("'s camera").filter_map(|n| n.accesskit_node().label()).collect();
+    panic!("timed out waiting for: {what} (tiles: {tiles:?})");
+}
+
+/// Whether a widget whose label contains `text` is on screen.
+fn shows_part(app: &App, text: &str) -> bool {
+    app.query_all_by_label_contains(text).next().is_some()
+}
+
+fn bot(
+    server: &Server,
+    name: &str,
+    media: MediaOptions,
+    seconds: u64,
+    room: RoomId,
+) -> tokio::task::JoinHandle<concord_call::report::ParticipantReport> {
+    let account = Account {
+        server: server.url(),
+        email: format!("{name}@example.com"),
+        password: "correct horse".into(),
+        register_as: None,
+    };
+    server.runtime.spawn(participant::run(account, room, media, Duration::from_secs(seconds)))
+}
+
+#[test]
+fn the_app_holds_a_call_with_two_bots() {
+    let server = Server::start();
+    let (ada_token, bob_token) = server.friends("ada", "bob");
+    let (carol_token, _) = server.register("carol");
+    server.befriend(&ada_token, "carol", &carol_token);
+    let room = server.api(Method::POST, "/api/rooms", Some(&ada_token), Some(json!({"label": "Game night"})));
+    let room_id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
+    for token in [&bob_token, &carol_token] {
+        let id =
+            server.api(Method::GET, "/api/users/me", Some(token), None)["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/rooms/{room_id}/members");
+        server.api(Method::POST, &path, Some(&ada_token), Some(json!({ "user_id": id })));
+    }
+    let user_id = |token: &str| -> UserId {
+        server.api(Method::GET, "/api/users/me", Some(token), None)["id"].as_str().unwrap().parse().unwrap()
+    };
+    let (ada_id, bob_id, carol_id) = (user_id(&ada_token), user_id(&bob_token), user_id(&carol_token));
+
+    // The app's devices: the moving test pattern and the test tone (this
+    // machine has no camera or sound card), no speaker.
+    let media = MediaSettings {
+        camera: Pick::Synthetic,
+        screen: Pick::Synthetic,
+        microphone: Pick::Synthetic,
+        speaker: Pick::Off,
+    };
+    let mut ada = app(Persisted { media, ..Persisted::default() });
+    log_in(&mut ada, &server.url(), "ada", false);
+    wait_within(&mut ada, Duration::from_secs(15), "the room", |h| shows(h, "Game night, 3 members"));
+    click(&mut ada, "Game night, 3 members");
+    wait_within(&mut ada, Duration::from_secs(15), "the call bar", |h| shows(h, "Join the call"));
+    assert!(shows_part(&ada, "Nobody is in the call."));
+
+    click(&mut ada, "Join the call");
+    wait_within(&mut ada, Duration::from_secs(30), "ada connected", |h| {
+        h.state().state().call.as_ref().is_some_and(|c| c.phase == CallPhase::Connected)
+    });
+    assert!(shows_part(&ada, "ada's camera"), "her own tile");
+
+    // Bob sends his camera and a 660 Hz tone; carol her camera, muted, and
+    // she leaves first.
+    let bob_media = MediaOptions { tone_hz: Some(660.0), ..MediaOptions::default() };
+    let carol_media = MediaOptions { tone_hz: None, video: VideoChoice::Pattern, ..MediaOptions::default() };
+    let bob = bot(&server, "bob", bob_media, 40, room_id);
+    let carol = bot(&server, "carol", carol_media, 14, room_id);
+    wait_within(&mut ada, Duration::from_secs(30), "bob's and carol's video", |h| {
+        shows_part(h, "bob's camera, video") && shows_part(h, "carol's camera, video, muted")
+    });
+    let call = ada.state().state().call.as_ref().unwrap();
+    assert!(call.videos.contains_key(&(bob_id, TrackSource::Camera)));
+    assert!(
+        call.videos[&(bob_id, TrackSource::Camera)].size().x >= 320.0,
+        "a real picture, not a placeholder"
+    );
+    wait_within(&mut ada, Duration::from_secs(15), "bob speaking", |h| {
+        shows_part(h, "bob's camera, video, speaking")
+    });
+
+    // Ada mutes: her tile says so on her screen, and the roster (every
+    // member's devices) has it.
+    click(&mut ada, "Mute (Ctrl+Shift+M)");
+    wait_within(&mut ada, Duration::from_secs(10), "ada muted", |h| {
+        shows_part(h, "ada's camera, no video, muted")
+    });
+    let rooms = server.api(Method::GET, "/api/rooms", Some(&bob_token), None);
+    let in_call = rooms["rooms"][0]["in_call"].as_array().unwrap();
+    let ada_entry = in_call.iter().find(|p| p["user_id"] == ada_id.to_string()).unwrap();
+    assert_eq!(ada_entry["muted"], true, "{in_call:?}");
+    press_keys(&mut ada, egui::Modifiers::COMMAND | egui::Modifiers::SHIFT, egui::Key::M);
+    wait_within(&mut ada, Duration::from_secs(10), "ada unmuted", |h| {
+        shows_part(h, "ada's camera") && !shows_part(h, "ada's camera, no video, muted")
+    });
+
+    // The in-call chat beside the grid: both ways.
+    type_into(&mut ada, "Message", "can you hear me?");
+    press(&mut ada, egui::Key::Enter);
+    let body = json!({"content": "loud and clear", "nonce": "b1"});
+    server.api(Method::POST, &format!("/api/rooms/{room_id}/messages"), Some(&bob_token), Some(body));
+    wait_within(&mut ada, Duration::from_secs(10), "bob's answer in the call chat", |h| {
+        shows(h, "loud and clear")
+    });
+    let history = server.api(Method::GET, &format!("/api/rooms/{room_id}/messages"), Some(&bob_token), None);
+    assert_eq!(history["messages"][1]["content"], "can you hear me?", "{history}");
+
+    // The stats overlay: a sample a second per track, with real figures.
+    click(&mut ada, "Show stats");
+    wait_within(&mut ada, Duration::from_secs(10), "bob's stats", |h| {
+        let call = h.state().state().call.as_ref().unwrap();
+        call.stats
+            .get(&(bob_id, TrackSource::Camera))
+            .is_some_and(|s| s.len() >= 2 && s.back().unwrap().kbps > 10.0)
+    });
+
+    // Carol's bot leaves: her tile goes, nobody's picture freezes in its place.
+    wait_within(&mut ada, Duration::from_secs(30), "carol's tile gone", |h| !shows_part(h, "carol's camera"));
+    assert!(!ada
+        .state()
+        .state()
+        .call
+        .as_ref()
+        .unwrap()
+        .videos
+        .contains_key(&(carol_id, TrackSource::Camera)));
+    assert!(shows_part(&ada, "bob's camera, video"));
+    let carol = server.runtime.block_on(carol).unwrap();
+    assert!(carol.errors.is_empty(), "{:?}", carol.errors);
+
+    // Ada leaves; bob's bot decoded her camera (stamps in order) and heard
+    // her tone.
+    click(&mut ada, "Leave the call");
+    assert!(ada.state().state().call.is_none());
+    wait_within(&mut ada, Duration::from_secs(10), "the call bar again", |h| shows(h, "Join the call"));
+    let bob = server.runtime.block_on(bob).unwrap();
+    let from_ada = bob.received.iter().find(|r| r.user_id == ada_id).unwrap_or_else(|| panic!("{bob:#?}"));
+    let camera = from_ada.tracks.iter().find(|t| t.kind == "camera").unwrap();
+    assert!(camera.frames >= 30 && camera.frame_numbers_ok == Some(true), "{camera:?}");
+    let microphone = from_ada.tracks.iter().find(|t| t.kind == "microphone").unwrap();
+    let heard = microphone.tone_hz.unwrap_or_default();
+    assert!((heard - 440.0).abs() < 15.0, "bob heard {heard} Hz from ada: {microphone:?}");
+}
+
+fn press_keys(app: &mut App, modifiers: egui::Modifiers, key: egui::Key) {
+    app.key_press_modifiers(modifiers, key);
+    app.step();
+    app.step();
+}
+
+/// The server restarts mid-call: the app says it is joining again, the
+/// tiles go with the old call (none left frozen), and once the server is
+/// back the app and the bot rejoin by themselves — the bot's video is in
+/// its tile again and ada is still muted, on her screen and in the roster.
+#[test]
+fn after_a_server_restart_the_call_comes_back_with_its_mute_state() {
+    let mut server = Server::start();
+    let (ada_token, bob_token) = server.friends("ada", "bob");
+    let room = server.api(Method::POST, "/api/rooms", Some(&ada_token), Some(json!({"label": "Standup"})));
+    let room_id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
+    let bob_id =
+        server.api(Method::GET, "/api/users/me", Some(&bob_token), None)["id"].as_str().unwrap().to_owned();
+    server.api(
+        Method::POST,
+        &format!("/api/rooms/{room_id}/members"),
+        Some(&ada_token),
+        Some(json!({"user_id": bob_id})),
+    );
+    let media = MediaSettings {
+        camera: Pick::Synthetic,
+        screen: Pick::Synthetic,
+        microphone: Pick::Synthetic,
+        speaker: Pick::Off,
+    };
+    let mut ada = app(Persisted { media, ..Persisted::default() });
+    log_in(&mut ada, &server.url(), "ada", false);
+    wait_within(&mut ada, Duration::from_secs(15), "the room", |h| shows(h, "Standup, 2 members"));
+    click(&mut ada, "Standup, 2 members");
+    click(&mut ada, "Join with the microphone only");
+    let bob = bot(&server, "bob", MediaOptions::default(), 60, room_id);
+    wait_within(&mut ada, Duration::from_secs(30), "bob's video", |h| shows_part(h, "bob's camera, video"));
+    click(&mut ada, "Mute (Ctrl+Shift+M)");
+    wait_within(&mut ada, Duration::from_secs(10), "ada muted", |h| {
+        shows_part(h, "ada's camera, no video, muted")
+    });
+
+    server.stop();
+    wait_within(&mut ada, Duration::from_secs(20), "the connection lost", |h| {
+        matches!(h.state().state().connection, Some(concord_gui::net::Connection::Reconnecting { .. }))
+    });
+    server.resume();
+    wait_within(&mut ada, Duration::from_secs(30), "joining again", |h| {
+        h.state().state().call.as_ref().is_some_and(|c| c.phase == CallPhase::Rejoining)
+    });
+    wait_within(&mut ada, Duration::from_secs(40), "the call back, bob's video in his tile", |h| {
+        h.state().state().call.as_ref().is_some_and(|c| c.phase == CallPhase::Connected)
+            && shows_part(h, "bob's camera, video")
+    });
+    assert!(shows_part(&ada, "ada's camera, no video, muted"), "the mute switch survived the rejoin");
+    let rooms = server.api(Method::GET, "/api/rooms", Some(&bob_token), None);
+    let in_call = rooms["rooms"][0]["in_call"].as_array().unwrap().clone();
+    assert_eq!(in_call.len(), 2, "{in_call:?}");
+    assert!(in_call.iter().any(|p| p["muted"] == true && p["user_id"] != json!(bob_id)), "{in_call:?}");
+    click(&mut ada, "Leave the call");
+    bob.abort();
+}
