@@ -19,6 +19,7 @@ use concord_media::convert::{i420_to_rgba, I420Frame};
 use concord_media::devices;
 use concord_media::playback::Playback;
 use concord_media::receive::{receive_audio_counted, AudioReceiveStats, VideoReceiveStats, VideoReceiver};
+use concord_media::send::Preview;
 use concord_media::source::{AudioSource, PatternSource, ToneSource, VideoSource};
 use concord_media::synthetic::ToneGenerator;
 use concord_media::transport::{RemoteTrack, TrackKind};
@@ -71,7 +72,10 @@ impl CallHost {
         let CallStart { room, me, server, want, devices } = start;
         let speaker = devices.speaker.clone();
         let devices = Arc::new(Mutex::new(devices));
-        let sources = DeviceSources(Arc::clone(&devices));
+        let sources = DeviceSources {
+            picks: Arc::clone(&devices),
+            self_view: (room, me, context.clone(), Arc::clone(&post)),
+        };
         runtime.spawn(async move {
             // Opening the speaker blocks (its own thread says when it is up).
             // The speaker is opened once per call: a new pick applies to the next call.
@@ -139,12 +143,16 @@ fn report_of(event: SessionEvent) -> CallReport {
 }
 
 /// The devices picked in Settings (kept current by [`CallHost::set_devices`]),
-/// or the synthetic sources.
-struct DeviceSources(Arc<Mutex<MediaSettings>>);
+/// or the synthetic sources; what they send is shown in my own tiles.
+struct DeviceSources {
+    picks: Arc<Mutex<MediaSettings>>,
+    /// Where the self-view goes: my tile in this room's call.
+    self_view: (RoomId, UserId, egui::Context, Post),
+}
 
 impl DeviceSources {
     fn picks(&self) -> MediaSettings {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.picks.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
@@ -188,6 +196,11 @@ impl LocalMedia for DeviceSources {
             Pick::Default => Some(devices::open_microphone(None)),
             Pick::Named(name) => Some(devices::open_microphone(Some(name))),
         }
+    }
+
+    fn preview(&mut self, source: TrackSource) -> Option<Preview> {
+        let (room, me, context, post) = self.self_view.clone();
+        Some(Box::new(frame_to_texture(room, me, source, context, post)))
     }
 }
 
@@ -317,6 +330,10 @@ impl RemoteMedia for Tiles {
         if let Some(playback) = &self.playback {
             playback.set_deafened(deafened);
         }
+    }
+
+    fn wants_round_trip(&self) -> bool {
+        true
     }
 
     fn round_trip(&mut self, rtt: Duration) {

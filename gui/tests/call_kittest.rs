@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use concord_call::options::{MediaOptions, VideoChoice};
 use concord_call::participant::{self, Account};
 use concord_common::events::TrackSource;
-use concord_common::{RoomId, UserId};
+use concord_common::RoomId;
 use concord_gui::settings::{MediaSettings, Pick};
 use concord_gui::state::{CallPhase, Persisted};
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -47,6 +47,23 @@ fn shows_part(app: &App, text: &str) -> bool {
     app.query_all_by_label_contains(text).next().is_some()
 }
 
+/// Ada's app, logged in, with the room labelled `room` open. Her devices:
+/// the moving test pattern and the test tone (this machine has no camera or
+/// sound card), no speaker.
+fn ada_in_room(server: &Server, room: &str) -> App {
+    let media = MediaSettings {
+        camera: Pick::Synthetic,
+        screen: Pick::Synthetic,
+        microphone: Pick::Synthetic,
+        speaker: Pick::Off,
+    };
+    let mut ada = app(Persisted { media, ..Persisted::default() });
+    log_in(&mut ada, &server.url(), "ada", false);
+    wait_within(&mut ada, Duration::from_secs(15), "the room", |h| shows(h, room));
+    click(&mut ada, room);
+    ada
+}
+
 fn bot(
     server: &Server,
     name: &str,
@@ -66,34 +83,12 @@ fn bot(
 #[test]
 fn the_app_holds_a_call_with_two_bots() {
     let server = Server::start();
-    let (ada_token, bob_token) = server.friends("ada", "bob");
-    let (carol_token, _) = server.register("carol");
-    server.befriend(&ada_token, "carol", &carol_token);
-    let room = server.api(Method::POST, "/api/rooms", Some(&ada_token), Some(json!({"label": "Game night"})));
-    let room_id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
-    for token in [&bob_token, &carol_token] {
-        let id =
-            server.api(Method::GET, "/api/users/me", Some(token), None)["id"].as_str().unwrap().to_owned();
-        let path = format!("/api/rooms/{room_id}/members");
-        server.api(Method::POST, &path, Some(&ada_token), Some(json!({ "user_id": id })));
-    }
-    let user_id = |token: &str| -> UserId {
-        server.api(Method::GET, "/api/users/me", Some(token), None)["id"].as_str().unwrap().parse().unwrap()
-    };
+    let (ada_token, bob_token, carol_token) = server.ada_bob_and_carol();
+    let room_id = server.room_with(&ada_token, "Game night", &[&bob_token, &carol_token]);
+    let user_id = |token: &str| server.user_id(token);
     let (ada_id, bob_id, carol_id) = (user_id(&ada_token), user_id(&bob_token), user_id(&carol_token));
 
-    // The app's devices: the moving test pattern and the test tone (this
-    // machine has no camera or sound card), no speaker.
-    let media = MediaSettings {
-        camera: Pick::Synthetic,
-        screen: Pick::Synthetic,
-        microphone: Pick::Synthetic,
-        speaker: Pick::Off,
-    };
-    let mut ada = app(Persisted { media, ..Persisted::default() });
-    log_in(&mut ada, &server.url(), "ada", false);
-    wait_within(&mut ada, Duration::from_secs(15), "the room", |h| shows(h, "Game night, 3 members"));
-    click(&mut ada, "Game night, 3 members");
+    let mut ada = ada_in_room(&server, "Game night, 3 members");
     wait_within(&mut ada, Duration::from_secs(15), "the call bar", |h| shows(h, "Join the call"));
     assert!(shows_part(&ada, "Nobody is in the call."));
 
@@ -101,7 +96,9 @@ fn the_app_holds_a_call_with_two_bots() {
     wait_within(&mut ada, Duration::from_secs(30), "ada connected", |h| {
         h.state().state().call.as_ref().is_some_and(|c| c.phase == CallPhase::Connected)
     });
-    assert!(shows_part(&ada, "ada's camera"), "her own tile");
+    wait_within(&mut ada, Duration::from_secs(10), "her own camera in her tile", |h| {
+        shows_part(h, "ada's camera, video")
+    });
 
     // Bob sends his camera and a 660 Hz tone; carol her camera, muted, and
     // she leaves first.
@@ -126,7 +123,7 @@ fn the_app_holds_a_call_with_two_bots() {
     // member's devices) has it.
     click(&mut ada, "Mute (Ctrl+Shift+M)");
     wait_within(&mut ada, Duration::from_secs(10), "ada muted", |h| {
-        shows_part(h, "ada's camera, no video, muted")
+        shows_part(h, "ada's camera, video, muted")
     });
     let rooms = server.api(Method::GET, "/api/rooms", Some(&bob_token), None);
     let in_call = rooms["rooms"][0]["in_call"].as_array().unwrap();
@@ -134,7 +131,7 @@ fn the_app_holds_a_call_with_two_bots() {
     assert_eq!(ada_entry["muted"], true, "{in_call:?}");
     press_keys(&mut ada, egui::Modifiers::COMMAND | egui::Modifiers::SHIFT, egui::Key::M);
     wait_within(&mut ada, Duration::from_secs(10), "ada unmuted", |h| {
-        shows_part(h, "ada's camera") && !shows_part(h, "ada's camera, no video, muted")
+        shows_part(h, "ada's camera, video") && !shows_part(h, "ada's camera, video, muted")
     });
 
     // The in-call chat beside the grid: both ways.
@@ -199,26 +196,9 @@ fn press_keys(app: &mut App, modifiers: egui::Modifiers, key: egui::Key) {
 fn after_a_server_restart_the_call_comes_back_with_its_mute_state() {
     let mut server = Server::start();
     let (ada_token, bob_token) = server.friends("ada", "bob");
-    let room = server.api(Method::POST, "/api/rooms", Some(&ada_token), Some(json!({"label": "Standup"})));
-    let room_id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
-    let bob_id =
-        server.api(Method::GET, "/api/users/me", Some(&bob_token), None)["id"].as_str().unwrap().to_owned();
-    server.api(
-        Method::POST,
-        &format!("/api/rooms/{room_id}/members"),
-        Some(&ada_token),
-        Some(json!({"user_id": bob_id})),
-    );
-    let media = MediaSettings {
-        camera: Pick::Synthetic,
-        screen: Pick::Synthetic,
-        microphone: Pick::Synthetic,
-        speaker: Pick::Off,
-    };
-    let mut ada = app(Persisted { media, ..Persisted::default() });
-    log_in(&mut ada, &server.url(), "ada", false);
-    wait_within(&mut ada, Duration::from_secs(15), "the room", |h| shows(h, "Standup, 2 members"));
-    click(&mut ada, "Standup, 2 members");
+    let room_id = server.room_with(&ada_token, "Standup", &[&bob_token]);
+    let bob_id = server.user_id(&bob_token).to_string();
+    let mut ada = ada_in_room(&server, "Standup, 2 members");
     click(&mut ada, "Join with the microphone only");
     let bob = bot(&server, "bob", MediaOptions::default(), 60, room_id);
     wait_within(&mut ada, Duration::from_secs(30), "bob's video", |h| shows_part(h, "bob's camera, video"));

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use reqwest::Method;
-use support::x11::{launch_and_log_in, run, start_window_manager, start_xvfb, unique_colors, wait_until};
+use support::x11::{launch_and_log_in, screenshot, start_window_manager, start_xvfb, wait_until};
 use support::Server;
 
 #[test]
@@ -33,12 +33,8 @@ fn the_desktop_binary_logs_in_by_keyboard_in_a_real_window() {
     });
     std::thread::sleep(Duration::from_millis(500));
 
-    let shot = app.home.join("window.png");
-    let out = run(&display, "import", &["-window", "root", shot.to_str().unwrap()]);
-    assert!(out.status.success(), "screenshot failed: {}", String::from_utf8_lossy(&out.stderr));
-    let colors = unique_colors(&display, &shot);
+    let colors = screenshot(&display, &app.home, "window-smoke.png");
     let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("window-smoke.png");
-    let _ = std::fs::copy(&shot, &keep);
     assert!(colors > 50, "the screenshot looks blank ({colors} colours); see {}", keep.display());
 
     // Sharing this window: the call test captures the Concord window (xcap)
@@ -69,25 +65,10 @@ fn the_desktop_binary_logs_in_by_keyboard_in_a_real_window() {
 fn a_call_with_bots_is_drawn_in_a_real_window() {
     use concord_call::options::MediaOptions;
     use concord_call::participant::{self, Account};
-    use concord_common::RoomId;
 
     let server = Server::start();
-    let (ada_token, bob_token) = server.friends("ada", "bob");
-    let (carol_token, _) = server.register("carol");
-    server.befriend(&ada_token, "carol", &carol_token);
-    let room = server.api(
-        Method::POST,
-        "/api/rooms",
-        Some(&ada_token),
-        Some(serde_json::json!({"label": "Game night"})),
-    );
-    let room_id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
-    for token in [&bob_token, &carol_token] {
-        let id =
-            server.api(Method::GET, "/api/users/me", Some(token), None)["id"].as_str().unwrap().to_owned();
-        let body = serde_json::json!({ "user_id": id });
-        server.api(Method::POST, &format!("/api/rooms/{room_id}/members"), Some(&ada_token), Some(body));
-    }
+    let (ada_token, bob_token, carol_token) = server.ada_bob_and_carol();
+    let room_id = server.room_with(&ada_token, "Game night", &[&bob_token, &carol_token]);
     let in_call = |server: &Server| -> usize {
         let rooms = server.api(Method::GET, "/api/rooms", Some(&bob_token), None);
         rooms["rooms"][0]["in_call"].as_array().map_or(0, Vec::len)
@@ -115,14 +96,7 @@ fn a_call_with_bots_is_drawn_in_a_real_window() {
         support::x11::xdotool(&display, &["key", "ctrl+shift+j"]);
         in_call(&server) == 1
     });
-    let shot = |name: &str| {
-        let path = app.home.join(name);
-        let out = run(&display, "import", &["-window", "root", path.to_str().unwrap()]);
-        assert!(out.status.success(), "screenshot failed: {}", String::from_utf8_lossy(&out.stderr));
-        let colors = unique_colors(&display, &path);
-        let _ = std::fs::copy(&path, Path::new(env!("CARGO_TARGET_TMPDIR")).join(name));
-        colors
-    };
+    let shot = |name: &str| screenshot(&display, &app.home, name);
     let alone = shot("call-alone.png");
     assert!(alone > 50, "the window looks blank ({alone} colours)");
 

@@ -60,9 +60,13 @@ struct CapturedFrame {
     captured: Instant,
 }
 
+/// Sees every frame as it is sent (the app's self-view), on the encoder thread.
+pub type Preview = Box<dyn FnMut(&I420Frame) + Send>;
+
 /// A running video send pipeline (source → I420 → H.264 → track).
 pub struct VideoSender {
     stop: Arc<AtomicBool>,
+    preview: Arc<Mutex<Option<Preview>>>,
     keyframe: Arc<AtomicBool>,
     new_settings: Arc<Mutex<Option<EncoderSettings>>>,
     size: Arc<Mutex<Option<(u32, u32)>>>,
@@ -86,6 +90,7 @@ impl VideoSender {
         let new_settings: Arc<Mutex<Option<EncoderSettings>>> = Arc::default();
         let size = Arc::new(Mutex::new(size.map(|(w, h)| (w & !1, h & !1))));
         let stats = Arc::new(VideoSendStats::default());
+        let preview: Arc<Mutex<Option<Preview>>> = Arc::default();
         let slot = Arc::new(LatestSlot::<CapturedFrame>::new());
         let track_id = track.id().to_owned();
 
@@ -130,8 +135,14 @@ impl VideoSender {
         };
 
         let encode = {
-            let (stop, stats, keyframe, new_settings, size) =
-                (stop.clone(), stats.clone(), keyframe.clone(), new_settings.clone(), size.clone());
+            let (stop, stats, keyframe, new_settings, size, preview) = (
+                stop.clone(),
+                stats.clone(),
+                keyframe.clone(),
+                new_settings.clone(),
+                size.clone(),
+                preview.clone(),
+            );
             spawn(format!("concord-encode-{track_id}"), move || {
                 let started = Instant::now();
                 let mut previous: Option<Instant> = None;
@@ -161,6 +172,9 @@ impl VideoSender {
                         }
                         _ => &captured.frame,
                     };
+                    if let Some(preview) = preview.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+                        preview(frame);
+                    }
                     let timestamp_ms =
                         captured.captured.saturating_duration_since(started).as_millis() as u64;
                     let encode_start = Instant::now();
@@ -199,7 +213,20 @@ impl VideoSender {
             })?
         };
 
-        Ok(Self { stop, keyframe, new_settings, size, stats, threads: Mutex::new(vec![capture, encode]) })
+        Ok(Self {
+            stop,
+            preview,
+            keyframe,
+            new_settings,
+            size,
+            stats,
+            threads: Mutex::new(vec![capture, encode]),
+        })
+    }
+
+    /// Shows every frame sent to `preview` too (on the encoder thread).
+    pub fn set_preview(&self, preview: Preview) {
+        *self.preview.lock().unwrap_or_else(PoisonError::into_inner) = Some(preview);
     }
 
     /// The next frame will be a keyframe (a viewer sent a PLI).

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use concord_client::{CallRequest, Command, CommandSender, Connection, NetEvent};
 use concord_common::events::{self, CallLeftReason, CallMedia, ForwardedTrack, PublishedTrack, TrackSource};
 use concord_common::{RoomId, ServerEvent, UserId};
-use concord_media::send::{AudioSender, MediaEvent, VideoSender};
+use concord_media::send::{AudioSender, MediaEvent, Preview, VideoSender};
 use concord_media::source::{AudioSource, VideoSource};
 use concord_media::transport::{
     LocalTrack, MediaPeer, PeerOptions, PeerState, RemoteTrack, TrackKind, TransportEvent,
@@ -95,6 +95,10 @@ pub trait LocalMedia: Send {
     fn open_screen(&mut self) -> Option<concord_media::Result<VideoFeed>>;
     /// The microphone.
     fn open_microphone(&mut self) -> Option<concord_media::Result<Box<dyn AudioSource>>>;
+    /// Where my own `source` video is shown as it is sent (a self-view), if anywhere.
+    fn preview(&mut self, _source: TrackSource) -> Option<Preview> {
+        None
+    }
 }
 
 /// Where remote tracks go.
@@ -106,6 +110,11 @@ pub trait RemoteMedia: Send {
     fn tracks_cleared(&mut self);
     /// Deafen: play nothing.
     fn set_deafened(&mut self, _deafened: bool) {}
+    /// Whether [`RemoteMedia::round_trip`] is wanted (it reads the
+    /// connection's stats every second, which costs the media path a lock).
+    fn wants_round_trip(&self) -> bool {
+        false
+    }
     /// The receiving connection's round-trip time, measured again every second.
     fn round_trip(&mut self, _rtt: Duration) {}
 }
@@ -295,7 +304,7 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             }
             tokio::select! {
                 () = tokio::time::sleep_until(join_deadline), if self.summary.joined_ms.is_none() => {}
-                _ = measure.tick() => {
+                _ = measure.tick(), if self.remote.wants_round_trip() => {
                     if let Some(rtt) = self.measure_round_trip().await {
                         self.remote.round_trip(rtt);
                     }
@@ -570,14 +579,20 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             None => self.add_track(source).await?,
         };
         let feed = match feed {
-            VideoFeed::Encode { source, settings, size } => Feed::Encoder(VideoSender::start(
-                source,
-                Arc::clone(&track),
-                settings,
-                size,
-                self.runtime.clone(),
-                self.media_events.0.clone(),
-            )?),
+            VideoFeed::Encode { source: video, settings, size } => {
+                let sender = VideoSender::start(
+                    video,
+                    Arc::clone(&track),
+                    settings,
+                    size,
+                    self.runtime.clone(),
+                    self.media_events.0.clone(),
+                )?;
+                if let Some(preview) = self.local.preview(source) {
+                    sender.set_preview(preview);
+                }
+                Feed::Encoder(sender)
+            }
             VideoFeed::Replay { path, fps } => Feed::Replay(
                 Replay::start(&path, Arc::clone(&track), fps, &self.runtime)
                     .map_err(|e| concord_media::MediaError::Transport(format!("{}: {e}", path.display())))?,

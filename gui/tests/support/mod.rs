@@ -127,6 +127,38 @@ impl Server {
         (a_token, b_token)
     }
 
+    /// Ada, friends with bob and with carol; returns their tokens.
+    pub fn ada_bob_and_carol(&self) -> (String, String, String) {
+        let (ada, bob) = self.friends("ada", "bob");
+        let (carol, _) = self.register("carol");
+        self.befriend(&ada, "carol", &carol);
+        (ada, bob, carol)
+    }
+
+    /// The id of `token`'s owner.
+    pub fn user_id(&self, token: &str) -> concord_common::UserId {
+        let me = self.api(reqwest::Method::GET, "/api/users/me", Some(token), None);
+        me["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// `owner` makes a room called `label` and adds the owners of `members`
+    /// (the owner's friends); returns its id.
+    pub fn room_with(&self, owner: &str, label: &str, members: &[&str]) -> concord_common::RoomId {
+        let body = serde_json::json!({ "label": label });
+        let room = self.api(reqwest::Method::POST, "/api/rooms", Some(owner), Some(body));
+        let room_id: concord_common::RoomId = room["id"].as_str().unwrap().parse().unwrap();
+        for member in members {
+            let body = serde_json::json!({ "user_id": self.user_id(member).to_string() });
+            self.api(
+                reqwest::Method::POST,
+                &format!("/api/rooms/{room_id}/members"),
+                Some(owner),
+                Some(body),
+            );
+        }
+        room_id
+    }
+
     /// `a` invites `b` (by name) and `b` accepts, through the client library.
     pub fn befriend(&self, a_token: &str, b: &str, b_token: &str) {
         let client = self.client();

@@ -77,6 +77,16 @@ pub fn unique_colors(display: &str, png: &Path) -> usize {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
 }
 
+/// A screenshot of the whole `display` as `dir/name` (kept beside the
+/// target directory's test files too); returns how many colours it has.
+pub fn screenshot(display: &str, dir: &Path, name: &str) -> usize {
+    let path = dir.join(name);
+    let out = run(display, "import", &["-window", "root", path.to_str().unwrap()]);
+    assert!(out.status.success(), "screenshot failed: {}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::copy(&path, Path::new(env!("CARGO_TARGET_TMPDIR")).join(name));
+    unique_colors(display, &path)
+}
+
 /// The desktop app running in `display` with a private home directory.
 pub struct RunningApp {
     pub process: Guard,
