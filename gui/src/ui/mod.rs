@@ -120,6 +120,11 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Command> 
     if deafen {
         state.toggle_deafen();
     }
+    // Ctrl+Shift+J: back to the call I am in, or join the open room's.
+    let my_call = state.call.as_ref().map(|c| c.room);
+    if join && my_call.is_some() && my_call != state.selected_room {
+        return my_call.map(|room| state.select_room(room)).unwrap_or_default();
+    }
     if let Some(room) = state.selected_room.filter(|_| join) {
         state.join_call(room, crate::state::JoinMode::CameraAndMic);
     }
