@@ -14,10 +14,10 @@ use concord_testkit::ws::Ws;
 use serde_json::{json, Value};
 use tokio::process::Child;
 
-/// The heaviest calls (the 4- and 8-person rooms, the lossy network) take
-/// this first, so they never share this 2-core machine with each other:
-/// eight participants decoding seven streams each in one debug-built
-/// process already use most of it.
+/// Every call test here takes this first: one room at a time on this
+/// 2-core machine. Eight participants decoding seven streams each in one
+/// debug-built process already use most of it, and a room beside it starved
+/// its participants (late streams, a leaver never heard before it left).
 static HEAVY_CALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How long each bot stays in the call.
@@ -178,6 +178,7 @@ fn assert_received(reports: &[Value], accounts: &[Account], tones: &[Option<f64>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_participants_see_and_hear_each_other_through_the_sfu() {
+    let _heavy = HEAVY_CALL.lock().await;
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
     let (room, accounts) = room_of(&server, "pair", 2).await;
@@ -261,6 +262,7 @@ async fn eight_participants_each_receive_the_seven_others() {
 /// the right reason, and the two who stay keep receiving each other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaving_killed_and_frozen_participants_are_gone_within_ten_seconds() {
+    let _heavy = HEAVY_CALL.lock().await;
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
     let (room, accounts) = room_of(&server, "fault", 5).await;
@@ -334,6 +336,7 @@ async fn leaving_killed_and_frozen_participants_are_gone_within_ten_seconds() {
 /// stacks that number payload types and header extensions their own way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aiortc_client_and_a_bot_call_each_other() {
+    let _heavy = HEAVY_CALL.lock().await;
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
     let (room, accounts) = room_of(&server, "mixed", 2).await;
@@ -380,6 +383,7 @@ async fn an_aiortc_client_and_a_bot_call_each_other() {
 /// receives both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_file_is_forwarded_and_counted_and_a_listener_joins_without_sending() {
+    let _heavy = HEAVY_CALL.lock().await;
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
     let (room, accounts) = room_of(&server, "replay", 3).await;
@@ -459,6 +463,7 @@ fn refused_with(event: &ServerEvent, code: ErrorCode) -> bool {
 /// the SFU survives every datagram, and the bots' call is unharmed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_signaling_and_garbage_datagrams_change_nothing_for_the_others() {
+    let _heavy = HEAVY_CALL.lock().await;
     use concord_common::events::{CallJoin, CallPublish, CallSubscribeAnswer};
     use concord_common::ClientEvent;
 
