@@ -173,9 +173,15 @@ fn call_frames_have_the_documented_shape() {
     assert_eq!(
         roundtrip(&ServerEvent::CallJoined(events::CallJoined {
             room_id: RoomId(4),
-            participants: vec![ada.clone()]
+            participants: vec![ada.clone()],
+            ice_servers: vec![events::IceServer {
+                urls: vec!["turn:turn.example.com:3478?transport=udp".into()],
+                username: "1767225600:1".into(),
+                credential: "c2VjcmV0".into(),
+            }],
         })),
-        json!({"type": "call_joined", "room_id": "4", "participants": [ada_json]})
+        json!({"type": "call_joined", "room_id": "4", "participants": [ada_json],
+               "ice_servers": [{"urls": ["turn:turn.example.com:3478?transport=udp"], "username": "1767225600:1", "credential": "c2VjcmV0"}]})
     );
     assert_eq!(
         roundtrip(&ServerEvent::CallParticipantLeft(events::CallParticipantLeft {

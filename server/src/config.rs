@@ -72,6 +72,21 @@ pub struct Settings {
     /// bound address, or this host's address on its default route.
     #[serde(default)]
     pub media_advertise_ip: Option<IpAddr>,
+    /// TURN relays handed to everyone who joins a call, for networks that
+    /// block UDP to the SFU: a coturn run with `use-auth-secret`, e.g.
+    /// `["turn:turn.example.com:3478?transport=udp",
+    /// "turns:turn.example.com:443?transport=tcp"]`. Needs `turn_secret`.
+    #[serde(default)]
+    pub turn_urls: Vec<String>,
+    /// The relay's `static-auth-secret`, from which each participant's
+    /// credential is made (the TURN REST API scheme coturn speaks).
+    #[serde(default)]
+    pub turn_secret: Option<String>,
+    /// How long a handed-out credential can open a relay allocation (coturn
+    /// checks it when the allocation is made; a call that rejoins gets a
+    /// fresh one).
+    #[serde(default = "default_turn_credential_ttl_secs")]
+    pub turn_credential_ttl_secs: u64,
 }
 
 /// How the server writes its log.
@@ -108,6 +123,30 @@ impl Settings {
             }
             (None, None) => settings.instance_id = Some(rand::random_range(0..=MAX_INSTANCE_ID)),
             (Some(_), _) => {}
+        }
+        match (settings.turn_urls.is_empty(), settings.turn_secret.as_deref().is_none_or(str::is_empty)) {
+            (false, true) => {
+                return Err("turn_urls is set without turn_secret: give the relay's static-auth-secret \
+                            as turn_secret (ROCKET_TURN_SECRET), or remove turn_urls."
+                    .into())
+            }
+            (true, false) => {
+                return Err("turn_secret is set without turn_urls: list the relay's addresses, e.g. \
+                            turn_urls = [\"turn:turn.example.com:3478?transport=udp\"]."
+                    .into())
+            }
+            _ => {}
+        }
+        if let Some(url) =
+            settings.turn_urls.iter().find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
+        {
+            return Err(format!(
+                "turn_urls entry {url:?} is not a TURN address: write turn:HOST:PORT or turns:HOST:PORT \
+                 (optionally ?transport=udp or ?transport=tcp)."
+            ));
+        }
+        if settings.turn_credential_ttl_secs == 0 {
+            return Err("turn_credential_ttl_secs must be at least 1 second.".into());
         }
         Ok(settings)
     }
@@ -168,6 +207,10 @@ fn default_ws_max_message_bytes() -> usize {
 fn default_ws_queue_len() -> usize {
     512
 }
+fn default_turn_credential_ttl_secs() -> u64 {
+    600
+}
+
 fn default_media_udp_address() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 7882))
 }

@@ -49,22 +49,29 @@ pub fn startup_line() -> AdHoc {
             let scheme = if config.tls_enabled() { "https" } else { "http" };
             let url: String = rocket.figment().extract_inner("databases.main.url").unwrap_or_default();
             let database = describe_database(&url);
-            let (redis, instance) = match rocket.state::<Settings>() {
+            let (redis, instance, turn) = match rocket.state::<Settings>() {
                 Some(settings) => (
                     settings
                         .redis_url
                         .as_deref()
                         .map_or_else(|| "off".to_owned(), |u| format!("on ({})", host_of(u))),
                     settings.instance(),
+                    match settings.turn_urls.len() {
+                        0 => "off".to_owned(),
+                        n => format!(
+                            "{n} relay address(es), credentials for {} s",
+                            settings.turn_credential_ttl_secs
+                        ),
+                    },
                 ),
-                None => ("off".to_owned(), 0),
+                None => ("off".to_owned(), 0, "off".to_owned()),
             };
             let media = rocket.state::<Sfu>().map_or_else(
                 || "off".to_owned(),
                 |sfu| format!("udp {} (advertised {})", sfu.local, sfu.advertised),
             );
             tracing::info!(
-                "Concord {} listening on {scheme}://{}:{}; database: {database}; redis: {redis}; instance_id: {instance}; media: {media}",
+                "Concord {} listening on {scheme}://{}:{}; database: {database}; redis: {redis}; instance_id: {instance}; media: {media}; turn: {turn}",
                 env!("CARGO_PKG_VERSION"),
                 config.address,
                 config.port,

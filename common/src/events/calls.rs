@@ -76,6 +76,25 @@ pub struct CallJoined {
     pub room_id: RoomId,
     /// Everyone in its call, in the order they joined.
     pub participants: Vec<CallParticipant>,
+    /// TURN relays this client may use for this call, with credentials
+    /// that expire (empty when the server has none configured: the SFU's
+    /// own address is then the only candidate). The shape of the browser's
+    /// `RTCIceServer`, so a page can hand them to `RTCPeerConnection` as they are.
+    #[serde(default)]
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// A relay (or STUN server) for ICE, with its credentials.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IceServer {
+    /// `turn:host:port?transport=udp`, `turns:host:443?transport=tcp`, …
+    pub urls: Vec<String>,
+    /// `expiry:user_id`: the Unix second after which the relay refuses it,
+    /// then whom it was issued to (the TURN REST API's form).
+    pub username: String,
+    /// base64(HMAC-SHA1(shared secret, username)).
+    pub credential: String,
 }
 
 /// Server → client `call_updated`: the answer to `call_update`.

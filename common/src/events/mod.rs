@@ -13,7 +13,7 @@ pub use calls::{
     CallJoin, CallJoined, CallLeave, CallLeft, CallLeftReason, CallMedia, CallParticipant,
     CallParticipantJoined, CallParticipantLeft, CallParticipantUpdated, CallPublish, CallPublishAnswer,
     CallSpeaking, CallSubscribeAccepted, CallSubscribeAnswer, CallSubscribeOffer, CallUpdate, CallUpdated,
-    ForwardedTrack, PublishedTrack, TrackSource,
+    ForwardedTrack, IceServer, PublishedTrack, TrackSource,
 };
 pub use messages::{DmRead, FriendTyping, MessageCreated, TypingTo};
 pub use rooms::{

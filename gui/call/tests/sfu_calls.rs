@@ -339,11 +339,22 @@ async fn an_aiortc_client_and_a_bot_call_each_other() {
     let _heavy = HEAVY_CALL.lock().await;
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
-    let (room, accounts) = room_of(&server, "mixed", 2).await;
-    let bot = spawn_bot(&server, room, "mixed+1@example.com", 1, "12", &["--resolution", "320x180"]);
+    let aiortc = aiortc_calls_a_bot(&server, "mixed", false).await;
+    assert_eq!(aiortc["ice_servers"], json!([]), "no relay is configured");
+    server.stop().await;
+}
+
+/// aiortc (`server/tests/clients/call_with_aiortc.py`, with `relay`: through
+/// the relays `call_joined` hands out, and nothing else) and a bot in a
+/// fresh room of two: each decodes the other's video and hears its tone.
+/// Returns aiortc's report.
+async fn aiortc_calls_a_bot(server: &TestServer, tag: &str, relay: bool) -> Value {
+    let (room, accounts) = room_of(server, tag, 2).await;
+    let bot = spawn_bot(server, room, &format!("{tag}+1@example.com"), 1, "12", &["--resolution", "320x180"]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../server/tests/clients/call_with_aiortc.py");
     let python = tokio::process::Command::new("python3")
-        .args([script, &server.base, "mixed+2@example.com", PASSWORD, &room.to_string(), "10"])
+        .args([script, &server.base, &format!("{tag}+2@example.com"), PASSWORD, &room.to_string(), "10"])
+        .args(relay.then_some("relay"))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -373,6 +384,114 @@ async fn an_aiortc_client_and_a_bot_call_each_other() {
     let audio = from_bot.iter().find(|t| t["kind"] == "microphone").unwrap_or_else(|| panic!("{aiortc:#}"));
     let heard = audio["tone_hz"].as_f64().unwrap_or_else(|| panic!("no tone: {aiortc:#}"));
     assert!((heard - 440.0).abs() < 20.0, "aiortc heard {heard} Hz from the bot");
+    aiortc
+}
+
+/// A coturn from Debian's package on loopback, run with the TURN REST API's
+/// shared secret (`use-auth-secret`), as a deployment would.
+struct Coturn {
+    _process: Child,
+    port: u16,
+}
+
+const TURN_SECRET: &str = "north";
+
+impl Coturn {
+    async fn start() -> Coturn {
+        let port =
+            std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a port").port();
+        let pid_file = std::env::temp_dir().join(format!("concord-turn-{}-{port}.pid", std::process::id()));
+        let process = tokio::process::Command::new("turnserver")
+            .args([
+                "-n",
+                "--listening-ip=127.0.0.1",
+                "--relay-ip=127.0.0.1",
+                &format!("--listening-port={port}"),
+            ])
+            .args([
+                "--use-auth-secret",
+                &format!("--static-auth-secret={TURN_SECRET}"),
+                "--realm=concord.test",
+            ])
+            // The SFU is on loopback here; a real deployment keeps coturn's default of refusing it.
+            .args(["--allow-loopback-peers", "--no-tls", "--no-dtls", "--no-cli", "--no-tcp-relay"])
+            .args(["--log-file=stdout", "--simple-log", &format!("--pidfile={}", pid_file.display())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("turnserver runs (apt-get install coturn; .ci/setup does)");
+        let coturn = Coturn { _process: process, port };
+        // Ready once it grants an allocation to a credential made with its secret.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let username = format!("{}:probe", unix_now() + 600);
+            let answer = coturn.allocate(&username, &format!("sign:{TURN_SECRET}")).await;
+            if answer["allocated"] == true {
+                return coturn;
+            }
+            assert!(Instant::now() < deadline, "coturn did not start: {answer}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// What the relay answers an allocation request with this credential
+    /// (`server/tests/clients/turn_allocate.py`).
+    async fn allocate(&self, username: &str, password: &str) -> Value {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../server/tests/clients/turn_allocate.py");
+        let output = tokio::process::Command::new("python3")
+            .args([script, "127.0.0.1", &self.port.to_string(), username, password])
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(30), output)
+            .await
+            .expect("the probe answers within its own 10 s")
+            .expect("python3 runs");
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A client that may use nothing but a TURN relay (ICE transport policy
+/// `relay`, as behind a firewall that lets only the relay through) calls a
+/// bot through a real coturn with the credential `call_joined` gave it, and
+/// both see and hear each other. The relay grants that credential and one
+/// properly signed, and refuses a forged one (the issued username with
+/// another password, or signed with another secret) and an expired one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_only_client_calls_through_coturn_and_bad_credentials_are_refused() {
+    let _heavy = HEAVY_CALL.lock().await;
+    let coturn = Coturn::start().await;
+    let db = Database::create(Backend::Sqlite).await;
+    let turn_url = format!("turn:127.0.0.1:{}?transport=udp", coturn.port);
+    let settings = no_extra().merge(("turn_urls", [turn_url.as_str()])).merge(("turn_secret", TURN_SECRET));
+    let server = TestServer::start_on(&db, settings).await;
+    let aiortc = aiortc_calls_a_bot(&server, "relayed", true).await;
+    assert_eq!(aiortc["offered_candidate_types"], json!(["relay"]), "{aiortc:#}");
+    let issued = &aiortc["ice_servers"][0];
+    assert_eq!(issued["urls"], json!([turn_url]), "{aiortc:#}");
+    let (username, credential) =
+        (issued["username"].as_str().unwrap(), issued["credential"].as_str().unwrap());
+    let user = aiortc["user_id"].as_str().expect("aiortc's user id");
+    assert!(username.ends_with(&format!(":{user}")), "{username}");
+
+    let granted = coturn.allocate(username, credential).await;
+    assert_eq!(granted["allocated"], true, "the issued credential: {granted}");
+    let refused = [
+        ("the issued username with another password", username.to_owned(), "AAAA".to_owned() + credential),
+        ("signed with another secret", username.to_owned(), "sign:south".to_owned()),
+        ("expired a minute ago", format!("{}:{user}", unix_now() - 60), format!("sign:{TURN_SECRET}")),
+    ];
+    for (what, username, password) in refused {
+        let answer = coturn.allocate(&username, &password).await;
+        assert_eq!(answer["allocated"], false, "{what}: {answer}");
+        assert!(answer["error"].as_str().is_some_and(|e| e.contains("401")), "{what}: {answer}");
+    }
     server.stop().await;
 }
 

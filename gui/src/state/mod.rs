@@ -253,7 +253,7 @@ impl AppState {
             ServerEvent::RoomMemberRemoved(e) => self.apply_room_event(RoomEvent::MemberRemoved(e)),
             ServerEvent::RoomRemoved(e) => self.apply_room_event(RoomEvent::Removed(e)),
             ServerEvent::RoomMessageCreated(e) => self.apply_room_event(RoomEvent::Message(e)),
-            ServerEvent::CallJoined(events::CallJoined { room_id, participants }) => {
+            ServerEvent::CallJoined(events::CallJoined { room_id, participants, .. }) => {
                 self.apply_room_event(RoomEvent::Call(CallChange::Snapshot(room_id, participants)))
             }
             ServerEvent::CallParticipantJoined(events::CallParticipantJoined { room_id, participant })

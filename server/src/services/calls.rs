@@ -24,6 +24,7 @@ use rocket::http::Status;
 use sqlx::AnyPool;
 
 use super::rooms::room_not_found;
+use super::turn::TurnRelays;
 use crate::db::rooms;
 use crate::error::ApiError;
 use crate::ids::now_ms;
@@ -79,13 +80,16 @@ pub struct Calls {
     pool: AnyPool,
     hub: Arc<Hub>,
     sfu: Sfu,
+    /// TURN relays whose credentials go with `call_joined`.
+    turn: Option<TurnRelays>,
     roster: Arc<Mutex<Roster>>,
 }
 
 impl Calls {
-    /// An empty roster whose calls' media go through `sfu`.
-    pub fn new(pool: AnyPool, hub: Arc<Hub>, sfu: Sfu) -> Self {
-        Self { pool, hub, sfu, roster: Arc::default() }
+    /// An empty roster whose calls' media go through `sfu`, reachable also
+    /// through `turn`'s relays.
+    pub fn new(pool: AnyPool, hub: Arc<Hub>, sfu: Sfu, turn: Option<TurnRelays>) -> Self {
+        Self { pool, hub, sfu, turn, roster: Arc::default() }
     }
 
     /// Turns the SFU's events into websocket events, until the SFU stops.
@@ -240,7 +244,9 @@ impl Calls {
                 );
             }
         }
-        Ok(CallJoined { room_id: room, participants: roster.participants(room) })
+        let now_secs = u64::try_from(now_ms() / 1000).unwrap_or_default();
+        let ice_servers = self.turn.iter().map(|turn| turn.issue(user, now_secs)).collect();
+        Ok(CallJoined { room_id: room, participants: roster.participants(room), ice_servers })
     }
 
     /// `conn` leaves `room`'s call.

@@ -9,6 +9,7 @@ pub mod calls;
 pub mod messages;
 pub mod rooms;
 pub mod social;
+pub mod turn;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +83,8 @@ pub fn stage() -> AdHoc {
                 return Err(rocket);
             }
         };
-        let calls = Calls::new(pool.clone(), hub.clone(), sfu.clone());
+        let turn = turn::TurnRelays::from_settings(settings);
+        let calls = Calls::new(pool.clone(), hub.clone(), sfu.clone(), turn);
         calls.spawn_media_events(sfu_events);
         let rooms = Rooms {
             pool: pool.clone(),

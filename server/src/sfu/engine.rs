@@ -53,6 +53,9 @@ pub const SILENCE_LIMIT: Duration = Duration::from_secs(7);
 const ADDRESS_IDLE: Duration = Duration::from_secs(30);
 /// Largest datagram read.
 const DATAGRAM_MAX: usize = 1500;
+/// Datagrams read one after another, while more are waiting, before the
+/// engine looks at its timers again.
+const READ_BATCH: usize = 32;
 
 type PcId = u64;
 
@@ -69,6 +72,13 @@ struct Pc {
     role: Role,
     created: Instant,
     last_heard: Option<Instant>,
+    /// `peer.poll_timeout()`, asked again only when the connection had
+    /// work since (asking walks rtc's whole stack: it is not asked for
+    /// every connection on every datagram); every [`ROUTER_TICK`] all are
+    /// asked afresh, for what changed without a pump.
+    deadline: Option<Instant>,
+    /// Pumped since `deadline` was asked.
+    stale: bool,
 }
 
 /// A track someone publishes.
@@ -152,6 +162,7 @@ impl Engine {
         let mut buf = vec![0u8; DATAGRAM_MAX];
         let mut next_tick = Instant::now() + ROUTER_TICK;
         loop {
+            self.refresh_deadlines(false);
             let deadline = self.next_deadline().map_or(next_tick, |d| d.min(next_tick));
             tokio::select! {
                 command = commands.recv() => match command {
@@ -169,10 +180,13 @@ impl Engine {
                 },
                 received = self.socket.recv_from(&mut buf) => match received {
                     Ok((len, from)) => {
-                        let now = Instant::now();
-                        if let Some(id) = self.demux.route(now, from, &buf[..len]) {
-                            let culprit = self.pcs.get(&id).map(|pc| (pc.room, pc.owner));
-                            self.contained(now, culprit, |engine| engine.on_datagram(now, id, from, &buf[..len]));
+                        self.on_received(&buf[..len], from);
+                        // Whatever else is already waiting is read now, before the timers.
+                        for _ in 1..READ_BATCH {
+                            match self.socket.try_recv_from(&mut buf) {
+                                Ok((len, from)) => self.on_received(&buf[..len], from),
+                                Err(_) => break,
+                            }
                         }
                     }
                     Err(error) => tracing::debug!(%error, "SFU socket read"),
@@ -180,6 +194,7 @@ impl Engine {
                 () = tokio::time::sleep_until(deadline.into()) => {}
             }
             let now = Instant::now();
+            self.refresh_deadlines(now >= next_tick);
             self.on_timeouts(now);
             if now >= next_tick {
                 self.on_tick(now);
@@ -192,8 +207,44 @@ impl Engine {
         }
     }
 
-    fn next_deadline(&mut self) -> Option<Instant> {
-        self.pcs.values_mut().filter_map(|pc| pc.peer.poll_timeout()).min()
+    /// Asks the connections that had work (or all) for their next timer.
+    fn refresh_deadlines(&mut self, all: bool) {
+        for pc in self.pcs.values_mut().filter(|pc| all || pc.stale) {
+            pc.deadline = pc.peer.poll_timeout();
+            pc.stale = false;
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.pcs.values().filter_map(|pc| pc.deadline).min()
+    }
+
+    /// One datagram from the socket, to the connection it belongs to; its
+    /// answers are sent before the next one is read.
+    fn on_received(&mut self, datagram: &[u8], from: SocketAddr) {
+        let now = Instant::now();
+        if let Some(id) = self.demux.route(now, from, datagram) {
+            let culprit = self.pcs.get(&id).map(|pc| (pc.room, pc.owner));
+            self.contained(now, culprit, |engine| engine.on_datagram(now, id, from, datagram));
+        }
+        self.send_ready();
+    }
+
+    /// Sends what the socket takes without waiting; the rest waits for
+    /// [`Engine::send_outgoing`].
+    fn send_ready(&mut self) {
+        let mut sent = 0;
+        for (to, datagram) in &self.outgoing {
+            match self.socket.try_send_to(datagram, *to) {
+                Ok(_) => sent += 1,
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(error) => {
+                    tracing::debug!(%error, %to, "SFU socket write");
+                    sent += 1;
+                }
+            }
+        }
+        self.outgoing.drain(..sent);
     }
 
     async fn send_outgoing(&mut self) {
@@ -295,7 +346,8 @@ impl Engine {
         let id = self.next_pc;
         self.next_pc += 1;
         self.demux.register(&ufrag, id);
-        self.pcs.insert(id, Pc { peer, room, owner, role, created: now, last_heard: None });
+        let pc = Pc { peer, room, owner, role, created: now, last_heard: None, deadline: None, stale: true };
+        self.pcs.insert(id, pc);
         Ok(id)
     }
 
@@ -532,8 +584,8 @@ impl Engine {
     fn on_timeouts(&mut self, now: Instant) {
         let due: Vec<PcId> = self
             .pcs
-            .iter_mut()
-            .filter_map(|(id, pc)| pc.peer.poll_timeout().is_some_and(|t| t <= now).then_some(*id))
+            .iter()
+            .filter_map(|(id, pc)| pc.deadline.is_some_and(|t| t <= now).then_some(*id))
             .collect();
         for id in due {
             let culprit = self.pcs.get(&id).map(|pc| (pc.room, pc.owner));
@@ -634,6 +686,7 @@ impl Engine {
             while let Some(TaggedRTCMessage { message, .. }) = pc.peer.poll_read() {
                 messages.push(message);
             }
+            pc.stale = true;
             for event in events {
                 self.on_peer_event(now, id, room, owner, role, event);
             }

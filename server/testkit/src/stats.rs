@@ -18,6 +18,7 @@ pub fn percentiles(samples: &mut [Duration]) -> serde_json::Value {
         "count": samples.len(),
         "p50_ms": round3(at(0.50)),
         "p90_ms": round3(at(0.90)),
+        "p95_ms": round3(at(0.95)),
         "p99_ms": round3(at(0.99)),
         "max_ms": round3(at(1.0)),
     })

@@ -345,3 +345,102 @@ async fn leaving_or_losing_the_room_takes_people_out_of_its_call(server: TestSer
     let again = room_with(&server, &ada, &[&bob]).await;
     assert_eq!(in_call(&server, &ada, again).await, []);
 }
+
+/// With a TURN relay configured, each member joining a call gets its own
+/// credential for it in `call_joined` — the TURN REST API's
+/// `expiry:user_id` signed with the relay's secret, expiring after the TTL —
+/// and nobody else gets one: not a non-member, not a socket that has not
+/// identified (it is refused before anything else). (The relay itself
+/// refusing expired and forged ones, and a call through it, are in
+/// `gui/call/tests/sfu_calls.rs`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_member_gets_a_short_lived_relay_credential_and_nobody_else_does() {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+
+    let db = crate::support::Database::create(crate::support::Backend::Sqlite).await;
+    let turn = ["turn:turn.example.com:3478?transport=udp", "turns:turn.example.com:443?transport=tcp"];
+    let figment = rocket::figment::Figment::new()
+        .merge(("turn_urls", turn))
+        .merge(("turn_secret", "north"))
+        .merge(("turn_credential_ttl_secs", 300));
+    let server = TestServer::start_on(&db, figment).await;
+    let ada = server.register("ada").await;
+    let bob = server.register("bob").await;
+    let dan = server.register("dan").await;
+    server.befriend(&ada, &bob).await;
+    let room = room_with(&server, &ada, &[&bob]).await;
+
+    let mut bob_ws = quiet_socket(&server, &bob).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let joined = join(&mut bob_ws, "j", room, bob.id(), CallMedia::default()).await;
+    assert_eq!(joined.ice_servers.len(), 1, "{joined:?}");
+    let relay = &joined.ice_servers[0];
+    assert_eq!(relay.urls, turn);
+    let (expiry, user) = relay.username.split_once(':').expect("expiry:user_id");
+    assert_eq!(user, bob.id().to_string());
+    let expiry: u64 = expiry.parse().expect("a Unix time");
+    assert!((now + 299..=now + 302).contains(&expiry), "expires {expiry}, now {now}");
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(b"north").unwrap();
+    mac.update(relay.username.as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    assert_eq!(relay.credential, expected, "base64(HMAC-SHA1(secret, username))");
+
+    // Dan is not a member: refused, and the refusal carries no credential.
+    let mut dan_ws = quiet_socket(&server, &dan).await;
+    let answer = request(
+        &mut dan_ws,
+        "x",
+        ClientEvent::CallJoin(events::CallJoin { room_id: room, media: CallMedia::default() }),
+    )
+    .await;
+    assert!(
+        matches!(&answer.event, ServerEvent::Error(e) if e.error.code == ErrorCode::RoomNotFound),
+        "{answer:?}"
+    );
+    // A socket that never identified is refused and closed at its first frame.
+    let mut anonymous = crate::support::Ws::connect(&server.ws_url()).await;
+    anonymous
+        .send(&ClientEvent::CallJoin(events::CallJoin { room_id: room, media: CallMedia::default() }))
+        .await;
+    match anonymous.next_frame_within(EVENT_TIMEOUT).await {
+        Ok(frame) => assert!(
+            matches!(&frame.event, ServerEvent::Error(e) if e.error.code == ErrorCode::IdentifyRequired),
+            "{frame:?}"
+        ),
+        Err(close) => assert!(close.is_some(), "closed without a code"),
+    }
+
+    // Without relays configured, `call_joined` lists none (the SFU's own candidate is the way in).
+    let plain_db = crate::support::Database::create(crate::support::Backend::Sqlite).await;
+    let plain = TestServer::start_on(&plain_db, rocket::figment::Figment::new()).await;
+    let ada = plain.register("ada").await;
+    let room = room_with(&plain, &ada, &[]).await;
+    let mut ada_ws = quiet_socket(&plain, &ada).await;
+    let joined = join(&mut ada_ws, "j", room, ada.id(), CallMedia::default()).await;
+    assert!(joined.ice_servers.is_empty(), "{joined:?}");
+    server.stop().await;
+    plain.stop().await;
+}
+
+/// A relay configured half-way (addresses without the secret, a secret
+/// without addresses, an address that is not TURN) stops the server at
+/// start with a message that says what to set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_configured_relay_stops_the_server_with_what_to_set() {
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[("ROCKET_TURN_URLS", "[\"turn:127.0.0.1:3478\"]")], "turn_urls is set without turn_secret"),
+        (&[("ROCKET_TURN_SECRET", "north")], "turn_secret is set without turn_urls"),
+        (
+            &[("ROCKET_TURN_URLS", "[\"http://127.0.0.1:3478\"]"), ("ROCKET_TURN_SECRET", "north")],
+            "is not a TURN address",
+        ),
+    ];
+    for (settings, expected) in cases {
+        let db = crate::support::Database::create(crate::support::Backend::Sqlite).await;
+        let mut env = crate::support::child_env(&db.url, &db.dir);
+        env.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let Err(log) = crate::support::spawn_server(&env) else { panic!("started with {settings:?}") };
+        assert!(log.iter().any(|line| line.contains(expected)), "{settings:?}: {log:#?}");
+    }
+}

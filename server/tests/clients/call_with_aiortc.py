@@ -4,7 +4,9 @@ the SFU") and a login. It publishes a 1000 Hz tone and a moving grey picture
 (H.264 and Opus, aiortc's own payload types and header-extension ids),
 receives everyone else's tracks, and prints what it received as JSON.
 
-Usage: python3 call_with_aiortc.py BASE_URL EMAIL PASSWORD ROOM_ID SECONDS
+Usage: python3 call_with_aiortc.py BASE_URL EMAIL PASSWORD ROOM_ID SECONDS [relay]
+With `relay`, both connections use only the TURN relays `call_joined` hands
+out (ICE transport policy "relay"), as a client behind a firewall would.
 Exit 0 when it joined and its offer/answer exchanges all succeeded.
 """
 
@@ -18,10 +20,18 @@ import time
 
 import requests
 import websockets
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from av import AudioFrame, VideoFrame
 
 BASE, EMAIL, PASSWORD, ROOM, SECONDS = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
+RELAY_ONLY = sys.argv[6:7] == ["relay"]
 WS = BASE.replace("http://", "ws://", 1) + "/api/ws"
 TONE_HZ = 1000.0
 
@@ -119,13 +129,22 @@ async def main():
         await send({"type": "call_join", "request_id": "join", "room_id": ROOM, "camera": True})
         joined = await expect("call_joined")
         report["participants_at_join"] = len(joined["participants"])
+        report["ice_servers"] = joined.get("ice_servers", [])
+        if RELAY_ONLY:
+            servers = [RTCIceServer(s["urls"], s["username"], s["credential"]) for s in report["ice_servers"]]
+            config = RTCConfiguration(iceServers=servers, iceTransportPolicy=RTCIceTransportPolicy.RELAY)
+        else:
+            config = RTCConfiguration()
 
         # Publishing connection: we offer our two tracks.
-        publisher = RTCPeerConnection()
+        publisher = RTCPeerConnection(config)
         tone, picture = Tone(), Picture()
         publisher.addTrack(tone)
         publisher.addTrack(picture)
         await publisher.setLocalDescription(await publisher.createOffer())
+        report["offered_candidate_types"] = sorted(
+            {line.split(" typ ")[1].split()[0] for line in publisher.localDescription.sdp.splitlines() if " typ " in line}
+        )
         tracks = [{"track_id": tone.id, "source": "microphone"}, {"track_id": picture.id, "source": "camera"}]
         await send({"type": "call_publish", "room_id": ROOM, "sdp": publisher.localDescription.sdp, "tracks": tracks})
 
@@ -162,7 +181,7 @@ async def main():
                 await publisher.setRemoteDescription(RTCSessionDescription(frame["sdp"], "answer"))
             elif kind == "call_subscribe_offer":
                 if subscriber is None:
-                    subscriber = RTCPeerConnection()
+                    subscriber = RTCPeerConnection(config)
 
                     @subscriber.on("track")
                     def on_track(track):

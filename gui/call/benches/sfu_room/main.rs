@@ -7,12 +7,19 @@
 //! participants), frames delivered of those expected, packets lost, the
 //! server's CPU (its own user + system time over the call) and memory.
 //!
+//! With `CONCORD_BENCH_CAPTURE=1`, `tcpdump` also records the SFU's port
+//! and the added forwarding latency is read off the wire ([`capture`]).
+//!
 //! ```text
 //! cargo build --release -p concord-server -p concord-call
 //! cargo bench -p concord-call --bench sfu_room            # sizes 2,4,8,12; CONCORD_BENCH_SIZES=2,25 for others
+//! CONCORD_BENCH_RESOLUTION=1280x720 CONCORD_BENCH_CAPTURE=1 cargo bench -p concord-call --bench sfu_room
+//! CONCORD_BENCH_VIDEO=camera.h264 cargo bench -p concord-call --bench sfu_room   # a given Annex-B file at 15 fps
 //! ```
 //! Bots and server share the machine's cores: on 2 cores the bots' own
 //! SRTP and RTP work is most of the load, which caps the largest room here.
+
+mod capture;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -42,22 +49,58 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let resolution = std::env::var("CONCORD_BENCH_RESOLUTION").unwrap_or_else(|_| "640x360".into());
+    let Some((width, height)) =
+        resolution.split_once('x').and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+    else {
+        eprintln!("CONCORD_BENCH_RESOLUTION is WIDTHxHEIGHT, not {resolution}");
+        std::process::exit(1);
+    };
+    let capture = std::env::var("CONCORD_BENCH_CAPTURE").is_ok_and(|v| v == "1");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
-    let file = std::env::temp_dir().join(format!("concord-bench-{}.h264", std::process::id()));
-    concord_call::options::write_pattern_h264(&file, 640, 360, FPS, 4).expect("the H.264 file");
+    // The stamped test pattern (it compresses to about one packet a frame at
+    // 640×360), or CONCORD_BENCH_VIDEO: a camera-like file of the same size
+    // and frame rate.
+    let (file, generated) = match std::env::var("CONCORD_BENCH_VIDEO") {
+        Ok(path) => (PathBuf::from(path), false),
+        Err(_) => {
+            let file = std::env::temp_dir().join(format!("concord-bench-{}.h264", std::process::id()));
+            concord_call::options::write_pattern_h264(&file, width, height, FPS, 4).expect("the H.264 file");
+            (file, true)
+        }
+    };
     let mut results = Vec::new();
     for size in sizes {
-        let result = runtime.block_on(room(&server_bin, bot, &file, size));
+        let mut result = runtime.block_on(room(&server_bin, bot, &file, size, capture));
+        result["resolution"] = json!(resolution);
         println!("{}", serde_json::to_string(&result).unwrap_or_default());
         results.push(result);
     }
-    let _ = std::fs::remove_file(&file);
+    if generated {
+        let _ = std::fs::remove_file(&file);
+    }
     println!("{}", serde_json::to_string_pretty(&results).unwrap_or_default());
 }
 
-async fn room(server_bin: &std::path::Path, bot: &str, file: &std::path::Path, size: usize) -> Value {
+async fn room(
+    server_bin: &std::path::Path,
+    bot: &str,
+    file: &std::path::Path,
+    size: usize,
+    capture: bool,
+) -> Value {
     let db = Database::create(Backend::Sqlite).await;
     let mut env = child_env(&db.url, &db.dir);
+    // A known media port, for the capture.
+    let media_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free UDP port");
+    for (key, value) in &mut env {
+        if key == "ROCKET_MEDIA_UDP_ADDRESS" {
+            *value = format!("127.0.0.1:{media_port}");
+        }
+    }
     env.push(("ROCKET_LOG_LEVEL".into(), "off".into()));
     env.push(("RUST_LOG".into(), "warn,concord_server=info".into()));
     let process =
@@ -78,6 +121,11 @@ async fn room(server_bin: &std::path::Path, bot: &str, file: &std::path::Path, s
         server.post(&path, &accounts[0].token, json!({"user_id": other.id()})).await;
     }
     let idle_rss = process.rss_bytes();
+    let pcap = std::env::temp_dir().join(format!("concord-bench-{}-{size}.pcap", std::process::id()));
+    let capture = match capture {
+        true => capture::Capture::start(media_port, &pcap).await,
+        false => None,
+    };
     let cpu_before = process.cpu_time();
     let started = Instant::now();
     let output = tokio::process::Command::new(bot)
@@ -101,6 +149,13 @@ async fn room(server_bin: &std::path::Path, bot: &str, file: &std::path::Path, s
     };
     let wall = started.elapsed();
     let cpu = process.cpu_time().saturating_sub(cpu_before);
+    let forwarding = match capture {
+        Some(capture) => {
+            let mut latencies = capture.finish().await;
+            percentiles(&mut latencies)
+        }
+        None => Value::Null,
+    };
     let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
     let reports: Vec<Value> = match size {
         1 => vec![report],
@@ -147,6 +202,7 @@ async fn room(server_bin: &std::path::Path, bot: &str, file: &std::path::Path, s
         // What the subscribers received, i.e. what the SFU forwarded and delivered.
         "packets_received_per_s": (packets as f64 / wall.as_secs_f64()).round(),
         "server_cpu_us_per_received_packet": (cpu.as_secs_f64() * 1e7 / packets.max(1) as f64).round() / 10.0,
+        "forwarding_latency_ms": forwarding,
         "errors": errors,
         "server_cpu_pct_of_one_core": (cpu.as_secs_f64() * 1000.0 / wall.as_secs_f64()).round() / 10.0,
         "server_rss_mb": {"idle": mb(idle_rss), "peak": mb(peak_rss), "per_participant": mb(peak_rss.saturating_sub(idle_rss) / size as u64)},
