@@ -342,7 +342,11 @@ impl Engine {
 
     fn new_pc(&mut self, now: Instant, room: RoomId, owner: ConnId, role: Role) -> Result<PcId, SfuError> {
         let ufrag = peer::new_ufrag();
-        let peer = peer::new_peer(now, &ufrag, self.advertised).map_err(SfuError::internal)?;
+        let direction = match role {
+            Role::Publish => peer::Direction::Incoming,
+            Role::Subscribe => peer::Direction::Outgoing,
+        };
+        let peer = peer::new_peer(now, &ufrag, self.advertised, direction).map_err(SfuError::internal)?;
         let id = self.next_pc;
         self.next_pc += 1;
         self.demux.register(&ufrag, id);

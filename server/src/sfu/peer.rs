@@ -1,9 +1,14 @@
 //! One WebRTC peer connection on the SFU's side, built on `rtc` 0.21's
 //! sans-IO `RTCPeerConnection`: ICE-lite with a single host candidate (the
 //! shared UDP socket, at the advertised address), DTLS, SRTP, and rtc's
-//! default interceptors (NACK generator and responder, RTCP reports). A
-//! small interceptor of ours passes keyframe requests (PLI/FIR) up to the
-//! engine, which throttles and relays them to the publisher.
+//! interceptors: on a publishing connection (media in) the defaults — NACK
+//! generator and responder, receiver and sender reports, transport-wide
+//! congestion feedback for the sender's estimator; on a receiving one
+//! (media out) only what outgoing media uses, the NACK responder and sender
+//! reports (every forwarded packet walks each interceptor in the chain, so
+//! the three that only act on incoming media would cost every copy for
+//! nothing). A small interceptor of ours passes keyframe requests (PLI/FIR)
+//! up to the engine, which throttles and relays them to the publisher.
 //!
 //! The codecs are the ones Concord's clients send: H.264 constrained
 //! baseline (packetization mode 1) and Opus, with the RFC 6464 audio-level
@@ -15,8 +20,13 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use rand::distr::{Alphanumeric, SampleString};
-use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::interceptor::{
+    Attribute, Interceptor, NackResponderBuilder, Packet, Registry, SenderReportBuilder, Slot, StreamInfo,
+    TaggedPacket,
+};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_simulcast_extension_headers, register_default_interceptors,
+};
 use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -41,9 +51,23 @@ pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 /// Why a peer connection could not be set up or negotiated.
 pub type PeerError = rtc::shared::error::Error;
 
+/// Which way media goes on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The client publishes to us (it offers).
+    Incoming,
+    /// We forward to the client (we offer).
+    Outgoing,
+}
+
 /// A new peer connection whose ICE username fragment is `ufrag`, reachable
 /// at `candidate` (the SFU's socket as clients must address it).
-pub fn new_peer(now: Instant, ufrag: &str, candidate: SocketAddr) -> Result<RTCPeerConnection, PeerError> {
+pub fn new_peer(
+    now: Instant,
+    ufrag: &str,
+    candidate: SocketAddr,
+    direction: Direction,
+) -> Result<RTCPeerConnection, PeerError> {
     let mut media_engine = MediaEngine::default();
     media_engine.register_codec(
         RTCRtpCodecParameters { rtp_codec: h264(), payload_type: H264_PAYLOAD_TYPE },
@@ -58,7 +82,17 @@ pub fn new_peer(now: Instant, ufrag: &str, candidate: SocketAddr) -> Result<RTCP
         RtpCodecKind::Audio,
         None,
     )?;
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
+    let registry = match direction {
+        Direction::Incoming => register_default_interceptors(Registry::new(), &mut media_engine)?,
+        Direction::Outgoing => {
+            // The same header extensions as the defaults (mid, rid), no
+            // transport-wide congestion feedback (nothing comes in to report on).
+            configure_simulcast_extension_headers(&mut media_engine)?;
+            Registry::new()
+                .with(Slot::NackResponder, NackResponderBuilder::new().build())
+                .with(Slot::SenderReport, SenderReportBuilder::new().build())
+        }
+    };
     let registry = registry.with(Slot::from(14_000), KeyframeRequestsUp::default());
     let password = Alphanumeric.sample_string(&mut rand::rng(), 24);
     let settings =

@@ -122,12 +122,19 @@ impl ChildServer {
 
     /// CPU time the process has used so far (user + system).
     pub fn cpu_time(&self) -> Duration {
+        let (user, system) = self.cpu_times();
+        user + system
+    }
+
+    /// CPU time the process has used so far in user space and in the
+    /// kernel (its system calls, and what the kernel does on its behalf).
+    pub fn cpu_times(&self) -> (Duration, Duration) {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
         // Fields after the command name (which may hold spaces) end with ')'.
         let fields: Vec<&str> =
             stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-        let ticks: u64 = [11, 12].iter().filter_map(|i| fields.get(*i)?.parse::<u64>().ok()).sum();
-        Duration::from_millis(ticks * 10)
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        (Duration::from_millis(ticks(11) * 10), Duration::from_millis(ticks(12) * 10))
     }
 
     /// Resident memory of the process, in bytes.

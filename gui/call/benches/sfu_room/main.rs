@@ -15,6 +15,7 @@
 //! cargo bench -p concord-call --bench sfu_room            # sizes 2,4,8,12; CONCORD_BENCH_SIZES=2,25 for others
 //! CONCORD_BENCH_RESOLUTION=1280x720 CONCORD_BENCH_CAPTURE=1 cargo bench -p concord-call --bench sfu_room
 //! CONCORD_BENCH_VIDEO=camera.h264 cargo bench -p concord-call --bench sfu_room   # a given Annex-B file at 15 fps
+//! CONCORD_BENCH_SERVER_BIN=old/concord-server cargo bench -p concord-call --bench sfu_room   # another build
 //! ```
 //! Bots and server share the machine's cores: on 2 cores the bots' own
 //! SRTP and RTP work is most of the load, which caps the largest room here.
@@ -36,7 +37,10 @@ const FPS: u32 = 15;
 
 fn main() {
     let bot = env!("CARGO_BIN_EXE_concord-bot");
-    let server_bin = PathBuf::from(bot).with_file_name("concord-server");
+    // CONCORD_BENCH_SERVER_BIN: another build of the server, to compare.
+    let server_bin = std::env::var("CONCORD_BENCH_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(bot).with_file_name("concord-server"));
     if !server_bin.exists() {
         eprintln!(
             "build the server first: cargo build --release -p concord-server ({} is missing)",
@@ -126,7 +130,7 @@ async fn room(
         true => capture::Capture::start(media_port, &pcap).await,
         false => None,
     };
-    let cpu_before = process.cpu_time();
+    let (user_before, system_before) = process.cpu_times();
     let started = Instant::now();
     let output = tokio::process::Command::new(bot)
         .args(["--server", &server.base, "--email", &format!("{tag}@example.com"), "--password", PASSWORD])
@@ -148,7 +152,9 @@ async fn room(
         }
     };
     let wall = started.elapsed();
-    let cpu = process.cpu_time().saturating_sub(cpu_before);
+    let (user_after, system_after) = process.cpu_times();
+    let (user, system) = (user_after.saturating_sub(user_before), system_after.saturating_sub(system_before));
+    let cpu = user + system;
     let forwarding = match capture {
         Some(capture) => {
             let mut latencies = capture.finish().await;
@@ -202,6 +208,8 @@ async fn room(
         // What the subscribers received, i.e. what the SFU forwarded and delivered.
         "packets_received_per_s": (packets as f64 / wall.as_secs_f64()).round(),
         "server_cpu_us_per_received_packet": (cpu.as_secs_f64() * 1e7 / packets.max(1) as f64).round() / 10.0,
+        // The kernel's part: UDP sends, and on loopback the receivers' side of each delivery too.
+        "server_system_us_per_received_packet": (system.as_secs_f64() * 1e7 / packets.max(1) as f64).round() / 10.0,
         "forwarding_latency_ms": forwarding,
         "errors": errors,
         "server_cpu_pct_of_one_core": (cpu.as_secs_f64() * 1000.0 / wall.as_secs_f64()).round() / 10.0,
