@@ -289,7 +289,7 @@ test("rooms in the browser: one appears live, its chat works, changes follow", a
   // the join shortcut does nothing rather than fail.
   await press(page, "Control+Shift+J");
   await waitForState(page, "still no call", (s) => s.calls_supported === false && s.call === null
-    && s.selected_room === "Book club");
+    && s.calls_unavailable === "NotInTheBrowserYet" && s.selected_room === "Book club");
   const history = await api("GET", `/api/rooms/${room.id}/messages`, sam.token);
   assert.deepEqual(history.messages.map((m) => [m.content, m.sender_id]),
     [["I'll be there", rae.user.id], ["chapter 3 tonight 📚", sam.user.id]]);
@@ -300,4 +300,47 @@ test("rooms in the browser: one appears live, its chat works, changes follow", a
   await api("DELETE", `/api/rooms/${room.id}/members/${rae.user.id}`, sam.token);
   await waitForState(page, "the room gone", (s) => s.rooms.length === 0 && s.selected_room === null);
   await context.close();
+});
+
+// Camera and microphone need a secure context: a page opened over plain
+// http from a name other than localhost (here concord.test, which this
+// browser resolves to the test server on 127.0.0.1) says so in the room
+// instead of offering a call the browser would refuse.
+test("over plain http from a non-localhost name, a room says calls need https", async () => {
+  const insecure = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      "--enable-unsafe-swiftshader", "--host-resolver-rules=MAP concord.test 127.0.0.1",
+    ],
+  });
+  try {
+    const tia = await api("POST", "/api/auth/register", null, { email: "tia@example.com", username: "tia", password: "correct horse" });
+    const room = await api("POST", "/api/rooms", tia.token, { label: "Plain room" });
+    const page = await (await insecure.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    await page.goto(`http://concord.test:${port}/`);
+    assert.equal(await page.evaluate(() => window.isSecureContext), false, "the browser sees an insecure page");
+    await waitForState(page, "the log-in form", (s) => s.screen === "login" && s.mode === "Login");
+    await page.mouse.click(640, 235);
+    await page.waitForTimeout(150);
+    await type(page, "tia@example.com");
+    await press(page, "Tab");
+    await type(page, "correct horse");
+    await press(page, "Enter");
+    await waitForState(page, "logged in with the room", (s) => s.screen === "main" && s.online
+      && s.rooms.length === 1 && s.rooms[0].label === room.label);
+    await press(page, "Control+k");
+    await type(page, "plain");
+    await press(page, "Enter");
+    await waitForState(page, "the room, saying why there is no call", (s) => s.selected_room === "Plain room"
+      && s.calls_supported === false && s.calls_unavailable === "InsecurePage");
+    await press(page, "Control+Shift+J");
+    await waitForState(page, "still no call", (s) => s.call === null && s.calls_unavailable === "InsecurePage");
+    if (process.env.CONCORD_WEB_SHOT_DIR) {
+      await page.screenshot({ path: join(process.env.CONCORD_WEB_SHOT_DIR, "insecure-room.png") });
+    }
+  } finally {
+    await insecure.close();
+  }
 });

@@ -84,6 +84,11 @@ pub fn page_origin() -> Option<String> {
 #[cfg(feature = "test-hooks")]
 pub fn publish_test_state(_summary: &str) {}
 
+/// The desktop app has no page: its devices are always its own to open.
+pub fn secure_page() -> bool {
+    true
+}
+
 /// Only a web page can be opened on the register form.
 pub fn wants_register() -> bool {
     false

@@ -45,6 +45,12 @@ pub fn publish_test_state(summary: &str) {
     }
 }
 
+/// Whether the browser treats this page as a secure context (https, or
+/// localhost): only there does it hand out cameras and microphones.
+pub fn secure_page() -> bool {
+    web_sys::window().is_some_and(|w| w.is_secure_context())
+}
+
 /// Whether the page was opened with `?register` (a "create an account" link).
 pub fn wants_register() -> bool {
     web_sys::window().and_then(|w| w.location().search().ok()).is_some_and(|q| q.contains("register"))

@@ -112,11 +112,32 @@ pub fn concerns_call(event: &NetEvent) -> bool {
     }
 }
 
+/// Why this client cannot join calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallsUnavailable {
+    /// The page came over plain http from somewhere other than localhost:
+    /// the browser keeps cameras and microphones from such pages.
+    InsecurePage,
+    /// The browser's own call media is still to come.
+    NotInTheBrowserYet,
+}
+
 impl AppState {
     /// Whether calls can be joined from this build (the browser's calls
     /// come with the browser-calls work).
     pub fn calls_supported(&self) -> bool {
-        cfg!(not(target_arch = "wasm32"))
+        self.calls_unavailable().is_none()
+    }
+
+    /// Why calls cannot be joined here, if they cannot.
+    pub fn calls_unavailable(&self) -> Option<CallsUnavailable> {
+        if self.insecure_page {
+            Some(CallsUnavailable::InsecurePage)
+        } else if cfg!(target_arch = "wasm32") {
+            Some(CallsUnavailable::NotInTheBrowserYet)
+        } else {
+            None
+        }
     }
 
     /// Joins `room`'s call (leaving any other call first).

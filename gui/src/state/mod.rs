@@ -21,7 +21,9 @@ use concord_common::events;
 use concord_common::{Friend, InviteList, Room, RoomId, ServerEvent, User, UserId};
 use web_time::Instant;
 
-pub use call::{concerns_call, ActiveCall, CallPhase, CallSound, JoinMode, TileKey, STATS_SECONDS};
+pub use call::{
+    concerns_call, ActiveCall, CallPhase, CallSound, CallsUnavailable, JoinMode, TileKey, STATS_SECONDS,
+};
 pub use conversations::{Conversation, PendingMessage};
 use rooms::{CallChange, RoomEvent};
 pub use rooms::{RoomChat, RoomForms};
@@ -85,6 +87,9 @@ pub struct AppState {
     pub media_requests: Vec<MediaCommand>,
     /// The call I am in.
     pub call: Option<ActiveCall>,
+    /// The browser keeps cameras and microphones from this page (plain
+    /// http, not localhost); never on the desktop. Read once at start.
+    pub insecure_page: bool,
     /// Join and leave sounds to play; drained by the app.
     pub call_sounds: Vec<CallSound>,
     /// Where time and nonces come from (tests substitute their own).
@@ -149,7 +154,12 @@ impl AppState {
     /// State restored from `persisted`; returns it with the commands that
     /// resume a kept session (or a notice if it expired).
     pub fn restore(persisted: Persisted, now_ms: i64) -> (Self, Vec<Command>) {
-        let mut state = AppState { persisted, focused: true, ..Default::default() };
+        let mut state = AppState {
+            persisted,
+            focused: true,
+            insecure_page: !crate::platform::secure_page(),
+            ..Default::default()
+        };
         state.login.focus_first = true;
         if let Some(origin) = crate::platform::page_origin() {
             // In a browser the page came from the server: nothing to pick.
@@ -316,6 +326,7 @@ impl AppState {
             })).collect::<Vec<_>>(),
             "selected_room": self.open_room().map(|r| r.label.clone()),
             "calls_supported": self.calls_supported(),
+            "calls_unavailable": self.calls_unavailable().map(|why| format!("{why:?}")),
             "call": self.call.as_ref().and_then(|c| self.room(c.room)).map(|r| r.label.clone()),
             "room_messages": self.rooms.iter().map(|r| {
                 let chat = self.room_chats.get(&r.id);

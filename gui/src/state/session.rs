@@ -139,6 +139,7 @@ impl AppState {
             login,
             focused: self.focused,
             media_requests,
+            insecure_page: self.insecure_page,
             ..Default::default()
         };
     }

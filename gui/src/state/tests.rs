@@ -490,3 +490,18 @@ fn the_call_ends_when_the_server_takes_me_out_and_a_lost_connection_rejoins() {
     state.apply_media(MediaEvent::Call { room: RoomId(5), report: CallReport::Ended { reason: None } });
     assert!(state.call.is_none());
 }
+
+#[test]
+fn a_page_the_browser_keeps_devices_from_offers_no_call_and_says_why() {
+    use concord_common::RoomId;
+    let mut state = in_a_room();
+    assert_eq!(state.calls_unavailable(), None, "the desktop can call");
+    state.insecure_page = true;
+    assert_eq!(state.calls_unavailable(), Some(super::CallsUnavailable::InsecurePage));
+    assert!(!state.calls_supported());
+    assert!(state.join_call(RoomId(5), JoinMode::CameraAndMic).is_empty());
+    assert!(state.call.is_none(), "no call started");
+    // Logging out keeps what the page is.
+    state.logout();
+    assert!(state.insecure_page);
+}

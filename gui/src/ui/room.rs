@@ -11,7 +11,7 @@ use super::conversation::{composer_ui, format_time, Composer};
 use super::tokens::{self, size, space};
 use super::{avatar, icons, Back};
 use crate::net::Command;
-use crate::state::{AppState, JoinMode};
+use crate::state::{AppState, CallsUnavailable, JoinMode};
 
 /// The room pane (nothing when no room is open).
 pub fn room_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> Vec<Command> {
@@ -73,14 +73,29 @@ fn call_bar_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
         1 => "1 person is in the call.".to_owned(),
         n => format!("{n} people are in the call."),
     };
-    if !state.calls_supported() {
-        ui.label(
-            RichText::new(format!(
-                "{who} Calls in the browser are coming soon: for now, join this room's call from the Concord desktop app."
-            ))
-            .color(palette.text_muted),
-        );
-        return;
+    match state.calls_unavailable() {
+        Some(CallsUnavailable::InsecurePage) => {
+            let origin = state.persisted.server_url.clone();
+            ui.label(
+                RichText::new(format!(
+                    "{who} Calls need a secure connection: this page was opened over plain http ({origin}), \
+                     so the browser will not let it use a camera or microphone. Open it with https:// \
+                     (the server's admin can turn HTTPS on), or join from the Concord desktop app."
+                ))
+                .color(palette.warning),
+            );
+            return;
+        }
+        Some(CallsUnavailable::NotInTheBrowserYet) => {
+            ui.label(
+                RichText::new(format!(
+                    "{who} Calls in the browser are coming soon: for now, join this room's call from the Concord desktop app."
+                ))
+                .color(palette.text_muted),
+            );
+            return;
+        }
+        None => {}
     }
     let elsewhere = state.call.is_some();
     ui.horizontal_wrapped(|ui| {
@@ -187,10 +202,13 @@ fn members_ui(ui: &mut egui::Ui, state: &AppState, room: &Room, commands: &mut V
     let owner = state.owns(room);
     ui.horizontal_wrapped(|ui| {
         ui.label(
-            RichText::new(format!("{} MEMBERS", room.members.len()))
-                .small()
-                .strong()
-                .color(palette.text_muted),
+            RichText::new(match room.members.len() {
+                1 => "1 MEMBER".to_owned(),
+                n => format!("{n} MEMBERS"),
+            })
+            .small()
+            .strong()
+            .color(palette.text_muted),
         );
         for member in &room.members {
             let speaking = state.is_speaking(room.id, member.id);

@@ -145,9 +145,11 @@ impl ChildServer {
     }
 }
 
-/// The port in the start-up line ("... listening on http://127.0.0.1:PORT; ...").
+/// The port in the start-up line ("... listening on http://127.0.0.1:PORT; ...",
+/// or https:// with a certificate).
 fn listening_port(line: &str) -> Option<u16> {
-    let rest = line.split("listening on http://").nth(1)?;
+    let rest =
+        line.split("listening on http://").nth(1).or_else(|| line.split("listening on https://").nth(1))?;
     let address = rest.split(';').next()?;
     address.rsplit(':').next()?.parse().ok()
 }

@@ -104,3 +104,50 @@ async fn without_a_built_web_client_the_root_says_how_to_build_it() {
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains(".ci/build-web"));
 }
+
+/// With a certificate and key configured (Rocket's `tls` setting), the
+/// server speaks HTTPS, which browsers require before they hand a page a
+/// camera or microphone: the API and the page answer over TLS to a client
+/// that trusts the certificate, a client that does not is refused by its own
+/// TLS check, plain http gets no page, and the start-up line says https.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_certificate_and_key_the_server_serves_https() {
+    let db = Database::create(Backend::Sqlite).await;
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let certified = rcgen::generate_simple_self_signed(names).expect("a self-signed certificate");
+    let (cert, key) = (db.dir.join("cert.pem"), db.dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let web_root = db.dir.join("web");
+    std::fs::create_dir_all(&web_root).unwrap();
+    std::fs::write(web_root.join("index.html"), "<!doctype html><title>Concord</title>").unwrap();
+    let mut env = crate::support::child_env(&db.url, &db.dir);
+    env.push(("ROCKET_TLS".into(), format!("{{certs=\"{}\",key=\"{}\"}}", cert.display(), key.display())));
+    env.push(("ROCKET_WEB_ROOT".into(), web_root.display().to_string()));
+    let process = crate::support::spawn_server(&env).unwrap_or_else(|log| panic!("did not start: {log:#?}"));
+    let start_line = process.lines_with("listening on");
+    assert!(start_line.iter().any(|l| l.contains("listening on https://")), "{start_line:?}");
+
+    let curl = |args: &[&str]| {
+        let output = std::process::Command::new("curl")
+            .args(["--silent", "--show-error", "--max-time", "10"])
+            .args(args)
+            .output()
+            .expect("curl runs");
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let https = |path: &str| format!("https://127.0.0.1:{}{path}", process.port);
+    let cert_arg = cert.display().to_string();
+    let (ok, health) = curl(&["--cacert", &cert_arg, &https("/api/health")]);
+    assert!(ok, "{health}");
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap_or_else(|e| panic!("{e}: {health}"));
+    assert_eq!(health["status"], "ok", "{health}");
+    let (ok, page) = curl(&["--cacert", &cert_arg, &https("/")]);
+    assert!(ok && page.contains("<title>Concord</title>"), "{page}");
+    // Without trusting the certificate, the client's own check refuses it.
+    let (ok, _) = curl(&[&https("/api/health")]);
+    assert!(!ok, "an untrusted certificate was accepted");
+    // Plain http on the same port gets nothing it could show.
+    let (ok, body) = curl(&[&format!("http://127.0.0.1:{}/api/health", process.port)]);
+    assert!(!ok || !body.contains("\"status\""), "plain http was served: {body}");
+}
