@@ -9,14 +9,16 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark that cannot run should stop loudly
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use concord_common::events::{CallMedia, CallParticipant, TrackSource};
-use concord_common::{PublicUser, Room, RoomId, User, UserId};
+use concord_common::{PublicUser, Room, RoomId, UserId};
 use concord_gui::media::{TrackStats, VideoTexture};
-use concord_gui::state::{ActiveCall, AppState, CallPhase, Persisted, StoredSession};
+use concord_gui::state::{ActiveCall, AppState, CallPhase};
 use concord_gui::ui;
 use concord_media::convert::{i420_to_rgba, to_i420};
 use concord_media::source::{PatternSource, VideoSource};
@@ -26,14 +28,7 @@ const FRAMES: usize = 300;
 const FPS: u64 = 15;
 
 fn scene() -> AppState {
-    let me = User { id: UserId(1), username: "ada".into(), email: "ada@example.com".into() };
-    let persisted = Persisted {
-        server_url: "http://127.0.0.1:8000".into(),
-        session: Some(StoredSession { token: "t".into(), expires_at_ms: i64::MAX, user: me.clone() }),
-        ..Default::default()
-    };
-    let (mut state, _) = AppState::restore(persisted, 0);
-    state.me = Some(me);
+    let mut state = common::logged_in_as_ada();
     let members: Vec<PublicUser> =
         (1..=PEOPLE).map(|i| PublicUser { id: UserId(i), username: format!("person {i}") }).collect();
     let in_call = (1..=PEOPLE)

@@ -6,10 +6,12 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark that cannot run should stop loudly
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use concord_common::{DirectMessage, Friend, MessageId, User, UserId};
-use concord_gui::state::{AppState, Persisted, StoredSession};
+use concord_gui::state::AppState;
 use concord_gui::ui;
 
 const FRIENDS: i64 = 200;
@@ -17,14 +19,7 @@ const MESSAGES: i64 = 5000;
 const FRAMES: usize = 300;
 
 fn scene() -> AppState {
-    let me = User { id: UserId(1), username: "ada".into(), email: "ada@example.com".into() };
-    let persisted = Persisted {
-        server_url: "http://127.0.0.1:8000".into(),
-        session: Some(StoredSession { token: "t".into(), expires_at_ms: i64::MAX, user: me.clone() }),
-        ..Default::default()
-    };
-    let (mut state, _) = AppState::restore(persisted, 0);
-    state.me = Some(me);
+    let mut state = common::logged_in_as_ada();
     state.friends = (0..FRIENDS)
         .map(|i| Friend {
             user: User {

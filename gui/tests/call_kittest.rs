@@ -11,7 +11,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use concord_call::options::{MediaOptions, VideoChoice};
 use concord_call::participant::{self, Account};
@@ -27,23 +27,21 @@ use support::{app, click, log_in, press, shows, type_into, Server};
 type App = egui_kittest::Harness<'static, concord_gui::ConcordApp>;
 
 /// Steps frames until `done` holds, for at most `within`.
-fn wait_within(app: &mut App, within: Duration, what: &str, done: impl Fn(&App) -> bool) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        app.step();
-        if done(app) {
-            app.step();
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let tiles: Vec<String> =
-        app.query_all_by_label_contains("'s camera").filter_map(|n| n.accesskit_node().label()).collect();
-    panic!("timed out waiting for: {what} (tiles: {tiles:?})");
+fn wait_within(
+    app: &mut App,
+    within: Duration,
+    what: &str,
+    done: impl Fn(&egui_kittest::Harness<'_, concord_gui::ConcordApp>) -> bool,
+) {
+    support::wait_for_within(app, within, what, done, |app| {
+        let tiles: Vec<String> =
+            app.query_all_by_label_contains("'s camera").filter_map(|n| n.accesskit_node().label()).collect();
+        format!("(tiles: {tiles:?})")
+    });
 }
 
 /// Whether a widget whose label contains `text` is on screen.
-fn shows_part(app: &App, text: &str) -> bool {
+fn shows_part(app: &egui_kittest::Harness<'_, concord_gui::ConcordApp>, text: &str) -> bool {
     app.query_all_by_label_contains(text).next().is_some()
 }
 

@@ -10,27 +10,34 @@ use std::path::Path;
 use std::time::Duration;
 
 use reqwest::Method;
-use support::x11::{launch_and_log_in, screenshot, start_window_manager, start_xvfb, wait_until};
+use support::x11::{launch_and_log_in, screenshot, start_window_manager, start_xvfb, wait_until, RunningApp};
 use support::Server;
+
+/// The `concord` binary in a real window on `display`, logged in as ada by
+/// keyboard; returns once her friend (`friend_token`) sees her online, i.e.
+/// once the server has her connection.
+fn ada_online_in_a_window(server: &Server, display: &str, friend_token: &str) -> RunningApp {
+    let app = launch_and_log_in(
+        env!("CARGO_BIN_EXE_concord"),
+        display,
+        &server.url(),
+        "ada@example.com",
+        "correct horse",
+    );
+    wait_until("ada to come online", Duration::from_secs(30), || {
+        let friends = server.api(Method::GET, "/api/friends", Some(friend_token), None);
+        friends[0]["online"] == true
+    });
+    app
+}
 
 #[test]
 fn the_desktop_binary_logs_in_by_keyboard_in_a_real_window() {
     let server = Server::start();
     let (_, watcher_token) = server.friends("ada", "watcher");
     let (_xvfb, display) = start_xvfb();
-    let app = launch_and_log_in(
-        env!("CARGO_BIN_EXE_concord"),
-        &display,
-        &server.url(),
-        "ada@example.com",
-        "correct horse",
-    );
-
     // The server sees Ada's client connect: her friend is told she is online.
-    wait_until("ada to come online", Duration::from_secs(30), || {
-        let friends = server.api(Method::GET, "/api/friends", Some(&watcher_token), None);
-        friends[0]["online"] == true
-    });
+    let app = ada_online_in_a_window(&server, &display, &watcher_token);
     std::thread::sleep(Duration::from_millis(500));
 
     let colors = screenshot(&display, &app.home, "window-smoke.png");
@@ -75,17 +82,7 @@ fn a_call_with_bots_is_drawn_in_a_real_window() {
     };
 
     let (_xvfb, display) = start_xvfb();
-    let app = launch_and_log_in(
-        env!("CARGO_BIN_EXE_concord"),
-        &display,
-        &server.url(),
-        "ada@example.com",
-        "correct horse",
-    );
-    wait_until("ada to come online", Duration::from_secs(30), || {
-        let friends = server.api(Method::GET, "/api/friends", Some(&bob_token), None);
-        friends[0]["online"] == true
-    });
+    let app = ada_online_in_a_window(&server, &display, &bob_token);
     // Ctrl+K, the room's name, Return opens the room; Ctrl+Shift+J joins its
     // call. The app may not have its room list yet when the server already
     // counts ada online, and the room opens only on the frame that handles

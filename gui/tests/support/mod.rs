@@ -192,7 +192,19 @@ pub fn wait_for(
     what: &str,
     done: impl Fn(&Harness<'_, ConcordApp>) -> bool,
 ) {
-    let deadline = std::time::Instant::now() + PATIENCE;
+    wait_for_within(harness, PATIENCE, what, done, |_| String::new());
+}
+
+/// Steps frames until `done` holds; after `within`, panics saying what was
+/// awaited and what `scene` reads off the screen then.
+pub fn wait_for_within(
+    harness: &mut Harness<'_, ConcordApp>,
+    within: Duration,
+    what: &str,
+    done: impl Fn(&Harness<'_, ConcordApp>) -> bool,
+    scene: impl Fn(&Harness<'_, ConcordApp>) -> String,
+) {
+    let deadline = std::time::Instant::now() + within;
     while std::time::Instant::now() < deadline {
         harness.step();
         if done(harness) {
@@ -201,7 +213,7 @@ pub fn wait_for(
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    panic!("timed out waiting for: {what}");
+    panic!("timed out waiting for: {what} {}", scene(harness));
 }
 
 /// Whether a widget with exactly this accessible label is on screen.
