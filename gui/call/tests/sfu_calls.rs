@@ -349,12 +349,32 @@ async fn an_aiortc_client_and_a_bot_call_each_other() {
 /// fresh room of two: each decodes the other's video and hears its tone.
 /// Returns aiortc's report.
 async fn aiortc_calls_a_bot(server: &TestServer, tag: &str, relay: bool) -> Value {
+    let mode = if relay { "relay" } else { "direct" };
+    aiortc_calls_a_bot_from(server, tag, mode, None, &server.base).await
+}
+
+/// [`aiortc_calls_a_bot`] with the script's ICE `mode`, run inside the
+/// network namespace `netns` (if any), reaching the server at `base`.
+async fn aiortc_calls_a_bot_from(
+    server: &TestServer,
+    tag: &str,
+    mode: &str,
+    netns: Option<&str>,
+    base: &str,
+) -> Value {
     let (room, accounts) = room_of(server, tag, 2).await;
     let bot = spawn_bot(server, room, &format!("{tag}+1@example.com"), 1, "12", &["--resolution", "320x180"]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../server/tests/clients/call_with_aiortc.py");
-    let python = tokio::process::Command::new("python3")
-        .args([script, &server.base, &format!("{tag}+2@example.com"), PASSWORD, &room.to_string(), "10"])
-        .args(relay.then_some("relay"))
+    let mut command = match netns {
+        Some(name) => {
+            let mut command = tokio::process::Command::new("ip");
+            command.args(["netns", "exec", name, "python3"]);
+            command
+        }
+        None => tokio::process::Command::new("python3"),
+    };
+    let python = command
+        .args([script, base, &format!("{tag}+2@example.com"), PASSWORD, &room.to_string(), "10", mode])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -391,6 +411,7 @@ async fn aiortc_calls_a_bot(server: &TestServer, tag: &str, relay: bool) -> Valu
 /// shared secret (`use-auth-secret`), as a deployment would.
 struct Coturn {
     _process: Child,
+    ip: String,
     port: u16,
 }
 
@@ -398,14 +419,18 @@ const TURN_SECRET: &str = "north";
 
 impl Coturn {
     async fn start() -> Coturn {
-        let port =
-            std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a port").port();
+        Coturn::start_on("127.0.0.1").await
+    }
+
+    /// A coturn listening (UDP and TCP) and relaying on `ip`.
+    async fn start_on(ip: &str) -> Coturn {
+        let port = std::net::UdpSocket::bind((ip, 0)).and_then(|s| s.local_addr()).expect("a port").port();
         let pid_file = std::env::temp_dir().join(format!("concord-turn-{}-{port}.pid", std::process::id()));
         let process = tokio::process::Command::new("turnserver")
             .args([
                 "-n",
-                "--listening-ip=127.0.0.1",
-                "--relay-ip=127.0.0.1",
+                &format!("--listening-ip={ip}"),
+                &format!("--relay-ip={ip}"),
                 &format!("--listening-port={port}"),
             ])
             .args([
@@ -421,7 +446,7 @@ impl Coturn {
             .kill_on_drop(true)
             .spawn()
             .expect("turnserver runs (apt-get install coturn; .ci/setup does)");
-        let coturn = Coturn { _process: process, port };
+        let coturn = Coturn { _process: process, ip: ip.to_owned(), port };
         // Ready once it grants an allocation to a credential made with its secret.
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -438,9 +463,22 @@ impl Coturn {
     /// What the relay answers an allocation request with this credential
     /// (`server/tests/clients/turn_allocate.py`).
     async fn allocate(&self, username: &str, password: &str) -> Value {
+        self.allocate_from(None, username, password).await
+    }
+
+    /// [`Coturn::allocate`] over UDP from inside the network namespace `netns`.
+    async fn allocate_from(&self, netns: Option<&str>, username: &str, password: &str) -> Value {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../server/tests/clients/turn_allocate.py");
-        let output = tokio::process::Command::new("python3")
-            .args([script, "127.0.0.1", &self.port.to_string(), username, password])
+        let mut command = match netns {
+            Some(name) => {
+                let mut command = tokio::process::Command::new("ip");
+                command.args(["netns", "exec", name, "python3"]);
+                command
+            }
+            None => tokio::process::Command::new("python3"),
+        };
+        let output = command
+            .args([script, &self.ip, &self.port.to_string(), username, password])
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .output();
@@ -777,5 +815,96 @@ async fn a_call_over_a_network_that_loses_packets_keeps_its_video_moving() {
         assert!(gap < 1000, "{i}'s video froze for {gap} ms: {camera}");
         eprintln!("over the lossy network ({dropped} of {total} dropped), {i} received {camera}");
     }
+    server.stop().await;
+}
+
+/// A network namespace this test made, joined to this host by a veth pair
+/// (the host's end `10.77.N.1`, the namespace's `10.77.N.2`), from which
+/// every UDP datagram to the host is dropped (nftables, inside the
+/// namespace): a participant behind a firewall that lets only TCP out.
+struct UdpBlockedNetwork {
+    name: String,
+    host_link: String,
+    host_ip: String,
+}
+
+impl UdpBlockedNetwork {
+    fn create() -> UdpBlockedNetwork {
+        let n = std::process::id() % 200 + 20;
+        let network = UdpBlockedNetwork {
+            name: format!("concord-noudp-{n}"),
+            host_link: format!("cnoudp{n}h"),
+            host_ip: format!("10.77.{n}.1"),
+        };
+        let inside = format!("cnoudp{n}n");
+        let ns_ip = format!("10.77.{n}.2/24");
+        let host_cidr = format!("{}/24", network.host_ip);
+        let rules = format!(
+            "table inet concord {{\n chain output {{\n  type filter hook output priority 0;\n  ip daddr {} meta l4proto udp drop\n }}\n}}\n",
+            network.host_ip
+        );
+        let rules_file = std::env::temp_dir().join(format!("{}.nft", network.name));
+        std::fs::write(&rules_file, rules).expect("the rules file");
+        let rules_path = rules_file.display().to_string();
+        let steps: [&[&str]; 9] = [
+            &["netns", "add", &network.name],
+            &["link", "add", &network.host_link, "type", "veth", "peer", "name", &inside],
+            &["link", "set", &inside, "netns", &network.name],
+            &["addr", "add", &host_cidr, "dev", &network.host_link],
+            &["link", "set", &network.host_link, "up"],
+            &["netns", "exec", &network.name, "ip", "addr", "add", &ns_ip, "dev", &inside],
+            &["netns", "exec", &network.name, "ip", "link", "set", &inside, "up"],
+            &["netns", "exec", &network.name, "ip", "link", "set", "lo", "up"],
+            &["netns", "exec", &network.name, "nft", "-f", &rules_path],
+        ];
+        for step in steps {
+            let status = std::process::Command::new("ip").args(step).status().expect("ip runs (iproute2)");
+            assert!(status.success(), "ip {step:?} failed (nft: apt-get install nftables; .ci/setup does)");
+        }
+        network
+    }
+}
+
+impl Drop for UdpBlockedNetwork {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = std::process::Command::new("ip").args(["link", "del", &self.host_link]).status();
+    }
+}
+
+/// A participant whose UDP to the server is dropped (in a network namespace
+/// of this test's own) joins with policy "all" and the relay `call_joined`
+/// names — coturn over TCP — and has media both ways with a bot on the open
+/// network: its direct UDP path to the SFU fails, and ICE takes the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_whose_udp_is_blocked_calls_through_a_relay_over_tcp() {
+    let _heavy = HEAVY_CALL.lock().await;
+    let network = UdpBlockedNetwork::create();
+    let coturn = Coturn::start_on(&network.host_ip).await;
+    let db = Database::create(Backend::Sqlite).await;
+    let turn_url = format!("turn:{}:{}?transport=tcp", network.host_ip, coturn.port);
+    // The namespace reaches this host only at the veth address: the server
+    // listens there too (and on loopback, for the bot and the set-up).
+    let settings = no_extra()
+        .merge(("address", "0.0.0.0"))
+        .merge(("media_udp_address", "0.0.0.0:0"))
+        .merge(("media_advertise_ip", network.host_ip.as_str()))
+        .merge(("turn_urls", [turn_url.as_str()]))
+        .merge(("turn_secret", TURN_SECRET));
+    let server = TestServer::start_on(&db, settings).await;
+    let port = server.base.rsplit(':').next().expect("a port").to_owned();
+    let base = format!("http://{}:{port}", network.host_ip);
+    let aiortc = aiortc_calls_a_bot_from(&server, "blocked", "turn", Some(&network.name), &base).await;
+    let types = aiortc["offered_candidate_types"].as_array().cloned().unwrap_or_default();
+    assert!(types.contains(&json!("host")) && types.contains(&json!("relay")), "{aiortc:#}");
+    // The block is real: from inside, not even the relay can be asked over UDP.
+    let over_udp = coturn
+        .allocate_from(
+            Some(&network.name),
+            &format!("{}:probe", unix_now() + 600),
+            &format!("sign:{TURN_SECRET}"),
+        )
+        .await;
+    assert_eq!(over_udp["allocated"], false, "UDP got out of the namespace: {over_udp}");
     server.stop().await;
 }

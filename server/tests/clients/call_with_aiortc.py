@@ -4,9 +4,10 @@ the SFU") and a login. It publishes a 1000 Hz tone and a moving grey picture
 (H.264 and Opus, aiortc's own payload types and header-extension ids),
 receives everyone else's tracks, and prints what it received as JSON.
 
-Usage: python3 call_with_aiortc.py BASE_URL EMAIL PASSWORD ROOM_ID SECONDS [relay]
+Usage: python3 call_with_aiortc.py BASE_URL EMAIL PASSWORD ROOM_ID SECONDS [relay|turn]
 With `relay`, both connections use only the TURN relays `call_joined` hands
-out (ICE transport policy "relay"), as a client behind a firewall would.
+out (ICE transport policy "relay"); with `turn`, those relays beside the
+SFU's own address (policy "all": the relay where the direct way is blocked).
 Exit 0 when it joined and its offer/answer exchanges all succeeded.
 """
 
@@ -31,7 +32,7 @@ from aiortc import (
 from av import AudioFrame, VideoFrame
 
 BASE, EMAIL, PASSWORD, ROOM, SECONDS = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
-RELAY_ONLY = sys.argv[6:7] == ["relay"]
+MODE = sys.argv[6] if len(sys.argv) > 6 else "direct"
 WS = BASE.replace("http://", "ws://", 1) + "/api/ws"
 TONE_HZ = 1000.0
 
@@ -130,9 +131,11 @@ async def main():
         joined = await expect("call_joined")
         report["participants_at_join"] = len(joined["participants"])
         report["ice_servers"] = joined.get("ice_servers", [])
-        if RELAY_ONLY:
-            servers = [RTCIceServer(s["urls"], s["username"], s["credential"]) for s in report["ice_servers"]]
+        servers = [RTCIceServer(s["urls"], s["username"], s["credential"]) for s in report["ice_servers"]]
+        if MODE == "relay":
             config = RTCConfiguration(iceServers=servers, iceTransportPolicy=RTCIceTransportPolicy.RELAY)
+        elif MODE == "turn":
+            config = RTCConfiguration(iceServers=servers)
         else:
             config = RTCConfiguration()
 
