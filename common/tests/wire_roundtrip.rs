@@ -288,9 +288,10 @@ fn call_signaling_frames_have_the_documented_shape() {
                 user_id: UserId(1),
                 source: events::TrackSource::Camera
             }],
+            ice_servers: vec![],
         })),
         json!({"type": "call_subscribe_offer", "room_id": "4", "offer_id": 3, "sdp": "v=0",
-               "tracks": [{"track_id": "1-camera-9", "user_id": "1", "source": "camera"}]})
+               "tracks": [{"track_id": "1-camera-9", "user_id": "1", "source": "camera"}], "ice_servers": []})
     );
     assert_eq!(
         roundtrip(&ServerEvent::CallSpeaking(events::CallSpeaking {

@@ -145,6 +145,11 @@ impl Settings {
                  (optionally ?transport=udp or ?transport=tcp)."
             ));
         }
+        if settings.turn_secret.as_deref().is_some_and(|secret| !secret.is_empty() && secret.len() < 32) {
+            return Err("turn_secret must be at least 32 bytes (e.g. `openssl rand -hex 32`): every call \
+                        participant sees a username and its HMAC, so a short secret could be guessed."
+                .into());
+        }
         if settings.turn_credential_ttl_secs == 0 {
             return Err("turn_credential_ttl_secs must be at least 1 second.".into());
         }

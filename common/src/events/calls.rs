@@ -247,6 +247,11 @@ pub struct CallSubscribeOffer {
     pub sdp: String,
     /// Whose each track is.
     pub tracks: Vec<ForwardedTrack>,
+    /// Fresh credentials for the same relays as `call_joined`'s (the
+    /// receiving connection may be made long after joining, when the first
+    /// credential has expired); empty without relays.
+    #[serde(default)]
+    pub ice_servers: Vec<IceServer>,
 }
 
 /// Client → server `call_subscribe_answer`: my answer to a `call_subscribe_offer`

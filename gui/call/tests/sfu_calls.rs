@@ -415,7 +415,7 @@ struct Coturn {
     port: u16,
 }
 
-const TURN_SECRET: &str = "north";
+const TURN_SECRET: &str = "north-north-north-north-north-north";
 
 impl Coturn {
     async fn start() -> Coturn {
@@ -517,6 +517,10 @@ async fn a_relay_only_client_calls_through_coturn_and_bad_credentials_are_refuse
         (issued["username"].as_str().unwrap(), issued["credential"].as_str().unwrap());
     let user = aiortc["user_id"].as_str().expect("aiortc's user id");
     assert!(username.ends_with(&format!(":{user}")), "{username}");
+    // The receiving connection was made with the credential its offer brought.
+    let offered = &aiortc["offer_ice_servers"][0];
+    assert_eq!(offered["urls"], json!([turn_url]), "{aiortc:#}");
+    assert!(offered["username"].as_str().is_some_and(|u| u.ends_with(&format!(":{user}"))), "{aiortc:#}");
 
     let granted = coturn.allocate(username, credential).await;
     assert_eq!(granted["allocated"], true, "the issued credential: {granted}");
@@ -830,12 +834,19 @@ struct UdpBlockedNetwork {
 
 impl UdpBlockedNetwork {
     fn create() -> UdpBlockedNetwork {
-        let n = std::process::id() % 200 + 20;
-        let network = UdpBlockedNetwork {
-            name: format!("concord-noudp-{n}"),
-            host_link: format!("cnoudp{n}h"),
-            host_ip: format!("10.77.{n}.1"),
-        };
+        // A subnet and names no other run is likely to hold (a clash makes
+        // `ip netns add` fail before anything of ours exists to undo).
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            % 200
+            + 20;
+        let name = format!("concord-noudp-{n}");
+        // Checked before `network` exists: its Drop would delete another run's namespace.
+        let name_taken = std::path::Path::new("/run/netns").join(&name).exists();
+        assert!(!name_taken, "network namespace {name} already exists (another run's)");
+        let network =
+            UdpBlockedNetwork { name, host_link: format!("cnoudp{n}h"), host_ip: format!("10.77.{n}.1") };
         let inside = format!("cnoudp{n}n");
         let ns_ip = format!("10.77.{n}.2/24");
         let host_cidr = format!("{}/24", network.host_ip);
@@ -861,6 +872,7 @@ impl UdpBlockedNetwork {
             let status = std::process::Command::new("ip").args(step).status().expect("ip runs (iproute2)");
             assert!(status.success(), "ip {step:?} failed (nft: apt-get install nftables; .ci/setup does)");
         }
+        let _ = std::fs::remove_file(&rules_file);
         network
     }
 }

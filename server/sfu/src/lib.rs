@@ -5,8 +5,9 @@
 //! Why our own core rather than webrtc-rs's `sfu` crate: version 0.5.0,
 //! on the same `rtc` 0.21 core, was benchmarked beside ours on 2026-12-02
 //! (docs/BENCHMARKS.md, "webrtc-rs's `sfu` crate beside ours"): from 8
-//! participants up it costs the same server CPU per forwarded packet
-//! (within 25 %, equal at 16), because both spend it in rtc's pipeline and
+//! participants up it costs about the same server CPU per forwarded packet
+//! (ours 26 % more at 8, 25 % at 12, equal at 16; at 25 both saturated a
+//! core and our bot clients fell behind), because both spend it in rtc's pipeline and
 //! the kernel. It does less for that: its queues are unbounded and shared
 //! (a slow subscriber grows memory for everyone), it relays every keyframe
 //! request one for one and never asks one for a newcomer, and it reads no

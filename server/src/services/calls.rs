@@ -92,6 +92,15 @@ impl Calls {
         Self { pool, hub, sfu, turn, roster: Arc::default() }
     }
 
+    /// `user`'s credentials for the configured relays, valid from now.
+    fn relay_credentials(&self, user: Option<UserId>) -> Vec<events::IceServer> {
+        let now_secs = u64::try_from(now_ms() / 1000).unwrap_or_default();
+        match (&self.turn, user) {
+            (Some(turn), Some(user)) => vec![turn.issue(user, now_secs)],
+            _ => Vec::new(),
+        }
+    }
+
     /// Turns the SFU's events into websocket events, until the SFU stops.
     pub fn spawn_media_events(&self, mut events: tokio::sync::mpsc::Receiver<SfuEvent>) {
         let calls = self.clone();
@@ -105,7 +114,12 @@ impl Calls {
     async fn on_media_event(&self, event: SfuEvent) {
         match event {
             SfuEvent::SubscribeOffer { room, conn, offer_id, sdp, tracks } => {
-                let offer = CallSubscribeOffer { room_id: room, offer_id, sdp, tracks };
+                let user =
+                    self.roster().rooms.get(&room).and_then(|seats| {
+                        seats.iter().find(|s| s.conn == conn).map(|s| s.participant.user_id)
+                    });
+                let ice_servers = self.relay_credentials(user);
+                let offer = CallSubscribeOffer { room_id: room, offer_id, sdp, tracks, ice_servers };
                 let frame = ServerFrame { request_id: None, event: ServerEvent::CallSubscribeOffer(offer) };
                 self.hub.send_to(conn, &frame);
             }
@@ -244,8 +258,7 @@ impl Calls {
                 );
             }
         }
-        let now_secs = u64::try_from(now_ms() / 1000).unwrap_or_default();
-        let ice_servers = self.turn.iter().map(|turn| turn.issue(user, now_secs)).collect();
+        let ice_servers = self.relay_credentials(Some(user));
         Ok(CallJoined { room_id: room, participants: roster.participants(room), ice_servers })
     }
 

@@ -346,6 +346,9 @@ async fn leaving_or_losing_the_room_takes_people_out_of_its_call(server: TestSer
     assert_eq!(in_call(&server, &ada, again).await, []);
 }
 
+/// The relay's shared secret in these tests (32 bytes or more, as required).
+const RELAY_SECRET: &str = "north-north-north-north-north-north";
+
 /// With a TURN relay configured, each member joining a call gets its own
 /// credential for it in `call_joined` — the TURN REST API's
 /// `expiry:user_id` signed with the relay's secret, expiring after the TTL —
@@ -362,7 +365,7 @@ async fn a_joining_member_gets_a_short_lived_relay_credential_and_nobody_else_do
     let turn = ["turn:turn.example.com:3478?transport=udp", "turns:turn.example.com:443?transport=tcp"];
     let figment = rocket::figment::Figment::new()
         .merge(("turn_urls", turn))
-        .merge(("turn_secret", "north"))
+        .merge(("turn_secret", RELAY_SECRET))
         .merge(("turn_credential_ttl_secs", 300));
     let server = TestServer::start_on(&db, figment).await;
     let ada = server.register("ada").await;
@@ -381,7 +384,7 @@ async fn a_joining_member_gets_a_short_lived_relay_credential_and_nobody_else_do
     assert_eq!(user, bob.id().to_string());
     let expiry: u64 = expiry.parse().expect("a Unix time");
     assert!((now + 299..=now + 302).contains(&expiry), "expires {expiry}, now {now}");
-    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(b"north").unwrap();
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(RELAY_SECRET.as_bytes()).unwrap();
     mac.update(relay.username.as_bytes());
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     assert_eq!(relay.credential, expected, "base64(HMAC-SHA1(secret, username))");
@@ -424,16 +427,21 @@ async fn a_joining_member_gets_a_short_lived_relay_credential_and_nobody_else_do
 }
 
 /// A relay configured half-way (addresses without the secret, a secret
-/// without addresses, an address that is not TURN) stops the server at
-/// start with a message that says what to set.
+/// without addresses, an address that is not TURN, a secret too short to
+/// resist guessing) stops the server at start with a message that says
+/// what to set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_half_configured_relay_stops_the_server_with_what_to_set() {
-    let cases: [(&[(&str, &str)], &str); 3] = [
+    let cases: [(&[(&str, &str)], &str); 4] = [
         (&[("ROCKET_TURN_URLS", "[\"turn:127.0.0.1:3478\"]")], "turn_urls is set without turn_secret"),
-        (&[("ROCKET_TURN_SECRET", "north")], "turn_secret is set without turn_urls"),
+        (&[("ROCKET_TURN_SECRET", RELAY_SECRET)], "turn_secret is set without turn_urls"),
         (
-            &[("ROCKET_TURN_URLS", "[\"http://127.0.0.1:3478\"]"), ("ROCKET_TURN_SECRET", "north")],
+            &[("ROCKET_TURN_URLS", "[\"http://127.0.0.1:3478\"]"), ("ROCKET_TURN_SECRET", RELAY_SECRET)],
             "is not a TURN address",
+        ),
+        (
+            &[("ROCKET_TURN_URLS", "[\"turn:127.0.0.1:3478\"]"), ("ROCKET_TURN_SECRET", "north")],
+            "turn_secret must be at least 32 bytes",
         ),
     ];
     for (settings, expected) in cases {

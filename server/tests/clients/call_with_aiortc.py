@@ -131,13 +131,15 @@ async def main():
         joined = await expect("call_joined")
         report["participants_at_join"] = len(joined["participants"])
         report["ice_servers"] = joined.get("ice_servers", [])
-        servers = [RTCIceServer(s["urls"], s["username"], s["credential"]) for s in report["ice_servers"]]
-        if MODE == "relay":
-            config = RTCConfiguration(iceServers=servers, iceTransportPolicy=RTCIceTransportPolicy.RELAY)
-        elif MODE == "turn":
-            config = RTCConfiguration(iceServers=servers)
-        else:
-            config = RTCConfiguration()
+        def configuration(ice_servers):
+            servers = [RTCIceServer(s["urls"], s["username"], s["credential"]) for s in ice_servers]
+            if MODE == "relay":
+                return RTCConfiguration(iceServers=servers, iceTransportPolicy=RTCIceTransportPolicy.RELAY)
+            if MODE == "turn":
+                return RTCConfiguration(iceServers=servers)
+            return RTCConfiguration()
+
+        config = configuration(report["ice_servers"])
 
         # Publishing connection: we offer our two tracks.
         publisher = RTCPeerConnection(config)
@@ -184,7 +186,9 @@ async def main():
                 await publisher.setRemoteDescription(RTCSessionDescription(frame["sdp"], "answer"))
             elif kind == "call_subscribe_offer":
                 if subscriber is None:
-                    subscriber = RTCPeerConnection(config)
+                    # The offer brings fresh credentials for the receiving connection.
+                    report["offer_ice_servers"] = frame.get("ice_servers", [])
+                    subscriber = RTCPeerConnection(configuration(report["offer_ice_servers"]))
 
                     @subscriber.on("track")
                     def on_track(track):
