@@ -89,7 +89,7 @@ fn main() {
         let image = egui::ColorImage::filled([width, height], egui::Color32::BLACK);
         let mut texture = ctx.load_texture(format!("bench-{i}"), image, egui::TextureOptions::LINEAR);
         if let Some(call) = &mut state.call {
-            call.videos.insert((UserId(i), TrackSource::Camera), VideoTexture { texture: texture.clone() });
+            call.videos.insert((UserId(i), TrackSource::Camera), VideoTexture::new(texture.clone()));
         }
         let (stop, uploads, upload_micros) =
             (Arc::clone(&stop), Arc::clone(&uploads), Arc::clone(&upload_micros));

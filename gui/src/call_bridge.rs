@@ -364,7 +364,7 @@ fn frame_to_texture(
                     image,
                     egui::TextureOptions::LINEAR,
                 );
-                let texture_for_ui = VideoTexture { texture: made.clone() };
+                let texture_for_ui = VideoTexture::new(made.clone());
                 post(MediaEvent::Call {
                     room,
                     report: CallReport::Video { user, source, texture: texture_for_ui },

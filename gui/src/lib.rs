@@ -4,7 +4,7 @@
 //! Data flows one way. Network tasks ([`net`], the `concord-client` library)
 //! turn server responses and websocket frames into [`net::NetEvent`]s, and
 //! the [`media`] actor answers device and call-test questions and runs the
-//! call (desktop: [`call_bridge`]), reporting with [`media::MediaEvent`]s; the app ([`app::ConcordApp`]) applies both to
+//! call (desktop: [`call_bridge`]; browser: `web_call`), reporting with [`media::MediaEvent`]s; the app ([`app::ConcordApp`]) applies both to
 //! [`state::AppState`] once per frame; screens ([`ui`]) draw the state and
 //! return [`net::Command`]s (media requests queue in the state), which go
 //! back to the actors. Nothing in a screen talks to a socket, and the UI
@@ -17,6 +17,7 @@ pub mod media;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod media_bridge;
 pub mod platform;
+pub mod sdp;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod selftest_cli;
 pub mod settings;
@@ -26,6 +27,8 @@ pub mod ui;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+#[cfg(target_arch = "wasm32")]
+pub mod web_call;
 
 pub use app::ConcordApp;
 /// The network side: the `concord-client` library.

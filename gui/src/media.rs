@@ -50,7 +50,7 @@ pub struct CallStart {
 /// What the media side reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MediaEvent {
-    /// The devices this machine has (none in a browser: it picks them itself).
+    /// The devices this machine (or browser) has.
     Devices(Vec<DeviceChoices>),
     /// The call test finished, or could not run.
     CallTestFinished(Result<CallTestSummary, String>),
@@ -94,30 +94,87 @@ pub enum CallReport {
     },
 }
 
-/// A remote video's texture: the decoder thread writes every new picture
-/// into it, so the UI thread never waits for or copies a frame.
+/// A video's picture, kept current off the UI thread's work: drawing it
+/// copies nothing. On the desktop a decoder thread writes each new picture
+/// into an egui texture; in the browser the `<video>` element playing the
+/// track is uploaded to the GPU as the tile is painted (`web_call::video`).
 #[derive(Clone)]
 pub struct VideoTexture {
-    /// The picture.
-    pub texture: egui::TextureHandle,
+    picture: Picture,
+}
+
+#[derive(Clone)]
+enum Picture {
+    Texture(egui::TextureHandle),
+    #[cfg(target_arch = "wasm32")]
+    Element(crate::web_call::video::VideoKey),
 }
 
 impl VideoTexture {
+    /// A picture the owner of `texture` keeps current.
+    pub fn new(texture: egui::TextureHandle) -> Self {
+        Self { picture: Picture::Texture(texture) }
+    }
+
+    /// The browser's `<video>` element registered as `key`.
+    #[cfg(target_arch = "wasm32")]
+    pub fn element(key: crate::web_call::video::VideoKey) -> Self {
+        Self { picture: Picture::Element(key) }
+    }
+
     /// The picture's size in pixels.
     pub fn size(&self) -> egui::Vec2 {
-        self.texture.size_vec2()
+        match &self.picture {
+            Picture::Texture(texture) => texture.size_vec2(),
+            #[cfg(target_arch = "wasm32")]
+            Picture::Element(key) => crate::web_call::video::size(*key),
+        }
+    }
+
+    /// Frames shown so far, where the picture counts them (the browser's
+    /// video elements do; a desktop texture does not).
+    pub fn frames_presented(&self) -> Option<u64> {
+        match &self.picture {
+            Picture::Texture(_) => None,
+            #[cfg(target_arch = "wasm32")]
+            Picture::Element(key) => Some(crate::web_call::video::frames_presented(*key)),
+        }
+    }
+
+    /// Draws the picture stretched over `rect`.
+    pub fn paint(&self, painter: &egui::Painter, rect: egui::Rect) {
+        match &self.picture {
+            Picture::Texture(texture) => {
+                let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+                painter.image(texture.id(), rect, uv, egui::Color32::WHITE);
+            }
+            #[cfg(target_arch = "wasm32")]
+            Picture::Element(key) => {
+                painter.add(crate::web_call::video::paint_callback(*key, rect));
+            }
+        }
     }
 }
 
 impl std::fmt::Debug for VideoTexture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "VideoTexture({:?})", self.texture.id())
+        match &self.picture {
+            Picture::Texture(texture) => write!(f, "VideoTexture({:?})", texture.id()),
+            #[cfg(target_arch = "wasm32")]
+            Picture::Element(key) => write!(f, "VideoTexture(video {key})"),
+        }
     }
 }
 
 impl PartialEq for VideoTexture {
     fn eq(&self, other: &Self) -> bool {
-        self.texture.id() == other.texture.id()
+        match (&self.picture, &other.picture) {
+            (Picture::Texture(a), Picture::Texture(b)) => a.id() == b.id(),
+            #[cfg(target_arch = "wasm32")]
+            (Picture::Element(a), Picture::Element(b)) => a == b,
+            #[cfg(target_arch = "wasm32")]
+            _ => false,
+        }
     }
 }
 
@@ -145,13 +202,17 @@ pub type Post = Arc<dyn Fn(MediaEvent) + Send + Sync>;
 pub struct Media {
     post: Post,
     events: mpsc::Receiver<MediaEvent>,
-    #[cfg(not(target_arch = "wasm32"))]
     context: egui::Context,
-    #[cfg(not(target_arch = "wasm32"))]
     commands: CommandSender,
-    #[cfg(not(target_arch = "wasm32"))]
-    call: Option<crate::call_bridge::CallHost>,
+    call: Option<CallHandle>,
 }
+
+/// The call in progress: on the media engine (desktop) or the browser's WebRTC;
+/// both take the same inputs (`set_media`, `set_devices`, `forward`, `leave`).
+#[cfg(not(target_arch = "wasm32"))]
+type CallHandle = crate::call_bridge::CallHost;
+#[cfg(target_arch = "wasm32")]
+type CallHandle = crate::web_call::WebCall;
 
 impl Media {
     /// A media side that calls `wake` when it has something to report, makes
@@ -163,57 +224,19 @@ impl Media {
                 wake();
             }
         });
-        #[cfg(target_arch = "wasm32")]
-        let _ = (context, commands);
-        Self {
-            post,
-            events,
-            #[cfg(not(target_arch = "wasm32"))]
-            context,
-            #[cfg(not(target_arch = "wasm32"))]
-            commands,
-            #[cfg(not(target_arch = "wasm32"))]
-            call: None,
-        }
+        Self { post, events, context, commands, call: None }
     }
 
     /// Starts `command`; its answers arrive as [`MediaEvent`]s.
     pub fn send(&mut self, command: MediaCommand) {
         let post = Arc::clone(&self.post);
-        #[cfg(not(target_arch = "wasm32"))]
         match command {
-            MediaCommand::ListDevices | MediaCommand::RunCallTest(_) => {
-                // Both block (device probing, a few seconds of call): a thread each.
-                let started =
-                    std::thread::Builder::new().name("concord-media-command".into()).spawn(move || {
-                        post(match command {
-                            MediaCommand::RunCallTest(settings) => {
-                                MediaEvent::CallTestFinished(crate::media_bridge::run_call_test(&settings))
-                            }
-                            _ => MediaEvent::Devices(crate::media_bridge::list_devices()),
-                        });
-                    });
-                if let Err(e) = started {
-                    eprintln!("concord: cannot start a media thread: {e}");
-                }
-            }
+            MediaCommand::ListDevices | MediaCommand::RunCallTest(_) => self.ask_devices(command, post),
             MediaCommand::JoinCall(start) => {
                 if let Some(call) = self.call.take() {
                     call.leave();
                 }
-                let room = start.room;
-                match crate::call_bridge::CallHost::start(
-                    start,
-                    self.commands.clone(),
-                    self.context.clone(),
-                    post,
-                ) {
-                    Ok(call) => self.call = Some(call),
-                    Err(reason) => (self.post)(MediaEvent::Call {
-                        room,
-                        report: CallReport::Ended { reason: Some(reason) },
-                    }),
-                }
+                self.call = self.start_call(start, post);
             }
             MediaCommand::SetCallMedia(want) => {
                 if let Some(call) = &self.call {
@@ -236,21 +259,54 @@ impl Media {
                 }
             }
         }
-        #[cfg(target_arch = "wasm32")]
+    }
+
+    /// Lists devices or runs the call test (both block on the desktop: a thread each).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn ask_devices(&self, command: MediaCommand, post: Post) {
+        let started = std::thread::Builder::new().name("concord-media-command".into()).spawn(move || {
+            post(match command {
+                MediaCommand::RunCallTest(settings) => {
+                    MediaEvent::CallTestFinished(crate::media_bridge::run_call_test(&settings))
+                }
+                _ => MediaEvent::Devices(crate::media_bridge::list_devices()),
+            });
+        });
+        if let Err(e) = started {
+            eprintln!("concord: cannot start a media thread: {e}");
+        }
+    }
+
+    /// Lists the browser's devices; the call test is the desktop app's.
+    #[cfg(target_arch = "wasm32")]
+    fn ask_devices(&self, command: MediaCommand, post: Post) {
         match command {
-            MediaCommand::ListDevices => post(MediaEvent::Devices(Vec::new())),
             MediaCommand::RunCallTest(_) => post(MediaEvent::CallTestFinished(Err(
                 "The call test runs in the desktop app. In the browser, your browser asks for the camera \
                  and microphone when you join a call."
                     .to_owned(),
             ))),
-            // The browser build offers no call to join yet (the room says so).
-            MediaCommand::JoinCall(_)
-            | MediaCommand::SetCallMedia(_)
-            | MediaCommand::SetCallDevices(_)
-            | MediaCommand::LeaveCall
-            | MediaCommand::CallNet(_) => {}
+            _ => crate::web_call::devices::list(post),
         }
+    }
+
+    /// The call on the media engine, or its end at once if it cannot start.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn start_call(&self, start: CallStart, post: Post) -> Option<CallHandle> {
+        let room = start.room;
+        match crate::call_bridge::CallHost::start(start, self.commands.clone(), self.context.clone(), post) {
+            Ok(call) => Some(call),
+            Err(reason) => {
+                (self.post)(MediaEvent::Call { room, report: CallReport::Ended { reason: Some(reason) } });
+                None
+            }
+        }
+    }
+
+    /// The call through the browser's WebRTC.
+    #[cfg(target_arch = "wasm32")]
+    fn start_call(&self, start: CallStart, post: Post) -> Option<CallHandle> {
+        Some(crate::web_call::WebCall::start(start, self.commands.clone(), self.context.clone(), post))
     }
 
     /// The next pending event, without waiting.

@@ -74,8 +74,12 @@ impl DeviceKind {
         }
     }
 
-    /// What the synthetic choice is called for this kind (speakers have none).
+    /// What the synthetic choice is called for this kind (speakers have
+    /// none; the browser has only its own devices).
     pub fn synthetic_label(self) -> Option<&'static str> {
+        if cfg!(target_arch = "wasm32") {
+            return None;
+        }
         match self {
             Self::Camera | Self::Screen => Some("Test pattern"),
             Self::Microphone => Some("Test tone"),

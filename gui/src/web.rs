@@ -4,6 +4,9 @@
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+/// The canvas the app draws on (`index.html`).
+pub const CANVAS_ID: &str = "concord_canvas";
+
 /// Starts the app: called by `index.html` after loading the module (and by
 /// the wasm `main` when built as a binary by `trunk serve`).
 #[wasm_bindgen]
@@ -19,7 +22,7 @@ pub fn start() {
 async fn run() -> Result<(), String> {
     let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
     let canvas = document
-        .get_element_by_id("concord_canvas")
+        .get_element_by_id(CANVAS_ID)
         .ok_or("the page has no #concord_canvas")?
         .dyn_into::<web_sys::HtmlCanvasElement>()
         .map_err(|_| "#concord_canvas is not a canvas")?;

@@ -300,7 +300,7 @@ fn call_screen() {
         for (source, screen) in [(TrackSource::Camera, false), (TrackSource::Screen, true)] {
             let texture =
                 ctx.load_texture(format!("{source:?}"), picture(screen), egui::TextureOptions::LINEAR);
-            call.videos.insert((UserId(2), source), VideoTexture { texture });
+            call.videos.insert((UserId(2), source), VideoTexture::new(texture));
         }
         settle(&mut harness);
         assert!(harness.query_by_label("bob's camera, video").is_some());

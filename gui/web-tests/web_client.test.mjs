@@ -16,51 +16,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { freePort, spawnConcord } from "./concord_server.mjs";
+import { apiAt, appState, launchChromium, press, type, waitForState } from "./page.mjs";
 
 const SERVER_BIN = process.env.CONCORD_SERVER_BIN;
 const WEB_ROOT = process.env.CONCORD_WEB_ROOT;
-const PATIENCE_MS = 30_000;
 
 let server, base, dir, browser;
 
-async function api(method, path, token, body) {
-  const response = await fetch(base + path, {
-    method,
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-// Keys and text at a person's pace: egui applies a focus change (Tab) on the
-// next frame, so keystrokes sent in the same instant would go to the old field.
-async function press(page, key) {
-  await page.keyboard.press(key);
-  await page.waitForTimeout(150);
-}
-
-async function type(page, text) {
-  await page.keyboard.type(text, { delay: 20 });
-  await page.waitForTimeout(100);
-}
-
-async function appState(page) {
-  const title = await page.title();
-  return title.startsWith("concord:") ? JSON.parse(title.slice("concord:".length)) : null;
-}
-
-async function waitForState(page, what, predicate) {
-  const deadline = Date.now() + PATIENCE_MS;
-  let last = null;
-  while (Date.now() < deadline) {
-    last = await appState(page);
-    if (last && predicate(last)) return last;
-    await page.waitForTimeout(100);
-  }
-  assert.fail(`timed out waiting for ${what}; last state: ${JSON.stringify(last)}`);
-}
+const api = apiAt(() => base);
 
 let port;
 
@@ -87,14 +50,7 @@ before(async () => {
   port = await freePort();
   base = `http://127.0.0.1:${port}`;
   await startServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      "--enable-unsafe-swiftshader",
-    ],
-  });
+  browser = await launchChromium(chromium);
 });
 
 after(async () => {
@@ -285,11 +241,11 @@ test("rooms in the browser: one appears live, its chat works, changes follow", a
   await type(page, "I'll be there");
   await press(page, "Enter");
   await waitForState(page, "the answer stored", (s) => s.room_messages["Book club"].includes("I'll be there"));
-  // The browser offers no call yet (the room says to use the desktop app):
-  // the join shortcut does nothing rather than fail.
-  await press(page, "Control+Shift+J");
-  await waitForState(page, "still no call", (s) => s.calls_supported === false && s.call === null
-    && s.calls_unavailable === "NotInTheBrowserYet" && s.selected_room === "Book club");
+  // A page from localhost is a secure context: its rooms offer calls
+  // (browser_call.test.mjs makes one).
+  const offered = await appState(page);
+  assert.equal(offered.calls_supported, true, JSON.stringify(offered));
+  assert.equal(offered.calls_unavailable, null);
   const history = await api("GET", `/api/rooms/${room.id}/messages`, sam.token);
   assert.deepEqual(history.messages.map((m) => [m.content, m.sender_id]),
     [["I'll be there", rae.user.id], ["chapter 3 tonight 📚", sam.user.id]]);
@@ -307,14 +263,7 @@ test("rooms in the browser: one appears live, its chat works, changes follow", a
 // browser resolves to the test server on 127.0.0.1) says so in the room
 // instead of offering a call the browser would refuse.
 test("over plain http from a non-localhost name, a room says calls need https", async () => {
-  const insecure = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      "--enable-unsafe-swiftshader", "--host-resolver-rules=MAP concord.test 127.0.0.1",
-    ],
-  });
+  const insecure = await launchChromium(chromium, ["--host-resolver-rules=MAP concord.test 127.0.0.1"]);
   try {
     const tia = await api("POST", "/api/auth/register", null, { email: "tia@example.com", username: "tia", password: "correct horse" });
     const room = await api("POST", "/api/rooms", tia.token, { label: "Plain room" });

@@ -24,6 +24,22 @@ pub struct CallMedia {
     pub screen: bool,
 }
 
+impl CallMedia {
+    /// A participant's session found `self` really on (a source may have
+    /// failed to open) after asking for `wanted`; `announced` is what the
+    /// roster was last told. Returns `None` if nothing changed, else
+    /// whether a `call_update` must say so (the join already carried
+    /// `wanted`), and records `self` as announced.
+    pub fn announce(self, announced: &mut Option<CallMedia>, wanted: CallMedia) -> Option<bool> {
+        if *announced == Some(self) {
+            return None;
+        }
+        let update = announced.is_some() || self != wanted;
+        *announced = Some(self);
+        Some(update)
+    }
+}
+
 /// Someone in a room's call.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -124,6 +140,20 @@ pub enum CallLeftReason {
     RemovedFromRoom,
     /// The room was deleted.
     RoomDeleted,
+}
+
+impl CallLeftReason {
+    /// Why someone was taken out of a call, in words for them ("you joined another call").
+    pub fn in_words(self) -> &'static str {
+        match self {
+            Self::Left => "you left",
+            Self::Disconnected => "the connection was lost",
+            Self::JoinedElsewhere => "you joined this call from another device",
+            Self::JoinedAnotherCall => "you joined another call",
+            Self::RemovedFromRoom => "you are no longer a member of the room",
+            Self::RoomDeleted => "the room was deleted",
+        }
+    }
 }
 
 /// Server → client `call_left`: this connection is no longer in the call

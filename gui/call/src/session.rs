@@ -472,7 +472,7 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
                 CallLeftReason::Disconnected => self.rejoin().await,
                 reason => {
                     self.in_call = false;
-                    self.end_because(format!("taken out of the call: {}", left_reason(reason)));
+                    self.end_because(format!("taken out of the call: {}", reason.in_words()));
                     return false;
                 }
             },
@@ -498,11 +498,10 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             self.offer().await;
         }
         let effective = self.effective();
-        if self.announced != Some(effective) {
-            if self.announced.is_some() || effective != self.want {
+        if let Some(update) = effective.announce(&mut self.announced, self.want) {
+            if update {
                 self.signal(CallRequest::Update(events::CallUpdate { room_id: self.room, media: effective }));
             }
-            self.announced = Some(effective);
             self.emit(SessionEvent::Media(effective));
         }
     }
@@ -732,17 +731,5 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             self.summary.joined_ms = Some(self.join_requested.elapsed().as_millis() as u64);
         }
         self.emit(SessionEvent::Connected);
-    }
-}
-
-/// Why the server took us out, in words.
-fn left_reason(reason: CallLeftReason) -> &'static str {
-    match reason {
-        CallLeftReason::Left => "you left",
-        CallLeftReason::Disconnected => "the connection was lost",
-        CallLeftReason::JoinedElsewhere => "you joined this call from another device",
-        CallLeftReason::JoinedAnotherCall => "you joined another call",
-        CallLeftReason::RemovedFromRoom => "you are no longer a member of the room",
-        CallLeftReason::RoomDeleted => "the room was deleted",
     }
 }

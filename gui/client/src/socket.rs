@@ -19,6 +19,26 @@ const FRAME_QUEUE: usize = 1024;
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const MAX_RETRY: Duration = Duration::from_secs(30);
 
+/// ezsockets' keep-alive: after 5 s without a frame from the server it
+/// pings, and after 10 s it gives the connection up (we reconnect). In the
+/// browser a page cannot send pings (the browser answers the server's own),
+/// and ezsockets sends a close frame with code 1006 instead, which the
+/// browser refuses: the connection's sending side dies and, with the next
+/// frame sent, its receiving side too. So there it sends our `heartbeat`
+/// frame, which the server answers with `heartbeat_ack`.
+fn keep_alive() -> ezsockets::SocketConfig {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let heartbeat = serde_json::to_string(&ClientEvent::Heartbeat).unwrap_or_default();
+        ezsockets::SocketConfig {
+            heartbeat_ping_msg_fn: Arc::new(move |_| ezsockets::RawMessage::Text(heartbeat.clone().into())),
+            ..ezsockets::SocketConfig::default()
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    ezsockets::SocketConfig::default()
+}
+
 /// The live connection, if any, for sending frames (e.g. typing).
 pub type SocketSlot = Arc<Mutex<Option<ezsockets::Client<Handler>>>>;
 
@@ -99,8 +119,10 @@ pub async fn supervise(
     sink.emit(NetEvent::Connection(Connection::Connecting)).await;
     loop {
         let (frames_tx, mut frames) = mpsc::channel(FRAME_QUEUE);
-        let config =
-            ClientConfig::new(ws_url.as_str()).max_initial_connect_attempts(1).max_reconnect_attempts(0);
+        let config = ClientConfig::new(ws_url.as_str())
+            .max_initial_connect_attempts(1)
+            .max_reconnect_attempts(0)
+            .socket_config(keep_alive());
         let token = token.clone();
         let (client, _running) = ezsockets::connect_with(
             move |handle| Handler { token, handle, frames: frames_tx },

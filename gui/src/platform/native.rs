@@ -85,8 +85,8 @@ pub fn page_origin() -> Option<String> {
 pub fn publish_test_state(_summary: &str) {}
 
 /// The desktop app has no page: its devices are always its own to open.
-pub fn secure_page() -> bool {
-    true
+pub fn calls_unavailable() -> Option<crate::state::CallsUnavailable> {
+    None
 }
 
 /// Only a web page can be opened on the register form.

@@ -45,10 +45,17 @@ pub fn publish_test_state(summary: &str) {
     }
 }
 
-/// Whether the browser treats this page as a secure context (https, or
-/// localhost): only there does it hand out cameras and microphones.
-pub fn secure_page() -> bool {
-    web_sys::window().is_some_and(|w| w.is_secure_context())
+/// Why this page cannot make calls, if it cannot: the browser hands out
+/// cameras and microphones only to a secure context (https, or
+/// localhost), and a browser without `RTCPeerConnection` has no WebRTC.
+pub fn calls_unavailable() -> Option<crate::state::CallsUnavailable> {
+    use crate::state::CallsUnavailable;
+    let window = web_sys::window()?;
+    if !window.is_secure_context() {
+        return Some(CallsUnavailable::InsecurePage);
+    }
+    let webrtc = js_sys::Reflect::get(&window, &"RTCPeerConnection".into()).is_ok_and(|v| v.is_function());
+    (!webrtc).then_some(CallsUnavailable::NoWebRtc)
 }
 
 /// Whether the page was opened with `?register` (a "create an account" link).

@@ -118,26 +118,20 @@ pub enum CallsUnavailable {
     /// The page came over plain http from somewhere other than localhost:
     /// the browser keeps cameras and microphones from such pages.
     InsecurePage,
-    /// The browser's own call media is still to come.
-    NotInTheBrowserYet,
+    /// The browser has no WebRTC (`RTCPeerConnection`).
+    NoWebRtc,
 }
 
 impl AppState {
-    /// Whether calls can be joined from this build (the browser's calls
-    /// come with the browser-calls work).
+    /// Whether calls can be joined from here.
     pub fn calls_supported(&self) -> bool {
         self.calls_unavailable().is_none()
     }
 
-    /// Why calls cannot be joined here, if they cannot.
+    /// Why calls cannot be joined here, if they cannot (what the page is
+    /// was read once, at start: `platform::calls_unavailable`).
     pub fn calls_unavailable(&self) -> Option<CallsUnavailable> {
-        if self.insecure_page {
-            Some(CallsUnavailable::InsecurePage)
-        } else if cfg!(target_arch = "wasm32") {
-            Some(CallsUnavailable::NotInTheBrowserYet)
-        } else {
-            None
-        }
+        self.calls_blocked
     }
 
     /// Joins `room`'s call (leaving any other call first).

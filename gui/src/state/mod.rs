@@ -87,9 +87,10 @@ pub struct AppState {
     pub media_requests: Vec<MediaCommand>,
     /// The call I am in.
     pub call: Option<ActiveCall>,
-    /// The browser keeps cameras and microphones from this page (plain
-    /// http, not localhost); never on the desktop. Read once at start.
-    pub insecure_page: bool,
+    /// Why this page cannot make calls (plain http from elsewhere than
+    /// localhost, or a browser without WebRTC); never on the desktop. Read
+    /// once at start.
+    pub calls_blocked: Option<CallsUnavailable>,
     /// Join and leave sounds to play; drained by the app.
     pub call_sounds: Vec<CallSound>,
     /// Where time and nonces come from (tests substitute their own).
@@ -157,7 +158,7 @@ impl AppState {
         let mut state = AppState {
             persisted,
             focused: true,
-            insecure_page: !crate::platform::secure_page(),
+            calls_blocked: crate::platform::calls_unavailable(),
             ..Default::default()
         };
         state.login.focus_first = true;
@@ -307,6 +308,11 @@ impl AppState {
     #[cfg(feature = "test-hooks")]
     pub fn test_summary(&self) -> serde_json::Value {
         let name = |id: UserId| self.friend(id).map_or_else(|| id.to_string(), |f| f.user.username.clone());
+        let me = self.me.as_ref().map(|u| u.id);
+        let tile_name = |(user, source): (UserId, events::TrackSource)| {
+            let who = if Some(user) == me { "me".to_owned() } else { name(user) };
+            format!("{who}:{source:?}")
+        };
         serde_json::json!({
             "screen": if self.logged_in() { "main" } else { "login" },
             "mode": format!("{:?}", self.login.mode),
@@ -328,6 +334,26 @@ impl AppState {
             "calls_supported": self.calls_supported(),
             "calls_unavailable": self.calls_unavailable().map(|why| format!("{why:?}")),
             "call": self.call.as_ref().and_then(|c| self.room(c.room)).map(|r| r.label.clone()),
+            "notice": self.notice,
+            "call_phase": self.call.as_ref().map(|c| format!("{:?}", c.phase)),
+            "call_problem": self.call.as_ref().and_then(|c| c.problem.clone()),
+            "call_media": self.call.as_ref().map(|c| {
+                let mine = self.room(c.room).and_then(|r| r.in_call.iter().find(|p| Some(p.user_id) == me));
+                serde_json::json!(mine.map(|p| p.media))
+            }),
+            // Tiles by "name:source" ("me" for mine): which have a picture, the frames each
+            // has shown (browser), and each remote track's latest second's frame rate (audio: packets).
+            "call_videos": self.call.as_ref().map(|c| {
+                c.videos.keys().map(|key| tile_name(*key)).collect::<Vec<_>>()
+            }),
+            "call_frames": self.call.as_ref().map(|c| {
+                c.videos.iter().filter_map(|(key, v)| v.frames_presented().map(|n| (tile_name(*key), n)))
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            }),
+            "call_rates": self.call.as_ref().map(|c| {
+                c.stats.iter().filter_map(|(key, samples)| samples.back().map(|s| (tile_name(*key), s.fps)))
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            }),
             "room_messages": self.rooms.iter().map(|r| {
                 let chat = self.room_chats.get(&r.id);
                 (r.label.clone(), chat.map(|c| c.messages.values().map(|m| m.content.clone()).collect::<Vec<_>>()).unwrap_or_default())

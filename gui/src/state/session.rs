@@ -139,7 +139,7 @@ impl AppState {
             login,
             focused: self.focused,
             media_requests,
-            insecure_page: self.insecure_page,
+            calls_blocked: self.calls_blocked,
             ..Default::default()
         };
     }

@@ -496,12 +496,12 @@ fn a_page_the_browser_keeps_devices_from_offers_no_call_and_says_why() {
     use concord_common::RoomId;
     let mut state = in_a_room();
     assert_eq!(state.calls_unavailable(), None, "the desktop can call");
-    state.insecure_page = true;
+    state.calls_blocked = Some(super::CallsUnavailable::InsecurePage);
     assert_eq!(state.calls_unavailable(), Some(super::CallsUnavailable::InsecurePage));
     assert!(!state.calls_supported());
     assert!(state.join_call(RoomId(5), JoinMode::CameraAndMic).is_empty());
     assert!(state.call.is_none(), "no call started");
     // Logging out keeps what the page is.
     state.logout();
-    assert!(state.insecure_page);
+    assert_eq!(state.calls_blocked, Some(super::CallsUnavailable::InsecurePage));
 }

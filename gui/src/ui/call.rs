@@ -1,8 +1,9 @@
-//! The call view (desktop): a responsive grid of tiles — each participant's
+//! The call view (desktop and browser): a responsive grid of tiles — each participant's
 //! camera (or their avatar, ringed while they speak) and each shared
 //! screen as a tile of its own — one of which can be focused large; the
 //! controls bar; the participant list; the stats overlay with live plots.
-//! Pictures are textures the decoder threads keep current: drawing one
+//! Pictures are kept current off the UI's work (decoder threads on the
+//! desktop, the browser's own video elements on the web): drawing one
 //! copies nothing.
 
 use concord_common::events::{CallParticipant, TrackSource};
@@ -12,6 +13,7 @@ use egui_plot::{Line, Plot, PlotPoints};
 
 use super::tokens::{self, size, space};
 use super::{avatar, icons};
+use crate::media::VideoTexture;
 use crate::state::{ActiveCall, AppState, CallPhase, TileKey};
 
 /// Height of the controls bar.
@@ -29,7 +31,7 @@ struct Tile {
     name: String,
     participant: CallParticipant,
     /// The picture, when the track is on and a frame has arrived.
-    texture: Option<egui::TextureHandle>,
+    texture: Option<VideoTexture>,
     speaking: bool,
     me: bool,
 }
@@ -76,7 +78,7 @@ fn tiles(state: &AppState, room: &Room, call: &ActiveCall) -> Vec<Tile> {
                 continue;
             }
             let key = (participant.user_id, source);
-            let texture = call.videos.get(&key).filter(|_| on).map(|v| v.texture.clone());
+            let texture = call.videos.get(&key).filter(|_| on).cloned();
             tiles.push(Tile {
                 key,
                 name: name_of(participant.user_id),
@@ -215,11 +217,10 @@ fn tile_ui(
     painter.rect_filled(rect, tokens::radius::M, palette.surface);
     match &tile.texture {
         Some(texture) => {
-            let picture = texture.size_vec2();
+            let picture = texture.size();
             let scale = (rect.width() / picture.x).min(rect.height() / picture.y);
             let fitted = Rect::from_center_size(rect.center(), picture * scale);
-            let uv = Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
-            painter.image(texture.id(), fitted, uv, Color32::WHITE);
+            texture.paint(&painter, fitted);
         }
         None => {
             let side = (rect.height() * 0.4).min(rect.width() * 0.4);
@@ -358,14 +359,18 @@ fn controls_ui(ui: &mut egui::Ui, state: &mut AppState) {
             state.toggle_mute();
         }
         let (icon, name) = if want.camera {
-            (icons::VIDEO_CAMERA, "Turn camera off")
+            (icons::VIDEO_CAMERA, "Turn camera off (Ctrl+Shift+E)")
         } else {
-            (icons::VIDEO_CAMERA_SLASH, "Turn camera on")
+            (icons::VIDEO_CAMERA_SLASH, "Turn camera on (Ctrl+Shift+E)")
         };
         if toggle(ui, !want.camera, icon, name) {
             state.toggle_camera();
         }
-        let name = if want.screen { "Stop sharing your screen" } else { "Share your screen" };
+        let name = if want.screen {
+            "Stop sharing your screen (Ctrl+Shift+S)"
+        } else {
+            "Share your screen (Ctrl+Shift+S)"
+        };
         if toggle(ui, want.screen, icons::MONITOR, name) {
             state.toggle_screen();
         }

@@ -2,7 +2,6 @@
 //! [`Command`]s the user asked for; none of them touches the network.
 
 pub mod avatar;
-#[cfg(not(target_arch = "wasm32"))]
 mod call;
 pub mod conversation;
 mod dialogs;
@@ -33,7 +32,6 @@ pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     }
     let narrow = is_narrow(ui.ctx());
     commands.extend(shortcuts(ui, state, narrow));
-    #[cfg(not(target_arch = "wasm32"))]
     if let Some(room) =
         state.call.as_ref().filter(|c| c.full_window).and_then(|c| state.room(c.room)).cloned()
     {
@@ -111,6 +109,14 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Command> 
             i.consume_key(call_keys, Key::J),
         )
     });
+    let (camera, screen) =
+        ui.input_mut(|i| (i.consume_key(call_keys, Key::E), i.consume_key(call_keys, Key::S)));
+    if camera && state.call.is_some() {
+        state.toggle_camera();
+    }
+    if screen && state.call.is_some() {
+        state.toggle_screen();
+    }
     if ctrl_k {
         state.switcher = Some(String::new());
     }

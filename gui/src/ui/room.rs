@@ -1,6 +1,6 @@
 //! The open room: its name and members, the owner's actions (rename, add
 //! people, remove someone, delete) or "Leave" for a member, the call bar
-//! (join, or why the browser cannot yet), and the room's chat. While I am in
+//! (join, or why this page cannot), and the room's chat. While I am in
 //! the room's call, the call view takes the room's place, with the
 //! participant list and the chat beside it.
 
@@ -40,7 +40,6 @@ pub fn room_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> Vec<Comma
 
 /// The room while I am in its call: the call view, and beside it (on a
 /// wide window, unless hidden) who is in the call and the room's chat.
-#[cfg(not(target_arch = "wasm32"))]
 fn in_call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back, commands: &mut Vec<Command>) {
     let show_side = state.call.as_ref().is_some_and(|c| c.show_chat) && back == Back::Hidden;
     if show_side {
@@ -59,12 +58,8 @@ fn in_call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back, 
     super::call::call_ui(ui, state, room);
 }
 
-/// The browser build has no call view yet (see `call_bar_ui`).
-#[cfg(target_arch = "wasm32")]
-fn in_call_ui(_: &mut egui::Ui, _: &mut AppState, _: &Room, _: Back, _: &mut Vec<Command>) {}
-
-/// Join the room's call (with camera and mic, mic only, or to listen), or,
-/// in the browser, where to join it instead.
+/// Join the room's call (with camera and mic, mic only, or to listen), or
+/// why this page cannot.
 fn call_bar_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
     let palette = tokens::palette(ui);
     let in_call = room.in_call.len();
@@ -86,12 +81,13 @@ fn call_bar_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
             );
             return;
         }
-        Some(CallsUnavailable::NotInTheBrowserYet) => {
+        Some(CallsUnavailable::NoWebRtc) => {
             ui.label(
                 RichText::new(format!(
-                    "{who} Calls in the browser are coming soon: for now, join this room's call from the Concord desktop app."
+                    "{who} This browser cannot make calls (it has no WebRTC): open Concord in a current \
+                     Chrome, Chromium, Edge, Firefox or Safari, or join from the Concord desktop app."
                 ))
-                .color(palette.text_muted),
+                .color(palette.warning),
             );
             return;
         }

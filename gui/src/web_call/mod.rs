@@ -1,0 +1,872 @@
+//! Browser only: the app's call through the browser's own WebRTC, against
+//! the same SFU and the same signaling as the desktop's session
+//! (`concord_call::session`, whose shape this follows): a publishing
+//! connection we offer (microphone, camera, screen from `getUserMedia` /
+//! `getDisplayMedia`, the browser's echo cancellation, noise suppression
+//! and gain control on) and a receiving connection the server offers.
+//! Remote video plays in hidden `<video>` elements drawn into the tiles
+//! through WebGL ([`video`]); remote audio plays in `<audio>` elements
+//! (muted while deafened); [`stats`] samples `getStats()` each second.
+//!
+//! One task owns the session and takes one [`Input`] at a time — the
+//! app's commands and every browser callback (connection state, remote
+//! track, a source that ended, the stats tick) arrive on the same channel,
+//! so nothing runs halfway through something else.
+
+pub mod devices;
+pub mod stats;
+pub mod video;
+
+use std::collections::HashMap;
+
+use concord_client::{CallRequest, Command, CommandSender, Connection, NetEvent};
+use concord_common::events::{
+    self, CallLeftReason, CallMedia, ForwardedTrack, IceServer, PublishedTrack, TrackSource,
+};
+use concord_common::{RoomId, ServerEvent, UserId};
+use tokio::sync::mpsc;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast as _, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    HtmlAudioElement, MediaStream, MediaStreamTrack, RtcPeerConnection, RtcPeerConnectionState, RtcRtpSender,
+    RtcRtpTransceiver, RtcRtpTransceiverDirection, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+};
+
+use crate::media::{CallReport, CallStart, MediaEvent, Post, VideoTexture};
+use crate::settings::MediaSettings;
+
+/// Inputs waiting for the session (as on the desktop); beyond that one is dropped, said in the console.
+const INPUT_QUEUE: usize = 1024;
+/// How long joining may take before the call gives up (as on the desktop).
+const JOIN_DEADLINE_MS: u32 = 30_000;
+/// The camera is asked for this size and rate.
+const CAMERA: (u32, u32, u32) = (1280, 720, 30);
+/// Screens are shared at this rate (text stays readable).
+const SCREEN_FPS: u32 = 15;
+
+/// What the session's task takes, one at a time.
+enum Input {
+    Net(NetEvent),
+    SetMedia(CallMedia),
+    /// The picks in Settings changed: every source opens again from them.
+    SetDevices(MediaSettings),
+    Leave,
+    /// A connection's state changed (`publishing`: ours, else the server's).
+    PeerState {
+        publishing: bool,
+    },
+    Track(RtcTrackEvent),
+    /// A camera or screen stopped by itself (unplugged, sharing ended in
+    /// the browser's own bar).
+    SourceEnded(TrackSource),
+    StatsTick,
+    /// The join deadline of join number `attempt` passed.
+    JoinDeadline {
+        attempt: u32,
+    },
+}
+
+/// The call in progress: the session's inputs.
+pub struct WebCall {
+    inputs: Inputs,
+}
+
+/// Where inputs are queued (the app, and every browser callback).
+#[derive(Clone)]
+struct Inputs(mpsc::Sender<Input>);
+
+impl Inputs {
+    /// Queues `input` without waiting; `false` once the session has ended.
+    fn send(&self, input: Input) -> bool {
+        match self.0.try_send(input) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                web_sys::console::warn_1(
+                    &"concord call: the call is not keeping up; an event was dropped".into(),
+                );
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+impl WebCall {
+    /// Starts joining `start.room`'s call; news arrives through `post`.
+    pub fn start(start: CallStart, commands: CommandSender, context: egui::Context, post: Post) -> Self {
+        let (sender, receiver) = mpsc::channel(INPUT_QUEUE);
+        let inputs = Inputs(sender);
+        let session = Session::new(start, commands, context, post, inputs.clone());
+        wasm_bindgen_futures::spawn_local(session.run(receiver));
+        tick_stats(inputs.clone());
+        Self { inputs }
+    }
+
+    /// Changes what is switched on.
+    pub fn set_media(&self, want: CallMedia) {
+        let _ = self.inputs.send(Input::SetMedia(want));
+    }
+
+    /// New device picks: the camera and microphone open again from them,
+    /// and remote audio moves to the picked speaker.
+    pub fn set_devices(&self, devices: MediaSettings) {
+        let _ = self.inputs.send(Input::SetDevices(devices));
+    }
+
+    /// Hands the call a network event it needs.
+    pub fn forward(&self, event: NetEvent) {
+        let _ = self.inputs.send(Input::Net(event));
+    }
+
+    /// Leaves the call.
+    pub fn leave(self) {
+        let _ = self.inputs.send(Input::Leave);
+    }
+}
+
+/// A stats tick every second, until the session ends.
+fn tick_stats(inputs: Inputs) {
+    wasm_bindgen_futures::spawn_local(async move {
+        loop {
+            gloo_timers::future::TimeoutFuture::new(1_000).await;
+            if !inputs.send(Input::StatsTick) {
+                break;
+            }
+        }
+    });
+}
+
+/// One of my sources on the publishing connection.
+struct Outgoing {
+    transceiver: RtcRtpTransceiver,
+    /// The live capture; `None` while switched off (the sender sends nothing).
+    track: Option<MediaStreamTrack>,
+    /// My own picture of it (camera and screen), while live.
+    self_view: Option<video::VideoKey>,
+    _on_ended: Option<Closure<dyn FnMut()>>,
+}
+
+impl Outgoing {
+    fn sender(&self) -> RtcRtpSender {
+        self.transceiver.sender()
+    }
+
+    /// Stops the capture (the camera light goes off); the track stays negotiated.
+    fn stop(&mut self) {
+        if let Some(track) = self.track.take() {
+            track.set_onended(None);
+            track.stop();
+        }
+        if let Some(key) = self.self_view.take() {
+            video::remove(key);
+        }
+        self._on_ended = None;
+    }
+}
+
+/// A peer connection and the callbacks it holds.
+struct Peer {
+    pc: RtcPeerConnection,
+    _on_state: Closure<dyn FnMut()>,
+    _on_track: Option<Closure<dyn FnMut(RtcTrackEvent)>>,
+}
+
+impl Peer {
+    fn new(ice_servers: &[IceServer], publishing: bool, inputs: &Inputs) -> Result<Self, String> {
+        let config = web_sys::RtcConfiguration::new();
+        let servers = serde_json::to_string(ice_servers).map_err(|e| e.to_string())?;
+        config.set_ice_servers(&js_sys::JSON::parse(&servers).map_err(js_error)?);
+        let pc = RtcPeerConnection::new_with_configuration(&config).map_err(js_error)?;
+        let sender = inputs.clone();
+        let on_state = Closure::<dyn FnMut()>::new(move || {
+            let _ = sender.send(Input::PeerState { publishing });
+        });
+        pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
+        let on_track = (!publishing).then(|| {
+            let sender = inputs.clone();
+            let on_track = Closure::<dyn FnMut(RtcTrackEvent)>::new(move |event: RtcTrackEvent| {
+                let _ = sender.send(Input::Track(event));
+            });
+            pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
+            on_track
+        });
+        Ok(Self { pc, _on_state: on_state, _on_track: on_track })
+    }
+
+    fn close(&self) {
+        self.pc.set_onconnectionstatechange(None);
+        self.pc.set_ontrack(None);
+        self.pc.close();
+    }
+}
+
+/// What I publish.
+struct Publisher {
+    peer: Peer,
+    microphone: Option<Outgoing>,
+    camera: Option<Outgoing>,
+    screen: Option<Outgoing>,
+    awaiting_answer: bool,
+    needs_offer: bool,
+}
+
+impl Publisher {
+    fn outgoing(&mut self, source: TrackSource) -> &mut Option<Outgoing> {
+        match source {
+            TrackSource::Microphone => &mut self.microphone,
+            TrackSource::Camera => &mut self.camera,
+            TrackSource::Screen => &mut self.screen,
+        }
+    }
+
+    fn live(&self, source: TrackSource) -> bool {
+        let out = match source {
+            TrackSource::Microphone => &self.microphone,
+            TrackSource::Camera => &self.camera,
+            TrackSource::Screen => &self.screen,
+        };
+        out.as_ref().is_some_and(|o| o.track.is_some())
+    }
+}
+
+/// What I receive.
+struct Subscriber {
+    peer: Peer,
+    /// The latest offer's tracks, by track id, and its SDP (which track each media section carries).
+    offered: HashMap<String, ForwardedTrack>,
+    offer_sdp: String,
+    audio: Vec<(String, HtmlAudioElement)>,
+    videos: Vec<(String, video::VideoKey)>,
+}
+
+struct Session {
+    room: RoomId,
+    me: UserId,
+    want: CallMedia,
+    devices: MediaSettings,
+    /// The picked speaker's `deviceId` (`None`: the default output).
+    speaker: Option<String>,
+    commands: CommandSender,
+    context: egui::Context,
+    post: Post,
+    inputs: Inputs,
+    ice_servers: Vec<IceServer>,
+    publisher: Option<Publisher>,
+    subscriber: Option<Subscriber>,
+    stats: stats::StatsSampler,
+    announced: Option<CallMedia>,
+    in_call: bool,
+    media_up: bool,
+    was_offline: bool,
+    attempt: u32,
+    ended_because: Option<String>,
+}
+
+impl Session {
+    fn new(
+        start: CallStart,
+        commands: CommandSender,
+        context: egui::Context,
+        post: Post,
+        inputs: Inputs,
+    ) -> Self {
+        Self {
+            room: start.room,
+            me: start.me,
+            want: start.want,
+            devices: start.devices,
+            speaker: None,
+            commands,
+            context,
+            post,
+            inputs,
+            ice_servers: Vec::new(),
+            publisher: None,
+            subscriber: None,
+            stats: stats::StatsSampler::default(),
+            announced: None,
+            in_call: false,
+            media_up: false,
+            was_offline: false,
+            attempt: 0,
+            ended_because: None,
+        }
+    }
+
+    async fn run(mut self, mut inputs: mpsc::Receiver<Input>) {
+        self.speaker = devices::speaker_id(&self.devices.speaker).await;
+        self.join();
+        while let Some(input) = inputs.recv().await {
+            match input {
+                Input::Leave => break,
+                Input::Net(event) => self.on_net_event(event).await,
+                Input::SetMedia(want) => {
+                    self.want = want;
+                    self.apply_want().await;
+                }
+                Input::SetDevices(picks) => {
+                    self.devices = picks;
+                    self.speaker = devices::speaker_id(&self.devices.speaker).await;
+                    if let Some(subscriber) = &self.subscriber {
+                        for (_, audio) in &subscriber.audio {
+                            devices::set_speaker(audio, self.speaker.as_deref().unwrap_or(""));
+                        }
+                    }
+                    self.stop_sources();
+                    self.apply_want().await;
+                }
+                Input::PeerState { publishing } => self.on_peer_state(publishing).await,
+                Input::Track(event) => self.on_track(&event),
+                Input::SourceEnded(source) => self.source_ended(source).await,
+                Input::StatsTick => self.sample_stats().await,
+                Input::JoinDeadline { attempt } => {
+                    if attempt == self.attempt && !self.media_up {
+                        self.end_because(format!(
+                            "the call did not connect within {} s (is the server's media port reachable?)",
+                            JOIN_DEADLINE_MS / 1000
+                        ));
+                    }
+                }
+            }
+            if self.ended_because.is_some() {
+                break;
+            }
+        }
+        if self.in_call {
+            self.signal(CallRequest::Leave(events::CallLeave { room_id: self.room }));
+        }
+        self.tear_down();
+        let reason = self.ended_because.take();
+        self.report(CallReport::Ended { reason });
+    }
+
+    fn report(&self, report: CallReport) {
+        (self.post)(MediaEvent::Call { room: self.room, report });
+    }
+
+    fn problem(&self, problem: String) {
+        web_sys::console::warn_1(&format!("concord call: {problem}").into());
+        self.report(CallReport::Problem(problem));
+    }
+
+    fn end_because(&mut self, why: String) {
+        self.problem(why.clone());
+        self.ended_because = Some(why);
+    }
+
+    fn signal(&self, request: CallRequest) {
+        if !self.commands.send(Command::Call(request)) {
+            web_sys::console::warn_1(&"concord call: a call frame could not be queued".into());
+        }
+    }
+
+    fn join(&mut self) {
+        self.in_call = true;
+        self.media_up = false;
+        self.announced = None;
+        self.attempt += 1;
+        self.signal(CallRequest::Join(events::CallJoin { room_id: self.room, media: self.want }));
+        let (inputs, attempt) = (self.inputs.clone(), self.attempt);
+        wasm_bindgen_futures::spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(JOIN_DEADLINE_MS).await;
+            let _ = inputs.send(Input::JoinDeadline { attempt });
+        });
+    }
+
+    fn rejoin(&mut self) {
+        self.report(CallReport::Rejoining);
+        self.tear_down();
+        self.join();
+    }
+
+    /// Stops every capture (to open them again from new picks); the
+    /// transceivers stay, so reopening needs no new offer.
+    fn stop_sources(&mut self) {
+        let Some(publisher) = &mut self.publisher else { return };
+        for source in [TrackSource::Microphone, TrackSource::Camera, TrackSource::Screen] {
+            if let Some(out) = publisher.outgoing(source) {
+                let _ = out.sender().replace_track(None);
+                out.stop();
+            }
+        }
+    }
+
+    /// Drops both connections and everything they carried.
+    fn tear_down(&mut self) {
+        if let Some(mut publisher) = self.publisher.take() {
+            for source in [TrackSource::Microphone, TrackSource::Camera, TrackSource::Screen] {
+                if let Some(out) = publisher.outgoing(source) {
+                    out.stop();
+                }
+            }
+            publisher.peer.close();
+        }
+        if let Some(subscriber) = self.subscriber.take() {
+            subscriber.peer.close();
+            for (_, audio) in subscriber.audio {
+                audio.set_src_object(None);
+            }
+            for (_, key) in subscriber.videos {
+                video::remove(key);
+            }
+        }
+        self.stats.clear();
+        self.report(CallReport::VideosCleared);
+    }
+
+    async fn on_net_event(&mut self, event: NetEvent) {
+        match event {
+            NetEvent::Connection(Connection::Reconnecting { .. }) => self.was_offline = true,
+            NetEvent::Connection(Connection::Online) if self.was_offline => {
+                // The server took us out when the websocket dropped: back in.
+                self.was_offline = false;
+                self.rejoin();
+            }
+            NetEvent::SessionExpired { message } => self.end_because(format!("session ended: {message}")),
+            NetEvent::Server(event) => self.on_server_event(event).await,
+            _ => {}
+        }
+    }
+
+    async fn on_server_event(&mut self, event: ServerEvent) {
+        match event {
+            ServerEvent::CallJoined(joined) if joined.room_id == self.room => {
+                self.ice_servers = joined.ice_servers;
+                self.apply_want().await;
+                if self.publisher.is_none() && joined.participants.len() <= 1 {
+                    // Listen-only and alone: in the call already.
+                    self.mark_connected();
+                }
+            }
+            ServerEvent::CallPublishAnswer(answer) if answer.room_id == self.room => {
+                let Some(publisher) = &mut self.publisher else { return };
+                publisher.awaiting_answer = false;
+                let pc = publisher.peer.pc.clone();
+                if let Err(error) = set_remote(&pc, RtcSdpType::Answer, &answer.sdp).await {
+                    self.problem(format!("the server's answer was refused: {error}"));
+                } else if self.publisher.as_ref().is_some_and(|p| p.needs_offer) {
+                    self.offer().await;
+                }
+            }
+            ServerEvent::CallSubscribeOffer(offer) if offer.room_id == self.room => {
+                if let Err(error) = self.answer(offer).await {
+                    self.problem(format!("could not answer the server's offer: {error}"));
+                }
+            }
+            ServerEvent::CallLeft(left) if left.room_id == self.room => match left.reason {
+                CallLeftReason::Left => self.in_call = false,
+                // Our media went silent on the server's side: rejoin.
+                CallLeftReason::Disconnected => self.rejoin(),
+                reason => {
+                    self.in_call = false;
+                    self.end_because(format!("taken out of the call: {}", reason.in_words()));
+                }
+            },
+            ServerEvent::Error(refused) => self.problem(refused.error.message),
+            _ => {}
+        }
+    }
+
+    /// Brings what is published in line with `want`, offers again if a
+    /// track was added, and tells the roster what is really on.
+    async fn apply_want(&mut self) {
+        if let Some(subscriber) = &self.subscriber {
+            for (_, audio) in &subscriber.audio {
+                audio.set_muted(self.want.deafened);
+            }
+        }
+        if !self.in_call {
+            return;
+        }
+        let muted = self.want.muted || self.want.deafened;
+        if !muted {
+            self.apply_source(TrackSource::Microphone, true).await;
+        }
+        if let Some(track) =
+            self.publisher.as_ref().and_then(|p| p.microphone.as_ref()).and_then(|m| m.track.as_ref())
+        {
+            // Muted: the microphone sends silence (its level says nobody speaks).
+            track.set_enabled(!muted);
+        }
+        self.apply_source(TrackSource::Camera, self.want.camera).await;
+        self.apply_source(TrackSource::Screen, self.want.screen).await;
+        if self.publisher.as_ref().is_some_and(|p| p.needs_offer && !p.awaiting_answer) {
+            self.offer().await;
+        }
+        let effective = self.effective();
+        if let Some(update) = effective.announce(&mut self.announced, self.want) {
+            if update {
+                self.signal(CallRequest::Update(events::CallUpdate { room_id: self.room, media: effective }));
+            }
+            self.report(CallReport::Media(effective));
+        }
+    }
+
+    /// What is really on: a switch counts only while its source captures.
+    fn effective(&self) -> CallMedia {
+        let live = |source| self.publisher.as_ref().is_some_and(|p| p.live(source));
+        CallMedia {
+            muted: self.want.muted || self.want.deafened || !live(TrackSource::Microphone),
+            deafened: self.want.deafened,
+            camera: live(TrackSource::Camera),
+            screen: live(TrackSource::Screen),
+        }
+    }
+
+    /// Starts or stops one source. A source that starts again goes on the
+    /// same sender (`replaceTrack`: no new offer); the first time, a new
+    /// send-only transceiver is added and the next offer carries it.
+    async fn apply_source(&mut self, source: TrackSource, on: bool) {
+        let live = self.publisher.as_ref().is_some_and(|p| p.live(source));
+        if on == live {
+            return;
+        }
+        if !on {
+            if let Some(out) = self.publisher.as_mut().and_then(|p| p.outgoing(source).as_mut()) {
+                let _ = out.sender().replace_track(None);
+                out.stop();
+            }
+            return;
+        }
+        let track = match open(source, &self.devices).await {
+            Ok(track) => track,
+            Err(error) => {
+                self.problem(format!("The {} could not be opened: {error}", source_word(source)));
+                return;
+            }
+        };
+        if let Err(error) = self.ensure_publisher() {
+            track.stop();
+            self.problem(format!("could not publish: {error}"));
+            return;
+        }
+        let on_ended = (source != TrackSource::Microphone).then(|| {
+            let inputs = self.inputs.clone();
+            let closure = Closure::<dyn FnMut()>::new(move || {
+                let _ = inputs.send(Input::SourceEnded(source));
+            });
+            track.set_onended(Some(closure.as_ref().unchecked_ref()));
+            closure
+        });
+        // My camera in my tile; not my screen (a picture of the page inside the page
+        // mirrors itself without end: the tile says I am sharing instead).
+        let self_view = match source {
+            TrackSource::Camera => video::show(&track, &self.context).ok(),
+            _ => None,
+        };
+        let existing =
+            self.publisher.as_mut().and_then(|p| p.outgoing(source).as_ref().map(Outgoing::sender));
+        match existing {
+            Some(sender) => {
+                if let Err(error) = JsFuture::from(sender.replace_track(Some(&track))).await {
+                    track.stop();
+                    if let Some(key) = self_view {
+                        video::remove(key);
+                    }
+                    self.problem(format!("could not send the {}: {}", source_word(source), js_error(error)));
+                    return;
+                }
+                let Some(out) = self.publisher.as_mut().and_then(|p| p.outgoing(source).as_mut()) else {
+                    return;
+                };
+                out.track = Some(track);
+                out.self_view = self_view;
+                out._on_ended = on_ended;
+            }
+            None => {
+                let Some(publisher) = &mut self.publisher else { return };
+                let init = web_sys::RtcRtpTransceiverInit::new();
+                init.set_direction(RtcRtpTransceiverDirection::Sendonly);
+                // In a stream, so the SDP names the track (a=msid); the SFU renames streams by publisher.
+                if let Ok(stream) = MediaStream::new_with_tracks(&js_sys::Array::of1(&track)) {
+                    init.set_streams(&js_sys::Array::of1(&stream));
+                }
+                let transceiver =
+                    publisher.peer.pc.add_transceiver_with_media_stream_track_and_init(&track, &init);
+                *publisher.outgoing(source) =
+                    Some(Outgoing { transceiver, track: Some(track), self_view, _on_ended: on_ended });
+                publisher.needs_offer = true;
+            }
+        }
+        if let Some(key) = self_view {
+            let texture = VideoTexture::element(key);
+            self.report(CallReport::Video { user: self.me, source, texture });
+        }
+    }
+
+    fn ensure_publisher(&mut self) -> Result<(), String> {
+        if self.publisher.is_none() {
+            let peer = Peer::new(&self.ice_servers, true, &self.inputs)?;
+            self.publisher = Some(Publisher {
+                peer,
+                microphone: None,
+                camera: None,
+                screen: None,
+                awaiting_answer: false,
+                needs_offer: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Offers the publishing connection's tracks (again, after one was added).
+    async fn offer(&mut self) {
+        let Some(publisher) = &mut self.publisher else { return };
+        let pc = publisher.peer.pc.clone();
+        publisher.needs_offer = false;
+        publisher.awaiting_answer = true;
+        let sdp = match create_and_set(&pc, RtcSdpType::Offer).await {
+            Ok(sdp) => sdp,
+            Err(error) => {
+                if let Some(publisher) = &mut self.publisher {
+                    publisher.awaiting_answer = false;
+                }
+                self.problem(format!("could not offer our tracks: {error}"));
+                return;
+            }
+        };
+        // Each track as the SDP names it, with the source its transceiver carries.
+        let Some(publisher) = &mut self.publisher else { return };
+        let mut tracks = Vec::new();
+        for source in [TrackSource::Microphone, TrackSource::Camera, TrackSource::Screen] {
+            let Some(mid) = publisher.outgoing(source).as_ref().and_then(|o| o.transceiver.mid()) else {
+                continue;
+            };
+            if let Some(track_id) = crate::sdp::track_of_mid(&sdp, &mid) {
+                tracks.push(PublishedTrack { track_id, source });
+            }
+        }
+        self.signal(CallRequest::Publish(events::CallPublish { room_id: self.room, sdp, tracks }));
+    }
+
+    async fn answer(&mut self, offer: events::CallSubscribeOffer) -> Result<(), String> {
+        if self.subscriber.is_none() {
+            self.subscriber = Some(Subscriber {
+                peer: Peer::new(&offer.ice_servers, false, &self.inputs)?,
+                offered: HashMap::new(),
+                offer_sdp: String::new(),
+                audio: Vec::new(),
+                videos: Vec::new(),
+            });
+        }
+        let Some(subscriber) = &mut self.subscriber else { return Ok(()) };
+        let pc = subscriber.peer.pc.clone();
+        set_remote(&pc, RtcSdpType::Offer, &offer.sdp).await?;
+        let sdp = create_and_set(&pc, RtcSdpType::Answer).await?;
+        let Some(subscriber) = &mut self.subscriber else { return Ok(()) };
+        subscriber.offered = offer.tracks.into_iter().map(|t| (t.track_id.clone(), t)).collect();
+        subscriber.offer_sdp = offer.sdp;
+        // Tracks no longer offered: their players go.
+        let offered = &subscriber.offered;
+        subscriber.videos.retain(|(track_id, key)| {
+            let kept = offered.contains_key(track_id);
+            if !kept {
+                video::remove(*key);
+            }
+            kept
+        });
+        subscriber.audio.retain(|(track_id, audio)| {
+            let kept = offered.contains_key(track_id);
+            if !kept {
+                audio.set_src_object(None);
+            }
+            kept
+        });
+        let answer = events::CallSubscribeAnswer { room_id: self.room, offer_id: offer.offer_id, sdp };
+        self.signal(CallRequest::SubscribeAnswer(answer));
+        Ok(())
+    }
+
+    /// A remote track arrived: whose it is comes from the offer (its media
+    /// section's track id, then the offer's `tracks`).
+    fn on_track(&mut self, event: &RtcTrackEvent) {
+        let Some(subscriber) = &mut self.subscriber else { return };
+        let track = event.track();
+        let track_id = event
+            .transceiver()
+            .mid()
+            .and_then(|mid| crate::sdp::track_of_mid(&subscriber.offer_sdp, &mid))
+            .unwrap_or_else(|| track.id());
+        let Some(forwarded) = subscriber.offered.get(&track_id).cloned() else {
+            let problem = format!("a track nobody offered arrived: {track_id}");
+            self.problem(problem);
+            return;
+        };
+        if track.kind() == "audio" {
+            let Ok(audio) = HtmlAudioElement::new() else { return };
+            if let Ok(stream) = MediaStream::new_with_tracks(&js_sys::Array::of1(&track)) {
+                audio.set_src_object(Some(&stream));
+            }
+            audio.set_autoplay(true);
+            audio.set_muted(self.want.deafened);
+            if let Some(sink) = &self.speaker {
+                devices::set_speaker(&audio, sink);
+            }
+            let _ = audio.play();
+            subscriber.audio.push((track_id, audio));
+            return;
+        }
+        match video::show(&track, &self.context) {
+            Ok(key) => {
+                subscriber.videos.push((track_id, key));
+                let texture = VideoTexture::element(key);
+                self.report(CallReport::Video { user: forwarded.user_id, source: forwarded.source, texture });
+            }
+            Err(error) => self.problem(format!("a video cannot be shown: {}", js_error(error))),
+        }
+    }
+
+    async fn on_peer_state(&mut self, publishing: bool) {
+        let peer = if publishing {
+            self.publisher.as_ref().map(|p| &p.peer)
+        } else {
+            self.subscriber.as_ref().map(|s| &s.peer)
+        };
+        let Some(state) = peer.map(|p| p.pc.connection_state()) else { return };
+        match state {
+            RtcPeerConnectionState::Connected => self.mark_connected(),
+            RtcPeerConnectionState::Failed => {
+                let which = if publishing { "publishing" } else { "receiving" };
+                self.problem(format!("the {which} connection failed; rejoining"));
+                self.signal(CallRequest::Leave(events::CallLeave { room_id: self.room }));
+                self.rejoin();
+            }
+            _ => {}
+        }
+    }
+
+    /// A source stopped by itself: its switch goes off and the roster is told.
+    async fn source_ended(&mut self, source: TrackSource) {
+        self.problem(format!("The {} stopped.", source_word(source)));
+        match source {
+            TrackSource::Camera => self.want.camera = false,
+            TrackSource::Screen => self.want.screen = false,
+            TrackSource::Microphone => self.want.muted = true,
+        }
+        if let Some(out) = self.publisher.as_mut().and_then(|p| p.outgoing(source).as_mut()) {
+            let _ = out.sender().replace_track(None);
+            out.stop();
+        }
+        self.apply_want().await;
+    }
+
+    async fn sample_stats(&mut self) {
+        let Some(subscriber) = &self.subscriber else { return };
+        let pc = subscriber.peer.pc.clone();
+        let Ok(report) = JsFuture::from(pc.get_stats()).await else { return };
+        let Some(subscriber) = &self.subscriber else { return };
+        let whose = |mid: &str| {
+            let track_id = crate::sdp::track_of_mid(&subscriber.offer_sdp, mid)?;
+            subscriber.offered.get(&track_id).map(|t| (t.user_id, t.source))
+        };
+        let samples = self.stats.sample(&report, whose);
+        if !samples.is_empty() {
+            self.report(CallReport::Stats(samples));
+        }
+    }
+
+    /// Media is up (after the first join, or a rejoin).
+    fn mark_connected(&mut self) {
+        if !self.media_up {
+            self.media_up = true;
+            self.report(CallReport::Connected);
+        }
+    }
+}
+
+/// Opens `source` through the browser (which asks the person, the
+/// first time) from the device `picks` name, or the browser's default.
+async fn open(source: TrackSource, picks: &MediaSettings) -> Result<MediaStreamTrack, String> {
+    let media = devices::media_devices()?;
+    let asked = match source {
+        TrackSource::Microphone => {
+            let constraints = web_sys::MediaStreamConstraints::new();
+            let audio =
+                object(&[("echoCancellation", true), ("noiseSuppression", true), ("autoGainControl", true)]);
+            if let Some(id) =
+                devices::device_id(&picks.microphone, web_sys::MediaDeviceKind::Audioinput).await
+            {
+                let _ = js_sys::Reflect::set(&audio, &"deviceId".into(), &id);
+            }
+            constraints.set_audio(&audio);
+            media.get_user_media_with_constraints(&constraints)
+        }
+        TrackSource::Camera => {
+            let constraints = web_sys::MediaStreamConstraints::new();
+            let (width, height, fps) = CAMERA;
+            let video = js_sys::Object::new();
+            for (name, value) in [("width", width), ("height", height), ("frameRate", fps)] {
+                let _ = js_sys::Reflect::set(&video, &name.into(), &ideal(value));
+            }
+            if let Some(id) = devices::device_id(&picks.camera, web_sys::MediaDeviceKind::Videoinput).await {
+                let _ = js_sys::Reflect::set(&video, &"deviceId".into(), &id);
+            }
+            constraints.set_video(&video);
+            media.get_user_media_with_constraints(&constraints)
+        }
+        TrackSource::Screen => {
+            let constraints = web_sys::DisplayMediaStreamConstraints::new();
+            let video = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(&video, &"frameRate".into(), &ideal(SCREEN_FPS));
+            constraints.set_video(&video);
+            media.get_display_media_with_constraints(&constraints)
+        }
+    };
+    let stream: MediaStream =
+        JsFuture::from(asked.map_err(js_error)?).await.map_err(js_error)?.dyn_into().map_err(js_error)?;
+    let track = stream.get_tracks().get(0);
+    track.dyn_into::<MediaStreamTrack>().map_err(|_| "the browser gave no track".to_owned())
+}
+
+/// `{ideal: value}`: a constraint the browser meets as well as it can.
+fn ideal(value: u32) -> JsValue {
+    let constraint = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&constraint, &"ideal".into(), &value.into());
+    constraint.into()
+}
+
+fn object(fields: &[(&str, bool)]) -> JsValue {
+    let object = js_sys::Object::new();
+    for (name, value) in fields {
+        let _ = js_sys::Reflect::set(&object, &(*name).into(), &(*value).into());
+    }
+    object.into()
+}
+
+/// Sets the server's offer or answer as the remote description.
+async fn set_remote(pc: &RtcPeerConnection, kind: RtcSdpType, sdp: &str) -> Result<(), String> {
+    let description = RtcSessionDescriptionInit::new(kind);
+    description.set_sdp(sdp);
+    JsFuture::from(pc.set_remote_description(&description)).await.map(|_| ()).map_err(js_error)
+}
+
+/// Creates an offer or answer, sets it as the local description, and
+/// returns its SDP.
+async fn create_and_set(pc: &RtcPeerConnection, kind: RtcSdpType) -> Result<String, String> {
+    let promise = if kind == RtcSdpType::Offer { pc.create_offer() } else { pc.create_answer() };
+    let made = JsFuture::from(promise).await.map_err(js_error)?;
+    let sdp = js_sys::Reflect::get(&made, &"sdp".into()).ok().and_then(|s| s.as_string()).ok_or("no SDP")?;
+    let description = RtcSessionDescriptionInit::new(kind);
+    description.set_sdp(&sdp);
+    JsFuture::from(pc.set_local_description(&description)).await.map_err(js_error)?;
+    Ok(sdp)
+}
+
+/// A JavaScript error in words ("NotAllowedError: Permission denied").
+pub(crate) fn js_error(error: JsValue) -> String {
+    let field = |name: &str| js_sys::Reflect::get(&error, &name.into()).ok().and_then(|v| v.as_string());
+    match (field("name"), field("message")) {
+        (Some(name), Some(message)) => format!("{name}: {message}"),
+        (None, Some(message)) => message,
+        _ => error.as_string().unwrap_or_else(|| format!("{error:?}")),
+    }
+}
+
+fn source_word(source: TrackSource) -> &'static str {
+    match source {
+        TrackSource::Microphone => "microphone",
+        TrackSource::Camera => "camera",
+        TrackSource::Screen => "screen share",
+    }
+}

@@ -1,0 +1,189 @@
+// A call between the web client in headless Chromium and a native
+// `concord-bot`, through the server's SFU on 127.0.0.1. Chromium's fake
+// devices stand in for a camera and a microphone (and a screen); the bot
+// sends its stamped test pattern and a tone. Each side must receive and
+// decode the other's media: the page reports frames decoded per second
+// (from getStats, through the test-hooks state in document.title), the bot
+// reports what it decoded of the browser's H.264 and Opus in its JSON.
+//
+// Needs: CONCORD_SERVER_BIN, CONCORD_WEB_ROOT (built with --features
+// test-hooks), CONCORD_BOT_BIN (the concord-bot binary). Run by .ci/test.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { freePort, spawnConcord } from "./concord_server.mjs";
+import { apiAt, launchChromium, press, type, waitForState } from "./page.mjs";
+
+const SERVER_BIN = process.env.CONCORD_SERVER_BIN;
+const WEB_ROOT = process.env.CONCORD_WEB_ROOT;
+const BOT_BIN = process.env.CONCORD_BOT_BIN;
+const PATIENCE_MS = 30_000;
+const PASSWORD = "correct horse";
+
+let server, base, dir, browser;
+
+const api = apiAt(() => base);
+
+// Polls `probe` (an async function returning a value or null) until it returns non-null.
+async function waitFor(what, probe, patienceMs = PATIENCE_MS) {
+  const deadline = Date.now() + patienceMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
+// Runs the bot in `room` for `seconds`; resolves with its JSON report and exit code.
+function runBot(room, email, seconds, extra = []) {
+  const bot = spawn(BOT_BIN, [
+    "--server", base, "--email", email, "--password", PASSWORD, "--room", room,
+    "--seconds", String(seconds), "--video", "pattern", "--audio", "tone", "--decode", "all", ...extra,
+  ], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  bot.stdout.on("data", (chunk) => (out += chunk));
+  const done = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { bot.kill("SIGKILL"); reject(new Error("the bot did not finish")); }, (seconds + 60) * 1000);
+    bot.on("exit", (code) => {
+      clearTimeout(timer);
+      try {
+        resolve({ code, report: JSON.parse(out) });
+      } catch (e) {
+        reject(new Error(`the bot's output is not JSON (${e}): ${out}`));
+      }
+    });
+  });
+  return { bot, done };
+}
+
+before(async () => {
+  assert.ok(SERVER_BIN && WEB_ROOT && BOT_BIN, "set CONCORD_SERVER_BIN, CONCORD_WEB_ROOT and CONCORD_BOT_BIN");
+  dir = mkdtempSync(join(tmpdir(), "concord-web-call-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawnConcord({ bin: SERVER_BIN, webRoot: WEB_ROOT, dir, port });
+  await waitFor("the server", async () => {
+    try {
+      return (await fetch(base + "/api/health")).ok;
+    } catch {
+      return false;
+    }
+  });
+  browser = await launchChromium(chromium, [
+    // A synthetic camera and microphone, and no permission prompts; the
+    // screen picker takes the whole (virtual) screen by itself.
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+    "--auto-select-desktop-capture-source=Entire screen",
+    // The test's server is on 127.0.0.1, which Chromium leaves out of ICE otherwise.
+    "--allow-loopback-in-peer-connection",
+  ]);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test("a browser and a native bot call through the SFU: each decodes the other's video and audio", async () => {
+  const ada = await api("POST", "/api/auth/register", null, { email: "ada@example.com", username: "ada", password: PASSWORD });
+  const bot = await api("POST", "/api/auth/register", null, { email: "bot@example.com", username: "bot", password: PASSWORD });
+  await api("POST", "/api/invites", bot.token, { email: "ada@example.com" });
+  await api("POST", "/api/invites", ada.token, { email: "bot@example.com" });
+  const room = await api("POST", "/api/rooms", ada.token, { label: "Standup" });
+  await api("POST", `/api/rooms/${room.id}/members`, ada.token, { user_id: bot.user.id });
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const consoleLines = [];
+  page.on("console", (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
+  page.on("pageerror", (error) => consoleLines.push(`pageerror: ${error.message}`));
+  // The browser sends H.264, as the SFU asks (Debian's Chromium has it).
+  await page.goto(base + "/");
+  const codecs = await page.evaluate(() => RTCRtpSender.getCapabilities("video").codecs.map((c) => c.mimeType));
+  assert.ok(codecs.includes("video/H264"), `this Chromium sends no H.264: ${codecs}`);
+  await waitForState(page, "the log-in form", (s) => s.screen === "login" && s.mode === "Login");
+  await page.mouse.click(640, 235);
+  await page.waitForTimeout(150);
+  await type(page, "ada@example.com");
+  await press(page, "Tab");
+  await type(page, PASSWORD);
+  await press(page, "Enter");
+  await waitForState(page, "logged in with the room", (s) => s.online && s.rooms.length === 1 && s.calls_supported);
+  await press(page, "Control+k");
+  await type(page, "stand");
+  await press(page, "Enter");
+  await waitForState(page, "the room", (s) => s.selected_room === "Standup");
+
+  // Ctrl+Shift+J joins with camera and microphone; alone, the page is connected once its media is up.
+  await press(page, "Control+Shift+J");
+  await waitForState(page, "connected, camera and microphone on", (s) => s.call === "Standup"
+    && s.call_phase === "Connected" && s.call_media?.camera === true && s.call_media?.muted === false);
+
+  // The bot joins for a while: the page receives its camera and tone.
+  const { done } = runBot(room.id, "bot@example.com", 14);
+  const receiving = await waitForState(page, "the bot's camera and microphone decoded", (s) =>
+    (s.call_rates?.["bot:Camera"] ?? 0) >= 5 && (s.call_rates?.["bot:Microphone"] ?? 0) >= 20
+    && s.call_videos.includes("bot:Camera"));
+  // The bot's picture is drawn in its tile (frames shown, counted by requestVideoFrameCallback).
+  await waitForState(page, "the bot's frames shown", (s) => (s.call_frames?.["bot:Camera"] ?? 0) >= 10);
+  const shot = join(dir, "call.png");
+  await page.screenshot({ path: shot });
+  if (process.env.CONCORD_WEB_SHOT_DIR) {
+    await page.screenshot({ path: join(process.env.CONCORD_WEB_SHOT_DIR, "web-call.png") });
+  }
+  // Mute (Ctrl+Shift+M): the server's roster says so.
+  await press(page, "Control+Shift+M");
+  await waitFor("ada muted in the roster", async () => {
+    const rooms = await api("GET", "/api/rooms", bot.token);
+    const me = rooms.rooms[0].in_call.find((p) => p.user_id === ada.user.id);
+    return me?.muted && me.camera ? me : null;
+  });
+
+  // Screen share beside the camera (Ctrl+Shift+S): a second video track.
+  await press(page, "Control+Shift+S");
+  await waitForState(page, "sharing the screen beside the camera", (s) =>
+    s.call_media?.screen === true && s.call_media?.camera === true);
+  await waitFor("ada sharing in the roster", async () => {
+    const rooms = await api("GET", "/api/rooms", bot.token);
+    const me = rooms.rooms[0].in_call.find((p) => p.user_id === ada.user.id);
+    return me?.muted && me.camera && me.screen ? me : null;
+  });
+  const { code, report } = await done;
+  assert.equal(code, 0, JSON.stringify(report));
+  const fromAda = report.received.find((r) => r.user_id === ada.user.id);
+  assert.ok(fromAda, `the bot received nothing from the browser: ${JSON.stringify(report)}`);
+  const track = (kind) => fromAda.tracks.find((t) => t.kind === kind);
+  assert.ok(track("camera")?.frames >= 20, `browser camera frames decoded by the bot: ${JSON.stringify(fromAda)}`);
+  assert.ok(track("microphone")?.packets >= 100, `browser audio packets: ${JSON.stringify(fromAda)}`);
+  assert.ok(track("screen")?.frames >= 1, `browser screen frames decoded by the bot: ${JSON.stringify(fromAda)}`);
+  assert.deepEqual(report.errors, [], JSON.stringify(report.errors));
+
+  // The bot left: its tiles go, and the page is alone in the call again.
+  await waitForState(page, "the bot's tiles gone", (s) => s.call === "Standup" && !s.call_videos.includes("bot:Camera"));
+  console.log(JSON.stringify({
+    bench: "browser_call",
+    page_receiving: receiving.call_rates,
+    bot_received_from_browser: fromAda.tracks.map((t) => ({ kind: t.kind, frames: t.frames, packets: t.packets, lost: t.packets_lost })),
+  }));
+  // Alone and silent, the server sends this page nothing for longer than
+  // the client's 5 s keep-alive; the next request still goes through (in
+  // the browser the keep-alive is a heartbeat frame, not a close: see
+  // gui/client/src/socket.rs). The quiet spell is the scenario, not a wait.
+  await page.waitForTimeout(12_000);
+  await press(page, "Control+Shift+M");
+  await waitFor("ada unmuted in the roster after a quiet spell", async () => {
+    const rooms = await api("GET", "/api/rooms", bot.token);
+    const me = rooms.rooms[0].in_call.find((p) => p.user_id === ada.user.id);
+    return me && !me.muted ? me : null;
+  });
+  await context.close();
+  assert.ok(!consoleLines.some((l) => l.includes("panicked")), consoleLines.join("\n"));
+});

@@ -1,0 +1,62 @@
+// What the browser tests and benchmarks share: the public API over fetch,
+// keys and text at a person's pace, and the app's state, which the web
+// client publishes as JSON in document.title (cargo feature `test-hooks`).
+
+// `api(method, path, token, body)` against the server at `base()`: the
+// parsed JSON answer; a failed request throws with the server's reply.
+export function apiAt(base) {
+  return async (method, path, token, body) => {
+    const response = await fetch(base() + path, {
+      method,
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+}
+
+// egui applies a focus change (Tab) on the next frame, so keystrokes sent
+// in the same instant would go to the old field.
+export async function press(page, key) {
+  await page.keyboard.press(key);
+  await page.waitForTimeout(150);
+}
+
+export async function type(page, text) {
+  await page.keyboard.type(text, { delay: 20 });
+  await page.waitForTimeout(100);
+}
+
+// The app's state, or null before it first publishes one.
+export async function appState(page) {
+  const title = await page.title();
+  return title.startsWith("concord:") ? JSON.parse(title.slice("concord:".length)) : null;
+}
+
+// The first state that satisfies `predicate` within `patienceMs`; throws
+// with the last state seen otherwise.
+export async function waitForState(page, what, predicate, patienceMs = 30_000) {
+  const deadline = Date.now() + patienceMs;
+  let last = null;
+  while (Date.now() < deadline) {
+    last = await appState(page);
+    if (last && predicate(last)) return last;
+    await page.waitForTimeout(50);
+  }
+  throw new Error(`timed out waiting for ${what}; last state: ${JSON.stringify(last)}`);
+}
+
+// Chromium flags every browser test and benchmark uses: headless, software
+// WebGL (SwiftShader), nothing that talks to the network by itself.
+export const CHROMIUM_ARGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  "--enable-unsafe-swiftshader",
+];
+
+// Debian's Chromium (or $CHROMIUM) with those flags and `extra` ones.
+export function launchChromium(chromium, extra = []) {
+  return chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...extra] });
+}
