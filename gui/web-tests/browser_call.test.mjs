@@ -17,29 +17,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { freePort, spawnConcord } from "./concord_server.mjs";
-import { apiAt, launchChromium, press, type, waitForState } from "./page.mjs";
+import { apiAt, launchChromium, press, type, waitFor, waitForState } from "./page.mjs";
 
 const SERVER_BIN = process.env.CONCORD_SERVER_BIN;
 const WEB_ROOT = process.env.CONCORD_WEB_ROOT;
 const BOT_BIN = process.env.CONCORD_BOT_BIN;
-const PATIENCE_MS = 30_000;
 const PASSWORD = "correct horse";
 
 let server, base, dir, browser;
 
 const api = apiAt(() => base);
-
-// Polls `probe` (an async function returning a value or null) until it returns non-null.
-async function waitFor(what, probe, patienceMs = PATIENCE_MS) {
-  const deadline = Date.now() + patienceMs;
-  let last;
-  while (Date.now() < deadline) {
-    last = await probe();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
-}
 
 // Runs the bot in `room` for `seconds`; resolves with its JSON report and exit code.
 function runBot(room, email, seconds, extra = []) {

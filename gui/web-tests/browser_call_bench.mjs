@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { freePort, spawnConcord } from "./concord_server.mjs";
-import { apiAt, appState, CHROMIUM_ARGS } from "./page.mjs";
+import { apiAt, appState, CHROMIUM_ARGS, waitFor } from "./page.mjs";
 
 const { CONCORD_SERVER_BIN: bin, CONCORD_WEB_ROOT: root, CONCORD_BOT_BIN: botBin } = process.env;
 if (!bin || !root || !botBin) throw new Error("set CONCORD_SERVER_BIN, CONCORD_WEB_ROOT and CONCORD_BOT_BIN");
@@ -30,16 +30,8 @@ const dir = mkdtempSync(join(tmpdir(), "concord-call-bench-"));
 const server = spawnConcord({ bin, webRoot: root, dir, port });
 const profile = mkdtempSync(join(tmpdir(), "concord-call-bench-chromium-"));
 
-async function until(what, check, patienceMs = 60_000) {
-  const deadline = Date.now() + patienceMs;
-  let last;
-  while (Date.now() < deadline) {
-    last = await check();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
-}
+// Joins are timed to the 20 ms this polls at.
+const until = (what, check, patienceMs = 60_000) => waitFor(what, check, { patienceMs, everyMs: 20 });
 
 const api = apiAt(() => base);
 const state = appState;

@@ -60,3 +60,17 @@ export const CHROMIUM_ARGS = [
 export function launchChromium(chromium, extra = []) {
   return chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...extra] });
 }
+
+// Polls `probe` (an async function returning a value, or something falsy)
+// every `everyMs` until it returns a value, for at most `patienceMs`;
+// throws with the last answer otherwise.
+export async function waitFor(what, probe, { patienceMs = 30_000, everyMs = 100 } = {}) {
+  const deadline = Date.now() + patienceMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+}

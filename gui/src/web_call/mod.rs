@@ -228,6 +228,14 @@ impl Publisher {
         };
         out.as_ref().is_some_and(|o| o.track.is_some())
     }
+
+    /// Stops `source`'s capture and sends nothing in its place (no new offer needed to start it again).
+    fn switch_off(&mut self, source: TrackSource) {
+        if let Some(out) = self.outgoing(source) {
+            let _ = out.sender().replace_track(None);
+            out.stop();
+        }
+    }
 }
 
 /// What I receive.
@@ -385,21 +393,14 @@ impl Session {
     fn stop_sources(&mut self) {
         let Some(publisher) = &mut self.publisher else { return };
         for source in [TrackSource::Microphone, TrackSource::Camera, TrackSource::Screen] {
-            if let Some(out) = publisher.outgoing(source) {
-                let _ = out.sender().replace_track(None);
-                out.stop();
-            }
+            publisher.switch_off(source);
         }
     }
 
     /// Drops both connections and everything they carried.
     fn tear_down(&mut self) {
-        if let Some(mut publisher) = self.publisher.take() {
-            for source in [TrackSource::Microphone, TrackSource::Camera, TrackSource::Screen] {
-                if let Some(out) = publisher.outgoing(source) {
-                    out.stop();
-                }
-            }
+        self.stop_sources();
+        if let Some(publisher) = self.publisher.take() {
             publisher.peer.close();
         }
         if let Some(subscriber) = self.subscriber.take() {
@@ -523,9 +524,8 @@ impl Session {
             return;
         }
         if !on {
-            if let Some(out) = self.publisher.as_mut().and_then(|p| p.outgoing(source).as_mut()) {
-                let _ = out.sender().replace_track(None);
-                out.stop();
+            if let Some(publisher) = &mut self.publisher {
+                publisher.switch_off(source);
             }
             return;
         }
@@ -744,9 +744,8 @@ impl Session {
             TrackSource::Screen => self.want.screen = false,
             TrackSource::Microphone => self.want.muted = true,
         }
-        if let Some(out) = self.publisher.as_mut().and_then(|p| p.outgoing(source).as_mut()) {
-            let _ = out.sender().replace_track(None);
-            out.stop();
+        if let Some(publisher) = &mut self.publisher {
+            publisher.switch_off(source);
         }
         self.apply_want().await;
     }
