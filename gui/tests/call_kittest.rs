@@ -230,3 +230,113 @@ fn after_a_server_restart_the_call_comes_back_with_its_mute_state() {
     click(&mut ada, "Leave the call");
     bob.abort();
 }
+
+/// The web client (headless Chromium with fake devices, driven by
+/// `gui/web-tests/participant.mjs`) and the desktop app in one call: each
+/// shows the other's camera in a tile, and each one's mute reaches the
+/// other's screen. Needs the web client built with `test-hooks`
+/// (`CONCORD_WEB_ROOT`), node and Chromium: `.ci/test` runs it after
+/// building the web client.
+#[test]
+#[ignore = "needs the web client built (CONCORD_WEB_ROOT), node and chromium: run by .ci/test"]
+fn a_browser_and_the_desktop_app_see_each_others_tiles_and_mute_states() {
+    let web_root =
+        std::env::var_os("CONCORD_WEB_ROOT").expect("CONCORD_WEB_ROOT: the web client built with test-hooks");
+    let server = Server::start_serving(Some(web_root.into()));
+    let (ada_token, bob_token) = server.friends("ada", "bob");
+    server.room_with(&ada_token, "Standup", &[&bob_token]);
+    let mut ada = ada_in_room(&server, "Standup, 2 members");
+    click(&mut ada, "Join the call");
+    wait_within(&mut ada, Duration::from_secs(30), "ada connected", |h| {
+        h.state().state().call.as_ref().is_some_and(|c| c.phase == CallPhase::Connected)
+    });
+
+    let mut bob = WebParticipant::start(&server.url(), "bob@example.com", "Standup");
+    wait_within(
+        &mut ada,
+        Duration::from_secs(60),
+        "bob's browser camera in his tile, and ada's in his page",
+        |h| {
+            shows_part(h, "bob's camera, video")
+                && bob.state_has(|s| {
+                    s["call_videos"].as_array().is_some_and(|v| v.contains(&json!("ada:Camera")))
+                })
+        },
+    );
+    // Bob mutes in his browser: ada's screen says so.
+    bob.send("mute");
+    wait_within(&mut ada, Duration::from_secs(15), "bob muted on ada's screen", |h| {
+        shows_part(h, "bob's camera, video, muted")
+    });
+    // Ada mutes on the desktop: bob's page has her muted in the call.
+    click(&mut ada, "Mute (Ctrl+Shift+M)");
+    let ada_muted = |s: &serde_json::Value| {
+        s["rooms"][0]["in_call"]
+            .as_array()
+            .is_some_and(|people| people.iter().any(|p| p["name"] == "ada" && p["media"]["muted"] == true))
+    };
+    wait_within(&mut ada, Duration::from_secs(15), "ada muted in bob's page", |_| bob.state_has(ada_muted));
+    // Bob leaves from his browser: his tile goes from ada's screen.
+    bob.send("leave");
+    wait_within(&mut ada, Duration::from_secs(15), "bob's tile gone", |h| !shows_part(h, "bob's camera"));
+    bob.quit();
+    click(&mut ada, "Leave the call");
+}
+
+/// `gui/web-tests/participant.mjs` as a child process: its latest state
+/// (read on a thread of its own), commands to it.
+struct WebParticipant {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    state: std::sync::Arc<std::sync::Mutex<serde_json::Value>>,
+}
+
+impl WebParticipant {
+    fn start(base: &str, email: &str, room: &str) -> WebParticipant {
+        use std::io::BufRead;
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/web-tests");
+        let mut child = std::process::Command::new("node")
+            .current_dir(dir)
+            .args(["participant.mjs", base, email, "correct horse", room])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("node runs (apt-get install nodejs; .ci/setup does)");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let state = std::sync::Arc::new(std::sync::Mutex::new(serde_json::Value::Null));
+        let latest = std::sync::Arc::clone(&state);
+        std::thread::Builder::new()
+            .name("web-participant-state".into())
+            .spawn(move || {
+                for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Ok(value) = serde_json::from_str(&line) {
+                        *latest.lock().unwrap() = value;
+                    }
+                }
+            })
+            .expect("a thread");
+        WebParticipant { child, stdin, state }
+    }
+
+    fn state_has(&self, test: impl Fn(&serde_json::Value) -> bool) -> bool {
+        test(&self.state.lock().unwrap())
+    }
+
+    fn send(&mut self, command: &str) {
+        use std::io::Write;
+        writeln!(self.stdin, "{command}").expect("the web participant is running");
+    }
+
+    fn quit(mut self) {
+        self.send("quit");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for WebParticipant {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}

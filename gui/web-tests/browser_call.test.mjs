@@ -11,50 +11,24 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { runBot as runNativeBot } from "./bot.mjs";
 import { freePort, spawnConcord } from "./concord_server.mjs";
-import { apiAt, launchChromium, press, type, waitFor, waitForState } from "./page.mjs";
+import { apiAt, launchChromium, logInAndOpenRoom, press, waitFor, waitForState } from "./page.mjs";
 
 const SERVER_BIN = process.env.CONCORD_SERVER_BIN;
 const WEB_ROOT = process.env.CONCORD_WEB_ROOT;
 const BOT_BIN = process.env.CONCORD_BOT_BIN;
 const PASSWORD = "correct horse";
 
-let server, base, dir, browser;
+let server, port, base, dir, browser;
 
-const api = apiAt(() => base);
-
-// Runs the bot in `room` for `seconds`; resolves with its JSON report and exit code.
-function runBot(room, email, seconds, extra = []) {
-  const bot = spawn(BOT_BIN, [
-    "--server", base, "--email", email, "--password", PASSWORD, "--room", room,
-    "--seconds", String(seconds), "--video", "pattern", "--audio", "tone", "--decode", "all", ...extra,
-  ], { stdio: ["ignore", "pipe", "inherit"] });
-  let out = "";
-  bot.stdout.on("data", (chunk) => (out += chunk));
-  const done = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { bot.kill("SIGKILL"); reject(new Error("the bot did not finish")); }, (seconds + 60) * 1000);
-    bot.on("exit", (code) => {
-      clearTimeout(timer);
-      try {
-        resolve({ code, report: JSON.parse(out) });
-      } catch (e) {
-        reject(new Error(`the bot's output is not JSON (${e}): ${out}`));
-      }
-    });
-  });
-  return { bot, done };
-}
-
-before(async () => {
-  assert.ok(SERVER_BIN && WEB_ROOT && BOT_BIN, "set CONCORD_SERVER_BIN, CONCORD_WEB_ROOT and CONCORD_BOT_BIN");
-  dir = mkdtempSync(join(tmpdir(), "concord-web-call-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
+// The server on `port` with its data in `dir` (again, after a restart:
+// same database, same signing secret, so logins stay valid).
+async function startServer() {
   server = spawnConcord({ bin: SERVER_BIN, webRoot: WEB_ROOT, dir, port });
   await waitFor("the server", async () => {
     try {
@@ -63,6 +37,20 @@ before(async () => {
       return false;
     }
   });
+}
+
+const api = apiAt(() => base);
+
+// Runs the bot in `room` for `seconds` (see bot.mjs).
+const runBot = (room, email, seconds, extra = []) =>
+  runNativeBot({ bin: BOT_BIN, base, room, email, password: PASSWORD, seconds, extra });
+
+before(async () => {
+  assert.ok(SERVER_BIN && WEB_ROOT && BOT_BIN, "set CONCORD_SERVER_BIN, CONCORD_WEB_ROOT and CONCORD_BOT_BIN");
+  dir = mkdtempSync(join(tmpdir(), "concord-web-call-"));
+  port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  await startServer();
   browser = await launchChromium(chromium, [
     // A synthetic camera and microphone, and no permission prompts; the
     // screen picker takes the whole (virtual) screen by itself.
@@ -96,18 +84,7 @@ test("a browser and a native bot call through the SFU: each decodes the other's 
   await page.goto(base + "/");
   const codecs = await page.evaluate(() => RTCRtpSender.getCapabilities("video").codecs.map((c) => c.mimeType));
   assert.ok(codecs.includes("video/H264"), `this Chromium sends no H.264: ${codecs}`);
-  await waitForState(page, "the log-in form", (s) => s.screen === "login" && s.mode === "Login");
-  await page.mouse.click(640, 235);
-  await page.waitForTimeout(150);
-  await type(page, "ada@example.com");
-  await press(page, "Tab");
-  await type(page, PASSWORD);
-  await press(page, "Enter");
-  await waitForState(page, "logged in with the room", (s) => s.online && s.rooms.length === 1 && s.calls_supported);
-  await press(page, "Control+k");
-  await type(page, "stand");
-  await press(page, "Enter");
-  await waitForState(page, "the room", (s) => s.selected_room === "Standup");
+  await logInAndOpenRoom(page, "ada@example.com", PASSWORD, "Standup");
 
   // Ctrl+Shift+J joins with camera and microphone; alone, the page is connected once its media is up.
   await press(page, "Control+Shift+J");
@@ -173,4 +150,47 @@ test("a browser and a native bot call through the SFU: each decodes the other's 
   });
   await context.close();
   assert.ok(!consoleLines.some((l) => l.includes("panicked")), consoleLines.join("\n"));
+});
+
+test("after the server restarts mid-call, the browser rejoins by itself, the bot's video comes back and mute survives", async () => {
+  const login = (email) => api("POST", "/api/auth/login", null, { email, password: PASSWORD });
+  const [ada, bot] = [await login("ada@example.com"), await login("bot@example.com")];
+  const rooms = await api("GET", "/api/rooms", ada.token);
+  const room = rooms.rooms.find((r) => r.label === "Standup");
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(base + "/");
+  await logInAndOpenRoom(page, "ada@example.com", PASSWORD, "Standup");
+  await press(page, "Control+Shift+J");
+  await waitForState(page, "connected", (s) => s.call === "Standup" && s.call_phase === "Connected");
+  const { done } = runBot(room.id, "bot@example.com", 45);
+  await waitForState(page, "the bot's camera decoded", (s) => (s.call_rates?.["bot:Camera"] ?? 0) >= 5);
+  await press(page, "Control+Shift+M");
+  await waitForState(page, "muted", (s) => s.call_media?.muted === true);
+
+  // The server dies (SIGKILL: no goodbye to anyone) and comes back on the same port.
+  const dead = new Promise((resolve) => server.once("exit", resolve));
+  server.kill("SIGKILL");
+  await dead;
+  // The old call's tiles go with it (no frozen picture of the bot).
+  await waitForState(page, "the connection lost, the bot's tile gone", (s) =>
+    s.online === false && !s.call_videos?.includes("bot:Camera"), 20_000);
+  await startServer();
+
+  // The restarted server's roster starts empty: ada and the bot are in it
+  // again only once each rejoined by itself; ada's mute came along.
+  await waitFor("ada (muted) and the bot back in the roster", async () => {
+    const now = await api("GET", "/api/rooms", bot.token);
+    const inCall = now.rooms.find((r) => r.id === room.id)?.in_call ?? [];
+    const me = inCall.find((p) => p.user_id === ada.user.id);
+    return inCall.length === 2 && me?.muted ? inCall : null;
+  }, { patienceMs: 45_000 });
+  await waitForState(page, "the call connected again with the bot's video drawn in its tile", (s) =>
+    s.call_phase === "Connected" && s.call_media?.muted === true && (s.call_frames?.["bot:Camera"] ?? 0) >= 10, 45_000);
+  await press(page, "Control+Shift+H");
+  await waitForState(page, "out of the call", (s) => !s.call);
+  await context.close();
+  const { report } = await done;
+  const fromAda = report.received.filter((r) => r.user_id === ada.user.id);
+  assert.ok(fromAda.length > 0, `the bot received the browser again: ${JSON.stringify(report)}`);
 });

@@ -1,6 +1,6 @@
 // A Concord server for the browser tests and the screenshots: the binary at
-// `bin` on 127.0.0.1:`port` with a SQLite database in `dir`, serving the web
-// client built in `webRoot`.
+// `bin` on 127.0.0.1:`port` (or `address`) with a SQLite database in `dir`,
+// serving the web client built in `webRoot`.
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
@@ -17,13 +17,16 @@ export const freePort = () =>
   });
 
 // Starts the server (its stderr shows in ours); returns the child process.
-export function spawnConcord({ bin, webRoot, dir, port }) {
+// `address` is where it listens (HTTP and media); `advertiseIp` the media
+// address it tells clients (default: the bound one).
+export function spawnConcord({ bin, webRoot, dir, port, address = "127.0.0.1", advertiseIp }) {
   return spawn(bin, [], {
     env: {
       ...process.env,
       ROCKET_CONFIG: join(dir, "none.toml"),
-      ROCKET_ADDRESS: "127.0.0.1",
-      ROCKET_MEDIA_UDP_ADDRESS: "127.0.0.1:0",
+      ROCKET_ADDRESS: address,
+      ROCKET_MEDIA_UDP_ADDRESS: `${address}:0`,
+      ...(advertiseIp ? { ROCKET_MEDIA_ADVERTISE_IP: advertiseIp } : {}),
       ROCKET_PORT: String(port),
       ROCKET_LOG_LEVEL: "off",
       ROCKET_DATA_DIR: dir,

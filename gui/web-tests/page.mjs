@@ -56,9 +56,10 @@ export const CHROMIUM_ARGS = [
   "--enable-unsafe-swiftshader",
 ];
 
-// Debian's Chromium (or $CHROMIUM) with those flags and `extra` ones.
-export function launchChromium(chromium, extra = []) {
-  return chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...extra] });
+// Debian's Chromium (or $CHROMIUM, or the launcher `executablePath`) with
+// those flags and `extra` ones.
+export function launchChromium(chromium, extra = [], executablePath = process.env.CHROMIUM || "/usr/bin/chromium") {
+  return chromium.launch({ executablePath, args: [...CHROMIUM_ARGS, ...extra] });
 }
 
 // Polls `probe` (an async function returning a value, or something falsy)
@@ -73,4 +74,21 @@ export async function waitFor(what, probe, { patienceMs = 30_000, everyMs = 100 
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
+// Logs in on the log-in form (the page at 1280×800) as `email` and opens
+// the only room, `label`, with Ctrl+K; calls must be available there.
+export async function logInAndOpenRoom(page, email, password, label) {
+  await waitForState(page, "the log-in form", (s) => s.screen === "login" && s.mode === "Login");
+  await page.mouse.click(640, 235);
+  await page.waitForTimeout(150);
+  await type(page, email);
+  await press(page, "Tab");
+  await type(page, password);
+  await press(page, "Enter");
+  await waitForState(page, "logged in with the room", (s) => s.online && s.rooms.length === 1 && s.calls_supported);
+  await press(page, "Control+k");
+  await type(page, label.slice(0, 5).toLowerCase());
+  await press(page, "Enter");
+  await waitForState(page, "the room", (s) => s.selected_room === label);
 }

@@ -13,14 +13,16 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::peer_connection::transport::RTCIceServer;
+use rtc::peer_connection::transport::{RTCIceCandidateInit, RTCIceServer};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
@@ -29,6 +31,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
+use rtc::statistics::report::RTCStatsReportEntry;
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
@@ -105,12 +108,17 @@ pub struct PeerOptions {
     pub ice_servers: Vec<IceServer>,
     /// Local UDP addresses to bind, e.g. `0.0.0.0:0`; tests use `127.0.0.1:0`.
     pub udp_addrs: Vec<String>,
+    /// Local TCP addresses to bind, for ICE over TCP (RFC 6544): with one,
+    /// the connection also dials the other side's passive TCP candidates
+    /// (the SFU's TCP port), which is how it gets through where UDP is
+    /// blocked. Empty: UDP only.
+    pub tcp_addrs: Vec<String>,
 }
 
 impl PeerOptions {
-    /// Loopback only, no ICE servers: for self-tests and tests.
+    /// Loopback only, UDP only, no ICE servers: for self-tests and tests.
     pub fn loopback() -> Self {
-        Self { ice_servers: Vec::new(), udp_addrs: vec!["127.0.0.1:0".to_owned()] }
+        Self { ice_servers: Vec::new(), udp_addrs: vec!["127.0.0.1:0".to_owned()], tcp_addrs: Vec::new() }
     }
 }
 
@@ -119,6 +127,8 @@ pub struct MediaPeer {
     connection: Arc<dyn PeerConnection>,
     gathering: watch::Receiver<bool>,
     events: mpsc::Sender<TransportEvent>,
+    /// ICE over TCP too (TCP addresses were bound).
+    tcp: bool,
 }
 
 impl MediaPeer {
@@ -136,21 +146,29 @@ impl MediaPeer {
             .into_iter()
             .map(|s| RTCIceServer { urls: s.urls, username: s.username, credential: s.credential })
             .collect();
+        let tcp = !options.tcp_addrs.is_empty();
         let (gathered_tx, gathering) = watch::channel(false);
         let handler = Arc::new(Handler { events: events.clone(), gathered: gathered_tx });
         let connection = Box::pin(
             PeerConnectionBuilder::new()
                 .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build())
+                // No mDNS: the SFU's candidates are addresses, never `.local` names, and its
+                // multicast socket fails the whole connection on a host without a multicast
+                // route (ENODEV), e.g. one whose only way out is a firewall.
+                .with_setting_engine(
+                    SettingEngineBuilder::new().with_multicast_dns_mode(MulticastDnsMode::Disabled).build(),
+                )
                 .with_media_engine(media_engine)
                 .with_interceptor_registry(registry)
                 .with_handler(handler)
                 .with_runtime(runtime)
                 .with_udp_addrs(options.udp_addrs)
+                .with_tcp_addrs(options.tcp_addrs)
                 .build(),
         )
         .await
         .map_err(transport)?;
-        Ok(Self { connection: Arc::new(connection), gathering, events })
+        Ok(Self { connection: Arc::new(connection), gathering, events, tcp })
     }
 
     /// Publishes a track; write to it once connected.
@@ -200,8 +218,10 @@ impl MediaPeer {
 
     /// Takes the other side's offer and returns our answer's SDP.
     pub async fn accept_offer(&self, offer_sdp: String) -> Result<String> {
+        let tcp = passive_tcp_candidates(&offer_sdp);
         let offer = RTCSessionDescription::offer(offer_sdp).map_err(transport)?;
         self.connection.set_remote_description(offer).await.map_err(transport)?;
+        self.dial_tcp(tcp).await;
         let answer = self.connection.create_answer(None).await.map_err(transport)?;
         self.connection.set_local_description(answer).await.map_err(transport)?;
         self.gathered_local_sdp().await
@@ -209,8 +229,46 @@ impl MediaPeer {
 
     /// Takes the other side's answer to our offer.
     pub async fn accept_answer(&self, answer_sdp: String) -> Result<()> {
+        let tcp = passive_tcp_candidates(&answer_sdp);
         let answer = RTCSessionDescription::answer(answer_sdp).map_err(transport)?;
-        self.connection.set_remote_description(answer).await.map_err(transport)
+        self.connection.set_remote_description(answer).await.map_err(transport)?;
+        self.dial_tcp(tcp).await;
+        Ok(())
+    }
+
+    /// Hands the other side's passive TCP candidates to ICE once more, as
+    /// trickled candidates: webrtc-rs opens a TCP connection only to those
+    /// (not to the ones it read in the description). Nothing without TCP.
+    async fn dial_tcp(&self, candidates: Vec<String>) {
+        if !self.tcp {
+            return;
+        }
+        for candidate in candidates {
+            let init = RTCIceCandidateInit { candidate, ..Default::default() };
+            if let Err(error) = self.connection.add_ice_candidate(init).await {
+                tracing::debug!(%error, "a TCP candidate was not taken");
+            }
+        }
+    }
+
+    /// Which transport the connection's media goes over — `"udp"` or
+    /// `"tcp"` — as ICE chose it (`None` before it chose).
+    pub async fn transport_protocol(&self) -> Option<String> {
+        let report =
+            self.connection.get_stats(Instant::now(), webrtc::peer_connection::StatsSelector::None).await;
+        // The transport names the pair in use; its local candidate's entry is
+        // filed under "RTCLocalIceCandidate_" + the id the pair gives (rtc 0.21).
+        let selected = report.iter().find_map(|entry| match entry {
+            RTCStatsReportEntry::Transport(transport) => Some(transport.selected_candidate_pair_id.clone()),
+            _ => None,
+        })?;
+        let pair = report.candidate_pairs().find(|pair| pair.stats.id == selected)?;
+        let local =
+            [format!("RTCLocalIceCandidate_{}", pair.local_candidate_id), pair.local_candidate_id.clone()];
+        local.iter().find_map(|id| match report.get(id) {
+            Some(RTCStatsReportEntry::LocalCandidate(candidate)) => Some(candidate.protocol.to_lowercase()),
+            _ => None,
+        })
     }
 
     /// The round-trip time to the other side, as ICE measured it on the
@@ -485,4 +543,41 @@ impl Interceptor for KeyframeRequestForwarder {
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// The passive TCP candidates (`a=candidate:… tcp … tcptype passive`) in
+/// `sdp`, as candidate strings.
+fn passive_tcp_candidates(sdp: &str) -> Vec<String> {
+    sdp.lines()
+        .filter_map(|line| line.trim_end().strip_prefix("a="))
+        .filter(|candidate| candidate.starts_with("candidate:"))
+        .filter(|candidate| {
+            let fields: Vec<&str> = candidate.split_whitespace().collect();
+            fields.get(2).is_some_and(|p| p.eq_ignore_ascii_case("tcp"))
+                && fields.windows(2).any(|w| w[0] == "tcptype" && w[1] == "passive")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passive_tcp_candidates;
+
+    #[test]
+    fn only_passive_tcp_candidates_are_dialled() {
+        let sdp = "v=0\r\n\
+            a=candidate:1 1 udp 2130706431 203.0.113.7 7882 typ host\r\n\
+            a=candidate:2 1 tcp 1671430143 203.0.113.7 7882 typ host tcptype passive\r\n\
+            a=candidate:3 1 tcp 1671430143 203.0.113.7 9 typ host tcptype active\r\n\
+            a=candidate:4 1 TCP 1671430143 203.0.113.8 443 typ host tcptype passive\r\n";
+        assert_eq!(
+            passive_tcp_candidates(sdp),
+            [
+                "candidate:2 1 tcp 1671430143 203.0.113.7 7882 typ host tcptype passive",
+                "candidate:4 1 TCP 1671430143 203.0.113.8 443 typ host tcptype passive"
+            ]
+        );
+        assert!(passive_tcp_candidates("v=0\r\na=candidate:broken\r\n").is_empty());
+    }
 }

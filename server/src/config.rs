@@ -67,6 +67,14 @@ pub struct Settings {
     /// The one UDP address every call's media goes through (the SFU).
     #[serde(default = "default_media_udp_address")]
     pub media_udp_address: SocketAddr,
+    /// Open a TCP port beside the UDP one for participants whose UDP is
+    /// blocked (ICE over TCP, RFC 6544). On by default.
+    #[serde(default = "default_true")]
+    pub media_tcp: bool,
+    /// The TCP address for that. Unset: the UDP address's IP and port
+    /// number (a UDP port of 0 gets any free TCP port).
+    #[serde(default)]
+    pub media_tcp_address: Option<SocketAddr>,
     /// The IP address clients are told to send media to, when the server
     /// sits behind NAT or in a container (its public address). Unset: the
     /// bound address, or this host's address on its default route.
@@ -156,6 +164,12 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Where the SFU listens and what it tells clients.
+    pub fn media_addresses(&self) -> crate::sfu::MediaAddresses {
+        let tcp = self.media_tcp.then(|| self.media_tcp_address.unwrap_or(self.media_udp_address));
+        crate::sfu::MediaAddresses { udp: self.media_udp_address, tcp, advertise_ip: self.media_advertise_ip }
+    }
+
     /// This instance's id (set by [`Settings::load`]).
     pub fn instance(&self) -> u16 {
         self.instance_id.unwrap_or(0)
@@ -174,6 +188,10 @@ pub fn stage() -> rocket::fairing::AdHoc {
             }
         }
     })
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_presence_lease_secs() -> u64 {

@@ -81,7 +81,7 @@ async fn call(
     report: &mut ParticipantReport,
 ) {
     let want = wanted(&media);
-    let tracks = BotTracks { decode: media.decode, watches: Vec::new() };
+    let tracks = BotTracks { decode: media.decode, watches: Vec::new(), round_trips: Vec::new() };
     let session =
         CallSession::new(net.command_sender(), room, me, want, server, BotSources(media.clone()), tracks);
     let (inputs, input_rx) = mpsc::channel(INPUT_QUEUE);
@@ -127,6 +127,7 @@ async fn call(
     report.joined_ms = summary.joined_ms;
     report.sent = summary.sent;
     report.speaking_seen = summary.speaking_seen;
+    report.transport = summary.transport;
     report.errors.extend(summary.errors);
     let join_requested = summary.join_requested.unwrap_or_else(std::time::Instant::now);
     let first_video = tracks
@@ -147,6 +148,10 @@ async fn call(
             .push(watch.report());
     }
     report.received = by_user.into_values().collect();
+    let mut round_trips = tracks.round_trips;
+    round_trips.sort();
+    report.round_trip_ms =
+        round_trips.get(round_trips.len() / 2).map(|rtt| (rtt.as_secs_f64() * 10_000.0).round() / 10.0);
 }
 
 async fn log_in(net: &mut Net, account: &Account) -> Result<AuthResponse, String> {
@@ -242,6 +247,8 @@ impl LocalMedia for BotSources {
 struct BotTracks {
     decode: bool,
     watches: Vec<(UserId, TrackWatch)>,
+    /// The receiving connection's round-trip time, once a second.
+    round_trips: Vec<std::time::Duration>,
 }
 
 impl RemoteMedia for BotTracks {
@@ -250,4 +257,12 @@ impl RemoteMedia for BotTracks {
     }
 
     fn tracks_cleared(&mut self) {}
+
+    fn wants_round_trip(&self) -> bool {
+        true
+    }
+
+    fn round_trip(&mut self, rtt: std::time::Duration) {
+        self.round_trips.push(rtt);
+    }
 }

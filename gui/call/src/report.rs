@@ -22,6 +22,11 @@ pub struct ParticipantReport {
     pub received: Vec<RemoteReport>,
     /// Everyone the server reported speaking at some point.
     pub speaking_seen: Vec<UserId>,
+    /// What each connection's media went over: `udp`, or `tcp` where UDP is blocked.
+    pub transport: crate::session::TransportReport,
+    /// The receiving connection's round-trip time to the server, median of
+    /// one ICE measurement a second, in milliseconds.
+    pub round_trip_ms: Option<f64>,
     /// What went wrong, for a person to read.
     pub errors: Vec<String>,
 }

@@ -134,6 +134,18 @@ pub struct SessionSummary {
     pub errors: Vec<String>,
     /// Why the session ended by itself (`None`: it was asked to leave).
     pub ended_because: Option<String>,
+    /// What each connection's media went over, last.
+    pub transport: TransportReport,
+}
+
+/// What ICE chose for each connection: `"udp"`, or `"tcp"` where UDP is
+/// blocked (`None`: the connection never came up, or was never made).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TransportReport {
+    /// The publishing connection.
+    pub publish: Option<String>,
+    /// The receiving connection.
+    pub receive: Option<String>,
 }
 
 /// A pre-encoded H.264 file sent in a loop.
@@ -257,7 +269,8 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
         remote: R,
     ) -> Self {
         let loopback = server.contains("://127.") || server.contains("://localhost");
-        let udp = if loopback { "127.0.0.1:0" } else { "0.0.0.0:0" };
+        // UDP, and TCP for the SFU's passive TCP candidate where UDP is blocked.
+        let any_port = if loopback { "127.0.0.1:0" } else { "0.0.0.0:0" };
         Self {
             commands,
             room,
@@ -266,7 +279,11 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             local,
             remote,
             on_event: Box::new(|_| {}),
-            peer_options: PeerOptions { ice_servers: Vec::new(), udp_addrs: vec![udp.to_owned()] },
+            peer_options: PeerOptions {
+                ice_servers: Vec::new(),
+                udp_addrs: vec![any_port.to_owned()],
+                tcp_addrs: vec![any_port.to_owned()],
+            },
             runtime: Handle::current(),
             publisher: None,
             subscriber: None,
@@ -378,6 +395,12 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
     /// Drops both connections and what they carried (before a rejoin or at the end).
     async fn tear_down(&mut self) {
         self.stop_sources();
+        if let Some(publisher) = &self.publisher {
+            self.summary.transport.publish = publisher.peer.transport_protocol().await;
+        }
+        if let Some(subscriber) = &self.subscriber {
+            self.summary.transport.receive = subscriber.transport_protocol().await;
+        }
         if let Some(publisher) = self.publisher.take() {
             publisher.peer.close().await;
         }
@@ -419,9 +442,17 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
     /// `false` ends the session.
     async fn on_net_event(&mut self, event: NetEvent) -> bool {
         match event {
-            NetEvent::Connection(Connection::Reconnecting { .. }) => self.was_offline = true,
+            NetEvent::Connection(Connection::Reconnecting { .. }) => {
+                if self.in_call && !self.was_offline {
+                    // The server takes us out of the call when the websocket
+                    // drops: its tiles go now, none is left frozen meanwhile.
+                    self.emit(SessionEvent::Rejoining);
+                    self.tear_down().await;
+                }
+                self.was_offline = true;
+            }
             NetEvent::Connection(Connection::Online) if self.was_offline => {
-                // The server took us out when the websocket dropped: back in.
+                // Back in.
                 self.was_offline = false;
                 self.rejoin().await;
             }

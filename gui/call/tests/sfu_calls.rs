@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use concord_common::events::{CallLeftReason, CallParticipantLeft, CallSpeaking};
 use concord_common::{ErrorCode, RoomId, ServerEvent, UserId};
 use concord_testkit::db::{Backend, Database};
+use concord_testkit::netns::TestNetwork;
 use concord_testkit::server::{no_extra, Account, TestServer, PASSWORD};
 use concord_testkit::ws::Ws;
 use serde_json::{json, Value};
@@ -57,9 +58,26 @@ fn spawn_bot(
     seconds: &str,
     extra: &[&str],
 ) -> Child {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_concord-bot"));
+    spawn_bot_in(None, &server.base, room, email, participants, seconds, extra)
+}
+
+/// [`spawn_bot`] inside `network` (if any), reaching the server at `base`.
+fn spawn_bot_in(
+    network: Option<&TestNetwork>,
+    base: &str,
+    room: RoomId,
+    email: &str,
+    participants: usize,
+    seconds: &str,
+    extra: &[&str],
+) -> Child {
+    let bot = env!("CARGO_BIN_EXE_concord-bot");
+    let mut command = match network {
+        Some(network) => network.command(bot),
+        None => tokio::process::Command::new(bot),
+    };
     command
-        .args(["--server", &server.base, "--email", email, "--password", PASSWORD])
+        .args(["--server", base, "--email", email, "--password", PASSWORD])
         .args([
             "--room",
             &room.to_string(),
@@ -693,6 +711,43 @@ async fn bad_signaling_and_garbage_datagrams_change_nothing_for_the_others() {
         let _ = socket.send_to(&datagram, ("127.0.0.1", port));
     }
 
+    // The same at the TCP port (ICE-TCP): a framed binding request for
+    // nobody and framed garbage get the connection closed; silent
+    // connections and a torn frame change nothing for anyone else.
+    let tcp_port: u16 = offer
+        .sdp
+        .lines()
+        .find(|l| l.starts_with("a=candidate:") && l.contains(" tcp ") && l.contains("tcptype passive"))
+        .and_then(|l| l.split_whitespace().nth(5)?.parse().ok())
+        .expect("the offer names the media TCP port");
+    let frame = |packet: &[u8]| {
+        let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(packet);
+        framed
+    };
+    let garbage: Vec<u8> = (0..600).map(|_| next() as u8).collect();
+    for first in [frame(&stun), frame(&garbage), frame(&[0x80, 102, 0, 1])] {
+        let mut connection =
+            tokio::net::TcpStream::connect(("127.0.0.1", tcp_port)).await.expect("the TCP port");
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        connection.write_all(&first).await.expect("written");
+        let mut buffer = [0u8; 64];
+        let closed = tokio::time::timeout(Duration::from_secs(5), connection.read(&mut buffer)).await;
+        assert!(
+            matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+            "a connection that names nobody is closed: {closed:?}"
+        );
+    }
+    let mut silent = Vec::new();
+    for _ in 0..6 {
+        silent.push(tokio::net::TcpStream::connect(("127.0.0.1", tcp_port)).await.expect("the TCP port"));
+    }
+    {
+        use tokio::io::AsyncWriteExt;
+        // Half a frame: a length promising more than ever comes.
+        silent[0].write_all(&[0xff, 0xff, 1, 2, 3]).await.expect("written");
+    }
+
     // The bots never noticed.
     let (reports, ok) = reports_of(bots, 2).await;
     assert!(ok, "{reports:#?}");
@@ -822,68 +877,6 @@ async fn a_call_over_a_network_that_loses_packets_keeps_its_video_moving() {
     server.stop().await;
 }
 
-/// A network namespace this test made, joined to this host by a veth pair
-/// (the host's end `10.77.N.1`, the namespace's `10.77.N.2`), from which
-/// every UDP datagram to the host is dropped (nftables, inside the
-/// namespace): a participant behind a firewall that lets only TCP out.
-struct UdpBlockedNetwork {
-    name: String,
-    host_link: String,
-    host_ip: String,
-}
-
-impl UdpBlockedNetwork {
-    fn create() -> UdpBlockedNetwork {
-        // A subnet and names no other run is likely to hold (a clash makes
-        // `ip netns add` fail before anything of ours exists to undo).
-        let n = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos())
-            % 200
-            + 20;
-        let name = format!("concord-noudp-{n}");
-        // Checked before `network` exists: its Drop would delete another run's namespace.
-        let name_taken = std::path::Path::new("/run/netns").join(&name).exists();
-        assert!(!name_taken, "network namespace {name} already exists (another run's)");
-        let network =
-            UdpBlockedNetwork { name, host_link: format!("cnoudp{n}h"), host_ip: format!("10.77.{n}.1") };
-        let inside = format!("cnoudp{n}n");
-        let ns_ip = format!("10.77.{n}.2/24");
-        let host_cidr = format!("{}/24", network.host_ip);
-        let rules = format!(
-            "table inet concord {{\n chain output {{\n  type filter hook output priority 0;\n  ip daddr {} meta l4proto udp drop\n }}\n}}\n",
-            network.host_ip
-        );
-        let rules_file = std::env::temp_dir().join(format!("{}.nft", network.name));
-        std::fs::write(&rules_file, rules).expect("the rules file");
-        let rules_path = rules_file.display().to_string();
-        let steps: [&[&str]; 9] = [
-            &["netns", "add", &network.name],
-            &["link", "add", &network.host_link, "type", "veth", "peer", "name", &inside],
-            &["link", "set", &inside, "netns", &network.name],
-            &["addr", "add", &host_cidr, "dev", &network.host_link],
-            &["link", "set", &network.host_link, "up"],
-            &["netns", "exec", &network.name, "ip", "addr", "add", &ns_ip, "dev", &inside],
-            &["netns", "exec", &network.name, "ip", "link", "set", &inside, "up"],
-            &["netns", "exec", &network.name, "ip", "link", "set", "lo", "up"],
-            &["netns", "exec", &network.name, "nft", "-f", &rules_path],
-        ];
-        for step in steps {
-            let status = std::process::Command::new("ip").args(step).status().expect("ip runs (iproute2)");
-            assert!(status.success(), "ip {step:?} failed (nft: apt-get install nftables; .ci/setup does)");
-        }
-        let _ = std::fs::remove_file(&rules_file);
-        network
-    }
-}
-
-impl Drop for UdpBlockedNetwork {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).status();
-        let _ = std::process::Command::new("ip").args(["link", "del", &self.host_link]).status();
-    }
-}
-
 /// A participant whose UDP to the server is dropped (in a network namespace
 /// of this test's own) joins with policy "all" and the relay `call_joined`
 /// names — coturn over TCP — and has media both ways with a bot on the open
@@ -891,7 +884,7 @@ impl Drop for UdpBlockedNetwork {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_whose_udp_is_blocked_calls_through_a_relay_over_tcp() {
     let _heavy = HEAVY_CALL.lock().await;
-    let network = UdpBlockedNetwork::create();
+    let network = TestNetwork::create(true);
     let coturn = Coturn::start_on(&network.host_ip).await;
     let db = Database::create(Backend::Sqlite).await;
     let turn_url = format!("turn:{}:{}?transport=tcp", network.host_ip, coturn.port);
@@ -918,5 +911,37 @@ async fn a_participant_whose_udp_is_blocked_calls_through_a_relay_over_tcp() {
         )
         .await;
     assert_eq!(over_udp["allocated"], false, "UDP got out of the namespace: {over_udp}");
+    server.stop().await;
+}
+
+/// A participant whose UDP to the server is dropped, with no relay anywhere
+/// (nothing installed beside the Concord server): both its connections come
+/// up over the SFU's TCP port (ICE-TCP) and it has media both ways with a
+/// participant on the open network, which stays on UDP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_whose_udp_is_blocked_calls_over_the_sfus_tcp_port() {
+    let _heavy = HEAVY_CALL.lock().await;
+    let network = TestNetwork::create(true);
+    let db = Database::create(Backend::Sqlite).await;
+    // The namespace reaches this host only at the veth address: the server
+    // listens there too (and on loopback, for the open bot and the set-up).
+    let settings = no_extra()
+        .merge(("address", "0.0.0.0"))
+        .merge(("media_udp_address", "0.0.0.0:0"))
+        .merge(("media_advertise_ip", network.host_ip.as_str()));
+    let server = TestServer::start_on(&db, settings).await;
+    let port = server.base.rsplit(':').next().expect("a port").to_owned();
+    let base = format!("http://{}:{port}", network.host_ip);
+    let (room, accounts) = room_of(&server, "tcponly", 2).await;
+    let open = spawn_bot(&server, room, "tcponly+1@example.com", 1, "10", &["--resolution", "320x180"]);
+    let blocked_options = ["--resolution", "320x180", "--tone-hz", "550"];
+    let blocked =
+        spawn_bot_in(Some(&network), &base, room, "tcponly+2@example.com", 1, "10", &blocked_options);
+    let ((open, open_ok), (blocked, blocked_ok)) = tokio::join!(reports_of(open, 1), reports_of(blocked, 1));
+    let reports = [open[0].clone(), blocked[0].clone()];
+    assert!(open_ok && blocked_ok, "{reports:#?}");
+    assert_eq!(reports[1]["transport"], json!({"publish": "tcp", "receive": "tcp"}), "{:#}", reports[1]);
+    assert_eq!(reports[0]["transport"], json!({"publish": "udp", "receive": "udp"}), "{:#}", reports[0]);
+    assert_received(&reports, &accounts, &[Some(440.0), Some(550.0)]);
     server.stop().await;
 }

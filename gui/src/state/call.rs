@@ -241,13 +241,7 @@ impl AppState {
                     CallLeftReason::Left => {}
                     CallLeftReason::Disconnected => call.phase = CallPhase::Rejoining,
                     other => {
-                        let why = match other {
-                            CallLeftReason::JoinedElsewhere => "you joined it from another device",
-                            CallLeftReason::JoinedAnotherCall => "you joined another call",
-                            CallLeftReason::RemovedFromRoom => "you are no longer in the room",
-                            _ => "the room was deleted",
-                        };
-                        self.notice = Some(format!("You left the call: {why}."));
+                        self.notice = Some(format!("You left the call: {}.", other.in_words()));
                         self.call = None;
                         self.media_requests.push(MediaCommand::LeaveCall);
                         self.call_sounds.push(CallSound::Left);

@@ -329,6 +329,11 @@ impl AppState {
             "pending": self.conversations.values().map(|c| c.pending.len()).sum::<usize>(),
             "rooms": self.rooms.iter().map(|r| serde_json::json!({
                 "label": r.label, "members": r.members.iter().map(|m| m.username.clone()).collect::<Vec<_>>(),
+                // Who is in the call, as the room's list and the tiles show them ("me" for mine).
+                "in_call": r.in_call.iter().map(|p| serde_json::json!({
+                    "name": if Some(p.user_id) == me { "me".to_owned() } else { name(p.user_id) },
+                    "media": p.media,
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "selected_room": self.open_room().map(|r| r.label.clone()),
             "calls_supported": self.calls_supported(),

@@ -222,6 +222,17 @@ fn tile_ui(
             let fitted = Rect::from_center_size(rect.center(), picture * scale);
             texture.paint(&painter, fitted);
         }
+        // My own screen without a picture of it (the browser shows none: a
+        // page that draws itself mirrors itself): say what is going on.
+        None if tile.me && tile.key.1 == TrackSource::Screen => {
+            let (icon, words) =
+                (FontId::proportional(tokens::text::TITLE), FontId::proportional(tokens::text::BODY));
+            let above = rect.center() - egui::vec2(0.0, tokens::text::TITLE / 2.0 + space::XS);
+            painter.text(above, Align2::CENTER_CENTER, icons::MONITOR, icon, palette.text_muted);
+            let below = rect.center() + egui::vec2(0.0, tokens::text::BODY / 2.0 + space::XS);
+            let text = "You are sharing your screen";
+            painter.text(below, Align2::CENTER_CENTER, text, words, palette.text_muted);
+        }
         None => {
             let side = (rect.height() * 0.4).min(rect.width() * 0.4);
             let face = Rect::from_center_size(rect.center(), egui::vec2(side, side));
@@ -406,7 +417,7 @@ fn controls_ui(ui: &mut egui::Ui, state: &mut AppState) {
         )
         .fill(palette.error)
         .min_size(egui::vec2(0.0, size::BUTTON_HEIGHT));
-        if super::named(ui.add(leave), "Leave the call").clicked() {
+        if super::named(ui.add(leave), "Leave the call").on_hover_text("Ctrl+Shift+H").clicked() {
             state.leave_call();
         }
     });

@@ -109,8 +109,13 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Command> 
             i.consume_key(call_keys, Key::J),
         )
     });
-    let (camera, screen) =
-        ui.input_mut(|i| (i.consume_key(call_keys, Key::E), i.consume_key(call_keys, Key::S)));
+    let (camera, screen, leave) = ui.input_mut(|i| {
+        (i.consume_key(call_keys, Key::E), i.consume_key(call_keys, Key::S), i.consume_key(call_keys, Key::H))
+    });
+    // Ctrl+Shift+H: hang up.
+    if leave && state.call.is_some() {
+        state.leave_call();
+    }
     if camera && state.call.is_some() {
         state.toggle_camera();
     }

@@ -418,9 +418,17 @@ impl Session {
 
     async fn on_net_event(&mut self, event: NetEvent) {
         match event {
-            NetEvent::Connection(Connection::Reconnecting { .. }) => self.was_offline = true,
+            NetEvent::Connection(Connection::Reconnecting { .. }) => {
+                if self.in_call && !self.was_offline {
+                    // The server takes us out of the call when the websocket
+                    // drops: its tiles go now, none is left frozen meanwhile.
+                    self.report(CallReport::Rejoining);
+                    self.tear_down();
+                }
+                self.was_offline = true;
+            }
             NetEvent::Connection(Connection::Online) if self.was_offline => {
-                // The server took us out when the websocket dropped: back in.
+                // Back in.
                 self.was_offline = false;
                 self.rejoin();
             }

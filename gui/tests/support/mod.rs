@@ -24,23 +24,33 @@ pub struct Server {
     pub port: u16,
     db: Database,
     running: Option<TestServer>,
+    /// The web client it serves, if any.
+    web_root: Option<std::path::PathBuf>,
 }
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_serving(None)
+    }
+
+    /// A server that also serves the web client built in `web_root`.
+    pub fn start_serving(web_root: Option<std::path::PathBuf>) -> Server {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let db = runtime.block_on(Database::create(Backend::Sqlite));
         // Port 0 on the first start: the system picks a free one, which
         // later restarts reuse so clients find the server where it was.
-        let mut server = Server { runtime, port: 0, db, running: None };
+        let mut server = Server { runtime, port: 0, db, running: None, web_root };
         server.resume();
         server
     }
 
     /// Starts (again) on the same port and data (any free port the first time).
     pub fn resume(&mut self) {
-        let figment = test_figment(&self.db.url, &self.db.dir, self.port);
+        let mut figment = test_figment(&self.db.url, &self.db.dir, self.port);
+        if let Some(root) = &self.web_root {
+            figment = figment.merge(("web_root", root.display().to_string()));
+        }
         let mut last = String::new();
         for _ in 0..50 {
             match self.runtime.block_on(TestServer::start(figment.clone())) {

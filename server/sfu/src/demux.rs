@@ -106,6 +106,16 @@ impl<P: Copy + Eq + Hash> Demuxer<P> {
         }
     }
 
+    /// The participant a STUN binding request names by its USERNAME, learning
+    /// no address: how a TCP connection (ICE-TCP, RFC 6544) finds its
+    /// participant from its first frame, after which the connection itself
+    /// says whose every frame is.
+    pub fn by_username(&self, datagram: &[u8]) -> Option<P> {
+        let username = binding_request_username(datagram)?;
+        let local = username.split(':').next().unwrap_or_default();
+        self.by_ufrag.get(local).copied()
+    }
+
     fn by_address(&mut self, now: Instant, from: SocketAddr) -> Option<P> {
         let (participant, seen) = self.by_addr.get_mut(&from)?;
         *seen = now;
@@ -173,6 +183,22 @@ mod tests {
         assert_eq!(demux.route(start, addr(7000), &binding_request("nobody:x")), None);
         assert_eq!(demux.route(start, addr(7000), &RTP), None);
         assert_eq!(demux.route(start, addr(5000), &[99, 1, 2]), None, "not STUN, DTLS or RTP");
+    }
+
+    #[test]
+    fn a_tcp_connection_is_named_by_its_first_binding_request_and_learns_no_address() {
+        let start = Instant::now();
+        let mut demux = Demuxer::new(Duration::from_secs(30));
+        demux.register("ufragAda", 1u64);
+        assert_eq!(demux.by_username(&binding_request("ufragAda:remote1")), Some(1));
+        assert_eq!(demux.by_username(&binding_request("nobody:remote1")), None);
+        assert_eq!(demux.by_username(&RTP), None, "media names nobody");
+        assert_eq!(demux.by_username(&DTLS), None);
+        assert_eq!(demux.addresses(), 0);
+        // The UDP path still knows no address for her.
+        assert_eq!(demux.route(start, addr(5000), &RTP), None);
+        demux.unregister(1);
+        assert_eq!(demux.by_username(&binding_request("ufragAda:remote1")), None);
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::config::Settings;
 use crate::db::{Backend, Db};
 use crate::ids::IdGenerator;
 use crate::realtime::Hub;
-use crate::sfu::Sfu;
+use crate::sfu::{Sfu, SfuStartError};
 use crate::shared_redis::SharedRedis;
 
 /// A history page from `fetched`, which was asked for one row more than
@@ -72,13 +72,17 @@ pub fn stage() -> AdHoc {
             limiter: Arc::new(limiter),
         };
         let social = Social { pool: pool.clone(), hub: hub.clone(), ids: ids.clone() };
-        let (sfu, sfu_events) = match Sfu::start(settings.media_udp_address, settings.media_advertise_ip) {
+        let (sfu, sfu_events) = match Sfu::start(settings.media_addresses()) {
             Ok(started) => started,
             Err(error) => {
+                let setting = match error {
+                    SfuStartError::Udp(..) => "media_udp_address (ROCKET_MEDIA_UDP_ADDRESS)",
+                    SfuStartError::Tcp(..) => {
+                        "media_tcp_address (ROCKET_MEDIA_TCP_ADDRESS), or turn TCP off with media_tcp = false"
+                    }
+                };
                 crate::report_start_failure(&format!(
-                    "cannot listen for call media on UDP {}: {error}. Free that port or choose another \
-                     with media_udp_address (ROCKET_MEDIA_UDP_ADDRESS).",
-                    settings.media_udp_address
+                    "{error}. Free that port or choose another with {setting}."
                 ));
                 return Err(rocket);
             }

@@ -1,7 +1,8 @@
 //! The SFU's one task: it owns the UDP socket, the demultiplexer, every
-//! peer connection and every room's [`Router`]. Datagrams, commands from the
-//! calls service and timers come in; datagrams, answers and [`SfuEvent`]s go
-//! out. Nothing else touches this state, so there are no locks.
+//! peer connection and every room's [`Router`]. Datagrams (and frames from
+//! TCP connections, [`super::tcp`]), commands from the calls service and
+//! timers come in; datagrams, frames, answers and [`SfuEvent`]s go out.
+//! Nothing else touches this state, so there are no locks.
 //!
 //! Each participant has up to two peer connections: a *publishing* one the
 //! client offers (its microphone, camera and screen) and a *receiving* one
@@ -38,6 +39,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use super::peer::{self, AUDIO_LEVEL_URI};
+use super::tcp::{TcpInput, TcpLink};
 use super::{SfuCommand, SfuError, SfuEvent};
 use crate::realtime::ConnId;
 
@@ -56,6 +58,13 @@ const DATAGRAM_MAX: usize = 1500;
 /// Datagrams read one after another, while more are waiting, before the
 /// engine looks at its timers again.
 const READ_BATCH: usize = 32;
+/// TCP connections held at once (each participant needs two; a connection
+/// that names nobody in its first frame is closed at once).
+const MAX_TCP_LINKS: usize = 4096;
+/// Connections from one IP address that have not yet named their peer
+/// connection (a client opens one or two at a time; a flood from one host
+/// must not fill [`MAX_TCP_LINKS`] for everyone else for the 10 s they get).
+const MAX_UNNAMED_TCP_LINKS_PER_IP: usize = 8;
 
 type PcId = u64;
 
@@ -79,6 +88,8 @@ struct Pc {
     deadline: Option<Instant>,
     /// Pumped since `deadline` was asked.
     stale: bool,
+    /// ICE and DTLS are up: media written to it reaches the client.
+    connected: bool,
 }
 
 /// A track someone publishes.
@@ -120,6 +131,22 @@ struct Member {
     audio_level_id: Option<u8>,
 }
 
+/// A client's TCP connection (ICE-TCP) and the peer connection its first
+/// binding request named.
+struct TcpConn {
+    link: TcpLink,
+    pc: Option<PcId>,
+}
+
+/// The SFU's TCP side: where clients are told to connect, and what the
+/// accepting tasks hand over.
+pub struct TcpMedia {
+    /// The address in our passive TCP candidate.
+    pub advertised: SocketAddr,
+    /// Connections and their frames.
+    pub inputs: mpsc::Receiver<TcpInput>,
+}
+
 #[derive(Default)]
 struct RoomMedia {
     router: Router,
@@ -137,13 +164,25 @@ pub struct Engine {
     events: mpsc::Sender<SfuEvent>,
     next_pc: PcId,
     next_participant: ParticipantId,
-    /// Datagrams to send, gathered while handling one input.
-    outgoing: Vec<(SocketAddr, BytesMut)>,
+    /// Datagrams (UDP) and frames (TCP) to send, gathered while handling one input.
+    outgoing: Vec<(TransportProtocol, SocketAddr, BytesMut)>,
+    /// The address in our TCP candidates, if the TCP port is open.
+    tcp_advertised: Option<SocketAddr>,
+    tcp_inputs: Option<mpsc::Receiver<TcpInput>>,
+    /// By the client's address.
+    tcp_links: HashMap<SocketAddr, TcpConn>,
 }
 
 impl Engine {
-    /// An engine on `socket`, telling clients to send to `advertised`.
-    pub fn new(socket: UdpSocket, advertised: SocketAddr, events: mpsc::Sender<SfuEvent>) -> Self {
+    /// An engine on `socket`, telling clients to send to `advertised`, and
+    /// to connect to `tcp`'s address when their UDP is blocked.
+    pub fn new(
+        socket: UdpSocket,
+        advertised: SocketAddr,
+        tcp: Option<TcpMedia>,
+        events: mpsc::Sender<SfuEvent>,
+    ) -> Self {
+        let (tcp_advertised, tcp_inputs) = tcp.map(|t| (t.advertised, t.inputs)).unzip();
         Self {
             socket,
             advertised,
@@ -154,6 +193,9 @@ impl Engine {
             next_pc: 1,
             next_participant: 1,
             outgoing: Vec::new(),
+            tcp_advertised,
+            tcp_inputs,
+            tcp_links: HashMap::new(),
         }
     }
 
@@ -191,6 +233,10 @@ impl Engine {
                     }
                     Err(error) => tracing::debug!(%error, "SFU socket read"),
                 },
+                input = next_tcp_input(&mut self.tcp_inputs) => match input {
+                    Some(input) => self.on_tcp(input),
+                    None => self.tcp_inputs = None,
+                },
                 () = tokio::time::sleep_until(deadline.into()) => {}
             }
             let now = Instant::now();
@@ -225,16 +271,63 @@ impl Engine {
         let now = Instant::now();
         if let Some(id) = self.demux.route(now, from, datagram) {
             let culprit = self.pcs.get(&id).map(|pc| (pc.room, pc.owner));
-            self.contained(now, culprit, |engine| engine.on_datagram(now, id, from, datagram));
+            self.contained(now, culprit, |engine| {
+                engine.on_datagram(now, id, from, TransportProtocol::UDP, datagram)
+            });
         }
         self.send_ready();
     }
 
+    /// A TCP connection opened or closed, or one of its frames: a frame
+    /// goes to the peer connection the connection's first binding request
+    /// named (a connection whose first frame names nobody is closed).
+    fn on_tcp(&mut self, input: TcpInput) {
+        match input {
+            TcpInput::Opened { peer, link } => {
+                let unnamed_from_there = self
+                    .tcp_links
+                    .iter()
+                    .filter(|(at, conn)| conn.pc.is_none() && at.ip() == peer.ip())
+                    .count();
+                if self.tcp_links.len() >= MAX_TCP_LINKS || unnamed_from_there >= MAX_UNNAMED_TCP_LINKS_PER_IP
+                {
+                    tracing::warn!(%peer, "too many media TCP connections; one was refused");
+                    return;
+                }
+                self.tcp_links.insert(peer, TcpConn { link, pc: None });
+            }
+            TcpInput::Closed { peer } => {
+                self.tcp_links.remove(&peer);
+            }
+            TcpInput::Frame { peer, frame } => {
+                let Some(conn) = self.tcp_links.get_mut(&peer) else { return };
+                let named = conn.pc.or_else(|| self.demux.by_username(&frame));
+                let Some(id) = named.filter(|id| self.pcs.contains_key(id)) else {
+                    self.tcp_links.remove(&peer);
+                    return;
+                };
+                conn.pc = Some(id);
+                let now = Instant::now();
+                let culprit = self.pcs.get(&id).map(|pc| (pc.room, pc.owner));
+                self.contained(now, culprit, |engine| {
+                    engine.on_datagram(now, id, peer, TransportProtocol::TCP, &frame)
+                });
+                self.send_ready();
+            }
+        }
+    }
+
     /// Sends what the socket takes without waiting; the rest waits for
-    /// [`Engine::send_outgoing`].
+    /// [`Engine::send_outgoing`]. Packets for a TCP client go into its
+    /// connection's queue (or are dropped with a full one).
     fn send_ready(&mut self) {
         let mut sent = 0;
-        for (to, datagram) in &self.outgoing {
+        for (protocol, to, datagram) in &self.outgoing {
+            if *protocol == TransportProtocol::TCP {
+                self.send_tcp(*to, datagram);
+                sent += 1;
+                continue;
+            }
             match self.socket.try_send_to(datagram, *to) {
                 Ok(_) => sent += 1,
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -247,8 +340,24 @@ impl Engine {
         self.outgoing.drain(..sent);
     }
 
+    /// Queues a packet on the TCP connection from `to` (dropped when its
+    /// queue is full, as a slow UDP path drops datagrams).
+    fn send_tcp(&self, to: SocketAddr, packet: &[u8]) {
+        match self.tcp_links.get(&to) {
+            Some(conn) if !conn.link.send(packet) => {
+                tracing::trace!(%to, "a media TCP connection's queue is full; a packet was dropped");
+            }
+            Some(_) => {}
+            None => tracing::trace!(%to, "a packet for a TCP connection that has gone"),
+        }
+    }
+
     async fn send_outgoing(&mut self) {
-        for (to, datagram) in std::mem::take(&mut self.outgoing) {
+        for (protocol, to, datagram) in std::mem::take(&mut self.outgoing) {
+            if protocol == TransportProtocol::TCP {
+                self.send_tcp(to, &datagram);
+                continue;
+            }
             if let Err(error) = self.socket.send_to(&datagram, to).await {
                 tracing::debug!(%error, %to, "SFU socket write");
             }
@@ -334,10 +443,23 @@ impl Engine {
         if let Some(mut pc) = self.pcs.remove(&id) {
             let _ = pc.peer.close();
             while let Some(datagram) = pc.peer.poll_write() {
-                self.outgoing.push((datagram.transport.peer_addr, datagram.message));
+                self.outgoing.push((
+                    datagram.transport.transport_protocol,
+                    datagram.transport.peer_addr,
+                    datagram.message,
+                ));
             }
         }
+        self.send_ready();
+        self.forget_pc(id);
+    }
+
+    /// Nothing reaches peer connection `id` any more: its ICE username,
+    /// addresses and TCP connections go.
+    fn forget_pc(&mut self, id: PcId) {
+        self.pcs.remove(&id);
         self.demux.unregister(id);
+        self.tcp_links.retain(|_, conn| conn.pc != Some(id));
     }
 
     fn new_pc(&mut self, now: Instant, room: RoomId, owner: ConnId, role: Role) -> Result<PcId, SfuError> {
@@ -346,11 +468,22 @@ impl Engine {
             Role::Publish => peer::Direction::Incoming,
             Role::Subscribe => peer::Direction::Outgoing,
         };
-        let peer = peer::new_peer(now, &ufrag, self.advertised, direction).map_err(SfuError::internal)?;
+        let peer = peer::new_peer(now, &ufrag, self.advertised, self.tcp_advertised, direction)
+            .map_err(SfuError::internal)?;
         let id = self.next_pc;
         self.next_pc += 1;
         self.demux.register(&ufrag, id);
-        let pc = Pc { peer, room, owner, role, created: now, last_heard: None, deadline: None, stale: true };
+        let pc = Pc {
+            peer,
+            room,
+            owner,
+            role,
+            created: now,
+            last_heard: None,
+            deadline: None,
+            stale: true,
+            connected: false,
+        };
         self.pcs.insert(id, pc);
         Ok(id)
     }
@@ -415,8 +548,28 @@ impl Engine {
         let member = self.member_mut(room, conn).ok_or(SfuError::NotJoined)?;
         member.negotiation.outstanding = None;
         self.update_mappings(room, conn);
+        // Tracks this answer added start with a keyframe, not at the
+        // publisher's next one (a connection still coming up asks once it is up).
+        if self.pcs.get(&id).is_some_and(|pc| pc.connected) {
+            self.request_keyframes_for(now, room, conn);
+        }
         self.pump(now, id);
         Ok(())
+    }
+
+    /// Asks, through each track's throttle, the publishers of every video
+    /// track forwarded to `subscriber` for a keyframe: a picture starts as
+    /// soon as its connection can carry it.
+    fn request_keyframes_for(&mut self, now: Instant, room: RoomId, subscriber: ConnId) {
+        let Some(member) = self.member(room, subscriber) else { return };
+        let mut ssrcs: Vec<u32> = member.forwarded.keys().copied().collect();
+        ssrcs.sort_unstable();
+        for ssrc in ssrcs {
+            let media = self.rooms.get_mut(&room);
+            if media.is_some_and(|m| m.router.request_keyframe(now, ssrc)) {
+                self.send_keyframe_request(now, room, ssrc);
+            }
+        }
     }
 
     /// After a subscriber's answer: how each publisher's packets are
@@ -557,25 +710,36 @@ impl Engine {
             [m.publish_pc, m.subscribe_pc].into_iter().flatten().collect::<Vec<_>>()
         });
         for id in pcs {
-            self.pcs.remove(&id);
-            self.demux.unregister(id);
+            self.forget_pc(id);
         }
         self.lose(now, room, conn);
     }
 
-    fn on_datagram(&mut self, now: Instant, id: PcId, from: SocketAddr, datagram: &[u8]) {
+    fn on_datagram(
+        &mut self,
+        now: Instant,
+        id: PcId,
+        from: SocketAddr,
+        protocol: TransportProtocol,
+        datagram: &[u8],
+    ) {
         let Some(pc) = self.pcs.get_mut(&id) else { return };
         if classify(datagram) == PacketClass::Unknown {
             return;
         }
         pc.last_heard = Some(now);
+        // The address of the candidate it came in on (the ICE agent pairs by it).
+        let local_addr = match protocol {
+            TransportProtocol::TCP => self.tcp_advertised.unwrap_or(self.advertised),
+            _ => self.advertised,
+        };
         let message = TaggedBytesMut {
             now,
             transport: TransportContext {
-                local_addr: self.advertised,
+                local_addr,
                 peer_addr: from,
                 ecn: None,
-                transport_protocol: TransportProtocol::UDP,
+                transport_protocol: protocol,
             },
             message: BytesMut::from(datagram),
         };
@@ -680,7 +844,11 @@ impl Engine {
             let Some(pc) = self.pcs.get_mut(&id) else { continue };
             let (room, owner, role) = (pc.room, pc.owner, pc.role);
             while let Some(datagram) = pc.peer.poll_write() {
-                self.outgoing.push((datagram.transport.peer_addr, datagram.message));
+                self.outgoing.push((
+                    datagram.transport.transport_protocol,
+                    datagram.transport.peer_addr,
+                    datagram.message,
+                ));
             }
             let mut events = Vec::new();
             while let Some(event) = pc.peer.poll_event() {
@@ -725,8 +893,16 @@ impl Engine {
         match event {
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
                 tracing::debug!(?role, %state, "SFU peer connection");
-                if state == RTCPeerConnectionState::Failed {
-                    self.lose(now, room, owner);
+                if let Some(pc) = self.pcs.get_mut(&id) {
+                    pc.connected = state == RTCPeerConnectionState::Connected;
+                }
+                match state {
+                    RTCPeerConnectionState::Failed => self.lose(now, room, owner),
+                    // What it receives can be seen from now: start each picture with a keyframe.
+                    RTCPeerConnectionState::Connected if role == Role::Subscribe => {
+                        self.request_keyframes_for(now, room, owner);
+                    }
+                    _ => {}
                 }
             }
             RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) if role == Role::Publish => {
@@ -875,6 +1051,14 @@ impl Engine {
 
     fn member_mut(&mut self, room: RoomId, conn: ConnId) -> Option<&mut Member> {
         self.rooms.get_mut(&room)?.members.get_mut(&conn)
+    }
+}
+
+/// The next input from the TCP side; never, without one.
+async fn next_tcp_input(inputs: &mut Option<mpsc::Receiver<TcpInput>>) -> Option<TcpInput> {
+    match inputs {
+        Some(inputs) => inputs.recv().await,
+        None => std::future::pending().await,
     }
 }
 

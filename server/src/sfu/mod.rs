@@ -1,6 +1,7 @@
 //! The SFU: calls' media through the server. One UDP socket for every
 //! participant (ICE-lite; datagrams demultiplexed by ICE username, then by
-//! address), one task that owns every peer connection and every room's
+//! address) and one TCP port beside it for those whose UDP is blocked
+//! (ICE-TCP, [`tcp`]), one task that owns every peer connection and every room's
 //! forwarding ([`engine`]), peer connections from `rtc` 0.21's sans-IO core
 //! ([`peer`]); what is forwarded to whom is decided by `concord-sfu`.
 //!
@@ -10,6 +11,7 @@
 
 pub mod engine;
 pub mod peer;
+pub mod tcp;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
 
@@ -19,7 +21,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::realtime::ConnId;
-use engine::{Engine, Reply};
+use engine::{Engine, Reply, TcpMedia};
 
 /// Commands waiting for the engine (joins, leaves, offers and answers of
 /// every call on this instance; each websocket has few requests in flight).
@@ -159,25 +161,67 @@ pub struct Sfu {
     pub local: SocketAddr,
     /// Where clients send media (the candidate in every SDP).
     pub advertised: SocketAddr,
+    /// The bound TCP address (ICE-TCP), if the TCP port is open.
+    pub tcp_local: Option<SocketAddr>,
+    /// Where clients whose UDP is blocked connect (the passive TCP candidate).
+    pub tcp_advertised: Option<SocketAddr>,
+}
+
+/// Where the SFU listens.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaAddresses {
+    /// The UDP socket every call's media goes through.
+    pub udp: SocketAddr,
+    /// The TCP port for clients whose UDP is blocked; `None`: no TCP.
+    pub tcp: Option<SocketAddr>,
+    /// The IP clients are told to use (behind NAT, in a container).
+    pub advertise_ip: Option<IpAddr>,
+}
+
+/// Why the SFU could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SfuStartError {
+    /// The UDP address could not be bound.
+    #[error("cannot listen for call media on UDP {0}: {1}")]
+    Udp(SocketAddr, std::io::Error),
+    /// The TCP address could not be bound.
+    #[error("cannot listen for call media on TCP {0}: {1}")]
+    Tcp(SocketAddr, std::io::Error),
 }
 
 impl Sfu {
-    /// Binds `bind` (e.g. `0.0.0.0:7882`) and starts the engine; clients are
-    /// told to send to `advertise_ip` (or, unset, the bound address, or this
-    /// host's address on its default route). Events arrive on the receiver.
-    pub fn start(
-        bind: SocketAddr,
-        advertise_ip: Option<IpAddr>,
-    ) -> std::io::Result<(Sfu, mpsc::Receiver<SfuEvent>)> {
-        let socket = bind_udp(bind)?;
-        let local = socket.local_addr()?;
-        let ip = advertise_ip.unwrap_or_else(|| default_advertised_ip(local.ip()));
+    /// Binds the UDP address (e.g. `0.0.0.0:7882`) and the TCP one, and
+    /// starts the engine; clients are told to send to `advertise_ip` (or,
+    /// unset, the bound address, or this host's address on its default
+    /// route). Events arrive on the receiver.
+    pub fn start(addresses: MediaAddresses) -> Result<(Sfu, mpsc::Receiver<SfuEvent>), SfuStartError> {
+        let udp_error = |error| SfuStartError::Udp(addresses.udp, error);
+        let socket = bind_udp(addresses.udp).map_err(udp_error)?;
+        let local = socket.local_addr().map_err(udp_error)?;
+        let ip = addresses.advertise_ip.unwrap_or_else(|| default_advertised_ip(local.ip()));
         let advertised = SocketAddr::new(ip, local.port());
-        let socket = UdpSocket::from_std(socket)?;
+        let socket = UdpSocket::from_std(socket).map_err(udp_error)?;
+        let tcp = match addresses.tcp {
+            Some(bind) => {
+                let tcp_error = |error| SfuStartError::Tcp(bind, error);
+                let listener = tcp::bind(bind).map_err(tcp_error)?;
+                let tcp_local = listener.local_addr().map_err(tcp_error)?;
+                Some((
+                    tcp_local,
+                    TcpMedia {
+                        advertised: SocketAddr::new(ip, tcp_local.port()),
+                        inputs: tcp::start(listener),
+                    },
+                ))
+            }
+            None => None,
+        };
+        let (tcp_local, tcp) = tcp.unzip();
+        let tcp_advertised = tcp.as_ref().map(|t| t.advertised);
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
-        tokio::spawn(Engine::new(socket, advertised, event_tx).run(command_rx));
-        Ok((Sfu { commands, local, advertised }, events))
+        tokio::spawn(Engine::new(socket, advertised, tcp, event_tx).run(command_rx));
+        Ok((Sfu { commands, local, advertised, tcp_local, tcp_advertised }, events))
     }
 
     /// Queues a command that needs no answer, without waiting (callers hold

@@ -1,6 +1,7 @@
 //! One WebRTC peer connection on the SFU's side, built on `rtc` 0.21's
-//! sans-IO `RTCPeerConnection`: ICE-lite with a single host candidate (the
-//! shared UDP socket, at the advertised address), DTLS, SRTP, and rtc's
+//! sans-IO `RTCPeerConnection`: ICE-lite with one UDP host candidate (the
+//! shared UDP socket, at the advertised address) and one passive TCP
+//! candidate (the shared TCP port, for clients whose UDP is blocked), DTLS, SRTP, and rtc's
 //! interceptors: on a publishing connection (media in) the defaults — NACK
 //! generator and responder, receiver and sender reports, transport-wide
 //! congestion feedback for the sender's estimator; on a receiving one
@@ -20,6 +21,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use rand::distr::{Alphanumeric, SampleString};
+use rtc::ice::tcp_type::TcpType;
 use rtc::interceptor::{
     Attribute, Interceptor, NackResponderBuilder, Packet, Registry, SenderReportBuilder, Slot, StreamInfo,
     TaggedPacket,
@@ -30,7 +32,9 @@ use rtc::peer_connection::configuration::interceptor_registry::{
 use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
+};
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -61,11 +65,14 @@ pub enum Direction {
 }
 
 /// A new peer connection whose ICE username fragment is `ufrag`, reachable
-/// at `candidate` (the SFU's socket as clients must address it).
+/// at `candidate` (the SFU's UDP socket as clients must address it) and,
+/// when there is one, at `tcp_candidate` (its TCP port: a passive ICE-TCP
+/// candidate, which clients whose UDP is blocked connect to).
 pub fn new_peer(
     now: Instant,
     ufrag: &str,
     candidate: SocketAddr,
+    tcp_candidate: Option<SocketAddr>,
     direction: Direction,
 ) -> Result<RTCPeerConnection, PeerError> {
     let mut media_engine = MediaEngine::default();
@@ -103,19 +110,32 @@ pub fn new_peer(
         .with_media_engine(media_engine)
         .with_interceptor_registry(registry)
         .build(now)?;
+    let udp = host_candidate("udp", candidate, TcpType::Unspecified)?;
+    peer.add_local_candidate(udp)?;
+    if let Some(tcp) = tcp_candidate {
+        peer.add_local_candidate(host_candidate("tcp", tcp, TcpType::Passive)?)?;
+    }
+    Ok(peer)
+}
+
+/// A host candidate at `address` over `network` ("udp" or "tcp").
+fn host_candidate(
+    network: &str,
+    address: SocketAddr,
+    tcp_type: TcpType,
+) -> Result<RTCIceCandidateInit, PeerError> {
     let host = CandidateHostConfig {
         base_config: CandidateConfig {
-            network: "udp".to_owned(),
-            address: candidate.ip().to_string(),
-            port: candidate.port(),
+            network: network.to_owned(),
+            address: address.ip().to_string(),
+            port: address.port(),
             component: 1,
             ..Default::default()
         },
-        ..Default::default()
+        tcp_type,
     }
     .new_candidate_host()?;
-    peer.add_local_candidate(RTCIceCandidate::from(&host).to_json()?)?;
-    Ok(peer)
+    RTCIceCandidate::from(&host).to_json()
 }
 
 /// A fresh ICE username fragment (the demultiplexer's key for a new peer).

@@ -3,14 +3,15 @@
 //! in-process ([`server`]) or as a child process ([`process`]), a Redis of the
 //! test's own ([`redis`]), accounts and friendships made through the client
 //! library ([`concord_client::rest::Api`]), a websocket client whose
-//! assertions are strict about order ([`ws`]), and latency summaries
-//! ([`stats`]).
+//! assertions are strict about order ([`ws`]), latency summaries
+//! ([`stats`]), and networks of a test's own, UDP blocked or not ([`netns`]).
 //!
 //! A failed step panics with what went wrong: that is how a test reports.
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod db;
+pub mod netns;
 pub mod process;
 pub mod redis;
 pub mod server;

@@ -10,12 +10,20 @@
 //! With `CONCORD_BENCH_CAPTURE=1`, `tcpdump` also records the SFU's port
 //! and the added forwarding latency is read off the wire ([`capture`]).
 //!
+//! With `CONCORD_BENCH_TRANSPORTS=udp,tcp` each size runs once per
+//! transport, the bot inside a network namespace of the bench's own behind
+//! a veth pair (root needed): `udp` as it is, `tcp` with the namespace's UDP
+//! to the server dropped, so every participant's media goes over the SFU's
+//! TCP port (ICE-TCP) — the cost of the TCP fallback, beside UDP on the same
+//! path. Round-trip times are ICE's own (the bots measure them each second).
+//!
 //! ```text
 //! cargo build --release -p concord-server -p concord-call
 //! cargo bench -p concord-call --bench sfu_room            # sizes 2,4,8,12; CONCORD_BENCH_SIZES=2,25 for others
 //! CONCORD_BENCH_RESOLUTION=1280x720 CONCORD_BENCH_CAPTURE=1 cargo bench -p concord-call --bench sfu_room
 //! CONCORD_BENCH_VIDEO=camera.h264 cargo bench -p concord-call --bench sfu_room   # a given Annex-B file at 15 fps
 //! CONCORD_BENCH_SERVER_BIN=old/concord-server cargo bench -p concord-call --bench sfu_room   # another build
+//! CONCORD_BENCH_TRANSPORTS=udp,tcp CONCORD_BENCH_SIZES=2,8 cargo bench -p concord-call --bench sfu_room
 //! ```
 //! Bots and server share the machine's cores: on 2 cores the bots' own
 //! SRTP and RTP work is most of the load, which caps the largest room here.
@@ -27,6 +35,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use concord_testkit::db::{Backend, Database};
+use concord_testkit::netns::TestNetwork;
 use concord_testkit::process::{child_env, ChildServer};
 use concord_testkit::server::{TestServer, PASSWORD};
 use concord_testkit::stats::percentiles;
@@ -73,12 +82,25 @@ fn main() {
             (file, true)
         }
     };
+    // None: the bot on loopback (as the earlier figures were taken).
+    let transports: Vec<Option<String>> = match std::env::var("CONCORD_BENCH_TRANSPORTS") {
+        Ok(list) => list.split(',').map(|t| Some(t.trim().to_owned())).collect(),
+        Err(_) => vec![None],
+    };
+    if let Some(other) = transports.iter().flatten().find(|t| *t != "udp" && *t != "tcp") {
+        eprintln!("CONCORD_BENCH_TRANSPORTS lists udp and tcp, not {other}");
+        std::process::exit(1);
+    }
     let mut results = Vec::new();
     for size in sizes {
-        let mut result = runtime.block_on(room(&server_bin, bot, &file, size, capture));
-        result["resolution"] = json!(resolution);
-        println!("{}", serde_json::to_string(&result).unwrap_or_default());
-        results.push(result);
+        for transport in &transports {
+            let network = transport.as_deref().map(|t| TestNetwork::create(t == "tcp"));
+            let mut result = runtime.block_on(room(&server_bin, bot, &file, size, capture, network.as_ref()));
+            result["resolution"] = json!(resolution);
+            result["transport"] = json!(transport.as_deref().unwrap_or("udp (loopback)"));
+            println!("{}", serde_json::to_string(&result).unwrap_or_default());
+            results.push(result);
+        }
     }
     if generated {
         let _ = std::fs::remove_file(&file);
@@ -92,6 +114,7 @@ async fn room(
     file: &std::path::Path,
     size: usize,
     capture: bool,
+    network: Option<&TestNetwork>,
 ) -> Value {
     let db = Database::create(Backend::Sqlite).await;
     let mut env = child_env(&db.url, &db.dir);
@@ -100,10 +123,17 @@ async fn room(
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
         .expect("a free UDP port");
+    let media_ip = if network.is_some() { "0.0.0.0" } else { "127.0.0.1" };
     for (key, value) in &mut env {
         if key == "ROCKET_MEDIA_UDP_ADDRESS" {
-            *value = format!("127.0.0.1:{media_port}");
+            *value = format!("{media_ip}:{media_port}");
         }
+        if key == "ROCKET_ADDRESS" && network.is_some() {
+            *value = "0.0.0.0".into();
+        }
+    }
+    if let Some(network) = network {
+        env.push(("ROCKET_MEDIA_ADVERTISE_IP".into(), network.host_ip.clone()));
     }
     env.push(("ROCKET_LOG_LEVEL".into(), "off".into()));
     env.push(("RUST_LOG".into(), "warn,concord_server=info".into()));
@@ -132,8 +162,13 @@ async fn room(
     };
     let (user_before, system_before) = process.cpu_times();
     let started = Instant::now();
-    let output = tokio::process::Command::new(bot)
-        .args(["--server", &server.base, "--email", &format!("{tag}@example.com"), "--password", PASSWORD])
+    // In a namespace, the bot reaches the server at the veth address.
+    let (mut command, base) = match network {
+        Some(network) => (network.command(bot), format!("http://{}:{}", network.host_ip, process.port)),
+        None => (tokio::process::Command::new(bot), server.base.clone()),
+    };
+    let output = command
+        .args(["--server", &base, "--email", &format!("{tag}@example.com"), "--password", PASSWORD])
         .args(["--room", &room_id, "--participants", &size.to_string(), "--seconds", &SECONDS.to_string()])
         .args(["--video", &file.display().to_string(), "--fps", &FPS.to_string(), "--decode", "none"])
         .stdout(Stdio::piped())
@@ -174,6 +209,20 @@ async fn room(
         .filter_map(|r| r["first_remote_frame_ms"].as_u64())
         .map(Duration::from_millis)
         .collect();
+    let mut round_trips: Vec<Duration> = reports
+        .iter()
+        .filter_map(|r| r["round_trip_ms"].as_f64())
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .collect();
+    // How many connections ICE put on each transport.
+    let mut transports: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for report in &reports {
+        for connection in ["publish", "receive"] {
+            if let Some(protocol) = report["transport"][connection].as_str() {
+                *transports.entry(protocol.to_owned()).or_default() += 1;
+            }
+        }
+    }
     let mut frames = 0u64;
     let mut lost = 0u64;
     let mut packets = 0u64;
@@ -203,6 +252,8 @@ async fn room(
         "joined": reports.iter().filter(|r| r["joined_ms"].is_u64()).count(),
         "join_ms": percentiles(&mut joined),
         "first_remote_frame_ms": percentiles(&mut first),
+        "round_trip_ms": percentiles(&mut round_trips),
+        "connections_by_transport": transports,
         "video_frames_delivered_pct": (frames as f64 * 1000.0 / expected.max(1) as f64).round() / 10.0,
         "packets_lost": lost,
         // What the subscribers received, i.e. what the SFU forwarded and delivered.

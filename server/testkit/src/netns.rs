@@ -1,0 +1,83 @@
+//! A network of the test's own: a network namespace joined to this host by
+//! a veth pair (the host's end `10.77.N.1`, the namespace's `10.77.N.2`),
+//! optionally with every UDP datagram to the host dropped (nftables, inside
+//! the namespace) — a participant behind a firewall that lets only TCP out.
+//! Programs run inside it with [`TestNetwork::command`]. Needs root (or
+//! CAP_NET_ADMIN), iproute2 and nftables (`.ci/setup` installs them).
+
+/// The namespace and its link; dropping it deletes both.
+pub struct TestNetwork {
+    /// The namespace's name.
+    pub name: String,
+    host_link: String,
+    /// This host's address as the namespace reaches it.
+    pub host_ip: String,
+}
+
+impl TestNetwork {
+    /// A fresh namespace; with `block_udp`, its UDP to the host is dropped.
+    pub fn create(block_udp: bool) -> TestNetwork {
+        // A subnet and names no other run is likely to hold (a clash makes
+        // `ip netns add` fail before anything of ours exists to undo).
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            % 200
+            + 20;
+        let name = format!("concord-net-{n}");
+        // Checked before `network` exists: its Drop would delete another run's namespace.
+        let name_taken = std::path::Path::new("/run/netns").join(&name).exists();
+        assert!(!name_taken, "network namespace {name} already exists (another run's)");
+        let network = TestNetwork { name, host_link: format!("cnet{n}h"), host_ip: format!("10.77.{n}.1") };
+        let inside = format!("cnet{n}n");
+        let ns_ip = format!("10.77.{n}.2/24");
+        let host_cidr = format!("{}/24", network.host_ip);
+        let steps: [&[&str]; 8] = [
+            &["netns", "add", &network.name],
+            &["link", "add", &network.host_link, "type", "veth", "peer", "name", &inside],
+            &["link", "set", &inside, "netns", &network.name],
+            &["addr", "add", &host_cidr, "dev", &network.host_link],
+            &["link", "set", &network.host_link, "up"],
+            &["netns", "exec", &network.name, "ip", "addr", "add", &ns_ip, "dev", &inside],
+            &["netns", "exec", &network.name, "ip", "link", "set", &inside, "up"],
+            &["netns", "exec", &network.name, "ip", "link", "set", "lo", "up"],
+        ];
+        for step in steps {
+            let status = std::process::Command::new("ip").args(step).status().expect("ip runs (iproute2)");
+            assert!(status.success(), "ip {step:?} failed (needs root or CAP_NET_ADMIN)");
+        }
+        if block_udp {
+            network.block_udp_to_host();
+        }
+        network
+    }
+
+    fn block_udp_to_host(&self) {
+        let rules = format!(
+            "table inet concord {{\n chain output {{\n  type filter hook output priority 0;\n  ip daddr {} meta l4proto udp drop\n }}\n}}\n",
+            self.host_ip
+        );
+        let rules_file = std::env::temp_dir().join(format!("{}.nft", self.name));
+        std::fs::write(&rules_file, rules).expect("the rules file");
+        let status = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.name, "nft", "-f", &rules_file.display().to_string()])
+            .status()
+            .expect("ip runs (iproute2)");
+        let _ = std::fs::remove_file(&rules_file);
+        assert!(status.success(), "nft failed (apt-get install nftables; .ci/setup does)");
+    }
+
+    /// `program` to be run inside the namespace.
+    pub fn command(&self, program: &str) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new("ip");
+        command.args(["netns", "exec", &self.name, program]);
+        command
+    }
+}
+
+impl Drop for TestNetwork {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = std::process::Command::new("ip").args(["link", "del", &self.host_link]).status();
+    }
+}
