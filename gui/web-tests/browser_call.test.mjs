@@ -16,8 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { runBot as runNativeBot } from "./bot.mjs";
-import { freePort, spawnConcord } from "./concord_server.mjs";
-import { apiAt, launchChromium, logInAndOpenRoom, press, waitFor, waitForState } from "./page.mjs";
+import { freePort, spawnConcord, waitForServer } from "./concord_server.mjs";
+import { adaAndBotInRoom, apiAt, launchChromium, logInAndOpenRoom, press, waitFor, waitForState } from "./page.mjs";
 
 const SERVER_BIN = process.env.CONCORD_SERVER_BIN;
 const WEB_ROOT = process.env.CONCORD_WEB_ROOT;
@@ -30,13 +30,7 @@ let server, port, base, dir, browser;
 // same database, same signing secret, so logins stay valid).
 async function startServer() {
   server = spawnConcord({ bin: SERVER_BIN, webRoot: WEB_ROOT, dir, port });
-  await waitFor("the server", async () => {
-    try {
-      return (await fetch(base + "/api/health")).ok;
-    } catch {
-      return false;
-    }
-  });
+  await waitForServer(base);
 }
 
 const api = apiAt(() => base);
@@ -68,12 +62,7 @@ after(async () => {
 });
 
 test("a browser and a native bot call through the SFU: each decodes the other's video and audio", async () => {
-  const ada = await api("POST", "/api/auth/register", null, { email: "ada@example.com", username: "ada", password: PASSWORD });
-  const bot = await api("POST", "/api/auth/register", null, { email: "bot@example.com", username: "bot", password: PASSWORD });
-  await api("POST", "/api/invites", bot.token, { email: "ada@example.com" });
-  await api("POST", "/api/invites", ada.token, { email: "bot@example.com" });
-  const room = await api("POST", "/api/rooms", ada.token, { label: "Standup" });
-  await api("POST", `/api/rooms/${room.id}/members`, ada.token, { user_id: bot.user.id });
+  const { ada, bot, room } = await adaAndBotInRoom(api, PASSWORD, "Standup");
 
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();

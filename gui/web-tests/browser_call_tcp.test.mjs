@@ -16,9 +16,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { runBot } from "./bot.mjs";
-import { freePort, spawnConcord } from "./concord_server.mjs";
+import { freePort, spawnConcord, waitForServer } from "./concord_server.mjs";
 import { createUdpBlockedNetwork } from "./netns.mjs";
-import { apiAt, launchChromium, logInAndOpenRoom, press, waitFor, waitForState } from "./page.mjs";
+import { adaAndBotInRoom, apiAt, launchChromium, logInAndOpenRoom, press, waitForState } from "./page.mjs";
 
 const SERVER_BIN = process.env.CONCORD_SERVER_BIN;
 const WEB_ROOT = process.env.CONCORD_WEB_ROOT;
@@ -38,13 +38,7 @@ before(async () => {
   server = spawnConcord({ bin: SERVER_BIN, webRoot: WEB_ROOT, dir, port, address: "0.0.0.0", advertiseIp: network.hostIp });
   base = `http://127.0.0.1:${port}`;
   pageBase = `http://${network.hostIp}:${port}`;
-  await waitFor("the server", async () => {
-    try {
-      return (await fetch(base + "/api/health")).ok;
-    } catch {
-      return false;
-    }
-  });
+  await waitForServer(base);
   browser = await launchChromium(chromium, [
     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
     // The page is plain http on a private address: let it have the
@@ -61,12 +55,7 @@ after(async () => {
 });
 
 test("a browser whose UDP is blocked calls a bot over the SFU's TCP port: each decodes the other", async () => {
-  const ada = await api("POST", "/api/auth/register", null, { email: "ada@example.com", username: "ada", password: PASSWORD });
-  const bot = await api("POST", "/api/auth/register", null, { email: "bot@example.com", username: "bot", password: PASSWORD });
-  await api("POST", "/api/invites", bot.token, { email: "ada@example.com" });
-  await api("POST", "/api/invites", ada.token, { email: "bot@example.com" });
-  const room = await api("POST", "/api/rooms", ada.token, { label: "Firewall" });
-  await api("POST", `/api/rooms/${room.id}/members`, ada.token, { user_id: bot.user.id });
+  const { ada, bot, room } = await adaAndBotInRoom(api, PASSWORD, "Firewall");
 
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();

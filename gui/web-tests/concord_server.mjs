@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { waitFor } from "./page.mjs";
 
 // A port nothing listens on right now.
 export const freePort = () =>
@@ -36,3 +37,7 @@ export function spawnConcord({ bin, webRoot, dir, port, address = "127.0.0.1", a
     stdio: ["ignore", "ignore", "inherit"],
   });
 }
+
+// Resolves once the server at `base` answers its health check (30 s at most).
+export const waitForServer = (base) =>
+  waitFor("the server", async () => (await fetch(base + "/api/health").catch(() => null))?.ok);

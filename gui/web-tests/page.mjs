@@ -17,6 +17,18 @@ export function apiAt(base) {
   };
 }
 
+// Ada and a bot (ada@… and bot@example.com, `password`), friends, both
+// members of a room `label` ada owns: { ada, bot, room } as the API gave them.
+export async function adaAndBotInRoom(api, password, label) {
+  const ada = await api("POST", "/api/auth/register", null, { email: "ada@example.com", username: "ada", password });
+  const bot = await api("POST", "/api/auth/register", null, { email: "bot@example.com", username: "bot", password });
+  await api("POST", "/api/invites", bot.token, { email: "ada@example.com" });
+  await api("POST", "/api/invites", ada.token, { email: "bot@example.com" });
+  const room = await api("POST", "/api/rooms", ada.token, { label });
+  await api("POST", `/api/rooms/${room.id}/members`, ada.token, { user_id: bot.user.id });
+  return { ada, bot, room };
+}
+
 // egui applies a focus change (Tab) on the next frame, so keystrokes sent
 // in the same instant would go to the old field.
 export async function press(page, key) {
