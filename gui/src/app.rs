@@ -114,6 +114,8 @@ impl eframe::App for ConcordApp {
             summary["emoji_missing"] =
                 ui::theme::emoji_without_glyphs(ui.ctx(), ui::theme::EVERYDAY_EMOJI).into();
             summary["layout"] = if ui::is_narrow(ui.ctx()) { "narrow" } else { "wide" }.into();
+            // Whether a text field has the keyboard (tests click into one).
+            summary["typing"] = ui.ctx().egui_wants_keyboard_input().into();
             crate::platform::publish_test_state(&summary.to_string());
         }
     }

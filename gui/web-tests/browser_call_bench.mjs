@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { freePort, spawnConcord } from "./concord_server.mjs";
-import { apiAt, appState, CHROMIUM_ARGS, waitFor } from "./page.mjs";
+import { apiAt, appState, CHROMIUM_ARGS, clickField, press, type, waitFor } from "./page.mjs";
 
 const { CONCORD_SERVER_BIN: bin, CONCORD_WEB_ROOT: root, CONCORD_BOT_BIN: botBin } = process.env;
 if (!bin || !root || !botBin) throw new Error("set CONCORD_SERVER_BIN, CONCORD_WEB_ROOT and CONCORD_BOT_BIN");
@@ -97,19 +97,17 @@ try {
   const page = context.pages()[0] ?? (await context.newPage());
   await page.goto(base + "/");
   await until("the log-in form", async () => (await state(page))?.screen === "login");
-  await page.mouse.click(640, 235);
-  await page.keyboard.type("ada@example.com", { delay: 20 });
-  await page.keyboard.press("Tab");
-  await page.waitForTimeout(150);
-  await page.keyboard.type(PASSWORD, { delay: 20 });
-  await page.keyboard.press("Enter");
+  await clickField(page, 640, 235);
+  await type(page, "ada@example.com");
+  await press(page, "Tab");
+  await type(page, PASSWORD);
+  await press(page, "Enter");
   await until("logged in", async () => (await state(page))?.online);
 
   const openRoom = async () => {
-    await page.keyboard.press("Control+k");
-    await page.waitForTimeout(150);
-    await page.keyboard.type("bench", { delay: 20 });
-    await page.keyboard.press("Enter");
+    await press(page, "Control+k");
+    await type(page, "bench");
+    await press(page, "Enter");
     await until("the room", async () => (await state(page))?.selected_room === "Bench");
   };
 

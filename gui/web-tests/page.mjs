@@ -29,16 +29,29 @@ export async function adaAndBotInRoom(api, password, label) {
   return { ada, bot, room };
 }
 
-// egui applies a focus change (Tab) on the next frame, so keystrokes sent
-// in the same instant would go to the old field.
+// Does `action` (keys, a click) and returns once the app has run a frame
+// after it. egui takes input at the start of a frame and moves the
+// keyboard focus (Tab, a click) in the frame that handles it, so what is
+// sent next goes to the new field. eframe's frame is an animation-frame
+// callback it renews every time, so it is queued before ours: two of
+// ours have run only after a frame that saw everything sent before them.
+export async function afterFrame(page, action) {
+  await action();
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+}
+
 export async function press(page, key) {
-  await page.keyboard.press(key);
-  await page.waitForTimeout(150);
+  await afterFrame(page, () => page.keyboard.press(key));
 }
 
 export async function type(page, text) {
-  await page.keyboard.type(text, { delay: 20 });
-  await page.waitForTimeout(100);
+  await afterFrame(page, () => page.keyboard.type(text, { delay: 20 }));
+}
+
+// Clicks the text field at (x, y) and waits until it has the keyboard.
+export async function clickField(page, x, y) {
+  await afterFrame(page, () => page.mouse.click(x, y));
+  await waitForState(page, `a text field at ${x},${y} to take the keyboard`, (s) => s.typing);
 }
 
 // The app's state, or null before it first publishes one.
@@ -92,8 +105,7 @@ export async function waitFor(what, probe, { patienceMs = 30_000, everyMs = 100 
 // the only room, `label`, with Ctrl+K; calls must be available there.
 export async function logInAndOpenRoom(page, email, password, label) {
   await waitForState(page, "the log-in form", (s) => s.screen === "login" && s.mode === "Login");
-  await page.mouse.click(640, 235);
-  await page.waitForTimeout(150);
+  await clickField(page, 640, 235);
   await type(page, email);
   await press(page, "Tab");
   await type(page, password);

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { freePort, spawnConcord } from "./concord_server.mjs";
+import { clickField, press, type } from "./page.mjs";
 
 const { CONCORD_SERVER_BIN: bin, CONCORD_WEB_ROOT: root, CONCORD_SCREENSHOTS: out } = process.env;
 if (!bin || !root || !out) throw new Error("set CONCORD_SERVER_BIN, CONCORD_WEB_ROOT and CONCORD_SCREENSHOTS");
@@ -92,23 +93,20 @@ try {
     await until(`${name}: the app`, async () => (await state()).emoji_missing.length === 0);
     if (loggedIn) {
       // Click the email field (y 220–250 on pages taller than 667 points).
-      await page.mouse.click(viewport.width / 2, 235);
-      await page.waitForTimeout(150);
-      await page.keyboard.type("ada@example.com", { delay: 10 });
-      await page.keyboard.press("Tab");
-      await page.waitForTimeout(150);
-      await page.keyboard.type("correct horse", { delay: 10 });
-      await page.keyboard.press("Enter");
+      await clickField(page, viewport.width / 2, 235);
+      await type(page, "ada@example.com");
+      await press(page, "Tab");
+      await type(page, "correct horse");
+      await press(page, "Enter");
       await until(`${name}: logged in`, async () => {
         const s = await state();
         return s.screen === "main" && s.online && s.friends.length === 2;
       });
     }
     if (open) {
-      await page.keyboard.press("Control+k");
-      await page.waitForTimeout(150);
-      await page.keyboard.type("bob", { delay: 10 });
-      await page.keyboard.press("Enter");
+      await press(page, "Control+k");
+      await type(page, "bob");
+      await press(page, "Enter");
       await until(`${name}: the conversation`, async () => ((await state()).messages.bob ?? []).length === MESSAGES.length);
       // Let the history settle at the bottom and the composer take focus.
       await page.waitForTimeout(500);

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { freePort, spawnConcord } from "./concord_server.mjs";
-import { apiAt, appState, launchChromium, press, type, waitForState } from "./page.mjs";
+import { apiAt, appState, clickField, launchChromium, press, type, waitForState } from "./page.mjs";
 
 const SERVER_BIN = process.env.CONCORD_SERVER_BIN;
 const WEB_ROOT = process.env.CONCORD_WEB_ROOT;
@@ -98,8 +98,7 @@ test("register by typing, accept an invite, exchange DMs both ways", async () =>
 
   // Click into the email field (the log-in card's first field: x 334–666,
   // y 220–250 at 1000×700, as the kittest harness measures it), as a person would.
-  await page.mouse.click(500, 235);
-  await page.waitForTimeout(150);
+  await clickField(page, 500, 235);
   await type(page, "webby@example.com");
   await press(page, "Tab");
   await type(page, "webby");
@@ -188,8 +187,7 @@ test("on a phone-sized screen the list and the conversation take turns", async (
   await waitForState(page, "the log-in form", (s) => s.screen === "login" && s.mode === "Login" && s.layout === "narrow");
   // Tap the email field: the card sits 80 points from the top at any height
   // above 667, so the field is at y 220–250 as on the desktop-sized page.
-  await page.mouse.click(195, 235);
-  await page.waitForTimeout(150);
+  await clickField(page, 195, 235);
   await type(page, "ann@example.com");
   await press(page, "Tab");
   await type(page, "correct horse");
@@ -217,8 +215,7 @@ test("rooms in the browser: one appears live, its chat works, changes follow", a
   const page = await context.newPage();
   await page.goto(base + "/");
   await waitForState(page, "the log-in form", (s) => s.screen === "login" && s.mode === "Login");
-  await page.mouse.click(640, 235);
-  await page.waitForTimeout(150);
+  await clickField(page, 640, 235);
   await type(page, "rae@example.com");
   await press(page, "Tab");
   await type(page, "correct horse");
@@ -271,8 +268,7 @@ test("over plain http from a non-localhost name, a room says calls need https", 
     await page.goto(`http://concord.test:${port}/`);
     assert.equal(await page.evaluate(() => window.isSecureContext), false, "the browser sees an insecure page");
     await waitForState(page, "the log-in form", (s) => s.screen === "login" && s.mode === "Login");
-    await page.mouse.click(640, 235);
-    await page.waitForTimeout(150);
+    await clickField(page, 640, 235);
     await type(page, "tia@example.com");
     await press(page, "Tab");
     await type(page, "correct horse");

@@ -22,7 +22,7 @@ use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYP
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::peer_connection::transport::{RTCIceCandidateInit, RTCIceServer};
+use rtc::peer_connection::transport::{RTCIceCandidateInit, RTCIceCandidateType, RTCIceServer};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
@@ -251,8 +251,9 @@ impl MediaPeer {
         }
     }
 
-    /// Which transport the connection's media goes over — `"udp"` or
-    /// `"tcp"` — as ICE chose it (`None` before it chose).
+    /// Which transport the connection's media goes over — `"udp"`, `"tcp"`,
+    /// or `"relay"` (through a TURN relay) — as ICE chose it (`None` before
+    /// it chose).
     pub async fn transport_protocol(&self) -> Option<String> {
         let report =
             self.connection.get_stats(Instant::now(), webrtc::peer_connection::StatsSelector::None).await;
@@ -266,7 +267,13 @@ impl MediaPeer {
         let local =
             [format!("RTCLocalIceCandidate_{}", pair.local_candidate_id), pair.local_candidate_id.clone()];
         local.iter().find_map(|id| match report.get(id) {
-            Some(RTCStatsReportEntry::LocalCandidate(candidate)) => Some(candidate.protocol.to_lowercase()),
+            Some(RTCStatsReportEntry::LocalCandidate(candidate)) => {
+                Some(if candidate.candidate_type == RTCIceCandidateType::Relay {
+                    "relay".to_owned()
+                } else {
+                    candidate.protocol.to_lowercase()
+                })
+            }
             _ => None,
         })
     }

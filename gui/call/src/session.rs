@@ -470,6 +470,8 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
     async fn on_server_event(&mut self, event: ServerEvent) -> bool {
         match event {
             ServerEvent::CallJoined(joined) if joined.room_id == self.room => {
+                // The relays (fresh credentials) the publishing connection may take.
+                self.peer_options.ice_servers = media_ice_servers(&joined.ice_servers);
                 self.apply_want().await;
                 if self.publisher.is_none() && joined.participants.len() <= 1 {
                     // Listen-only and alone: in the call already.
@@ -688,8 +690,12 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
 
     async fn answer(&mut self, offer: events::CallSubscribeOffer) -> concord_media::Result<()> {
         if self.subscriber.is_none() {
-            self.subscriber =
-                Some(MediaPeer::new(self.peer_options.clone(), self.subscriber_events.0.clone()).await?);
+            // Made with the relays this offer brought (credentials issued with it).
+            let options = PeerOptions {
+                ice_servers: media_ice_servers(&offer.ice_servers),
+                ..self.peer_options.clone()
+            };
+            self.subscriber = Some(MediaPeer::new(options, self.subscriber_events.0.clone()).await?);
         }
         let Some(subscriber) = &self.subscriber else { return Ok(()) };
         let sdp = subscriber.accept_offer(offer.sdp).await?;
@@ -763,4 +769,16 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
         }
         self.emit(SessionEvent::Connected);
     }
+}
+
+/// The STUN/TURN servers the server named, as the media engine takes them.
+fn media_ice_servers(servers: &[events::IceServer]) -> Vec<concord_media::transport::IceServer> {
+    servers
+        .iter()
+        .map(|s| concord_media::transport::IceServer {
+            urls: s.urls.clone(),
+            username: s.username.clone(),
+            credential: s.credential.clone(),
+        })
+        .collect()
 }

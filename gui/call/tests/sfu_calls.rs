@@ -945,3 +945,40 @@ async fn a_participant_whose_udp_is_blocked_calls_over_the_sfus_tcp_port() {
     assert_received(&reports, &accounts, &[Some(440.0), Some(550.0)]);
     server.stop().await;
 }
+
+/// A desktop participant on a network whose firewall lets through the web
+/// server and a TURN relay and nothing else — neither the SFU's UDP port
+/// nor its TCP port — takes the relay `call_joined` and the offers name
+/// (coturn over UDP, with the credential made for it) for both its
+/// connections and has media both ways with a participant on the open
+/// network, which stays on direct UDP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_who_reaches_only_a_relay_calls_through_it() {
+    let _heavy = HEAVY_CALL.lock().await;
+    let network = TestNetwork::create(false);
+    let coturn = Coturn::start_on(&network.host_ip).await;
+    let db = Database::create(Backend::Sqlite).await;
+    let turn_url = format!("turn:{}:{}?transport=udp", network.host_ip, coturn.port);
+    let settings = no_extra()
+        .merge(("address", "0.0.0.0"))
+        .merge(("media_udp_address", "0.0.0.0:0"))
+        .merge(("media_advertise_ip", network.host_ip.as_str()))
+        .merge(("turn_urls", [turn_url.as_str()]))
+        .merge(("turn_secret", TURN_SECRET));
+    let server = TestServer::start_on(&db, settings).await;
+    let port = server.base.rsplit(':').next().expect("a port").to_owned();
+    network.allow_only(&[("tcp", port.parse().expect("a port number")), ("udp", coturn.port)]);
+    let base = format!("http://{}:{port}", network.host_ip);
+    let (room, accounts) = room_of(&server, "relayonly", 2).await;
+    let open = spawn_bot(&server, room, "relayonly+1@example.com", 1, "10", &["--resolution", "320x180"]);
+    let relayed_options = ["--resolution", "320x180", "--tone-hz", "550"];
+    let relayed =
+        spawn_bot_in(Some(&network), &base, room, "relayonly+2@example.com", 1, "10", &relayed_options);
+    let ((open, open_ok), (relayed, relayed_ok)) = tokio::join!(reports_of(open, 1), reports_of(relayed, 1));
+    let reports = [open[0].clone(), relayed[0].clone()];
+    assert!(open_ok && relayed_ok, "{reports:#?}");
+    assert_eq!(reports[1]["transport"], json!({"publish": "relay", "receive": "relay"}), "{:#}", reports[1]);
+    assert_eq!(reports[0]["transport"], json!({"publish": "udp", "receive": "udp"}), "{:#}", reports[0]);
+    assert_received(&reports, &accounts, &[Some(440.0), Some(550.0)]);
+    server.stop().await;
+}

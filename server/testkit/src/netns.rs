@@ -1,7 +1,8 @@
 //! A network of the test's own: a network namespace joined to this host by
 //! a veth pair (the host's end `10.77.N.1`, the namespace's `10.77.N.2`),
 //! optionally with every UDP datagram to the host dropped (nftables, inside
-//! the namespace) — a participant behind a firewall that lets only TCP out.
+//! the namespace) — a participant behind a firewall that lets only TCP out —
+//! or everything but a few ports ([`TestNetwork::allow_only`]).
 //! Programs run inside it with [`TestNetwork::command`]. Needs root (or
 //! CAP_NET_ADMIN), iproute2 and nftables (`.ci/setup` installs them).
 
@@ -53,12 +54,29 @@ impl TestNetwork {
     }
 
     fn block_udp_to_host(&self) {
-        let rules = format!(
-            "table inet concord {{\n chain output {{\n  type filter hook output priority 0;\n  ip daddr {} meta l4proto udp drop\n }}\n}}\n",
-            self.host_ip
+        self.apply_output_rules("concord", &format!("ip daddr {} meta l4proto udp drop", self.host_ip));
+    }
+
+    /// From now on the namespace reaches the host only at these ports
+    /// (`("tcp", 8000)`, `("udp", 3478)`): a network whose firewall lets
+    /// through the web server and a relay, and nothing else.
+    pub fn allow_only(&self, ports: &[(&str, u16)]) {
+        let mut rules: Vec<String> = ports
+            .iter()
+            .map(|(protocol, port)| format!("ip daddr {} {protocol} dport {port} accept", self.host_ip))
+            .collect();
+        rules.push(format!("ip daddr {} drop", self.host_ip));
+        self.apply_output_rules("concord_allow", &rules.join("\n  "));
+    }
+
+    /// Adds nftables table `table` to the namespace with these rules in its
+    /// output chain.
+    fn apply_output_rules(&self, table: &str, rules: &str) {
+        let ruleset = format!(
+            "table inet {table} {{\n chain output {{\n  type filter hook output priority 0;\n  {rules}\n }}\n}}\n"
         );
-        let rules_file = std::env::temp_dir().join(format!("{}.nft", self.name));
-        std::fs::write(&rules_file, rules).expect("the rules file");
+        let rules_file = std::env::temp_dir().join(format!("{}-{table}.nft", self.name));
+        std::fs::write(&rules_file, ruleset).expect("the rules file");
         let status = std::process::Command::new("ip")
             .args(["netns", "exec", &self.name, "nft", "-f", &rules_file.display().to_string()])
             .status()
@@ -78,6 +96,10 @@ impl TestNetwork {
 impl Drop for TestNetwork {
     fn drop(&mut self) {
         let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).status();
-        let _ = std::process::Command::new("ip").args(["link", "del", &self.host_link]).status();
+        // Usually gone with the namespace already (its peer end was in it).
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.host_link])
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
