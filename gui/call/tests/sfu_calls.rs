@@ -888,12 +888,8 @@ async fn a_participant_whose_udp_is_blocked_calls_through_a_relay_over_tcp() {
     let coturn = Coturn::start_on(&network.host_ip).await;
     let db = Database::create(Backend::Sqlite).await;
     let turn_url = format!("turn:{}:{}?transport=tcp", network.host_ip, coturn.port);
-    // The namespace reaches this host only at the veth address: the server
-    // listens there too (and on loopback, for the bot and the set-up).
-    let settings = no_extra()
-        .merge(("address", "0.0.0.0"))
-        .merge(("media_udp_address", "0.0.0.0:0"))
-        .merge(("media_advertise_ip", network.host_ip.as_str()))
+    let settings = network
+        .server_settings()
         .merge(("turn_urls", [turn_url.as_str()]))
         .merge(("turn_secret", TURN_SECRET));
     let server = TestServer::start_on(&db, settings).await;
@@ -923,27 +919,35 @@ async fn a_participant_whose_udp_is_blocked_calls_over_the_sfus_tcp_port() {
     let _heavy = HEAVY_CALL.lock().await;
     let network = TestNetwork::create(true);
     let db = Database::create(Backend::Sqlite).await;
-    // The namespace reaches this host only at the veth address: the server
-    // listens there too (and on loopback, for the open bot and the set-up).
-    let settings = no_extra()
-        .merge(("address", "0.0.0.0"))
-        .merge(("media_udp_address", "0.0.0.0:0"))
-        .merge(("media_advertise_ip", network.host_ip.as_str()));
-    let server = TestServer::start_on(&db, settings).await;
-    let port = server.base.rsplit(':').next().expect("a port").to_owned();
+    let server = TestServer::start_on(&db, network.server_settings()).await;
+    an_open_and_a_fenced_bot_call(&server, &network, "tcponly", "tcp").await;
+    server.stop().await;
+}
+
+/// A bot on the open network and one inside `network` call each other for
+/// 10 s: each hears the other's tone and sees its stamps, the open one's
+/// connections are on UDP and the fenced one's on `fenced_transport`.
+async fn an_open_and_a_fenced_bot_call(
+    server: &TestServer,
+    network: &TestNetwork,
+    tag: &str,
+    fenced_transport: &str,
+) {
+    let port = server.base.rsplit(':').next().expect("a port");
     let base = format!("http://{}:{port}", network.host_ip);
-    let (room, accounts) = room_of(&server, "tcponly", 2).await;
-    let open = spawn_bot(&server, room, "tcponly+1@example.com", 1, "10", &["--resolution", "320x180"]);
-    let blocked_options = ["--resolution", "320x180", "--tone-hz", "550"];
-    let blocked =
-        spawn_bot_in(Some(&network), &base, room, "tcponly+2@example.com", 1, "10", &blocked_options);
-    let ((open, open_ok), (blocked, blocked_ok)) = tokio::join!(reports_of(open, 1), reports_of(blocked, 1));
-    let reports = [open[0].clone(), blocked[0].clone()];
-    assert!(open_ok && blocked_ok, "{reports:#?}");
-    assert_eq!(reports[1]["transport"], json!({"publish": "tcp", "receive": "tcp"}), "{:#}", reports[1]);
+    let (room, accounts) = room_of(server, tag, 2).await;
+    let open =
+        spawn_bot(server, room, &format!("{tag}+1@example.com"), 1, "10", &["--resolution", "320x180"]);
+    let fenced_options = ["--resolution", "320x180", "--tone-hz", "550"];
+    let fenced =
+        spawn_bot_in(Some(network), &base, room, &format!("{tag}+2@example.com"), 1, "10", &fenced_options);
+    let ((open, open_ok), (fenced, fenced_ok)) = tokio::join!(reports_of(open, 1), reports_of(fenced, 1));
+    let reports = [open[0].clone(), fenced[0].clone()];
+    assert!(open_ok && fenced_ok, "{reports:#?}");
+    let fenced_expected = json!({"publish": fenced_transport, "receive": fenced_transport});
+    assert_eq!(reports[1]["transport"], fenced_expected, "{:#}", reports[1]);
     assert_eq!(reports[0]["transport"], json!({"publish": "udp", "receive": "udp"}), "{:#}", reports[0]);
     assert_received(&reports, &accounts, &[Some(440.0), Some(550.0)]);
-    server.stop().await;
 }
 
 /// A desktop participant on a network whose firewall lets through the web
@@ -959,26 +963,13 @@ async fn a_participant_who_reaches_only_a_relay_calls_through_it() {
     let coturn = Coturn::start_on(&network.host_ip).await;
     let db = Database::create(Backend::Sqlite).await;
     let turn_url = format!("turn:{}:{}?transport=udp", network.host_ip, coturn.port);
-    let settings = no_extra()
-        .merge(("address", "0.0.0.0"))
-        .merge(("media_udp_address", "0.0.0.0:0"))
-        .merge(("media_advertise_ip", network.host_ip.as_str()))
+    let settings = network
+        .server_settings()
         .merge(("turn_urls", [turn_url.as_str()]))
         .merge(("turn_secret", TURN_SECRET));
     let server = TestServer::start_on(&db, settings).await;
-    let port = server.base.rsplit(':').next().expect("a port").to_owned();
-    network.allow_only(&[("tcp", port.parse().expect("a port number")), ("udp", coturn.port)]);
-    let base = format!("http://{}:{port}", network.host_ip);
-    let (room, accounts) = room_of(&server, "relayonly", 2).await;
-    let open = spawn_bot(&server, room, "relayonly+1@example.com", 1, "10", &["--resolution", "320x180"]);
-    let relayed_options = ["--resolution", "320x180", "--tone-hz", "550"];
-    let relayed =
-        spawn_bot_in(Some(&network), &base, room, "relayonly+2@example.com", 1, "10", &relayed_options);
-    let ((open, open_ok), (relayed, relayed_ok)) = tokio::join!(reports_of(open, 1), reports_of(relayed, 1));
-    let reports = [open[0].clone(), relayed[0].clone()];
-    assert!(open_ok && relayed_ok, "{reports:#?}");
-    assert_eq!(reports[1]["transport"], json!({"publish": "relay", "receive": "relay"}), "{:#}", reports[1]);
-    assert_eq!(reports[0]["transport"], json!({"publish": "udp", "receive": "udp"}), "{:#}", reports[0]);
-    assert_received(&reports, &accounts, &[Some(440.0), Some(550.0)]);
+    let port = server.base.rsplit(':').next().expect("a port").parse().expect("a port number");
+    network.allow_only(&[("tcp", port), ("udp", coturn.port)]);
+    an_open_and_a_fenced_bot_call(&server, &network, "relayonly", "relay").await;
     server.stop().await;
 }

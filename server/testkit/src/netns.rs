@@ -85,6 +85,16 @@ impl TestNetwork {
         assert!(status.success(), "nft failed (apt-get install nftables; .ci/setup does)");
     }
 
+    /// Settings for a server the namespace reaches at this host's veth
+    /// address: it listens there too (and on loopback, for the set-up and
+    /// participants outside), and advertises that address for media.
+    pub fn server_settings(&self) -> rocket::figment::Figment {
+        crate::server::no_extra()
+            .merge(("address", "0.0.0.0"))
+            .merge(("media_udp_address", "0.0.0.0:0"))
+            .merge(("media_advertise_ip", self.host_ip.as_str()))
+    }
+
     /// `program` to be run inside the namespace.
     pub fn command(&self, program: &str) -> tokio::process::Command {
         let mut command = tokio::process::Command::new("ip");
