@@ -924,6 +924,47 @@ async fn a_participant_whose_udp_is_blocked_calls_over_the_sfus_tcp_port() {
     server.stop().await;
 }
 
+/// Six participants behind one address (one bot process in a namespace
+/// whose UDP to the server is dropped, as an office behind one NAT) join at
+/// once: all twelve of their connections come up over the SFU's TCP port
+/// and each hears the five others' tones. (The SFU once let only 8
+/// connections from one address wait to name their peer: 7 of 16 were
+/// closed in a room of 8.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_participants_behind_one_address_all_call_over_tcp() {
+    let _heavy = HEAVY_CALL.lock().await;
+    let network = TestNetwork::create(true);
+    let db = Database::create(Backend::Sqlite).await;
+    let server = TestServer::start_on(&db, network.server_settings()).await;
+    let port = server.base.rsplit(':').next().expect("a port");
+    let base = format!("http://{}:{port}", network.host_ip);
+    let participants = 6;
+    let (room, accounts) = room_of(&server, "office", participants).await;
+    let options = ["--video", "none", "--audio", "tone"];
+    let fenced = spawn_bot_in(Some(&network), &base, room, "office@example.com", participants, "8", &options);
+    let (reports, ok) = reports_of(fenced, participants).await;
+    assert!(ok, "{reports:#?}");
+    for (i, report) in reports.iter().enumerate() {
+        assert!(report["errors"].as_array().is_some_and(Vec::is_empty), "participant {i}: {report:#}");
+        assert_eq!(
+            report["transport"],
+            json!({"publish": "tcp", "receive": "tcp"}),
+            "participant {i}: {report:#}"
+        );
+        for (j, other) in accounts.iter().enumerate().filter(|(j, _)| *j != i) {
+            let tracks = tracks_from(report, other.id());
+            let heard = tracks
+                .iter()
+                .find(|t| t["kind"] == "microphone")
+                .and_then(|t| t["tone_hz"].as_f64())
+                .unwrap_or_else(|| panic!("participant {i} heard no tone from {j}: {report:#}"));
+            let sent = 440.0 + 110.0 * j as f64;
+            assert!((heard - sent).abs() < 15.0, "{i} ← {j}: heard {heard} Hz, sent {sent} Hz");
+        }
+    }
+    server.stop().await;
+}
+
 /// A bot on the open network and one inside `network` call each other for
 /// 10 s: each hears the other's tone and sees its stamps, the open one's
 /// connections are on UDP and the fenced one's on `fenced_transport`.

@@ -10,8 +10,12 @@
 //!
 //! One task owns the session and takes one [`Input`] at a time — the
 //! app's commands and every browser callback (connection state, remote
-//! track, a source that ended, the stats tick) arrive on the same channel,
-//! so nothing runs halfway through something else.
+//! track, a source opened or ended, the stats tick) arrive on the same
+//! channel, so nothing runs halfway through something else. Opening a
+//! source (`getUserMedia`, `getDisplayMedia`: hundreds of milliseconds, or
+//! as long as the person takes to pick a screen) is not waited for in the
+//! task: the sources open together beside it and each arrives as an input,
+//! so the server's offer of what to receive is answered meanwhile.
 
 pub mod devices;
 pub mod stats;
@@ -60,6 +64,12 @@ enum Input {
     /// A camera or screen stopped by itself (unplugged, sharing ended in
     /// the browser's own bar).
     SourceEnded(TrackSource),
+    /// A source asked for in round `round` of opening (see `Session::opening`) opened, or could not.
+    Opened {
+        source: TrackSource,
+        round: u32,
+        result: Result<MediaStreamTrack, String>,
+    },
     StatsTick,
     /// The join deadline of join number `attempt` passed.
     JoinDeadline {
@@ -261,7 +271,14 @@ struct Session {
     inputs: Inputs,
     ice_servers: Vec<IceServer>,
     publisher: Option<Publisher>,
+    /// Sources being opened, each with the round it was asked in; a source
+    /// that arrives from an earlier round (the sources were stopped since:
+    /// new device picks, a rejoin) is stopped at once.
+    opening: HashMap<TrackSource, u32>,
+    round: u32,
     subscriber: Option<Subscriber>,
+    /// Nobody else was in the call when I joined.
+    joined_alone: bool,
     stats: stats::StatsSampler,
     announced: Option<CallMedia>,
     in_call: bool,
@@ -291,7 +308,10 @@ impl Session {
             inputs,
             ice_servers: Vec::new(),
             publisher: None,
+            opening: HashMap::new(),
+            round: 0,
             subscriber: None,
+            joined_alone: false,
             stats: stats::StatsSampler::default(),
             announced: None,
             in_call: false,
@@ -303,8 +323,9 @@ impl Session {
     }
 
     async fn run(mut self, mut inputs: mpsc::Receiver<Input>) {
-        self.speaker = devices::speaker_id(&self.devices.speaker).await;
+        // The join goes first: the speaker's lookup (enumerateDevices) is not on its way.
         self.join();
+        self.speaker = devices::speaker_id(&self.devices.speaker).await;
         while let Some(input) = inputs.recv().await {
             match input {
                 Input::Leave => break,
@@ -327,6 +348,7 @@ impl Session {
                 Input::PeerState { publishing } => self.on_peer_state(publishing).await,
                 Input::Track(event) => self.on_track(&event),
                 Input::SourceEnded(source) => self.source_ended(source).await,
+                Input::Opened { source, round, result } => self.opened(source, round, result).await,
                 Input::StatsTick => self.sample_stats().await,
                 Input::JoinDeadline { attempt } => {
                     if attempt == self.attempt && !self.media_up {
@@ -345,6 +367,13 @@ impl Session {
             self.signal(CallRequest::Leave(events::CallLeave { room_id: self.room }));
         }
         self.tear_down();
+        // Sources that opened after the end: their capture stops (the camera light goes off).
+        inputs.close();
+        while let Ok(input) = inputs.try_recv() {
+            if let Input::Opened { result: Ok(track), .. } = input {
+                track.stop();
+            }
+        }
         let reason = self.ended_because.take();
         self.report(CallReport::Ended { reason });
     }
@@ -391,6 +420,8 @@ impl Session {
     /// Stops every capture (to open them again from new picks); the
     /// transceivers stay, so reopening needs no new offer.
     fn stop_sources(&mut self) {
+        self.opening.clear();
+        self.round += 1;
         let Some(publisher) = &mut self.publisher else { return };
         for source in [TrackSource::Microphone, TrackSource::Camera, TrackSource::Screen] {
             publisher.switch_off(source);
@@ -442,11 +473,9 @@ impl Session {
         match event {
             ServerEvent::CallJoined(joined) if joined.room_id == self.room => {
                 self.ice_servers = joined.ice_servers;
+                self.joined_alone = joined.participants.len() <= 1;
                 self.apply_want().await;
-                if self.publisher.is_none() && joined.participants.len() <= 1 {
-                    // Listen-only and alone: in the call already.
-                    self.mark_connected();
-                }
+                self.connected_if_nothing_to_connect();
             }
             ServerEvent::CallPublishAnswer(answer) if answer.room_id == self.room => {
                 let Some(publisher) = &mut self.publisher else { return };
@@ -489,21 +518,41 @@ impl Session {
             return;
         }
         let muted = self.want.muted || self.want.deafened;
-        if !muted {
-            self.apply_source(TrackSource::Microphone, true).await;
-        }
         if let Some(track) =
             self.publisher.as_ref().and_then(|p| p.microphone.as_ref()).and_then(|m| m.track.as_ref())
         {
             // Muted: the microphone sends silence (its level says nobody speaks).
             track.set_enabled(!muted);
         }
-        self.apply_source(TrackSource::Camera, self.want.camera).await;
-        self.apply_source(TrackSource::Screen, self.want.screen).await;
+        // The microphone opens when first unmuted and stays open (muting only silences it).
+        for (source, on) in [
+            (TrackSource::Microphone, !muted || self.live(TrackSource::Microphone)),
+            (TrackSource::Camera, self.want.camera),
+            (TrackSource::Screen, self.want.screen),
+        ] {
+            if on {
+                self.start_opening(source).await;
+            } else {
+                self.opening.remove(&source);
+                if let Some(publisher) = &mut self.publisher {
+                    publisher.switch_off(source);
+                }
+            }
+        }
         if self.publisher.as_ref().is_some_and(|p| p.needs_offer && !p.awaiting_answer) {
             self.offer().await;
         }
-        let effective = self.effective();
+        // A source still opening counts as the roster was last told (at first: as the
+        // join asked), not as off for the moment it takes.
+        let mut effective = self.effective();
+        let told = self.announced.unwrap_or(self.want);
+        for source in self.opening.keys() {
+            match source {
+                TrackSource::Microphone => effective.muted = told.muted,
+                TrackSource::Camera => effective.camera = told.camera,
+                TrackSource::Screen => effective.screen = told.screen,
+            }
+        }
         if let Some(update) = effective.announce(&mut self.announced, self.want) {
             if update {
                 self.signal(CallRequest::Update(events::CallUpdate { room_id: self.room, media: effective }));
@@ -514,7 +563,7 @@ impl Session {
 
     /// What is really on: a switch counts only while its source captures.
     fn effective(&self) -> CallMedia {
-        let live = |source| self.publisher.as_ref().is_some_and(|p| p.live(source));
+        let live = |source| self.live(source);
         CallMedia {
             muted: self.want.muted || self.want.deafened || !live(TrackSource::Microphone),
             deafened: self.want.deafened,
@@ -523,27 +572,80 @@ impl Session {
         }
     }
 
-    /// Starts or stops one source. A source that starts again goes on the
-    /// same sender (`replaceTrack`: no new offer); the first time, a new
-    /// send-only transceiver is added and the next offer carries it.
-    async fn apply_source(&mut self, source: TrackSource, on: bool) {
-        let live = self.publisher.as_ref().is_some_and(|p| p.live(source));
-        if on == live {
+    fn live(&self, source: TrackSource) -> bool {
+        self.publisher.as_ref().is_some_and(|p| p.live(source))
+    }
+
+    /// Asks the browser for `source` unless it is live or already asked
+    /// for; it arrives as [`Input::Opened`]. The device ids are looked up
+    /// here, the capture itself is not waited for.
+    async fn start_opening(&mut self, source: TrackSource) {
+        if self.live(source) || self.opening.contains_key(&source) {
             return;
         }
-        if !on {
-            if let Some(publisher) = &mut self.publisher {
-                publisher.switch_off(source);
+        let round = self.round;
+        self.opening.insert(source, round);
+        let asked = ask(source, &self.devices).await;
+        let inputs = self.inputs.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = match asked {
+                Ok(promise) => track_of(promise).await,
+                Err(error) => Err(error),
+            };
+            // Nobody to take it (the call ended): its capture stops.
+            use mpsc::error::TrySendError::{Closed, Full};
+            if let Err(
+                Full(Input::Opened { result: Ok(track), .. })
+                | Closed(Input::Opened { result: Ok(track), .. }),
+            ) = inputs.0.try_send(Input::Opened { source, round, result })
+            {
+                track.stop();
             }
-            return;
+        });
+    }
+
+    /// A source opened (or could not): it goes on the publishing
+    /// connection if it is still wanted, else its capture stops.
+    async fn opened(&mut self, source: TrackSource, round: u32, result: Result<MediaStreamTrack, String>) {
+        let current = self.opening.get(&source) == Some(&round);
+        if current {
+            self.opening.remove(&source);
         }
-        let track = match open(source, &self.devices).await {
-            Ok(track) => track,
-            Err(error) => {
+        match result {
+            Ok(track) if current && self.in_call => self.attach(source, track).await,
+            Ok(track) => track.stop(),
+            Err(error) if current => {
                 self.problem(format!("The {} could not be opened: {error}", source_word(source)));
-                return;
+                // Off, so that the roster and the controls say so.
+                match source {
+                    TrackSource::Camera => self.want.camera = false,
+                    TrackSource::Screen => self.want.screen = false,
+                    TrackSource::Microphone => self.want.muted = true,
+                }
             }
-        };
+            Err(_) => {}
+        }
+        self.apply_want().await;
+        self.connected_if_nothing_to_connect();
+    }
+
+    /// Alone, with nothing to send (listen-only, or every source failed):
+    /// no connection will come up, and I am in the call already.
+    fn connected_if_nothing_to_connect(&mut self) {
+        if self.joined_alone
+            && self.publisher.is_none()
+            && self.opening.is_empty()
+            && self.subscriber.is_none()
+        {
+            self.mark_connected();
+        }
+    }
+
+    /// Puts an opened source on the publishing connection. A source that
+    /// starts again goes on the same sender (`replaceTrack`: no new offer);
+    /// the first time, a new send-only transceiver is added and the next
+    /// offer carries it.
+    async fn attach(&mut self, source: TrackSource, track: MediaStreamTrack) {
         if let Err(error) = self.ensure_publisher() {
             track.stop();
             self.problem(format!("could not publish: {error}"));
@@ -563,6 +665,9 @@ impl Session {
             TrackSource::Camera => video::show(&track, &self.context).ok(),
             _ => None,
         };
+        if source == TrackSource::Microphone {
+            track.set_enabled(!(self.want.muted || self.want.deafened));
+        }
         let existing =
             self.publisher.as_mut().and_then(|p| p.outgoing(source).as_ref().map(Outgoing::sender));
         match existing {
@@ -782,9 +887,10 @@ impl Session {
     }
 }
 
-/// Opens `source` through the browser (which asks the person, the
-/// first time) from the device `picks` name, or the browser's default.
-async fn open(source: TrackSource, picks: &MediaSettings) -> Result<MediaStreamTrack, String> {
+/// Asks the browser for `source` (it asks the person, the first time)
+/// from the device `picks` name, or the browser's default; the promise
+/// gives the capture ([`track_of`]).
+async fn ask(source: TrackSource, picks: &MediaSettings) -> Result<js_sys::Promise, String> {
     let media = devices::media_devices()?;
     let asked = match source {
         TrackSource::Microphone => {
@@ -820,8 +926,12 @@ async fn open(source: TrackSource, picks: &MediaSettings) -> Result<MediaStreamT
             media.get_display_media_with_constraints(&constraints)
         }
     };
-    let stream: MediaStream =
-        JsFuture::from(asked.map_err(js_error)?).await.map_err(js_error)?.dyn_into().map_err(js_error)?;
+    asked.map_err(js_error)
+}
+
+/// The capture a `getUserMedia` / `getDisplayMedia` promise gives.
+async fn track_of(asked: js_sys::Promise) -> Result<MediaStreamTrack, String> {
+    let stream: MediaStream = JsFuture::from(asked).await.map_err(js_error)?.dyn_into().map_err(js_error)?;
     let track = stream.get_tracks().get(0);
     track.dyn_into::<MediaStreamTrack>().map_err(|_| "the browser gave no track".to_owned())
 }
