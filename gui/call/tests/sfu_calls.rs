@@ -877,6 +877,12 @@ async fn a_call_over_a_network_that_loses_packets_keeps_its_video_moving() {
     server.stop().await;
 }
 
+/// `server`'s address as a process inside `network` reaches it (the host's end of its link).
+fn base_from_inside(server: &TestServer, network: &TestNetwork) -> String {
+    let port = server.base.rsplit(':').next().expect("a port");
+    format!("http://{}:{port}", network.host_ip)
+}
+
 /// A participant whose UDP to the server is dropped (in a network namespace
 /// of this test's own) joins with policy "all" and the relay `call_joined`
 /// names — coturn over TCP — and has media both ways with a bot on the open
@@ -893,8 +899,7 @@ async fn a_participant_whose_udp_is_blocked_calls_through_a_relay_over_tcp() {
         .merge(("turn_urls", [turn_url.as_str()]))
         .merge(("turn_secret", TURN_SECRET));
     let server = TestServer::start_on(&db, settings).await;
-    let port = server.base.rsplit(':').next().expect("a port").to_owned();
-    let base = format!("http://{}:{port}", network.host_ip);
+    let base = base_from_inside(&server, &network);
     let aiortc = aiortc_calls_a_bot_from(&server, "blocked", "turn", Some(&network.name), &base).await;
     let types = aiortc["offered_candidate_types"].as_array().cloned().unwrap_or_default();
     assert!(types.contains(&json!("host")) && types.contains(&json!("relay")), "{aiortc:#}");
@@ -936,8 +941,7 @@ async fn six_participants_behind_one_address_all_call_over_tcp() {
     let network = TestNetwork::create(true);
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, network.server_settings()).await;
-    let port = server.base.rsplit(':').next().expect("a port");
-    let base = format!("http://{}:{port}", network.host_ip);
+    let base = base_from_inside(&server, &network);
     let participants = 6;
     let (room, accounts) = room_of(&server, "office", participants).await;
     let options = ["--video", "none", "--audio", "tone"];
@@ -974,8 +978,7 @@ async fn an_open_and_a_fenced_bot_call(
     tag: &str,
     fenced_transport: &str,
 ) {
-    let port = server.base.rsplit(':').next().expect("a port");
-    let base = format!("http://{}:{port}", network.host_ip);
+    let base = base_from_inside(server, network);
     let (room, accounts) = room_of(server, tag, 2).await;
     let open =
         spawn_bot(server, room, &format!("{tag}+1@example.com"), 1, "10", &["--resolution", "320x180"]);

@@ -230,6 +230,7 @@ impl Publisher {
         }
     }
 
+    /// Whether `source` captures and is on the publishing connection.
     fn live(&self, source: TrackSource) -> bool {
         let out = match source {
             TrackSource::Microphone => &self.microphone,
@@ -563,15 +564,15 @@ impl Session {
 
     /// What is really on: a switch counts only while its source captures.
     fn effective(&self) -> CallMedia {
-        let live = |source| self.live(source);
         CallMedia {
-            muted: self.want.muted || self.want.deafened || !live(TrackSource::Microphone),
+            muted: self.want.muted || self.want.deafened || !self.live(TrackSource::Microphone),
             deafened: self.want.deafened,
-            camera: live(TrackSource::Camera),
-            screen: live(TrackSource::Screen),
+            camera: self.live(TrackSource::Camera),
+            screen: self.live(TrackSource::Screen),
         }
     }
 
+    /// Whether `source` captures and is on the publishing connection.
     fn live(&self, source: TrackSource) -> bool {
         self.publisher.as_ref().is_some_and(|p| p.live(source))
     }
@@ -665,9 +666,6 @@ impl Session {
             TrackSource::Camera => video::show(&track, &self.context).ok(),
             _ => None,
         };
-        if source == TrackSource::Microphone {
-            track.set_enabled(!(self.want.muted || self.want.deafened));
-        }
         let existing =
             self.publisher.as_mut().and_then(|p| p.outgoing(source).as_ref().map(Outgoing::sender));
         match existing {
