@@ -18,8 +18,8 @@ fn main() -> eframe::Result {
     eframe::run_native("Concord", options, Box::new(|cc| Ok(Box::new(concord_gui::ConcordApp::new(cc)))))
 }
 
-// In the browser (built as a binary by `trunk serve`); `.ci/build-web` loads
-// the library instead and calls the same `start`.
+// In the browser: `.ci/build-web` and `trunk serve` both build this binary
+// for wasm32; wasm-bindgen's loader runs `main` when the module has loaded.
 #[cfg(target_arch = "wasm32")]
 fn main() {
     concord_gui::web::start();

@@ -1,15 +1,14 @@
 //! Browser entry point (wasm32): starts the app on the page's canvas and
 //! replaces the page's loading message with a readable error if it cannot.
 
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 /// The canvas the app draws on (`index.html`).
 pub const CANVAS_ID: &str = "concord_canvas";
 
-/// Starts the app: called by `index.html` after loading the module (and by
-/// the wasm `main` when built as a binary by `trunk serve`).
-#[wasm_bindgen]
+/// Starts the app: called by the wasm `main` (`src/main.rs`), which
+/// wasm-bindgen's generated loader runs once the module is instantiated
+/// (`index.html` from `.ci/build-web`, and `trunk serve`).
 pub fn start() {
     wasm_bindgen_futures::spawn_local(async {
         match run().await {

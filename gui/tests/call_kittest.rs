@@ -69,13 +69,25 @@ fn bot(
     seconds: u64,
     room: RoomId,
 ) -> tokio::task::JoinHandle<concord_call::report::ParticipantReport> {
+    bot_until(server, name, media, seconds, room, std::future::pending())
+}
+
+/// A bot that also leaves when `stop` completes (`seconds` at most).
+fn bot_until(
+    server: &Server,
+    name: &str,
+    media: MediaOptions,
+    seconds: u64,
+    room: RoomId,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<concord_call::report::ParticipantReport> {
     let account = Account {
         server: server.url(),
         email: format!("{name}@example.com"),
         password: "correct horse".into(),
         register_as: None,
     };
-    server.runtime.spawn(participant::run(account, room, media, Duration::from_secs(seconds)))
+    server.runtime.spawn(participant::run_until(account, room, media, Duration::from_secs(seconds), stop))
 }
 
 #[test]
@@ -102,7 +114,11 @@ fn the_app_holds_a_call_with_two_bots() {
     // she leaves first.
     let bob_media = MediaOptions { tone_hz: Some(660.0), ..MediaOptions::default() };
     let carol_media = MediaOptions { tone_hz: None, video: VideoChoice::Pattern, ..MediaOptions::default() };
-    let bob = bot(&server, "bob", bob_media, 40, room_id);
+    // Bob stays until ada has left (the test then reads what he received).
+    let (ada_left, bob_stop) = tokio::sync::oneshot::channel::<()>();
+    let bob = bot_until(&server, "bob", bob_media, 60, room_id, async {
+        let _ = bob_stop.await;
+    });
     let carol = bot(&server, "carol", carol_media, 14, room_id);
     wait_within(&mut ada, Duration::from_secs(30), "bob's and carol's video", |h| {
         shows_part(h, "bob's camera, video") && shows_part(h, "carol's camera, video, muted")
@@ -171,6 +187,7 @@ fn the_app_holds_a_call_with_two_bots() {
     click(&mut ada, "Leave the call");
     assert!(ada.state().state().call.is_none());
     wait_within(&mut ada, Duration::from_secs(10), "the call bar again", |h| shows(h, "Join the call"));
+    let _ = ada_left.send(());
     let bob = server.runtime.block_on(bob).unwrap();
     let from_ada = bob.received.iter().find(|r| r.user_id == ada_id).unwrap_or_else(|| panic!("{bob:#?}"));
     let camera = from_ada.tracks.iter().find(|t| t.kind == "camera").unwrap();

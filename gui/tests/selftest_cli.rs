@@ -2,6 +2,9 @@
 //! synthetic sources by default; under Xvfb with `--devices`, the real screen
 //! is captured through xcap while the missing camera, microphone and speaker
 //! are reported and the test goes on with what exists.
+//!
+//! Each test runs alone (`.ci/nextest.toml`): two call tests at once share
+//! 2 cores with Xvfb and measure the machine.
 
 #![allow(clippy::unwrap_used)] // a panic is how a test reports failure
 
@@ -12,11 +15,7 @@ use std::process::Command;
 use serde_json::Value;
 use support::x11::start_xvfb;
 
-/// One call test at a time: two at once share 2 cores with Xvfb and measure the machine.
-static ONE_CALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn selftest(args: &[&str], display: Option<&str>) -> (i32, Value, String) {
-    let _one = ONE_CALL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut command = Command::new(env!("CARGO_BIN_EXE_concord"));
     command.arg("selftest").args(args).env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
     if let Some(display) = display {

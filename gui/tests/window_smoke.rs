@@ -104,20 +104,26 @@ fn a_call_with_bots_is_drawn_in_a_real_window() {
     let alone = shot("call-alone.png");
     assert!(alone > 50, "the window looks blank ({alone} colours)");
 
+    // The bots stay until the window has shown their video (20 s at most).
+    let (seen, stop) = tokio::sync::watch::channel(false);
     let bots: Vec<_> = ["bob", "carol"]
         .into_iter()
         .map(|name| {
+            let mut stop = stop.clone();
             let account = Account {
                 server: server.url(),
                 email: format!("{name}@example.com"),
                 password: "correct horse".into(),
                 register_as: None,
             };
-            server.runtime.spawn(participant::run(
+            server.runtime.spawn(participant::run_until(
                 account,
                 room_id,
                 MediaOptions::default(),
                 Duration::from_secs(20),
+                async move {
+                    let _ = stop.wait_for(|seen| *seen).await;
+                },
             ))
         })
         .collect();
@@ -134,6 +140,7 @@ fn a_call_with_bots_is_drawn_in_a_real_window() {
         with_bots >= alone + 10_000,
         "no video in the tiles: {with_bots} colours with the bots, {alone} alone; the app's log:\n{log}"
     );
+    let _ = seen.send(true);
     for bot in bots {
         let report = server.runtime.block_on(bot).unwrap();
         assert!(report.joined_ms.is_some(), "{report:?}");

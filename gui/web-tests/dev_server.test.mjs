@@ -3,7 +3,11 @@
 // server on 127.0.0.1:8000. Both ports are the ones Trunk.toml names.
 //
 // Needs: CONCORD_SERVER_BIN, and trunk 0.21.14 + wasm-bindgen on PATH
-// (.ci/setup installs them). Run by .ci/test.
+// (.ci/setup installs them). Run by .ci/test, which sets
+// TRUNK_BUILD_CARGO_PROFILE=web-release and TRUNK_BUILD_FEATURES=test-hooks:
+// trunk then finds the web client .ci/build-web has just compiled (same
+// binary, profile and features) and only runs wasm-bindgen on it, instead
+// of compiling a debug build of the client of its own.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -56,7 +60,8 @@ before(async () => {
     stdio: ["ignore", "ignore", "inherit"],
   });
   await waitFor("the Concord server", 30_000, async () => (await fetch(SERVER + "/api/health")).ok);
-  // The first build compiles the client for wasm32 (minutes on a cold cache).
+  // Without a build to reuse, the first one compiles the client for wasm32
+  // (minutes on a cold cache).
   await waitFor("trunk serve", 900_000, async () => (await (await fetch(DEV + "/")).text()).includes("concord_canvas"));
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",

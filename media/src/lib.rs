@@ -20,8 +20,9 @@ pub mod selftest;
 pub mod send;
 pub mod slot;
 pub mod source;
-pub mod synthetic;
 pub mod transport;
 pub mod video_codec;
 
+/// The synthetic sources and their readers (`concord-media-kernels`).
+pub use concord_media_kernels::synthetic;
 pub use error::{DeviceKind, MediaError, Result};

@@ -2,13 +2,13 @@
 //! synthetic camera + screen + tone → I420 → H.264/Opus → WebRTC on
 //! 127.0.0.1 → depacketise → decode → frame numbers, PSNR and the tone read
 //! back from what the receiver got.
+//!
+//! Each test runs alone (`.ci/nextest.toml`): two 720p calls at once would
+//! share 2 cores and measure the machine, not the pipeline.
 
 #![allow(clippy::unwrap_used)]
 
 use concord_media::selftest::{self, SelftestOptions, TONE_HZ};
-
-/// One call at a time: two 720p calls at once would share 2 cores and measure the machine, not the pipeline.
-static ONE_CALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn options(seconds: u32, loss_percent: f64) -> SelftestOptions {
     SelftestOptions {
@@ -24,7 +24,6 @@ fn options(seconds: u32, loss_percent: f64) -> SelftestOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_synthetic_call_arrives_whole_sharp_and_audible() {
-    let _one = ONE_CALL.lock().await;
     let report = selftest::run(options(4, 0.0)).await.unwrap();
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
 
@@ -55,7 +54,6 @@ async fn a_synthetic_call_arrives_whole_sharp_and_audible() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_two_percent_loss_video_recovers_within_a_second() {
-    let _one = ONE_CALL.lock().await;
     let report = selftest::run(options(5, 2.0)).await.unwrap();
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
 

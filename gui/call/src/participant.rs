@@ -45,6 +45,19 @@ pub async fn run(
     media: MediaOptions,
     duration: Duration,
 ) -> ParticipantReport {
+    run_until(account, room, media, duration, std::future::pending()).await
+}
+
+/// [`run`] that also leaves as soon as `stop` completes: a test that has
+/// seen what it waited for ends the call then, instead of after a fixed
+/// stay (`duration` stays the upper bound).
+pub async fn run_until(
+    account: Account,
+    room: RoomId,
+    media: MediaOptions,
+    duration: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) -> ParticipantReport {
     let mut report = ParticipantReport { room_id: Some(room), ..ParticipantReport::default() };
     let mut net = Net::start(Arc::new(|| {}));
     let auth = match log_in(&mut net, &account).await {
@@ -55,7 +68,7 @@ pub async fn run(
         }
     };
     report.user_id = Some(auth.user.id);
-    call(net, room, auth.user.id, media, &account.server, duration, &mut report).await;
+    call(net, room, auth.user.id, media, &account.server, Stay { duration, stop }, &mut report).await;
     report
 }
 
@@ -69,7 +82,14 @@ fn wanted(media: &MediaOptions) -> CallMedia {
     }
 }
 
-/// Runs the session for `duration` (sharing the screen mid-call when asked),
+/// How long a participant stays in the call: `duration` at most, less if
+/// `stop` completes first.
+struct Stay<F> {
+    duration: Duration,
+    stop: F,
+}
+
+/// Runs the session for its stay (sharing the screen mid-call when asked),
 /// feeding it the websocket's events, then fills in `report`.
 async fn call(
     mut net: Net,
@@ -77,7 +97,7 @@ async fn call(
     me: UserId,
     media: MediaOptions,
     server: &str,
-    duration: Duration,
+    stay: Stay<impl std::future::Future<Output = ()>>,
     report: &mut ParticipantReport,
 ) {
     let want = wanted(&media);
@@ -86,13 +106,15 @@ async fn call(
         CallSession::new(net.command_sender(), room, me, want, server, BotSources(media.clone()), tracks);
     let (inputs, input_rx) = mpsc::channel(INPUT_QUEUE);
     let mut running = tokio::spawn(session.run(input_rx));
-    let end = tokio::time::Instant::now() + duration;
+    let end = tokio::time::Instant::now() + stay.duration;
     let share_at =
         media.screen_after.filter(|_| media.screen).map(|after| tokio::time::Instant::now() + after);
     let mut shared = false;
+    let mut stop = std::pin::pin!(stay.stop);
     let finished = loop {
         tokio::select! {
             () = tokio::time::sleep_until(end) => break None,
+            () = &mut stop => break None,
             () = tokio::time::sleep_until(share_at.unwrap_or(end)), if share_at.is_some() && !shared => {
                 shared = true;
                 let _ = inputs.send(SessionInput::SetMedia(CallMedia { screen: true, ..want })).await;

@@ -2,6 +2,11 @@
 //! SQLite, `concord-bot` processes sending H.264 test patterns and Opus
 //! tones over loopback WebRTC, and what each of them received, read back
 //! from its JSON report.
+//!
+//! One room at a time: `.ci/nextest.toml` puts these tests in the `calls`
+//! group (one at a time). Eight participants decoding seven streams each in
+//! a debug build use most of 2 cores, and a room beside it starved its
+//! participants (late streams, a leaver never heard before it left).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -14,12 +19,6 @@ use concord_testkit::server::{no_extra, Account, TestServer, PASSWORD};
 use concord_testkit::ws::Ws;
 use serde_json::{json, Value};
 use tokio::process::Child;
-
-/// Every call test here takes this first: one room at a time on this
-/// 2-core machine. Eight participants decoding seven streams each in one
-/// debug-built process already use most of it, and a room beside it starved
-/// its participants (late streams, a leaver never heard before it left).
-static HEAVY_CALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How long each bot stays in the call.
 const SECONDS: &str = "6";
@@ -196,7 +195,6 @@ fn assert_received(reports: &[Value], accounts: &[Account], tones: &[Option<f64>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_participants_see_and_hear_each_other_through_the_sfu() {
-    let _heavy = HEAVY_CALL.lock().await;
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
     let (room, accounts) = room_of(&server, "pair", 2).await;
@@ -225,7 +223,6 @@ async fn two_participants_see_and_hear_each_other_through_the_sfu() {
 /// speaking.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_participants_with_a_screen_beside_a_camera_and_one_silent() {
-    let _heavy = HEAVY_CALL.lock().await;
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
     let (room, accounts) = room_of(&server, "quad", 4).await;
@@ -264,7 +261,6 @@ async fn four_participants_with_a_screen_beside_a_camera_and_one_silent() {
 /// Eight participants in one room, each decoding the seven others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_participants_each_receive_the_seven_others() {
-    let _heavy = HEAVY_CALL.lock().await;
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
     let (room, accounts) = room_of(&server, "octet", 8).await;
@@ -280,7 +276,6 @@ async fn eight_participants_each_receive_the_seven_others() {
 /// the right reason, and the two who stay keep receiving each other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaving_killed_and_frozen_participants_are_gone_within_ten_seconds() {
-    let _heavy = HEAVY_CALL.lock().await;
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
     let (room, accounts) = room_of(&server, "fault", 5).await;
@@ -354,7 +349,6 @@ async fn leaving_killed_and_frozen_participants_are_gone_within_ten_seconds() {
 /// stacks that number payload types and header extensions their own way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aiortc_client_and_a_bot_call_each_other() {
-    let _heavy = HEAVY_CALL.lock().await;
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
     let aiortc = aiortc_calls_a_bot(&server, "mixed", false).await;
@@ -521,7 +515,6 @@ fn unix_now() -> u64 {
 /// another password, or signed with another secret) and an expired one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_only_client_calls_through_coturn_and_bad_credentials_are_refused() {
-    let _heavy = HEAVY_CALL.lock().await;
     let coturn = Coturn::start().await;
     let db = Database::create(Backend::Sqlite).await;
     let turn_url = format!("turn:127.0.0.1:{}?transport=udp", coturn.port);
@@ -562,7 +555,6 @@ async fn a_relay_only_client_calls_through_coturn_and_bad_credentials_are_refuse
 /// receives both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_file_is_forwarded_and_counted_and_a_listener_joins_without_sending() {
-    let _heavy = HEAVY_CALL.lock().await;
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
     let (room, accounts) = room_of(&server, "replay", 3).await;
@@ -642,7 +634,6 @@ fn refused_with(event: &ServerEvent, code: ErrorCode) -> bool {
 /// the SFU survives every datagram, and the bots' call is unharmed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_signaling_and_garbage_datagrams_change_nothing_for_the_others() {
-    let _heavy = HEAVY_CALL.lock().await;
     use concord_common::events::{CallJoin, CallPublish, CallSubscribeAnswer};
     use concord_common::ClientEvent;
 
@@ -842,7 +833,6 @@ impl Drop for LossyNetwork {
 /// of a second — and the tone is heard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_over_a_network_that_loses_packets_keeps_its_video_moving() {
-    let _heavy = HEAVY_CALL.lock().await;
     use std::sync::atomic::Ordering;
 
     let db = Database::create(Backend::Sqlite).await;
@@ -889,7 +879,6 @@ fn base_from_inside(server: &TestServer, network: &TestNetwork) -> String {
 /// network: its direct UDP path to the SFU fails, and ICE takes the relay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_whose_udp_is_blocked_calls_through_a_relay_over_tcp() {
-    let _heavy = HEAVY_CALL.lock().await;
     let network = TestNetwork::create(true);
     let coturn = Coturn::start_on(&network.host_ip).await;
     let db = Database::create(Backend::Sqlite).await;
@@ -921,7 +910,6 @@ async fn a_participant_whose_udp_is_blocked_calls_through_a_relay_over_tcp() {
 /// participant on the open network, which stays on UDP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_whose_udp_is_blocked_calls_over_the_sfus_tcp_port() {
-    let _heavy = HEAVY_CALL.lock().await;
     let network = TestNetwork::create(true);
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, network.server_settings()).await;
@@ -937,7 +925,6 @@ async fn a_participant_whose_udp_is_blocked_calls_over_the_sfus_tcp_port() {
 /// closed in a room of 8.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn six_participants_behind_one_address_all_call_over_tcp() {
-    let _heavy = HEAVY_CALL.lock().await;
     let network = TestNetwork::create(true);
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, network.server_settings()).await;
@@ -1002,7 +989,6 @@ async fn an_open_and_a_fenced_bot_call(
 /// network, which stays on direct UDP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_who_reaches_only_a_relay_calls_through_it() {
-    let _heavy = HEAVY_CALL.lock().await;
     let network = TestNetwork::create(false);
     let coturn = Coturn::start_on(&network.host_ip).await;
     let db = Database::create(Backend::Sqlite).await;

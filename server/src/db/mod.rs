@@ -17,7 +17,8 @@ use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
 use rocket_db_pools::Database;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Connection, Executor};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, AnyPool, Connection, Executor, SqlSafeStr};
 
 /// `rocket_db_pools` pool type around sqlx 0.9's `AnyPool`.
 ///
@@ -160,12 +161,53 @@ fn create_sqlite_dir(url: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// The files of `migrations/` (version, description, SQL), embedded at compile
+/// time. sqlx's `migrate!` would embed them too, but it needs sqlx's `macros`
+/// feature, which compiled sqlx and a second bundled SQLite for the host only
+/// for this. A new file goes here too: a test compares this list with the
+/// folder as sqlx reads it (names, descriptions and checksums).
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/0001_init.sql")),
+    (2, "rooms", include_str!("../../../migrations/0002_rooms.sql")),
+];
+
+/// `migrations/` as sqlx runs them: the same versions, descriptions and
+/// checksums (SHA-384 of the file) that `migrate!` recorded in existing databases.
+fn migrator() -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|&(version, description, sql)| {
+                let no_tx = sql.starts_with("-- no-transaction");
+                Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), no_tx)
+            })
+            .collect(),
+    )
+}
+
 /// Applies `migrations/` (idempotent; run at every start).
 pub async fn migrate(pool: &AnyPool) -> Result<(), sqlx::migrate::MigrateError> {
-    sqlx::migrate!("../migrations").run(pool).await
+    migrator().run(pool).await
 }
 
 /// Whether a database error is a unique-key violation (on either engine).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What sqlx reads from `migrations/` at run time is what we embedded.
+    #[tokio::test]
+    async fn the_embedded_migrations_are_the_folder() {
+        let folder = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"));
+        let from_folder = Migrator::new(folder).await.expect("migrations/ reads");
+        let summary = |m: &Migrator| -> Vec<(i64, String, Vec<u8>, bool)> {
+            m.iter().map(|m| (m.version, m.description.to_string(), m.checksum.to_vec(), m.no_tx)).collect()
+        };
+        assert_eq!(summary(&migrator()), summary(&from_folder));
+        assert_eq!(from_folder.iter().count(), MIGRATIONS.len());
+    }
 }

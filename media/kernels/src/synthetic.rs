@@ -8,7 +8,7 @@
 //! blocks are at least 8 px (16 px from 1280 wide) and aligned to the block
 //! grid, so they survive H.264 at low bitrates.
 
-use crate::convert::{luma, I420Frame};
+use crate::pixels::{luma, I420Frame};
 use std::time::Duration;
 
 /// What a synthetic frame carries, readable back from the decoded picture.
@@ -460,7 +460,14 @@ pub fn rms(samples: &[f32]) -> f32 {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::convert::{to_i420, PixelFormat};
+    use crate::pixels::packed_to_i420;
+
+    /// An RGBA picture as I420 (odd sizes cropped to even), as the sender converts it.
+    fn rgba_to_i420(w: u32, h: u32, rgba: &[u8]) -> I420Frame {
+        let mut frame = I420Frame::black(w & !1, h & !1);
+        packed_to_i420::<4, 0, 1, 2>(rgba, w as usize, (w & !1) as usize, (h & !1) as usize, &mut frame);
+        frame
+    }
 
     /// A small deterministic pseudo-random generator (xorshift).
     struct Noise(u64);
@@ -505,7 +512,7 @@ mod tests {
                 pattern.render_rgba(s, &mut rgba);
                 assert_eq!(rgba.len(), (w * h * 4) as usize);
                 assert_eq!(read_stamp(&rgba, w, h), Some(s), "{w}x{h}");
-                let i420 = to_i420(PixelFormat::Rgba32, w, h, &rgba).unwrap();
+                let i420 = rgba_to_i420(w, h, &rgba);
                 assert_eq!(read_stamp_i420(&i420), Some(s), "{w}x{h}");
             }
         }
@@ -539,7 +546,7 @@ mod tests {
                 }
             }
             assert_eq!(read_stamp(&rgba, w, h), Some(stamp(42)), "{w}x{h}");
-            let i420 = to_i420(PixelFormat::Rgba32, w, h, &rgba).unwrap();
+            let i420 = rgba_to_i420(w, h, &rgba);
             assert_eq!(read_stamp_i420(&i420), Some(stamp(42)), "{w}x{h}");
         }
     }
@@ -581,7 +588,7 @@ mod tests {
         for value in [0u8, 16, 128, 235, 255] {
             let rgba = vec![value; (w * h * 4) as usize];
             assert_eq!(read_stamp(&rgba, w, h), None, "{value}");
-            let black = to_i420(PixelFormat::Rgba32, w, h, &rgba).unwrap();
+            let black = rgba_to_i420(w, h, &rgba);
             assert_eq!(read_stamp_i420(&black), None, "{value}");
         }
         let mut rgba = Vec::new();
