@@ -3,7 +3,9 @@
 //! devices picked in Settings as its sources; remote video is decoded on
 //! its own thread straight into an egui texture (the UI thread only draws
 //! it), remote audio is mixed to the chosen speaker, and every second each
-//! remote track's counters become one [`TrackStats`] sample.
+//! remote track's counters become one [`TrackStats`] sample. The microphone
+//! goes through the voice processing chosen in Settings, with what the mixer
+//! hands the speaker as the echo canceller's reference.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -24,11 +26,12 @@ use concord_media::source::{AudioSource, PatternSource, ToneSource, VideoSource}
 use concord_media::synthetic::ToneGenerator;
 use concord_media::transport::{RemoteTrack, TrackKind};
 use concord_media::video_codec::{EncoderSettings, VideoContent};
+use concord_media::voice::{self, NoiseFilter, RenderFeed, RenderTap, VoiceSettings};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::media::{CallReport, CallStart, MediaEvent, Post, TrackStats, VideoTexture};
-use crate::settings::{MediaSettings, Pick};
+use crate::settings::{MediaSettings, NoiseChoice, Pick, VoiceChoices};
 
 /// A camera is asked for this size and rate, and sent at this size.
 const CAMERA: (u32, u32, u32) = (1280, 720, 30);
@@ -72,25 +75,28 @@ impl CallHost {
         let CallStart { room, me, server, want, devices } = start;
         let speaker = devices.speaker.clone();
         let devices = Arc::new(Mutex::new(devices));
+        let (tap, reference) = voice::echo_reference();
         let sources = DeviceSources {
             picks: Arc::clone(&devices),
             self_view: (room, me, context.clone(), Arc::clone(&post)),
+            reference,
         };
         runtime.spawn(async move {
             // Opening the speaker blocks (its own thread says when it is up).
             // The speaker is opened once per call: a new pick applies to the next call.
             let tile_post = Arc::clone(&post);
-            let tiles =
-                match tokio::task::spawn_blocking(move || Tiles::new(room, context, tile_post, &speaker))
-                    .await
-                {
-                    Ok(tiles) => tiles,
-                    Err(error) => {
-                        let reason = Some(format!("the call could not start: {error}"));
-                        post(MediaEvent::Call { room, report: CallReport::Ended { reason } });
-                        return;
-                    }
-                };
+            let tiles = match tokio::task::spawn_blocking(move || {
+                Tiles::new(room, context, tile_post, &speaker, tap)
+            })
+            .await
+            {
+                Ok(tiles) => tiles,
+                Err(error) => {
+                    let reason = Some(format!("the call could not start: {error}"));
+                    post(MediaEvent::Call { room, report: CallReport::Ended { reason } });
+                    return;
+                }
+            };
             let (meters, rtt_ms) = (Arc::clone(&tiles.meters), Arc::clone(&tiles.rtt_ms));
             let report_post = Arc::clone(&post);
             let session = CallSession::new(commands, room, me, want, &server, sources, tiles)
@@ -148,6 +154,8 @@ struct DeviceSources {
     picks: Arc<Mutex<MediaSettings>>,
     /// Where the self-view goes: my tile in this room's call.
     self_view: (RoomId, UserId, egui::Context, Post),
+    /// What the speaker plays, for the echo canceller.
+    reference: RenderFeed,
 }
 
 impl DeviceSources {
@@ -188,19 +196,35 @@ impl LocalMedia for DeviceSources {
     }
 
     fn open_microphone(&mut self) -> Option<concord_media::Result<Box<dyn AudioSource>>> {
-        match &self.picks().microphone {
-            Pick::Off => None,
-            Pick::Synthetic => Some(Ok(
-                Box::new(ToneSource::new(ToneGenerator::continuous(440.0, 0.2))) as Box<dyn AudioSource>
-            )),
-            Pick::Default => Some(devices::open_microphone(None)),
-            Pick::Named(name) => Some(devices::open_microphone(Some(name))),
-        }
+        let picks = self.picks();
+        let source = match &picks.microphone {
+            Pick::Off => return None,
+            Pick::Synthetic => {
+                Ok(Box::new(ToneSource::new(ToneGenerator::continuous(440.0, 0.2))) as Box<dyn AudioSource>)
+            }
+            Pick::Default => devices::open_microphone(None),
+            Pick::Named(name) => devices::open_microphone(Some(name)),
+        };
+        let settings = voice_settings(picks.voice);
+        Some(source.map(|source| voice::process_source(source, settings, Some(&self.reference))))
     }
 
     fn preview(&mut self, source: TrackSource) -> Option<Preview> {
         let (room, me, context, post) = self.self_view.clone();
         Some(Box::new(frame_to_texture(room, me, source, context, post)))
+    }
+}
+
+/// Settings → Voice, as the media engine takes it.
+fn voice_settings(choices: VoiceChoices) -> VoiceSettings {
+    VoiceSettings {
+        echo_cancellation: choices.echo_cancellation,
+        noise: match choices.noise {
+            NoiseChoice::Standard => NoiseFilter::Standard,
+            NoiseChoice::Strong => NoiseFilter::Strong,
+            NoiseChoice::Off => NoiseFilter::Off,
+        },
+        gain_control: choices.gain_control,
     }
 }
 
@@ -243,13 +267,13 @@ struct Tiles {
 }
 
 impl Tiles {
-    fn new(room: RoomId, context: egui::Context, post: Post, speaker: &Pick) -> Self {
+    fn new(room: RoomId, context: egui::Context, post: Post, speaker: &Pick, tap: RenderTap) -> Self {
         let sink = match speaker {
             Pick::Off | Pick::Synthetic => None,
             Pick::Default => Some(devices::open_speaker(None)),
             Pick::Named(name) => Some(devices::open_speaker(Some(name))),
         };
-        let playback = match sink.map(|sink| sink.and_then(Playback::start)) {
+        let playback = match sink.map(|sink| sink.and_then(|sink| Playback::start(sink, Some(tap)))) {
             Some(Ok(playback)) => Some(playback),
             Some(Err(error)) => {
                 let problem = format!("You will not hear the call: {error}");

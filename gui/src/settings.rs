@@ -88,8 +88,54 @@ impl DeviceKind {
     }
 }
 
-/// The chosen devices (persisted).
+/// The noise filter on my microphone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoiseChoice {
+    /// WebRTC's noise suppressor: fans, hum, hiss.
+    #[default]
+    Standard,
+    /// The standard suppressor and RNNoise: keyboards, streets, loud rooms.
+    Strong,
+    /// None.
+    Off,
+}
+
+impl NoiseChoice {
+    /// The choices, in the order Settings shows them.
+    pub const ALL: [NoiseChoice; 3] = [NoiseChoice::Standard, NoiseChoice::Strong, NoiseChoice::Off];
+
+    /// The label in Settings.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Standard => "Standard",
+            Self::Strong => "Strong",
+            Self::Off => "Off",
+        }
+    }
+}
+
+/// What runs on my microphone before it is sent (desktop: the media
+/// engine's voice processing; the browser does its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VoiceChoices {
+    /// Cancel the call's sound coming back from my speakers.
+    pub echo_cancellation: bool,
+    /// The noise filter.
+    pub noise: NoiseChoice,
+    /// Bring a quiet microphone up (and a loud one down).
+    pub gain_control: bool,
+}
+
+impl Default for VoiceChoices {
+    fn default() -> Self {
+        Self { echo_cancellation: true, noise: NoiseChoice::Standard, gain_control: true }
+    }
+}
+
+/// The chosen devices and voice processing (persisted).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MediaSettings {
     /// Camera.
     pub camera: Pick,
@@ -99,6 +145,8 @@ pub struct MediaSettings {
     pub microphone: Pick,
     /// Speaker.
     pub speaker: Pick,
+    /// Voice processing on the microphone.
+    pub voice: VoiceChoices,
 }
 
 impl MediaSettings {

@@ -22,7 +22,10 @@ pub mod slot;
 pub mod source;
 pub mod transport;
 pub mod video_codec;
+pub mod voice;
 
+/// The spectrum of audio: its strongest frequencies and levels (`concord-media-kernels`).
+pub use concord_media_kernels::spectrum;
 /// The synthetic sources and their readers (`concord-media-kernels`).
 pub use concord_media_kernels::synthetic;
 pub use error::{DeviceKind, MediaError, Result};

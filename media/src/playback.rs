@@ -14,6 +14,7 @@ use crate::audio_codec::{AudioDecoder, FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::send::{pace, spawn};
 use crate::source::AudioSink;
+use crate::voice::RenderTap;
 use crate::Result;
 pub use concord_media_kernels::mix::{mix_into, soft_clip};
 
@@ -114,8 +115,9 @@ pub struct Playback {
 }
 
 impl Playback {
-    /// Starts playing into `sink`.
-    pub fn start(mut sink: Box<dyn AudioSink>) -> Result<Self> {
+    /// Starts playing into `sink`. Each mixed frame also goes into `tap`
+    /// (the echo canceller's reference) just before the sink gets it.
+    pub fn start(mut sink: Box<dyn AudioSink>, mut tap: Option<RenderTap>) -> Result<Self> {
         let mixer: Arc<Mutex<Mixer>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -126,6 +128,9 @@ impl Playback {
                 while !stop.load(Ordering::Relaxed) {
                     pace(&mut next, Duration::from_millis(20));
                     mixer.lock().unwrap_or_else(PoisonError::into_inner).tick(Instant::now(), &mut mix);
+                    if let Some(tap) = &mut tap {
+                        tap.push(&mix);
+                    }
                     sink.play(&mix);
                 }
             })?

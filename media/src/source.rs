@@ -150,3 +150,91 @@ impl AudioSource for ToneSource {
         false
     }
 }
+
+/// A synthetic "voice" for echo tests: the tone in syllable-length bursts
+/// (120 ms on, 100 ms off) over a breath-like pink noise 10 dB below it.
+/// Echo cancellers (AEC3 among them) deliberately leave a steady pure tone
+/// alone (a narrow band in the far end is not adapted on, and a periodic
+/// signal has no delay to find); speech has onsets and a broad spectrum, and
+/// so does this, while its strongest frequency stays the tone's.
+pub struct SpeechLikeSource {
+    tone: ToneGenerator,
+    noise: PinkNoise,
+}
+
+impl SpeechLikeSource {
+    /// Bursts at `hz` of peak `amplitude`, with the breath noise under them.
+    pub fn new(hz: f32, amplitude: f32) -> Self {
+        let on = Duration::from_millis(120);
+        let off = Duration::from_millis(100);
+        Self { tone: ToneGenerator::bursts(hz, amplitude, on, off), noise: PinkNoise::new(amplitude * 0.33) }
+    }
+}
+
+impl AudioSource for SpeechLikeSource {
+    fn name(&self) -> String {
+        format!("Speech-like test voice {} Hz", self.tone.frequency())
+    }
+
+    fn read_frame(&mut self, frame: &mut [f32]) -> Result<()> {
+        let _ = self.tone.fill(frame);
+        for sample in frame.iter_mut() {
+            *sample += self.noise.next();
+        }
+        Ok(())
+    }
+
+    fn is_realtime(&self) -> bool {
+        false
+    }
+}
+
+/// Pink noise (Paul Kellet's economy filter over a xorshift generator), RMS about `level`.
+struct PinkNoise {
+    state: u32,
+    filter: [f32; 3],
+    scale: f32,
+}
+
+impl PinkNoise {
+    fn new(level: f32) -> Self {
+        // The filter turns uniform white noise in [-1, 1] into pink noise of RMS 1.71.
+        Self { state: 0x9E37_79B9, filter: [0.0; 3], scale: level / 1.71 }
+    }
+
+    fn next(&mut self) -> f32 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 17;
+        self.state ^= self.state << 5;
+        let white = self.state as f32 / u32::MAX as f32 * 2.0 - 1.0;
+        let [b0, b1, b2] = &mut self.filter;
+        *b0 = 0.99765 * *b0 + white * 0.099_046;
+        *b1 = 0.963 * *b1 + white * 0.296_516_4;
+        *b2 = 0.57 * *b2 + white * 1.052_691_3;
+        (*b0 + *b1 + *b2 + white * 0.1848) * self.scale
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concord_media_kernels::spectrum;
+
+    #[test]
+    fn the_speech_like_voice_is_strongest_at_its_tone_with_noise_under_it() {
+        let mut voice = SpeechLikeSource::new(440.0, 0.3);
+        let mut samples = vec![0.0f32; 48_000 * 2];
+        for frame in samples.chunks_exact_mut(960) {
+            voice.read_frame(frame).expect("synthetic");
+        }
+        let peaks = spectrum::peaks(&samples, 48_000, 8, 60.0);
+        assert!((peaks[0].hz - 440.0).abs() < 3.0, "{peaks:?}");
+        let level = spectrum::rms_dbfs(&samples);
+        assert!(level > -20.0 && level < -8.0, "{level}");
+        // Pauses between bursts hold only the breath noise: 10 ms windows vary.
+        let levels: Vec<f32> = samples.chunks(480).map(spectrum::rms_dbfs).collect();
+        let (quietest, loudest) =
+            levels.iter().fold((0.0f32, -200.0f32), |(lo, hi), &l| (lo.min(l), hi.max(l)));
+        assert!(loudest - quietest > 6.0, "bursts and pauses: {quietest} .. {loudest}");
+    }
+}

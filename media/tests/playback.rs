@@ -134,7 +134,7 @@ impl AudioSink for Frames {
 #[test]
 fn the_playback_thread_hands_a_frame_to_its_sink_every_tick() {
     let (tx, frames) = mpsc::channel();
-    let playback = Playback::start(Box::new(Frames(tx))).unwrap();
+    let playback = Playback::start(Box::new(Frames(tx)), None).unwrap();
     for _ in 0..5 {
         let len = frames.recv_timeout(Duration::from_secs(5)).expect("a frame within 5 s");
         assert_eq!(len, FRAME_SAMPLES);

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use concord_media::voice::{EchoPath, VoiceSettings};
+
 /// The camera track.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VideoChoice {
@@ -26,6 +28,9 @@ pub struct MediaOptions {
     pub screen_after: Option<std::time::Duration>,
     /// A tone at this frequency as the microphone; `None`: no microphone.
     pub tone_hz: Option<f32>,
+    /// Send the tone as a speech-like voice (bursts over breath noise)
+    /// instead of a steady tone: what an echo canceller can learn from.
+    pub speech_like: bool,
     /// Camera and screen size.
     pub width: u32,
     /// See `width`.
@@ -35,6 +40,11 @@ pub struct MediaOptions {
     /// Decode received video (and read back its stamps) and audio (and
     /// find its tone); `false` counts frames from RTP alone.
     pub decode: bool,
+    /// What runs on the microphone (echo cancellation, noise suppression, gain control).
+    pub audio_processing: VoiceSettings,
+    /// Play what is received into a simulated room whose echo reaches the
+    /// microphone this way (`None`: received audio is only analysed).
+    pub echo_path: Option<EchoPath>,
 }
 
 impl Default for MediaOptions {
@@ -44,10 +54,13 @@ impl Default for MediaOptions {
             screen: false,
             screen_after: None,
             tone_hz: Some(440.0),
+            speech_like: false,
             width: 640,
             height: 360,
             fps: 15,
             decode: true,
+            audio_processing: VoiceSettings::default(),
+            echo_path: None,
         }
     }
 }

@@ -1,18 +1,24 @@
 //! The bot's participant: log in, host a [`CallSession`] with synthetic
 //! sources (or a replayed file) and counting receivers for a while, leave,
-//! and report what it saw.
+//! and report what it saw. Its tone goes through the same voice processing
+//! as a microphone; with an echo path, what it receives is mixed, played
+//! into a simulated room, and comes back into its "microphone".
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use concord_client::{Command, Connection, Net, NetEvent};
 use concord_common::events::{CallMedia, TrackSource};
 use concord_common::{AuthResponse, ErrorCode, RoomId, UserId};
-use concord_media::source::{AudioSource, PatternSource, ToneSource};
+use concord_media::jitter::JitterBuffer;
+use concord_media::playback::Playback;
+use concord_media::receive::{AUDIO_MAX_DELAY, AUDIO_MIN_DELAY};
+use concord_media::source::{AudioSource, PatternSource, SpeechLikeSource, ToneSource};
 use concord_media::synthetic::ToneGenerator;
 use concord_media::transport::{RemoteTrack, TrackKind};
 use concord_media::video_codec::{EncoderSettings, VideoContent};
+use concord_media::voice::{self, RenderFeed, RoomMicrophone, RoomSink, SimulatedRoom};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
@@ -101,9 +107,22 @@ async fn call(
     report: &mut ParticipantReport,
 ) {
     let want = wanted(&media);
-    let tracks = BotTracks { decode: media.decode, watches: Vec::new(), round_trips: Vec::new() };
-    let session =
-        CallSession::new(net.command_sender(), room, me, want, server, BotSources(media.clone()), tracks);
+    let mut tracks =
+        BotTracks { decode: media.decode, watches: Vec::new(), round_trips: Vec::new(), playback: None };
+    let mut sources = BotSources { media: media.clone(), room: None, reference: None };
+    if let Some(path) = media.echo_path {
+        let air = Arc::new(Mutex::new(SimulatedRoom::new(path)));
+        let (tap, reference) = voice::echo_reference();
+        match Playback::start(Box::new(RoomSink(Arc::clone(&air))), Some(tap)) {
+            Ok(playback) => {
+                tracks.playback = Some(playback);
+                sources.room = Some(air);
+                sources.reference = Some(reference);
+            }
+            Err(error) => report.errors.push(format!("the simulated room could not start: {error}")),
+        }
+    }
+    let session = CallSession::new(net.command_sender(), room, me, want, server, sources, tracks);
     let (inputs, input_rx) = mpsc::channel(INPUT_QUEUE);
     let mut running = tokio::spawn(session.run(input_rx));
     let end = tokio::time::Instant::now() + stay.duration;
@@ -234,12 +253,18 @@ fn rand_below(n: u32) -> u32 {
 }
 
 /// The bot's sources: the stamped test pattern (or a replayed file) as the
-/// camera, the pattern as the screen, a tone as the microphone.
-struct BotSources(MediaOptions);
+/// camera, the pattern as the screen, a tone as the microphone (heard in the
+/// simulated room when there is one), through the voice processing asked for.
+struct BotSources {
+    media: MediaOptions,
+    room: Option<Arc<Mutex<SimulatedRoom>>>,
+    /// What the bot plays, for the echo canceller.
+    reference: Option<RenderFeed>,
+}
 
 impl BotSources {
     fn pattern(&self, content: VideoContent) -> VideoFeed {
-        let (width, height, fps) = (self.0.width, self.0.height, self.0.fps);
+        let (width, height, fps) = (self.media.width, self.media.height, self.media.fps);
         let settings = EncoderSettings { content, ..EncoderSettings::camera(width, height, fps as f32) };
         VideoFeed::Encode { source: Box::new(PatternSource::new(width, height, fps)), settings, size: None }
     }
@@ -247,38 +272,66 @@ impl BotSources {
 
 impl LocalMedia for BotSources {
     fn open_camera(&mut self) -> Option<concord_media::Result<VideoFeed>> {
-        match &self.0.video {
+        match &self.media.video {
             VideoChoice::None => None,
             VideoChoice::Pattern => Some(Ok(self.pattern(VideoContent::Camera))),
-            VideoChoice::File(path) => Some(Ok(VideoFeed::Replay { path: path.clone(), fps: self.0.fps })),
+            VideoChoice::File(path) => {
+                Some(Ok(VideoFeed::Replay { path: path.clone(), fps: self.media.fps }))
+            }
         }
     }
 
     fn open_screen(&mut self) -> Option<concord_media::Result<VideoFeed>> {
-        self.0.screen.then(|| Ok(self.pattern(VideoContent::Screen)))
+        self.media.screen.then(|| Ok(self.pattern(VideoContent::Screen)))
     }
 
     fn open_microphone(&mut self) -> Option<concord_media::Result<Box<dyn AudioSource>>> {
-        let hz = self.0.tone_hz?;
-        Some(Ok(Box::new(ToneSource::new(ToneGenerator::continuous(hz, 0.3))) as Box<dyn AudioSource>))
+        let hz = self.media.tone_hz?;
+        let mut source: Box<dyn AudioSource> = if self.media.speech_like {
+            Box::new(SpeechLikeSource::new(hz, 0.3))
+        } else {
+            Box::new(ToneSource::new(ToneGenerator::continuous(hz, 0.3)))
+        };
+        if let Some(room) = &self.room {
+            source = Box::new(RoomMicrophone::new(source, Arc::clone(room)));
+        }
+        Some(Ok(voice::process_source(source, self.media.audio_processing, self.reference.as_ref())))
     }
 }
 
 /// The bot's receivers: every remote track watched (counted or decoded)
-/// and kept for the report, across rejoins too.
+/// and kept for the report, across rejoins too; with a simulated room, the
+/// audio also mixed and played into it.
 struct BotTracks {
     decode: bool,
     watches: Vec<(UserId, TrackWatch)>,
     /// The receiving connection's round-trip time, once a second.
     round_trips: Vec<std::time::Duration>,
+    playback: Option<Playback>,
 }
 
 impl RemoteMedia for BotTracks {
     fn track_added(&mut self, user: UserId, source: TrackSource, track: RemoteTrack, runtime: &Handle) {
-        self.watches.push((user, TrackWatch::start(track, source, self.decode, runtime)));
+        let playout = match (&self.playback, track.kind) {
+            (Some(playback), TrackKind::Audio) => {
+                let jitter = Arc::new(Mutex::new(JitterBuffer::adaptive(AUDIO_MIN_DELAY, AUDIO_MAX_DELAY)));
+                let id = format!("{user}-{}", self.watches.len());
+                playback.add_speaker(id, Arc::clone(&jitter)).is_ok().then_some(jitter)
+            }
+            _ => None,
+        };
+        self.watches.push((user, TrackWatch::start(track, source, self.decode, playout, runtime)));
     }
 
-    fn tracks_cleared(&mut self) {}
+    fn tracks_cleared(&mut self) {
+        if let Some(playback) = &self.playback {
+            for (index, (user, watch)) in self.watches.iter().enumerate() {
+                if watch.kind() == TrackKind::Audio {
+                    playback.remove_speaker(&format!("{user}-{index}"));
+                }
+            }
+        }
+    }
 
     fn wants_round_trip(&self) -> bool {
         true

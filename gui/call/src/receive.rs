@@ -1,6 +1,7 @@
 //! Watching one remote track: frames counted, or decoded with their
-//! test-pattern stamps read back; audio decoded and its tone found; packets
-//! lost from the RTP sequence numbers.
+//! test-pattern stamps read back; audio decoded, its tone and strongest
+//! frequencies found (and, when the bot plays what it hears, its packets
+//! handed to the mixer too); packets lost from the RTP sequence numbers.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -9,15 +10,26 @@ use std::time::{Duration, Instant};
 
 use concord_common::events::TrackSource;
 use concord_media::audio_codec::{AudioDecoder, FRAME_SAMPLES, SAMPLE_RATE};
+use concord_media::jitter::JitterBuffer;
 use concord_media::receive::{SequenceGaps, VideoReceiver};
+use concord_media::spectrum;
 use concord_media::synthetic::{detect_frequency, read_stamp_i420};
 use concord_media::transport::{RemoteTrack, TrackKind};
 use tokio::runtime::Handle;
 
-use crate::report::TrackReport;
+use crate::report::{PeakReport, TrackReport};
 
 /// How much of the latest audio the tone is found in.
 const TONE_WINDOW: usize = SAMPLE_RATE as usize / 2;
+/// Audio's strongest frequencies are measured once this much of it has
+/// arrived (echo cancellers converge, gain controllers settle)...
+const PEAKS_AFTER: Duration = Duration::from_secs(3);
+/// ...over at most this much of the latest audio.
+const PEAKS_WINDOW: usize = 5 * SAMPLE_RATE as usize;
+/// The strongest frequencies reported, and how far below the strongest one they reach.
+const PEAKS_REPORTED: usize = 8;
+/// See [`PEAKS_REPORTED`].
+const PEAKS_RANGE_DB: f32 = 60.0;
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -33,6 +45,8 @@ struct Counters {
     packets: u64,
     /// The latest decoded audio.
     audio: VecDeque<f32>,
+    /// Decoded audio from [`PEAKS_AFTER`] on, the latest [`PEAKS_WINDOW`] of it.
+    settled_audio: VecDeque<f32>,
 }
 
 impl Counters {
@@ -68,8 +82,15 @@ pub struct TrackWatch {
 }
 
 impl TrackWatch {
-    /// Starts reading `track` (what it carries is `source`).
-    pub fn start(track: RemoteTrack, source: TrackSource, decode: bool, runtime: &Handle) -> Self {
+    /// Starts reading `track` (what it carries is `source`); an audio
+    /// track's packets also go to `playout` when given (the bot's speaker).
+    pub fn start(
+        track: RemoteTrack,
+        source: TrackSource,
+        decode: bool,
+        playout: Option<Arc<Mutex<JitterBuffer>>>,
+        runtime: &Handle,
+    ) -> Self {
         let counters: Arc<Mutex<Counters>> = Arc::default();
         let kind = track.kind;
         let mut video = None;
@@ -109,15 +130,29 @@ impl TrackWatch {
                     let mut decoder = if decode { AudioDecoder::new().ok() } else { None };
                     let mut pcm = vec![0.0f32; FRAME_SAMPLES * 6];
                     while let Some(piece) = track.next_packet().await {
+                        let now = Instant::now();
+                        if let Some(playout) = &playout {
+                            playout.lock().unwrap_or_else(PoisonError::into_inner).push(
+                                now,
+                                piece.seq,
+                                piece.payload.clone(),
+                            );
+                        }
                         let decoded = decoder.as_mut().and_then(|d| d.decode(&piece.payload, &mut pcm).ok());
                         let mut counters = counters.lock().unwrap_or_else(PoisonError::into_inner);
                         counters.lost += gaps.observe(piece.seq);
                         counters.packets += 1;
-                        counters.frame(Instant::now());
+                        counters.frame(now);
                         if let Some(samples) = decoded {
-                            counters.audio.extend(&pcm[..samples.min(pcm.len())]);
+                            let pcm = &pcm[..samples.min(pcm.len())];
+                            counters.audio.extend(pcm);
                             let excess = counters.audio.len().saturating_sub(TONE_WINDOW);
                             counters.audio.drain(..excess);
+                            if counters.first_frame.is_some_and(|first| now - first >= PEAKS_AFTER) {
+                                counters.settled_audio.extend(pcm);
+                                let excess = counters.settled_audio.len().saturating_sub(PEAKS_WINDOW);
+                                counters.settled_audio.drain(..excess);
+                            }
                         }
                     }
                 });
@@ -158,8 +193,19 @@ impl TrackWatch {
             } else {
                 None
             };
+        let peaks = (self.kind == TrackKind::Audio && self.decode).then(|| {
+            let settled: Vec<f32> = counters.settled_audio.iter().copied().collect();
+            spectrum::peaks(&settled, SAMPLE_RATE, PEAKS_REPORTED, PEAKS_RANGE_DB)
+                .into_iter()
+                .map(|peak| PeakReport {
+                    hz: (peak.hz * 10.0).round() / 10.0,
+                    dbfs: (peak.dbfs * 10.0).round() / 10.0,
+                })
+                .collect()
+        });
         TrackReport {
             kind: source_name(self.source).to_owned(),
+            peaks,
             frames: counters.frames,
             max_frame_gap: counters.max_gap.as_millis() as u64,
             frame_numbers_ok: if self.kind == TrackKind::Video { counters.numbers_ok } else { None },

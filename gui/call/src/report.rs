@@ -66,8 +66,21 @@ pub struct TrackReport {
     pub frame_numbers_ok: Option<bool>,
     /// The tone heard, in Hz (audio, when decoding).
     pub tone_hz: Option<f32>,
+    /// The strongest frequencies heard after the track's first 3 s, strongest
+    /// first: at most 8, none more than 60 dB below the strongest (audio,
+    /// when decoding; empty when less than 0.2 s of audio came after 3 s).
+    pub peaks: Option<Vec<PeakReport>>,
     /// RTP packets received.
     pub packets: u64,
     /// RTP packets that never arrived.
     pub packets_lost: u64,
+}
+
+/// One strong frequency in received audio.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PeakReport {
+    /// Where, in Hz (0.1 Hz steps).
+    pub hz: f32,
+    /// How strong: a sine of this level, in dB relative to a full-scale sine.
+    pub dbfs: f32,
 }

@@ -1,4 +1,4 @@
-//! The Settings window: the theme, call devices and the call test.
+//! The Settings window: the theme, call devices, voice processing and the call test.
 //!
 //! Each device kind gets a picker listing the system default, the devices
 //! found, the synthetic source ("Test pattern" / "Test tone") and "Off"; a
@@ -9,7 +9,7 @@ use egui::RichText;
 
 use super::tokens::{self, space};
 use crate::net::Command;
-use crate::settings::{DeviceKind, Pick, ThemeChoice, KINDS};
+use crate::settings::{DeviceKind, NoiseChoice, Pick, ThemeChoice, KINDS};
 use crate::state::AppState;
 
 /// The Settings window (Ctrl+, or the ☰ menu).
@@ -46,6 +46,7 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
                     ui.end_row();
                 }
             });
+            voice_section(ui, state);
             ui.separator();
             ui.heading("Call test");
             ui.label(
@@ -141,5 +142,36 @@ fn pick_label(kind: DeviceKind, pick: &Pick) -> String {
         Pick::Named(name) => name.clone(),
         Pick::Synthetic => kind.synthetic_label().unwrap_or("None").to_owned(),
         Pick::Off => "Off".to_owned(),
+    }
+}
+
+/// Settings → Voice: the noise filter, and (Advanced) each processing stage.
+fn voice_section(ui: &mut egui::Ui, state: &mut AppState) {
+    if cfg!(target_arch = "wasm32") {
+        return; // The browser processes its microphone itself.
+    }
+    let before = state.persisted.media.voice;
+    ui.separator();
+    ui.heading("Voice");
+    let voice = &mut state.persisted.media.voice;
+    ui.horizontal(|ui| {
+        let label = ui.label("Noise filter");
+        for choice in NoiseChoice::ALL {
+            ui.selectable_value(&mut voice.noise, choice, choice.label()).labelled_by(label.id);
+        }
+    });
+    ui.label(
+        RichText::new("Strong also removes keyboards, voices in the street and other sudden noise.")
+            .color(tokens::palette(ui).text_muted)
+            .small(),
+    );
+    egui::CollapsingHeader::new("Advanced").id_salt("voice-advanced").show(ui, |ui| {
+        ui.checkbox(&mut voice.echo_cancellation, "Echo cancellation")
+            .on_hover_text("Keeps others from hearing themselves through your speakers.");
+        ui.checkbox(&mut voice.gain_control, "Automatic gain control")
+            .on_hover_text("Brings a quiet microphone up to a normal level.");
+    });
+    if state.persisted.media.voice != before {
+        state.devices_changed();
     }
 }

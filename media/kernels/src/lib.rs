@@ -1,4 +1,4 @@
-//! The hot loops of Concord's media engine, with no dependencies: what runs
+//! The hot loops of Concord's media engine: what runs
 //! once per pixel or per sample. `concord-media` re-exports them
 //! (`convert`, `synthetic`, `playback`). The workspace's `Cargo.toml` keeps
 //! this crate at opt-level 3 in debug builds, so tests and the debug app
@@ -7,4 +7,5 @@
 
 pub mod mix;
 pub mod pixels;
+pub mod spectrum;
 pub mod synthetic;

@@ -336,7 +336,7 @@ impl Receiving {
         let probes: Arc<Mutex<HashMap<String, VideoProbe>>> = Arc::default();
         let receivers: Arc<Mutex<HashMap<String, VideoReceiver>>> = Arc::default();
         let ear = Arc::new(Mutex::new(Ear::new()));
-        let playback = Arc::new(Playback::start(Box::new(EarSink { ear: Arc::clone(&ear), speaker }))?);
+        let playback = Arc::new(Playback::start(Box::new(EarSink { ear: Arc::clone(&ear), speaker }), None)?);
         let (state_tx, state) = watch::channel(None);
         let task = {
             let (probes, receivers, playback) =

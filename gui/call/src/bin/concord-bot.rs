@@ -10,18 +10,26 @@ use concord_call::options::{write_pattern_h264, MediaOptions, VideoChoice};
 use concord_call::participant::{self, Account};
 use concord_call::report::ParticipantReport;
 use concord_common::RoomId;
+use concord_media::voice::{EchoPath, VoiceSettings};
 
 const USAGE: &str = "\
 usage: concord-bot --server URL --email E --password P --room ROOM_ID
                    [--register --username NAME] [--seconds N] [--participants K]
-                   [--video pattern|none|FILE.h264] [--screen pattern|none] [--audio tone|none]
+                   [--video pattern|none|FILE.h264] [--screen pattern|none] [--audio tone|voice|none]
                    [--screen-after SECONDS] [--tone-hz HZ] [--resolution WxH] [--fps N]
-                   [--decode all|none]
+                   [--decode all|none] [--audio-processing aec,ns,agc|off]
+                   [--echo-path DELAY_MS:GAIN_DB]
 
 Joins ROOM_ID's call as E (with --participants K: K participants in this
 process, E with +1 … +K before the @), sends and receives for N seconds
 (default 10), leaves, and prints one JSON object. Exits 1 if any participant
-could not join, 2 on bad arguments.
+could not join, 2 on bad arguments. The tone goes through the voice
+processing a microphone gets (--audio voice: the tone in syllable-length
+bursts over breath-like noise, which an echo canceller can learn from;
+--audio-processing: a comma list of aec, ns,
+rnnoise, agc, or off; default aec,ns,agc). --echo-path plays what the bot
+hears into a simulated room that feeds it back into its microphone, delayed
+and attenuated (e.g. 60:-6).
 
        concord-bot --write-h264 FILE.h264 [--resolution WxH] [--fps N] [--seconds N]
 writes N seconds (default 10) of the stamped test pattern as H.264 for --video.";
@@ -94,11 +102,12 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--screen-after" => args.media.screen_after = Some(Duration::from_secs(number("seconds")?)),
             "--audio" => match value.as_str() {
-                "tone" => {
+                "tone" | "voice" => {
                     args.media.tone_hz.get_or_insert(440.0);
+                    args.media.speech_like = value == "voice";
                 }
                 "none" => args.media.tone_hz = None,
-                other => return Err(format!("--audio: tone or none, got {other:?}")),
+                other => return Err(format!("--audio: tone, voice or none, got {other:?}")),
             },
             "--decode" => {
                 args.media.decode = match value.as_str() {
@@ -106,6 +115,14 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                     "none" => false,
                     other => return Err(format!("--decode: all or none, got {other:?}")),
                 }
+            }
+            "--audio-processing" => {
+                args.media.audio_processing =
+                    VoiceSettings::parse_stages(&value).map_err(|e| format!("--audio-processing: {e}"))?
+            }
+            "--echo-path" => {
+                args.media.echo_path =
+                    Some(value.parse::<EchoPath>().map_err(|e| format!("--echo-path: {e}"))?)
             }
             "--resolution" => {
                 let (w, h) = value
