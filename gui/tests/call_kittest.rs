@@ -54,6 +54,7 @@ fn ada_in_room(server: &Server, room: &str) -> App {
         screen: Pick::Synthetic,
         microphone: Pick::Synthetic,
         speaker: Pick::Off,
+        ..MediaSettings::default()
     };
     let mut ada = app(Persisted { media, ..Persisted::default() });
     log_in(&mut ada, &server.url(), "ada", false);
