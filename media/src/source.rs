@@ -152,7 +152,7 @@ impl AudioSource for ToneSource {
 }
 
 /// A synthetic "voice" for echo tests: the tone in syllable-length bursts
-/// (120 ms on, 100 ms off) over a breath-like pink noise 10 dB below it.
+/// (120 ms on, 100 ms off) over a breath-like pink noise 3 dB below it.
 /// Echo cancellers (AEC3 among them) deliberately leave a steady pure tone
 /// alone (a narrow band in the far end is not adapted on, and a periodic
 /// signal has no delay to find); speech has onsets and a broad spectrum, and
@@ -167,7 +167,7 @@ impl SpeechLikeSource {
     pub fn new(hz: f32, amplitude: f32) -> Self {
         let on = Duration::from_millis(120);
         let off = Duration::from_millis(100);
-        Self { tone: ToneGenerator::bursts(hz, amplitude, on, off), noise: PinkNoise::new(amplitude * 0.33) }
+        Self { tone: ToneGenerator::bursts(hz, amplitude, on, off), noise: PinkNoise::new(amplitude * 0.7) }
     }
 }
 

@@ -12,13 +12,13 @@ use concord_client::{Command, Connection, Net, NetEvent};
 use concord_common::events::{CallMedia, TrackSource};
 use concord_common::{AuthResponse, ErrorCode, RoomId, UserId};
 use concord_media::jitter::JitterBuffer;
-use concord_media::playback::Playback;
+use concord_media::playback::Mixer;
 use concord_media::receive::{AUDIO_MAX_DELAY, AUDIO_MIN_DELAY};
 use concord_media::source::{AudioSource, PatternSource, SpeechLikeSource, ToneSource};
 use concord_media::synthetic::ToneGenerator;
 use concord_media::transport::{RemoteTrack, TrackKind};
 use concord_media::video_codec::{EncoderSettings, VideoContent};
-use concord_media::voice::{self, RenderFeed, RoomMicrophone, RoomSink, SimulatedRoom};
+use concord_media::voice::{self, RenderFeed, RoomMicrophone, RoomSpeaker};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
@@ -108,19 +108,16 @@ async fn call(
 ) {
     let want = wanted(&media);
     let mut tracks =
-        BotTracks { decode: media.decode, watches: Vec::new(), round_trips: Vec::new(), playback: None };
+        BotTracks { decode: media.decode, watches: Vec::new(), round_trips: Vec::new(), mixer: None };
     let mut sources = BotSources { media: media.clone(), room: None, reference: None };
     if let Some(path) = media.echo_path {
-        let air = Arc::new(Mutex::new(SimulatedRoom::new(path)));
+        // What the bot hears is mixed and played into its simulated room,
+        // one frame per microphone frame (RoomMicrophone).
+        let mixer: Arc<Mutex<Mixer>> = Arc::default();
         let (tap, reference) = voice::echo_reference();
-        match Playback::start(Box::new(RoomSink(Arc::clone(&air))), Some(tap)) {
-            Ok(playback) => {
-                tracks.playback = Some(playback);
-                sources.room = Some(air);
-                sources.reference = Some(reference);
-            }
-            Err(error) => report.errors.push(format!("the simulated room could not start: {error}")),
-        }
+        sources.room = Some(Arc::new(Mutex::new(RoomSpeaker::new(Arc::clone(&mixer), tap, path))));
+        sources.reference = Some(reference);
+        tracks.mixer = Some(mixer);
     }
     let session = CallSession::new(net.command_sender(), room, me, want, server, sources, tracks);
     let (inputs, input_rx) = mpsc::channel(INPUT_QUEUE);
@@ -257,7 +254,7 @@ fn rand_below(n: u32) -> u32 {
 /// simulated room when there is one), through the voice processing asked for.
 struct BotSources {
     media: MediaOptions,
-    room: Option<Arc<Mutex<SimulatedRoom>>>,
+    room: Option<Arc<Mutex<RoomSpeaker>>>,
     /// What the bot plays, for the echo canceller.
     reference: Option<RenderFeed>,
 }
@@ -307,16 +304,18 @@ struct BotTracks {
     watches: Vec<(UserId, TrackWatch)>,
     /// The receiving connection's round-trip time, once a second.
     round_trips: Vec<std::time::Duration>,
-    playback: Option<Playback>,
+    /// With a simulated room: what the bot hears, mixed (ticked by its microphone).
+    mixer: Option<Arc<Mutex<Mixer>>>,
 }
 
 impl RemoteMedia for BotTracks {
     fn track_added(&mut self, user: UserId, source: TrackSource, track: RemoteTrack, runtime: &Handle) {
-        let playout = match (&self.playback, track.kind) {
-            (Some(playback), TrackKind::Audio) => {
+        let playout = match (&self.mixer, track.kind) {
+            (Some(mixer), TrackKind::Audio) => {
                 let jitter = Arc::new(Mutex::new(JitterBuffer::adaptive(AUDIO_MIN_DELAY, AUDIO_MAX_DELAY)));
                 let id = format!("{user}-{}", self.watches.len());
-                playback.add_speaker(id, Arc::clone(&jitter)).is_ok().then_some(jitter)
+                let mut mixer = mixer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                mixer.add_speaker(id, Arc::clone(&jitter)).is_ok().then_some(jitter)
             }
             _ => None,
         };
@@ -324,10 +323,11 @@ impl RemoteMedia for BotTracks {
     }
 
     fn tracks_cleared(&mut self) {
-        if let Some(playback) = &self.playback {
+        if let Some(mixer) = &self.mixer {
+            let mut mixer = mixer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             for (index, (user, watch)) in self.watches.iter().enumerate() {
                 if watch.kind() == TrackKind::Audio {
-                    playback.remove_speaker(&format!("{user}-{index}"));
+                    mixer.remove_speaker(&format!("{user}-{index}"));
                 }
             }
         }

@@ -272,7 +272,8 @@ fn level_near(peaks: &[(f64, f64)], hz: f64) -> Option<f64> {
 /// C hear of B has B's own 660 Hz strongest and A's 440 Hz within 30 dB of it
 /// (the echo path at −6 dB with its reflections). Echo cancellation itself
 /// is measured on the processing chain in media/tests/voice.rs; in a live
-/// three-bot call on 2 busy cores it was not yet reliable (docs/ARCHITECTURE.md).
+/// three-bot call it cancels A's echo by 30 dB in most runs but not all yet
+/// (AEC3's delay estimate on the synthetic voice: docs/ARCHITECTURE.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participants_room_sends_the_others_voice_back_when_processing_is_off() {
     let db = Database::create(Backend::Sqlite).await;

@@ -24,7 +24,7 @@ use sonora::config::{
 };
 use sonora::{AudioProcessing, Config, StreamConfig};
 
-pub use room::{EchoPath, RoomMicrophone, RoomSink, SimulatedRoom};
+pub use room::{EchoPath, RoomMicrophone, RoomSpeaker, SimulatedRoom};
 
 use crate::audio_codec::SAMPLE_RATE;
 use crate::source::AudioSource;

@@ -1,14 +1,23 @@
 //! A simulated room for the headless bot and the tests: what the "speaker"
 //! plays comes back into the "microphone" delayed, attenuated and with a
 //! short reverberant tail, as it does from laptop speakers.
+//!
+//! The bot's room is a full-duplex "sound card" ([`RoomMicrophone`]): every
+//! microphone frame first plays one mixed frame (the mixer ticked on the
+//! microphone's thread, the echo reference tapped just before the room), as
+//! one device clock drives a real card's playback and capture. Two threads
+//! ticking on their own would let a stall on a busy machine shift the echo
+//! path by a whole frame now and then, which no real device does.
 
 use std::collections::VecDeque;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::RenderTap;
 use crate::audio_codec::SAMPLE_RATE;
-use crate::source::{AudioSink, AudioSource};
+use crate::playback::Mixer;
+use crate::source::AudioSource;
 use crate::Result;
 
 /// Reflections after the direct echo: (delay after it in ms, level in dB
@@ -109,26 +118,35 @@ impl SimulatedRoom {
     }
 }
 
-/// The speaker of a simulated room.
-pub struct RoomSink(pub Arc<Mutex<SimulatedRoom>>);
+/// A source (the bot's tone: its "voice") picked up by a microphone in a
+/// simulated room whose speaker plays `mixer`'s output: per frame, one mixed
+/// frame is played (and tapped as the echo reference), then the microphone
+/// hears the voice with the room's echo on top (see the module docs).
+pub struct RoomMicrophone {
+    voice: Box<dyn AudioSource>,
+    speaker: Arc<Mutex<RoomSpeaker>>,
+}
 
-impl AudioSink for RoomSink {
-    fn play(&mut self, frame: &[f32]) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).play(frame);
+/// The playing half of a [`RoomMicrophone`]: the call's mix into the room.
+/// Shared, so a microphone opened again plays on where the last one stopped.
+pub struct RoomSpeaker {
+    mixer: Arc<Mutex<Mixer>>,
+    tap: RenderTap,
+    room: SimulatedRoom,
+    played: Vec<f32>,
+}
+
+impl RoomSpeaker {
+    /// `mixer`'s output into a room with `path`, each frame also into `tap`.
+    pub fn new(mixer: Arc<Mutex<Mixer>>, tap: RenderTap, path: EchoPath) -> Self {
+        Self { mixer, tap, room: SimulatedRoom::new(path), played: Vec::new() }
     }
 }
 
-/// A source (the bot's tone: its "voice") picked up by a microphone in a
-/// simulated room, with the room's echo on top.
-pub struct RoomMicrophone {
-    voice: Box<dyn AudioSource>,
-    room: Arc<Mutex<SimulatedRoom>>,
-}
-
 impl RoomMicrophone {
-    /// `voice` heard in `room`.
-    pub fn new(voice: Box<dyn AudioSource>, room: Arc<Mutex<SimulatedRoom>>) -> Self {
-        Self { voice, room }
+    /// `voice` heard in the room `speaker` plays into.
+    pub fn new(voice: Box<dyn AudioSource>, speaker: Arc<Mutex<RoomSpeaker>>) -> Self {
+        Self { voice, speaker }
     }
 }
 
@@ -139,7 +157,13 @@ impl AudioSource for RoomMicrophone {
 
     fn read_frame(&mut self, frame: &mut [f32]) -> Result<()> {
         self.voice.read_frame(frame)?;
-        self.room.lock().unwrap_or_else(PoisonError::into_inner).hear(frame);
+        let mut speaker = self.speaker.lock().unwrap_or_else(PoisonError::into_inner);
+        let RoomSpeaker { mixer, tap, room, played } = &mut *speaker;
+        played.resize(frame.len(), 0.0);
+        mixer.lock().unwrap_or_else(PoisonError::into_inner).tick(Instant::now(), played);
+        tap.push(played);
+        room.play(played);
+        room.hear(frame);
         Ok(())
     }
 
