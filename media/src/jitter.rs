@@ -76,6 +76,9 @@ pub enum Playout {
     Missing {
         /// The sequence number that is missing.
         seq: u16,
+        /// The packet after it, when already here: Opus's in-band FEC in it
+        /// rebuilds the missing frame (a clone of the held bytes, not a copy).
+        next: Option<Bytes>,
     },
 }
 
@@ -413,8 +416,12 @@ impl JitterBuffer {
         }
         self.missing_run += 1;
         self.stats.concealed += 1;
+        let following = self.held.get(&(next + 1)).cloned();
         let below_target = self.queued_after(next) < self.target_delay;
-        if let Some(adaptive) = self.adaptive.as_mut().filter(|_| below_target) {
+        // The packet after it is here: this one is lost, not late (waiting for
+        // it would only add delay; the next packet's FEC rebuilds it).
+        let lost = following.is_some();
+        if let Some(adaptive) = self.adaptive.as_mut().filter(|_| below_target && !lost) {
             // Below the target: wait for the packet rather than skip it, so the delay grows.
             if adaptive.waiting.is_none_or(|(slot, _)| slot != next) {
                 adaptive.waiting = Some((next, now));
@@ -424,7 +431,7 @@ impl JitterBuffer {
             self.advance(next, true);
         }
         self.measure();
-        Some(Playout::Missing { seq: next as u16 })
+        Some(Playout::Missing { seq: next as u16, next: following })
     }
 
     /// Adaptive, while shrinking: drops `next` when it and the packet after it
@@ -543,7 +550,7 @@ mod tests {
                     assert_eq!(data, &payload(*seq));
                     (*seq, true)
                 }
-                Playout::Missing { seq } => (*seq, false),
+                Playout::Missing { seq, .. } => (*seq, false),
             })
             .collect()
     }
@@ -697,12 +704,21 @@ mod tests {
         assert_eq!(summary(&out), want);
         assert_eq!(jb.stats().concealed, 5);
 
+        // A hole with the packet after it held: the miss carries it, for FEC.
+        let mut jb = JitterBuffer::new(Duration::ZERO);
+        for seq in [0u16, 2] {
+            jb.push(start, seq, payload(seq));
+        }
+        assert!(matches!(jb.pop(start), Some(Playout::Packet { seq: 0, .. })));
+        assert_eq!(jb.pop(start + TICK), Some(Playout::Missing { seq: 1, next: Some(payload(2)) }));
+        assert!(matches!(jb.pop(start + TICK * 2), Some(Playout::Packet { seq: 2, .. })));
+
         // After a dry-out, a straggler from before is late, and playout waits the target delay again.
         let mut jb = JitterBuffer::new(Duration::ZERO);
         jb.push(start, 0, payload(0));
         assert!(matches!(jb.pop(start), Some(Playout::Packet { seq: 0, .. })));
         for k in 1..=5u32 {
-            assert_eq!(jb.pop(start + TICK * k), Some(Playout::Missing { seq: k as u16 }));
+            assert_eq!(jb.pop(start + TICK * k), Some(Playout::Missing { seq: k as u16, next: None }));
         }
         assert_eq!(jb.pop(start + TICK * 6), None);
         assert_eq!(jb.pop(start + TICK * 7), None);

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::audio_codec::{AudioDecoder, FRAME_SAMPLES};
+use crate::audio_codec::{has_fec, AudioDecoder, FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::send::{pace, spawn};
 use crate::source::AudioSink;
@@ -39,6 +39,15 @@ struct Speaker {
     level: f32,
 }
 
+/// How the mixer filled frames whose packet was missing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LossStats {
+    /// Rebuilt from the next packet's in-band FEC.
+    pub recovered: u64,
+    /// Guessed by Opus's packet-loss concealment (nothing to rebuild from).
+    pub concealed: u64,
+}
+
 /// The pure part of playback: what one 20 ms tick plays, given the speakers'
 /// jitter buffers and the time. No clock, thread or device of its own, so a
 /// test drives it on a simulated clock.
@@ -46,11 +55,19 @@ pub struct Mixer {
     speakers: Vec<Speaker>,
     deafened: bool,
     voice: Vec<f32>,
+    use_fec: bool,
+    losses: LossStats,
 }
 
 impl Default for Mixer {
     fn default() -> Self {
-        Self { speakers: Vec::new(), deafened: false, voice: vec![0.0; FRAME_SAMPLES] }
+        Self {
+            speakers: Vec::new(),
+            deafened: false,
+            voice: vec![0.0; FRAME_SAMPLES],
+            use_fec: true,
+            losses: LossStats::default(),
+        }
     }
 }
 
@@ -69,6 +86,17 @@ impl Mixer {
     /// Deafen: play nothing (buffers keep draining, levels keep updating).
     pub fn set_deafened(&mut self, deafened: bool) {
         self.deafened = deafened;
+    }
+
+    /// Whether a missing frame is rebuilt from the next packet's FEC when
+    /// that packet is here (on by default; off only to measure what FEC saves).
+    pub fn set_fec(&mut self, use_fec: bool) {
+        self.use_fec = use_fec;
+    }
+
+    /// How missing frames were filled so far.
+    pub fn losses(&self) -> LossStats {
+        self.losses
     }
 
     /// Every speaker's level, for speaking indicators.
@@ -90,7 +118,15 @@ impl Mixer {
             let decoded = match playout {
                 None => Ok(0),
                 Some(Playout::Packet { payload, .. }) => speaker.decoder.decode(&payload, voice),
-                Some(Playout::Missing { .. }) => speaker.decoder.conceal(None, voice),
+                Some(Playout::Missing { next, .. }) => {
+                    let fec = next.filter(|next| self.use_fec && has_fec(next));
+                    if fec.is_some() {
+                        self.losses.recovered += 1;
+                    } else {
+                        self.losses.concealed += 1;
+                    }
+                    speaker.decoder.conceal(fec.as_deref(), voice)
+                }
             };
             let samples = decoded.unwrap_or_else(|error| {
                 tracing::debug!(%error, "an audio frame did not decode");

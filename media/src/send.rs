@@ -4,7 +4,8 @@
 //! to I420 into a newest-wins slot; `concord-encode-<track>` scales, encodes
 //! and writes samples to the track, so a slow encoder drops frames rather than
 //! adding delay. Audio: `concord-audio-<track>` reads 20 ms frames, encodes
-//! Opus and writes them (paced by interval for synthetic sources).
+//! Opus and writes them (paced by interval for synthetic sources); frames
+//! of silence Opus's DTX marks as not needed are not sent.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use crate::audio_codec::{AudioEncoder, FRAME_SAMPLES};
+use crate::audio_codec::{AudioEncoder, DTX_PACKET_MAX, FRAME_SAMPLES};
 use crate::convert::{to_i420_into, I420Frame};
 use crate::scale::Scaler;
 use crate::slot::{Closed, LatestSlot};
@@ -273,6 +274,8 @@ pub struct AudioSendStats {
     pub sent: AtomicU64,
     /// Frames not sent while muted.
     pub muted: AtomicU64,
+    /// Frames of silence not sent (Opus DTX: nothing to send but a rare update).
+    pub silent: AtomicU64,
 }
 
 /// A running audio send pipeline (source → Opus → track).
@@ -316,6 +319,10 @@ impl AudioSender {
                         continue;
                     }
                     let packet = match encoder.encode(&frame) {
+                        Ok(packet) if packet.len() <= DTX_PACKET_MAX => {
+                            stats.silent.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
                         Ok(packet) => packet,
                         Err(error) => {
                             tracing::warn!(%error, "an audio frame could not be encoded");

@@ -141,3 +141,47 @@ fn the_playback_thread_hands_a_frame_to_its_sink_every_tick() {
     }
     drop(playback);
 }
+
+/// At 5 % random loss, in-band FEC leaves at least 60 % fewer frames to
+/// packet-loss concealment than playing the same packets without it: the
+/// frame after a lost one usually carries it (issue #23).
+#[test]
+fn at_5_percent_random_loss_fec_leaves_60_percent_fewer_frames_concealed() {
+    use concord_media::source::{AudioSource, SpeechLikeSource};
+    use rand::{Rng, SeedableRng};
+
+    let mut voice = SpeechLikeSource::new(440.0, 0.3);
+    let mut encoder = AudioEncoder::new(32_000).unwrap();
+    let mut frame = vec![0.0f32; FRAME_SAMPLES];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let sent: Vec<(bytes::Bytes, bool)> = (0..1500)
+        .map(|_| {
+            voice.read_frame(&mut frame).unwrap();
+            (encoder.encode(&frame).unwrap(), rng.random_range(0..100) < 5)
+        })
+        .collect();
+    let lost = sent.iter().filter(|(_, lost)| *lost).count();
+    let mut concealed = Vec::new();
+    for use_fec in [true, false] {
+        let jitter = Arc::new(Mutex::new(JitterBuffer::new(Duration::from_millis(40))));
+        let mut mixer = Mixer::default();
+        mixer.set_fec(use_fec);
+        mixer.add_speaker("voice".into(), Arc::clone(&jitter)).unwrap();
+        let mut clock = Instant::now();
+        let mut mix = vec![0.0f32; FRAME_SAMPLES];
+        for (seq, (packet, lost)) in sent.iter().enumerate() {
+            if !lost {
+                jitter.lock().unwrap().push(clock, seq as u16, packet.clone());
+            }
+            mixer.tick(clock, &mut mix);
+            clock += TICK;
+        }
+        let losses = mixer.losses();
+        println!("FEC {use_fec}: {lost} lost, {losses:?}");
+        assert!(losses.recovered + losses.concealed >= lost as u64 - 2, "{losses:?}");
+        concealed.push(losses.concealed);
+    }
+    let (with_fec, without) = (concealed[0] as f64, concealed[1] as f64);
+    assert!(without >= 50.0, "5 % of 1500 frames concealed without FEC: {without}");
+    assert!(with_fec <= 0.4 * without, "with FEC {with_fec} concealed, without {without}");
+}
