@@ -22,7 +22,7 @@ use concord_media::devices;
 use concord_media::playback::Playback;
 use concord_media::receive::{receive_audio_counted, AudioReceiveStats, VideoReceiveStats, VideoReceiver};
 use concord_media::send::Preview;
-use concord_media::source::{AudioSource, PatternSource, ToneSource, VideoSource};
+use concord_media::source::{AudioSink, AudioSource, PatternSource, ToneSource, VideoSource};
 use concord_media::synthetic::ToneGenerator;
 use concord_media::transport::{RemoteTrack, TrackKind};
 use concord_media::video_codec::{EncoderSettings, VideoContent};
@@ -60,6 +60,48 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
 pub struct CallHost {
     inputs: mpsc::Sender<SessionInput>,
     devices: Arc<Mutex<MediaSettings>>,
+    volumes: Arc<Mutex<Volumes>>,
+}
+
+/// My volume for each person, applied to their speakers in the mix as they
+/// come (shared by the UI's side and the call's remote tracks).
+#[derive(Default)]
+struct Volumes {
+    gains: std::collections::HashMap<UserId, f32>,
+    playback: Option<Arc<Playback>>,
+    /// Each mixed speaker's id, and whose voice it is.
+    speakers: Vec<(String, UserId)>,
+}
+
+impl Volumes {
+    fn gain(&self, user: UserId) -> f32 {
+        self.gains.get(&user).copied().unwrap_or(1.0)
+    }
+
+    fn set(&mut self, user: UserId, gain: f32) {
+        self.gains.insert(user, gain);
+        if let Some(playback) = &self.playback {
+            for (id, _) in self.speakers.iter().filter(|(_, whose)| *whose == user) {
+                playback.set_gain(id, gain);
+            }
+        }
+    }
+
+    /// How loud each person was as mixed since the last call (the loudest of
+    /// their speakers), in dBFS.
+    fn heard_dbfs(&self) -> std::collections::HashMap<UserId, f32> {
+        let mut heard = std::collections::HashMap::new();
+        let Some(playback) = &self.playback else { return heard };
+        for (id, rms) in playback.heard() {
+            let (Some(rms), Some((_, user))) = (rms, self.speakers.iter().find(|(s, _)| *s == id)) else {
+                continue;
+            };
+            let dbfs = 20.0 * rms.max(1e-6).log10();
+            let entry = heard.entry(*user).or_insert(dbfs);
+            *entry = entry.max(dbfs);
+        }
+        heard
+    }
 }
 
 impl CallHost {
@@ -74,6 +116,11 @@ impl CallHost {
         let (inputs, input_rx) = mpsc::channel(INPUT_QUEUE);
         let CallStart { room, me, server, want, devices } = start;
         let speaker = devices.speaker.clone();
+        let volumes = Arc::new(Mutex::new(Volumes {
+            gains: devices.volumes.iter().map(|(user, volume)| (*user, volume.gain())).collect(),
+            ..Volumes::default()
+        }));
+        let tile_volumes = Arc::clone(&volumes);
         let devices = Arc::new(Mutex::new(devices));
         let (tap, reference) = voice::echo_reference();
         let sources = DeviceSources {
@@ -86,7 +133,7 @@ impl CallHost {
             // The speaker is opened once per call: a new pick applies to the next call.
             let tile_post = Arc::clone(&post);
             let tiles = match tokio::task::spawn_blocking(move || {
-                Tiles::new(room, context, tile_post, &speaker, tap)
+                Tiles::new(room, context, tile_post, &speaker, tap, tile_volumes)
             })
             .await
             {
@@ -98,15 +145,22 @@ impl CallHost {
                 }
             };
             let (meters, rtt_ms) = (Arc::clone(&tiles.meters), Arc::clone(&tiles.rtt_ms));
+            let sampled_volumes = Arc::clone(&tiles.volumes);
             let report_post = Arc::clone(&post);
             let session = CallSession::new(commands, room, me, want, &server, sources, tiles)
                 .on_event(move |event| report_post(MediaEvent::Call { room, report: report_of(event) }));
-            let sampler = tokio::spawn(sample_stats(meters, rtt_ms, Arc::clone(&post), room));
+            let sampler =
+                tokio::spawn(sample_stats(meters, rtt_ms, sampled_volumes, Arc::clone(&post), room));
             let (summary, _) = session.run(input_rx).await;
             sampler.abort();
             post(MediaEvent::Call { room, report: CallReport::Ended { reason: summary.ended_because } });
         });
-        Ok(Self { inputs, devices })
+        Ok(Self { inputs, devices, volumes })
+    }
+
+    /// My volume for `user` (0: muted for me, up to 2), at once.
+    pub fn set_volume(&self, user: UserId, gain: f32) {
+        self.volumes.lock().unwrap_or_else(PoisonError::into_inner).set(user, gain);
     }
 
     /// New device picks: the camera, screen and microphone open again from them.
@@ -258,8 +312,8 @@ struct Tiles {
     room: RoomId,
     context: egui::Context,
     post: Post,
-    playback: Option<Playback>,
-    speakers: Vec<String>,
+    playback: Option<Arc<Playback>>,
+    volumes: Arc<Mutex<Volumes>>,
     videos: Vec<VideoReceiver>,
     meters: Arc<Mutex<Vec<Meter>>>,
     /// The receiving connection's latest round-trip time, in ms.
@@ -267,14 +321,23 @@ struct Tiles {
 }
 
 impl Tiles {
-    fn new(room: RoomId, context: egui::Context, post: Post, speaker: &Pick, tap: RenderTap) -> Self {
+    fn new(
+        room: RoomId,
+        context: egui::Context,
+        post: Post,
+        speaker: &Pick,
+        tap: RenderTap,
+        volumes: Arc<Mutex<Volumes>>,
+    ) -> Self {
         let sink = match speaker {
-            Pick::Off | Pick::Synthetic => None,
+            Pick::Off => None,
+            // The silent speaker: mixes and measures what I would hear, plays nothing.
+            Pick::Synthetic => Some(Ok(Box::new(SilentSink) as Box<dyn AudioSink>)),
             Pick::Default => Some(devices::open_speaker(None)),
             Pick::Named(name) => Some(devices::open_speaker(Some(name))),
         };
         let playback = match sink.map(|sink| sink.and_then(|sink| Playback::start(sink, Some(tap)))) {
-            Some(Ok(playback)) => Some(playback),
+            Some(Ok(playback)) => Some(Arc::new(playback)),
             Some(Err(error)) => {
                 let problem = format!("You will not hear the call: {error}");
                 post(MediaEvent::Call { room, report: CallReport::Problem(problem) });
@@ -286,8 +349,11 @@ impl Tiles {
             room,
             context,
             post,
-            playback,
-            speakers: Vec::new(),
+            playback: playback.clone(),
+            volumes: {
+                volumes.lock().unwrap_or_else(PoisonError::into_inner).playback = playback;
+                volumes
+            },
             videos: Vec::new(),
             meters: Arc::default(),
             rtt_ms: Arc::default(),
@@ -313,9 +379,11 @@ impl RemoteMedia for Tiles {
                 let jitter = receive_audio_counted(track, runtime, Arc::clone(&stats));
                 self.meter(user, source, Counters::Audio(stats));
                 if let Some(playback) = &self.playback {
-                    let id = format!("{user}-{}", self.speakers.len());
+                    let mut volumes = self.volumes.lock().unwrap_or_else(PoisonError::into_inner);
+                    let id = format!("{user}-{}", volumes.speakers.len());
                     if playback.add_speaker(id.clone(), jitter).is_ok() {
-                        self.speakers.push(id);
+                        playback.set_gain(&id, volumes.gain(user));
+                        volumes.speakers.push((id, user));
                     }
                 }
             }
@@ -342,7 +410,8 @@ impl RemoteMedia for Tiles {
     fn tracks_cleared(&mut self) {
         self.videos.clear();
         if let Some(playback) = &self.playback {
-            for id in self.speakers.drain(..) {
+            let mut volumes = self.volumes.lock().unwrap_or_else(PoisonError::into_inner);
+            for (id, _) in volumes.speakers.drain(..) {
                 playback.remove_speaker(&id);
             }
         }
@@ -363,6 +432,14 @@ impl RemoteMedia for Tiles {
     fn round_trip(&mut self, rtt: Duration) {
         *self.rtt_ms.lock().unwrap_or_else(PoisonError::into_inner) = Some(rtt.as_secs_f32() * 1000.0);
     }
+}
+
+/// The silent speaker ([`Pick::Synthetic`]): the mix is made and measured,
+/// and goes nowhere (a machine without sound, and the tests).
+struct SilentSink;
+
+impl AudioSink for SilentSink {
+    fn play(&mut self, _frame: &[f32]) {}
 }
 
 /// The decoder thread's frame callback: each picture converted to RGBA and
@@ -404,6 +481,7 @@ fn frame_to_texture(
 async fn sample_stats(
     meters: Arc<Mutex<Vec<Meter>>>,
     rtt_ms: Arc<Mutex<Option<f32>>>,
+    volumes: Arc<Mutex<Volumes>>,
     post: Post,
     room: RoomId,
 ) {
@@ -412,6 +490,7 @@ async fn sample_stats(
     loop {
         ticks.tick().await;
         let rtt_ms = *rtt_ms.lock().unwrap_or_else(PoisonError::into_inner);
+        let heard = volumes.lock().unwrap_or_else(PoisonError::into_inner).heard_dbfs();
         let samples: Vec<TrackStats> = {
             let mut meters = meters.lock().unwrap_or_else(PoisonError::into_inner);
             meters
@@ -430,6 +509,9 @@ async fn sample_stats(
                         fps: delta[1] as f32,
                         loss_percent: if expected == 0 { 0.0 } else { lost as f32 * 100.0 / expected as f32 },
                         rtt_ms,
+                        heard_dbfs: (meter.source == TrackSource::Microphone)
+                            .then(|| heard.get(&meter.user).copied())
+                            .flatten(),
                     }
                 })
                 .collect()

@@ -26,6 +26,13 @@ pub enum MediaCommand {
     SetCallMedia(CallMedia),
     /// The picked devices changed: the call's sources open again from these.
     SetCallDevices(MediaSettings),
+    /// My volume for one person in the call changed (0 muted for me … 2).
+    SetVolume {
+        /// Whose.
+        user: UserId,
+        /// The factor their audio is mixed at.
+        gain: f32,
+    },
     /// Leave the call.
     LeaveCall,
     /// A network event the call needs (its frames, the websocket's state).
@@ -193,6 +200,9 @@ pub struct TrackStats {
     pub loss_percent: f32,
     /// Round-trip time to the server on the receiving connection.
     pub rtt_ms: Option<f32>,
+    /// Audio: how loud they were as mixed for me in that second (after my
+    /// volume for them), in dBFS; `None` with nothing played (no speaker).
+    pub heard_dbfs: Option<f32>,
 }
 
 /// How media tasks post an event and wake the app.
@@ -246,6 +256,11 @@ impl Media {
             MediaCommand::SetCallDevices(devices) => {
                 if let Some(call) = &self.call {
                     call.set_devices(devices);
+                }
+            }
+            MediaCommand::SetVolume { user, gain } => {
+                if let Some(call) = &self.call {
+                    call.set_volume(user, gain);
                 }
             }
             MediaCommand::LeaveCall => {

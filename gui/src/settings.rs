@@ -4,6 +4,9 @@
 //! The types here are plain data so the browser build shares them; the
 //! desktop fills them from the media engine (`media_bridge`).
 
+use std::collections::BTreeMap;
+
+use concord_common::UserId;
 use serde::{Deserialize, Serialize};
 
 /// Which theme Concord draws in.
@@ -74,8 +77,8 @@ impl DeviceKind {
         }
     }
 
-    /// What the synthetic choice is called for this kind (speakers have
-    /// none; the browser has only its own devices).
+    /// What the synthetic choice is called for this kind (the browser has
+    /// only its own devices).
     pub fn synthetic_label(self) -> Option<&'static str> {
         if cfg!(target_arch = "wasm32") {
             return None;
@@ -83,7 +86,7 @@ impl DeviceKind {
         match self {
             Self::Camera | Self::Screen => Some("Test pattern"),
             Self::Microphone => Some("Test tone"),
-            Self::Speaker => None,
+            Self::Speaker => Some("Silent (measure only)"),
         }
     }
 }
@@ -133,6 +136,36 @@ impl Default for VoiceChoices {
     }
 }
 
+/// How loud I hear one person (persisted per person, across calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PersonVolume {
+    /// 0 to 200 %.
+    pub percent: u16,
+    /// Muted for me only (they still speak to everyone else).
+    pub muted: bool,
+}
+
+impl Default for PersonVolume {
+    fn default() -> Self {
+        Self { percent: 100, muted: false }
+    }
+}
+
+impl PersonVolume {
+    /// The most a person can be turned up.
+    pub const MAX_PERCENT: u16 = 200;
+
+    /// The factor their audio is mixed at.
+    pub fn gain(self) -> f32 {
+        if self.muted {
+            0.0
+        } else {
+            f32::from(self.percent.min(Self::MAX_PERCENT)) / 100.0
+        }
+    }
+}
+
 /// The chosen devices and voice processing (persisted).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -147,6 +180,15 @@ pub struct MediaSettings {
     pub speaker: Pick,
     /// Voice processing on the microphone.
     pub voice: VoiceChoices,
+    /// My volume for people I have turned up, down or muted (the rest: 100 %).
+    pub volumes: BTreeMap<UserId, PersonVolume>,
+}
+
+impl MediaSettings {
+    /// My volume for `user`.
+    pub fn volume(&self, user: UserId) -> PersonVolume {
+        self.volumes.get(&user).copied().unwrap_or_default()
+    }
 }
 
 impl MediaSettings {

@@ -358,3 +358,96 @@ impl Drop for WebParticipant {
         let _ = self.child.kill();
     }
 }
+
+/// The latest level ada's mixer played bob's tone at (dBFS), once it has
+/// samples; `None` while nothing of him was mixed in the last second.
+fn bob_heard(
+    app: &egui_kittest::Harness<'_, concord_gui::ConcordApp>,
+    bob: concord_common::UserId,
+) -> Option<f32> {
+    let call = app.state().state().call.as_ref()?;
+    call.stats.get(&(bob, TrackSource::Microphone))?.back()?.heard_dbfs
+}
+
+/// Per-person volume from bob's tile menu (right-click): at 50 % ada's mixer
+/// plays him 6 dB down, "Mute for me" silences him for her only, and after a
+/// restart of the app (its persisted settings) he is still muted in the next
+/// call. Ada's speaker is the silent one, which mixes and measures.
+#[test]
+fn a_person_turned_down_or_muted_for_me_is_mixed_so_and_it_is_remembered() {
+    let server = Server::start();
+    let (ada_token, bob_token) = server.friends("ada", "bob");
+    let room_id = server.room_with(&ada_token, "Quiet please", &[&bob_token]);
+    let bob_id = server.user_id(&bob_token);
+    let media = MediaSettings {
+        camera: Pick::Off,
+        screen: Pick::Off,
+        microphone: Pick::Off,
+        speaker: Pick::Synthetic,
+        ..MediaSettings::default()
+    };
+    let join = |persisted: Persisted| {
+        let restarted = persisted.session.is_some();
+        let mut ada = app(persisted);
+        if !restarted {
+            log_in(&mut ada, &server.url(), "ada", false);
+        }
+        // Bob may already be in its call: "Quiet please, 2 members, 1 in the call".
+        wait_within(&mut ada, Duration::from_secs(15), "the room", |h| {
+            shows_part(h, "Quiet please, 2 members")
+        });
+        ada.get_by_label_contains("Quiet please, 2 members").click();
+        ada.run();
+        wait_within(&mut ada, Duration::from_secs(15), "the call bar", |h| shows(h, "Join the call"));
+        click(&mut ada, "Join the call");
+        ada
+    };
+    // Bob: a steady tone as sent (no processing), no camera; he stays until told.
+    let bob_media = MediaOptions {
+        tone_hz: Some(660.0),
+        video: VideoChoice::None,
+        audio_processing: concord_media::voice::VoiceSettings::OFF,
+        ..MediaOptions::default()
+    };
+    let (stop_bob, bob_stop) = tokio::sync::oneshot::channel::<()>();
+    let bob = bot_until(&server, "bob", bob_media, 90, room_id, async {
+        let _ = bob_stop.await;
+    });
+
+    let mut ada = join(Persisted { media, ..Persisted::default() });
+    wait_within(&mut ada, Duration::from_secs(30), "bob heard", |h| {
+        bob_heard(h, bob_id).is_some_and(|l| l > -30.0)
+    });
+    let full = bob_heard(&ada, bob_id).unwrap();
+
+    ada.get_by_label_contains("bob's camera").click_secondary();
+    ada.run();
+    for slider in ada.query_all_by_label("Volume") {
+        slider.set_value_accesskit(50.0);
+    }
+    ada.run();
+    assert_eq!(ada.state().state().persisted.media.volume(bob_id).percent, 50);
+    wait_within(&mut ada, Duration::from_secs(10), "bob at 50 %", |h| {
+        bob_heard(h, bob_id).is_some_and(|l| (l - (full - 6.0)).abs() < 1.0)
+    });
+
+    click(&mut ada, "Mute for me");
+    wait_within(&mut ada, Duration::from_secs(10), "bob muted for ada", |h| {
+        bob_heard(h, bob_id).is_some_and(|l| l < -100.0)
+    });
+    assert!(ada.state().state().persisted.media.volume(bob_id).muted);
+
+    // A restart: the app comes back from what it saved; the next call has bob muted from the start.
+    let saved = ada.state().state().persisted.clone();
+    click(&mut ada, "Leave the call");
+    drop(ada);
+    let mut ada = join(saved);
+    wait_within(&mut ada, Duration::from_secs(30), "bob mixed, muted", |h| {
+        bob_heard(h, bob_id).is_some_and(|l| l < -100.0)
+    });
+    assert!(ada.state().state().persisted.media.volume(bob_id).muted);
+    click(&mut ada, "Leave the call");
+    let _ = stop_bob.send(());
+    let bob = server.runtime.block_on(bob).unwrap();
+    assert!(bob.errors.is_empty(), "{:?}", bob.errors);
+}

@@ -253,6 +253,7 @@ fn call_screen() {
                 fps: 15.0 - (i % 7 == 0) as u8 as f32 * 3.0,
                 loss_percent: if i == 20 { 4.0 } else { 0.0 },
                 rtt_ms: Some(18.0),
+                heard_dbfs: None,
             })
             .collect();
         stats.insert((UserId(2), TrackSource::Camera), samples);

@@ -37,6 +37,11 @@ struct Speaker {
     jitter: Arc<Mutex<JitterBuffer>>,
     decoder: AudioDecoder,
     level: f32,
+    /// My volume for this speaker (1: as sent; 0: muted for me; up to 2).
+    gain: f32,
+    /// Σ x² of what was mixed of this speaker since [`Mixer::heard`] last asked.
+    heard_energy: f64,
+    heard_samples: u64,
 }
 
 /// How the mixer filled frames whose packet was missing.
@@ -74,8 +79,38 @@ impl Default for Mixer {
 impl Mixer {
     /// Adds a remote speaker whose packets arrive in `jitter`.
     pub fn add_speaker(&mut self, id: String, jitter: Arc<Mutex<JitterBuffer>>) -> Result<()> {
-        self.speakers.push(Speaker { id, jitter, decoder: AudioDecoder::new()?, level: 0.0 });
+        self.speakers.push(Speaker {
+            id,
+            jitter,
+            decoder: AudioDecoder::new()?,
+            level: 0.0,
+            gain: 1.0,
+            heard_energy: 0.0,
+            heard_samples: 0,
+        });
         Ok(())
+    }
+
+    /// My volume for one speaker: 1 as sent, 0.5 at −6 dB, 0 muted for me,
+    /// at most 2 (+6 dB). Their speaking level is measured before it.
+    pub fn set_gain(&mut self, id: &str, gain: f32) {
+        for speaker in self.speakers.iter_mut().filter(|s| s.id == id) {
+            speaker.gain = gain.clamp(0.0, 2.0);
+        }
+    }
+
+    /// Each speaker's level as mixed (after my volume for them), RMS since
+    /// the last call; `None` for a speaker who played nothing since.
+    pub fn heard(&mut self) -> Vec<(String, Option<f32>)> {
+        self.speakers
+            .iter_mut()
+            .map(|s| {
+                let rms =
+                    (s.heard_samples > 0).then(|| (s.heard_energy / s.heard_samples as f64).sqrt() as f32);
+                (s.heard_energy, s.heard_samples) = (0.0, 0);
+                (s.id.clone(), rms)
+            })
+            .collect()
     }
 
     /// Removes a speaker who left.
@@ -134,6 +169,11 @@ impl Mixer {
             });
             voice[samples.min(FRAME_SAMPLES)..].fill(0.0);
             speaker.level = smooth_level(speaker.level, crate::synthetic::rms(voice));
+            if speaker.gain != 1.0 {
+                voice.iter_mut().for_each(|sample| *sample *= speaker.gain);
+            }
+            speaker.heard_energy += voice.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>();
+            speaker.heard_samples += voice.len() as u64;
             mix_into(mix, voice);
         }
         if self.deafened {
@@ -191,6 +231,16 @@ impl Playback {
     /// Deafen: play nothing (buffers keep draining).
     pub fn set_deafened(&self, deafened: bool) {
         self.mixer().set_deafened(deafened);
+    }
+
+    /// My volume for one speaker ([`Mixer::set_gain`]).
+    pub fn set_gain(&self, id: &str, gain: f32) {
+        self.mixer().set_gain(id, gain);
+    }
+
+    /// Each speaker's level as mixed since the last call ([`Mixer::heard`]).
+    pub fn heard(&self) -> Vec<(String, Option<f32>)> {
+        self.mixer().heard()
     }
 
     /// Every speaker's level, for speaking indicators.

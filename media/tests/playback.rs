@@ -185,3 +185,39 @@ fn at_5_percent_random_loss_fec_leaves_60_percent_fewer_frames_concealed() {
     assert!(without >= 50.0, "5 % of 1500 frames concealed without FEC: {without}");
     assert!(with_fec <= 0.4 * without, "with FEC {with_fec} concealed, without {without}");
 }
+
+/// My volume for one speaker: at 50 % what is mixed of them is 6 dB down,
+/// muted for me it is silent, while the other speaker stays as sent and
+/// the muted one's speaking level still shows.
+#[test]
+fn a_speakers_volume_scales_only_them_and_muting_for_me_silences_them() {
+    let mut mixer = Mixer::default();
+    let mut a = Voice::new(440.0, 0.2);
+    let mut b = Voice::new(660.0, 0.2);
+    mixer.add_speaker("a".into(), Arc::clone(&a.jitter)).unwrap();
+    mixer.add_speaker("b".into(), Arc::clone(&b.jitter)).unwrap();
+    let mut clock = Instant::now();
+    let heard = |mixer: &mut Mixer, id: &str| {
+        let levels = mixer.heard();
+        levels.into_iter().find(|(who, _)| who == id).and_then(|(_, level)| level).unwrap()
+    };
+    run(&mut mixer, &mut [&mut a, &mut b], &mut clock, 50);
+    let _ = mixer.heard();
+    run(&mut mixer, &mut [&mut a, &mut b], &mut clock, 50);
+    let full = mixer.heard();
+    let level_of = |levels: &[(String, Option<f32>)], id: &str| {
+        levels.iter().find(|(who, _)| who == id).and_then(|(_, level)| *level).unwrap()
+    };
+    let (a_full, b_full) = (level_of(&full, "a"), level_of(&full, "b"));
+    mixer.set_gain("a", 0.5);
+    run(&mut mixer, &mut [&mut a, &mut b], &mut clock, 50);
+    let half = mixer.heard();
+    let drop_db = 20.0 * (level_of(&half, "a") / a_full).log10();
+    assert!((drop_db + 6.02).abs() < 0.5, "50 %: {drop_db} dB");
+    assert!((level_of(&half, "b") / b_full - 1.0).abs() < 0.05, "the other speaker is untouched");
+    mixer.set_gain("a", 0.0);
+    run(&mut mixer, &mut [&mut a, &mut b], &mut clock, 50);
+    assert_eq!(heard(&mut mixer, "a"), 0.0, "muted for me");
+    let a_level = mixer.levels().into_iter().find(|l| l.id == "a").unwrap();
+    assert!(a_level.speaking, "their speaking ring still shows: {a_level:?}");
+}

@@ -223,6 +223,23 @@ impl AppState {
         }
     }
 
+    /// My volume for `user` (0–200 %, or muted for me): remembered for
+    /// them across calls and restarts, and applied at once in a call.
+    pub fn set_person_volume(&mut self, user: UserId, volume: crate::settings::PersonVolume) {
+        let volume = crate::settings::PersonVolume {
+            percent: volume.percent.min(crate::settings::PersonVolume::MAX_PERCENT),
+            ..volume
+        };
+        if volume == crate::settings::PersonVolume::default() {
+            self.persisted.media.volumes.remove(&user);
+        } else {
+            self.persisted.media.volumes.insert(user, volume);
+        }
+        if self.call.is_some() {
+            self.media_requests.push(MediaCommand::SetVolume { user, gain: volume.gain() });
+        }
+    }
+
     /// Shows `tile` large, or back in the grid if it already was.
     pub fn focus_tile(&mut self, tile: TileKey) {
         if let Some(call) = &mut self.call {

@@ -505,3 +505,32 @@ fn a_page_the_browser_keeps_devices_from_offers_no_call_and_says_why() {
     state.logout();
     assert_eq!(state.calls_blocked, Some(super::CallsUnavailable::InsecurePage));
 }
+
+#[test]
+fn my_volume_for_a_person_is_remembered_sent_to_the_call_and_kept_in_range() {
+    use crate::media::MediaCommand;
+    use crate::settings::PersonVolume;
+    use concord_common::RoomId;
+    let mut state = in_a_room();
+    let bob = UserId(2);
+    // Outside a call: remembered, nothing sent.
+    state.set_person_volume(bob, PersonVolume { percent: 50, muted: false });
+    assert_eq!(state.persisted.media.volume(bob).percent, 50);
+    assert!(state.media_requests.is_empty());
+    let _ = state.join_call(RoomId(5), JoinMode::CameraAndMic);
+    state.media_requests.clear();
+    state.set_person_volume(bob, PersonVolume { percent: 500, muted: false });
+    state.set_person_volume(bob, PersonVolume { percent: 200, muted: true });
+    assert_eq!(
+        state.media_requests.drain(..).collect::<Vec<_>>(),
+        [MediaCommand::SetVolume { user: bob, gain: 2.0 }, MediaCommand::SetVolume { user: bob, gain: 0.0 }]
+    );
+    // Back to normal: nothing left to remember for him.
+    state.set_person_volume(bob, PersonVolume::default());
+    assert!(state.persisted.media.volumes.is_empty());
+    let saved = serde_json::to_string(&state.persisted).unwrap();
+    state.set_person_volume(bob, PersonVolume { percent: 30, muted: false });
+    let restored: Persisted =
+        serde_json::from_str(&serde_json::to_string(&state.persisted).unwrap()).unwrap();
+    assert_eq!(restored.media.volume(bob).percent, 30, "across restarts (from {saved})");
+}

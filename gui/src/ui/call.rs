@@ -14,6 +14,7 @@ use egui_plot::{Line, Plot, PlotPoints};
 use super::tokens::{self, size, space};
 use super::{avatar, icons};
 use crate::media::VideoTexture;
+use crate::settings::PersonVolume;
 use crate::state::{ActiveCall, AppState, CallPhase, TileKey};
 
 /// Height of the controls bar.
@@ -114,8 +115,12 @@ pub fn call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
         let history = stats.get(&tile.key).filter(|_| tile.texture.is_some()).or_else(|| {
             stats.get(&(tile.key.0, TrackSource::Microphone)).filter(|_| tile.key.1 == TrackSource::Camera)
         });
-        if tile_ui(ui, tile, rect, show_stats.then_some(history).flatten()).clicked() {
+        let response = tile_ui(ui, tile, rect, show_stats.then_some(history).flatten());
+        if response.clicked() {
             clicked = Some(tile.key);
+        }
+        if !tile.me {
+            response.context_menu(|ui| volume_menu_ui(ui, state, tile.key.0, &tile.name));
         }
     }
     if tiles.is_empty() {
@@ -424,7 +429,7 @@ fn controls_ui(ui: &mut egui::Ui, state: &mut AppState) {
 }
 
 /// Who is in the call, with what switched on (beside the chat).
-pub fn participants_ui(ui: &mut egui::Ui, state: &AppState, room: &Room) {
+pub fn participants_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
     let palette = tokens::palette(ui);
     ui.label(
         RichText::new(format!("IN THE CALL — {}", room.in_call.len()))
@@ -432,13 +437,14 @@ pub fn participants_ui(ui: &mut egui::Ui, state: &AppState, room: &Room) {
             .strong()
             .color(palette.text_muted),
     );
+    let me = state.me.as_ref().map(|u| u.id);
     for participant in &room.in_call {
         let name = room
             .members
             .iter()
             .find(|m| m.id == participant.user_id)
             .map_or_else(|| "Someone".to_owned(), |m| m.username.clone());
-        ui.horizontal(|ui| {
+        let row = ui.horizontal(|ui| {
             let face = avatar::avatar_ui(ui, participant.user_id, &name, size::AVATAR_SMALL, None);
             if state.is_speaking(room.id, participant.user_id) {
                 avatar::speaking_ring(ui, face.rect);
@@ -446,6 +452,9 @@ pub fn participants_ui(ui: &mut egui::Ui, state: &AppState, room: &Room) {
             ui.label(&name);
             let media = participant.media;
             let mut icons_on = String::new();
+            if state.persisted.media.volume(participant.user_id).muted {
+                icons_on.push_str(icons::SPEAKER_SLASH);
+            }
             if media.muted {
                 icons_on.push_str(icons::MICROPHONE_SLASH);
             }
@@ -460,6 +469,26 @@ pub fn participants_ui(ui: &mut egui::Ui, state: &AppState, room: &Room) {
             }
             ui.label(RichText::new(icons_on).color(palette.text_muted));
         });
+        if Some(participant.user_id) != me {
+            let row = ui.interact(row.response.rect, row.response.id.with("volume"), Sense::click());
+            row.on_hover_text("Right-click: volume, mute for me")
+                .context_menu(|ui| volume_menu_ui(ui, state, participant.user_id, &name));
+        }
+    }
+}
+
+/// My volume for one person (0–200 %) and "Mute for me": from their row in
+/// the participant list and their tile's menu (right-click), remembered.
+pub fn volume_menu_ui(ui: &mut egui::Ui, state: &mut AppState, user: UserId, name: &str) {
+    let mut volume = state.persisted.media.volume(user);
+    let before = volume;
+    ui.label(RichText::new(name).strong());
+    let slider =
+        egui::Slider::new(&mut volume.percent, 0..=PersonVolume::MAX_PERCENT).suffix(" %").text("Volume");
+    ui.add_enabled(!volume.muted, slider);
+    ui.checkbox(&mut volume.muted, "Mute for me");
+    if volume != before {
+        state.set_person_volume(user, volume);
     }
 }
 

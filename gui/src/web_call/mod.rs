@@ -55,6 +55,11 @@ enum Input {
     SetMedia(CallMedia),
     /// The picks in Settings changed: every source opens again from them.
     SetDevices(MediaSettings),
+    /// My volume for one person (an `<audio>` element plays at most 100 %).
+    SetVolume {
+        user: UserId,
+        gain: f32,
+    },
     Leave,
     /// A connection's state changed (`publishing`: ours, else the server's).
     PeerState {
@@ -122,6 +127,11 @@ impl WebCall {
     /// and remote audio moves to the picked speaker.
     pub fn set_devices(&self, devices: MediaSettings) {
         let _ = self.inputs.send(Input::SetDevices(devices));
+    }
+
+    /// My volume for `user` (0: muted for me); the browser plays at most 100 %.
+    pub fn set_volume(&self, user: UserId, gain: f32) {
+        let _ = self.inputs.send(Input::SetVolume { user, gain });
     }
 
     /// Hands the call a network event it needs.
@@ -345,6 +355,17 @@ impl Session {
                     }
                     self.stop_sources();
                     self.apply_want().await;
+                }
+                Input::SetVolume { user, gain } => {
+                    let volume = &mut self.devices.volumes.entry(user).or_default();
+                    (volume.percent, volume.muted) = ((gain * 100.0).round() as u16, gain == 0.0);
+                    if let Some(subscriber) = &self.subscriber {
+                        for (track_id, audio) in &subscriber.audio {
+                            if subscriber.offered.get(track_id).is_some_and(|t| t.user_id == user) {
+                                audio.set_volume(f64::from(gain.min(1.0)));
+                            }
+                        }
+                    }
                 }
                 Input::PeerState { publishing } => self.on_peer_state(publishing).await,
                 Input::Track(event) => self.on_track(&event),
@@ -811,6 +832,7 @@ impl Session {
             }
             audio.set_autoplay(true);
             audio.set_muted(self.want.deafened);
+            audio.set_volume(f64::from(self.devices.volume(forwarded.user_id).gain().min(1.0)));
             if let Some(sink) = &self.speaker {
                 devices::set_speaker(&audio, sink);
             }

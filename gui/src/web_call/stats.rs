@@ -74,6 +74,8 @@ impl StatsSampler {
                 fps: ((now.frames - before.frames) / seconds) as f32,
                 loss_percent: if expected > 0.0 { (lost * 100.0 / expected) as f32 } else { 0.0 },
                 rtt_ms,
+                // The browser mixes the `<audio>` elements itself; nothing to measure here.
+                heard_dbfs: None,
             });
         }
         samples
