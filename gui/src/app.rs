@@ -78,6 +78,13 @@ impl ConcordApp {
             let commands = self.state.set_focused(focused);
             self.send(commands);
         }
+        // Push-to-talk with the window's key: held only while the window has
+        // the keyboard (losing focus lets go, so the microphone never stays open).
+        if let Some(key) = egui::Key::from_name(&self.state.persisted.media.voice.push_to_talk_key) {
+            let down = focused && ctx.input(|i| i.key_down(key));
+            self.state.set_push_to_talk(down);
+            self.send(Vec::new());
+        }
         let mut chimed = false;
         for (title, body) in self.state.notifications.drain(..) {
             crate::platform::notify(&title, &body);

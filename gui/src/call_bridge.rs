@@ -26,12 +26,15 @@ use concord_media::source::{AudioSink, AudioSource, PatternSource, ToneSource, V
 use concord_media::synthetic::ToneGenerator;
 use concord_media::transport::{RemoteTrack, TrackKind};
 use concord_media::video_codec::{EncoderSettings, VideoContent};
-use concord_media::voice::{self, NoiseFilter, RenderFeed, RenderTap, VoiceSettings};
+use concord_media::voice::{
+    self, GatedSource, InputMode, NoiseFilter, RenderFeed, RenderTap, Sensitivity, VoiceControl,
+    VoiceSettings,
+};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use crate::media::{CallReport, CallStart, MediaEvent, Post, TrackStats, VideoTexture};
-use crate::settings::{MediaSettings, NoiseChoice, Pick, VoiceChoices};
+use crate::media::{CallReport, CallStart, InputLevel, MediaEvent, Post, TrackStats, VideoTexture};
+use crate::settings::{InputModeChoice, MediaSettings, NoiseChoice, Pick, VoiceChoices};
 
 /// A camera is asked for this size and rate, and sent at this size.
 const CAMERA: (u32, u32, u32) = (1280, 720, 30);
@@ -61,6 +64,7 @@ pub struct CallHost {
     inputs: mpsc::Sender<SessionInput>,
     devices: Arc<Mutex<MediaSettings>>,
     volumes: Arc<Mutex<Volumes>>,
+    control: VoiceControl,
 }
 
 /// My volume for each person, applied to their speakers in the mix as they
@@ -123,11 +127,15 @@ impl CallHost {
         let tile_volumes = Arc::clone(&volumes);
         let devices = Arc::new(Mutex::new(devices));
         let (tap, reference) = voice::echo_reference();
+        let control = VoiceControl::default();
+        apply_input_mode(&control, &devices.lock().unwrap_or_else(PoisonError::into_inner).voice);
         let sources = DeviceSources {
             picks: Arc::clone(&devices),
             self_view: (room, me, context.clone(), Arc::clone(&post)),
             reference,
+            control: control.clone(),
         };
+        let meter = control.clone();
         runtime.spawn(async move {
             // Opening the speaker blocks (its own thread says when it is up).
             // The speaker is opened once per call: a new pick applies to the next call.
@@ -151,11 +159,18 @@ impl CallHost {
                 .on_event(move |event| report_post(MediaEvent::Call { room, report: report_of(event) }));
             let sampler =
                 tokio::spawn(sample_stats(meters, rtt_ms, sampled_volumes, Arc::clone(&post), room));
+            let input_meter = tokio::spawn(sample_input(meter, Arc::clone(&post), room));
             let (summary, _) = session.run(input_rx).await;
             sampler.abort();
+            input_meter.abort();
             post(MediaEvent::Call { room, report: CallReport::Ended { reason: summary.ended_because } });
         });
-        Ok(Self { inputs, devices, volumes })
+        Ok(Self { inputs, devices, volumes, control })
+    }
+
+    /// The push-to-talk key went down or up.
+    pub fn push_to_talk(&self, pressed: bool) {
+        self.control.push_to_talk(pressed);
     }
 
     /// My volume for `user` (0: muted for me, up to 2), at once.
@@ -165,6 +180,7 @@ impl CallHost {
 
     /// New device picks: the camera, screen and microphone open again from them.
     pub fn set_devices(&self, devices: MediaSettings) {
+        apply_input_mode(&self.control, &devices.voice);
         *self.devices.lock().unwrap_or_else(PoisonError::into_inner) = devices;
         self.input(SessionInput::ReopenSources);
     }
@@ -210,6 +226,8 @@ struct DeviceSources {
     self_view: (RoomId, UserId, egui::Context, Post),
     /// What the speaker plays, for the echo canceller.
     reference: RenderFeed,
+    /// Voice activity or push-to-talk, and the level meter.
+    control: VoiceControl,
 }
 
 impl DeviceSources {
@@ -259,8 +277,11 @@ impl LocalMedia for DeviceSources {
             Pick::Default => devices::open_microphone(None),
             Pick::Named(name) => devices::open_microphone(Some(name)),
         };
-        let settings = voice_settings(picks.voice);
-        Some(source.map(|source| voice::process_source(source, settings, Some(&self.reference))))
+        let settings = voice_settings(&picks.voice);
+        Some(source.map(|source| {
+            let processed = voice::process_source(source, settings, Some(&self.reference));
+            Box::new(GatedSource::new(processed, self.control.clone())) as Box<dyn AudioSource>
+        }))
     }
 
     fn preview(&mut self, source: TrackSource) -> Option<Preview> {
@@ -269,8 +290,34 @@ impl LocalMedia for DeviceSources {
     }
 }
 
+/// Settings → Voice's input mode and sensitivity, into the gate.
+fn apply_input_mode(control: &VoiceControl, choices: &VoiceChoices) {
+    let mode = match choices.input_mode {
+        InputModeChoice::VoiceActivity => InputMode::VoiceActivity,
+        InputModeChoice::PushToTalk => InputMode::PushToTalk,
+    };
+    let sensitivity = choices.sensitivity_db.map_or(Sensitivity::Automatic, Sensitivity::Threshold);
+    control.set_mode(mode, sensitivity);
+}
+
+/// Ten times a second, my microphone's level and whether it is sent (the
+/// meter in Settings → Voice).
+async fn sample_input(control: VoiceControl, post: Post, room: RoomId) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(100));
+    let mut last = None;
+    loop {
+        ticks.tick().await;
+        let (level_db, threshold_db, sending) = control.reading();
+        let reading = InputLevel { level_db: level_db.round(), threshold_db: threshold_db.round(), sending };
+        if last != Some(reading) {
+            last = Some(reading);
+            post(MediaEvent::Call { room, report: CallReport::InputLevel(reading) });
+        }
+    }
+}
+
 /// Settings → Voice, as the media engine takes it.
-fn voice_settings(choices: VoiceChoices) -> VoiceSettings {
+fn voice_settings(choices: &VoiceChoices) -> VoiceSettings {
     VoiceSettings {
         echo_cancellation: choices.echo_cancellation,
         noise: match choices.noise {

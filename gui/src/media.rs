@@ -26,6 +26,8 @@ pub enum MediaCommand {
     SetCallMedia(CallMedia),
     /// The picked devices changed: the call's sources open again from these.
     SetCallDevices(MediaSettings),
+    /// The push-to-talk key went down (`true`) or up.
+    PushToTalk(bool),
     /// My volume for one person in the call changed (0 muted for me … 2).
     SetVolume {
         /// Whose.
@@ -94,6 +96,8 @@ pub enum CallReport {
     VideosCleared,
     /// One sample per remote track, once a second.
     Stats(Vec<TrackStats>),
+    /// My microphone's level and whether it is sent (desktop).
+    InputLevel(InputLevel),
     /// The call is over; `reason` when it ended by itself.
     Ended {
         /// Why, in words.
@@ -205,6 +209,17 @@ pub struct TrackStats {
     pub heard_dbfs: Option<f32>,
 }
 
+/// My microphone as the call sends it, ten times a second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InputLevel {
+    /// The latest frame's level after processing, in dBFS.
+    pub level_db: f32,
+    /// Voice activity's threshold in effect, in dBFS.
+    pub threshold_db: f32,
+    /// Whether that frame was sent (voice activity or the key).
+    pub sending: bool,
+}
+
 /// How media tasks post an event and wake the app.
 pub type Post = Arc<dyn Fn(MediaEvent) + Send + Sync>;
 
@@ -261,6 +276,11 @@ impl Media {
             MediaCommand::SetVolume { user, gain } => {
                 if let Some(call) = &self.call {
                     call.set_volume(user, gain);
+                }
+            }
+            MediaCommand::PushToTalk(pressed) => {
+                if let Some(call) = &self.call {
+                    call.push_to_talk(pressed);
                 }
             }
             MediaCommand::LeaveCall => {

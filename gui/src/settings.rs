@@ -117,9 +117,35 @@ impl NoiseChoice {
     }
 }
 
+/// How my microphone opens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InputModeChoice {
+    /// Sent while I speak louder than the input sensitivity.
+    #[default]
+    VoiceActivity,
+    /// Sent only while I hold the push-to-talk key.
+    PushToTalk,
+}
+
+impl InputModeChoice {
+    /// The choices, in the order Settings shows them.
+    pub const ALL: [InputModeChoice; 2] = [InputModeChoice::VoiceActivity, InputModeChoice::PushToTalk];
+
+    /// The label in Settings.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::VoiceActivity => "Voice activity",
+            Self::PushToTalk => "Push to talk",
+        }
+    }
+}
+
+/// The push-to-talk key when none was chosen.
+pub const DEFAULT_PUSH_TO_TALK_KEY: &str = "F8";
+
 /// What runs on my microphone before it is sent (desktop: the media
-/// engine's voice processing; the browser does its own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// engine's voice processing; the browser does its own), and when it is sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VoiceChoices {
     /// Cancel the call's sound coming back from my speakers.
@@ -128,11 +154,24 @@ pub struct VoiceChoices {
     pub noise: NoiseChoice,
     /// Bring a quiet microphone up (and a loud one down).
     pub gain_control: bool,
+    /// Voice activity or push-to-talk.
+    pub input_mode: InputModeChoice,
+    /// Voice activity's threshold in dBFS; `None`: automatic.
+    pub sensitivity_db: Option<f32>,
+    /// The push-to-talk key, by egui's name for it (e.g. "F8").
+    pub push_to_talk_key: String,
 }
 
 impl Default for VoiceChoices {
     fn default() -> Self {
-        Self { echo_cancellation: true, noise: NoiseChoice::Standard, gain_control: true }
+        Self {
+            echo_cancellation: true,
+            noise: NoiseChoice::Standard,
+            gain_control: true,
+            input_mode: InputModeChoice::VoiceActivity,
+            sensitivity_db: None,
+            push_to_talk_key: DEFAULT_PUSH_TO_TALK_KEY.to_owned(),
+        }
     }
 }
 
@@ -167,7 +206,7 @@ impl PersonVolume {
 }
 
 /// The chosen devices and voice processing (persisted).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MediaSettings {
     /// Camera.

@@ -451,3 +451,59 @@ fn a_person_turned_down_or_muted_for_me_is_mixed_so_and_it_is_remembered() {
     let bob = server.runtime.block_on(bob).unwrap();
     assert!(bob.errors.is_empty(), "{:?}", bob.errors);
 }
+
+/// Push-to-talk in the window: with the mode on and the key (F8) up, ada's
+/// test tone is not sent and nobody sees her speak; held, the meter says
+/// "sending" and the server's speaking ring lights for her on her own
+/// screen; let go, both go out again after the short release delay.
+#[test]
+fn push_to_talk_sends_only_while_the_key_is_held_and_the_speaking_ring_follows() {
+    use concord_gui::settings::{InputModeChoice, VoiceChoices};
+    let server = Server::start();
+    let (ada_token, bob_token) = server.friends("ada", "bob");
+    let room_id = server.room_with(&ada_token, "Radio", &[&bob_token]);
+    let ada_id = server.user_id(&ada_token);
+    let media = MediaSettings {
+        camera: Pick::Off,
+        screen: Pick::Off,
+        microphone: Pick::Synthetic,
+        speaker: Pick::Off,
+        voice: VoiceChoices { input_mode: InputModeChoice::PushToTalk, ..VoiceChoices::default() },
+        ..MediaSettings::default()
+    };
+    let mut ada = app(Persisted { media, ..Persisted::default() });
+    log_in(&mut ada, &server.url(), "ada", false);
+    wait_within(&mut ada, Duration::from_secs(15), "the room", |h| shows_part(h, "Radio, 2 members"));
+    ada.get_by_label_contains("Radio, 2 members").click();
+    ada.run();
+    wait_within(&mut ada, Duration::from_secs(15), "the call bar", |h| shows(h, "Join the call"));
+    click(&mut ada, "Join the call");
+    // Bob listens, so ada's track is forwarded to someone.
+    let (stop_bob, bob_stop) = tokio::sync::oneshot::channel::<()>();
+    let listener = MediaOptions { tone_hz: None, video: VideoChoice::None, ..MediaOptions::default() };
+    let bob = bot_until(&server, "bob", listener, 90, room_id, async {
+        let _ = bob_stop.await;
+    });
+    let sending = |h: &egui_kittest::Harness<'_, concord_gui::ConcordApp>| {
+        h.state().state().call.as_ref().and_then(|c| c.input_level).map(|l| l.sending)
+    };
+    let speaking = |h: &egui_kittest::Harness<'_, concord_gui::ConcordApp>| {
+        h.state().state().is_speaking(room_id, ada_id)
+    };
+    wait_within(&mut ada, Duration::from_secs(30), "the tone measured, not sent", |h| {
+        sending(h) == Some(false)
+    });
+    assert!(!speaking(&ada));
+
+    ada.key_down(egui::Key::F8);
+    wait_within(&mut ada, Duration::from_secs(10), "the key held: sending", |h| sending(h) == Some(true));
+    wait_within(&mut ada, Duration::from_secs(10), "her speaking ring", speaking);
+    ada.key_up(egui::Key::F8);
+    wait_within(&mut ada, Duration::from_secs(10), "let go: not sending", |h| sending(h) == Some(false));
+    wait_within(&mut ada, Duration::from_secs(10), "her ring out", |h| !speaking(h));
+
+    click(&mut ada, "Leave the call");
+    let _ = stop_bob.send(());
+    let bob = server.runtime.block_on(bob).unwrap();
+    assert!(bob.errors.is_empty(), "{:?}", bob.errors);
+}

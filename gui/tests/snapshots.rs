@@ -268,6 +268,8 @@ fn call_screen() {
             show_stats: true,
             show_chat: true,
             problem: None,
+            input_level: None,
+            push_to_talk_down: false,
         });
         state
     };

@@ -69,6 +69,10 @@ pub struct ActiveCall {
     pub full_window: bool,
     /// The stats overlay is shown on every tile.
     pub show_stats: bool,
+    /// My microphone's level as sent, for the meter in Settings → Voice.
+    pub input_level: Option<crate::media::InputLevel>,
+    /// The push-to-talk key is down (as last told to the media side).
+    pub push_to_talk_down: bool,
     /// The in-call chat panel is shown beside the grid.
     pub show_chat: bool,
     /// The latest problem the media side reported.
@@ -86,6 +90,8 @@ impl ActiveCall {
             focused: None,
             full_window: false,
             show_stats: false,
+            input_level: None,
+            push_to_talk_down: false,
             show_chat: true,
             problem: None,
         }
@@ -240,6 +246,18 @@ impl AppState {
         }
     }
 
+    /// The push-to-talk key is down (or up) now: the media side hears of each
+    /// change, in a call in push-to-talk mode.
+    pub fn set_push_to_talk(&mut self, down: bool) {
+        let push_to_talk =
+            self.persisted.media.voice.input_mode == crate::settings::InputModeChoice::PushToTalk;
+        let Some(call) = self.call.as_mut().filter(|_| push_to_talk) else { return };
+        if call.push_to_talk_down != down {
+            call.push_to_talk_down = down;
+            self.media_requests.push(MediaCommand::PushToTalk(down));
+        }
+    }
+
     /// Shows `tile` large, or back in the grid if it already was.
     pub fn focus_tile(&mut self, tile: TileKey) {
         if let Some(call) = &mut self.call {
@@ -319,6 +337,7 @@ impl AppState {
                     }
                 }
             }
+            CallReport::InputLevel(level) => call.input_level = Some(level),
             CallReport::Ended { reason } => {
                 if let Some(reason) = reason {
                     self.notice = Some(format!("The call ended: {reason}."));

@@ -534,3 +534,23 @@ fn my_volume_for_a_person_is_remembered_sent_to_the_call_and_kept_in_range() {
         serde_json::from_str(&serde_json::to_string(&state.persisted).unwrap()).unwrap();
     assert_eq!(restored.media.volume(bob).percent, 30, "across restarts (from {saved})");
 }
+
+#[test]
+fn the_push_to_talk_key_reaches_the_call_only_in_push_to_talk_mode_and_only_on_a_change() {
+    use crate::media::MediaCommand;
+    use crate::settings::InputModeChoice;
+    use concord_common::RoomId;
+    let mut state = in_a_room();
+    let _ = state.join_call(RoomId(5), JoinMode::CameraAndMic);
+    state.media_requests.clear();
+    state.set_push_to_talk(true);
+    assert!(state.media_requests.is_empty(), "voice activity: the key means nothing");
+    state.persisted.media.voice.input_mode = InputModeChoice::PushToTalk;
+    for down in [true, true, false, false, true] {
+        state.set_push_to_talk(down);
+    }
+    assert_eq!(
+        state.media_requests.drain(..).collect::<Vec<_>>(),
+        [MediaCommand::PushToTalk(true), MediaCommand::PushToTalk(false), MediaCommand::PushToTalk(true)]
+    );
+}

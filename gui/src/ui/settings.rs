@@ -9,7 +9,7 @@ use egui::RichText;
 
 use super::tokens::{self, space};
 use crate::net::Command;
-use crate::settings::{DeviceKind, NoiseChoice, Pick, ThemeChoice, KINDS};
+use crate::settings::{DeviceKind, InputModeChoice, NoiseChoice, Pick, ThemeChoice, KINDS};
 use crate::state::AppState;
 
 /// The Settings window (Ctrl+, or the ☰ menu).
@@ -145,15 +145,57 @@ fn pick_label(kind: DeviceKind, pick: &Pick) -> String {
     }
 }
 
-/// Settings → Voice: the noise filter, and (Advanced) each processing stage.
+/// Settings → Voice: how the microphone opens (voice activity with its
+/// sensitivity and a live meter, or push-to-talk with its key), the noise
+/// filter, and (Advanced) each processing stage.
 fn voice_section(ui: &mut egui::Ui, state: &mut AppState) {
     if cfg!(target_arch = "wasm32") {
         return; // The browser processes its microphone itself.
     }
-    let before = state.persisted.media.voice;
+    let before = state.persisted.media.voice.clone();
+    let reading = state.call.as_ref().and_then(|c| c.input_level);
     ui.separator();
     ui.heading("Voice");
+    let palette = tokens::palette(ui);
     let voice = &mut state.persisted.media.voice;
+    ui.horizontal(|ui| {
+        let label = ui.label("Input mode");
+        for choice in InputModeChoice::ALL {
+            ui.selectable_value(&mut voice.input_mode, choice, choice.label()).labelled_by(label.id);
+        }
+    });
+    match voice.input_mode {
+        InputModeChoice::VoiceActivity => {
+            let mut automatic = voice.sensitivity_db.is_none();
+            ui.checkbox(&mut automatic, "Set the input sensitivity automatically");
+            if automatic {
+                voice.sensitivity_db = None;
+            } else {
+                let db = voice.sensitivity_db.get_or_insert(-45.0);
+                ui.add(egui::Slider::new(db, -80.0..=-10.0).suffix(" dB").text("Input sensitivity"));
+            }
+        }
+        InputModeChoice::PushToTalk => {
+            ui.horizontal(|ui| {
+                let label = ui.label("Push-to-talk key");
+                egui::ComboBox::from_id_salt("push-to-talk-key")
+                    .selected_text(voice.push_to_talk_key.as_str())
+                    .show_ui(ui, |ui| {
+                        for key in PUSH_TO_TALK_KEYS {
+                            ui.selectable_value(
+                                &mut voice.push_to_talk_key,
+                                key.name().to_owned(),
+                                key.name(),
+                            );
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+            });
+            ui.label(RichText::new(crate::platform::push_to_talk_scope()).color(palette.text_muted).small());
+        }
+    }
+    input_meter_ui(ui, reading);
     ui.horizontal(|ui| {
         let label = ui.label("Noise filter");
         for choice in NoiseChoice::ALL {
@@ -162,7 +204,7 @@ fn voice_section(ui: &mut egui::Ui, state: &mut AppState) {
     });
     ui.label(
         RichText::new("Strong also removes keyboards, voices in the street and other sudden noise.")
-            .color(tokens::palette(ui).text_muted)
+            .color(palette.text_muted)
             .small(),
     );
     egui::CollapsingHeader::new("Advanced").id_salt("voice-advanced").show(ui, |ui| {
@@ -174,4 +216,47 @@ fn voice_section(ui: &mut egui::Ui, state: &mut AppState) {
     if state.persisted.media.voice != before {
         state.devices_changed();
     }
+}
+
+/// Keys offered for push-to-talk: ones no text field or shortcut uses.
+const PUSH_TO_TALK_KEYS: [egui::Key; 8] = [
+    egui::Key::F8,
+    egui::Key::F9,
+    egui::Key::F10,
+    egui::Key::F11,
+    egui::Key::F12,
+    egui::Key::Backtick,
+    egui::Key::Insert,
+    egui::Key::Pause,
+];
+
+/// The microphone's level as processed, with the sensitivity marked and
+/// whether it is being sent; before a call, what to do to see it.
+fn input_meter_ui(ui: &mut egui::Ui, reading: Option<crate::media::InputLevel>) {
+    let palette = tokens::palette(ui);
+    let Some(reading) = reading else {
+        ui.label(
+            RichText::new("Your microphone's level shows here during a call.")
+                .color(palette.text_muted)
+                .small(),
+        );
+        return;
+    };
+    let (rect, response) =
+        ui.allocate_exact_size(egui::vec2(tokens::size::CARD_WIDTH, space::M), egui::Sense::hover());
+    let fraction = |db: f32| ((db + 80.0) / 80.0).clamp(0.0, 1.0);
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, tokens::radius::S, palette.surface);
+    let mut filled = rect;
+    filled.set_width(rect.width() * fraction(reading.level_db));
+    let color = if reading.sending { palette.online } else { palette.text_muted };
+    painter.rect_filled(filled, tokens::radius::S, color);
+    let x = rect.left() + rect.width() * fraction(reading.threshold_db);
+    painter.vline(x, rect.y_range(), egui::Stroke::new(2.0, palette.warning));
+    let words = format!(
+        "Microphone level {:.0} dB, {}",
+        reading.level_db,
+        if reading.sending { "sending" } else { "not sending" }
+    );
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::ProgressIndicator, true, &words));
 }

@@ -12,10 +12,17 @@
 //! matching [`RenderFeed`] (a lock-free ring) before every capture frame, so
 //! the delay it finds is the device's own (speaker ring, driver, air,
 //! microphone ring).
+//!
+//! After processing, the transmit gate ([`GatedSource`], [`VoiceControl`])
+//! decides per frame whether the voice is sent: voice activity above the
+//! input sensitivity, or push-to-talk.
 
+mod gate;
 mod room;
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use nnnoiseless::DenoiseState;
 use serde::{Deserialize, Serialize};
@@ -24,6 +31,9 @@ use sonora::config::{
 };
 use sonora::{AudioProcessing, Config, StreamConfig};
 
+pub use gate::{
+    InputMode, PushToTalk, Sensitivity, TransmitGate, VoiceActivity, PUSH_TO_TALK_RELEASE, VOICE_HANGOVER,
+};
 pub use room::{EchoPath, RoomMicrophone, RoomSpeaker, SimulatedRoom};
 
 use crate::audio_codec::SAMPLE_RATE;
@@ -307,6 +317,94 @@ pub fn process_source(
     }
 }
 
+/// The microphone's live controls and readings, shared between the audio
+/// thread and the app: the transmit gate (voice activity or push-to-talk),
+/// the latest frame's level and whether it was sent.
+#[derive(Clone, Default)]
+pub struct VoiceControl {
+    inner: Arc<ControlInner>,
+}
+
+#[derive(Default)]
+struct ControlInner {
+    gate: Mutex<TransmitGate>,
+    /// The latest frame's level in dBFS (f32 bits).
+    level_db: AtomicU32,
+    open: AtomicBool,
+}
+
+impl VoiceControl {
+    fn gate(&self) -> std::sync::MutexGuard<'_, TransmitGate> {
+        self.inner.gate.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How the microphone opens, and voice activity's threshold.
+    pub fn set_mode(&self, mode: InputMode, sensitivity: Sensitivity) {
+        let mut gate = self.gate();
+        gate.mode = mode;
+        gate.sensitivity = sensitivity;
+    }
+
+    /// The push-to-talk key went down (`true`) or up.
+    pub fn push_to_talk(&self, pressed: bool) {
+        let mut gate = self.gate();
+        if pressed {
+            gate.push_to_talk.press();
+        } else {
+            gate.push_to_talk.release(Instant::now());
+        }
+    }
+
+    /// The window lost focus; `global_key`: the key is a global hotkey.
+    pub fn focus_lost(&self, global_key: bool) {
+        self.gate().push_to_talk.focus_lost(Instant::now(), global_key);
+    }
+
+    /// The latest frame's level (dBFS, after processing), the threshold in
+    /// effect, and whether that frame was sent.
+    pub fn reading(&self) -> (f32, f32, bool) {
+        let level = f32::from_bits(self.inner.level_db.load(Ordering::Relaxed));
+        (level, self.gate().threshold_db(), self.inner.open.load(Ordering::Relaxed))
+    }
+}
+
+/// A source through the transmit gate: frames it closes on are sent as
+/// silence, which Opus's DTX then does not send at all (after its 200 ms
+/// hangover, a comfort-noise update every 400 ms); the speaking ring follows.
+pub struct GatedSource {
+    source: Box<dyn AudioSource>,
+    control: VoiceControl,
+}
+
+impl GatedSource {
+    /// `source` through `control`'s gate.
+    pub fn new(source: Box<dyn AudioSource>, control: VoiceControl) -> Self {
+        Self { source, control }
+    }
+}
+
+impl AudioSource for GatedSource {
+    fn name(&self) -> String {
+        self.source.name()
+    }
+
+    fn read_frame(&mut self, frame: &mut [f32]) -> Result<()> {
+        self.source.read_frame(frame)?;
+        let level = crate::spectrum::rms_dbfs(frame);
+        let open = self.control.gate().open(level, Instant::now());
+        self.control.inner.level_db.store(level.to_bits(), Ordering::Relaxed);
+        self.control.inner.open.store(open, Ordering::Relaxed);
+        if !open {
+            frame.fill(0.0);
+        }
+        Ok(())
+    }
+
+    fn is_realtime(&self) -> bool {
+        self.source.is_realtime()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +418,24 @@ mod tests {
         assert_eq!(VoiceSettings::parse_stages("ns,rnnoise").map(|s| s.noise), Ok(NoiseFilter::Strong));
         let error = VoiceSettings::parse_stages("aec,loud").expect_err("unknown");
         assert!(error.contains("\"loud\"") && error.contains("aec, ns, rnnoise, agc"), "{error}");
+    }
+
+    #[test]
+    fn a_closed_gate_sends_silence_and_the_reading_says_so() {
+        use crate::source::ToneSource;
+        use crate::synthetic::ToneGenerator;
+        let control = VoiceControl::default();
+        control.set_mode(InputMode::PushToTalk, Sensitivity::Automatic);
+        let tone = ToneSource::new(ToneGenerator::continuous(440.0, 0.3));
+        let mut gated = GatedSource::new(Box::new(tone), control.clone());
+        let mut frame = vec![0.0f32; 960];
+        gated.read_frame(&mut frame).expect("synthetic");
+        assert!(frame.iter().all(|&s| s == 0.0), "the key is up: silence");
+        let (level, _, open) = control.reading();
+        assert!(!open && (level + 13.5).abs() < 0.5, "the meter still shows the voice: {level}");
+        control.push_to_talk(true);
+        gated.read_frame(&mut frame).expect("synthetic");
+        assert!(frame.iter().any(|&s| s != 0.0) && control.reading().2, "held: sent");
     }
 
     #[test]
