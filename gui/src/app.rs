@@ -19,6 +19,9 @@ pub struct ConcordApp {
     media: Media,
     /// Input held back to the next frame (see [`ui::defer_events_after_tab`]).
     deferred_input: Vec<egui::Event>,
+    /// The push-to-talk key while another window has focus (desktop).
+    #[cfg(not(target_arch = "wasm32"))]
+    global_push_to_talk: crate::platform::GlobalPushToTalk,
 }
 
 impl ConcordApp {
@@ -37,7 +40,14 @@ impl ConcordApp {
         let media = Media::start(wake, ctx.clone(), net.command_sender());
         let now_ms = chrono::Utc::now().timestamp_millis();
         let (state, commands) = AppState::restore(persisted, now_ms);
-        let mut app = Self { state, net, media, deferred_input: Vec::new() };
+        let mut app = Self {
+            state,
+            net,
+            media,
+            deferred_input: Vec::new(),
+            #[cfg(not(target_arch = "wasm32"))]
+            global_push_to_talk: crate::platform::GlobalPushToTalk::new(ctx.clone()),
+        };
         app.send(commands);
         app
     }
@@ -78,13 +88,7 @@ impl ConcordApp {
             let commands = self.state.set_focused(focused);
             self.send(commands);
         }
-        // Push-to-talk with the window's key: held only while the window has
-        // the keyboard (losing focus lets go, so the microphone never stays open).
-        if let Some(key) = egui::Key::from_name(&self.state.persisted.media.voice.push_to_talk_key) {
-            let down = focused && ctx.input(|i| i.key_down(key));
-            self.state.set_push_to_talk(down);
-            self.send(Vec::new());
-        }
+        self.follow_push_to_talk(ctx, focused);
         let mut chimed = false;
         for (title, body) in self.state.notifications.drain(..) {
             crate::platform::notify(&title, &body);
@@ -96,6 +100,32 @@ impl ConcordApp {
         // Several at once (a room filling up) play as one.
         if let Some(sound) = self.state.call_sounds.drain(..).next_back() {
             crate::platform::play_call_sound(sound);
+        }
+    }
+}
+
+impl ConcordApp {
+    /// Push-to-talk: the global key where the platform allows one (held
+    /// whichever window has focus), else the window's own key, held only
+    /// while the window has the keyboard (losing focus lets go, so the
+    /// microphone never stays open).
+    fn follow_push_to_talk(&mut self, ctx: &egui::Context, focused: bool) {
+        let voice = &self.state.persisted.media.voice;
+        let push_to_talk = voice.input_mode == crate::settings::InputModeChoice::PushToTalk;
+        let Some(key) = egui::Key::from_name(&voice.push_to_talk_key) else { return };
+        let window_down = focused && ctx.input(|i| i.key_down(key));
+        #[cfg(not(target_arch = "wasm32"))]
+        let down = {
+            let name = push_to_talk.then_some(voice.push_to_talk_key.as_str());
+            self.global_push_to_talk.follow(name);
+            self.state.push_to_talk_scope = self.global_push_to_talk.scope();
+            window_down || self.global_push_to_talk.is_down()
+        };
+        #[cfg(target_arch = "wasm32")]
+        let down = window_down;
+        if push_to_talk {
+            self.state.set_push_to_talk(down);
+            self.send(Vec::new());
         }
     }
 }

@@ -277,7 +277,14 @@ impl LocalMedia for DeviceSources {
             Pick::Default => devices::open_microphone(None),
             Pick::Named(name) => devices::open_microphone(Some(name)),
         };
-        let settings = voice_settings(&picks.voice);
+        // The test tone checks the call's path, not the voice chain: a steady
+        // tone is exactly what noise suppression removes. It still goes
+        // through the input mode (voice activity or push-to-talk).
+        let settings = if picks.microphone == Pick::Synthetic {
+            VoiceSettings::OFF
+        } else {
+            voice_settings(&picks.voice)
+        };
         Some(source.map(|source| {
             let processed = voice::process_source(source, settings, Some(&self.reference));
             Box::new(GatedSource::new(processed, self.control.clone())) as Box<dyn AudioSource>

@@ -140,6 +140,18 @@ impl InputModeChoice {
     }
 }
 
+/// Keys offered for push-to-talk: ones no text field or shortcut uses.
+pub const PUSH_TO_TALK_KEYS: [egui::Key; 8] = [
+    egui::Key::F8,
+    egui::Key::F9,
+    egui::Key::F10,
+    egui::Key::F11,
+    egui::Key::F12,
+    egui::Key::Backtick,
+    egui::Key::Insert,
+    egui::Key::Pause,
+];
+
 /// The push-to-talk key when none was chosen.
 pub const DEFAULT_PUSH_TO_TALK_KEY: &str = "F8";
 

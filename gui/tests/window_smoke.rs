@@ -147,3 +147,101 @@ fn a_call_with_bots_is_drawn_in_a_real_window() {
     }
     drop(app);
 }
+
+/// Push-to-talk in the real window under X: ada (the test tone as her
+/// microphone, push-to-talk on F8, saved by a "previous run") joins a room's
+/// call by keyboard; the server reports her speaking only after xdotool
+/// holds F8 down (under X the app takes F8 as a global key) and reports her
+/// silent again once F8 is let go.
+#[test]
+fn push_to_talk_opens_the_microphone_only_while_the_key_is_held() {
+    use concord_common::events::{CallParticipantJoined, CallParticipantUpdated, CallSpeaking};
+    use concord_common::ServerEvent;
+    use concord_gui::settings::{InputModeChoice, MediaSettings, Pick, VoiceChoices};
+    use concord_gui::state::Persisted;
+
+    let server = Server::start();
+    let (ada_token, bob_token) = server.friends("ada", "bob");
+    let room_id = server.room_with(&ada_token, "Radio night", &[&bob_token]);
+    let ada_id = server.user_id(&ada_token);
+    let in_call = |server: &Server| -> usize {
+        let rooms = server.api(Method::GET, "/api/rooms", Some(&bob_token), None);
+        rooms["rooms"][0]["in_call"].as_array().map_or(0, Vec::len)
+    };
+    // Bob listens on a websocket in the call: he hears who speaks.
+    let mut bob = server.join_call(&bob_token, &room_id.to_string());
+
+    let persisted = Persisted {
+        media: MediaSettings {
+            camera: Pick::Off,
+            screen: Pick::Off,
+            microphone: Pick::Synthetic,
+            speaker: Pick::Off,
+            voice: VoiceChoices { input_mode: InputModeChoice::PushToTalk, ..VoiceChoices::default() },
+            ..MediaSettings::default()
+        },
+        ..Persisted::default()
+    };
+    let (_xvfb, display) = start_xvfb();
+    let app = support::x11::launch_with_settings_and_log_in(
+        env!("CARGO_BIN_EXE_concord"),
+        &display,
+        &server.url(),
+        "ada@example.com",
+        "correct horse",
+        Some(&persisted),
+    );
+    wait_until("ada in the call", Duration::from_secs(40), || {
+        support::x11::xdotool(&display, &["key", "Escape"]);
+        support::x11::xdotool(&display, &["key", "ctrl+k"]);
+        support::x11::xdotool(&display, &["type", "--delay", "15", "Radio night"]);
+        support::x11::xdotool(&display, &["key", "Return"]);
+        support::x11::xdotool(&display, &["key", "ctrl+shift+j"]);
+        in_call(&server) == 2
+    });
+    // Her microphone is open on her side (the roster has her unmuted) before
+    // the key goes down, and until then nobody heard her speak.
+    let speaking_of_ada = |event: &ServerEvent| match event {
+        ServerEvent::CallSpeaking(CallSpeaking { user_id, speaking, .. }) if *user_id == ada_id => {
+            Some(*speaking)
+        }
+        _ => None,
+    };
+    let unmuted_ada = |event: &ServerEvent| match event {
+        ServerEvent::CallParticipantJoined(CallParticipantJoined { participant, .. })
+        | ServerEvent::CallParticipantUpdated(CallParticipantUpdated { participant, .. }) => {
+            participant.user_id == ada_id && !participant.media.muted
+        }
+        _ => false,
+    };
+    let mut before_key = Vec::new();
+    server.runtime.block_on(async {
+        loop {
+            let event = bob.try_next(Duration::from_secs(20)).await.expect("ada in the roster, unmuted");
+            before_key.extend(speaking_of_ada(&event));
+            if unmuted_ada(&event) {
+                break;
+            }
+        }
+    });
+    assert!(before_key.is_empty(), "ada was heard before the key went down: {before_key:?}");
+
+    // The key, through the X server as a person's keyboard would send it.
+    support::x11::xdotool(&display, &["keydown", "F8"]);
+    let mut heard = Vec::new();
+    server.runtime.block_on(async {
+        while heard.last() != Some(&true) {
+            let event = bob.try_next(Duration::from_secs(15)).await.expect("ada speaking while F8 is held");
+            heard.extend(speaking_of_ada(&event));
+        }
+    });
+    support::x11::xdotool(&display, &["keyup", "F8"]);
+    server.runtime.block_on(async {
+        while heard.last() != Some(&false) {
+            let event = bob.try_next(Duration::from_secs(15)).await.expect("ada silent once F8 is up");
+            heard.extend(speaking_of_ada(&event));
+        }
+    });
+    assert_eq!(heard, [true, false], "speaking while held, then not");
+    drop(app);
+}

@@ -6,6 +6,10 @@
 mod native;
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::*;
+#[cfg(not(target_arch = "wasm32"))]
+mod push_to_talk;
+#[cfg(not(target_arch = "wasm32"))]
+pub use push_to_talk::GlobalPushToTalk;
 
 #[cfg(target_arch = "wasm32")]
 mod web;

@@ -96,8 +96,3 @@ pub fn wants_register() -> bool {
 
 /// Desktop notifications need no permission.
 pub fn ask_notification_permission() {}
-
-/// Where the push-to-talk key works, for Settings → Voice.
-pub fn push_to_talk_scope() -> &'static str {
-    "The key works while Concord's window is focused; letting go of the window lets go of the key."
-}

@@ -106,9 +106,3 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, wasm_bindgen::JsValue> {
     let buffer = wasm_bindgen_futures::JsFuture::from(response.array_buffer()?).await?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
-
-/// Where the push-to-talk key works, for Settings → Voice (not shown: the
-/// browser build has no Voice settings yet).
-pub fn push_to_talk_scope() -> &'static str {
-    "In the browser, the key works while this page has focus."
-}

@@ -79,6 +79,8 @@ pub struct AppState {
     pub notice: Option<String>,
     /// Whether the window has focus (for notifications and read marks).
     pub focused: bool,
+    /// Where the push-to-talk key works here, in words (Settings → Voice).
+    pub push_to_talk_scope: String,
     /// Desktop notifications to show (title, body); drained by the app.
     pub notifications: Vec<(String, String)>,
     /// The Settings window.
@@ -158,6 +160,7 @@ impl AppState {
         let mut state = AppState {
             persisted,
             focused: true,
+            push_to_talk_scope: "The key works while Concord's window is focused.".to_owned(),
             calls_blocked: crate::platform::calls_unavailable(),
             ..Default::default()
         };

@@ -9,7 +9,9 @@ use egui::RichText;
 
 use super::tokens::{self, space};
 use crate::net::Command;
-use crate::settings::{DeviceKind, InputModeChoice, NoiseChoice, Pick, ThemeChoice, KINDS};
+use crate::settings::{
+    DeviceKind, InputModeChoice, NoiseChoice, Pick, ThemeChoice, KINDS, PUSH_TO_TALK_KEYS,
+};
 use crate::state::AppState;
 
 /// The Settings window (Ctrl+, or the ☰ menu).
@@ -154,6 +156,7 @@ fn voice_section(ui: &mut egui::Ui, state: &mut AppState) {
     }
     let before = state.persisted.media.voice.clone();
     let reading = state.call.as_ref().and_then(|c| c.input_level);
+    let state_scope = state.push_to_talk_scope.clone();
     ui.separator();
     ui.heading("Voice");
     let palette = tokens::palette(ui);
@@ -192,7 +195,7 @@ fn voice_section(ui: &mut egui::Ui, state: &mut AppState) {
                     .response
                     .labelled_by(label.id);
             });
-            ui.label(RichText::new(crate::platform::push_to_talk_scope()).color(palette.text_muted).small());
+            ui.label(RichText::new(&state_scope).color(palette.text_muted).small());
         }
     }
     input_meter_ui(ui, reading);
@@ -217,18 +220,6 @@ fn voice_section(ui: &mut egui::Ui, state: &mut AppState) {
         state.devices_changed();
     }
 }
-
-/// Keys offered for push-to-talk: ones no text field or shortcut uses.
-const PUSH_TO_TALK_KEYS: [egui::Key; 8] = [
-    egui::Key::F8,
-    egui::Key::F9,
-    egui::Key::F10,
-    egui::Key::F11,
-    egui::Key::F12,
-    egui::Key::Backtick,
-    egui::Key::Insert,
-    egui::Key::Pause,
-];
 
 /// The microphone's level as processed, with the sensitivity marked and
 /// whether it is being sent; before a call, what to do to see it.

@@ -102,6 +102,19 @@ pub fn launch_and_log_in(
     email: &str,
     password: &str,
 ) -> RunningApp {
+    launch_with_settings_and_log_in(binary, display, server, email, password, None)
+}
+
+/// [`launch_and_log_in`], the app starting from `persisted` (as if a
+/// previous run had saved it: eframe's `app.ron` under XDG_DATA_HOME).
+pub fn launch_with_settings_and_log_in(
+    binary: &str,
+    display: &str,
+    server: &str,
+    email: &str,
+    password: &str,
+    persisted: Option<&concord_gui::state::Persisted>,
+) -> RunningApp {
     let home = std::env::temp_dir().join(format!(
         "concord-window-{}-{}",
         std::process::id(),
@@ -113,6 +126,15 @@ pub fn launch_and_log_in(
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    if let Some(persisted) = persisted {
+        let saved = std::collections::BTreeMap::from([(
+            concord_gui::app::STORAGE_KEY.to_owned(),
+            ron::to_string(persisted).unwrap(),
+        )]);
+        let dir = home.join("data").join("concord");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("app.ron"), ron::to_string(&saved).unwrap()).unwrap();
     }
     let log = std::fs::File::create(home.join("concord.log")).unwrap();
     let process = Command::new(binary)
