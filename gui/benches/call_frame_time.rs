@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use concord_common::events::{CallMedia, CallParticipant, TrackSource};
 use concord_common::{PublicUser, Room, RoomId, UserId};
-use concord_gui::media::{TrackStats, VideoTexture};
+use concord_gui::media::protocol::{TrackStats, VideoTexture};
 use concord_gui::state::{ActiveCall, AppState, CallPhase};
 use concord_gui::ui;
 use concord_media::convert::{i420_to_rgba, to_i420};
@@ -57,6 +57,7 @@ fn scene() -> AppState {
                     fps: 15.0,
                     loss_percent: 0.0,
                     rtt_ms: Some(1.0),
+                    heard_dbfs: None,
                 })
                 .collect();
             ((UserId(i), TrackSource::Camera), history)
@@ -73,6 +74,8 @@ fn scene() -> AppState {
         show_stats: true,
         show_chat: true,
         problem: None,
+        input_level: None,
+        push_to_talk_down: false,
     });
     state
 }

@@ -75,7 +75,7 @@ impl ConcordApp {
                 crate::platform::ask_notification_permission();
             }
             if self.state.call.is_some() && crate::state::concerns_call(&event) {
-                self.media.send(crate::media::MediaCommand::CallNet(event.clone()));
+                self.media.send(crate::media::protocol::MediaCommand::CallNet(event.clone()));
             }
             let commands = self.state.apply(event);
             self.send(commands);

@@ -33,7 +33,7 @@ use concord_media::voice::{
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use crate::media::{CallReport, CallStart, InputLevel, MediaEvent, Post, TrackStats, VideoTexture};
+use crate::media::protocol::{CallReport, CallStart, InputLevel, MediaEvent, Post, TrackStats, VideoTexture};
 use crate::settings::{InputModeChoice, MediaSettings, NoiseChoice, Pick, VoiceChoices};
 
 /// A camera is asked for this size and rate, and sent at this size.

@@ -3,26 +3,57 @@
 //! Runs [`concord_media::selftest`] and prints one JSON object on stdout.
 //! Exit status: 0 when the test ran, 1 when it could not, 2 for bad usage.
 
+use clap::Parser;
+use concord_call::options::Resolution;
 use concord_media::devices::{self, SourceChoice};
 use concord_media::selftest::{self, SelftestOptions};
 
-const USAGE: &str = "\
-usage: concord selftest [options]
+/// Runs a call over a loopback connection on this machine and prints the
+/// result as JSON.
+#[derive(Debug, Parser)]
+#[command(name = "concord selftest", long_about = None)]
+struct Cli {
+    /// How long media flows, in seconds.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    seconds: u32,
+    /// Camera resolution.
+    #[arg(long, default_value = "1280x720")]
+    resolution: Resolution,
+    /// Frames per second.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=60))]
+    fps: u32,
+    /// Drop this share of packets on the path, in percent (0 to 50).
+    #[arg(long, default_value_t = 0.0, value_parser = loss_percent)]
+    loss: f64,
+    /// Camera bitrate (default: 1500 at 720p, scaled by size).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(50..=20_000))]
+    bitrate_kbps: Option<u32>,
+    /// Use this machine's camera, screen, microphone and speaker.
+    #[arg(long)]
+    devices: bool,
+    /// NAME, pattern, default or off.
+    #[arg(long)]
+    camera: Option<String>,
+    /// NAME, pattern, default or off.
+    #[arg(long)]
+    screen: Option<String>,
+    /// NAME, tone, default or off.
+    #[arg(long)]
+    microphone: Option<String>,
+    /// NAME, none, default (or off).
+    #[arg(long)]
+    speaker: Option<String>,
+    /// Only list the devices found.
+    #[arg(long)]
+    list_devices: bool,
+}
 
-Runs a call over a loopback connection on this machine and prints the result as JSON.
-
-  --seconds N            how long media flows (default 5)
-  --resolution WxH       camera resolution (default 1280x720)
-  --fps N                frames per second (default 30)
-  --loss PERCENT         drop this share of packets on the path (default 0)
-  --bitrate-kbps N       camera bitrate (default: 1500 at 720p, scaled by size)
-  --devices              use this machine's camera, screen, microphone and speaker
-  --camera NAME|pattern|default|off
-  --screen NAME|pattern|default|off
-  --microphone NAME|tone|default|off
-  --speaker NAME|none|default
-  --list-devices         only list the devices found
-";
+fn loss_percent(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|l| (0.0..=50.0).contains(l))
+        .ok_or_else(|| format!("a percentage from 0 to 50, not {text:?}"))
+}
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,58 +62,37 @@ pub enum Invocation {
     Run(SelftestOptions),
     /// Print the devices.
     ListDevices,
-    /// Print the usage.
-    Help,
 }
 
-/// Parses the arguments after `selftest`.
-pub fn parse(args: &[String]) -> Result<Invocation, String> {
-    let mut options = SelftestOptions::default();
-    let mut explicit: Vec<(&str, SourceChoice)> = Vec::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().cloned().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--help" | "-h" => return Ok(Invocation::Help),
-            "--list-devices" => return Ok(Invocation::ListDevices),
-            "--devices" => options = options.with_devices(),
-            "--seconds" => options.seconds = number(&value("--seconds")?, "--seconds", 1, 3600)?,
-            "--fps" => options.fps = number(&value("--fps")?, "--fps", 1, 60)?,
-            "--bitrate-kbps" => {
-                options.bitrate_bps =
-                    Some(number(&value("--bitrate-kbps")?, "--bitrate-kbps", 50, 20_000)? * 1000)
-            }
-            "--loss" => {
-                let loss = value("--loss")?;
-                options.loss_percent = loss
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|l| (0.0..=50.0).contains(l))
-                    .ok_or_else(|| format!("--loss takes a percentage from 0 to 50, not {loss:?}"))?;
-            }
-            "--resolution" => {
-                let text = value("--resolution")?;
-                let (w, h) = text
-                    .split_once(['x', 'X'])
-                    .ok_or_else(|| format!("--resolution is WxH, not {text:?}"))?;
-                options.width = number(w, "--resolution width", 16, 3840)?;
-                options.height = number(h, "--resolution height", 16, 2160)?;
-            }
-            "--camera" => explicit.push(("camera", choice(&value("--camera")?, "pattern"))),
-            "--screen" => explicit.push(("screen", choice(&value("--screen")?, "pattern"))),
-            "--microphone" => explicit.push(("microphone", choice(&value("--microphone")?, "tone"))),
-            "--speaker" => explicit.push(("speaker", choice(&value("--speaker")?, "none"))),
-            other => return Err(format!("unknown option {other:?}")),
-        }
+/// Parses the arguments after `selftest` (clap's error carries the usage,
+/// or the help that was asked for).
+pub fn parse(args: &[String]) -> Result<Invocation, clap::Error> {
+    let cli =
+        Cli::try_parse_from(std::iter::once("concord selftest").chain(args.iter().map(String::as_str)))?;
+    if cli.list_devices {
+        return Ok(Invocation::ListDevices);
     }
-    // Explicit picks win over --devices, whatever their order.
-    for (kind, picked) in explicit {
-        match kind {
-            "camera" => options.camera = picked,
-            "screen" => options.screen = picked,
-            "microphone" => options.microphone = picked,
-            _ => options.speaker = picked,
-        }
+    let mut options = SelftestOptions::default();
+    if cli.devices {
+        options = options.with_devices();
+    }
+    options.seconds = cli.seconds;
+    options.fps = cli.fps;
+    options.loss_percent = cli.loss;
+    options.bitrate_bps = cli.bitrate_kbps.map(|kbps| kbps * 1000);
+    (options.width, options.height) = (cli.resolution.width, cli.resolution.height);
+    // Explicit picks win over --devices.
+    if let Some(camera) = &cli.camera {
+        options.camera = choice(camera, "pattern");
+    }
+    if let Some(screen) = &cli.screen {
+        options.screen = choice(screen, "pattern");
+    }
+    if let Some(microphone) = &cli.microphone {
+        options.microphone = choice(microphone, "tone");
+    }
+    if let Some(speaker) = &cli.speaker {
+        options.speaker = choice(speaker, "none");
     }
     Ok(Invocation::Run(options))
 }
@@ -96,23 +106,17 @@ fn choice(value: &str, synthetic_word: &str) -> SourceChoice {
     }
 }
 
-fn number(text: &str, name: &str, min: u32, max: u32) -> Result<u32, String> {
-    text.parse::<u32>()
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| format!("{name} takes a number from {min} to {max}, not {text:?}"))
-}
-
 /// Runs `concord selftest ARGS…`; returns the process exit status.
 pub fn main(args: &[String]) -> i32 {
     match parse(args) {
-        Err(message) => {
-            eprintln!("concord selftest: {message}\n\n{USAGE}");
-            2
-        }
-        Ok(Invocation::Help) => {
-            print!("{USAGE}");
-            0
+        // --help prints to stdout and exits 0; a usage error to stderr, 2.
+        Err(error) => {
+            let _ = error.print();
+            if error.use_stderr() {
+                2
+            } else {
+                0
+            }
         }
         Ok(Invocation::ListDevices) => print_json(&devices::list_all()),
         Ok(Invocation::Run(options)) => match selftest::run_blocking(options) {
@@ -159,20 +163,20 @@ mod tests {
         assert_eq!(options.camera, SourceChoice::Off);
         assert_eq!(options.microphone, SourceChoice::Synthetic);
         assert_eq!(options.screen, SourceChoice::Default);
-        assert_eq!(
-            parse(&args("--camera Logitech")).map(|i| match i {
-                Invocation::Run(o) => o.camera,
-                _ => SourceChoice::Off,
-            }),
-            Ok(SourceChoice::Named("Logitech".into()))
-        );
+        let camera = match parse(&args("--camera Logitech")) {
+            Ok(Invocation::Run(options)) => options.camera,
+            other => panic!("not a run: {other:?}"),
+        };
+        assert_eq!(camera, SourceChoice::Named("Logitech".into()));
     }
 
     #[test]
     fn bad_values_say_what_is_expected() {
-        assert!(parse(&args("--resolution 1280")).unwrap_err().contains("WxH"));
-        assert!(parse(&args("--loss 80")).unwrap_err().contains("0 to 50"));
-        assert!(parse(&args("--seconds")).unwrap_err().contains("needs a value"));
-        assert!(parse(&args("--frobnicate")).unwrap_err().contains("unknown option"));
+        let error = |text: &str| parse(&args(text)).unwrap_err().to_string();
+        assert!(error("--resolution 1280").contains("WxH"));
+        assert!(error("--loss 80").contains("0 to 50"));
+        assert!(error("--seconds").contains("a value is required"));
+        assert!(error("--frobnicate").contains("unexpected argument"));
+        assert!(!parse(&args("--help")).unwrap_err().use_stderr(), "help is not an error");
     }
 }

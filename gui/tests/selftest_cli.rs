@@ -79,6 +79,7 @@ fn with_devices_the_real_screen_is_captured_and_missing_devices_are_named() {
 fn bad_options_explain_themselves() {
     let (code, _, stderr) = selftest(&["--resolution", "big"], None);
     assert_eq!(code, 2);
-    assert!(stderr.contains("--resolution is WxH"), "{stderr}");
-    assert!(stderr.contains("usage: concord selftest"), "{stderr}");
+    assert!(stderr.contains("invalid value 'big' for '--resolution"), "{stderr}");
+    assert!(stderr.contains("WxH expected (e.g. 1280x720)"), "{stderr}");
+    assert!(stderr.contains("--help"), "where the usage is: {stderr}");
 }

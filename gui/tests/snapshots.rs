@@ -229,7 +229,7 @@ fn conversation_at_every_size() {
 fn call_screen() {
     use concord_common::events::{CallMedia, CallParticipant, TrackSource};
     use concord_common::{PublicUser, RoomId};
-    use concord_gui::media::{TrackStats, VideoTexture};
+    use concord_gui::media::protocol::{TrackStats, VideoTexture};
     use concord_gui::state::{ActiveCall, CallPhase};
 
     let call_state = || {

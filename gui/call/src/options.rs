@@ -65,6 +65,32 @@ impl Default for MediaOptions {
     }
 }
 
+/// A picture size on a command line: `WxH` (16x16 to 3840x2160), odd
+/// sides rounded down to even (H.264 wants even sizes). The bot's and
+/// `concord selftest`'s `--resolution`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolution {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl std::str::FromStr for Resolution {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (w, h) = text
+            .split_once(['x', 'X'])
+            .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)))
+            .ok_or_else(|| format!("WxH expected (e.g. 1280x720), got {text:?}"))?;
+        if !(16..=3840).contains(&w) || !(16..=2160).contains(&h) {
+            return Err(format!("{text:?}: from 16x16 to 3840x2160"));
+        }
+        Ok(Self { width: w & !1, height: h & !1 })
+    }
+}
+
 /// Encodes `seconds` of the stamped test pattern at `width`×`height` and
 /// `fps` (a keyframe every second) into an Annex-B file for
 /// [`VideoChoice::File`]: load tests then measure the SFU, not encoders.
@@ -97,4 +123,18 @@ pub fn write_pattern_h264(
     std::fs::write(path, stream)
         .map_err(|e| concord_media::MediaError::Transport(format!("{}: {e}", path.display())))?;
     Ok(frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_rounded_to_even_and_bad_ones_say_the_form() {
+        assert_eq!("1280x720".parse(), Ok(Resolution { width: 1280, height: 720 }));
+        assert_eq!("641X361".parse(), Ok(Resolution { width: 640, height: 360 }));
+        assert!("1280".parse::<Resolution>().unwrap_err().contains("WxH"));
+        assert!("8x8".parse::<Resolution>().unwrap_err().contains("16x16"));
+        assert!("axb".parse::<Resolution>().is_err());
+    }
 }

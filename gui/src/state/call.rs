@@ -9,7 +9,7 @@ use concord_common::events::{self, CallLeftReason, CallMedia, TrackSource};
 use concord_common::{RoomId, ServerEvent, UserId};
 
 use super::AppState;
-use crate::media::{CallReport, CallStart, MediaCommand, TrackStats, VideoTexture};
+use crate::media::protocol::{CallReport, CallStart, MediaCommand, TrackStats, VideoTexture};
 use crate::net::{Command, NetEvent};
 use crate::settings::Pick;
 
@@ -70,7 +70,7 @@ pub struct ActiveCall {
     /// The stats overlay is shown on every tile.
     pub show_stats: bool,
     /// My microphone's level as sent, for the meter in Settings → Voice.
-    pub input_level: Option<crate::media::InputLevel>,
+    pub input_level: Option<crate::media::protocol::InputLevel>,
     /// The push-to-talk key is down (as last told to the media side).
     pub push_to_talk_down: bool,
     /// The in-call chat panel is shown beside the grid.

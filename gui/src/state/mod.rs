@@ -30,7 +30,7 @@ pub use rooms::{RoomChat, RoomForms};
 pub use session::{AuthMode, LoginForm, Persisted, StoredSession};
 pub use social::{AddFriendForm, JumpTarget};
 
-use crate::media::{MediaCommand, MediaEvent};
+use crate::media::protocol::{MediaCommand, MediaEvent};
 use crate::net::{Command, Connection, NetEvent};
 
 /// Server the first-run screen suggests.
@@ -160,7 +160,12 @@ impl AppState {
         let mut state = AppState {
             persisted,
             focused: true,
-            push_to_talk_scope: "The key works while Concord's window is focused.".to_owned(),
+            push_to_talk_scope: if cfg!(target_arch = "wasm32") {
+                "In the browser, the key works while this page has focus."
+            } else {
+                "The key works while Concord's window is focused."
+            }
+            .to_owned(),
             calls_blocked: crate::platform::calls_unavailable(),
             ..Default::default()
         };

@@ -394,7 +394,7 @@ fn in_a_room() -> AppState {
 
 #[test]
 fn joining_asks_the_media_side_with_the_picked_devices_and_the_switches_follow_the_buttons() {
-    use crate::media::{CallReport, CallStart, MediaCommand, MediaEvent};
+    use crate::media::protocol::{CallReport, CallStart, MediaCommand, MediaEvent};
     use crate::settings::Pick;
     use concord_common::events::CallMedia;
     use concord_common::RoomId;
@@ -453,7 +453,7 @@ fn joining_asks_the_media_side_with_the_picked_devices_and_the_switches_follow_t
 
 #[test]
 fn the_call_ends_when_the_server_takes_me_out_and_a_lost_connection_rejoins() {
-    use crate::media::{CallReport, MediaCommand, MediaEvent};
+    use crate::media::protocol::{CallReport, MediaCommand, MediaEvent};
     use concord_common::events::{CallLeft, CallLeftReason, CallMedia, CallParticipant};
     use concord_common::RoomId;
     let mut state = in_a_room();
@@ -508,7 +508,7 @@ fn a_page_the_browser_keeps_devices_from_offers_no_call_and_says_why() {
 
 #[test]
 fn my_volume_for_a_person_is_remembered_sent_to_the_call_and_kept_in_range() {
-    use crate::media::MediaCommand;
+    use crate::media::protocol::MediaCommand;
     use crate::settings::PersonVolume;
     use concord_common::RoomId;
     let mut state = in_a_room();
@@ -537,7 +537,7 @@ fn my_volume_for_a_person_is_remembered_sent_to_the_call_and_kept_in_range() {
 
 #[test]
 fn the_push_to_talk_key_reaches_the_call_only_in_push_to_talk_mode_and_only_on_a_change() {
-    use crate::media::MediaCommand;
+    use crate::media::protocol::MediaCommand;
     use crate::settings::InputModeChoice;
     use concord_common::RoomId;
     let mut state = in_a_room();

@@ -13,7 +13,7 @@ use egui_plot::{Line, Plot, PlotPoints};
 
 use super::tokens::{self, size, space};
 use super::{avatar, icons};
-use crate::media::VideoTexture;
+use crate::media::protocol::VideoTexture;
 use crate::settings::PersonVolume;
 use crate::state::{ActiveCall, AppState, CallPhase, TileKey};
 
@@ -211,7 +211,7 @@ fn tile_ui(
     ui: &mut egui::Ui,
     tile: &Tile,
     rect: Rect,
-    stats: Option<&std::collections::VecDeque<crate::media::TrackStats>>,
+    stats: Option<&std::collections::VecDeque<crate::media::protocol::TrackStats>>,
 ) -> egui::Response {
     let palette = tokens::palette(ui);
     let id = ui.scope_id().with(("tile", tile.key.0 .0, tile.key.1 == TrackSource::Screen));
@@ -293,7 +293,7 @@ fn stats_overlay_ui(
     ui: &mut egui::Ui,
     rect: Rect,
     tile: &Tile,
-    history: &std::collections::VecDeque<crate::media::TrackStats>,
+    history: &std::collections::VecDeque<crate::media::protocol::TrackStats>,
 ) {
     let Some(latest) = history.back() else { return };
     let area = Rect::from_min_size(
@@ -319,7 +319,7 @@ fn stats_overlay_ui(
     // All three on one 0..1 scale: the plot shows the shape, the text the numbers.
     let max_kbps = history.iter().map(|s| s.kbps).fold(1.0f32, f32::max);
     let max_fps = history.iter().map(|s| s.fps).fold(1.0f32, f32::max);
-    let series = |value: &dyn Fn(&crate::media::TrackStats) -> f32| -> PlotPoints<'static> {
+    let series = |value: &dyn Fn(&crate::media::protocol::TrackStats) -> f32| -> PlotPoints<'static> {
         history.iter().enumerate().map(|(i, s)| [i as f64, f64::from(value(s))]).collect()
     };
     let kbps = series(&|s| s.kbps / max_kbps);

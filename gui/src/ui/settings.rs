@@ -151,9 +151,8 @@ fn pick_label(kind: DeviceKind, pick: &Pick) -> String {
 /// sensitivity and a live meter, or push-to-talk with its key), the noise
 /// filter, and (Advanced) each processing stage.
 fn voice_section(ui: &mut egui::Ui, state: &mut AppState) {
-    if cfg!(target_arch = "wasm32") {
-        return; // The browser processes its microphone itself.
-    }
+    // The browser processes its microphone itself: there, only the input mode.
+    let browser = cfg!(target_arch = "wasm32");
     let before = state.persisted.media.voice.clone();
     let reading = state.call.as_ref().and_then(|c| c.input_level);
     let state_scope = state.push_to_talk_scope.clone();
@@ -168,6 +167,7 @@ fn voice_section(ui: &mut egui::Ui, state: &mut AppState) {
         }
     });
     match voice.input_mode {
+        InputModeChoice::VoiceActivity if browser => {}
         InputModeChoice::VoiceActivity => {
             let mut automatic = voice.sensitivity_db.is_none();
             ui.checkbox(&mut automatic, "Set the input sensitivity automatically");
@@ -198,6 +198,12 @@ fn voice_section(ui: &mut egui::Ui, state: &mut AppState) {
             ui.label(RichText::new(&state_scope).color(palette.text_muted).small());
         }
     }
+    if browser {
+        if state.persisted.media.voice != before {
+            state.devices_changed();
+        }
+        return;
+    }
     input_meter_ui(ui, reading);
     ui.horizontal(|ui| {
         let label = ui.label("Noise filter");
@@ -223,7 +229,7 @@ fn voice_section(ui: &mut egui::Ui, state: &mut AppState) {
 
 /// The microphone's level as processed, with the sensitivity marked and
 /// whether it is being sent; before a call, what to do to see it.
-fn input_meter_ui(ui: &mut egui::Ui, reading: Option<crate::media::InputLevel>) {
+fn input_meter_ui(ui: &mut egui::Ui, reading: Option<crate::media::protocol::InputLevel>) {
     let palette = tokens::palette(ui);
     let Some(reading) = reading else {
         ui.label(

@@ -8,7 +8,7 @@ use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{MediaDeviceInfo, MediaDeviceKind, MediaDevices};
 
-use crate::media::{MediaEvent, Post};
+use crate::media::protocol::{MediaEvent, Post};
 use crate::settings::{DeviceChoices, DeviceKind, Pick};
 
 /// Why the screen has no list in the browser.

@@ -37,7 +37,7 @@ use web_sys::{
     RtcRtpTransceiver, RtcRtpTransceiverDirection, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
-use crate::media::{CallReport, CallStart, MediaEvent, Post, VideoTexture};
+use crate::media::protocol::{CallReport, CallStart, MediaEvent, Post, VideoTexture};
 use crate::settings::MediaSettings;
 
 /// Inputs waiting for the session (as on the desktop); beyond that one is dropped, said in the console.
@@ -55,6 +55,8 @@ enum Input {
     SetMedia(CallMedia),
     /// The picks in Settings changed: every source opens again from them.
     SetDevices(MediaSettings),
+    /// The push-to-talk key went down (`true`) or up (while the page has focus).
+    PushToTalk(bool),
     /// My volume for one person (an `<audio>` element plays at most 100 %).
     SetVolume {
         user: UserId,
@@ -127,6 +129,11 @@ impl WebCall {
     /// and remote audio moves to the picked speaker.
     pub fn set_devices(&self, devices: MediaSettings) {
         let _ = self.inputs.send(Input::SetDevices(devices));
+    }
+
+    /// The push-to-talk key went down or up.
+    pub fn push_to_talk(&self, pressed: bool) {
+        let _ = self.inputs.send(Input::PushToTalk(pressed));
     }
 
     /// My volume for `user` (0: muted for me); the browser plays at most 100 %.
@@ -274,6 +281,8 @@ struct Session {
     me: UserId,
     want: CallMedia,
     devices: MediaSettings,
+    /// The push-to-talk key is held (push-to-talk mode).
+    push_to_talk_held: bool,
     /// The picked speaker's `deviceId` (`None`: the default output).
     speaker: Option<String>,
     commands: CommandSender,
@@ -312,6 +321,7 @@ impl Session {
             me: start.me,
             want: start.want,
             devices: start.devices,
+            push_to_talk_held: false,
             speaker: None,
             commands,
             context,
@@ -355,6 +365,10 @@ impl Session {
                     }
                     self.stop_sources();
                     self.apply_want().await;
+                }
+                Input::PushToTalk(held) => {
+                    self.push_to_talk_held = held;
+                    self.enable_microphone();
                 }
                 Input::SetVolume { user, gain } => {
                     let volume = &mut self.devices.volumes.entry(user).or_default();
@@ -530,6 +544,19 @@ impl Session {
 
     /// Brings what is published in line with `want`, offers again if a
     /// track was added, and tells the roster what is really on.
+    /// Muted, or push-to-talk with the key up: the microphone sends silence
+    /// (its level says nobody speaks).
+    fn enable_microphone(&self) {
+        let muted = self.want.muted || self.want.deafened;
+        let push_to_talk = self.devices.voice.input_mode == crate::settings::InputModeChoice::PushToTalk;
+        let sending = !muted && (!push_to_talk || self.push_to_talk_held);
+        if let Some(track) =
+            self.publisher.as_ref().and_then(|p| p.microphone.as_ref()).and_then(|m| m.track.as_ref())
+        {
+            track.set_enabled(sending);
+        }
+    }
+
     async fn apply_want(&mut self) {
         if let Some(subscriber) = &self.subscriber {
             for (_, audio) in &subscriber.audio {
@@ -540,12 +567,7 @@ impl Session {
             return;
         }
         let muted = self.want.muted || self.want.deafened;
-        if let Some(track) =
-            self.publisher.as_ref().and_then(|p| p.microphone.as_ref()).and_then(|m| m.track.as_ref())
-        {
-            // Muted: the microphone sends silence (its level says nobody speaks).
-            track.set_enabled(!muted);
-        }
+        self.enable_microphone();
         // The microphone opens when first unmuted and stays open (muting only silences it).
         for (source, on) in [
             (TrackSource::Microphone, !muted || self.live(TrackSource::Microphone)),

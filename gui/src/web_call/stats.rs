@@ -9,7 +9,7 @@ use concord_common::events::TrackSource;
 use concord_common::UserId;
 use wasm_bindgen::{JsCast as _, JsValue};
 
-use crate::media::TrackStats;
+use crate::media::protocol::TrackStats;
 
 /// One inbound track's counters at the last report.
 #[derive(Debug, Clone, Copy, Default)]

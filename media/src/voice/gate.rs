@@ -32,19 +32,14 @@ pub enum InputMode {
 }
 
 /// The input-sensitivity threshold for voice activity.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Sensitivity {
     /// Follows the background noise: 12 dB above it.
+    #[default]
     Automatic,
     /// Frames quieter than this (dBFS) are not sent.
     Threshold(f32),
-}
-
-impl Default for Sensitivity {
-    fn default() -> Self {
-        Self::Automatic
-    }
 }
 
 /// The push-to-talk key's state, with the release delay.

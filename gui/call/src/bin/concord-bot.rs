@@ -3,146 +3,113 @@
 //! and exits non-zero when it could not join. See the README, "The headless
 //! bot", for every option and field.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use concord_call::options::{write_pattern_h264, MediaOptions, VideoChoice};
+use clap::Parser;
+use concord_call::options::{write_pattern_h264, MediaOptions, Resolution, VideoChoice};
 use concord_call::participant::{self, Account};
 use concord_call::report::ParticipantReport;
 use concord_common::RoomId;
 use concord_media::voice::{EchoPath, VoiceSettings};
 
-const USAGE: &str = "\
-usage: concord-bot --server URL --email E --password P --room ROOM_ID
-                   [--register --username NAME] [--seconds N] [--participants K]
-                   [--video pattern|none|FILE.h264] [--screen pattern|none] [--audio tone|voice|none]
-                   [--screen-after SECONDS] [--tone-hz HZ] [--resolution WxH] [--fps N]
-                   [--decode all|none] [--audio-processing aec,ns,agc|off]
-                   [--echo-path DELAY_MS:GAIN_DB]
-
-Joins ROOM_ID's call as E (with --participants K: K participants in this
-process, E with +1 … +K before the @), sends and receives for N seconds
-(default 10), leaves, and prints one JSON object. Exits 1 if any participant
-could not join, 2 on bad arguments. The tone goes through the voice
-processing a microphone gets (--audio voice: the tone in syllable-length
-bursts over breath-like noise, which an echo canceller can learn from;
---audio-processing: a comma list of aec, ns,
-rnnoise, agc, or off; default aec,ns,agc). --echo-path plays what the bot
-hears into a simulated room that feeds it back into its microphone, delayed
-and attenuated (e.g. 60:-6).
-
-       concord-bot --write-h264 FILE.h264 [--resolution WxH] [--fps N] [--seconds N]
-writes N seconds (default 10) of the stamped test pattern as H.264 for --video.";
-
-struct Args {
-    server: String,
-    email: String,
-    password: String,
-    room: RoomId,
+/// Joins ROOM's call as EMAIL (with --participants K: K participants in this
+/// process, EMAIL with +1 … +K before the @), sends and receives for
+/// --seconds, leaves, and prints one JSON object. Exits 1 if any participant
+/// could not join, 2 on bad arguments.
+#[derive(Debug, Parser)]
+#[command(name = "concord-bot", version, about, long_about = None)]
+#[command(after_help = "With --write-h264 FILE.h264 it only writes --seconds of the stamped test pattern \
+                        as H.264 (at --resolution and --fps) for --video, and exits.")]
+struct Cli {
+    /// The Concord server, http://host:port.
+    #[arg(long, required_unless_present = "write_h264")]
+    server: Option<String>,
+    /// The account's email.
+    #[arg(long, required_unless_present = "write_h264")]
+    email: Option<String>,
+    /// The account's password.
+    #[arg(long, required_unless_present = "write_h264")]
+    password: Option<String>,
+    /// The room whose call to join (the account must be a member).
+    #[arg(long, required_unless_present = "write_h264")]
+    room: Option<RoomId>,
+    /// Register the account first.
+    #[arg(long, requires = "username")]
     register: bool,
+    /// The username to register with.
+    #[arg(long)]
     username: Option<String>,
+    /// How long to stay in the call (and, with --write-h264, how much to write).
+    #[arg(long, default_value_t = 10)]
     seconds: u64,
-    participants: usize,
-    media: MediaOptions,
+    /// Participants in this process.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    participants: u16,
+    /// The camera: the stamped test pattern, none, or a pre-encoded FILE.h264 replayed.
+    #[arg(long, default_value = "pattern", value_parser = video_choice)]
+    video: VideoChoice,
+    /// A screen share beside the camera: pattern or none.
+    #[arg(long, default_value = "none", value_parser = ["pattern", "none"])]
+    screen: String,
+    /// Start the screen share this many seconds into the call.
+    #[arg(long, value_name = "SECONDS")]
+    screen_after: Option<u64>,
+    /// The microphone: a steady tone, a speech-like voice (the tone in bursts
+    /// over breath noise, which an echo canceller can learn from), or none.
+    #[arg(long, default_value = "tone", value_parser = ["tone", "voice", "none"])]
+    audio: String,
+    /// The tone's frequency (participant k of several adds 110·(k−1) Hz).
+    #[arg(long, default_value_t = 440.0)]
+    tone_hz: f32,
+    /// Camera and screen size.
+    #[arg(long, default_value = "640x360")]
+    resolution: Resolution,
+    /// Frames per second.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=60))]
+    fps: u32,
+    /// Decode what arrives (all) or count it from RTP (none).
+    #[arg(long, default_value = "all", value_parser = ["all", "none"])]
+    decode: String,
+    /// Processing on the microphone: a comma list of aec, ns, rnnoise (the
+    /// Strong noise filter), agc; or off.
+    #[arg(long, default_value = "aec,ns,agc", value_parser = VoiceSettings::parse_stages)]
+    audio_processing: VoiceSettings,
+    /// Play what is heard into a simulated room whose echo reaches the
+    /// microphone DELAY_MS later at GAIN_DB (e.g. 60:-6).
+    #[arg(long, value_name = "DELAY_MS:GAIN_DB")]
+    echo_path: Option<EchoPath>,
+    /// Write the test pattern as H.264 to this file and exit.
+    #[arg(long, value_name = "FILE.h264")]
+    write_h264: Option<PathBuf>,
 }
 
-fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
-    let (mut server, mut email, mut password, mut room) = (None, None, None, None);
-    let mut args = Args {
-        server: String::new(),
-        email: String::new(),
-        password: String::new(),
-        room: RoomId(0),
-        register: false,
-        username: None,
-        seconds: 10,
-        participants: 1,
-        media: MediaOptions::default(),
-    };
-    while let Some(flag) = argv.next() {
-        if flag == "--register" {
-            args.register = true;
-            continue;
-        }
-        if flag == "--help" || flag == "-h" {
-            return Err(String::new());
-        }
-        let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number =
-            |what: &str| value.parse::<u64>().map_err(|_| format!("{flag}: {what} expected, got {value:?}"));
-        match flag.as_str() {
-            "--server" => server = Some(value.trim_end_matches('/').to_owned()),
-            "--email" => email = Some(value.clone()),
-            "--password" => password = Some(value.clone()),
-            "--room" => {
-                room = Some(value.parse::<RoomId>().map_err(|_| format!("--room: a room id, got {value:?}"))?)
-            }
-            "--username" => args.username = Some(value.clone()),
-            "--seconds" => args.seconds = number("seconds")?,
-            "--participants" => args.participants = number("a count")?.clamp(1, 64) as usize,
-            "--fps" => args.media.fps = number("frames per second")?.clamp(1, 60) as u32,
-            "--tone-hz" => {
-                args.media.tone_hz =
-                    Some(value.parse::<f32>().map_err(|_| format!("--tone-hz: a frequency, got {value:?}"))?)
-            }
-            "--video" => {
-                args.media.video = match value.as_str() {
-                    "pattern" => VideoChoice::Pattern,
-                    "none" => VideoChoice::None,
-                    file if file.ends_with(".h264") => VideoChoice::File(file.into()),
-                    other => return Err(format!("--video: pattern, none or a FILE.h264, got {other:?}")),
-                }
-            }
-            "--screen" => {
-                args.media.screen = match value.as_str() {
-                    "pattern" => true,
-                    "none" => false,
-                    other => return Err(format!("--screen: pattern or none, got {other:?}")),
-                }
-            }
-            "--screen-after" => args.media.screen_after = Some(Duration::from_secs(number("seconds")?)),
-            "--audio" => match value.as_str() {
-                "tone" | "voice" => {
-                    args.media.tone_hz.get_or_insert(440.0);
-                    args.media.speech_like = value == "voice";
-                }
-                "none" => args.media.tone_hz = None,
-                other => return Err(format!("--audio: tone, voice or none, got {other:?}")),
-            },
-            "--decode" => {
-                args.media.decode = match value.as_str() {
-                    "all" => true,
-                    "none" => false,
-                    other => return Err(format!("--decode: all or none, got {other:?}")),
-                }
-            }
-            "--audio-processing" => {
-                args.media.audio_processing =
-                    VoiceSettings::parse_stages(&value).map_err(|e| format!("--audio-processing: {e}"))?
-            }
-            "--echo-path" => {
-                args.media.echo_path =
-                    Some(value.parse::<EchoPath>().map_err(|e| format!("--echo-path: {e}"))?)
-            }
-            "--resolution" => {
-                let (w, h) = value
-                    .split_once('x')
-                    .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
-                    .filter(|(w, h)| (16..=3840).contains(w) && (16..=2160).contains(h))
-                    .ok_or_else(|| format!("--resolution: WxH (16x16 to 3840x2160), got {value:?}"))?;
-                (args.media.width, args.media.height) = (w & !1, h & !1);
-            }
-            other => return Err(format!("unknown option {other}")),
+fn video_choice(value: &str) -> Result<VideoChoice, String> {
+    match value {
+        "pattern" => Ok(VideoChoice::Pattern),
+        "none" => Ok(VideoChoice::None),
+        file if file.ends_with(".h264") => Ok(VideoChoice::File(file.into())),
+        other => Err(format!("pattern, none or a FILE.h264, got {other:?}")),
+    }
+}
+
+impl Cli {
+    fn media(&self) -> MediaOptions {
+        MediaOptions {
+            video: self.video.clone(),
+            screen: self.screen == "pattern",
+            screen_after: self.screen_after.map(Duration::from_secs),
+            tone_hz: (self.audio != "none").then_some(self.tone_hz),
+            speech_like: self.audio == "voice",
+            width: self.resolution.width,
+            height: self.resolution.height,
+            fps: self.fps,
+            decode: self.decode == "all",
+            audio_processing: self.audio_processing,
+            echo_path: self.echo_path,
         }
     }
-    args.server = server.ok_or("--server is required")?;
-    args.email = email.ok_or("--email is required")?;
-    args.password = password.ok_or("--password is required")?;
-    args.room = room.ok_or("--room is required")?;
-    if args.register && args.username.is_none() {
-        return Err("--register needs --username".into());
-    }
-    Ok(args)
 }
 
 /// `name@host` → `name+i@host` for participant `i` of several.
@@ -157,20 +124,10 @@ fn nth(value: &str, i: usize, participants: usize, separator: char) -> String {
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    if argv.first().map(String::as_str) == Some("--write-h264") {
-        return write_h264(&argv);
+    let cli = Cli::parse();
+    if let Some(path) = &cli.write_h264 {
+        return write_h264(path, &cli);
     }
-    let args = match parse(argv.into_iter()) {
-        Ok(args) => args,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("concord-bot: {message}\n");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new("warn,rtc_ice=error,rtc::peer_connection::handler=error")
@@ -184,13 +141,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let reports = runtime.block_on(run(&args));
+    let reports = runtime.block_on(run(&cli));
     let joined_all = reports.iter().all(|r| r.joined_ms.is_some());
     let output = match reports.as_slice() {
         [only] => serde_json::to_string_pretty(only),
-        all => {
-            serde_json::to_string_pretty(&serde_json::json!({ "room_id": args.room, "participants": all }))
-        }
+        all => serde_json::to_string_pretty(&serde_json::json!({ "room_id": cli.room, "participants": all })),
     };
     match output {
         Ok(json) => println!("{json}"),
@@ -204,37 +159,11 @@ fn main() -> ExitCode {
 }
 
 /// `--write-h264 FILE [--resolution WxH] [--fps N] [--seconds N]`.
-fn write_h264(argv: &[String]) -> ExitCode {
-    let Some(path) = argv.get(1) else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    };
-    let mut media = MediaOptions::default();
-    let mut seconds = 10;
-    let mut rest = argv[2..].iter();
-    while let (Some(flag), Some(value)) = (rest.next(), rest.next()) {
-        let parsed = match flag.as_str() {
-            "--resolution" => value
-                .split_once('x')
-                .and_then(|(w, h)| Some((media.width, media.height) = (w.parse().ok()?, h.parse().ok()?))),
-            "--fps" => value.parse().ok().map(|fps| media.fps = fps),
-            "--seconds" => value.parse().ok().map(|s| seconds = s),
-            _ => None,
-        };
-        if parsed.is_none() {
-            eprintln!("concord-bot: cannot use {flag} {value}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    }
-    match write_pattern_h264(
-        std::path::Path::new(path),
-        media.width & !1,
-        media.height & !1,
-        media.fps.max(1),
-        seconds,
-    ) {
+fn write_h264(path: &std::path::Path, cli: &Cli) -> ExitCode {
+    let seconds = u32::try_from(cli.seconds).unwrap_or(u32::MAX);
+    match write_pattern_h264(path, cli.resolution.width, cli.resolution.height, cli.fps, seconds) {
         Ok(frames) => {
-            eprintln!("concord-bot: wrote {frames} frames to {path}");
+            eprintln!("concord-bot: wrote {frames} frames to {}", path.display());
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -244,21 +173,29 @@ fn write_h264(argv: &[String]) -> ExitCode {
     }
 }
 
-async fn run(args: &Args) -> Vec<ParticipantReport> {
+async fn run(cli: &Cli) -> Vec<ParticipantReport> {
+    // Present unless --write-h264 (clap's required_unless_present).
+    let (Some(server), Some(email), Some(password), Some(room)) =
+        (cli.server.as_deref(), cli.email.as_deref(), cli.password.as_deref(), cli.room)
+    else {
+        return Vec::new();
+    };
+    let server = server.trim_end_matches('/');
+    let participants = usize::from(cli.participants);
     let mut tasks = Vec::new();
-    for i in 1..=args.participants {
+    for i in 1..=participants {
         let account = Account {
-            server: args.server.clone(),
-            email: nth(&args.email, i, args.participants, '+'),
-            password: args.password.clone(),
-            register_as: args
+            server: server.to_owned(),
+            email: nth(email, i, participants, '+'),
+            password: password.to_owned(),
+            register_as: cli
                 .register
-                .then(|| nth(args.username.as_deref().unwrap_or("bot"), i, args.participants, '-')),
+                .then(|| nth(cli.username.as_deref().unwrap_or("bot"), i, participants, '-')),
         };
-        let mut media = args.media.clone();
+        let mut media = cli.media();
         // Each participant its own tone, so a listener can tell them apart.
         media.tone_hz = media.tone_hz.map(|hz| hz + 110.0 * (i - 1) as f32);
-        let (room, seconds) = (args.room, Duration::from_secs(args.seconds));
+        let seconds = Duration::from_secs(cli.seconds);
         tasks.push(tokio::spawn(participant::run(account, room, media, seconds)));
     }
     let mut reports = Vec::new();
@@ -272,4 +209,59 @@ async fn run(args: &Args) -> Vec<ParticipantReport> {
         }
     }
     reports
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_become_media_options_and_bad_ones_are_refused() {
+        let cli = Cli::try_parse_from([
+            "concord-bot",
+            "--server",
+            "http://h:1",
+            "--email",
+            "b@x",
+            "--password",
+            "p",
+            "--room",
+            "7",
+            "--audio",
+            "voice",
+            "--tone-hz",
+            "660",
+            "--echo-path",
+            "60:-6",
+            "--audio-processing",
+            "aec",
+            "--resolution",
+            "320x180",
+            "--video",
+            "none",
+        ])
+        .expect("valid");
+        let media = cli.media();
+        assert_eq!(
+            (media.tone_hz, media.speech_like, media.width, media.height),
+            (Some(660.0), true, 320, 180)
+        );
+        assert!(media.echo_path.is_some() && media.audio_processing.echo_cancellation);
+        assert_eq!(media.video, VideoChoice::None);
+        for bad in [
+            vec!["concord-bot", "--email", "b@x"],
+            vec!["concord-bot", "--write-h264", "f.h264", "--resolution", "big"],
+            vec!["concord-bot", "--write-h264", "f.h264", "--audio-processing", "loud"],
+            vec!["concord-bot", "--write-h264", "f.h264", "--register"],
+        ] {
+            assert!(Cli::try_parse_from(&bad).is_err(), "{bad:?}");
+        }
+        assert!(Cli::try_parse_from(["concord-bot", "--write-h264", "f.h264"]).is_ok());
+    }
 }

@@ -1,13 +1,11 @@
-//! The media actor: device lists, the call test and the call itself,
-//! answered off the UI thread and apart from the network actor. Same shape
-//! as the network side: [`MediaCommand`]s in, [`MediaEvent`]s out, a
-//! wake-up call when one lands. The call's signaling goes straight to the
-//! network actor through a [`CommandSender`]; the app forwards the call's
-//! network events here ([`MediaCommand::CallNet`]).
+//! What the app and the media side say to each other: [`MediaCommand`]s in,
+//! [`MediaEvent`]s (with a call's [`CallReport`]s) out, and the plain data
+//! they carry. The desktop's call (`call_bridge`) and the browser's
+//! (`web_call`) speak this protocol without knowing the actor that hosts them.
 
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 
-use concord_client::{CommandSender, NetEvent, Wake};
+use concord_client::NetEvent;
 use concord_common::events::{CallMedia, TrackSource};
 use concord_common::{RoomId, UserId};
 
@@ -222,130 +220,3 @@ pub struct InputLevel {
 
 /// How media tasks post an event and wake the app.
 pub type Post = Arc<dyn Fn(MediaEvent) + Send + Sync>;
-
-/// The app's handle on the media side.
-pub struct Media {
-    post: Post,
-    events: mpsc::Receiver<MediaEvent>,
-    context: egui::Context,
-    commands: CommandSender,
-    call: Option<CallHandle>,
-}
-
-/// The call in progress: on the media engine (desktop) or the browser's WebRTC;
-/// both take the same inputs (`set_media`, `set_devices`, `forward`, `leave`).
-#[cfg(not(target_arch = "wasm32"))]
-type CallHandle = crate::call_bridge::CallHost;
-#[cfg(target_arch = "wasm32")]
-type CallHandle = crate::web_call::WebCall;
-
-impl Media {
-    /// A media side that calls `wake` when it has something to report, makes
-    /// its textures in `context` and sends a call's signaling through `commands`.
-    pub fn start(wake: Wake, context: egui::Context, commands: CommandSender) -> Self {
-        let (tx, events) = mpsc::channel();
-        let post: Post = Arc::new(move |event| {
-            if tx.send(event).is_ok() {
-                wake();
-            }
-        });
-        Self { post, events, context, commands, call: None }
-    }
-
-    /// Starts `command`; its answers arrive as [`MediaEvent`]s.
-    pub fn send(&mut self, command: MediaCommand) {
-        let post = Arc::clone(&self.post);
-        match command {
-            MediaCommand::ListDevices | MediaCommand::RunCallTest(_) => self.ask_devices(command, post),
-            MediaCommand::JoinCall(start) => {
-                if let Some(call) = self.call.take() {
-                    call.leave();
-                }
-                self.call = self.start_call(start, post);
-            }
-            MediaCommand::SetCallMedia(want) => {
-                if let Some(call) = &self.call {
-                    call.set_media(want);
-                }
-            }
-            MediaCommand::SetCallDevices(devices) => {
-                if let Some(call) = &self.call {
-                    call.set_devices(devices);
-                }
-            }
-            MediaCommand::SetVolume { user, gain } => {
-                if let Some(call) = &self.call {
-                    call.set_volume(user, gain);
-                }
-            }
-            MediaCommand::PushToTalk(pressed) => {
-                if let Some(call) = &self.call {
-                    call.push_to_talk(pressed);
-                }
-            }
-            MediaCommand::LeaveCall => {
-                if let Some(call) = self.call.take() {
-                    call.leave();
-                }
-            }
-            MediaCommand::CallNet(event) => {
-                if let Some(call) = &self.call {
-                    call.forward(event);
-                }
-            }
-        }
-    }
-
-    /// Lists devices or runs the call test (both block on the desktop: a thread each).
-    #[cfg(not(target_arch = "wasm32"))]
-    fn ask_devices(&self, command: MediaCommand, post: Post) {
-        let started = std::thread::Builder::new().name("concord-media-command".into()).spawn(move || {
-            post(match command {
-                MediaCommand::RunCallTest(settings) => {
-                    MediaEvent::CallTestFinished(crate::media_bridge::run_call_test(&settings))
-                }
-                _ => MediaEvent::Devices(crate::media_bridge::list_devices()),
-            });
-        });
-        if let Err(e) = started {
-            eprintln!("concord: cannot start a media thread: {e}");
-        }
-    }
-
-    /// Lists the browser's devices; the call test is the desktop app's.
-    #[cfg(target_arch = "wasm32")]
-    fn ask_devices(&self, command: MediaCommand, post: Post) {
-        match command {
-            MediaCommand::RunCallTest(_) => post(MediaEvent::CallTestFinished(Err(
-                "The call test runs in the desktop app. In the browser, your browser asks for the camera \
-                 and microphone when you join a call."
-                    .to_owned(),
-            ))),
-            _ => crate::web_call::devices::list(post),
-        }
-    }
-
-    /// The call on the media engine, or its end at once if it cannot start.
-    #[cfg(not(target_arch = "wasm32"))]
-    fn start_call(&self, start: CallStart, post: Post) -> Option<CallHandle> {
-        let room = start.room;
-        match crate::call_bridge::CallHost::start(start, self.commands.clone(), self.context.clone(), post) {
-            Ok(call) => Some(call),
-            Err(reason) => {
-                (self.post)(MediaEvent::Call { room, report: CallReport::Ended { reason: Some(reason) } });
-                None
-            }
-        }
-    }
-
-    /// The call through the browser's WebRTC.
-    #[cfg(target_arch = "wasm32")]
-    fn start_call(&self, start: CallStart, post: Post) -> Option<CallHandle> {
-        Some(crate::web_call::WebCall::start(start, self.commands.clone(), self.context.clone(), post))
-    }
-
-    /// The next pending event, without waiting.
-    pub fn try_recv(&mut self) -> Option<MediaEvent> {
-        self.events.try_recv().ok()
-    }
-}
