@@ -397,7 +397,7 @@ fn a_person_turned_down_or_muted_for_me_is_mixed_so_and_it_is_remembered() {
             shows_part(h, "Quiet please, 2 members")
         });
         ada.get_by_label_contains("Quiet please, 2 members").click();
-        ada.run();
+        ada.run_steps(3);
         wait_within(&mut ada, Duration::from_secs(15), "the call bar", |h| shows(h, "Join the call"));
         click(&mut ada, "Join the call");
         ada
@@ -421,11 +421,11 @@ fn a_person_turned_down_or_muted_for_me_is_mixed_so_and_it_is_remembered() {
     let full = bob_heard(&ada, bob_id).unwrap();
 
     ada.get_by_label_contains("bob's camera").click_secondary();
-    ada.run();
+    ada.run_steps(3);
     for slider in ada.query_all_by_label("Volume") {
         slider.set_value_accesskit(50.0);
     }
-    ada.run();
+    ada.run_steps(3);
     assert_eq!(ada.state().state().persisted.media.volume(bob_id).percent, 50);
     wait_within(&mut ada, Duration::from_secs(10), "bob at 50 %", |h| {
         bob_heard(h, bob_id).is_some_and(|l| (l - (full - 6.0)).abs() < 1.0)
@@ -475,7 +475,7 @@ fn push_to_talk_sends_only_while_the_key_is_held_and_the_speaking_ring_follows()
     log_in(&mut ada, &server.url(), "ada", false);
     wait_within(&mut ada, Duration::from_secs(15), "the room", |h| shows_part(h, "Radio, 2 members"));
     ada.get_by_label_contains("Radio, 2 members").click();
-    ada.run();
+    ada.run_steps(3);
     wait_within(&mut ada, Duration::from_secs(15), "the call bar", |h| shows(h, "Join the call"));
     click(&mut ada, "Join the call");
     // Bob listens, so ada's track is forwarded to someone.
