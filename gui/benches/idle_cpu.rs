@@ -36,7 +36,7 @@ fn main() {
     let (_, watcher_token) = server.friends("ada", "watcher");
     let (_xvfb, display) = start_xvfb();
     let binary = env!("CARGO_BIN_EXE_concord").to_owned();
-    let app = launch_and_log_in(&binary, &display, &server.url(), "ada@example.com", "correct horse");
+    let app = launch_and_log_in(&binary, &display, &server.url(), "ada@example.com", "correct horse", None);
     wait_until("ada online", Duration::from_secs(30), || {
         server.api(Method::GET, "/api/friends", Some(&watcher_token), None)[0]["online"] == true
     });

@@ -458,20 +458,12 @@ fn a_person_turned_down_or_muted_for_me_is_mixed_so_and_it_is_remembered() {
 /// screen; let go, both go out again after the short release delay.
 #[test]
 fn push_to_talk_sends_only_while_the_key_is_held_and_the_speaking_ring_follows() {
-    use concord_gui::settings::{InputModeChoice, VoiceChoices};
     let server = Server::start();
     let (ada_token, bob_token) = server.friends("ada", "bob");
     let room_id = server.room_with(&ada_token, "Radio", &[&bob_token]);
     let ada_id = server.user_id(&ada_token);
-    let media = MediaSettings {
-        camera: Pick::Off,
-        screen: Pick::Off,
-        microphone: Pick::Synthetic,
-        speaker: Pick::Off,
-        voice: VoiceChoices { input_mode: InputModeChoice::PushToTalk, ..VoiceChoices::default() },
-        ..MediaSettings::default()
-    };
-    let mut ada = app(Persisted { media, ..Persisted::default() });
+    let mut ada =
+        app(Persisted { media: support::push_to_talk_with_the_test_tone(), ..Persisted::default() });
     log_in(&mut ada, &server.url(), "ada", false);
     wait_within(&mut ada, Duration::from_secs(15), "the room", |h| shows_part(h, "Radio, 2 members"));
     ada.get_by_label_contains("Radio, 2 members").click();

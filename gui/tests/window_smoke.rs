@@ -10,25 +10,54 @@ use std::path::Path;
 use std::time::Duration;
 
 use reqwest::Method;
-use support::x11::{launch_and_log_in, screenshot, start_window_manager, start_xvfb, wait_until, RunningApp};
+use support::x11::{screenshot, start_window_manager, start_xvfb, wait_until, RunningApp};
 use support::Server;
 
 /// The `concord` binary in a real window on `display`, logged in as ada by
 /// keyboard; returns once her friend (`friend_token`) sees her online, i.e.
 /// once the server has her connection.
 fn ada_online_in_a_window(server: &Server, display: &str, friend_token: &str) -> RunningApp {
-    let app = launch_and_log_in(
+    ada_online_in_a_window_with(server, display, friend_token, None)
+}
+
+/// [`ada_online_in_a_window`], the app starting from `persisted` (what a
+/// previous run saved).
+fn ada_online_in_a_window_with(
+    server: &Server,
+    display: &str,
+    friend_token: &str,
+    persisted: Option<&concord_gui::state::Persisted>,
+) -> RunningApp {
+    let app = support::x11::launch_and_log_in(
         env!("CARGO_BIN_EXE_concord"),
         display,
         &server.url(),
         "ada@example.com",
         "correct horse",
+        persisted,
     );
     wait_until("ada to come online", Duration::from_secs(30), || {
         let friends = server.api(Method::GET, "/api/friends", Some(friend_token), None);
         friends[0]["online"] == true
     });
     app
+}
+
+/// Joins `room`'s call by keyboard: Ctrl+K, the room's name, Return opens
+/// the room; Ctrl+Shift+J joins its call. The app may not have its room
+/// list yet when the server already counts ada online, and the room opens
+/// only on the frame that handles Return: the whole sequence is typed again
+/// until `in_call` (the server has ada in the call; once in it, a repeat
+/// changes nothing).
+fn join_call_by_keyboard(display: &str, room: &str, mut in_call: impl FnMut() -> bool) {
+    wait_until("ada in the call", Duration::from_secs(40), || {
+        support::x11::xdotool(display, &["key", "Escape"]);
+        support::x11::xdotool(display, &["key", "ctrl+k"]);
+        support::x11::xdotool(display, &["type", "--delay", "15", room]);
+        support::x11::xdotool(display, &["key", "Return"]);
+        support::x11::xdotool(display, &["key", "ctrl+shift+j"]);
+        in_call()
+    });
 }
 
 #[test]
@@ -83,19 +112,7 @@ fn a_call_with_bots_is_drawn_in_a_real_window() {
 
     let (_xvfb, display) = start_xvfb();
     let app = ada_online_in_a_window(&server, &display, &bob_token);
-    // Ctrl+K, the room's name, Return opens the room; Ctrl+Shift+J joins its
-    // call. The app may not have its room list yet when the server already
-    // counts ada online, and the room opens only on the frame that handles
-    // Return: the whole sequence is typed again until the server has ada in
-    // the call (once in it, a repeat changes nothing).
-    wait_until("ada in the call", Duration::from_secs(40), || {
-        support::x11::xdotool(&display, &["key", "Escape"]);
-        support::x11::xdotool(&display, &["key", "ctrl+k"]);
-        support::x11::xdotool(&display, &["type", "--delay", "15", "Game night"]);
-        support::x11::xdotool(&display, &["key", "Return"]);
-        support::x11::xdotool(&display, &["key", "ctrl+shift+j"]);
-        in_call(&server) == 1
-    });
+    join_call_by_keyboard(&display, "Game night", || in_call(&server) == 1);
     // A repeat may have opened something else over the room (a friend's
     // conversation): Ctrl+Shift+J also brings back the call I am in.
     support::x11::xdotool(&display, &["key", "Escape"]);
@@ -157,7 +174,6 @@ fn a_call_with_bots_is_drawn_in_a_real_window() {
 fn push_to_talk_opens_the_microphone_only_while_the_key_is_held() {
     use concord_common::events::{CallParticipantJoined, CallParticipantUpdated, CallSpeaking};
     use concord_common::ServerEvent;
-    use concord_gui::settings::{InputModeChoice, MediaSettings, Pick, VoiceChoices};
     use concord_gui::state::Persisted;
 
     let server = Server::start();
@@ -171,34 +187,11 @@ fn push_to_talk_opens_the_microphone_only_while_the_key_is_held() {
     // Bob listens on a websocket in the call: he hears who speaks.
     let mut bob = server.join_call(&bob_token, &room_id.to_string());
 
-    let persisted = Persisted {
-        media: MediaSettings {
-            camera: Pick::Off,
-            screen: Pick::Off,
-            microphone: Pick::Synthetic,
-            speaker: Pick::Off,
-            voice: VoiceChoices { input_mode: InputModeChoice::PushToTalk, ..VoiceChoices::default() },
-            ..MediaSettings::default()
-        },
-        ..Persisted::default()
-    };
+    let persisted = Persisted { media: support::push_to_talk_with_the_test_tone(), ..Persisted::default() };
     let (_xvfb, display) = start_xvfb();
-    let app = support::x11::launch_with_settings_and_log_in(
-        env!("CARGO_BIN_EXE_concord"),
-        &display,
-        &server.url(),
-        "ada@example.com",
-        "correct horse",
-        Some(&persisted),
-    );
-    wait_until("ada in the call", Duration::from_secs(40), || {
-        support::x11::xdotool(&display, &["key", "Escape"]);
-        support::x11::xdotool(&display, &["key", "ctrl+k"]);
-        support::x11::xdotool(&display, &["type", "--delay", "15", "Radio night"]);
-        support::x11::xdotool(&display, &["key", "Return"]);
-        support::x11::xdotool(&display, &["key", "ctrl+shift+j"]);
-        in_call(&server) == 2
-    });
+    // Online first: keys typed while the login is still on screen would land in its fields.
+    let app = ada_online_in_a_window_with(&server, &display, &bob_token, Some(&persisted));
+    join_call_by_keyboard(&display, "Radio night", || in_call(&server) == 2);
     // Her microphone is open on her side (the roster has her unmuted) before
     // the key goes down, and until then nobody heard her speak.
     let speaking_of_ada = |event: &ServerEvent| match event {

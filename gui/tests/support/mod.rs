@@ -196,6 +196,20 @@ pub fn app(persisted: Persisted) -> Harness<'static, ConcordApp> {
         .build_eframe(move |cc| ConcordApp::with_persisted(cc.egui_ctx.clone(), persisted))
 }
 
+/// Devices for the push-to-talk tests: the test tone as the microphone,
+/// push-to-talk on (the default key, F8), nothing else.
+pub fn push_to_talk_with_the_test_tone() -> concord_gui::settings::MediaSettings {
+    use concord_gui::settings::{InputModeChoice, MediaSettings, Pick, VoiceChoices};
+    MediaSettings {
+        camera: Pick::Off,
+        screen: Pick::Off,
+        microphone: Pick::Synthetic,
+        speaker: Pick::Off,
+        voice: VoiceChoices { input_mode: InputModeChoice::PushToTalk, ..VoiceChoices::default() },
+        ..MediaSettings::default()
+    }
+}
+
 /// Steps frames until `done` holds; panics after [`PATIENCE`].
 pub fn wait_for(
     harness: &mut Harness<'_, ConcordApp>,

@@ -94,20 +94,10 @@ pub struct RunningApp {
 }
 
 /// Launches `binary` and logs in by typing: server address, email, Tab,
-/// password, Enter. Returns once the window has taken the keystrokes.
+/// password, Enter. Returns once the window has taken the keystrokes. With
+/// `persisted`, the app starts from it, as if a previous run had saved it
+/// (eframe's `app.ron` under XDG_DATA_HOME).
 pub fn launch_and_log_in(
-    binary: &str,
-    display: &str,
-    server: &str,
-    email: &str,
-    password: &str,
-) -> RunningApp {
-    launch_with_settings_and_log_in(binary, display, server, email, password, None)
-}
-
-/// [`launch_and_log_in`], the app starting from `persisted` (as if a
-/// previous run had saved it: eframe's `app.ron` under XDG_DATA_HOME).
-pub fn launch_with_settings_and_log_in(
     binary: &str,
     display: &str,
     server: &str,

@@ -59,6 +59,8 @@ impl FromStr for EchoPath {
 pub struct SimulatedRoom {
     delay_samples: usize,
     gain: f32,
+    /// Each reflection: how many samples after the direct echo, and its factor.
+    reflections: [(usize, f32); REFLECTIONS.len()],
     /// The last [`TAIL`] samples played and the current one, for the reflections.
     history: VecDeque<f32>,
     /// What reaches the microphone, oldest first.
@@ -73,6 +75,9 @@ impl SimulatedRoom {
         Self {
             delay_samples,
             gain: 10f32.powf(path.gain_db / 20.0),
+            reflections: REFLECTIONS.map(|(delay_ms, level_db)| {
+                (delay_ms as usize * SAMPLE_RATE as usize / 1000, 10f32.powf(level_db / 20.0))
+            }),
             history: std::iter::repeat_n(0.0, TAIL + 1).collect(),
             arriving: VecDeque::with_capacity(MAX_QUEUED + delay_samples),
             listening: false,
@@ -85,9 +90,8 @@ impl SimulatedRoom {
             self.history.pop_front();
             self.history.push_back(sample);
             let mut echo = sample;
-            for (delay_ms, level_db) in REFLECTIONS {
-                let back = delay_ms as usize * SAMPLE_RATE as usize / 1000;
-                echo += self.history[TAIL - back] * 10f32.powf(level_db / 20.0);
+            for (back, factor) in self.reflections {
+                echo += self.history[TAIL - back] * factor;
             }
             self.arriving.push_back(echo * self.gain);
         }
