@@ -1,12 +1,13 @@
 //! [`ConcordApp`]: owns the state and the network and media handles. Once
-//! per frame it applies their events (`logic`), draws (`ui`), and sends the
-//! commands both produced.
+//! per frame it applies their events (`logic`), draws (`ui`), and carries
+//! out the [`Effect`]s both produced, all in one place (`dispatch`).
 
 use std::sync::Arc;
 
+use crate::media::protocol::MediaCommand;
 use crate::media::Media;
-use crate::net::{Command, Net};
-use crate::state::{AppState, Persisted};
+use crate::net::{Net, NetEvent};
+use crate::state::{AppState, Effect, Persisted};
 use crate::ui;
 
 /// Key of the persisted state in eframe's storage.
@@ -39,7 +40,7 @@ impl ConcordApp {
         let net = Net::start(wake.clone());
         let media = Media::start(wake, ctx.clone(), net.command_sender());
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let (state, commands) = AppState::restore(persisted, now_ms);
+        let (state, effects) = AppState::restore(persisted, now_ms);
         let mut app = Self {
             state,
             net,
@@ -48,7 +49,7 @@ impl ConcordApp {
             #[cfg(not(target_arch = "wasm32"))]
             global_push_to_talk: crate::platform::GlobalPushToTalk::new(ctx.clone()),
         };
-        app.send(commands);
+        app.dispatch(effects);
         app
     }
 
@@ -57,50 +58,58 @@ impl ConcordApp {
         &self.state
     }
 
-    fn send(&mut self, commands: Vec<Command>) {
-        for command in commands {
-            if !self.net.send(command) {
-                self.state.notice = Some("The network side stopped; restart Concord.".into());
+    /// Carries out what the state asked for, in order: network commands to
+    /// the network side, media commands to the media actor, notifications
+    /// (with one chime for the batch) and call sounds (several in one batch,
+    /// a room filling up, play as one: the last).
+    fn dispatch(&mut self, effects: Vec<Effect>) {
+        let mut chime = false;
+        let mut call_sound = None;
+        for effect in effects {
+            match effect {
+                Effect::Net(command) => {
+                    if !self.net.send(command) {
+                        self.state.notice = Some("The network side stopped; restart Concord.".into());
+                    }
+                }
+                Effect::Media(command) => self.media.send(command),
+                Effect::Notify { title, body } => {
+                    crate::platform::notify(&title, &body);
+                    chime = true;
+                }
+                Effect::Sound(sound) => call_sound = Some(sound),
             }
         }
-        for request in self.state.media_requests.drain(..) {
-            self.media.send(request);
+        if chime {
+            crate::platform::play_message_sound();
+        }
+        if let Some(sound) = call_sound {
+            crate::platform::play_call_sound(sound);
         }
     }
 
-    /// Applies every pending network event; what the app does between frames.
+    /// Applies every pending network and media event, then carries out
+    /// what they asked for as one batch; what the app does between frames.
     pub fn apply_events(&mut self, ctx: &egui::Context) {
+        let mut effects = Vec::new();
         while let Some(event) = self.net.try_recv() {
-            if matches!(event, crate::net::NetEvent::Authenticated { .. }) {
+            if matches!(event, NetEvent::Authenticated { .. }) {
                 crate::platform::ask_notification_permission();
             }
             if self.state.call.is_some() && crate::state::concerns_call(&event) {
-                self.media.send(crate::media::protocol::MediaCommand::CallNet(event.clone()));
+                effects.push(MediaCommand::CallNet(event.clone()).into());
             }
-            let commands = self.state.apply(event);
-            self.send(commands);
+            effects.extend(self.state.apply(event));
         }
         while let Some(event) = self.media.try_recv() {
-            self.state.apply_media(event);
+            effects.extend(self.state.apply_media(event));
         }
         let focused = ctx.input(|i| i.viewport().focused.unwrap_or(true));
         if focused != self.state.focused {
-            let commands = self.state.set_focused(focused);
-            self.send(commands);
+            effects.extend(self.state.set_focused(focused));
         }
-        self.follow_push_to_talk(ctx, focused);
-        let mut chimed = false;
-        for (title, body) in self.state.notifications.drain(..) {
-            crate::platform::notify(&title, &body);
-            chimed = true;
-        }
-        if chimed {
-            crate::platform::play_message_sound();
-        }
-        // Several at once (a room filling up) play as one.
-        if let Some(sound) = self.state.call_sounds.drain(..).next_back() {
-            crate::platform::play_call_sound(sound);
-        }
+        effects.extend(self.follow_push_to_talk(ctx, focused));
+        self.dispatch(effects);
     }
 }
 
@@ -109,10 +118,10 @@ impl ConcordApp {
     /// whichever window has focus), else the window's own key, held only
     /// while the window has the keyboard (losing focus lets go, so the
     /// microphone never stays open).
-    fn follow_push_to_talk(&mut self, ctx: &egui::Context, focused: bool) {
+    fn follow_push_to_talk(&mut self, ctx: &egui::Context, focused: bool) -> Vec<Effect> {
         let voice = &self.state.persisted.media.voice;
         let push_to_talk = voice.input_mode == crate::settings::InputModeChoice::PushToTalk;
-        let Some(key) = egui::Key::from_name(&voice.push_to_talk_key) else { return };
+        let Some(key) = egui::Key::from_name(&voice.push_to_talk_key) else { return vec![] };
         let window_down = focused && ctx.input(|i| i.key_down(key));
         #[cfg(not(target_arch = "wasm32"))]
         let down = {
@@ -123,10 +132,10 @@ impl ConcordApp {
         };
         #[cfg(target_arch = "wasm32")]
         let down = window_down;
-        if push_to_talk {
-            self.state.set_push_to_talk(down);
-            self.send(Vec::new());
+        if !push_to_talk {
+            return vec![];
         }
+        self.state.set_push_to_talk(down)
     }
 }
 
@@ -143,8 +152,8 @@ impl eframe::App for ConcordApp {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        let commands = ui::app_ui(ui, &mut self.state);
-        self.send(commands);
+        let effects = ui::app_ui(ui, &mut self.state);
+        self.dispatch(effects);
         #[cfg(feature = "test-hooks")]
         {
             let mut summary = self.state.test_summary();

@@ -5,10 +5,11 @@
 //! turn server responses and websocket frames into [`net::NetEvent`]s, and
 //! the [`media`] actor answers device and call-test questions and runs the
 //! call (desktop: [`call_bridge`]; browser: `web_call`), reporting with [`media::MediaEvent`]s; the app ([`app::ConcordApp`]) applies both to
-//! [`state::AppState`] once per frame; screens ([`ui`]) draw the state and
-//! return [`net::Command`]s (media requests queue in the state), which go
-//! back to the actors. Nothing in a screen talks to a socket, and the UI
-//! thread never waits: it repaints when an event arrives.
+//! [`state::AppState`] once per frame; screens ([`ui`]) draw the state.
+//! Applying an event and every intent a screen calls return one list of
+//! [`state::Effect`]s (network and media commands, notifications, sounds),
+//! which the app carries out in one place. Nothing in a screen talks to a
+//! socket, and the UI thread never waits: it repaints when an event arrives.
 
 pub mod app;
 #[cfg(not(target_arch = "wasm32"))]

@@ -8,9 +8,9 @@ use std::collections::{HashMap, VecDeque};
 use concord_common::events::{self, CallLeftReason, CallMedia, TrackSource};
 use concord_common::{RoomId, ServerEvent, UserId};
 
-use super::AppState;
+use super::{AppState, Effect};
 use crate::media::protocol::{CallReport, CallStart, MediaCommand, TrackStats, VideoTexture};
-use crate::net::{Command, NetEvent};
+use crate::net::NetEvent;
 use crate::settings::Pick;
 
 /// How many seconds of stats a tile's plots keep.
@@ -141,7 +141,7 @@ impl AppState {
     }
 
     /// Joins `room`'s call (leaving any other call first).
-    pub fn join_call(&mut self, room: RoomId, mode: JoinMode) -> Vec<Command> {
+    pub fn join_call(&mut self, room: RoomId, mode: JoinMode) -> Vec<Effect> {
         let Some(me) = self.me.as_ref().map(|u| u.id) else { return vec![] };
         if !self.calls_supported() || self.room(room).is_none() {
             return vec![];
@@ -149,9 +149,7 @@ impl AppState {
         if self.call.as_ref().is_some_and(|c| c.room == room) {
             return vec![];
         }
-        if self.call.is_some() {
-            self.leave_call();
-        }
+        let mut effects = self.leave_call();
         let devices = self.persisted.media.clone();
         let want = CallMedia {
             muted: mode == JoinMode::ListenOnly || devices.microphone == Pick::Off,
@@ -160,26 +158,29 @@ impl AppState {
             screen: false,
         };
         self.call = Some(ActiveCall::new(room, want));
-        self.media_requests.push(MediaCommand::JoinCall(CallStart {
-            room,
-            me,
-            server: self.persisted.server_url.clone(),
-            want,
-            devices,
-        }));
-        vec![]
+        effects.push(
+            MediaCommand::JoinCall(CallStart {
+                room,
+                me,
+                server: self.persisted.server_url.clone(),
+                want,
+                devices,
+            })
+            .into(),
+        );
+        effects
     }
 
-    /// Leaves the call I am in.
-    pub fn leave_call(&mut self) {
-        if self.call.take().is_some() {
-            self.media_requests.push(MediaCommand::LeaveCall);
-            self.call_sounds.push(CallSound::Left);
+    /// Leaves the call I am in (nothing if I am in none).
+    pub fn leave_call(&mut self) -> Vec<Effect> {
+        if self.call.take().is_none() {
+            return vec![];
         }
+        vec![MediaCommand::LeaveCall.into(), Effect::Sound(CallSound::Left)]
     }
 
     /// Mutes or unmutes my microphone.
-    pub fn toggle_mute(&mut self) {
+    pub fn toggle_mute(&mut self) -> Vec<Effect> {
         self.change_want(|want| {
             if want.deafened {
                 // Unmuting while deafened undeafens too (as Discord does).
@@ -188,50 +189,51 @@ impl AppState {
             } else {
                 want.muted = !want.muted;
             }
-        });
+        })
     }
 
     /// Deafens (hear nothing, and the others hear me muted) or undeafens;
     /// my own mute switch is kept as it was.
-    pub fn toggle_deafen(&mut self) {
-        self.change_want(|want| want.deafened = !want.deafened);
+    pub fn toggle_deafen(&mut self) -> Vec<Effect> {
+        self.change_want(|want| want.deafened = !want.deafened)
     }
 
     /// Switches my camera on or off.
-    pub fn toggle_camera(&mut self) {
+    pub fn toggle_camera(&mut self) -> Vec<Effect> {
         if self.persisted.media.camera == Pick::Off {
             self.notice = Some("No camera is picked: choose one in Settings (Ctrl+,).".into());
-            return;
+            return vec![];
         }
-        self.change_want(|want| want.camera = !want.camera);
+        self.change_want(|want| want.camera = !want.camera)
     }
 
     /// Starts or stops sharing my screen (beside the camera).
-    pub fn toggle_screen(&mut self) {
+    pub fn toggle_screen(&mut self) -> Vec<Effect> {
         if self.persisted.media.screen == Pick::Off {
             self.notice = Some("No screen is picked to share: choose one in Settings (Ctrl+,).".into());
-            return;
+            return vec![];
         }
-        self.change_want(|want| want.screen = !want.screen);
+        self.change_want(|want| want.screen = !want.screen)
     }
 
-    fn change_want(&mut self, change: impl FnOnce(&mut CallMedia)) {
-        let Some(call) = &mut self.call else { return };
+    fn change_want(&mut self, change: impl FnOnce(&mut CallMedia)) -> Vec<Effect> {
+        let Some(call) = &mut self.call else { return vec![] };
         change(&mut call.want);
-        self.media_requests.push(MediaCommand::SetCallMedia(call.want));
+        vec![MediaCommand::SetCallMedia(call.want).into()]
     }
 
     /// A device pick changed in Settings: the call in progress opens its
     /// sources again from the new picks.
-    pub fn devices_changed(&mut self) {
-        if self.call.is_some() {
-            self.media_requests.push(MediaCommand::SetCallDevices(self.persisted.media.clone()));
+    pub fn devices_changed(&mut self) -> Vec<Effect> {
+        if self.call.is_none() {
+            return vec![];
         }
+        vec![MediaCommand::SetCallDevices(self.persisted.media.clone()).into()]
     }
 
     /// My volume for `user` (0–200 %, or muted for me): remembered for
     /// them across calls and restarts, and applied at once in a call.
-    pub fn set_person_volume(&mut self, user: UserId, volume: crate::settings::PersonVolume) {
+    pub fn set_person_volume(&mut self, user: UserId, volume: crate::settings::PersonVolume) -> Vec<Effect> {
         let volume = crate::settings::PersonVolume {
             percent: volume.percent.min(crate::settings::PersonVolume::MAX_PERCENT),
             ..volume
@@ -241,21 +243,23 @@ impl AppState {
         } else {
             self.persisted.media.volumes.insert(user, volume);
         }
-        if self.call.is_some() {
-            self.media_requests.push(MediaCommand::SetVolume { user, gain: volume.gain() });
+        if self.call.is_none() {
+            return vec![];
         }
+        vec![MediaCommand::SetVolume { user, gain: volume.gain() }.into()]
     }
 
     /// The push-to-talk key is down (or up) now: the media side hears of each
     /// change, in a call in push-to-talk mode.
-    pub fn set_push_to_talk(&mut self, down: bool) {
+    pub fn set_push_to_talk(&mut self, down: bool) -> Vec<Effect> {
         let push_to_talk =
             self.persisted.media.voice.input_mode == crate::settings::InputModeChoice::PushToTalk;
-        let Some(call) = self.call.as_mut().filter(|_| push_to_talk) else { return };
-        if call.push_to_talk_down != down {
-            call.push_to_talk_down = down;
-            self.media_requests.push(MediaCommand::PushToTalk(down));
+        let Some(call) = self.call.as_mut().filter(|_| push_to_talk) else { return vec![] };
+        if call.push_to_talk_down == down {
+            return vec![];
         }
+        call.push_to_talk_down = down;
+        vec![MediaCommand::PushToTalk(down).into()]
     }
 
     /// Shows `tile` large, or back in the grid if it already was.
@@ -267,9 +271,9 @@ impl AppState {
 
     /// A call frame the server sent to me: my own call ended, or someone
     /// came or went (their sound).
-    pub(super) fn on_call_frame(&mut self, event: &ServerEvent) {
+    pub(super) fn on_call_frame(&mut self, event: &ServerEvent) -> Vec<Effect> {
         let me = self.me.as_ref().map(|u| u.id);
-        let Some(call) = &mut self.call else { return };
+        let Some(call) = &mut self.call else { return vec![] };
         match event {
             ServerEvent::CallLeft(events::CallLeft { room_id, reason }) if *room_id == call.room => {
                 match reason {
@@ -278,15 +282,14 @@ impl AppState {
                     other => {
                         self.notice = Some(format!("You left the call: {}.", other.in_words()));
                         self.call = None;
-                        self.media_requests.push(MediaCommand::LeaveCall);
-                        self.call_sounds.push(CallSound::Left);
+                        return vec![MediaCommand::LeaveCall.into(), Effect::Sound(CallSound::Left)];
                     }
                 }
             }
             ServerEvent::CallParticipantJoined(e)
                 if e.room_id == call.room && Some(e.participant.user_id) != me =>
             {
-                self.call_sounds.push(CallSound::Joined);
+                return vec![Effect::Sound(CallSound::Joined)];
             }
             ServerEvent::CallParticipantLeft(e) if e.room_id == call.room && Some(e.user_id) != me => {
                 call.videos.retain(|(user, _), _| *user != e.user_id);
@@ -294,25 +297,28 @@ impl AppState {
                 if call.focused.is_some_and(|(user, _)| user == e.user_id) {
                     call.focused = None;
                 }
-                self.call_sounds.push(CallSound::Left);
+                return vec![Effect::Sound(CallSound::Left)];
             }
             _ => {}
         }
+        vec![]
     }
 
     /// What the media side reports about `room`'s call.
-    pub(super) fn on_call_report(&mut self, room: RoomId, report: CallReport) {
-        let Some(call) = self.call.as_mut().filter(|c| c.room == room) else { return };
+    pub(super) fn on_call_report(&mut self, room: RoomId, report: CallReport) -> Vec<Effect> {
+        let Some(call) = self.call.as_mut().filter(|c| c.room == room) else { return vec![] };
         match report {
             CallReport::Connected => {
+                let mut effects = vec![];
                 match call.phase {
-                    CallPhase::Joining => self.call_sounds.push(CallSound::Joined),
+                    CallPhase::Joining => effects.push(Effect::Sound(CallSound::Joined)),
                     // What went wrong before the rejoin is over now; a device
                     // that would not open (said while joining) still is not.
                     CallPhase::Rejoining => call.problem = None,
                     CallPhase::Connected => {}
                 }
                 call.phase = CallPhase::Connected;
+                return effects;
             }
             CallReport::Rejoining => call.phase = CallPhase::Rejoining,
             CallReport::Media(effective) => {
@@ -343,8 +349,9 @@ impl AppState {
                     self.notice = Some(format!("The call ended: {reason}."));
                 }
                 self.call = None;
-                self.call_sounds.push(CallSound::Left);
+                return vec![Effect::Sound(CallSound::Left)];
             }
         }
+        vec![]
     }
 }

@@ -7,7 +7,7 @@ use concord_common::validate;
 use concord_common::{DirectMessage, ErrorBody, MessageId, MessagePage, UserId};
 use web_time::Instant;
 
-use super::{AppState, TYPING_SEND_EVERY, TYPING_SHOWN_FOR};
+use super::{AppState, Effect, TYPING_SEND_EVERY, TYPING_SHOWN_FOR};
 use crate::net::Command;
 
 /// A message typed here that the server has not stored yet.
@@ -66,33 +66,33 @@ impl AppState {
     }
 
     /// Opens the conversation with `peer`.
-    pub fn select(&mut self, peer: UserId) -> Vec<Command> {
+    pub fn select(&mut self, peer: UserId) -> Vec<Effect> {
         self.selected = Some(peer);
         self.selected_room = None;
         self.switcher = None;
         let conversation = self.conversations.entry(peer).or_default();
         conversation.focus_composer = true;
-        let mut commands = Vec::new();
+        let mut effects = Vec::new();
         if !conversation.loaded && !conversation.loading {
             conversation.loading = true;
-            commands.push(Command::LoadHistory { peer, before: None });
+            effects.push(Command::LoadHistory { peer, before: None }.into());
         }
-        commands.extend(self.mark_read_if_visible(peer));
-        commands
+        effects.extend(self.mark_read_if_visible(peer).map(Effect::from));
+        effects
     }
 
     /// Asks for the page before the oldest loaded message.
-    pub fn load_older(&mut self, peer: UserId) -> Vec<Command> {
+    pub fn load_older(&mut self, peer: UserId) -> Vec<Effect> {
         let Some(conversation) = self.conversations.get_mut(&peer) else { return vec![] };
         if conversation.loading || !conversation.has_more || !conversation.loaded {
             return vec![];
         }
         conversation.loading = true;
-        vec![Command::LoadHistory { peer, before: conversation.oldest() }]
+        vec![Command::LoadHistory { peer, before: conversation.oldest() }.into()]
     }
 
     /// Sends the composer's text to `peer` (queued if offline).
-    pub fn send_draft(&mut self, peer: UserId) -> Vec<Command> {
+    pub fn send_draft(&mut self, peer: UserId) -> Vec<Effect> {
         let conversation = self.conversations.entry(peer).or_default();
         let content = conversation.draft.trim_end_matches(['\n', '\r']).to_owned();
         if content.trim().is_empty() {
@@ -111,11 +111,11 @@ impl AppState {
             content: content.clone(),
             refused: None,
         });
-        vec![Command::SendMessage { peer, content, nonce }]
+        vec![Command::SendMessage { peer, content, nonce }.into()]
     }
 
     /// The composer changed: maybe tell the friend I am typing.
-    pub fn draft_edited(&mut self, peer: UserId) -> Vec<Command> {
+    pub fn draft_edited(&mut self, peer: UserId) -> Vec<Effect> {
         let now = (self.inputs.now)();
         let conversation = self.conversations.entry(peer).or_default();
         if conversation.draft.trim().is_empty()
@@ -124,7 +124,7 @@ impl AppState {
             return vec![];
         }
         conversation.typing_sent_at = Some(now);
-        vec![Command::Typing { peer }]
+        vec![Command::Typing { peer }.into()]
     }
 
     pub(super) fn on_history(&mut self, peer: UserId, before: Option<MessageId>, page: MessagePage) {
@@ -164,7 +164,7 @@ impl AppState {
 
     /// A message arrived (mine from another device, or a friend's): store
     /// it; count it unread and notify unless it is on screen.
-    pub(super) fn on_message_created(&mut self, message: DirectMessage) -> Vec<Command> {
+    pub(super) fn on_message_created(&mut self, message: DirectMessage) -> Vec<Effect> {
         let from_me = Some(message.sender_id) == self.me.as_ref().map(|u| u.id);
         let peer = if from_me { message.recipient_id } else { message.sender_id };
         let conversation = self.conversations.entry(peer).or_default();
@@ -180,12 +180,11 @@ impl AppState {
         if self.selected == Some(peer) && self.focused {
             // Seen as it arrived: the server counts it unread until told.
             self.unread.remove(&peer);
-            return vec![Command::MarkRead { peer }];
+            return vec![Command::MarkRead { peer }.into()];
         }
         *self.unread.entry(peer).or_insert(0) += 1;
         let name = self.friend(peer).map_or_else(|| "Someone".to_owned(), |f| f.user.username.clone());
-        self.notifications.push((format!("{name} on Concord"), preview(&message.content)));
-        vec![]
+        vec![Effect::Notify { title: format!("{name} on Concord"), body: preview(&message.content) }]
     }
 
     pub(super) fn on_typing(&mut self, user_id: UserId) {
@@ -195,15 +194,15 @@ impl AppState {
 
     /// Refreshes the newest page of every conversation already on screen
     /// (after a reconnect: catch up on what happened while offline).
-    pub(super) fn reload_open_conversations(&mut self) -> Vec<Command> {
-        let mut commands = Vec::new();
+    pub(super) fn reload_open_conversations(&mut self) -> Vec<Effect> {
+        let mut effects = Vec::new();
         for (peer, conversation) in &mut self.conversations {
             if conversation.loaded || Some(*peer) == self.selected {
                 conversation.loading = true;
-                commands.push(Command::LoadHistory { peer: *peer, before: None });
+                effects.push(Command::LoadHistory { peer: *peer, before: None }.into());
             }
         }
-        commands
+        effects
     }
 }
 

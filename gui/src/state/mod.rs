@@ -1,13 +1,15 @@
 //! Everything the client knows, and the one place it changes: network and
 //! media events are applied by [`AppState::apply`] and
 //! [`AppState::apply_media`], user intents by the `AppState` methods the
-//! screens call. Both return the [`Command`]s to send. The state is split
-//! along the product's seams: [`session`] (login, what survives a restart),
-//! [`social`] (friends, invites) and [`conversations`] (history, outbox,
-//! composer); this file holds the whole and dispatches events.
+//! screens call. Both return one list of [`Effect`]s (network and media
+//! commands, notifications, sounds) for the app to carry out. The state is
+//! split along the product's seams: [`session`] (login, what survives a
+//! restart), [`social`] (friends, invites) and [`conversations`] (history,
+//! outbox, composer); this file holds the whole and dispatches events.
 
 mod call;
 mod conversations;
+mod effect;
 mod rooms;
 mod session;
 mod social;
@@ -25,6 +27,7 @@ pub use call::{
     concerns_call, ActiveCall, CallPhase, CallSound, CallsUnavailable, JoinMode, TileKey, STATS_SECONDS,
 };
 pub use conversations::{Conversation, PendingMessage};
+pub use effect::Effect;
 use rooms::{CallChange, RoomEvent};
 pub use rooms::{RoomChat, RoomForms};
 pub use session::{AuthMode, LoginForm, Persisted, StoredSession};
@@ -81,20 +84,14 @@ pub struct AppState {
     pub focused: bool,
     /// Where the push-to-talk key works here, in words (Settings → Voice).
     pub push_to_talk_scope: String,
-    /// Desktop notifications to show (title, body); drained by the app.
-    pub notifications: Vec<(String, String)>,
     /// The Settings window.
     pub settings: crate::settings::SettingsPanel,
-    /// Requests for the media actor; drained by the app.
-    pub media_requests: Vec<MediaCommand>,
     /// The call I am in.
     pub call: Option<ActiveCall>,
     /// Why this page cannot make calls (plain http from elsewhere than
     /// localhost, or a browser without WebRTC); never on the desktop. Read
     /// once at start.
     pub calls_blocked: Option<CallsUnavailable>,
-    /// Join and leave sounds to play; drained by the app.
-    pub call_sounds: Vec<CallSound>,
     /// Where time and nonces come from (tests substitute their own).
     pub inputs: Inputs,
 }
@@ -118,29 +115,27 @@ impl Default for Inputs {
 
 impl AppState {
     /// Opens Settings and asks for the device list.
-    pub fn open_settings(&mut self) -> Vec<Command> {
+    pub fn open_settings(&mut self) -> Vec<Effect> {
         self.settings.open = true;
         if self.settings.listing {
             return vec![];
         }
         self.settings.listing = true;
-        self.media_requests.push(MediaCommand::ListDevices);
-        vec![]
+        vec![MediaCommand::ListDevices.into()]
     }
 
     /// Starts the call test with the chosen devices (one at a time).
-    pub fn run_call_test(&mut self) -> Vec<Command> {
+    pub fn run_call_test(&mut self) -> Vec<Effect> {
         if self.settings.testing {
             return vec![];
         }
         self.settings.testing = true;
         self.settings.result = None;
-        self.media_requests.push(MediaCommand::RunCallTest(self.persisted.media.clone()));
-        vec![]
+        vec![MediaCommand::RunCallTest(self.persisted.media.clone()).into()]
     }
 
     /// Applies what the media actor reports.
-    pub fn apply_media(&mut self, event: MediaEvent) {
+    pub fn apply_media(&mut self, event: MediaEvent) -> Vec<Effect> {
         match event {
             MediaEvent::Devices(devices) => {
                 self.settings.listing = false;
@@ -150,13 +145,14 @@ impl AppState {
                 self.settings.testing = false;
                 self.settings.result = Some(result);
             }
-            MediaEvent::Call { room, report } => self.on_call_report(room, report),
+            MediaEvent::Call { room, report } => return self.on_call_report(room, report),
         }
+        vec![]
     }
 
-    /// State restored from `persisted`; returns it with the commands that
+    /// State restored from `persisted`; returns it with the effects that
     /// resume a kept session (or a notice if it expired).
-    pub fn restore(persisted: Persisted, now_ms: i64) -> (Self, Vec<Command>) {
+    pub fn restore(persisted: Persisted, now_ms: i64) -> (Self, Vec<Effect>) {
         let mut state = AppState {
             persisted,
             focused: true,
@@ -181,15 +177,15 @@ impl AppState {
         if crate::platform::wants_register() {
             state.login.mode = AuthMode::Register;
         }
-        let mut commands = Vec::new();
+        let mut effects = Vec::new();
         match state.persisted.session.clone() {
             Some(session) if session.expires_at_ms > now_ms => {
                 state.login.server_chosen = true;
                 state.connection = Some(Connection::Connecting);
-                commands.push(Command::Resume {
-                    server: state.persisted.server_url.clone(),
-                    token: session.token,
-                });
+                effects.push(
+                    Command::Resume { server: state.persisted.server_url.clone(), token: session.token }
+                        .into(),
+                );
             }
             Some(session) => {
                 state.persisted.session = None;
@@ -199,11 +195,11 @@ impl AppState {
             }
             None => {}
         }
-        (state, commands)
+        (state, effects)
     }
 
     /// Applies a network event.
-    pub fn apply(&mut self, event: NetEvent) -> Vec<Command> {
+    pub fn apply(&mut self, event: NetEvent) -> Vec<Effect> {
         match event {
             NetEvent::Authenticated { server, auth } => return self.on_authenticated(server, auth),
             NetEvent::AuthFailed { error } => self.on_auth_failed(error),
@@ -233,8 +229,8 @@ impl AppState {
         vec![]
     }
 
-    fn apply_server_event(&mut self, event: ServerEvent) -> Vec<Command> {
-        self.on_call_frame(&event);
+    fn apply_server_event(&mut self, event: ServerEvent) -> Vec<Effect> {
+        let mut effects = self.on_call_frame(&event);
         match event {
             ServerEvent::Ready(events::Ready { me, friends, invites, unread, rooms, .. }) => {
                 if let Some(session) = &mut self.persisted.session {
@@ -245,15 +241,14 @@ impl AppState {
                 self.sort_friends();
                 self.invites = invites;
                 self.unread = unread.into_iter().map(|u| (u.user_id, u.count)).collect();
-                let mut commands = self.reload_open_conversations();
-                commands.extend(self.set_rooms(rooms));
+                effects.extend(self.reload_open_conversations());
+                effects.extend(self.set_rooms(rooms));
                 if let Some(peer) = self.selected {
-                    commands.extend(self.mark_read_if_visible(peer));
+                    effects.extend(self.mark_read_if_visible(peer).map(Effect::from));
                 }
-                return commands;
             }
             ServerEvent::MessageCreated(events::MessageCreated { message }) => {
-                return self.on_message_created(message)
+                effects.extend(self.on_message_created(message))
             }
             ServerEvent::InviteCreated(events::InviteCreated { invite }) => self.upsert_invite(invite),
             ServerEvent::InviteRemoved(events::InviteRemoved { invite_id, .. }) => {
@@ -294,7 +289,7 @@ impl AppState {
             ServerEvent::Error(events::Refused { error }) => self.notice = Some(error.message),
             ServerEvent::HeartbeatAck => {}
         }
-        vec![]
+        effects
     }
 
     fn mark_read_if_visible(&mut self, peer: UserId) -> Option<Command> {
@@ -302,10 +297,10 @@ impl AppState {
     }
 
     /// The window gained or lost focus.
-    pub fn set_focused(&mut self, focused: bool) -> Vec<Command> {
+    pub fn set_focused(&mut self, focused: bool) -> Vec<Effect> {
         self.focused = focused;
         match (focused, self.selected) {
-            (true, Some(peer)) => self.mark_read_if_visible(peer).into_iter().collect(),
+            (true, Some(peer)) => self.mark_read_if_visible(peer).into_iter().map(Effect::from).collect(),
             _ => vec![],
         }
     }

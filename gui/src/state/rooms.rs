@@ -9,7 +9,7 @@ use concord_common::events::{self, RoomRemovedReason};
 use concord_common::validate;
 use concord_common::{ErrorBody, MessageId, Room, RoomId, RoomMessage, RoomMessagePage, UserId};
 
-use super::{AppState, PendingMessage};
+use super::{AppState, Effect, PendingMessage};
 use crate::net::Command;
 
 /// One room's chat as far as it is loaded.
@@ -111,7 +111,7 @@ impl AppState {
     }
 
     /// Opens a room (closing any conversation) and loads its chat.
-    pub fn select_room(&mut self, room: RoomId) -> Vec<Command> {
+    pub fn select_room(&mut self, room: RoomId) -> Vec<Effect> {
         self.selected = None;
         self.switcher = None;
         self.selected_room = Some(room);
@@ -124,21 +124,21 @@ impl AppState {
             return vec![];
         }
         chat.loading = true;
-        vec![Command::LoadRoomHistory { room, before: None }]
+        vec![Command::LoadRoomHistory { room, before: None }.into()]
     }
 
     /// Asks for the page before the oldest loaded message of `room`.
-    pub fn load_older_room_messages(&mut self, room: RoomId) -> Vec<Command> {
+    pub fn load_older_room_messages(&mut self, room: RoomId) -> Vec<Effect> {
         let Some(chat) = self.room_chats.get_mut(&room) else { return vec![] };
         if chat.loading || !chat.has_more || !chat.loaded {
             return vec![];
         }
         chat.loading = true;
-        vec![Command::LoadRoomHistory { room, before: chat.messages.keys().next().copied() }]
+        vec![Command::LoadRoomHistory { room, before: chat.messages.keys().next().copied() }.into()]
     }
 
     /// Sends the room composer's text (queued if offline).
-    pub fn send_room_draft(&mut self, room: RoomId) -> Vec<Command> {
+    pub fn send_room_draft(&mut self, room: RoomId) -> Vec<Effect> {
         let nonce = (self.inputs.new_nonce)();
         let chat = self.room_chats.entry(room).or_default();
         let content = chat.draft.trim_end_matches(['\n', '\r']).to_owned();
@@ -152,11 +152,11 @@ impl AppState {
         chat.draft.clear();
         chat.draft_error = None;
         chat.pending.push(PendingMessage { nonce: nonce.clone(), content: content.clone(), refused: None });
-        vec![Command::SendRoomMessage { room, content, nonce }]
+        vec![Command::SendRoomMessage { room, content, nonce }.into()]
     }
 
     /// Sends the "New room" dialog.
-    pub fn submit_new_room(&mut self) -> Vec<Command> {
+    pub fn submit_new_room(&mut self) -> Vec<Effect> {
         let form = &mut self.room_forms;
         if form.creating {
             return vec![];
@@ -167,11 +167,11 @@ impl AppState {
         }
         form.creating = true;
         form.error = None;
-        vec![Command::CreateRoom { label: form.new_label.trim().to_owned() }]
+        vec![Command::CreateRoom { label: form.new_label.trim().to_owned() }.into()]
     }
 
     /// Saves the open room's new name.
-    pub fn submit_rename(&mut self) -> Vec<Command> {
+    pub fn submit_rename(&mut self) -> Vec<Effect> {
         let (Some(room), Some(label)) = (self.selected_room, self.room_forms.rename.take()) else {
             return vec![];
         };
@@ -179,11 +179,11 @@ impl AppState {
             self.notice = Some(error.message);
             return vec![];
         }
-        vec![Command::RenameRoom { room, label: label.trim().to_owned() }]
+        vec![Command::RenameRoom { room, label: label.trim().to_owned() }.into()]
     }
 
     /// Replaces the room list (from `ready`); refreshes the open room's chat.
-    pub(super) fn set_rooms(&mut self, rooms: Vec<Room>) -> Vec<Command> {
+    pub(super) fn set_rooms(&mut self, rooms: Vec<Room>) -> Vec<Effect> {
         self.rooms = rooms;
         self.rooms.sort_by_key(|r| r.id);
         let rooms = &self.rooms;
@@ -191,14 +191,14 @@ impl AppState {
         if self.selected_room.is_some_and(|id| self.room(id).is_none()) {
             self.selected_room = None;
         }
-        let mut commands = Vec::new();
+        let mut effects = Vec::new();
         for (room, chat) in &mut self.room_chats {
             if chat.loaded && !chat.loading {
                 chat.loading = true;
-                commands.push(Command::LoadRoomHistory { room: *room, before: None });
+                effects.push(Command::LoadRoomHistory { room: *room, before: None }.into());
             }
         }
-        commands
+        effects
     }
 
     pub(super) fn apply_room_event(&mut self, event: RoomEvent) {
@@ -289,7 +289,7 @@ impl AppState {
         }
     }
 
-    pub(super) fn on_room_created(&mut self, room: Room) -> Vec<Command> {
+    pub(super) fn on_room_created(&mut self, room: Room) -> Vec<Effect> {
         self.room_forms = super::RoomForms::default();
         let id = room.id;
         self.apply_room_event(RoomEvent::Added(events::RoomAdded { room }));

@@ -7,7 +7,7 @@ use concord_common::validate;
 use concord_common::{AuthResponse, ErrorBody, User};
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
+use super::{AppState, Effect};
 use crate::net::{Command, Connection};
 
 /// What survives a restart (kept in eframe's storage / the browser's local storage).
@@ -78,7 +78,7 @@ impl AppState {
         self.persisted.session.is_some()
     }
 
-    pub(super) fn on_authenticated(&mut self, server: String, auth: AuthResponse) -> Vec<Command> {
+    pub(super) fn on_authenticated(&mut self, server: String, auth: AuthResponse) -> Vec<Effect> {
         self.login.pending = false;
         self.login.password.clear();
         self.login.error = None;
@@ -92,7 +92,7 @@ impl AppState {
         });
         self.me = Some(auth.user);
         self.connection = Some(Connection::Connecting);
-        vec![Command::Resume { server, token: auth.token }]
+        vec![Command::Resume { server, token: auth.token }.into()]
     }
 
     pub(super) fn on_auth_failed(&mut self, error: ErrorBody) {
@@ -111,17 +111,22 @@ impl AppState {
         }
     }
 
-    pub(super) fn on_session_expired(&mut self, message: String) -> Vec<Command> {
+    pub(super) fn on_session_expired(&mut self, message: String) -> Vec<Effect> {
         let email = self.persisted.session.as_ref().map(|s| s.user.email.clone());
-        self.clear_session();
+        let mut effects = self.clear_session();
         self.login.email = email.unwrap_or_default();
         self.notice = Some(format!("{message} Log in again to continue."));
-        vec![Command::Logout]
+        effects.push(Command::Logout.into());
+        effects
     }
 
-    fn clear_session(&mut self) {
-        self.leave_call();
-        let media_requests = std::mem::take(&mut self.media_requests);
+    /// Back to the login screen, keeping the server, the device picks, the
+    /// theme and what the page is; returns the media side's request to leave
+    /// the call, if one was on (not the leave sound, which goes with the rest
+    /// of the session).
+    fn clear_session(&mut self) -> Vec<Effect> {
+        let mut effects = self.leave_call();
+        effects.retain(|effect| matches!(effect, Effect::Media(_)));
         let server = self.persisted.server_url.clone();
         let login = LoginForm {
             server_chosen: true,
@@ -138,10 +143,10 @@ impl AppState {
             },
             login,
             focused: self.focused,
-            media_requests,
             calls_blocked: self.calls_blocked,
             ..Default::default()
         };
+        effects
     }
 
     /// Confirms the server address on the first-run screen.
@@ -166,7 +171,7 @@ impl AppState {
     }
 
     /// Validates the login/register form and sends it.
-    pub fn submit_auth(&mut self) -> Vec<Command> {
+    pub fn submit_auth(&mut self) -> Vec<Effect> {
         let form = &mut self.login;
         if form.pending {
             return vec![];
@@ -192,17 +197,19 @@ impl AppState {
         form.pending = true;
         let server = self.persisted.server_url.clone();
         let (email, password) = (form.email.trim().to_owned(), form.password.clone());
-        vec![match form.mode {
+        let command = match form.mode {
             AuthMode::Login => Command::Login { server, email, password },
             AuthMode::Register => {
                 Command::Register { server, email, username: form.username.trim().to_owned(), password }
             }
-        }]
+        };
+        vec![command.into()]
     }
 
     /// Logs out on this device.
-    pub fn logout(&mut self) -> Vec<Command> {
-        self.clear_session();
-        vec![Command::Logout]
+    pub fn logout(&mut self) -> Vec<Effect> {
+        let mut effects = self.clear_session();
+        effects.push(Command::Logout.into());
+        effects
     }
 }

@@ -4,7 +4,7 @@
 use concord_common::validate;
 use concord_common::{CreateInviteResponse, ErrorBody, Friend, Invite, InviteId, UserId};
 
-use super::AppState;
+use super::{AppState, Effect};
 use crate::net::Command;
 
 /// Where Ctrl+K can jump: a friend's conversation or a room, with its name.
@@ -52,7 +52,7 @@ impl AppState {
     }
 
     /// Opens what the Ctrl+K switcher picked.
-    pub fn jump_to(&mut self, target: &JumpTarget) -> Vec<Command> {
+    pub fn jump_to(&mut self, target: &JumpTarget) -> Vec<Effect> {
         match target {
             JumpTarget::Friend(id, _) => self.select(*id),
             JumpTarget::Room(id, _) => self.select_room(*id),
@@ -60,7 +60,7 @@ impl AppState {
     }
 
     /// Sends the "Add friend" dialog.
-    pub fn submit_invite(&mut self) -> Vec<Command> {
+    pub fn submit_invite(&mut self) -> Vec<Effect> {
         let form = &mut self.add_friend;
         if form.pending {
             return vec![];
@@ -71,7 +71,7 @@ impl AppState {
         }
         form.pending = true;
         form.error = None;
-        vec![Command::Invite { email: form.email.trim().to_owned() }]
+        vec![Command::Invite { email: form.email.trim().to_owned() }.into()]
     }
 
     pub(super) fn on_invite_result(&mut self, result: Result<CreateInviteResponse, ErrorBody>) {

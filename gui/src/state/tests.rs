@@ -1,4 +1,4 @@
-//! The state's unit tests: events and intents in, state and commands out.
+//! The state's unit tests: events and intents in, state and effects out.
 
 use super::*;
 use concord_common::events;
@@ -17,6 +17,32 @@ fn message(id: i64, from: i64, to: i64, text: &str) -> DirectMessage {
         nonce: format!("n{id}"),
         created_at_ms: id,
     }
+}
+
+/// The network commands among `effects`, in order.
+fn nets(effects: &[Effect]) -> Vec<Command> {
+    effects.iter().filter_map(|e| if let Effect::Net(c) = e { Some(c.clone()) } else { None }).collect()
+}
+
+/// The media requests among `effects`, in order.
+fn medias(effects: &[Effect]) -> Vec<MediaCommand> {
+    effects.iter().filter_map(|e| if let Effect::Media(m) = e { Some(m.clone()) } else { None }).collect()
+}
+
+/// The call sounds among `effects`, in order.
+fn sounds(effects: &[Effect]) -> Vec<CallSound> {
+    effects.iter().filter_map(|e| if let Effect::Sound(s) = e { Some(*s) } else { None }).collect()
+}
+
+/// The notifications (title, body) among `effects`, in order.
+fn notifies(effects: &[Effect]) -> Vec<(String, String)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Notify { title, body } => Some((title.clone(), body.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 fn logged_in() -> AppState {
@@ -41,12 +67,12 @@ fn a_kept_session_resumes_and_an_expired_one_asks_to_log_in() {
     let session = StoredSession { token: "t".into(), expires_at_ms: 1_000, user: user(1, "ada") };
     let persisted =
         Persisted { server_url: "http://x:1".into(), session: Some(session), ..Default::default() };
-    let (state, commands) = AppState::restore(persisted.clone(), 500);
+    let (state, effects) = AppState::restore(persisted.clone(), 500);
     assert!(state.logged_in());
-    assert_eq!(commands, vec![Command::Resume { server: "http://x:1".into(), token: "t".into() }]);
-    let (state, commands) = AppState::restore(persisted, 2_000);
+    assert_eq!(nets(&effects), vec![Command::Resume { server: "http://x:1".into(), token: "t".into() }]);
+    let (state, effects) = AppState::restore(persisted, 2_000);
     assert!(!state.logged_in());
-    assert!(commands.is_empty());
+    assert!(nets(&effects).is_empty());
     assert!(state.notice.unwrap().contains("expired"));
     assert_eq!(state.login.email, "ada@example.com");
 }
@@ -58,7 +84,7 @@ fn server_field_errors_land_beside_their_field() {
     state.login.email = "bad".into();
     state.login.username = "x".into();
     state.login.password = "short".into();
-    assert!(state.submit_auth().is_empty(), "invalid forms are not sent");
+    assert!(nets(&state.submit_auth()).is_empty(), "invalid forms are not sent");
     assert_eq!(state.login.field_errors.len(), 3);
     state.login = LoginForm {
         email: "a@b.co".into(),
@@ -67,9 +93,9 @@ fn server_field_errors_land_beside_their_field() {
         mode: AuthMode::Register,
         ..Default::default()
     };
-    assert_eq!(state.submit_auth().len(), 1);
+    assert_eq!(nets(&state.submit_auth()).len(), 1);
     assert!(state.login.pending);
-    assert!(state.submit_auth().is_empty(), "no double submit while pending");
+    assert!(nets(&state.submit_auth()).is_empty(), "no double submit while pending");
     let mut error = ErrorBody::new(ErrorCode::EmailTaken, "An account with this email already exists.");
     error.field = Some("email".into());
     state.apply(NetEvent::AuthFailed { error });
@@ -82,7 +108,7 @@ fn sent_messages_stay_pending_until_stored_and_appear_once() {
     let mut state = logged_in();
     state.select(UserId(2));
     state.conversations.get_mut(&UserId(2)).unwrap().draft = "hello\n".into();
-    let commands = state.send_draft(UserId(2));
+    let commands = nets(&state.send_draft(UserId(2)));
     let Command::SendMessage { nonce, content, .. } = &commands[0] else { panic!("{commands:?}") };
     assert_eq!(content, "hello");
     assert_eq!(state.conversations[&UserId(2)].pending.len(), 1);
@@ -101,17 +127,18 @@ fn sent_messages_stay_pending_until_stored_and_appear_once() {
 #[test]
 fn incoming_messages_count_as_unread_unless_open_and_focused() {
     let mut state = logged_in();
-    state.apply(NetEvent::Server(ServerEvent::MessageCreated(events::MessageCreated {
+    let effects = state.apply(NetEvent::Server(ServerEvent::MessageCreated(events::MessageCreated {
         message: message(10, 2, 1, "one"),
     })));
     assert_eq!(state.unread[&UserId(2)], 1);
-    assert_eq!(state.notifications.len(), 1);
-    let commands = state.select(UserId(2));
+    assert_eq!(notifies(&effects).len(), 1);
+    let commands = nets(&state.select(UserId(2)));
     assert!(commands.contains(&Command::MarkRead { peer: UserId(2) }));
     assert!(!state.unread.contains_key(&UserId(2)));
-    let commands = state.apply(NetEvent::Server(ServerEvent::MessageCreated(events::MessageCreated {
-        message: message(11, 2, 1, "two"),
-    })));
+    let commands =
+        nets(&state.apply(NetEvent::Server(ServerEvent::MessageCreated(events::MessageCreated {
+            message: message(11, 2, 1, "two"),
+        }))));
     assert_eq!(commands, vec![Command::MarkRead { peer: UserId(2) }]);
     state.set_focused(false);
     state.apply(NetEvent::Server(ServerEvent::MessageCreated(events::MessageCreated {
@@ -130,30 +157,30 @@ fn older_pages_prepend_and_reconnect_refreshes_open_conversations() {
     };
     state.apply(NetEvent::History { peer: UserId(2), before: None, page: page(50..100, true) });
     assert_eq!(
-        state.load_older(UserId(2)),
+        nets(&state.load_older(UserId(2))),
         vec![Command::LoadHistory { peer: UserId(2), before: Some(MessageId(50)) }]
     );
-    assert!(state.load_older(UserId(2)).is_empty(), "one page at a time");
+    assert!(nets(&state.load_older(UserId(2))).is_empty(), "one page at a time");
     state.apply(NetEvent::History { peer: UserId(2), before: Some(MessageId(50)), page: page(0..50, false) });
     let conversation = &state.conversations[&UserId(2)];
     assert_eq!(conversation.messages.len(), 100);
     assert!(conversation.prepended && !conversation.has_more);
-    let commands = state.apply(NetEvent::Server(ServerEvent::Ready(events::Ready {
+    let commands = nets(&state.apply(NetEvent::Server(ServerEvent::Ready(events::Ready {
         me: user(1, "ada"),
         friends: vec![],
         invites: InviteList::default(),
         unread: vec![],
         rooms: vec![],
         heartbeat_interval_ms: 1,
-    })));
+    }))));
     assert!(commands.contains(&Command::LoadHistory { peer: UserId(2), before: None }));
 }
 
 #[test]
 fn expired_session_returns_to_login_with_a_message() {
     let mut state = logged_in();
-    let commands = state.apply(NetEvent::SessionExpired { message: "Your session has expired.".into() });
-    assert_eq!(commands, vec![Command::Logout]);
+    let effects = state.apply(NetEvent::SessionExpired { message: "Your session has expired.".into() });
+    assert_eq!(nets(&effects), vec![Command::Logout]);
     assert!(!state.logged_in());
     assert!(state.friends.is_empty());
     assert!(state.notice.unwrap().contains("expired"));
@@ -229,11 +256,11 @@ fn a_new_room_opens_and_its_chat_sends_through_the_outbox() {
     let mut state = logged_in();
     state.room_forms.new_room_open = true;
     state.room_forms.new_label = "   ".into();
-    assert!(state.submit_new_room().is_empty());
+    assert!(nets(&state.submit_new_room()).is_empty());
     assert_eq!(state.room_forms.error.as_deref(), Some("Give the room a name."));
     state.room_forms.new_label = " Game night ".into();
-    assert_eq!(state.submit_new_room(), vec![Command::CreateRoom { label: "Game night".into() }]);
-    assert!(state.submit_new_room().is_empty(), "one request at a time");
+    assert_eq!(nets(&state.submit_new_room()), vec![Command::CreateRoom { label: "Game night".into() }]);
+    assert!(nets(&state.submit_new_room()).is_empty(), "one request at a time");
 
     let room = Room {
         id: RoomId(5),
@@ -243,7 +270,7 @@ fn a_new_room_opens_and_its_chat_sends_through_the_outbox() {
         in_call: vec![],
         created_at_ms: 0,
     };
-    let commands = state.apply(NetEvent::RoomCreated { room: room.clone() });
+    let commands = nets(&state.apply(NetEvent::RoomCreated { room: room.clone() }));
     assert_eq!(commands, vec![Command::LoadRoomHistory { room: RoomId(5), before: None }]);
     assert_eq!((state.selected_room, state.selected), (Some(RoomId(5)), None));
     assert!(!state.room_forms.new_room_open && state.owns(&room));
@@ -255,7 +282,7 @@ fn a_new_room_opens_and_its_chat_sends_through_the_outbox() {
         page: RoomMessagePage { messages: vec![], has_more: false },
     });
     state.room_chats.get_mut(&RoomId(5)).unwrap().draft = "hello room\n".into();
-    let commands = state.send_room_draft(RoomId(5));
+    let commands = nets(&state.send_room_draft(RoomId(5)));
     let Command::SendRoomMessage { room, content, nonce } = &commands[0] else { panic!("{commands:?}") };
     assert_eq!((*room, content.as_str()), (RoomId(5), "hello room"));
     assert_eq!(state.room_chats[&RoomId(5)].pending.len(), 1);
@@ -300,7 +327,10 @@ fn ctrl_k_finds_friends_first_then_rooms() {
         ]
     );
     state.switcher = Some("bobs".into());
-    assert_eq!(state.jump_to(&found[1]), vec![Command::LoadRoomHistory { room: RoomId(5), before: None }]);
+    assert_eq!(
+        nets(&state.jump_to(&found[1])),
+        vec![Command::LoadRoomHistory { room: RoomId(5), before: None }]
+    );
     assert_eq!((state.selected_room, state.switcher.as_ref()), (Some(RoomId(5)), None));
     assert!(state.room_chats[&RoomId(5)].focus_composer, "the cursor goes to the room's composer");
 }
@@ -400,10 +430,11 @@ fn joining_asks_the_media_side_with_the_picked_devices_and_the_switches_follow_t
     use concord_common::RoomId;
     let mut state = in_a_room();
     state.persisted.media.camera = Pick::Synthetic;
-    assert!(state.join_call(RoomId(5), JoinMode::CameraAndMic).is_empty(), "signaling is the media side's");
+    let effects = state.join_call(RoomId(5), JoinMode::CameraAndMic);
+    assert!(nets(&effects).is_empty(), "signaling is the media side's");
     let want = CallMedia { camera: true, ..Default::default() };
     assert_eq!(
-        state.media_requests.drain(..).collect::<Vec<_>>(),
+        medias(&effects),
         vec![MediaCommand::JoinCall(CallStart {
             room: RoomId(5),
             me: UserId(1),
@@ -413,15 +444,15 @@ fn joining_asks_the_media_side_with_the_picked_devices_and_the_switches_follow_t
         })]
     );
     assert_eq!(state.call.as_ref().unwrap().phase, CallPhase::Joining);
-    state.apply_media(MediaEvent::Call { room: RoomId(5), report: CallReport::Connected });
+    let effects = state.apply_media(MediaEvent::Call { room: RoomId(5), report: CallReport::Connected });
     assert_eq!(state.call.as_ref().unwrap().phase, CallPhase::Connected);
-    assert_eq!(state.call_sounds.drain(..).collect::<Vec<_>>(), [CallSound::Joined]);
+    assert_eq!(sounds(&effects), [CallSound::Joined]);
 
     // Mute, deafen (mute is kept underneath), undeafen: mute is back as it was.
-    state.toggle_mute();
-    state.toggle_deafen();
-    state.toggle_deafen();
-    let sent: Vec<_> = state.media_requests.drain(..).collect();
+    let mut effects = state.toggle_mute();
+    effects.extend(state.toggle_deafen());
+    effects.extend(state.toggle_deafen());
+    let sent = medias(&effects);
     let muted = CallMedia { muted: true, ..want };
     let deafened = CallMedia { deafened: true, ..muted };
     assert_eq!(
@@ -457,34 +488,32 @@ fn the_call_ends_when_the_server_takes_me_out_and_a_lost_connection_rejoins() {
     use concord_common::events::{CallLeft, CallLeftReason, CallMedia, CallParticipant};
     use concord_common::RoomId;
     let mut state = in_a_room();
-    state.join_call(RoomId(5), JoinMode::ListenOnly);
+    let _ = state.join_call(RoomId(5), JoinMode::ListenOnly);
     assert!(state.call.as_ref().unwrap().want.muted, "listen-only sends nothing");
-    state.media_requests.clear();
     let bob = CallParticipant { user_id: UserId(2), media: CallMedia::default(), joined_at_ms: 1 };
-    state.apply(NetEvent::Server(ServerEvent::CallParticipantJoined(events::CallParticipantJoined {
-        room_id: RoomId(5),
-        participant: bob,
-    })));
-    state.apply(NetEvent::Server(ServerEvent::CallLeft(CallLeft {
+    let mut effects =
+        state.apply(NetEvent::Server(ServerEvent::CallParticipantJoined(events::CallParticipantJoined {
+            room_id: RoomId(5),
+            participant: bob,
+        })));
+    effects.extend(state.apply(NetEvent::Server(ServerEvent::CallLeft(CallLeft {
         room_id: RoomId(5),
         reason: CallLeftReason::Disconnected,
-    })));
+    }))));
     assert_eq!(state.call.as_ref().unwrap().phase, CallPhase::Rejoining);
-    state.apply_media(MediaEvent::Call { room: RoomId(5), report: CallReport::Connected });
+    effects.extend(state.apply_media(MediaEvent::Call { room: RoomId(5), report: CallReport::Connected }));
     assert_eq!(state.call.as_ref().unwrap().phase, CallPhase::Connected);
-    state.apply(NetEvent::Server(ServerEvent::CallParticipantLeft(events::CallParticipantLeft {
-        room_id: RoomId(5),
-        user_id: UserId(2),
-        reason: CallLeftReason::Left,
-    })));
-    assert_eq!(state.call_sounds.drain(..).collect::<Vec<_>>(), [CallSound::Joined, CallSound::Left]);
+    effects.extend(state.apply(NetEvent::Server(ServerEvent::CallParticipantLeft(
+        events::CallParticipantLeft { room_id: RoomId(5), user_id: UserId(2), reason: CallLeftReason::Left },
+    ))));
+    assert_eq!(sounds(&effects), [CallSound::Joined, CallSound::Left]);
 
-    state.apply(NetEvent::Server(ServerEvent::CallLeft(CallLeft {
+    effects.extend(state.apply(NetEvent::Server(ServerEvent::CallLeft(CallLeft {
         room_id: RoomId(5),
         reason: CallLeftReason::JoinedElsewhere,
-    })));
+    }))));
     assert!(state.call.is_none());
-    assert_eq!(state.media_requests, [MediaCommand::LeaveCall]);
+    assert_eq!(medias(&effects), [MediaCommand::LeaveCall]);
     assert!(state.notice.as_deref().unwrap().contains("another device"), "{:?}", state.notice);
     // A late report of the old call changes nothing.
     state.apply_media(MediaEvent::Call { room: RoomId(5), report: CallReport::Ended { reason: None } });
@@ -502,7 +531,7 @@ fn a_page_the_browser_keeps_devices_from_offers_no_call_and_says_why() {
     assert!(state.join_call(RoomId(5), JoinMode::CameraAndMic).is_empty());
     assert!(state.call.is_none(), "no call started");
     // Logging out keeps what the page is.
-    state.logout();
+    let _ = state.logout();
     assert_eq!(state.calls_blocked, Some(super::CallsUnavailable::InsecurePage));
 }
 
@@ -514,22 +543,21 @@ fn my_volume_for_a_person_is_remembered_sent_to_the_call_and_kept_in_range() {
     let mut state = in_a_room();
     let bob = UserId(2);
     // Outside a call: remembered, nothing sent.
-    state.set_person_volume(bob, PersonVolume { percent: 50, muted: false });
+    let effects = state.set_person_volume(bob, PersonVolume { percent: 50, muted: false });
     assert_eq!(state.persisted.media.volume(bob).percent, 50);
-    assert!(state.media_requests.is_empty());
+    assert!(medias(&effects).is_empty());
     let _ = state.join_call(RoomId(5), JoinMode::CameraAndMic);
-    state.media_requests.clear();
-    state.set_person_volume(bob, PersonVolume { percent: 500, muted: false });
-    state.set_person_volume(bob, PersonVolume { percent: 200, muted: true });
+    let mut effects = state.set_person_volume(bob, PersonVolume { percent: 500, muted: false });
+    effects.extend(state.set_person_volume(bob, PersonVolume { percent: 200, muted: true }));
     assert_eq!(
-        state.media_requests.drain(..).collect::<Vec<_>>(),
+        medias(&effects),
         [MediaCommand::SetVolume { user: bob, gain: 2.0 }, MediaCommand::SetVolume { user: bob, gain: 0.0 }]
     );
     // Back to normal: nothing left to remember for him.
-    state.set_person_volume(bob, PersonVolume::default());
+    let _ = state.set_person_volume(bob, PersonVolume::default());
     assert!(state.persisted.media.volumes.is_empty());
     let saved = serde_json::to_string(&state.persisted).unwrap();
-    state.set_person_volume(bob, PersonVolume { percent: 30, muted: false });
+    let _ = state.set_person_volume(bob, PersonVolume { percent: 30, muted: false });
     let restored: Persisted =
         serde_json::from_str(&serde_json::to_string(&state.persisted).unwrap()).unwrap();
     assert_eq!(restored.media.volume(bob).percent, 30, "across restarts (from {saved})");
@@ -542,15 +570,27 @@ fn the_push_to_talk_key_reaches_the_call_only_in_push_to_talk_mode_and_only_on_a
     use concord_common::RoomId;
     let mut state = in_a_room();
     let _ = state.join_call(RoomId(5), JoinMode::CameraAndMic);
-    state.media_requests.clear();
-    state.set_push_to_talk(true);
-    assert!(state.media_requests.is_empty(), "voice activity: the key means nothing");
+    assert!(medias(&state.set_push_to_talk(true)).is_empty(), "voice activity: the key means nothing");
     state.persisted.media.voice.input_mode = InputModeChoice::PushToTalk;
+    let mut effects = Vec::new();
     for down in [true, true, false, false, true] {
-        state.set_push_to_talk(down);
+        effects.extend(state.set_push_to_talk(down));
     }
     assert_eq!(
-        state.media_requests.drain(..).collect::<Vec<_>>(),
+        medias(&effects),
         [MediaCommand::PushToTalk(true), MediaCommand::PushToTalk(false), MediaCommand::PushToTalk(true)]
     );
+}
+
+#[test]
+fn logging_out_in_a_call_asks_the_media_side_to_leave() {
+    use crate::media::protocol::MediaCommand;
+    use concord_common::RoomId;
+    let mut state = in_a_room();
+    let _ = state.join_call(RoomId(5), JoinMode::CameraAndMic);
+    let effects = state.logout();
+    assert!(state.call.is_none());
+    assert_eq!(medias(&effects), [MediaCommand::LeaveCall]);
+    assert_eq!(nets(&effects), [Command::Logout]);
+    assert!(sounds(&effects).is_empty(), "the leave sound goes with the session");
 }

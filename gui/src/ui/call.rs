@@ -15,7 +15,7 @@ use super::tokens::{self, size, space};
 use super::{avatar, icons};
 use crate::media::protocol::VideoTexture;
 use crate::settings::PersonVolume;
-use crate::state::{ActiveCall, AppState, CallPhase, TileKey};
+use crate::state::{ActiveCall, AppState, CallPhase, Effect, TileKey};
 
 /// Height of the controls bar.
 const CONTROLS_HEIGHT: f32 = 44.0;
@@ -94,8 +94,8 @@ fn tiles(state: &AppState, room: &Room, call: &ActiveCall) -> Vec<Tile> {
 }
 
 /// The whole call view for `room` (the call in progress is in it).
-pub fn call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
-    let Some(call) = &state.call else { return };
+pub fn call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effect> {
+    let Some(call) = &state.call else { return vec![] };
     let tiles = tiles(state, room, call);
     let (focused, show_stats) = (call.focused, call.show_stats);
     let stats = call.stats.clone();
@@ -108,6 +108,7 @@ pub fn call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
     let controls_rect = Rect::from_min_max(egui::pos2(area.min.x, controls_top), area.max);
     ui.allocate_rect(area, Sense::hover());
     let mut clicked = None;
+    let mut effects = Vec::new();
     let layout =
         layout_tiles(grid_rect, tiles.len(), focused.and_then(|f| tiles.iter().position(|t| t.key == f)));
     for (tile, rect) in tiles.iter().zip(layout) {
@@ -120,7 +121,7 @@ pub fn call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
             clicked = Some(tile.key);
         }
         if !tile.me {
-            response.context_menu(|ui| volume_menu_ui(ui, state, tile.key.0, &tile.name));
+            response.context_menu(|ui| effects.extend(volume_menu_ui(ui, state, tile.key.0, &tile.name)));
         }
     }
     if tiles.is_empty() {
@@ -135,7 +136,10 @@ pub fn call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
     if let Some(key) = clicked {
         state.focus_tile(key);
     }
-    ui.scope_builder(egui::UiBuilder::new().max_rect(controls_rect), |ui| controls_ui(ui, state));
+    let controls =
+        ui.scope_builder(egui::UiBuilder::new().max_rect(controls_rect), |ui| controls_ui(ui, state));
+    effects.extend(controls.inner);
+    effects
 }
 
 /// Connecting, reconnecting, or what went wrong, above the grid.
@@ -352,11 +356,12 @@ fn stats_overlay_ui(
 }
 
 /// Mute, camera, screen, deafen; stats, chat, full window, settings; leave.
-fn controls_ui(ui: &mut egui::Ui, state: &mut AppState) {
-    let Some(call) = &state.call else { return };
+fn controls_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
+    let Some(call) = &state.call else { return vec![] };
     let want = call.want;
     let (show_stats, show_chat, full_window) = (call.show_stats, call.show_chat, call.full_window);
     let palette = tokens::palette(ui);
+    let mut effects = Vec::new();
     ui.horizontal_centered(|ui| {
         let toggle = |ui: &mut egui::Ui, on: bool, icon: &str, name: &str| {
             let text = RichText::new(icon).size(tokens::text::HEADING);
@@ -372,7 +377,7 @@ fn controls_ui(ui: &mut egui::Ui, state: &mut AppState) {
             (icons::MICROPHONE, "Mute (Ctrl+Shift+M)")
         };
         if toggle(ui, muted, icon, name) {
-            state.toggle_mute();
+            effects.extend(state.toggle_mute());
         }
         let (icon, name) = if want.camera {
             (icons::VIDEO_CAMERA, "Turn camera off (Ctrl+Shift+E)")
@@ -380,7 +385,7 @@ fn controls_ui(ui: &mut egui::Ui, state: &mut AppState) {
             (icons::VIDEO_CAMERA_SLASH, "Turn camera on (Ctrl+Shift+E)")
         };
         if toggle(ui, !want.camera, icon, name) {
-            state.toggle_camera();
+            effects.extend(state.toggle_camera());
         }
         let name = if want.screen {
             "Stop sharing your screen (Ctrl+Shift+S)"
@@ -388,7 +393,7 @@ fn controls_ui(ui: &mut egui::Ui, state: &mut AppState) {
             "Share your screen (Ctrl+Shift+S)"
         };
         if toggle(ui, want.screen, icons::MONITOR, name) {
-            state.toggle_screen();
+            effects.extend(state.toggle_screen());
         }
         let (icon, name) = if want.deafened {
             (icons::SPEAKER_SLASH, "Undeafen (Ctrl+Shift+D)")
@@ -396,7 +401,7 @@ fn controls_ui(ui: &mut egui::Ui, state: &mut AppState) {
             (icons::SPEAKER_HIGH, "Deafen (Ctrl+Shift+D)")
         };
         if toggle(ui, want.deafened, icon, name) {
-            state.toggle_deafen();
+            effects.extend(state.toggle_deafen());
         }
         ui.add_space(space::S);
         let Some(call) = &mut state.call else { return };
@@ -414,7 +419,7 @@ fn controls_ui(ui: &mut egui::Ui, state: &mut AppState) {
             call.full_window = !call.full_window;
         }
         if icons::icon_button(ui, icons::GEAR, "Call settings").clicked() {
-            let _ = state.open_settings();
+            effects.extend(state.open_settings());
         }
         ui.add_space(space::S);
         let leave = egui::Button::new(
@@ -423,13 +428,14 @@ fn controls_ui(ui: &mut egui::Ui, state: &mut AppState) {
         .fill(palette.error)
         .min_size(egui::vec2(0.0, size::BUTTON_HEIGHT));
         if super::named(ui.add(leave), "Leave the call").on_hover_text("Ctrl+Shift+H").clicked() {
-            state.leave_call();
+            effects.extend(state.leave_call());
         }
     });
+    effects
 }
 
 /// Who is in the call, with what switched on (beside the chat).
-pub fn participants_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
+pub fn participants_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effect> {
     let palette = tokens::palette(ui);
     ui.label(
         RichText::new(format!("IN THE CALL — {}", room.in_call.len()))
@@ -438,6 +444,7 @@ pub fn participants_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
             .color(palette.text_muted),
     );
     let me = state.me.as_ref().map(|u| u.id);
+    let mut effects = Vec::new();
     for participant in &room.in_call {
         let name = room
             .members
@@ -472,14 +479,15 @@ pub fn participants_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
         if Some(participant.user_id) != me {
             let row = ui.interact(row.response.rect, row.response.id.with("volume"), Sense::click());
             row.on_hover_text("Right-click: volume, mute for me")
-                .context_menu(|ui| volume_menu_ui(ui, state, participant.user_id, &name));
+                .context_menu(|ui| effects.extend(volume_menu_ui(ui, state, participant.user_id, &name)));
         }
     }
+    effects
 }
 
 /// My volume for one person (0–200 %) and "Mute for me": from their row in
 /// the participant list and their tile's menu (right-click), remembered.
-pub fn volume_menu_ui(ui: &mut egui::Ui, state: &mut AppState, user: UserId, name: &str) {
+pub fn volume_menu_ui(ui: &mut egui::Ui, state: &mut AppState, user: UserId, name: &str) -> Vec<Effect> {
     let mut volume = state.persisted.media.volume(user);
     let before = volume;
     ui.label(RichText::new(name).strong());
@@ -487,9 +495,10 @@ pub fn volume_menu_ui(ui: &mut egui::Ui, state: &mut AppState, user: UserId, nam
         egui::Slider::new(&mut volume.percent, 0..=PersonVolume::MAX_PERCENT).suffix(" %").text("Volume");
     ui.add_enabled(!volume.muted, slider);
     ui.checkbox(&mut volume.muted, "Mute for me");
-    if volume != before {
-        state.set_person_volume(user, volume);
+    if volume == before {
+        return vec![];
     }
+    state.set_person_volume(user, volume)
 }
 
 #[cfg(test)]

@@ -13,8 +13,7 @@ use web_time::Instant;
 
 use super::tokens::{self, size, space};
 use super::{avatar, icons, Back};
-use crate::net::Command;
-use crate::state::{AppState, Conversation};
+use crate::state::{AppState, Conversation, Effect};
 
 /// Messages from one sender closer together than this share one header.
 const GROUP_WITHIN_MS: i64 = 5 * 60 * 1000;
@@ -68,7 +67,7 @@ pub fn measured_rows(ctx: &egui::Context, peer: UserId) -> usize {
 }
 
 /// The conversation pane (or the empty state).
-pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> Vec<Command> {
+pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> Vec<Effect> {
     let Some(peer) = state.selected else {
         empty_state_ui(ui, state);
         return vec![];
@@ -80,7 +79,7 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> V
     let me = state.me.clone();
     let people = People { me: me.as_ref().map(|u| (u.id, u.username.as_str())), peer: (peer, &name) };
     let palette = tokens::palette(ui);
-    let mut commands = Vec::new();
+    let mut effects = Vec::new();
     let mut go_back = false;
     ui.horizontal(|ui| {
         if back == Back::Shown {
@@ -108,7 +107,7 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> V
     });
     drop(view);
     if wants_older {
-        commands.extend(state.load_older(peer));
+        effects.extend(state.load_older(peer));
     }
     let conversation = state.conversations.entry(peer).or_default();
     typing_ui(ui, conversation, &name);
@@ -120,12 +119,12 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> V
     };
     let (send, edited) = composer_ui(ui, composer);
     if edited {
-        commands.extend(state.draft_edited(peer));
+        effects.extend(state.draft_edited(peer));
     }
     if send {
-        commands.extend(state.send_draft(peer));
+        effects.extend(state.send_draft(peer));
     }
-    commands
+    effects
 }
 
 fn empty_state_ui(ui: &mut egui::Ui, state: &AppState) {

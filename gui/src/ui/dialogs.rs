@@ -4,8 +4,7 @@
 use egui::RichText;
 
 use super::tokens::{self, size};
-use crate::net::Command;
-use crate::state::{AppState, JumpTarget};
+use crate::state::{AppState, Effect, JumpTarget};
 
 /// A dialog window: centred near the top, no wider than the screen allows
 /// (a phone-sized browser is 390 points wide).
@@ -19,11 +18,11 @@ pub(super) fn dialog<'a>(ctx: &egui::Context, title: &'a str, width: f32) -> egu
 }
 
 /// The "Add friend" dialog.
-pub fn add_friend_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
+pub fn add_friend_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Effect> {
     if !state.add_friend.open {
         return vec![];
     }
-    let mut commands = Vec::new();
+    let mut effects = Vec::new();
     let mut open = true;
     dialog(ctx, "Add friend", size::CARD_WIDTH).resizable(false).open(&mut open).show(ctx, |ui| {
         ui.label("Invite someone by the email they registered with.");
@@ -48,18 +47,18 @@ pub fn add_friend_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> 
                 ui.spinner();
             }
             if send.clicked() || enter {
-                commands = state.submit_invite();
+                effects = state.submit_invite();
             }
         });
     });
     if !open {
         state.add_friend.open = false;
     }
-    commands
+    effects
 }
 
 /// Ctrl+K: jump to a friend or a room by typing part of its name; Enter opens the first match.
-pub fn switcher_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
+pub fn switcher_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Effect> {
     let Some(mut query) = state.switcher.clone() else { return vec![] };
     let mut chosen = None;
     dialog(ctx, "Jump to a friend or room", size::CARD_WIDTH).resizable(false).show(ctx, |ui| {
@@ -98,11 +97,11 @@ pub fn switcher_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
 }
 
 /// The "New room" dialog: a name, then the room opens (add people there).
-pub fn new_room_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
+pub fn new_room_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Effect> {
     if !state.room_forms.new_room_open {
         return vec![];
     }
-    let mut commands = Vec::new();
+    let mut effects = Vec::new();
     let mut open = true;
     dialog(ctx, "New room", size::CARD_WIDTH).resizable(false).open(&mut open).show(ctx, |ui| {
         ui.label("A room is a place to call and chat with friends you add to it.");
@@ -123,11 +122,11 @@ pub fn new_room_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
         let enter = super::enter_pressed(ui, &field);
         let create = ui.add_enabled(!state.room_forms.creating, egui::Button::new("Create room"));
         if create.clicked() || enter {
-            commands.extend(state.submit_new_room());
+            effects.extend(state.submit_new_room());
         }
     });
     if !open {
         state.room_forms.new_room_open = false;
     }
-    commands
+    effects
 }

@@ -5,12 +5,11 @@ use egui::{Align, Layout, RichText};
 
 use super::theme;
 use super::tokens::{self, size, space};
-use crate::net::Command;
-use crate::state::{AppState, AuthMode};
+use crate::state::{AppState, AuthMode, Effect};
 
 /// The login screen.
-pub fn login_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
-    let mut commands = Vec::new();
+pub fn login_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
+    let mut effects = Vec::new();
     let palette = tokens::palette(ui);
     let width = size::CARD_WIDTH.min(ui.available_width() - 2.0 * space::M);
     ui.with_layout(Layout::top_down(Align::Center), |ui| {
@@ -31,12 +30,12 @@ pub fn login_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
                 if !state.login.server_chosen {
                     server_ui(ui, state);
                 } else {
-                    commands = credentials_ui(ui, state);
+                    effects = credentials_ui(ui, state);
                 }
             });
         });
     });
-    commands
+    effects
 }
 
 fn server_ui(ui: &mut egui::Ui, state: &mut AppState) {
@@ -55,7 +54,7 @@ fn server_ui(ui: &mut egui::Ui, state: &mut AppState) {
     }
 }
 
-fn credentials_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
+fn credentials_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
     let register = state.login.mode == AuthMode::Register;
     ui.horizontal(|ui| {
         ui.label(
@@ -96,7 +95,7 @@ fn credentials_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
         ui.label(RichText::new(error).color(tokens::palette(ui).error));
     }
     ui.add_space(space::M);
-    let mut commands = Vec::new();
+    let mut effects = Vec::new();
     let action = if register { "Create account" } else { "Log in" };
     let button = ui.add_enabled_ui(!state.login.pending, |ui| primary(ui, action)).inner;
     if state.login.pending {
@@ -106,7 +105,7 @@ fn credentials_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
         });
     }
     if button.clicked() || (submit && !state.login.pending) {
-        commands = state.submit_auth();
+        effects = state.submit_auth();
     }
     ui.add_space(space::S);
     let switch = if register { "I have an account: log in" } else { "New here? Create an account" };
@@ -116,7 +115,7 @@ fn credentials_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
         state.login.error = None;
         state.login.focus_first = true;
     }
-    commands
+    effects
 }
 
 fn field_error_ui(ui: &mut egui::Ui, state: &AppState, field: &str) {

@@ -1,5 +1,6 @@
 //! Screens. Each `*_ui` function draws part of [`AppState`] and returns the
-//! [`Command`]s the user asked for; none of them touches the network.
+//! [`Effect`]s the user asked for; none of them touches the network or the
+//! media side.
 
 pub mod avatar;
 mod call;
@@ -16,45 +17,47 @@ pub mod tokens;
 use egui::{Key, Modifiers};
 use tokens::space;
 
-use crate::net::{Command, Connection};
-use crate::state::AppState;
+use crate::net::Connection;
+use crate::state::{AppState, Effect};
 
 /// Draws the whole window.
-pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
+pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
     theme::follow(ui.ctx(), state.persisted.theme);
     let palette = tokens::palette(ui);
-    let mut commands = Vec::new();
+    let mut effects = Vec::new();
     if !state.logged_in() {
         egui::CentralPanel::default()
             .frame(egui::Frame::central_panel(ui.style()).fill(palette.panel))
-            .show(ui, |ui| commands.extend(login::login_ui(ui, state)));
-        return commands;
+            .show(ui, |ui| effects.extend(login::login_ui(ui, state)));
+        return effects;
     }
     let narrow = is_narrow(ui.ctx());
-    commands.extend(shortcuts(ui, state, narrow));
+    effects.extend(shortcuts(ui, state, narrow));
     if let Some(room) =
         state.call.as_ref().filter(|c| c.full_window).and_then(|c| state.room(c.room)).cloned()
     {
         // The call fills the window; Esc (or the button) brings the rest back.
         let central = egui::Frame::central_panel(ui.style()).inner_margin(space::S);
-        egui::CentralPanel::default().frame(central).show(ui, |ui| call::call_ui(ui, state, &room));
-        commands.extend(settings::settings_ui(ui.ctx(), state));
-        return commands;
+        egui::CentralPanel::default()
+            .frame(central)
+            .show(ui, |ui| effects.extend(call::call_ui(ui, state, &room)));
+        effects.extend(settings::settings_ui(ui.ctx(), state));
+        return effects;
     }
     let bar = egui::Frame::side_top_panel(ui.style())
         .fill(palette.panel)
         .inner_margin(egui::Margin::symmetric(space::M as i8, space::S as i8));
-    egui::Panel::top("status").frame(bar).show(ui, |ui| commands.extend(status_bar_ui(ui, state)));
+    egui::Panel::top("status").frame(bar).show(ui, |ui| effects.extend(status_bar_ui(ui, state)));
     if narrow {
         // One column at a time: the list, or the conversation with a way back.
         let column = egui::Frame::central_panel(ui.style()).fill(palette.panel).inner_margin(space::S);
         egui::CentralPanel::default().frame(column).show(ui, |ui| {
             if state.selected_room.is_some() {
-                commands.extend(room::room_ui(ui, state, Back::Shown));
+                effects.extend(room::room_ui(ui, state, Back::Shown));
             } else if state.selected.is_some() {
-                commands.extend(conversation::conversation_ui(ui, state, Back::Shown));
+                effects.extend(conversation::conversation_ui(ui, state, Back::Shown));
             } else {
-                commands.extend(sidebar::sidebar_ui(ui, state));
+                effects.extend(sidebar::sidebar_ui(ui, state));
             }
         });
     } else {
@@ -63,22 +66,22 @@ pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
             .resizable(true)
             .default_size(tokens::size::SIDEBAR_WIDTH)
             .frame(side)
-            .show(ui, |ui| commands.extend(sidebar::sidebar_ui(ui, state)));
+            .show(ui, |ui| effects.extend(sidebar::sidebar_ui(ui, state)));
         let central = egui::Frame::central_panel(ui.style())
             .inner_margin(egui::Margin::symmetric(space::L as i8, space::M as i8));
         egui::CentralPanel::default().frame(central).show(ui, |ui| {
             if state.selected_room.is_some() {
-                commands.extend(room::room_ui(ui, state, Back::Hidden));
+                effects.extend(room::room_ui(ui, state, Back::Hidden));
             } else {
-                commands.extend(conversation::conversation_ui(ui, state, Back::Hidden));
+                effects.extend(conversation::conversation_ui(ui, state, Back::Hidden));
             }
         });
     }
-    commands.extend(dialogs::add_friend_ui(ui.ctx(), state));
-    commands.extend(dialogs::new_room_ui(ui.ctx(), state));
-    commands.extend(dialogs::switcher_ui(ui.ctx(), state));
-    commands.extend(settings::settings_ui(ui.ctx(), state));
-    commands
+    effects.extend(dialogs::add_friend_ui(ui.ctx(), state));
+    effects.extend(dialogs::new_room_ui(ui.ctx(), state));
+    effects.extend(dialogs::switcher_ui(ui.ctx(), state));
+    effects.extend(settings::settings_ui(ui.ctx(), state));
+    effects
 }
 
 /// Whether the window is phone-sized: one column at a time.
@@ -97,7 +100,7 @@ pub enum Back {
 
 /// Ctrl+K opens the switcher (friends and rooms), Ctrl+, Settings; Esc closes dialogs and
 /// the notice, or, on a narrow window with none open, goes back to the list.
-fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Command> {
+fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Effect> {
     let call_keys = Modifiers::COMMAND | Modifiers::SHIFT;
     let (ctrl_k, ctrl_comma, escape, mute, deafen, join) = ui.input_mut(|i| {
         (
@@ -112,36 +115,38 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Command> 
     let (camera, screen, leave) = ui.input_mut(|i| {
         (i.consume_key(call_keys, Key::E), i.consume_key(call_keys, Key::S), i.consume_key(call_keys, Key::H))
     });
+    let mut effects = Vec::new();
     // Ctrl+Shift+H: hang up.
     if leave && state.call.is_some() {
-        state.leave_call();
+        effects.extend(state.leave_call());
     }
     if camera && state.call.is_some() {
-        state.toggle_camera();
+        effects.extend(state.toggle_camera());
     }
     if screen && state.call.is_some() {
-        state.toggle_screen();
+        effects.extend(state.toggle_screen());
     }
     if ctrl_k {
         state.switcher = Some(String::new());
     }
     if mute {
-        state.toggle_mute();
+        effects.extend(state.toggle_mute());
     }
     if deafen {
-        state.toggle_deafen();
+        effects.extend(state.toggle_deafen());
     }
     // Ctrl+Shift+J: back to the call I am in, or join the open room's.
     let my_call = state.call.as_ref().map(|c| c.room);
     if join && my_call.is_some() && my_call != state.selected_room {
-        return my_call.map(|room| state.select_room(room)).unwrap_or_default();
+        effects.extend(my_call.map(|room| state.select_room(room)).unwrap_or_default());
+        return effects;
     }
     if let Some(room) = state.selected_room.filter(|_| join) {
-        state.join_call(room, crate::state::JoinMode::CameraAndMic);
+        effects.extend(state.join_call(room, crate::state::JoinMode::CameraAndMic));
     }
     if let Some(call) = state.call.as_mut().filter(|c| escape && c.full_window) {
         call.full_window = false;
-        return vec![];
+        return effects;
     }
     let anything_open = state.switcher.is_some()
         || state.add_friend.open
@@ -159,14 +164,14 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Command> 
         state.notice = None;
     }
     if ctrl_comma {
-        return state.open_settings();
+        effects.extend(state.open_settings());
     }
-    vec![]
+    effects
 }
 
 /// The top bar: who is logged in, the connection banner, notices, the menu.
-fn status_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
-    let mut commands = Vec::new();
+fn status_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
+    let mut effects = Vec::new();
     let palette = tokens::palette(ui);
     ui.horizontal(|ui| {
         ui.label(egui::RichText::new("Concord").strong().size(tokens::text::HEADING));
@@ -179,11 +184,11 @@ fn status_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
             let menu = ui
                 .menu_button(icons::LIST, |ui| {
                     if ui.button(format!("{}  Settings…", icons::GEAR)).clicked() {
-                        commands.extend(state.open_settings());
+                        effects.extend(state.open_settings());
                         ui.close();
                     }
                     if ui.button(format!("{}  Log out", icons::SIGN_OUT)).clicked() {
-                        commands.extend(state.logout());
+                        effects.extend(state.logout());
                         ui.close();
                     }
                 })
@@ -209,7 +214,7 @@ fn status_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
             }
         });
     }
-    commands
+    effects
 }
 
 fn banner_ui(ui: &mut egui::Ui, color: egui::Color32, text: &str) {

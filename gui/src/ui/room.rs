@@ -11,36 +11,36 @@ use super::conversation::{composer_ui, format_time, Composer};
 use super::tokens::{self, size, space};
 use super::{avatar, icons, Back};
 use crate::net::Command;
-use crate::state::{AppState, CallsUnavailable, JoinMode};
+use crate::state::{AppState, CallsUnavailable, Effect, JoinMode};
 
 /// The room pane (nothing when no room is open).
-pub fn room_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> Vec<Command> {
+pub fn room_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> Vec<Effect> {
     let Some(room) = state.open_room().cloned() else { return vec![] };
-    let mut commands = Vec::new();
-    commands.extend(header_ui(ui, state, &room, back));
+    let mut effects = Vec::new();
+    effects.extend(header_ui(ui, state, &room, back));
     if state.selected_room.is_none() {
-        return commands;
+        return effects;
     }
     if state.call.as_ref().is_some_and(|c| c.room == room.id) {
-        in_call_ui(ui, state, &room, back, &mut commands);
-        return commands;
+        in_call_ui(ui, state, &room, back, &mut effects);
+        return effects;
     }
     if state.room_forms.confirm_delete && state.owns(&room) {
-        confirm_delete_ui(ui, state, &room, &mut commands);
+        confirm_delete_ui(ui, state, &room, &mut effects);
     }
-    members_ui(ui, state, &room, &mut commands);
+    members_ui(ui, state, &room, &mut effects);
     if state.room_forms.add_open && state.owns(&room) {
-        add_people_ui(ui, state, &room, &mut commands);
+        add_people_ui(ui, state, &room, &mut effects);
     }
-    call_bar_ui(ui, state, &room);
+    effects.extend(call_bar_ui(ui, state, &room));
     ui.separator();
-    commands.extend(chat_ui(ui, state, &room));
-    commands
+    effects.extend(chat_ui(ui, state, &room));
+    effects
 }
 
 /// The room while I am in its call: the call view, and beside it (on a
 /// wide window, unless hidden) who is in the call and the room's chat.
-fn in_call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back, commands: &mut Vec<Command>) {
+fn in_call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back, effects: &mut Vec<Effect>) {
     let show_side = state.call.as_ref().is_some_and(|c| c.show_chat) && back == Back::Hidden;
     if show_side {
         let side =
@@ -50,17 +50,17 @@ fn in_call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back, 
             .default_size(size::SIDEBAR_WIDTH + 40.0)
             .frame(side)
             .show(ui, |ui| {
-                super::call::participants_ui(ui, state, room);
+                effects.extend(super::call::participants_ui(ui, state, room));
                 ui.separator();
-                commands.extend(chat_ui(ui, state, room));
+                effects.extend(chat_ui(ui, state, room));
             });
     }
-    super::call::call_ui(ui, state, room);
+    effects.extend(super::call::call_ui(ui, state, room));
 }
 
 /// Join the room's call (with camera and mic, mic only, or to listen), or
 /// why this page cannot.
-fn call_bar_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
+fn call_bar_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effect> {
     let palette = tokens::palette(ui);
     let in_call = room.in_call.len();
     let who = match in_call {
@@ -79,7 +79,7 @@ fn call_bar_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
                 ))
                 .color(palette.warning),
             );
-            return;
+            return vec![];
         }
         Some(CallsUnavailable::NoWebRtc) => {
             ui.label(
@@ -89,11 +89,12 @@ fn call_bar_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
                 ))
                 .color(palette.warning),
             );
-            return;
+            return vec![];
         }
         None => {}
     }
     let elsewhere = state.call.is_some();
+    let mut effects = Vec::new();
     ui.horizontal_wrapped(|ui| {
         let label = match (elsewhere, in_call) {
             (true, _) => format!("{}  Switch to this call", icons::PHONE),
@@ -104,25 +105,26 @@ fn call_bar_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) {
             .fill(palette.accent)
             .min_size(egui::vec2(0.0, size::BUTTON_HEIGHT));
         if super::named(ui.add(join), "Join the call").on_hover_text("Ctrl+Shift+J").clicked() {
-            state.join_call(room.id, JoinMode::CameraAndMic);
+            effects.extend(state.join_call(room.id, JoinMode::CameraAndMic));
         }
         let mic_only =
             ui.button(format!("{}  Mic only", icons::MICROPHONE)).on_hover_text("Join without the camera");
         if super::named(mic_only, "Join with the microphone only").clicked() {
-            state.join_call(room.id, JoinMode::MicOnly);
+            effects.extend(state.join_call(room.id, JoinMode::MicOnly));
         }
         let listen = ui
             .button(format!("{}  Listen only", icons::SPEAKER_HIGH))
             .on_hover_text("Hear and see, send nothing");
         if super::named(listen, "Join to listen only").clicked() {
-            state.join_call(room.id, JoinMode::ListenOnly);
+            effects.extend(state.join_call(room.id, JoinMode::ListenOnly));
         }
         ui.label(RichText::new(who).color(palette.text_muted));
     });
+    effects
 }
 
-fn header_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back) -> Vec<Command> {
-    let mut commands = Vec::new();
+fn header_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back) -> Vec<Effect> {
+    let mut effects = Vec::new();
     let owner = state.owns(room);
     ui.horizontal(|ui| {
         if back == Back::Shown && icons::icon_button(ui, icons::ARROW_LEFT, "Back to the list").clicked() {
@@ -143,7 +145,7 @@ fn header_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back) -
                 state.room_forms.rename = Some(label);
             }
             if save && !cancel {
-                commands.extend(state.submit_rename());
+                effects.extend(state.submit_rename());
             }
             return;
         }
@@ -162,16 +164,16 @@ fn header_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back) -
                 }
             } else if let Some(me) = state.me.as_ref().map(|u| u.id) {
                 if icons::icon_button(ui, icons::SIGN_OUT, "Leave the room").clicked() {
-                    commands.push(Command::RemoveRoomMember { room: room.id, user: me });
+                    effects.push(Command::RemoveRoomMember { room: room.id, user: me }.into());
                 }
             }
         });
     });
-    commands
+    effects
 }
 
 /// "Delete the room" asks first: it goes for everyone, with its chat.
-fn confirm_delete_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, commands: &mut Vec<Command>) {
+fn confirm_delete_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, effects: &mut Vec<Effect>) {
     let palette = tokens::palette(ui);
     let frame = egui::Frame::new()
         .fill(palette.error.gamma_multiply(0.15))
@@ -183,7 +185,7 @@ fn confirm_delete_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, comma
         ui.horizontal(|ui| {
             if ui.button("Delete room").clicked() {
                 state.room_forms.confirm_delete = false;
-                commands.push(Command::DeleteRoom(room.id));
+                effects.push(Command::DeleteRoom(room.id).into());
             }
             if ui.button("Cancel").clicked() {
                 state.room_forms.confirm_delete = false;
@@ -193,7 +195,7 @@ fn confirm_delete_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, comma
 }
 
 /// Everyone in the room, the owner marked; the owner can remove the others.
-fn members_ui(ui: &mut egui::Ui, state: &AppState, room: &Room, commands: &mut Vec<Command>) {
+fn members_ui(ui: &mut egui::Ui, state: &AppState, room: &Room, effects: &mut Vec<Effect>) {
     let palette = tokens::palette(ui);
     let owner = state.owns(room);
     ui.horizontal_wrapped(|ui| {
@@ -230,7 +232,7 @@ fn members_ui(ui: &mut egui::Ui, state: &AppState, room: &Room, commands: &mut V
                 let remove =
                     icons::icon_button(ui, icons::X, &format!("Remove {} from the room", member.username));
                 if remove.clicked() {
-                    commands.push(Command::RemoveRoomMember { room: room.id, user: member.id });
+                    effects.push(Command::RemoveRoomMember { room: room.id, user: member.id }.into());
                 }
             }
             ui.add_space(space::S);
@@ -239,7 +241,7 @@ fn members_ui(ui: &mut egui::Ui, state: &AppState, room: &Room, commands: &mut V
 }
 
 /// The owner's friends who are not in the room yet, each with "Add".
-fn add_people_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, commands: &mut Vec<Command>) {
+fn add_people_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, effects: &mut Vec<Effect>) {
     let outside = state.friends_outside(room);
     let frame = egui::Frame::new()
         .fill(tokens::palette(ui).panel)
@@ -261,7 +263,7 @@ fn add_people_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, commands:
                 avatar::avatar_ui(ui, id, &name, size::AVATAR_SMALL, None);
                 let add = ui.button(format!("{}  {name}", icons::PLUS));
                 if super::named(add, &format!("Add {name}")).clicked() {
-                    commands.push(Command::AddRoomMember { room: room.id, user: id });
+                    effects.push(Command::AddRoomMember { room: room.id, user: id }.into());
                 }
                 ui.add_space(space::S);
             }
@@ -272,7 +274,7 @@ fn add_people_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, commands:
     });
 }
 
-fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Command> {
+fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effect> {
     let palette = tokens::palette(ui);
     let name_of = |id: UserId| {
         room.members
@@ -280,7 +282,7 @@ fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Command>
             .find(|m| m.id == id)
             .map_or_else(|| "Former member".to_owned(), |m| m.username.clone())
     };
-    let mut commands = Vec::new();
+    let mut effects = Vec::new();
     let chat = state.room_chats.entry(room.id).or_default();
     let history_height = (ui.available_height() - 96.0).max(80.0);
     let mut wants_older = false;
@@ -340,12 +342,12 @@ fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Command>
     };
     let (send, _) = composer_ui(ui, composer);
     if send {
-        commands.extend(state.send_room_draft(room.id));
+        effects.extend(state.send_room_draft(room.id));
     }
     if wants_older {
-        commands.extend(state.load_older_room_messages(room.id));
+        effects.extend(state.load_older_room_messages(room.id));
     }
-    commands
+    effects
 }
 
 /// A room row's accessible name in the sidebar, e.g. "Game night, 3

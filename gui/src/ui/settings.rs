@@ -8,18 +8,17 @@
 use egui::RichText;
 
 use super::tokens::{self, space};
-use crate::net::Command;
 use crate::settings::{
     DeviceKind, InputModeChoice, NoiseChoice, Pick, ThemeChoice, KINDS, PUSH_TO_TALK_KEYS,
 };
-use crate::state::AppState;
+use crate::state::{AppState, Effect};
 
 /// The Settings window (Ctrl+, or the ☰ menu).
-pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
+pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Effect> {
     if !state.settings.open {
         return vec![];
     }
-    let mut commands = Vec::new();
+    let mut effects = Vec::new();
     let mut open = true;
     super::dialogs::dialog(ctx, "Settings", tokens::size::SETTINGS_WIDTH)
         .resizable(true)
@@ -44,11 +43,11 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
             }
             egui::Grid::new("devices").num_columns(2).spacing([space::M, space::S]).show(ui, |ui| {
                 for kind in KINDS {
-                    device_row(ui, state, kind);
+                    effects.extend(device_row(ui, state, kind));
                     ui.end_row();
                 }
             });
-            voice_section(ui, state);
+            effects.extend(voice_section(ui, state));
             ui.separator();
             ui.heading("Call test");
             ui.label(
@@ -64,7 +63,7 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
                     ui.label("Testing for a few seconds…");
                 }
                 if run.clicked() {
-                    commands.extend(state.run_call_test());
+                    effects.extend(state.run_call_test());
                 }
             });
             match &state.settings.result {
@@ -98,10 +97,10 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Command> {
     if !open {
         state.settings.open = false;
     }
-    commands
+    effects
 }
 
-fn device_row(ui: &mut egui::Ui, state: &mut AppState, kind: DeviceKind) {
+fn device_row(ui: &mut egui::Ui, state: &mut AppState, kind: DeviceKind) -> Vec<Effect> {
     let label = ui.label(kind.label());
     let choices = state.settings.choices(kind).cloned();
     let before = state.persisted.media.pick_mut(kind).clone();
@@ -133,9 +132,10 @@ fn device_row(ui: &mut egui::Ui, state: &mut AppState, kind: DeviceKind) {
             }
         }
     });
-    if *state.persisted.media.pick_mut(kind) != before {
-        state.devices_changed();
+    if *state.persisted.media.pick_mut(kind) == before {
+        return vec![];
     }
+    state.devices_changed()
 }
 
 fn pick_label(kind: DeviceKind, pick: &Pick) -> String {
@@ -150,7 +150,7 @@ fn pick_label(kind: DeviceKind, pick: &Pick) -> String {
 /// Settings → Voice: how the microphone opens (voice activity with its
 /// sensitivity and a live meter, or push-to-talk with its key), the noise
 /// filter, and (Advanced) each processing stage.
-fn voice_section(ui: &mut egui::Ui, state: &mut AppState) {
+fn voice_section(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
     // The browser processes its microphone itself: there, only the input mode.
     let browser = cfg!(target_arch = "wasm32");
     let before = state.persisted.media.voice.clone();
@@ -200,9 +200,9 @@ fn voice_section(ui: &mut egui::Ui, state: &mut AppState) {
     }
     if browser {
         if state.persisted.media.voice != before {
-            state.devices_changed();
+            return state.devices_changed();
         }
-        return;
+        return vec![];
     }
     input_meter_ui(ui, reading);
     ui.horizontal(|ui| {
@@ -223,8 +223,9 @@ fn voice_section(ui: &mut egui::Ui, state: &mut AppState) {
             .on_hover_text("Brings a quiet microphone up to a normal level.");
     });
     if state.persisted.media.voice != before {
-        state.devices_changed();
+        return state.devices_changed();
     }
+    vec![]
 }
 
 /// The microphone's level as processed, with the sensitivity marked and

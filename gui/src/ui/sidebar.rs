@@ -6,11 +6,11 @@ use egui::{RichText, Role, Sense, WidgetInfo};
 use super::tokens::{self, size, space};
 use super::{avatar, icons};
 use crate::net::Command;
-use crate::state::AppState;
+use crate::state::{AppState, Effect};
 
 /// The sidebar.
-pub fn sidebar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
-    let mut commands = Vec::new();
+pub fn sidebar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
+    let mut effects = Vec::new();
     let palette = tokens::palette(ui);
     ui.add_space(space::XS);
     let add = ui.add_sized(
@@ -23,8 +23,8 @@ pub fn sidebar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     }
     ui.add_space(space::S);
     egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-        invites_ui(ui, state, &mut commands);
-        rooms_ui(ui, state, &mut commands);
+        invites_ui(ui, state, &mut effects);
+        rooms_ui(ui, state, &mut effects);
         let online = state.friends.iter().filter(|f| f.online).count();
         section_title(ui, &format!("FRIENDS — {online} ONLINE OF {}", state.friends.len()));
         if state.friends.is_empty() {
@@ -43,14 +43,14 @@ pub fn sidebar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
             }
         }
         if let Some(peer) = clicked {
-            commands.extend(state.select(peer));
+            effects.extend(state.select(peer));
         }
     });
-    commands
+    effects
 }
 
 /// My rooms, with "New room".
-fn rooms_ui(ui: &mut egui::Ui, state: &mut AppState, commands: &mut Vec<Command>) {
+fn rooms_ui(ui: &mut egui::Ui, state: &mut AppState, effects: &mut Vec<Effect>) {
     ui.add_space(space::S);
     ui.horizontal(|ui| {
         section_label(ui, &format!("ROOMS — {}", state.rooms.len()));
@@ -73,7 +73,7 @@ fn rooms_ui(ui: &mut egui::Ui, state: &mut AppState, commands: &mut Vec<Command>
         }
     }
     if let Some(room) = clicked {
-        commands.extend(state.select_room(room));
+        effects.extend(state.select_room(room));
     }
 }
 
@@ -184,7 +184,7 @@ fn friend_row_ui(ui: &mut egui::Ui, friend: &FriendRow<'_>, unread: u64, selecte
     response
 }
 
-fn invites_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) {
+fn invites_ui(ui: &mut egui::Ui, state: &AppState, effects: &mut Vec<Effect>) {
     let palette = tokens::palette(ui);
     if !state.invites.incoming.is_empty() {
         section_title(ui, &format!("INVITES FOR YOU — {}", state.invites.incoming.len()));
@@ -196,11 +196,11 @@ fn invites_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) 
                     // Added first so it comes first in Tab order (drawn rightmost).
                     let accept = format!("Accept invite from {}", invite.from.username);
                     if icons::icon_button(ui, icons::CHECK, &accept).clicked() {
-                        commands.push(Command::AcceptInvite(invite.id));
+                        effects.push(Command::AcceptInvite(invite.id).into());
                     }
                     let reject = format!("Reject invite from {}", invite.from.username);
                     if icons::icon_button(ui, icons::X, &reject).clicked() {
-                        commands.push(Command::RejectInvite(invite.id));
+                        effects.push(Command::RejectInvite(invite.id).into());
                     }
                 });
             });
@@ -216,7 +216,7 @@ fn invites_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) 
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     let name = format!("Cancel invite to {}", invite.to.username);
                     if super::named(ui.small_button("Cancel").on_hover_text(&name), &name).clicked() {
-                        commands.push(Command::CancelInvite(invite.id));
+                        effects.push(Command::CancelInvite(invite.id).into());
                     }
                 });
             });
