@@ -269,24 +269,9 @@ impl LocalMedia for DeviceSources {
 
     fn open_microphone(&mut self) -> Option<concord_media::Result<Box<dyn AudioSource>>> {
         let picks = self.picks();
-        let source = match &picks.microphone {
-            Pick::Off => return None,
-            Pick::Synthetic => {
-                Ok(Box::new(ToneSource::new(ToneGenerator::continuous(440.0, 0.2))) as Box<dyn AudioSource>)
-            }
-            Pick::Default => devices::open_microphone(None),
-            Pick::Named(name) => devices::open_microphone(Some(name)),
-        };
-        // The test tone checks the call's path, not the voice chain: a steady
-        // tone is exactly what noise suppression removes. It still goes
-        // through the input mode (voice activity or push-to-talk).
-        let settings = if picks.microphone == Pick::Synthetic {
-            VoiceSettings::OFF
-        } else {
-            voice_settings(&picks.voice)
-        };
+        let source = open_microphone(&picks.microphone)?;
         Some(source.map(|source| {
-            let processed = voice::process_source(source, settings, Some(&self.reference));
+            let processed = voice::process_source(source, processing(&picks), Some(&self.reference));
             Box::new(GatedSource::new(processed, self.control.clone())) as Box<dyn AudioSource>
         }))
     }
@@ -297,8 +282,48 @@ impl LocalMedia for DeviceSources {
     }
 }
 
+/// The picked microphone, opened (`None` when it is off).
+pub(crate) fn open_microphone(pick: &Pick) -> Option<concord_media::Result<Box<dyn AudioSource>>> {
+    Some(match pick {
+        Pick::Off => return None,
+        Pick::Synthetic => {
+            Ok(Box::new(ToneSource::new(ToneGenerator::continuous(440.0, 0.2))) as Box<dyn AudioSource>)
+        }
+        Pick::Default => devices::open_microphone(None),
+        Pick::Named(name) => devices::open_microphone(Some(name)),
+    })
+}
+
+/// The picked speaker, opened (`None` when it is off). The synthetic one is
+/// silent: it mixes and measures what I would hear, and plays nothing.
+pub(crate) fn open_speaker(pick: &Pick) -> Option<concord_media::Result<Box<dyn AudioSink>>> {
+    Some(match pick {
+        Pick::Off => return None,
+        Pick::Synthetic => Ok(silent_speaker()),
+        Pick::Default => devices::open_speaker(None),
+        Pick::Named(name) => devices::open_speaker(Some(name)),
+    })
+}
+
+/// A speaker that plays nothing ([`SilentSink`]).
+pub(crate) fn silent_speaker() -> Box<dyn AudioSink> {
+    Box::new(SilentSink)
+}
+
+/// The processing the picked microphone goes through. The test tone checks
+/// the call's path, not the voice chain: a steady tone is exactly what noise
+/// suppression removes. It still goes through the input mode (voice
+/// activity or push-to-talk).
+pub(crate) fn processing(picks: &MediaSettings) -> VoiceSettings {
+    if picks.microphone == Pick::Synthetic {
+        VoiceSettings::OFF
+    } else {
+        voice_settings(&picks.voice)
+    }
+}
+
 /// Settings → Voice's input mode and sensitivity, into the gate.
-fn apply_input_mode(control: &VoiceControl, choices: &VoiceChoices) {
+pub(crate) fn apply_input_mode(control: &VoiceControl, choices: &VoiceChoices) {
     let mode = match choices.input_mode {
         InputModeChoice::VoiceActivity => InputMode::VoiceActivity,
         InputModeChoice::PushToTalk => InputMode::PushToTalk,
@@ -383,22 +408,16 @@ impl Tiles {
         tap: RenderTap,
         volumes: Arc<Mutex<Volumes>>,
     ) -> Self {
-        let sink = match speaker {
-            Pick::Off => None,
-            // The silent speaker: mixes and measures what I would hear, plays nothing.
-            Pick::Synthetic => Some(Ok(Box::new(SilentSink) as Box<dyn AudioSink>)),
-            Pick::Default => Some(devices::open_speaker(None)),
-            Pick::Named(name) => Some(devices::open_speaker(Some(name))),
-        };
-        let playback = match sink.map(|sink| sink.and_then(|sink| Playback::start(sink, Some(tap)))) {
-            Some(Ok(playback)) => Some(Arc::new(playback)),
-            Some(Err(error)) => {
-                let problem = format!("You will not hear the call: {error}");
-                post(MediaEvent::Call { room, report: CallReport::Problem(problem) });
-                None
-            }
-            None => None,
-        };
+        let playback =
+            match open_speaker(speaker).map(|sink| sink.and_then(|sink| Playback::start(sink, Some(tap)))) {
+                Some(Ok(playback)) => Some(Arc::new(playback)),
+                Some(Err(error)) => {
+                    let problem = format!("You will not hear the call: {error}");
+                    post(MediaEvent::Call { room, report: CallReport::Problem(problem) });
+                    None
+                }
+                None => None,
+            };
         Self {
             room,
             context,

@@ -1,11 +1,93 @@
 //! Desktop only: the settings screen's questions put to the media engine
-//! (list devices, run the call test), answered as plain [`crate::settings`] data.
+//! (list devices, run the call test, "Let me hear myself"), answered as
+//! plain [`crate::settings`] data and [`MediaEvent`]s.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use concord_media::devices::{self, SourceChoice};
 use concord_media::selftest::{self, SelftestOptions, SelftestReport, VideoReport};
+use concord_media::voice::{MicCheck, VoiceControl};
 use concord_media::DeviceKind as MediaKind;
 
+use crate::call_bridge;
+use crate::media::protocol::{InputLevel, MediaEvent, MicCheckReport, Post};
 use crate::settings::{CallTestSummary, DeviceChoices, DeviceKind, MediaSettings, Pick};
+
+/// How often "Let me hear myself" reports the level (as a call does).
+const LEVEL_EVERY: Duration = Duration::from_millis(100);
+
+/// "Let me hear myself": the picked microphone through the voice chain and
+/// the input mode, back out of the picked speaker (a [`MicCheck`]), its
+/// level posted ten times a second. Stops when dropped.
+pub struct MicCheckHost {
+    control: VoiceControl,
+    stop: Arc<AtomicBool>,
+    reporter: Option<JoinHandle<()>>,
+}
+
+impl MicCheckHost {
+    /// Starts it with `settings`' microphone, speaker and voice choices.
+    pub fn start(settings: &MediaSettings, post: Post) -> Result<Self, String> {
+        let microphone = call_bridge::open_microphone(&settings.microphone)
+            .ok_or("Your microphone is off: pick one under Call devices.")?
+            .map_err(|e| format!("Your microphone could not be opened: {e}"))?;
+        // No speaker picked: the level still shows, nothing is played.
+        let speaker = match call_bridge::open_speaker(&settings.speaker) {
+            Some(speaker) => speaker.map_err(|e| format!("Your speaker could not be opened: {e}"))?,
+            None => call_bridge::silent_speaker(),
+        };
+        let control = VoiceControl::default();
+        call_bridge::apply_input_mode(&control, &settings.voice);
+        let processing = call_bridge::processing(settings);
+        let check = MicCheck::start(microphone, speaker, processing, control.clone())
+            .map_err(|e| format!("Hearing yourself could not start: {e}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let reporter = {
+            let (control, stop) = (control.clone(), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("concord-mic-check-level".into())
+                .spawn(move || report_levels(&check, &control, &stop, &post))
+                .map_err(|e| format!("Hearing yourself could not start: {e}"))?
+        };
+        Ok(Self { control, stop, reporter: Some(reporter) })
+    }
+
+    /// The push-to-talk key went down (`true`) or up.
+    pub fn push_to_talk(&self, pressed: bool) {
+        self.control.push_to_talk(pressed);
+    }
+}
+
+impl Drop for MicCheckHost {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(reporter) = self.reporter.take() {
+            let _ = reporter.join();
+        }
+    }
+}
+
+/// Posts the level when it changes, until stopped or the microphone fails
+/// (then says why); the check stops when this returns.
+fn report_levels(check: &MicCheck, control: &VoiceControl, stop: &AtomicBool, post: &Post) {
+    let mut last = None;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(LEVEL_EVERY);
+        if let Some(reason) = check.ended() {
+            post(MediaEvent::MicCheck(MicCheckReport::Ended(format!("Your microphone stopped: {reason}"))));
+            return;
+        }
+        let (level_db, threshold_db, sending) = control.reading();
+        let reading = InputLevel { level_db: level_db.round(), threshold_db: threshold_db.round(), sending };
+        if last != Some(reading) {
+            last = Some(reading);
+            post(MediaEvent::MicCheck(MicCheckReport::Level(reading)));
+        }
+    }
+}
 
 /// How long the call test from settings lets media flow.
 const CALL_TEST_SECONDS: u32 = 3;

@@ -291,6 +291,14 @@ pub struct SettingsPanel {
     pub testing: bool,
     /// The last call test's result.
     pub result: Option<Result<CallTestSummary, String>>,
+    /// "Let me hear myself" runs (desktop, outside a call).
+    pub mic_check: bool,
+    /// The microphone's level while it runs.
+    pub mic_level: Option<crate::media::protocol::InputLevel>,
+    /// Whether the push-to-talk key is held while it runs.
+    pub mic_check_key_down: bool,
+    /// Why it stopped by itself, in words.
+    pub mic_check_problem: Option<String>,
 }
 
 impl SettingsPanel {

@@ -8,7 +8,7 @@ mod support;
 use concord_gui::net::Connection;
 use concord_gui::settings::{DeviceKind, Pick};
 use concord_gui::state::Persisted;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use reqwest::Method;
 use serde_json::json;
 use support::{app, click, log_in, press, shows, type_into, wait_for, Server};
@@ -260,6 +260,39 @@ fn settings_list_devices_and_the_call_test_runs_the_whole_pipeline() {
     press(&mut ada, egui::Key::Escape);
     assert!(!ada.state().state().settings.open);
     assert_eq!(ada.state().state().persisted.media.camera, Pick::Synthetic);
+}
+
+/// "Let me hear myself" in Settings → Voice, outside a call: the test
+/// tone's level shows through the input mode (push-to-talk: "not sending"
+/// until F8 is held, "sending" while it is), and its button stops it.
+#[test]
+fn let_me_hear_myself_shows_my_level_through_the_input_mode_without_a_call() {
+    let server = Server::start();
+    server.register("ada");
+    let mut ada =
+        app(Persisted { media: support::push_to_talk_with_the_test_tone(), ..Persisted::default() });
+    log_in(&mut ada, &server.url(), "ada", false);
+    ada.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Comma);
+    // The window settles once the devices are listed (its rows grow): a
+    // click before that can land where the button was.
+    wait_for(&mut ada, "the device list", |h| h.state().state().settings.devices.len() == 4);
+    assert!(shows(&ada, "Let me hear myself"));
+    let meter = |h: &egui_kittest::Harness<'_, concord_gui::ConcordApp>, part: &str| {
+        h.query_all_by_label_contains("Microphone level")
+            .any(|n| n.accesskit_node().label().is_some_and(|l| l.contains(part)))
+    };
+    assert!(!meter(&ada, "dB"), "no level before the check");
+
+    click(&mut ada, "Let me hear myself");
+    wait_for(&mut ada, "my level, not sent (the key is up)", |h| meter(h, "not sending"));
+    ada.key_down(egui::Key::F8);
+    wait_for(&mut ada, "the key held: sending", |h| meter(h, ", sending"));
+    ada.key_up(egui::Key::F8);
+    wait_for(&mut ada, "let go: not sending", |h| meter(h, "not sending"));
+
+    click(&mut ada, "Stop hearing myself");
+    wait_for(&mut ada, "the meter gone", |h| !meter(h, "dB"));
+    assert!(!ada.state().state().settings.mic_check);
 }
 
 #[test]

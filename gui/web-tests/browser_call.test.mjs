@@ -186,3 +186,50 @@ test("after the server restarts mid-call, the browser rejoins by itself, the bot
   const fromAda = report.received.filter((r) => r.user_id === ada.user.id);
   assert.ok(fromAda.length > 0, `the bot received the browser again: ${JSON.stringify(report)}`);
 });
+
+// Settings → Voice in the browser switches the browser's own processing:
+// the microphone is asked for with echoCancellation, noiseSuppression and
+// autoGainControl as saved (all on by default), and Chromium applies them
+// (the track's getSettings()). getUserMedia is wrapped, before the app
+// loads, only to read what was asked and what came back.
+test("the browser's microphone follows Settings → Voice: its own echo cancellation, noise suppression and gain control", async () => {
+  const microphoneWith = async (saved) => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await context.addInitScript((saved) => {
+      if (saved) localStorage.setItem("concord", saved);
+      window.concordMicrophones = [];
+      const media = navigator.mediaDevices;
+      const ask = media.getUserMedia.bind(media);
+      media.getUserMedia = async (constraints) => {
+        const stream = await ask(constraints);
+        for (const track of stream.getAudioTracks()) {
+          window.concordMicrophones.push({ asked: constraints.audio, got: track.getSettings() });
+        }
+        return stream;
+      };
+    }, saved);
+    const page = await context.newPage();
+    await page.goto(base + "/");
+    await logInAndOpenRoom(page, "ada@example.com", PASSWORD, "Standup");
+    await press(page, "Control+Shift+J");
+    await waitForState(page, "in the call with the microphone on", (s) =>
+      s.call === "Standup" && s.call_phase === "Connected" && s.call_media?.muted === false);
+    const opened = await waitFor("the microphone opened", () =>
+      page.evaluate(() => (window.concordMicrophones.length ? window.concordMicrophones : null)));
+    await press(page, "Control+Shift+H");
+    await waitForState(page, "out of the call", (s) => !s.call);
+    await context.close();
+    return opened[0];
+  };
+  const processing = (m) =>
+    ({ echoCancellation: m.echoCancellation, noiseSuppression: m.noiseSuppression, autoGainControl: m.autoGainControl });
+  const all = (on) => ({ echoCancellation: on, noiseSuppression: on, autoGainControl: on });
+
+  const byDefault = await microphoneWith(null);
+  assert.deepEqual(processing(byDefault.asked), all(true), JSON.stringify(byDefault));
+  assert.deepEqual(processing(byDefault.got), all(true), JSON.stringify(byDefault));
+  // Saved as Settings → Voice saves it: noise filter Off, Advanced both off.
+  const switchedOff = await microphoneWith("(media:(voice:(echo_cancellation:false,noise:Off,gain_control:false)))");
+  assert.deepEqual(processing(switchedOff.asked), all(false), JSON.stringify(switchedOff));
+  assert.deepEqual(processing(switchedOff.got), all(false), JSON.stringify(switchedOff));
+});

@@ -1,4 +1,4 @@
-//! The media actor: device lists, the call test and the call itself,
+//! The media actor: device lists, the call test, "Let me hear myself" and the call itself,
 //! answered off the UI thread and apart from the network actor. Same shape
 //! as the network side: [`MediaCommand`]s in, [`MediaEvent`]s out, a
 //! wake-up call when one lands. The call's signaling goes straight to the
@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc};
 
 use concord_client::{CommandSender, Wake};
 
-use super::protocol::{CallStart, MediaCommand, MediaEvent, Post};
+use super::protocol::{CallStart, MediaCommand, MediaEvent, MicCheckReport, Post};
 
 /// The app's handle on the media side.
 pub struct Media {
@@ -18,6 +18,9 @@ pub struct Media {
     context: egui::Context,
     commands: CommandSender,
     call: Option<CallHandle>,
+    /// "Let me hear myself", while it runs (desktop).
+    #[cfg(not(target_arch = "wasm32"))]
+    mic_check: Option<crate::media_bridge::MicCheckHost>,
 }
 
 /// The call in progress: on the media engine (desktop) or the browser's WebRTC;
@@ -37,7 +40,15 @@ impl Media {
                 wake();
             }
         });
-        Self { post, events, context, commands, call: None }
+        Self {
+            post,
+            events,
+            context,
+            commands,
+            call: None,
+            #[cfg(not(target_arch = "wasm32"))]
+            mic_check: None,
+        }
     }
 
     /// Starts `command`; its answers arrive as [`MediaEvent`]s.
@@ -46,11 +57,14 @@ impl Media {
         match command {
             MediaCommand::ListDevices | MediaCommand::RunCallTest(_) => self.ask_devices(command, post),
             MediaCommand::JoinCall(start) => {
+                self.stop_mic_check();
                 if let Some(call) = self.call.take() {
                     call.leave();
                 }
                 self.call = self.start_call(start, post);
             }
+            MediaCommand::StartMicCheck(settings) => self.start_mic_check(settings, post),
+            MediaCommand::StopMicCheck => self.stop_mic_check(),
             MediaCommand::SetCallMedia(want) => {
                 if let Some(call) = &self.call {
                     call.set_media(want);
@@ -69,6 +83,10 @@ impl Media {
             MediaCommand::PushToTalk(pressed) => {
                 if let Some(call) = &self.call {
                     call.push_to_talk(pressed);
+                }
+                #[cfg(not(target_arch = "wasm32"))]
+                if let Some(check) = &self.mic_check {
+                    check.push_to_talk(pressed);
                 }
             }
             MediaCommand::LeaveCall => {
@@ -111,6 +129,31 @@ impl Media {
             ))),
             _ => crate::web_call::devices::list(post),
         }
+    }
+
+    /// Plays the microphone back through the voice chain (again from the
+    /// start if it runs), or says why it cannot.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn start_mic_check(&mut self, settings: crate::settings::MediaSettings, post: Post) {
+        self.stop_mic_check();
+        match crate::media_bridge::MicCheckHost::start(&settings, Arc::clone(&post)) {
+            Ok(check) => self.mic_check = Some(check),
+            Err(reason) => post(MediaEvent::MicCheck(MicCheckReport::Ended(reason))),
+        }
+    }
+
+    /// The browser processes its microphone itself; Settings offers no check there.
+    #[cfg(target_arch = "wasm32")]
+    fn start_mic_check(&mut self, _settings: crate::settings::MediaSettings, post: Post) {
+        post(MediaEvent::MicCheck(MicCheckReport::Ended(
+            "Hearing yourself is a desktop app feature; in the browser, join a call to see your level."
+                .to_owned(),
+        )));
+    }
+
+    fn stop_mic_check(&mut self) {
+        #[cfg(not(target_arch = "wasm32"))]
+        drop(self.mic_check.take());
     }
 
     /// The call on the media engine, or its end at once if it cannot start.

@@ -18,13 +18,19 @@ pub enum MediaCommand {
     ListDevices,
     /// Run the call test with these devices.
     RunCallTest(MediaSettings),
+    /// "Let me hear myself": play the microphone back through the voice
+    /// chain with these settings (again from the start if it runs).
+    StartMicCheck(MediaSettings),
+    /// Stop hearing myself.
+    StopMicCheck,
     /// Join a room's call (leaving the one in progress, if any).
     JoinCall(CallStart),
     /// Change what is switched on in the call.
     SetCallMedia(CallMedia),
     /// The picked devices changed: the call's sources open again from these.
     SetCallDevices(MediaSettings),
-    /// The push-to-talk key went down (`true`) or up.
+    /// The push-to-talk key went down (`true`) or up (in the call, or
+    /// while I hear myself).
     PushToTalk(bool),
     /// My volume for one person in the call changed (0 muted for me … 2).
     SetVolume {
@@ -61,6 +67,8 @@ pub enum MediaEvent {
     Devices(Vec<DeviceChoices>),
     /// The call test finished, or could not run.
     CallTestFinished(Result<CallTestSummary, String>),
+    /// News of "Let me hear myself".
+    MicCheck(MicCheckReport),
     /// News of `room`'s call.
     Call {
         /// The room.
@@ -101,6 +109,15 @@ pub enum CallReport {
         /// Why, in words.
         reason: Option<String>,
     },
+}
+
+/// News of "Let me hear myself" (desktop).
+#[derive(Debug, Clone, PartialEq)]
+pub enum MicCheckReport {
+    /// My microphone's level after processing, ten times a second.
+    Level(InputLevel),
+    /// It stopped by itself (could not start, or the microphone failed), in words.
+    Ended(String),
 }
 
 /// A video's picture, kept current off the UI thread's work: drawing it

@@ -150,6 +150,7 @@ impl AppState {
             return vec![];
         }
         let mut effects = self.leave_call();
+        effects.extend(self.stop_mic_check());
         let devices = self.persisted.media.clone();
         let want = CallMedia {
             muted: mode == JoinMode::ListenOnly || devices.microphone == Pick::Off,
@@ -222,10 +223,15 @@ impl AppState {
         vec![MediaCommand::SetCallMedia(call.want).into()]
     }
 
-    /// A device pick changed in Settings: the call in progress opens its
-    /// sources again from the new picks.
+    /// A device pick or voice setting changed in Settings: the call in
+    /// progress (or "Let me hear myself") opens its sources again from them.
     pub fn devices_changed(&mut self) -> Vec<Effect> {
         if self.call.is_none() {
+            if self.settings.mic_check {
+                // Heard again from the start with the new picks and switches.
+                self.settings.mic_check_key_down = false;
+                return vec![MediaCommand::StartMicCheck(self.persisted.media.clone()).into()];
+            }
             return vec![];
         }
         vec![MediaCommand::SetCallDevices(self.persisted.media.clone()).into()]
@@ -250,15 +256,20 @@ impl AppState {
     }
 
     /// The push-to-talk key is down (or up) now: the media side hears of each
-    /// change, in a call in push-to-talk mode.
+    /// change, in push-to-talk mode, in a call or while I hear myself.
     pub fn set_push_to_talk(&mut self, down: bool) -> Vec<Effect> {
-        let push_to_talk =
-            self.persisted.media.voice.input_mode == crate::settings::InputModeChoice::PushToTalk;
-        let Some(call) = self.call.as_mut().filter(|_| push_to_talk) else { return vec![] };
-        if call.push_to_talk_down == down {
+        if self.persisted.media.voice.input_mode != crate::settings::InputModeChoice::PushToTalk {
             return vec![];
         }
-        call.push_to_talk_down = down;
+        let held = match &mut self.call {
+            Some(call) => &mut call.push_to_talk_down,
+            None if self.settings.mic_check => &mut self.settings.mic_check_key_down,
+            None => return vec![],
+        };
+        if *held == down {
+            return vec![];
+        }
+        *held = down;
         vec![MediaCommand::PushToTalk(down).into()]
     }
 

@@ -33,7 +33,7 @@ pub use rooms::{RoomChat, RoomForms};
 pub use session::{AuthMode, LoginForm, Persisted, StoredSession};
 pub use social::{AddFriendForm, JumpTarget};
 
-use crate::media::protocol::{MediaCommand, MediaEvent};
+use crate::media::protocol::{MediaCommand, MediaEvent, MicCheckReport};
 use crate::net::{Command, Connection, NetEvent};
 
 /// Server the first-run screen suggests.
@@ -134,9 +134,51 @@ impl AppState {
         vec![MediaCommand::RunCallTest(self.persisted.media.clone()).into()]
     }
 
+    /// "Let me hear myself": starts playing my microphone back through the
+    /// voice chain, or stops it. Not in a call: the call's meter shows my
+    /// level there, and the microphone is the call's.
+    pub fn toggle_mic_check(&mut self) -> Vec<Effect> {
+        if self.settings.mic_check {
+            return self.stop_mic_check();
+        }
+        if self.call.is_some() {
+            return vec![];
+        }
+        self.settings.mic_check = true;
+        self.settings.mic_level = None;
+        self.settings.mic_check_key_down = false;
+        self.settings.mic_check_problem = None;
+        vec![MediaCommand::StartMicCheck(self.persisted.media.clone()).into()]
+    }
+
+    /// Stops hearing myself (Settings closed, a call joined, the button).
+    pub fn stop_mic_check(&mut self) -> Vec<Effect> {
+        if !self.settings.mic_check {
+            return vec![];
+        }
+        self.settings.mic_check = false;
+        self.settings.mic_level = None;
+        vec![MediaCommand::StopMicCheck.into()]
+    }
+
+    /// Closes Settings (Esc or its ×), and with it "Let me hear myself".
+    pub fn close_settings(&mut self) -> Vec<Effect> {
+        self.settings.open = false;
+        self.stop_mic_check()
+    }
+
     /// Applies what the media actor reports.
     pub fn apply_media(&mut self, event: MediaEvent) -> Vec<Effect> {
         match event {
+            MediaEvent::MicCheck(MicCheckReport::Level(level)) if self.settings.mic_check => {
+                self.settings.mic_level = Some(level);
+            }
+            MediaEvent::MicCheck(MicCheckReport::Level(_)) => {}
+            MediaEvent::MicCheck(MicCheckReport::Ended(reason)) => {
+                self.settings.mic_check = false;
+                self.settings.mic_level = None;
+                self.settings.mic_check_problem = Some(reason);
+            }
             MediaEvent::Devices(devices) => {
                 self.settings.listing = false;
                 self.settings.devices = devices;

@@ -594,3 +594,45 @@ fn logging_out_in_a_call_asks_the_media_side_to_leave() {
     assert_eq!(nets(&effects), [Command::Logout]);
     assert!(sounds(&effects).is_empty(), "the leave sound goes with the session");
 }
+
+#[test]
+fn hearing_myself_starts_and_stops_follows_the_settings_and_gives_way_to_a_call() {
+    use crate::media::protocol::{InputLevel, MediaCommand, MicCheckReport};
+    use crate::settings::{InputModeChoice, NoiseChoice};
+    use concord_common::RoomId;
+    let mut state = in_a_room();
+    let _ = state.open_settings();
+    let effects = state.toggle_mic_check();
+    assert_eq!(medias(&effects), [MediaCommand::StartMicCheck(state.persisted.media.clone())]);
+    let level = InputLevel { level_db: -20.0, threshold_db: -45.0, sending: true };
+    let _ = state.apply_media(MediaEvent::MicCheck(MicCheckReport::Level(level)));
+    assert_eq!(state.settings.mic_level, Some(level));
+
+    // A switch changed while it runs: heard again with the new one.
+    state.persisted.media.voice.noise = NoiseChoice::Strong;
+    let effects = state.devices_changed();
+    assert_eq!(medias(&effects), [MediaCommand::StartMicCheck(state.persisted.media.clone())]);
+    // Push-to-talk reaches it as it would a call.
+    state.persisted.media.voice.input_mode = InputModeChoice::PushToTalk;
+    let _ = state.devices_changed();
+    assert_eq!(medias(&state.set_push_to_talk(true)), [MediaCommand::PushToTalk(true)]);
+
+    // Joining a call stops it first; in the call it cannot start.
+    let effects = state.join_call(RoomId(5), JoinMode::CameraAndMic);
+    let requests = medias(&effects);
+    assert_eq!(requests[0], MediaCommand::StopMicCheck);
+    assert!(matches!(requests[1], MediaCommand::JoinCall(_)), "{requests:?}");
+    assert!(!state.settings.mic_check && state.settings.mic_level.is_none());
+    assert!(state.toggle_mic_check().is_empty());
+    let _ = state.leave_call();
+
+    // Closing Settings stops it; a microphone that fails says why.
+    let _ = state.toggle_mic_check();
+    assert_eq!(medias(&state.close_settings()), [MediaCommand::StopMicCheck]);
+    let _ = state.open_settings();
+    let _ = state.toggle_mic_check();
+    let _ = state.apply_media(MediaEvent::MicCheck(MicCheckReport::Ended("unplugged".into())));
+    assert!(!state.settings.mic_check);
+    assert_eq!(state.settings.mic_check_problem.as_deref(), Some("unplugged"));
+    assert!(state.close_settings().is_empty(), "nothing left to stop");
+}

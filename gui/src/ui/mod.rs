@@ -160,7 +160,7 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Effect> {
         state.switcher = None;
         state.add_friend.open = false;
         state.room_forms.new_room_open = false;
-        state.settings.open = false;
+        effects.extend(state.close_settings());
         state.notice = None;
     }
     if ctrl_comma {

@@ -95,7 +95,7 @@ pub fn settings_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Effect> {
             }
         });
     if !open {
-        state.settings.open = false;
+        effects.extend(state.close_settings());
     }
     effects
 }
@@ -148,13 +148,21 @@ fn pick_label(kind: DeviceKind, pick: &Pick) -> String {
 }
 
 /// Settings → Voice: how the microphone opens (voice activity with its
-/// sensitivity and a live meter, or push-to-talk with its key), the noise
-/// filter, and (Advanced) each processing stage.
+/// sensitivity and a live meter, or push-to-talk with its key), "Let me hear
+/// myself", the noise filter, and (Advanced) each processing stage.
 fn voice_section(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
-    // The browser processes its microphone itself: there, only the input mode.
+    // The browser processes its microphone itself: there, the switches turn
+    // its own processing on and off (no RNNoise, no meter, no loopback).
     let browser = cfg!(target_arch = "wasm32");
     let before = state.persisted.media.voice.clone();
-    let reading = state.call.as_ref().and_then(|c| c.input_level);
+    let in_call = state.call.is_some();
+    let reading = match &state.call {
+        Some(call) => call.input_level,
+        None => state.settings.mic_level,
+    };
+    let checking = state.settings.mic_check;
+    let check_problem = state.settings.mic_check_problem.clone();
+    let mut toggle_check = false;
     let state_scope = state.push_to_talk_scope.clone();
     ui.separator();
     ui.heading("Voice");
@@ -198,46 +206,88 @@ fn voice_section(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
             ui.label(RichText::new(&state_scope).color(palette.text_muted).small());
         }
     }
-    if browser {
-        if state.persisted.media.voice != before {
-            return state.devices_changed();
-        }
-        return vec![];
+    if !browser {
+        hear_myself_ui(ui, reading, checking, in_call, check_problem.as_deref(), &mut toggle_check);
     }
-    input_meter_ui(ui, reading);
     ui.horizontal(|ui| {
         let label = ui.label("Noise filter");
         for choice in NoiseChoice::ALL {
+            if browser && choice == NoiseChoice::Strong {
+                continue;
+            }
             ui.selectable_value(&mut voice.noise, choice, choice.label()).labelled_by(label.id);
         }
     });
-    ui.label(
-        RichText::new("Strong also removes keyboards, voices in the street and other sudden noise.")
-            .color(palette.text_muted)
-            .small(),
-    );
+    let hint = if browser {
+        "The browser's own noise suppression. The desktop app also has Strong (RNNoise)."
+    } else {
+        "Strong also removes keyboards, voices in the street and other sudden noise."
+    };
+    ui.label(RichText::new(hint).color(palette.text_muted).small());
     egui::CollapsingHeader::new("Advanced").id_salt("voice-advanced").show(ui, |ui| {
         ui.checkbox(&mut voice.echo_cancellation, "Echo cancellation")
             .on_hover_text("Keeps others from hearing themselves through your speakers.");
         ui.checkbox(&mut voice.gain_control, "Automatic gain control")
             .on_hover_text("Brings a quiet microphone up to a normal level.");
     });
-    if state.persisted.media.voice != before {
-        return state.devices_changed();
+    let mut effects = Vec::new();
+    if toggle_check {
+        effects.extend(state.toggle_mic_check());
+    } else if state.persisted.media.voice != before {
+        effects.extend(state.devices_changed());
     }
-    vec![]
+    effects
+}
+
+/// The level meter and "Let me hear myself" (desktop): its button (off in a
+/// call, whose level the meter shows), what it does while it runs, and why
+/// it stopped if it stopped by itself. `toggle`: the button was clicked.
+fn hear_myself_ui(
+    ui: &mut egui::Ui,
+    reading: Option<crate::media::protocol::InputLevel>,
+    checking: bool,
+    in_call: bool,
+    problem: Option<&str>,
+    toggle: &mut bool,
+) {
+    let palette = tokens::palette(ui);
+    input_meter_ui(ui, reading, checking);
+    // Its own id scope: the meter above changes shape, the button's id does not.
+    ui.push_id("hear-myself", |ui| {
+        ui.horizontal(|ui| {
+            let words = if checking { "Stop hearing myself" } else { "Let me hear myself" };
+            let button = ui.add_enabled(!in_call, egui::Button::new(words).selected(checking));
+            *toggle = button
+                .on_disabled_hover_text("In a call, your level shows above as the call sends it.")
+                .clicked();
+            if checking {
+                ui.label(
+                    RichText::new(
+                        "You hear your microphone as others would: filtered and through the input mode.",
+                    )
+                    .color(palette.text_muted)
+                    .small(),
+                );
+            }
+        });
+    });
+    if let Some(problem) = problem {
+        ui.label(RichText::new(problem).color(palette.error));
+    }
 }
 
 /// The microphone's level as processed, with the sensitivity marked and
-/// whether it is being sent; before a call, what to do to see it.
-fn input_meter_ui(ui: &mut egui::Ui, reading: Option<crate::media::protocol::InputLevel>) {
+/// whether it is being sent; before a call, what to do to see it
+/// (`checking`: "Let me hear myself" is starting).
+fn input_meter_ui(ui: &mut egui::Ui, reading: Option<crate::media::protocol::InputLevel>, checking: bool) {
     let palette = tokens::palette(ui);
     let Some(reading) = reading else {
-        ui.label(
-            RichText::new("Your microphone's level shows here during a call.")
-                .color(palette.text_muted)
-                .small(),
-        );
+        let words = if checking {
+            "Opening your microphone…"
+        } else {
+            "Your microphone's level shows here during a call, or while you hear yourself."
+        };
+        ui.label(RichText::new(words).color(palette.text_muted).small());
         return;
     };
     let (rect, response) =

@@ -931,14 +931,20 @@ impl Session {
 
 /// Asks the browser for `source` (it asks the person, the first time)
 /// from the device `picks` name, or the browser's default; the promise
-/// gives the capture ([`track_of`]).
+/// gives the capture ([`track_of`]). The microphone comes with the
+/// browser's own processing as Settings → Voice has it (echo
+/// cancellation, noise suppression, gain control).
 async fn ask(source: TrackSource, picks: &MediaSettings) -> Result<js_sys::Promise, String> {
     let media = devices::media_devices()?;
     let asked = match source {
         TrackSource::Microphone => {
             let constraints = web_sys::MediaStreamConstraints::new();
-            let audio =
-                object(&[("echoCancellation", true), ("noiseSuppression", true), ("autoGainControl", true)]);
+            let voice = &picks.voice;
+            let audio = object(&[
+                ("echoCancellation", voice.echo_cancellation),
+                ("noiseSuppression", voice.noise != crate::settings::NoiseChoice::Off),
+                ("autoGainControl", voice.gain_control),
+            ]);
             if let Some(id) =
                 devices::device_id(&picks.microphone, web_sys::MediaDeviceKind::Audioinput).await
             {

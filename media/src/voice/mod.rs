@@ -15,8 +15,10 @@
 //!
 //! After processing, the transmit gate ([`GatedSource`], [`VoiceControl`])
 //! decides per frame whether the voice is sent: voice activity above the
-//! input sensitivity, or push-to-talk.
+//! input sensitivity, or push-to-talk. [`MicCheck`] plays the whole chain
+//! back to the speaker ("Let me hear myself").
 
+mod check;
 mod gate;
 mod room;
 
@@ -31,6 +33,7 @@ use sonora::config::{
 };
 use sonora::{AudioProcessing, Config, StreamConfig};
 
+pub use check::MicCheck;
 pub use gate::{
     InputMode, PushToTalk, Sensitivity, TransmitGate, VoiceActivity, PUSH_TO_TALK_RELEASE, VOICE_HANGOVER,
 };
