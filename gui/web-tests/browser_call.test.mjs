@@ -79,6 +79,9 @@ test("a browser and a native bot call through the SFU: each decodes the other's 
   await press(page, "Control+Shift+J");
   await waitForState(page, "connected, camera and microphone on", (s) => s.call === "Standup"
     && s.call_phase === "Connected" && s.call_media?.camera === true && s.call_media?.muted === false);
+  // The Settings meter's reading: Chromium's fake microphone beeps, and it is sent.
+  await waitForState(page, "my microphone's level, sent", (s) =>
+    s.call_input?.sending === true && s.call_input.level_db > -60);
 
   // Screen share beside the camera (Ctrl+Shift+S): a second video track,
   // published before the bot comes so that all three of the page's tracks
@@ -112,6 +115,7 @@ test("a browser and a native bot call through the SFU: each decodes the other's 
     const me = rooms.rooms[0].in_call.find((p) => p.user_id === ada.user.id);
     return me?.muted && me.camera && me.screen ? me : null;
   });
+  await waitForState(page, "the meter says muted is not sent", (s) => s.call_input?.sending === false);
   const { code, report } = await done;
   assert.equal(code, 0, JSON.stringify(report));
   const fromAda = report.received.find((r) => r.user_id === ada.user.id);

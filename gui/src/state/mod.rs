@@ -387,6 +387,10 @@ impl AppState {
             "notice": self.notice,
             "call_phase": self.call.as_ref().map(|c| format!("{:?}", c.phase)),
             "call_problem": self.call.as_ref().and_then(|c| c.problem.clone()),
+            // My microphone's level (dBFS) and whether it is sent: the Settings meter.
+            "call_input": self.call.as_ref().and_then(|c| c.input_level).map(|l| {
+                serde_json::json!({ "level_db": l.level_db, "sending": l.sending })
+            }),
             "call_media": self.call.as_ref().map(|c| {
                 let mine = self.room(c.room).and_then(|r| r.in_call.iter().find(|p| Some(p.user_id) == me));
                 serde_json::json!(mine.map(|p| p.media))

@@ -206,7 +206,9 @@ fn voice_section(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
             ui.label(RichText::new(&state_scope).color(palette.text_muted).small());
         }
     }
-    if !browser {
+    if browser {
+        input_meter_ui(ui, reading, "Your microphone's level shows here during a call.");
+    } else {
         hear_myself_ui(ui, reading, checking, in_call, check_problem.as_deref(), &mut toggle_check);
     }
     ui.horizontal(|ui| {
@@ -251,7 +253,12 @@ fn hear_myself_ui(
     toggle: &mut bool,
 ) {
     let palette = tokens::palette(ui);
-    input_meter_ui(ui, reading, checking);
+    let idle = if checking {
+        "Opening your microphone…"
+    } else {
+        "Your microphone's level shows here during a call, or while you hear yourself."
+    };
+    input_meter_ui(ui, reading, idle);
     // Its own id scope: the meter above changes shape, the button's id does not.
     ui.push_id("hear-myself", |ui| {
         ui.horizontal(|ui| {
@@ -276,18 +283,12 @@ fn hear_myself_ui(
     }
 }
 
-/// The microphone's level as processed, with the sensitivity marked and
-/// whether it is being sent; before a call, what to do to see it
-/// (`checking`: "Let me hear myself" is starting).
-fn input_meter_ui(ui: &mut egui::Ui, reading: Option<crate::media::protocol::InputLevel>, checking: bool) {
+/// The microphone's level as processed, with the sensitivity marked (where
+/// there is one) and whether it is being sent; without a reading, `idle`.
+fn input_meter_ui(ui: &mut egui::Ui, reading: Option<crate::media::protocol::InputLevel>, idle: &str) {
     let palette = tokens::palette(ui);
     let Some(reading) = reading else {
-        let words = if checking {
-            "Opening your microphone…"
-        } else {
-            "Your microphone's level shows here during a call, or while you hear yourself."
-        };
-        ui.label(RichText::new(words).color(palette.text_muted).small());
+        ui.label(RichText::new(idle).color(palette.text_muted).small());
         return;
     };
     let (rect, response) =
@@ -299,8 +300,10 @@ fn input_meter_ui(ui: &mut egui::Ui, reading: Option<crate::media::protocol::Inp
     filled.set_width(rect.width() * fraction(reading.level_db));
     let color = if reading.sending { palette.online } else { palette.text_muted };
     painter.rect_filled(filled, tokens::radius::S, color);
-    let x = rect.left() + rect.width() * fraction(reading.threshold_db);
-    painter.vline(x, rect.y_range(), egui::Stroke::new(2.0, palette.warning));
+    if reading.threshold_db.is_finite() {
+        let x = rect.left() + rect.width() * fraction(reading.threshold_db);
+        painter.vline(x, rect.y_range(), egui::Stroke::new(2.0, palette.warning));
+    }
     let words = format!(
         "Microphone level {:.0} dB, {}",
         reading.level_db,

@@ -37,7 +37,7 @@ use web_sys::{
     RtcRtpTransceiver, RtcRtpTransceiverDirection, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
-use crate::media::protocol::{CallReport, CallStart, MediaEvent, Post, VideoTexture};
+use crate::media::protocol::{CallReport, CallStart, InputLevel, MediaEvent, Post, VideoTexture};
 use crate::settings::MediaSettings;
 
 /// Inputs waiting for the session (as on the desktop); beyond that one is dropped, said in the console.
@@ -78,6 +78,8 @@ enum Input {
         result: Result<MediaStreamTrack, String>,
     },
     StatsTick,
+    /// Time to read my microphone's level (ten times a second).
+    LevelTick,
     /// The join deadline of join number `attempt` passed.
     JoinDeadline {
         attempt: u32,
@@ -117,6 +119,7 @@ impl WebCall {
         let session = Session::new(start, commands, context, post, inputs.clone());
         wasm_bindgen_futures::spawn_local(session.run(receiver));
         tick_stats(inputs.clone());
+        tick_levels(inputs.clone());
         Self { inputs }
     }
 
@@ -158,6 +161,18 @@ fn tick_stats(inputs: Inputs) {
         loop {
             gloo_timers::future::TimeoutFuture::new(1_000).await;
             if !inputs.send(Input::StatsTick) {
+                break;
+            }
+        }
+    });
+}
+
+/// A level tick every 100 ms (the Settings meter), until the session ends.
+fn tick_levels(inputs: Inputs) {
+    wasm_bindgen_futures::spawn_local(async move {
+        loop {
+            gloo_timers::future::TimeoutFuture::new(100).await;
+            if !inputs.send(Input::LevelTick) {
                 break;
             }
         }
@@ -283,6 +298,8 @@ struct Session {
     devices: MediaSettings,
     /// The push-to-talk key is held (push-to-talk mode).
     push_to_talk_held: bool,
+    /// The input level last reported (reported again only when it changes).
+    last_input_level: Option<InputLevel>,
     /// The picked speaker's `deviceId` (`None`: the default output).
     speaker: Option<String>,
     commands: CommandSender,
@@ -322,6 +339,7 @@ impl Session {
             want: start.want,
             devices: start.devices,
             push_to_talk_held: false,
+            last_input_level: None,
             speaker: None,
             commands,
             context,
@@ -386,6 +404,7 @@ impl Session {
                 Input::SourceEnded(source) => self.source_ended(source).await,
                 Input::Opened { source, round, result } => self.opened(source, round, result).await,
                 Input::StatsTick => self.sample_stats().await,
+                Input::LevelTick => self.sample_input_level().await,
                 Input::JoinDeadline { attempt } => {
                     if attempt == self.attempt && !self.media_up {
                         self.end_because(format!(
@@ -903,6 +922,31 @@ impl Session {
             publisher.switch_off(source);
         }
         self.apply_want().await;
+    }
+
+    /// My microphone's level as the browser measures it (the publishing
+    /// connection's `media-source` stats, after the browser's own
+    /// processing) and whether it is sent, when it changed.
+    async fn sample_input_level(&mut self) {
+        let Some(publisher) = &self.publisher else { return };
+        if publisher.microphone.as_ref().and_then(|m| m.track.as_ref()).is_none() {
+            return;
+        }
+        let pc = publisher.peer.pc.clone();
+        let Ok(report) = JsFuture::from(pc.get_stats()).await else { return };
+        let Some(level) = stats::microphone_level(&report) else { return };
+        let muted = self.want.muted || self.want.deafened;
+        let push_to_talk = self.devices.voice.input_mode == crate::settings::InputModeChoice::PushToTalk;
+        let reading = InputLevel {
+            level_db: (20.0 * level.max(1e-5).log10()).round() as f32,
+            // The browser sends whatever it hears: no sensitivity here.
+            threshold_db: f32::NEG_INFINITY,
+            sending: !muted && (!push_to_talk || self.push_to_talk_held),
+        };
+        if self.last_input_level != Some(reading) {
+            self.last_input_level = Some(reading);
+            self.report(CallReport::InputLevel(reading));
+        }
     }
 
     async fn sample_stats(&mut self) {

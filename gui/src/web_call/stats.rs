@@ -91,6 +91,21 @@ fn field(entry: &JsValue, name: &str) -> JsValue {
     js_sys::Reflect::get(entry, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// My microphone's level in `report` (the publishing connection's
+/// `RTCStatsReport`): its `media-source` entry's `audioLevel`, 0 to 1.
+pub fn microphone_level(report: &JsValue) -> Option<f64> {
+    let report = report.unchecked_ref::<js_sys::Map>();
+    let mut level = None;
+    report.for_each(&mut |entry, _id| {
+        if text(&entry, "type").as_deref() == Some("media-source")
+            && text(&entry, "kind").as_deref() == Some("audio")
+        {
+            level = level.or(number(&entry, "audioLevel"));
+        }
+    });
+    level
+}
+
 fn text(entry: &JsValue, name: &str) -> Option<String> {
     field(entry, name).as_string()
 }
