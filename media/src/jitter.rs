@@ -30,9 +30,11 @@ const FRAME: Duration = Duration::from_millis(20);
 const TARGET_STEP: Duration = FRAME;
 /// Adaptive: how long the target must stay unraised before it decays one step.
 const CALM_PERIOD: Duration = Duration::from_secs(5);
-/// Adaptive: the buffer shrinks once its low-water mark is this much above the target.
-const SHRINK_MARGIN: Duration = Duration::from_millis(40);
-/// Adaptive: ticks in one window of the low-water mark (the last one to two windows count).
+/// Adaptive: the buffer shrinks once every packet of its low-water window
+/// waited (arrival to playout) at least this much beyond the target: a
+/// whole frame it holds for nothing.
+const SHRINK_MARGIN: Duration = FRAME;
+/// Adaptive: packets played in one window of the low-water mark (the last one to two windows count).
 const LOW_WATER_TICKS: u32 = 25;
 /// RFC 3550 jitter filter gain: J += (|D| - J) / 16.
 const JITTER_GAIN: f64 = 1.0 / 16.0;
@@ -114,11 +116,11 @@ struct Adaptive {
     concealed: u64,
     /// The slot that playout waits on (concealed, but not skipped), and since when.
     waiting: Option<(u64, Instant)>,
-    /// The lowest queued audio of the current low-water window.
+    /// The shortest wait (arrival to playout) of the current low-water window.
     low_current: Duration,
-    /// The lowest queued audio of the previous low-water window.
+    /// The shortest wait of the previous low-water window.
     low_previous: Duration,
-    /// Ticks into the current low-water window.
+    /// Packets played into the current low-water window.
     low_ticks: u32,
     /// Whether a packet is dropped every tick to shrink the delay.
     shrinking: bool,
@@ -180,9 +182,11 @@ impl Adaptive {
         self.shrinking = false;
     }
 
-    /// Records the audio queued after a tick and decides whether to shrink.
-    fn measure(&mut self, queued: Duration, target: Duration) {
-        self.low_current = self.low_current.min(queued);
+    /// Records how long a packet played had waited since it arrived, and
+    /// decides whether to shrink: while even the shortest wait of the window
+    /// is a frame over the target, one packet per tick goes.
+    fn measure(&mut self, waited: Duration, target: Duration) {
+        self.low_current = self.low_current.min(waited);
         self.low_ticks += 1;
         if self.low_ticks >= LOW_WATER_TICKS {
             self.low_previous = self.low_current;
@@ -190,7 +194,7 @@ impl Adaptive {
             self.low_ticks = 0;
         }
         let low = self.low_current.min(self.low_previous);
-        self.shrinking = if self.shrinking { low > target } else { low >= target + SHRINK_MARGIN };
+        self.shrinking = low >= target + SHRINK_MARGIN;
     }
 
     /// One packet was dropped: the buffer's history is 20 ms lower.
@@ -220,15 +224,17 @@ impl Adaptive {
 ///
 /// Playout follows the target without jumps. When the next packet is missing
 /// and less than the target would stay queued, the tick is concealed without
-/// skipping the packet (the delay grows by 20 ms). When the audio queued after
-/// a tick has stayed at least target + 40 ms for the last half second or more,
-/// one packet per tick is dropped from the front (counted in
-/// [`JitterStats::dropped_shrink`]) until it is back at the target.
+/// skipping the packet (the delay grows by 20 ms). When every packet played
+/// in the last half second or more waited (arrival to playout) at least a
+/// frame longer than the target, the buffer holds a frame for nothing: one
+/// packet per tick is dropped from the front (counted in
+/// [`JitterStats::dropped_shrink`]) until the waits are back under it. (The
+/// queue's length could not tell that one frame apart from the tick's phase.)
 #[derive(Debug)]
 pub struct JitterBuffer {
     target_delay: Duration,
-    /// Packets by extended sequence number.
-    held: BTreeMap<u64, Bytes>,
+    /// Packets by extended sequence number, with when each arrived.
+    held: BTreeMap<u64, (Bytes, Instant)>,
     /// The next extended sequence number to play; None while buffering.
     next: Option<u64>,
     /// The last slot played or concealed, kept while buffering to recognise late packets.
@@ -333,7 +339,7 @@ impl JitterBuffer {
             }
             self.follow_jitter(now);
         }
-        self.held.insert(ext, payload);
+        self.held.insert(ext, (payload, now));
         if self.next.is_none() && self.buffering_since.is_none() {
             self.buffering_since = Some(now);
         }
@@ -401,11 +407,13 @@ impl JitterBuffer {
             _ => next,
         };
         let next = self.shrink(next);
-        if let Some(payload) = self.held.remove(&next) {
+        if let Some((payload, arrived)) = self.held.remove(&next) {
             self.advance(next, false);
             self.missing_run = 0;
             self.stats.played += 1;
-            self.measure();
+            if let Some(adaptive) = &mut self.adaptive {
+                adaptive.measure(now.saturating_duration_since(arrived), self.target_delay);
+            }
             return Some(Playout::Packet { seq: next as u16, payload });
         }
         if self.held.is_empty() && self.missing_run >= MAX_CONCEAL_RUN {
@@ -416,7 +424,7 @@ impl JitterBuffer {
         }
         self.missing_run += 1;
         self.stats.concealed += 1;
-        let following = self.held.get(&(next + 1)).cloned();
+        let following = self.held.get(&(next + 1)).map(|(payload, _)| payload.clone());
         let below_target = self.queued_after(next) < self.target_delay;
         // The packet after it is here: this one is lost, not late (waiting for
         // it would only add delay; the next packet's FEC rebuilds it).
@@ -430,7 +438,6 @@ impl JitterBuffer {
         } else {
             self.advance(next, true);
         }
-        self.measure();
         Some(Playout::Missing { seq: next as u16, next: following })
     }
 
@@ -450,17 +457,6 @@ impl JitterBuffer {
     /// The audio queued once `slot` has been played: up to the newest packet held.
     fn queued_after(&self, slot: u64) -> Duration {
         self.held.last_key_value().map_or(Duration::ZERO, |(&newest, _)| frames(newest.saturating_sub(slot)))
-    }
-
-    /// Adaptive: feeds the audio now queued to the shrink decision.
-    fn measure(&mut self) {
-        let queued = match self.next {
-            Some(next) => self.queued_after(next.saturating_sub(1)),
-            None => Duration::ZERO,
-        };
-        if let Some(adaptive) = &mut self.adaptive {
-            adaptive.measure(queued, self.target_delay);
-        }
     }
 
     /// `slot` was played, skipped or (`concealed`) concealed: playout moves past it.
@@ -900,6 +896,24 @@ mod tests {
         // A late duplicate of a played packet does not raise it.
         assert!(!jb.push(start + MS(500), 12, payload(12)));
         assert_eq!(jb.target_delay(), MS(40));
+    }
+
+    #[test]
+    fn a_frame_the_buffer_grew_by_is_given_back_once_the_target_falls() {
+        let start = Instant::now();
+        // Packets 10 and 11 arrive 30 ms late: the buffer waits (one frame
+        // more delay) and the target rises to 40 ms; 5 s later it falls back
+        // to 20 ms, and the frame it holds for nothing goes with one drop.
+        let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
+        let arrivals: Vec<_> = steady(0, 500, 0)
+            .into_iter()
+            .map(|(t, s)| if s == 10 || s == 11 { (t + 30, s) } else { (t, s) })
+            .collect();
+        let ticks = run(&mut jb, start, &arrivals, 503);
+        assert!(delays(&ticks, &arrivals, 20).iter().take(50).all(|&d| (40..60).contains(&d)));
+        assert_eq!(jb.target_delay(), MS(20));
+        assert_eq!(jb.stats().dropped_shrink, 1, "{:?}", jb.stats());
+        assert!(delays(&ticks, &arrivals, 400).iter().all(|&d| (20..40).contains(&d)), "back at the minimum");
     }
 
     #[test]
