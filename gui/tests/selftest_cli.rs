@@ -41,6 +41,10 @@ fn the_selftest_prints_one_json_report_of_a_whole_call() {
     let heard = report["audio"]["tone_hz_detected"].as_f64().unwrap();
     assert!((heard - 440.0).abs() < 5.0, "heard {heard} Hz");
     assert!(report["audio"]["mouth_to_ear_ms"]["p95"].is_number());
+    // The receiver's jitter buffer played the 2 s of tone, at a delay in its range.
+    let playout = &report["audio"]["playout"];
+    assert!(playout["played"].as_u64().unwrap() >= 50, "{playout}");
+    assert!((10.0..=200.0).contains(&playout["target_ms"].as_f64().unwrap()), "{playout}");
     assert!(report["devices"].is_array());
 }
 

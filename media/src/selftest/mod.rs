@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 
 use self::probe::{match_onsets, Ear, EarSink, SentCounts, VideoProbe};
 use self::report::percentiles;
-pub use self::report::{AudioReport, Percentiles, SelftestReport, VideoReport};
+pub use self::report::{AudioReport, Percentiles, PlayoutReport, SelftestReport, VideoReport};
 use crate::audio_codec::SAMPLE_RATE;
 use crate::devices::{self, SourceChoice};
 use crate::lossy_link::{first_candidate, route_through, LossyLink};
@@ -156,6 +156,17 @@ pub async fn run(options: SelftestOptions) -> Result<SelftestReport> {
                 percentiles(match_onsets(&sent, &ear.onsets))
             }),
             packets_sent: sent.audio.unwrap_or(0),
+            playout: ear.playout.as_ref().map(|jitter| {
+                let jitter = jitter.lock().unwrap_or_else(PoisonError::into_inner);
+                let stats = jitter.stats();
+                PlayoutReport {
+                    target_ms: jitter.target_delay().as_secs_f64() * 1000.0,
+                    played: stats.played,
+                    concealed: stats.concealed,
+                    dropped_late: stats.dropped_late,
+                    dropped_shrink: stats.dropped_shrink,
+                }
+            }),
         }
     });
     let camera = received.reports.remove(CAMERA);
@@ -339,8 +350,8 @@ impl Receiving {
         let playback = Arc::new(Playback::start(Box::new(EarSink { ear: Arc::clone(&ear), speaker }), None)?);
         let (state_tx, state) = watch::channel(None);
         let task = {
-            let (probes, receivers, playback) =
-                (Arc::clone(&probes), Arc::clone(&receivers), Arc::clone(&playback));
+            let (probes, receivers, playback, ear) =
+                (Arc::clone(&probes), Arc::clone(&receivers), Arc::clone(&playback), Arc::clone(&ear));
             let (runtime, patterned) = (Handle::current(), patterned.to_vec());
             tokio::spawn(async move {
                 while let Some(event) = events.recv().await {
@@ -352,7 +363,7 @@ impl Receiving {
                             let pattern =
                                 patterned.contains(&track.id).then(|| TestPattern::new(size.0, size.1));
                             if let Err(error) =
-                                receive_track(track, &runtime, &probes, &playback, &receivers, pattern)
+                                receive_track(track, &runtime, &probes, &playback, &receivers, &ear, pattern)
                             {
                                 tracing::warn!(%error, "a remote track could not be received");
                             }
@@ -406,10 +417,16 @@ fn receive_track(
     probes: &Arc<Mutex<HashMap<String, VideoProbe>>>,
     playback: &Playback,
     receivers: &Mutex<HashMap<String, VideoReceiver>>,
+    ear: &Mutex<Ear>,
     pattern: Option<TestPattern>,
 ) -> Result<()> {
     match track.kind {
-        TrackKind::Audio => playback.add_speaker(track.stream_id.clone(), receive_audio(track, runtime)),
+        TrackKind::Audio => {
+            let id = track.stream_id.clone();
+            let jitter = receive_audio(track, runtime);
+            ear.lock().unwrap_or_else(PoisonError::into_inner).playout = Some(Arc::clone(&jitter));
+            playback.add_speaker(id, jitter)
+        }
         TrackKind::Video => {
             let id = track.id.clone();
             probes

@@ -144,6 +144,8 @@ pub(crate) struct Ear {
     pub heard: Vec<f32>,
     /// Samples fed to the detector so far.
     fed: u64,
+    /// The received audio's jitter buffer, for its figures at the end.
+    pub playout: Option<Arc<Mutex<crate::jitter::JitterBuffer>>>,
 }
 
 impl Ear {
@@ -153,6 +155,7 @@ impl Ear {
             onsets: Vec::new(),
             heard: Vec::new(),
             fed: 0,
+            playout: None,
         }
     }
 }

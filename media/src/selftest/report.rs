@@ -55,6 +55,23 @@ pub struct AudioReport {
     pub mouth_to_ear_ms: Option<Percentiles>,
     /// 20 ms packets sent.
     pub packets_sent: u64,
+    /// What the receiver's jitter buffer did.
+    pub playout: Option<PlayoutReport>,
+}
+
+/// The receiving jitter buffer's figures at the end of the test.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct PlayoutReport {
+    /// The delay it aimed for at the end, in ms (adaptive: 10 to 200).
+    pub target_ms: f64,
+    /// Packets played.
+    pub played: u64,
+    /// Ticks concealed (lost packets, and ticks spent waiting for one).
+    pub concealed: u64,
+    /// Packets that came after their slot was played or concealed.
+    pub dropped_late: u64,
+    /// Packets skipped to give back delay it no longer needed.
+    pub dropped_shrink: u64,
 }
 
 /// The whole result. The top-level video fields repeat the camera track's
