@@ -2,8 +2,7 @@
 //! (list devices, run the call test, "Let me hear myself"), answered as
 //! plain [`crate::settings`] data and [`MediaEvent`]s.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -24,7 +23,8 @@ const LEVEL_EVERY: Duration = Duration::from_millis(100);
 /// level posted ten times a second. Stops when dropped.
 pub struct MicCheckHost {
     control: VoiceControl,
-    stop: Arc<AtomicBool>,
+    /// Dropped to stop the reporter at once (it waits on it between readings).
+    stop: Option<mpsc::Sender<()>>,
     reporter: Option<JoinHandle<()>>,
 }
 
@@ -44,15 +44,15 @@ impl MicCheckHost {
         let processing = call_bridge::processing(settings);
         let check = MicCheck::start(microphone, speaker, processing, control.clone())
             .map_err(|e| format!("Hearing yourself could not start: {e}"))?;
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = mpsc::channel();
         let reporter = {
-            let (control, stop) = (control.clone(), Arc::clone(&stop));
+            let control = control.clone();
             std::thread::Builder::new()
                 .name("concord-mic-check-level".into())
-                .spawn(move || report_levels(&check, &control, &stop, &post))
+                .spawn(move || report_levels(&check, &control, &stopped, &post))
                 .map_err(|e| format!("Hearing yourself could not start: {e}"))?
         };
-        Ok(Self { control, stop, reporter: Some(reporter) })
+        Ok(Self { control, stop: Some(stop), reporter: Some(reporter) })
     }
 
     /// The push-to-talk key went down (`true`) or up.
@@ -63,19 +63,18 @@ impl MicCheckHost {
 
 impl Drop for MicCheckHost {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(reporter) = self.reporter.take() {
             let _ = reporter.join();
         }
     }
 }
 
-/// Posts the level when it changes, until stopped or the microphone fails
-/// (then says why); the check stops when this returns.
-fn report_levels(check: &MicCheck, control: &VoiceControl, stop: &AtomicBool, post: &Post) {
+/// Posts the level when it changes, until `stopped` hangs up or the
+/// microphone fails (then says why); the check stops when this returns.
+fn report_levels(check: &MicCheck, control: &VoiceControl, stopped: &mpsc::Receiver<()>, post: &Post) {
     let mut last = None;
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(LEVEL_EVERY);
+    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(LEVEL_EVERY) {
         if let Some(reason) = check.ended() {
             post(MediaEvent::MicCheck(MicCheckReport::Ended(format!("Your microphone stopped: {reason}"))));
             return;
