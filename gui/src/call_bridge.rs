@@ -339,13 +339,19 @@ async fn sample_input(control: VoiceControl, post: Post, room: RoomId) {
     let mut last = None;
     loop {
         ticks.tick().await;
-        let (level_db, threshold_db, sending) = control.reading();
-        let reading = InputLevel { level_db: level_db.round(), threshold_db: threshold_db.round(), sending };
+        let reading = input_level(&control);
         if last != Some(reading) {
             last = Some(reading);
             post(MediaEvent::Call { room, report: CallReport::InputLevel(reading) });
         }
     }
+}
+
+/// The gate's latest reading, in whole dB (the meter's steps): what a call
+/// and "Let me hear myself" post when it changes.
+pub(crate) fn input_level(control: &VoiceControl) -> InputLevel {
+    let (level_db, threshold_db, sending) = control.reading();
+    InputLevel { level_db: level_db.round(), threshold_db: threshold_db.round(), sending }
 }
 
 /// Settings → Voice, as the media engine takes it.

@@ -12,7 +12,7 @@ use concord_media::voice::{MicCheck, VoiceControl};
 use concord_media::DeviceKind as MediaKind;
 
 use crate::call_bridge;
-use crate::media::protocol::{InputLevel, MediaEvent, MicCheckReport, Post};
+use crate::media::protocol::{MediaEvent, MicCheckReport, Post};
 use crate::settings::{CallTestSummary, DeviceChoices, DeviceKind, MediaSettings, Pick};
 
 /// How often "Let me hear myself" reports the level (as a call does).
@@ -79,8 +79,7 @@ fn report_levels(check: &MicCheck, control: &VoiceControl, stopped: &mpsc::Recei
             post(MediaEvent::MicCheck(MicCheckReport::Ended(format!("Your microphone stopped: {reason}"))));
             return;
         }
-        let (level_db, threshold_db, sending) = control.reading();
-        let reading = InputLevel { level_db: level_db.round(), threshold_db: threshold_db.round(), sending };
+        let reading = call_bridge::input_level(control);
         if last != Some(reading) {
             last = Some(reading);
             post(MediaEvent::MicCheck(MicCheckReport::Level(reading)));

@@ -118,8 +118,9 @@ impl WebCall {
         let inputs = Inputs(sender);
         let session = Session::new(start, commands, context, post, inputs.clone());
         wasm_bindgen_futures::spawn_local(session.run(receiver));
-        tick_stats(inputs.clone());
-        tick_levels(inputs.clone());
+        // The stats overlay once a second, the Settings meter ten times a second.
+        tick_every(1_000, inputs.clone(), || Input::StatsTick);
+        tick_every(100, inputs.clone(), || Input::LevelTick);
         Self { inputs }
     }
 
@@ -155,24 +156,12 @@ impl WebCall {
     }
 }
 
-/// A stats tick every second, until the session ends.
-fn tick_stats(inputs: Inputs) {
+/// Sends the session `tick()` every `ms` milliseconds, until it ends.
+fn tick_every(ms: u32, inputs: Inputs, tick: fn() -> Input) {
     wasm_bindgen_futures::spawn_local(async move {
         loop {
-            gloo_timers::future::TimeoutFuture::new(1_000).await;
-            if !inputs.send(Input::StatsTick) {
-                break;
-            }
-        }
-    });
-}
-
-/// A level tick every 100 ms (the Settings meter), until the session ends.
-fn tick_levels(inputs: Inputs) {
-    wasm_bindgen_futures::spawn_local(async move {
-        loop {
-            gloo_timers::future::TimeoutFuture::new(100).await;
-            if !inputs.send(Input::LevelTick) {
+            gloo_timers::future::TimeoutFuture::new(ms).await;
+            if !inputs.send(tick()) {
                 break;
             }
         }
@@ -561,21 +550,29 @@ impl Session {
         }
     }
 
-    /// Brings what is published in line with `want`, offers again if a
-    /// track was added, and tells the roster what is really on.
+    /// My live microphone capture, while there is one.
+    fn microphone_track(&self) -> Option<&MediaStreamTrack> {
+        self.publisher.as_ref().and_then(|p| p.microphone.as_ref()).and_then(|m| m.track.as_ref())
+    }
+
+    /// Whether my microphone is sent: not muted (or deafened), and in
+    /// push-to-talk mode only while the key is held.
+    fn microphone_sent(&self) -> bool {
+        let muted = self.want.muted || self.want.deafened;
+        let push_to_talk = self.devices.voice.input_mode == crate::settings::InputModeChoice::PushToTalk;
+        !muted && (!push_to_talk || self.push_to_talk_held)
+    }
+
     /// Muted, or push-to-talk with the key up: the microphone sends silence
     /// (its level says nobody speaks).
     fn enable_microphone(&self) {
-        let muted = self.want.muted || self.want.deafened;
-        let push_to_talk = self.devices.voice.input_mode == crate::settings::InputModeChoice::PushToTalk;
-        let sending = !muted && (!push_to_talk || self.push_to_talk_held);
-        if let Some(track) =
-            self.publisher.as_ref().and_then(|p| p.microphone.as_ref()).and_then(|m| m.track.as_ref())
-        {
-            track.set_enabled(sending);
+        if let Some(track) = self.microphone_track() {
+            track.set_enabled(self.microphone_sent());
         }
     }
 
+    /// Brings what is published in line with `want`, offers again if a
+    /// track was added, and tells the roster what is really on.
     async fn apply_want(&mut self) {
         if let Some(subscriber) = &self.subscriber {
             for (_, audio) in &subscriber.audio {
@@ -928,20 +925,17 @@ impl Session {
     /// connection's `media-source` stats, after the browser's own
     /// processing) and whether it is sent, when it changed.
     async fn sample_input_level(&mut self) {
-        let Some(publisher) = &self.publisher else { return };
-        if publisher.microphone.as_ref().and_then(|m| m.track.as_ref()).is_none() {
+        let Some(publisher) = self.publisher.as_ref().filter(|_| self.microphone_track().is_some()) else {
             return;
-        }
+        };
         let pc = publisher.peer.pc.clone();
         let Ok(report) = JsFuture::from(pc.get_stats()).await else { return };
         let Some(level) = stats::microphone_level(&report) else { return };
-        let muted = self.want.muted || self.want.deafened;
-        let push_to_talk = self.devices.voice.input_mode == crate::settings::InputModeChoice::PushToTalk;
         let reading = InputLevel {
             level_db: (20.0 * level.max(1e-5).log10()).round() as f32,
             // The browser sends whatever it hears: no sensitivity here.
             threshold_db: f32::NEG_INFINITY,
-            sending: !muted && (!push_to_talk || self.push_to_talk_held),
+            sending: self.microphone_sent(),
         };
         if self.last_input_level != Some(reading) {
             self.last_input_level = Some(reading);
