@@ -224,7 +224,10 @@ impl Adaptive {
 ///
 /// Playout follows the target without jumps. When the next packet is missing
 /// and less than the target would stay queued, the tick is concealed without
-/// skipping the packet (the delay grows by 20 ms). When every packet played
+/// skipping the packet (the delay grows by 20 ms). If at the next tick it is
+/// still missing while the packet after it has come, it was lost rather than
+/// late: the waiting tick stands as its concealment and the packet after it
+/// plays at once, so the wait leaves no lasting delay. When every packet played
 /// in the last half second or more waited (arrival to playout) at least a
 /// frame longer than the target, the buffer holds a frame for nothing: one
 /// packet per tick is dropped from the front (counted in
@@ -406,6 +409,7 @@ impl JitterBuffer {
             Some((&first, _)) if first > next && first - next >= CAPACITY as u64 => first,
             _ => next,
         };
+        let next = self.skip_lost(next);
         let next = self.shrink(next);
         if let Some((payload, arrived)) = self.held.remove(&next) {
             self.advance(next, false);
@@ -439,6 +443,21 @@ impl JitterBuffer {
             self.advance(next, true);
         }
         Some(Playout::Missing { seq: next as u16, next: following })
+    }
+
+    /// Adaptive: when a tick was already concealed waiting for `next` and the
+    /// packet after it is here while `next` is not, `next` is lost, not late:
+    /// that tick was its concealment, and playout goes on with the packet after
+    /// it now, so waiting for a lost packet adds no lasting delay. Returns the
+    /// new playout point.
+    fn skip_lost(&mut self, next: u64) -> u64 {
+        let Some(adaptive) = &self.adaptive else { return next };
+        let waited = adaptive.waiting.is_some_and(|(slot, _)| slot == next);
+        if !waited || self.held.contains_key(&next) || !self.held.contains_key(&(next + 1)) {
+            return next;
+        }
+        self.advance(next, true);
+        next + 1
     }
 
     /// Adaptive, while shrinking: drops `next` when it and the packet after it
@@ -896,6 +915,28 @@ mod tests {
         // A late duplicate of a played packet does not raise it.
         assert!(!jb.push(start + MS(500), 12, payload(12)));
         assert_eq!(jb.target_delay(), MS(40));
+    }
+
+    #[test]
+    fn a_lost_packet_costs_one_concealed_tick_and_no_lasting_delay() {
+        let start = Instant::now();
+        // At offsets 1-10 ms, packet 11 arrives after packet 10's tick.
+        for offset in [0, 3, 7, 10, 13, 19] {
+            // Packet 10 never arrives; nothing is queued behind it when its
+            // tick comes, so that tick waits for it, concealed.
+            let mut jb = JitterBuffer::adaptive(MS(10), MS(200));
+            let arrivals: Vec<_> = steady(0, 100, offset).into_iter().filter(|&(_, s)| s != 10).collect();
+            let ticks = run(&mut jb, start, &arrivals, 103);
+            let delays = delays(&ticks, &arrivals, 0);
+            let mut want = played(0..100);
+            want[10].1 = false;
+            assert_eq!(summary(&until_last_packet(ticks)), want, "offset {offset}");
+            assert_eq!(jb.stats().dropped_shrink, 0, "offset {offset}");
+            assert_eq!(jb.target_delay(), MS(10), "offset {offset}");
+            // Every packet after it plays as soon after its arrival as before the loss.
+            assert_eq!(delays.len(), 99);
+            assert!(delays.iter().all(|d| *d == delays[0]), "offset {offset}: {delays:?}");
+        }
     }
 
     #[test]
