@@ -167,9 +167,13 @@ fn call_frames_have_the_documented_shape() {
         json!({"type": "call_update", "room_id": "4", "muted": true, "deafened": false, "camera": true, "screen": true})
     );
     roundtrip(&ClientEvent::CallLeave(events::CallLeave { room_id: RoomId(4) }));
-    let ada =
-        events::CallParticipant { user_id: UserId(1), media: events::CallMedia::default(), joined_at_ms: 5 };
-    let ada_json = json!({"user_id": "1", "muted": false, "deafened": false, "camera": false, "screen": false, "joined_at_ms": 5});
+    let ada = events::CallParticipant {
+        user_id: UserId(1),
+        media: events::CallMedia::default(),
+        joined_at_ms: 5,
+        speaking: true,
+    };
+    let ada_json = json!({"user_id": "1", "muted": false, "deafened": false, "camera": false, "screen": false, "joined_at_ms": 5, "speaking": true});
     assert_eq!(
         roundtrip(&ServerEvent::CallJoined(events::CallJoined {
             room_id: RoomId(4),

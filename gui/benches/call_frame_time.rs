@@ -36,6 +36,7 @@ fn scene() -> AppState {
             user_id: UserId(i),
             media: CallMedia { camera: i != 1, muted: i % 3 == 0, ..Default::default() },
             joined_at_ms: i,
+            speaking: false,
         })
         .collect();
     state.rooms.push(Room {

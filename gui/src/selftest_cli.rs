@@ -13,9 +13,12 @@ use concord_media::selftest::{self, SelftestOptions};
 #[derive(Debug, Parser)]
 #[command(name = "concord selftest", long_about = None)]
 struct Cli {
-    /// How long media flows, in seconds.
+    /// How long media flows, in seconds (with --frames, the most it flows).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=3600))]
     seconds: u32,
+    /// End once every video track has sent this many frames.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    frames: Option<u64>,
     /// Camera resolution.
     #[arg(long, default_value = "1280x720")]
     resolution: Resolution,
@@ -77,6 +80,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, clap::Error> {
         options = options.with_devices();
     }
     options.seconds = cli.seconds;
+    options.frames = cli.frames;
     options.fps = cli.fps;
     options.loss_percent = cli.loss;
     options.bitrate_bps = cli.bitrate_kbps.map(|kbps| kbps * 1000);
@@ -154,11 +158,12 @@ mod tests {
     #[test]
     fn options_are_read_and_explicit_picks_win_over_devices() {
         let Ok(Invocation::Run(options)) = parse(&args(
-            "--seconds 3 --resolution 640x360 --loss 2.5 --camera off --devices --microphone tone",
+            "--seconds 3 --frames 40 --resolution 640x360 --loss 2.5 --camera off --devices --microphone tone",
         )) else {
             panic!("not a run");
         };
         assert_eq!((options.seconds, options.width, options.height), (3, 640, 360));
+        assert_eq!(options.frames, Some(40));
         assert_eq!(options.loss_percent, 2.5);
         assert_eq!(options.camera, SourceChoice::Off);
         assert_eq!(options.microphone, SourceChoice::Synthetic);
@@ -176,6 +181,7 @@ mod tests {
         assert!(error("--resolution 1280").contains("WxH"));
         assert!(error("--loss 80").contains("0 to 50"));
         assert!(error("--seconds").contains("a value is required"));
+        assert!(error("--frames 0").contains("0 is not in 1.."));
         assert!(error("--frobnicate").contains("unexpected argument"));
         assert!(!parse(&args("--help")).unwrap_err().use_stderr(), "help is not an error");
     }

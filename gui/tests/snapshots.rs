@@ -111,11 +111,13 @@ fn room_state() -> AppState {
                 user_id: UserId(2),
                 media: concord_common::events::CallMedia { muted: true, ..Default::default() },
                 joined_at_ms: 0,
+                speaking: false,
             },
             concord_common::events::CallParticipant {
                 user_id: UserId(1),
                 media: concord_common::events::CallMedia::default(),
                 joined_at_ms: 1,
+                speaking: false,
             },
         ],
         created_at_ms: 0,
@@ -237,8 +239,12 @@ fn call_screen() {
         state.room_forms.add_open = false;
         let room = state.rooms.iter_mut().find(|r| r.id == RoomId(7)).unwrap();
         room.members.push(PublicUser { id: UserId(3), username: "carol".into() });
-        let participant =
-            |id: i64, media: CallMedia| CallParticipant { user_id: UserId(id), media, joined_at_ms: id };
+        let participant = |id: i64, media: CallMedia| CallParticipant {
+            user_id: UserId(id),
+            media,
+            joined_at_ms: id,
+            speaking: false,
+        };
         room.in_call = vec![
             participant(1, CallMedia::default()),
             participant(2, CallMedia { camera: true, screen: true, ..Default::default() }),

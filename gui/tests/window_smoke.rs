@@ -79,7 +79,7 @@ fn the_desktop_binary_logs_in_by_keyboard_in_a_real_window() {
     let _wm = start_window_manager(&display);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
         .args(["selftest", "--screen", "Window: Concord", "--camera", "off", "--microphone", "off"])
-        .args(["--seconds", "2", "--resolution", "640x360"])
+        .args(["--frames", "10", "--seconds", "60", "--resolution", "640x360"])
         .env("DISPLAY", &display)
         .output()
         .unwrap();

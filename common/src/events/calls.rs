@@ -51,6 +51,10 @@ pub struct CallParticipant {
     pub media: CallMedia,
     /// When they joined, Unix milliseconds.
     pub joined_at_ms: i64,
+    /// Speaking now (the SFU's detector): so someone who joins, or opens the
+    /// app, mid-sentence sees who talks; changes come as `call_speaking`.
+    #[serde(default)]
+    pub speaking: bool,
 }
 
 /// Client → server `call_join`: join a room's call from this connection.

@@ -14,9 +14,12 @@
 //! - [`receive`]: per remote track, frames counted (or decoded and their
 //!   test-pattern stamps read back) and the tone heard.
 //! - [`report`]: what a participant saw, as the bot prints it.
+//! - [`until`]: a bot process's call ends once its participants have
+//!   received what they wait for from each other.
 
 pub mod options;
 pub mod participant;
 pub mod receive;
 pub mod report;
 pub mod session;
+pub mod until;

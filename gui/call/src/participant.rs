@@ -28,6 +28,7 @@ use crate::report::{ParticipantReport, RemoteReport};
 use crate::session::{
     CallSession, LocalMedia, RemoteMedia, SessionInput, VideoFeed, INPUT_QUEUE, JOIN_DEADLINE,
 };
+use crate::until::ReceivedBoard;
 
 /// Who the participant is, and where.
 #[derive(Debug, Clone)]
@@ -64,6 +65,29 @@ pub async fn run_until(
     duration: Duration,
     stop: impl std::future::Future<Output = ()>,
 ) -> ParticipantReport {
+    run_with(account, room, media, Stay { duration, stop, board: None }).await
+}
+
+/// [`run`] as one of a process's participants who all leave once each has
+/// received what `board` wants from the others (`duration` stays the upper
+/// bound): the bot's `--until-received`.
+pub async fn run_watched(
+    account: Account,
+    room: RoomId,
+    media: MediaOptions,
+    duration: Duration,
+    board: Arc<ReceivedBoard>,
+) -> ParticipantReport {
+    let stop = Arc::clone(&board).wait();
+    run_with(account, room, media, Stay { duration, stop, board: Some(board) }).await
+}
+
+async fn run_with(
+    account: Account,
+    room: RoomId,
+    media: MediaOptions,
+    stay: Stay<impl std::future::Future<Output = ()>>,
+) -> ParticipantReport {
     let mut report = ParticipantReport { room_id: Some(room), ..ParticipantReport::default() };
     let mut net = Net::start(Arc::new(|| {}));
     let auth = match log_in(&mut net, &account).await {
@@ -74,7 +98,10 @@ pub async fn run_until(
         }
     };
     report.user_id = Some(auth.user.id);
-    call(net, room, auth.user.id, media, &account.server, Stay { duration, stop }, &mut report).await;
+    if let Some(board) = &stay.board {
+        board.member(auth.user.id);
+    }
+    call(net, room, auth.user.id, media, &account.server, stay, &mut report).await;
     report
 }
 
@@ -89,10 +116,12 @@ fn wanted(media: &MediaOptions) -> CallMedia {
 }
 
 /// How long a participant stays in the call: `duration` at most, less if
-/// `stop` completes first.
+/// `stop` completes first (with a board, when it is complete).
 struct Stay<F> {
     duration: Duration,
     stop: F,
+    /// Where the participant's received tracks show (`--until-received`).
+    board: Option<Arc<ReceivedBoard>>,
 }
 
 /// Runs the session for its stay (sharing the screen mid-call when asked),
@@ -107,8 +136,9 @@ async fn call(
     report: &mut ParticipantReport,
 ) {
     let want = wanted(&media);
+    let board = stay.board.map(|board| (me, board));
     let mut tracks =
-        BotTracks { decode: media.decode, watches: Vec::new(), round_trips: Vec::new(), mixer: None };
+        BotTracks { decode: media.decode, watches: Vec::new(), round_trips: Vec::new(), mixer: None, board };
     let mut sources = BotSources { media: media.clone(), room: None, reference: None };
     if let Some(path) = media.echo_path {
         // What the bot hears is mixed and played into its simulated room,
@@ -306,6 +336,8 @@ struct BotTracks {
     round_trips: Vec<std::time::Duration>,
     /// With a simulated room: what the bot hears, mixed (ticked by its microphone).
     mixer: Option<Arc<Mutex<Mixer>>>,
+    /// With `--until-received`: who I am, and where my tracks' progress is shown.
+    board: Option<(UserId, Arc<ReceivedBoard>)>,
 }
 
 impl RemoteMedia for BotTracks {
@@ -319,7 +351,11 @@ impl RemoteMedia for BotTracks {
             }
             _ => None,
         };
-        self.watches.push((user, TrackWatch::start(track, source, self.decode, playout, runtime)));
+        let watch = TrackWatch::start(track, source, self.decode, playout, runtime);
+        if let Some((me, board)) = &self.board {
+            board.watching(*me, user, source, watch.progress());
+        }
+        self.watches.push((user, watch));
     }
 
     fn tracks_cleared(&mut self) {
@@ -339,5 +375,11 @@ impl RemoteMedia for BotTracks {
 
     fn round_trip(&mut self, rtt: std::time::Duration) {
         self.round_trips.push(rtt);
+    }
+
+    fn first_spoke(&mut self, user: UserId) {
+        if let Some((me, board)) = &self.board {
+            board.spoke(*me, user);
+        }
     }
 }

@@ -72,6 +72,23 @@ impl Counters {
     }
 }
 
+/// A look at one watched track's frame count, from elsewhere (see [`crate::until`]).
+#[derive(Clone)]
+pub struct TrackProgress(Arc<Mutex<Counters>>);
+
+impl TrackProgress {
+    /// Frames (audio: packets) received so far.
+    pub fn frames(&self) -> u64 {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).frames
+    }
+}
+
+impl std::fmt::Debug for TrackProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TrackProgress").field(&self.frames()).finish()
+    }
+}
+
 /// One remote track being watched until dropped.
 pub struct TrackWatch {
     source: TrackSource,
@@ -173,7 +190,12 @@ impl TrackWatch {
 
     /// Frames so far.
     pub fn frames(&self) -> u64 {
-        self.counters.lock().unwrap_or_else(PoisonError::into_inner).frames
+        self.progress().frames()
+    }
+
+    /// A handle that reads this track's frame count.
+    pub fn progress(&self) -> TrackProgress {
+        TrackProgress(Arc::clone(&self.counters))
     }
 
     /// What arrived so far.

@@ -117,6 +117,8 @@ pub trait RemoteMedia: Send {
     }
     /// The receiving connection's round-trip time, measured again every second.
     fn round_trip(&mut self, _rtt: Duration) {}
+    /// The server reported `user` speaking, for the first time in this session.
+    fn first_spoke(&mut self, _user: UserId) {}
 }
 
 /// How the session went, when it has ended.
@@ -470,6 +472,12 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
     async fn on_server_event(&mut self, event: ServerEvent) -> bool {
         match event {
             ServerEvent::CallJoined(joined) if joined.room_id == self.room => {
+                for speaker in joined.participants.iter().filter(|p| p.speaking) {
+                    if !self.summary.speaking_seen.contains(&speaker.user_id) {
+                        self.summary.speaking_seen.push(speaker.user_id);
+                        self.remote.first_spoke(speaker.user_id);
+                    }
+                }
                 // The relays (fresh credentials) the publishing connection may take.
                 self.peer_options.ice_servers = media_ice_servers(&joined.ice_servers);
                 self.apply_want().await;
@@ -498,6 +506,7 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
                     && !self.summary.speaking_seen.contains(&speaking.user_id) =>
             {
                 self.summary.speaking_seen.push(speaking.user_id);
+                self.remote.first_spoke(speaking.user_id);
             }
             ServerEvent::CallLeft(left) if left.room_id == self.room => match left.reason {
                 CallLeftReason::Left => self.in_call = false,

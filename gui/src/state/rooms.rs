@@ -186,6 +186,12 @@ impl AppState {
     pub(super) fn set_rooms(&mut self, rooms: Vec<Room>) -> Vec<Effect> {
         self.rooms = rooms;
         self.rooms.sort_by_key(|r| r.id);
+        // Who speaks now comes with each room's call roster.
+        self.speaking = self
+            .rooms
+            .iter()
+            .flat_map(|r| r.in_call.iter().filter(|p| p.speaking).map(|p| (r.id, p.user_id)))
+            .collect();
         let rooms = &self.rooms;
         self.room_chats.retain(|id, _| rooms.iter().any(|r| r.id == *id));
         if self.selected_room.is_some_and(|id| self.room(id).is_none()) {
@@ -273,10 +279,18 @@ impl AppState {
                 }
             }
             CallChange::Snapshot(_, participants) => {
-                self.speaking.retain(|(r, u)| *r != room_id || participants.iter().any(|p| p.user_id == *u));
+                // Who speaks comes with the roster (someone mid-sentence when I look).
+                self.speaking.retain(|(r, _)| *r != room_id);
+                self.speaking
+                    .extend(participants.iter().filter(|p| p.speaking).map(|p| (room_id, p.user_id)));
                 room.in_call = participants;
             }
             CallChange::Upsert(_, participant) => {
+                if participant.speaking {
+                    self.speaking.insert((room_id, participant.user_id));
+                } else {
+                    self.speaking.remove(&(room_id, participant.user_id));
+                }
                 match room.in_call.iter_mut().find(|p| p.user_id == participant.user_id) {
                     Some(existing) => *existing = participant,
                     None => room.in_call.push(participant),

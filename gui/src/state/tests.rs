@@ -355,6 +355,7 @@ fn who_is_in_a_rooms_call_follows_the_call_events() {
         user_id: UserId(2),
         media: CallMedia { muted, ..Default::default() },
         joined_at_ms: 1,
+        speaking: false,
     };
     let server = |e| NetEvent::Server(e);
     state.apply(server(ServerEvent::CallParticipantJoined(events::CallParticipantJoined {
@@ -398,6 +399,24 @@ fn who_is_in_a_rooms_call_follows_the_call_events() {
     })));
     assert!(!state.is_speaking(room, UserId(2)), "leaving ends speaking");
     assert!(state.room(room).unwrap().in_call.is_empty());
+    // Joining while someone talks: the roster says who speaks now (no
+    // call_speaking comes until they pause), and an update keeps it current.
+    state.apply(server(ServerEvent::CallJoined(events::CallJoined {
+        room_id: room,
+        participants: vec![CallParticipant { speaking: true, ..bob(false) }],
+        ice_servers: vec![],
+    })));
+    assert!(state.is_speaking(room, UserId(2)), "the roster says bob speaks");
+    state.apply(server(ServerEvent::CallParticipantUpdated(events::CallParticipantUpdated {
+        room_id: room,
+        participant: bob(true),
+    })));
+    assert!(!state.is_speaking(room, UserId(2)), "the update says bob no longer speaks");
+    state.apply(server(ServerEvent::CallParticipantLeft(events::CallParticipantLeft {
+        room_id: room,
+        user_id: UserId(2),
+        reason: CallLeftReason::Left,
+    })));
     // Events for a room not (or no longer) in the list change nothing.
     state.apply(server(ServerEvent::CallParticipantJoined(events::CallParticipantJoined {
         room_id: RoomId(6),
@@ -490,7 +509,8 @@ fn the_call_ends_when_the_server_takes_me_out_and_a_lost_connection_rejoins() {
     let mut state = in_a_room();
     let _ = state.join_call(RoomId(5), JoinMode::ListenOnly);
     assert!(state.call.as_ref().unwrap().want.muted, "listen-only sends nothing");
-    let bob = CallParticipant { user_id: UserId(2), media: CallMedia::default(), joined_at_ms: 1 };
+    let bob =
+        CallParticipant { user_id: UserId(2), media: CallMedia::default(), joined_at_ms: 1, speaking: false };
     let mut effects =
         state.apply(NetEvent::Server(ServerEvent::CallParticipantJoined(events::CallParticipantJoined {
             room_id: RoomId(5),

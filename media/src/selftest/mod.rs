@@ -45,13 +45,19 @@ const MICROPHONE: &str = "microphone";
 /// Screens are shared at up to 15 frames per second (text needs sharpness, not motion).
 const SCREEN_FPS: u32 = 15;
 /// How long the two peers may take to connect.
+/// How often the frames sent are looked at when the test ends on a count of them.
+const FRAMES_CHECK: Duration = Duration::from_millis(50);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SelftestOptions {
-    /// How long media flows.
+    /// How long media flows; with [`SelftestOptions::frames`], the most it flows.
     pub seconds: u32,
+    /// End as soon as every video track has sent this many frames (`seconds`
+    /// stays the upper bound): a check that needs N frames waits for them,
+    /// however slow the machine, instead of for a fixed time.
+    pub frames: Option<u64>,
     /// Camera resolution.
     pub width: u32,
     /// Camera resolution.
@@ -76,6 +82,7 @@ impl Default for SelftestOptions {
     fn default() -> Self {
         Self {
             seconds: 5,
+            frames: None,
             width: 1280,
             height: 720,
             fps: 30,
@@ -136,7 +143,7 @@ pub async fn run(options: SelftestOptions) -> Result<SelftestReport> {
     let connect_ms = receiving.wait_connected(call.started).await?;
     let mut sending =
         Sending::start(&mut sources, &call.tracks, &options, (width, height), call.sender_events)?;
-    let ended = sending.run_for(Duration::from_secs(u64::from(options.seconds.max(1)))).await;
+    let ended = sending.run_for(Duration::from_secs(u64::from(options.seconds.max(1))), options.frames).await;
     let sent = sending.stop();
     // Let the tail arrive before reading what the receiver got.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -517,14 +524,29 @@ impl Sending {
         Ok(Self { video, audio, media_events, pli_task })
     }
 
-    /// Lets media flow for `duration`; returns the sources that ended meanwhile.
-    async fn run_for(&mut self, duration: Duration) -> Vec<String> {
+    /// Lets media flow for `duration`, or until every video track has sent
+    /// `frames` frames when given; returns the sources that ended meanwhile.
+    async fn run_for(&mut self, duration: Duration, frames: Option<u64>) -> Vec<String> {
         let mut ended = Vec::new();
-        let until = Instant::now() + duration;
-        while let Ok(Some(MediaEvent::SourceEnded { track_id, reason })) =
-            tokio::time::timeout_at(until.into(), self.media_events.recv()).await
-        {
-            ended.push(format!("{track_id} ended: {reason}"));
+        let until = tokio::time::Instant::from(Instant::now() + duration);
+        let mut check = tokio::time::interval(FRAMES_CHECK);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => break,
+                event = self.media_events.recv() => match event {
+                    Some(MediaEvent::SourceEnded { track_id, reason }) => {
+                        ended.push(format!("{track_id} ended: {reason}"));
+                    }
+                    None => break,
+                },
+                _ = check.tick(), if frames.is_some() => {
+                    let sent = |(sender, _): &(Arc<VideoSender>, String)| sender.stats().sent.load(Ordering::Relaxed);
+                    let video = !self.video.is_empty();
+                    if video && frames.is_some_and(|wanted| self.video.values().all(|track| sent(track) >= wanted)) {
+                        break;
+                    }
+                }
+            }
         }
         ended
     }

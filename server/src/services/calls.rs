@@ -51,6 +51,10 @@ impl Roster {
         self.rooms.get(&room)?.iter().find(|s| s.conn == conn)
     }
 
+    fn seat_of_user(&mut self, room: RoomId, user: UserId) -> Option<&mut Seat> {
+        self.rooms.get_mut(&room)?.iter_mut().find(|s| s.participant.user_id == user)
+    }
+
     fn take_seat(&mut self, room: RoomId, user: UserId) -> Option<Seat> {
         let seats = self.rooms.get_mut(&room)?;
         let at = seats.iter().position(|s| s.participant.user_id == user)?;
@@ -124,6 +128,10 @@ impl Calls {
                 self.hub.send_to(conn, &frame);
             }
             SfuEvent::Speaking { room, user, speaking } => {
+                // Kept in the roster, for those who join or look later.
+                if let Some(seat) = self.roster().seat_of_user(room, user) {
+                    seat.participant.speaking = speaking;
+                }
                 // To every member, like the roster: the sidebar shows who
                 // speaks in a room's call without joining it.
                 let members = rooms::member_ids(&self.pool, room).await.unwrap_or_default();
@@ -236,7 +244,8 @@ impl Calls {
                     .and_then(|seats| seats.iter_mut().find(|s| s.participant.user_id == user));
                 if let Some(seat) = seat {
                     seat.conn = conn;
-                    seat.participant = CallParticipant { user_id: user, media, joined_at_ms };
+                    let speaking = seat.participant.speaking;
+                    seat.participant = CallParticipant { user_id: user, media, joined_at_ms, speaking };
                     let participant = seat.participant.clone();
                     self.tell(
                         &members,
@@ -248,7 +257,8 @@ impl Calls {
                 }
             }
             None => {
-                let participant = CallParticipant { user_id: user, media, joined_at_ms: now_ms() };
+                let participant =
+                    CallParticipant { user_id: user, media, joined_at_ms: now_ms(), speaking: false };
                 roster.rooms.entry(room).or_default().push(Seat { conn, participant: participant.clone() });
                 roster.by_conn.insert(conn, room);
                 self.sfu.tell(SfuCommand::Join { room, conn, user });

@@ -5,12 +5,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use concord_call::options::{write_pattern_h264, MediaOptions, Resolution, VideoChoice};
 use concord_call::participant::{self, Account};
 use concord_call::report::ParticipantReport;
+use concord_call::until::{self, ReceivedBoard};
 use concord_common::RoomId;
 use concord_media::voice::{EchoPath, VoiceSettings};
 
@@ -41,9 +43,14 @@ struct Cli {
     /// The username to register with.
     #[arg(long)]
     username: Option<String>,
-    /// How long to stay in the call (and, with --write-h264, how much to write).
+    /// How long to stay in the call (and, with --write-h264, how much to write);
+    /// with --until-received, the most it stays.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Leave as soon as each participant of this process has received N
+    /// frames of every other one's camera and a second of its microphone.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    until_received: Option<u64>,
     /// Participants in this process.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     participants: u16,
@@ -182,6 +189,12 @@ async fn run(cli: &Cli) -> Vec<ParticipantReport> {
     };
     let server = server.trim_end_matches('/');
     let participants = usize::from(cli.participants);
+    let board = cli.until_received.map(|frames| {
+        let media = cli.media();
+        let camera = (media.video != VideoChoice::None).then_some(frames);
+        let audio = media.tone_hz.is_some().then_some(until::AUDIO_FRAMES);
+        ReceivedBoard::new(participants, camera, audio)
+    });
     let mut tasks = Vec::new();
     for i in 1..=participants {
         let account = Account {
@@ -196,7 +209,12 @@ async fn run(cli: &Cli) -> Vec<ParticipantReport> {
         // Each participant its own tone, so a listener can tell them apart.
         media.tone_hz = media.tone_hz.map(|hz| hz + 110.0 * (i - 1) as f32);
         let seconds = Duration::from_secs(cli.seconds);
-        tasks.push(tokio::spawn(participant::run(account, room, media, seconds)));
+        tasks.push(match &board {
+            Some(board) => {
+                tokio::spawn(participant::run_watched(account, room, media, seconds, Arc::clone(board)))
+            }
+            None => tokio::spawn(participant::run(account, room, media, seconds)),
+        });
     }
     let mut reports = Vec::new();
     for task in tasks {

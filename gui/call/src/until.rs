@@ -1,0 +1,106 @@
+//! Ending a bot process's call once what it waits for has arrived
+//! (`concord-bot --until-received N`): every participant of the process has
+//! received N frames of each other one's camera and a second of its
+//! microphone, and (when they send sound) has been told that each of them,
+//! itself included, speaks. A test then ends when its condition holds, however slow the
+//! machine, instead of after a fixed stay (`--seconds` stays the deadline).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use concord_common::events::TrackSource;
+use concord_common::UserId;
+
+use crate::receive::TrackProgress;
+
+/// A second of 20 ms audio packets: enough for the tone to be read back.
+pub const AUDIO_FRAMES: u64 = 50;
+/// How often the board is looked at.
+const CHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// What one process's participants have received from each other.
+#[derive(Debug)]
+pub struct ReceivedBoard {
+    participants: usize,
+    /// Camera frames wanted from each other participant (None: they send no camera).
+    camera_frames: Option<u64>,
+    /// Microphone frames wanted from each other participant (None: they send none).
+    audio_frames: Option<u64>,
+    state: Mutex<Board>,
+}
+
+#[derive(Debug, Default)]
+struct Board {
+    /// The participants who have logged in.
+    members: Vec<UserId>,
+    /// (receiver, sender, what, its progress).
+    tracks: Vec<(UserId, UserId, TrackSource, TrackProgress)>,
+    /// (receiver, speaker): the server told the receiver the speaker speaks.
+    spoke: Vec<(UserId, UserId)>,
+}
+
+impl ReceivedBoard {
+    /// A board for `participants` in one process, each wanting
+    /// `camera_frames` of every other's camera and `audio_frames` of its
+    /// microphone (None where the others send none).
+    pub fn new(participants: usize, camera_frames: Option<u64>, audio_frames: Option<u64>) -> Arc<Self> {
+        Arc::new(Self { participants, camera_frames, audio_frames, state: Mutex::default() })
+    }
+
+    /// `user` is one of the process's participants.
+    pub fn member(&self, user: UserId) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if !state.members.contains(&user) {
+            state.members.push(user);
+        }
+    }
+
+    /// `receiver` watches `sender`'s track carrying `source`.
+    pub fn watching(&self, receiver: UserId, sender: UserId, source: TrackSource, progress: TrackProgress) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.tracks.push((receiver, sender, source, progress));
+    }
+
+    /// The server told `receiver` that `speaker` speaks.
+    pub fn spoke(&self, receiver: UserId, speaker: UserId) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.spoke.push((receiver, speaker));
+    }
+
+    /// Whether every participant has what it wants from every other.
+    pub fn complete(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.members.len() < self.participants {
+            return false;
+        }
+        let has = |receiver: UserId, sender: UserId, source: TrackSource, wanted: Option<u64>| {
+            wanted.is_none_or(|wanted| {
+                state.tracks.iter().any(|(r, s, what, progress)| {
+                    (*r, *s, *what) == (receiver, sender, source) && progress.frames() >= wanted
+                })
+            })
+        };
+        let heard_speak = |receiver: UserId, speaker: UserId| {
+            self.audio_frames.is_none() || state.spoke.contains(&(receiver, speaker))
+        };
+        state.members.iter().all(|&receiver| {
+            state.members.iter().all(|&sender| {
+                heard_speak(receiver, sender)
+                    && (sender == receiver
+                        || has(receiver, sender, TrackSource::Camera, self.camera_frames)
+                            && has(receiver, sender, TrackSource::Microphone, self.audio_frames))
+            })
+        })
+    }
+
+    /// Completes once [`ReceivedBoard::complete`] holds.
+    pub async fn wait(self: Arc<Self>) {
+        let mut check = tokio::time::interval(CHECK_EVERY);
+        loop {
+            check.tick().await;
+            if self.complete() {
+                return;
+            }
+        }
+    }
+}
