@@ -553,18 +553,25 @@ impl Interceptor for KeyframeRequestForwarder {
 }
 
 /// The passive TCP candidates (`a=candidate:… tcp … tcptype passive`) in
-/// `sdp`, as candidate strings.
+/// `sdp`, as candidate strings, each once: an SDP may repeat a candidate in
+/// several media sections, and each one handed over is a TCP connection dialled.
 fn passive_tcp_candidates(sdp: &str) -> Vec<String> {
-    sdp.lines()
+    let mut found: Vec<String> = Vec::new();
+    let passive = sdp
+        .lines()
         .filter_map(|line| line.trim_end().strip_prefix("a="))
         .filter(|candidate| candidate.starts_with("candidate:"))
         .filter(|candidate| {
             let fields: Vec<&str> = candidate.split_whitespace().collect();
             fields.get(2).is_some_and(|p| p.eq_ignore_ascii_case("tcp"))
                 && fields.windows(2).any(|w| w[0] == "tcptype" && w[1] == "passive")
-        })
-        .map(str::to_owned)
-        .collect()
+        });
+    for candidate in passive {
+        if !found.iter().any(|known| known == candidate) {
+            found.push(candidate.to_owned());
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -572,12 +579,14 @@ mod tests {
     use super::passive_tcp_candidates;
 
     #[test]
-    fn only_passive_tcp_candidates_are_dialled() {
+    fn only_passive_tcp_candidates_are_dialled_each_once() {
         let sdp = "v=0\r\n\
             a=candidate:1 1 udp 2130706431 203.0.113.7 7882 typ host\r\n\
             a=candidate:2 1 tcp 1671430143 203.0.113.7 7882 typ host tcptype passive\r\n\
             a=candidate:3 1 tcp 1671430143 203.0.113.7 9 typ host tcptype active\r\n\
-            a=candidate:4 1 TCP 1671430143 203.0.113.8 443 typ host tcptype passive\r\n";
+            a=candidate:4 1 TCP 1671430143 203.0.113.8 443 typ host tcptype passive\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 102\r\n\
+            a=candidate:2 1 tcp 1671430143 203.0.113.7 7882 typ host tcptype passive\r\n";
         assert_eq!(
             passive_tcp_candidates(sdp),
             [
