@@ -579,6 +579,11 @@ mod tests {
         (0..count).map(|i| (i as u64 * 20 + delay, first.wrapping_add(i))).collect()
     }
 
+    /// [`steady`] from 0, with the packets `late` picks arriving `by_ms` later.
+    fn delayed(count: u16, late: impl Fn(u16) -> bool, by_ms: u64) -> Vec<(u64, u16)> {
+        steady(0, count, 0).into_iter().map(|(t, s)| if late(s) { (t + by_ms, s) } else { (t, s) }).collect()
+    }
+
     #[test]
     fn unwrapping() {
         assert_eq!(unwrap_near(5, SEQ_BASE + 65_534), SEQ_BASE + 65_536 + 5);
@@ -891,10 +896,7 @@ mod tests {
         // Packets 10 and 11 arrive 30 ms late: with nothing queued, the tick of 10 is
         // concealed while waiting for it (the delay grows 20 ms), then it plays.
         let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
-        let arrivals: Vec<_> = steady(0, 20, 0)
-            .into_iter()
-            .map(|(t, s)| if s == 10 || s == 11 { (t + 30, s) } else { (t, s) })
-            .collect();
+        let arrivals = delayed(20, |s| s == 10 || s == 11, 30);
         let out = until_last_packet(run(&mut jb, start, &arrivals, 22));
         let mut want = played(0..20);
         want.insert(10, (10, false));
@@ -904,8 +906,7 @@ mod tests {
 
         // Only 10 is late: 11 is queued, so 10 is skipped, and dropped when it arrives.
         let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
-        let arrivals: Vec<_> =
-            steady(0, 20, 0).into_iter().map(|(t, s)| if s == 10 { (t + 30, s) } else { (t, s) }).collect();
+        let arrivals = delayed(20, |s| s == 10, 30);
         let out = until_last_packet(run(&mut jb, start, &arrivals, 22));
         let mut want = played(0..20);
         want[10].1 = false;
@@ -946,10 +947,7 @@ mod tests {
         // more delay) and the target rises to 40 ms; 5 s later it falls back
         // to 20 ms, and the frame it holds for nothing goes with one drop.
         let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
-        let arrivals: Vec<_> = steady(0, 500, 0)
-            .into_iter()
-            .map(|(t, s)| if s == 10 || s == 11 { (t + 30, s) } else { (t, s) })
-            .collect();
+        let arrivals = delayed(500, |s| s == 10 || s == 11, 30);
         let ticks = run(&mut jb, start, &arrivals, 503);
         assert!(delays(&ticks, &arrivals, 20).iter().take(50).all(|&d| (40..60).contains(&d)));
         assert_eq!(jb.target_delay(), MS(20));
@@ -962,10 +960,7 @@ mod tests {
         let start = Instant::now();
         let mut jb = JitterBuffer::adaptive(MS(20), MS(200));
         // From packet 100 on, everything arrives 150 ms later.
-        let arrivals: Vec<_> = steady(0, 200, 0)
-            .into_iter()
-            .map(|(t, s)| if s >= 100 { (t + 150, s) } else { (t, s) })
-            .collect();
+        let arrivals = delayed(200, |s| s >= 100, 150);
         let out = until_last_packet(run(&mut jb, start, &arrivals, 215));
         let mut want = played(0..100);
         want.extend([(100, false); 5]);
@@ -984,10 +979,7 @@ mod tests {
 
     /// A steady stream of 60 s whose packets 100..106 arrive 150 ms late.
     fn late_burst() -> Vec<(u64, u16)> {
-        steady(0, 3000, 0)
-            .into_iter()
-            .map(|(t, s)| if (100..106).contains(&s) { (t + 150, s) } else { (t, s) })
-            .collect()
+        delayed(3000, |s| (100..106).contains(&s), 150)
     }
 
     #[test]

@@ -469,14 +469,20 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
         true
     }
 
+    /// The server says `user` speaks (in the roster or as a change): noted
+    /// once, and the remote side told the first time.
+    fn saw_speaking(&mut self, user: UserId) {
+        if !self.summary.speaking_seen.contains(&user) {
+            self.summary.speaking_seen.push(user);
+            self.remote.first_spoke(user);
+        }
+    }
+
     async fn on_server_event(&mut self, event: ServerEvent) -> bool {
         match event {
             ServerEvent::CallJoined(joined) if joined.room_id == self.room => {
                 for speaker in joined.participants.iter().filter(|p| p.speaking) {
-                    if !self.summary.speaking_seen.contains(&speaker.user_id) {
-                        self.summary.speaking_seen.push(speaker.user_id);
-                        self.remote.first_spoke(speaker.user_id);
-                    }
+                    self.saw_speaking(speaker.user_id);
                 }
                 // The relays (fresh credentials) the publishing connection may take.
                 self.peer_options.ice_servers = media_ice_servers(&joined.ice_servers);
@@ -500,13 +506,8 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
                     self.problem(format!("could not answer the server's offer: {error}"));
                 }
             }
-            ServerEvent::CallSpeaking(speaking)
-                if speaking.room_id == self.room
-                    && speaking.speaking
-                    && !self.summary.speaking_seen.contains(&speaking.user_id) =>
-            {
-                self.summary.speaking_seen.push(speaking.user_id);
-                self.remote.first_spoke(speaking.user_id);
+            ServerEvent::CallSpeaking(speaking) if speaking.room_id == self.room && speaking.speaking => {
+                self.saw_speaking(speaking.user_id);
             }
             ServerEvent::CallLeft(left) if left.room_id == self.room => match left.reason {
                 CallLeftReason::Left => self.in_call = false,
