@@ -64,15 +64,22 @@ pub struct Settings {
     /// Events queued for one websocket before it counts as too slow and is closed.
     #[serde(default = "default_ws_queue_len")]
     pub ws_queue_len: usize,
-    /// The one UDP address every call's media goes through (the SFU).
+    /// The UDP address call media goes through (the SFU's first engine;
+    /// engine k listens on the port number k further on).
     #[serde(default = "default_media_udp_address")]
     pub media_udp_address: SocketAddr,
+    /// How many SFU engines forward calls, each on a core of its own with
+    /// its own UDP (and TCP) port; 0: one per core. 1 keeps all media on
+    /// the one port of `media_udp_address` (and `media_tcp_address`).
+    #[serde(default)]
+    pub media_engines: usize,
     /// Open a TCP port beside the UDP one for participants whose UDP is
     /// blocked (ICE over TCP, RFC 6544). On by default.
     #[serde(default = "default_true")]
     pub media_tcp: bool,
-    /// The TCP address for that. Unset: the UDP address's IP and port
-    /// number (a UDP port of 0 gets any free TCP port).
+    /// The TCP address for that (engine k: the port number k further on).
+    /// Unset: the UDP address's IP and port number (a UDP port of 0 gets
+    /// any free TCP port).
     #[serde(default)]
     pub media_tcp_address: Option<SocketAddr>,
     /// The IP address clients are told to send media to, when the server
@@ -167,7 +174,12 @@ impl Settings {
     /// Where the SFU listens and what it tells clients.
     pub fn media_addresses(&self) -> crate::sfu::MediaAddresses {
         let tcp = self.media_tcp.then(|| self.media_tcp_address.unwrap_or(self.media_udp_address));
-        crate::sfu::MediaAddresses { udp: self.media_udp_address, tcp, advertise_ip: self.media_advertise_ip }
+        crate::sfu::MediaAddresses {
+            udp: self.media_udp_address,
+            tcp,
+            advertise_ip: self.media_advertise_ip,
+            engines: self.media_engines,
+        }
     }
 
     /// This instance's id (set by [`Settings::load`]).

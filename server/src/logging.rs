@@ -68,7 +68,15 @@ pub fn startup_line() -> AdHoc {
             };
             let media = rocket.state::<Sfu>().map_or_else(
                 || "off".to_owned(),
-                |sfu| format!("udp {} (advertised {})", sfu.local, sfu.advertised),
+                |sfu| {
+                    let engines: Vec<String> = sfu
+                        .engines()
+                        .iter()
+                        .map(|engine| format!("udp {} (advertised {})", engine.local, engine.advertised))
+                        .collect();
+                    // One entry per engine.
+                    engines.join(", ")
+                },
             );
             tracing::info!(
                 "Concord {} listening on {scheme}://{}:{}; database: {database}; redis: {redis}; instance_id: {instance}; media: {media}; turn: {turn}",

@@ -86,6 +86,8 @@ fn spawn_bot_in(
             &participants.to_string(),
         ])
         .args(extra)
+        // Closed when the test waits for it (`--until-stdin-closes` leaves then).
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
@@ -463,6 +465,53 @@ async fn an_aiortc_client_and_a_bot_call_each_other() {
     let server = TestServer::start_on(&db, no_extra()).await;
     let aiortc = aiortc_calls_a_bot(&server, "mixed", false).await;
     assert_eq!(aiortc["ice_servers"], json!([]), "no relay is configured");
+    server.stop().await;
+}
+
+/// aiortc, driven by the script written from docs/API.md that changes
+/// nothing in any SDP, receives three publishers at once: its receiving
+/// connection carries six media sections from three people, and each
+/// camera decodes and each tone is heard. (The SFU wrote its candidates in
+/// the first media section only; aiortc's receiving connection then never
+/// came up once a second publisher's tracks were in it.) The bots stay
+/// until aiortc has what it waits for and has left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aiortc_client_receives_three_publishers() {
+    let db = Database::create(Backend::Sqlite).await;
+    let server = TestServer::start_on(&db, no_extra()).await;
+    let (room, accounts) = room_of(&server, "three", 4).await;
+    let options = ["--until-stdin-closes", "--resolution", "320x180"];
+    let mut bots = spawn_bot(&server, room, "three@example.com", 3, "90", &options);
+    let bots_stay = bots.stdin.take();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../server/tests/clients/call_with_aiortc.py");
+    let python = tokio::process::Command::new("python3")
+        .args([script, &server.base, "three+4@example.com", PASSWORD, &room.to_string(), "60", "direct", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("python3 runs");
+    drop(bots_stay);
+    let (reports, bots_ok) = reports_of(bots, 3).await;
+    let aiortc: Value = serde_json::from_slice(&python.stdout).unwrap_or_else(|e| {
+        panic!("aiortc's report is JSON ({e}): {}", String::from_utf8_lossy(&python.stdout))
+    });
+    assert!(python.status.success(), "{aiortc:#}");
+    assert_eq!(aiortc["subscriber_state"], "connected", "{aiortc:#}");
+    assert!(bots_ok, "{reports:#?}");
+    for (j, publisher) in accounts[..3].iter().enumerate() {
+        let tracks = aiortc["received"][publisher.id().to_string()].as_array().cloned().unwrap_or_default();
+        let camera =
+            tracks.iter().find(|t| t["kind"] == "camera").unwrap_or_else(|| panic!("{j}: {aiortc:#}"));
+        assert!(camera["frames"].as_u64() >= Some(30), "camera {j}: {aiortc:#}");
+        let audio =
+            tracks.iter().find(|t| t["kind"] == "microphone").unwrap_or_else(|| panic!("{j}: {aiortc:#}"));
+        let heard = audio["tone_hz"].as_f64().unwrap_or_else(|| panic!("no tone from {j}: {aiortc:#}"));
+        let sent = 440.0 + 110.0 * j as f64;
+        assert!((heard - sent).abs() < 20.0, "aiortc heard {heard} Hz from {j}, who sends {sent}");
+    }
+    assert_everyone_received_everyone(&reports, &accounts[..3]);
     server.stop().await;
 }
 
@@ -947,9 +996,11 @@ async fn a_call_over_a_network_that_loses_packets_keeps_its_video_moving() {
 
     let db = Database::create(Backend::Sqlite).await;
     // The server listens on 127.0.0.1 and tells clients to send to
-    // 127.0.0.2, where the lossy network waits, on the same port.
+    // 127.0.0.2, where the lossy network waits, on the same port (one
+    // engine: one port).
     let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let extra = no_extra()
+        .merge(("media_engines", 1))
         .merge(("media_udp_address", format!("127.0.0.1:{port}")))
         .merge(("media_advertise_ip", "127.0.0.2"));
     let server = TestServer::start_on(&db, extra).await;

@@ -147,6 +147,8 @@ impl Calls {
                 let mut roster = self.roster();
                 if roster.seat_of(room, conn).is_some() {
                     roster.take_seat(room, user);
+                    // The engine dropped it already; this keeps the SFU's count of the room.
+                    self.sfu.tell(SfuCommand::Leave { room, conn });
                     self.send_left(conn, room, CallLeftReason::Disconnected);
                     self.tell(&members, participant_left(room, user, CallLeftReason::Disconnected));
                 }

@@ -38,7 +38,9 @@ use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+use super::batch;
 use super::peer::{self, AUDIO_LEVEL_URI};
+use super::sdp;
 use super::tcp::{TcpInput, TcpLink};
 use super::{SfuCommand, SfuError, SfuEvent};
 use crate::realtime::ConnId;
@@ -320,19 +322,25 @@ impl Engine {
         }
     }
 
-    /// Sends what the socket takes without waiting; the rest waits for
-    /// [`Engine::send_outgoing`]. Packets for a TCP client go into its
+    /// Sends what the socket takes without waiting, UDP datagrams in
+    /// batches of up to [`batch::SEND_BATCH`] per system call; the rest waits
+    /// for [`Engine::send_outgoing`]. Packets for a TCP client go into its
     /// connection's queue (or are dropped with a full one).
     fn send_ready(&mut self) {
         let mut sent = 0;
-        for (protocol, to, datagram) in &self.outgoing {
+        while let Some((protocol, to, datagram)) = self.outgoing.get(sent) {
             if *protocol == TransportProtocol::TCP {
                 self.send_tcp(*to, datagram);
                 sent += 1;
                 continue;
             }
-            match self.socket.try_send_to(datagram, *to) {
-                Ok(_) => sent += 1,
+            let run = self.outgoing[sent..]
+                .iter()
+                .take(batch::SEND_BATCH)
+                .take_while(|(protocol, ..)| *protocol != TransportProtocol::TCP)
+                .map(|(_, to, datagram)| (*to, &datagram[..]));
+            match batch::send_batch(&self.socket, run) {
+                Ok(count) => sent += count,
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(error) => {
                     tracing::debug!(%error, %to, "SFU socket write");
@@ -355,14 +363,17 @@ impl Engine {
         }
     }
 
+    /// Sends everything queued, waiting for room in the socket's buffer.
     async fn send_outgoing(&mut self) {
-        for (protocol, to, datagram) in std::mem::take(&mut self.outgoing) {
-            if protocol == TransportProtocol::TCP {
-                self.send_tcp(to, &datagram);
-                continue;
+        loop {
+            self.send_ready();
+            if self.outgoing.is_empty() {
+                return;
             }
-            if let Err(error) = self.socket.send_to(&datagram, to).await {
-                tracing::debug!(%error, %to, "SFU socket write");
+            if let Err(error) = self.socket.writable().await {
+                tracing::debug!(%error, "SFU socket write");
+                self.outgoing.clear();
+                return;
             }
         }
     }
@@ -513,7 +524,7 @@ impl Engine {
             pc.peer.set_local_description(now, answer).map_err(SfuError::sdp)?;
             let local =
                 pc.peer.local_description().ok_or_else(|| SfuError::Sdp("no answer was made".into()))?;
-            Ok(local.sdp)
+            Ok(sdp::with_candidates_in_every_section(local.sdp))
         })();
         match answer {
             Ok(answer) => {
@@ -690,7 +701,7 @@ impl Engine {
                     if let Some(member) = self.member_mut(room, conn) {
                         member.negotiation.outstanding = Some(offer_id);
                     }
-                    let sdp = with_msid_semantic(offer.sdp);
+                    let sdp = sdp::with_candidates_in_every_section(sdp::with_msid_semantic(offer.sdp));
                     self.emit(SfuEvent::SubscribeOffer { room, conn, offer_id, sdp, tracks });
                     self.pump(now, pc_id);
                 }
@@ -1065,20 +1076,6 @@ async fn next_tcp_input(inputs: &mut Option<mpsc::Receiver<TcpInput>>) -> Option
     }
 }
 
-/// rtc 0.21 leaves `a=msid-semantic` out of a first offer (its later
-/// offers have it). Without it, stacks that follow the older rule (aiortc)
-/// ignore `a=msid` and name the tracks themselves, so a client could not
-/// tell whose track is whose: put it back, after the `t=` line.
-fn with_msid_semantic(sdp: String) -> String {
-    if sdp.contains("a=msid-semantic:") {
-        return sdp;
-    }
-    match sdp.find("\r\nt=").and_then(|at| sdp[at + 2..].find("\r\n").map(|end| at + 2 + end + 2)) {
-        Some(after_t) => format!("{}a=msid-semantic:WMS *\r\n{}", &sdp[..after_t], &sdp[after_t..]),
-        None => sdp,
-    }
-}
-
 fn audio_level_id(parameters: &RTCRtpParameters) -> Option<u8> {
     parameters
         .header_extensions
@@ -1097,19 +1094,3 @@ fn source_name(source: TrackSource) -> &'static str {
 
 /// A reply channel for a command.
 pub type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
-
-#[cfg(test)]
-mod tests {
-    use super::with_msid_semantic;
-
-    #[test]
-    fn a_first_offer_gets_its_msid_semantic_back_once() {
-        let offer = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=ice-lite\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n";
-        let fixed = with_msid_semantic(offer.to_owned());
-        assert_eq!(
-            fixed,
-            "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=msid-semantic:WMS *\r\na=ice-lite\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
-        );
-        assert_eq!(with_msid_semantic(fixed.clone()), fixed);
-    }
-}

@@ -1,19 +1,27 @@
-//! The SFU: calls' media through the server. One UDP socket for every
-//! participant (ICE-lite; datagrams demultiplexed by ICE username, then by
-//! address) and one TCP port beside it for those whose UDP is blocked
-//! (ICE-TCP, [`tcp`]), one task that owns every peer connection and every room's
-//! forwarding ([`engine`]), peer connections from `rtc` 0.21's sans-IO core
-//! ([`peer`]); what is forwarded to whom is decided by `concord-sfu`.
+//! The SFU: calls' media through the server, in one or more engines (by
+//! default one per core, `media_engines`). Each engine is one task that
+//! owns a UDP socket for its participants (ICE-lite; datagrams
+//! demultiplexed by ICE username, then by address), a TCP port beside it
+//! for those whose UDP is blocked (ICE-TCP, [`tcp`]), and every peer
+//! connection and room's forwarding of the rooms placed on it ([`engine`],
+//! [`placement`]: a room's call lives on one engine, a new one goes to the
+//! least loaded). Peer connections come from `rtc` 0.21's sans-IO core
+//! ([`peer`]); what is forwarded to whom is decided by `concord-sfu`; the
+//! copies of a packet leave in one system call ([`batch`]).
 //!
 //! The calls service talks to it through [`Sfu`]: commands in (join,
 //! publish, answer, leave), [`SfuEvent`]s out (offers to send, who is
 //! speaking, who went silent).
 
+pub mod batch;
 pub mod engine;
 pub mod peer;
+pub mod placement;
+pub mod sdp;
 pub mod tcp;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::{Arc, Mutex};
 
 use concord_common::events::{ForwardedTrack, PublishedTrack};
 use concord_common::{RoomId, UserId};
@@ -22,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::realtime::ConnId;
 use engine::{Engine, Reply, TcpMedia};
+use placement::Placement;
 
 /// Commands waiting for the engine (joins, leaves, offers and answers of
 /// every call on this instance; each websocket has few requests in flight).
@@ -153,9 +162,15 @@ pub struct SfuStats {
     pub peer_connections: usize,
 }
 
-/// The calls service's handle on the engine.
+/// The calls service's handle on the engines.
 #[derive(Clone)]
 pub struct Sfu {
+    engines: Arc<[EngineHandle]>,
+    placement: Arc<Mutex<Placement>>,
+}
+
+/// One engine: where its commands go and where it listens.
+pub struct EngineHandle {
     commands: mpsc::Sender<SfuCommand>,
     /// The bound UDP address.
     pub local: SocketAddr,
@@ -170,12 +185,25 @@ pub struct Sfu {
 /// Where the SFU listens.
 #[derive(Debug, Clone, Copy)]
 pub struct MediaAddresses {
-    /// The UDP socket every call's media goes through.
+    /// The UDP socket of the first engine (each further one takes the next
+    /// port number; port 0: any free port each).
     pub udp: SocketAddr,
-    /// The TCP port for clients whose UDP is blocked; `None`: no TCP.
+    /// The TCP port for clients whose UDP is blocked, likewise; `None`: no TCP.
     pub tcp: Option<SocketAddr>,
     /// The IP clients are told to use (behind NAT, in a container).
     pub advertise_ip: Option<IpAddr>,
+    /// How many engines (one task and one UDP and TCP port each); 0: one per core.
+    pub engines: usize,
+}
+
+impl MediaAddresses {
+    /// The number of engines to start.
+    pub fn engine_count(&self) -> usize {
+        match self.engines {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        }
+    }
 }
 
 /// Why the SFU could not start.
@@ -189,39 +217,57 @@ pub enum SfuStartError {
     Tcp(SocketAddr, std::io::Error),
 }
 
+/// `base` for engine `k`: the port number `k` further on (0 stays 0).
+fn nth_port(base: SocketAddr, k: usize) -> Result<SocketAddr, std::io::Error> {
+    if base.port() == 0 {
+        return Ok(base);
+    }
+    let port = u16::try_from(usize::from(base.port()) + k)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "past the last port number"))?;
+    Ok(SocketAddr::new(base.ip(), port))
+}
+
 impl Sfu {
-    /// Binds the UDP address (e.g. `0.0.0.0:7882`) and the TCP one, and
-    /// starts the engine; clients are told to send to `advertise_ip` (or,
-    /// unset, the bound address, or this host's address on its default
-    /// route). Events arrive on the receiver.
+    /// Binds each engine's UDP address (e.g. `0.0.0.0:7882`, then `7883` …)
+    /// and TCP one, and starts the engines; clients are told to send to
+    /// `advertise_ip` (or, unset, the bound address, or this host's address
+    /// on its default route). Every engine's events arrive on the receiver.
     pub fn start(addresses: MediaAddresses) -> Result<(Sfu, mpsc::Receiver<SfuEvent>), SfuStartError> {
-        let udp_error = |error| SfuStartError::Udp(addresses.udp, error);
-        let socket = bind_udp(addresses.udp).map_err(udp_error)?;
-        let local = socket.local_addr().map_err(udp_error)?;
-        let ip = addresses.advertise_ip.unwrap_or_else(|| default_advertised_ip(local.ip()));
-        let advertised = SocketAddr::new(ip, local.port());
-        let socket = UdpSocket::from_std(socket).map_err(udp_error)?;
-        let tcp = match addresses.tcp {
-            Some(bind) => {
-                let tcp_error = |error| SfuStartError::Tcp(bind, error);
-                let listener = tcp::bind(bind).map_err(tcp_error)?;
-                let tcp_local = listener.local_addr().map_err(tcp_error)?;
-                Some((
-                    tcp_local,
-                    TcpMedia {
-                        advertised: SocketAddr::new(ip, tcp_local.port()),
-                        inputs: tcp::start(listener),
-                    },
-                ))
-            }
-            None => None,
-        };
-        let (tcp_local, tcp) = tcp.unzip();
-        let tcp_advertised = tcp.as_ref().map(|t| t.advertised);
-        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
-        tokio::spawn(Engine::new(socket, advertised, tcp, event_tx).run(command_rx));
-        Ok((Sfu { commands, local, advertised, tcp_local, tcp_advertised }, events))
+        let count = addresses.engine_count();
+        let mut engines = Vec::with_capacity(count);
+        for k in 0..count {
+            let udp = nth_port(addresses.udp, k).map_err(|error| SfuStartError::Udp(addresses.udp, error))?;
+            let tcp = match addresses.tcp {
+                Some(tcp) => Some(nth_port(tcp, k).map_err(|error| SfuStartError::Tcp(tcp, error))?),
+                None => None,
+            };
+            engines.push(start_engine(udp, tcp, addresses.advertise_ip, event_tx.clone())?);
+        }
+        let placement = Arc::new(Mutex::new(Placement::new(count)));
+        Ok((Sfu { engines: engines.into(), placement }, events))
+    }
+
+    /// The engines, in order.
+    pub fn engines(&self) -> &[EngineHandle] {
+        &self.engines
+    }
+
+    fn placement(&self) -> std::sync::MutexGuard<'_, Placement> {
+        self.placement.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The engine a command goes to: a join places its room, a leave takes
+    /// its participant off the count; `None` for a room with no call.
+    fn engine_for(&self, command: &SfuCommand) -> Option<usize> {
+        match command {
+            SfuCommand::Join { room, conn, .. } => Some(self.placement().join(*room, *conn)),
+            SfuCommand::Leave { room, conn } => self.placement().leave(*room, *conn),
+            SfuCommand::Publish { room, .. } | SfuCommand::SubscribeAnswer { room, .. } => {
+                self.placement().engine_of(*room)
+            }
+            SfuCommand::Stats { .. } => Some(0),
+        }
     }
 
     /// Queues a command that needs no answer, without waiting (callers hold
@@ -229,24 +275,71 @@ impl Sfu {
     /// dropped and logged: a lost join shows as `not_in_call` on publishing,
     /// a lost leave as silence the engine cleans up after [`engine::SILENCE_LIMIT`].
     pub fn tell(&self, command: SfuCommand) {
-        if self.commands.try_send(command).is_err() {
+        let Some(engine) = self.engine_for(&command) else { return };
+        if self.engines[engine].commands.try_send(command).is_err() {
             tracing::error!("the SFU's command queue is full; a join or leave was dropped");
         }
     }
 
-    /// Sends a command built around a reply channel and waits for its answer.
+    /// Sends a command built around a reply channel and waits for its
+    /// answer (`NotJoined` for a room with no call).
     pub async fn ask<T>(&self, command: impl FnOnce(Reply<T>) -> SfuCommand) -> Result<T, SfuError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(command(reply)).await.map_err(|_| SfuError::internal("the engine stopped"))?;
+        let command = command(reply);
+        let engine = self.engine_for(&command).ok_or(SfuError::NotJoined)?;
+        self.engines[engine]
+            .commands
+            .send(command)
+            .await
+            .map_err(|_| SfuError::internal("the engine stopped"))?;
         answer.await.map_err(|_| SfuError::internal("the engine stopped"))?
     }
 
-    /// How much the engine holds.
+    /// How much the engines hold, together.
     pub async fn stats(&self) -> Option<SfuStats> {
-        let (reply, answer) = oneshot::channel();
-        self.commands.send(SfuCommand::Stats { reply }).await.ok()?;
-        answer.await.ok()
+        let mut total = SfuStats { rooms: 0, participants: 0, peer_connections: 0 };
+        for engine in self.engines.iter() {
+            let (reply, answer) = oneshot::channel();
+            engine.commands.send(SfuCommand::Stats { reply }).await.ok()?;
+            let stats = answer.await.ok()?;
+            total.rooms += stats.rooms;
+            total.participants += stats.participants;
+            total.peer_connections += stats.peer_connections;
+        }
+        Some(total)
     }
+}
+
+/// Binds one engine's sockets and starts it.
+fn start_engine(
+    udp: SocketAddr,
+    tcp: Option<SocketAddr>,
+    advertise_ip: Option<IpAddr>,
+    events: mpsc::Sender<SfuEvent>,
+) -> Result<EngineHandle, SfuStartError> {
+    let udp_error = |error| SfuStartError::Udp(udp, error);
+    let socket = bind_udp(udp).map_err(udp_error)?;
+    let local = socket.local_addr().map_err(udp_error)?;
+    let ip = advertise_ip.unwrap_or_else(|| default_advertised_ip(local.ip()));
+    let advertised = SocketAddr::new(ip, local.port());
+    let socket = UdpSocket::from_std(socket).map_err(udp_error)?;
+    let tcp = match tcp {
+        Some(bind) => {
+            let tcp_error = |error| SfuStartError::Tcp(bind, error);
+            let listener = tcp::bind(bind).map_err(tcp_error)?;
+            let tcp_local = listener.local_addr().map_err(tcp_error)?;
+            Some((
+                tcp_local,
+                TcpMedia { advertised: SocketAddr::new(ip, tcp_local.port()), inputs: tcp::start(listener) },
+            ))
+        }
+        None => None,
+    };
+    let (tcp_local, tcp) = tcp.unzip();
+    let tcp_advertised = tcp.as_ref().map(|t| t.advertised);
+    let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+    tokio::spawn(Engine::new(socket, advertised, tcp, events).run(command_rx));
+    Ok(EngineHandle { commands, local, advertised, tcp_local, tcp_advertised })
 }
 
 /// Kernel buffers asked for on the media socket (the kernel caps them at
@@ -284,5 +377,70 @@ fn default_advertised_ip(bound: IpAddr) -> IpAddr {
     match probe {
         Ok(addr) if !addr.ip().is_unspecified() => addr.ip(),
         _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+
+    use super::*;
+
+    /// A client's offer of one audio section (made by rtc; only its SDP is used).
+    fn an_offer() -> String {
+        let anywhere = SocketAddr::from(([127, 0, 0, 1], 9));
+        let mut client =
+            peer::new_peer(Instant::now(), &peer::new_ufrag(), anywhere, None, peer::Direction::Incoming)
+                .expect("a peer connection");
+        client.add_transceiver_from_kind(RtpCodecKind::Audio, None).expect("a transceiver");
+        client.create_offer(None).expect("an offer").sdp
+    }
+
+    /// The ports the candidates in `sdp` name, each once.
+    fn candidate_ports(sdp: &str) -> Vec<u16> {
+        let mut ports: Vec<u16> = sdp
+            .lines()
+            .filter(|line| line.starts_with("a=candidate:"))
+            .filter_map(|line| line.split_whitespace().nth(5)?.parse().ok())
+            .collect();
+        ports.dedup();
+        ports
+    }
+
+    #[tokio::test]
+    async fn each_rooms_call_goes_through_the_port_of_the_engine_it_was_placed_on() {
+        let udp = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (sfu, _events) =
+            Sfu::start(MediaAddresses { udp, tcp: None, advertise_ip: None, engines: 2 }).expect("started");
+        let ports: Vec<u16> = sfu.engines().iter().map(|engine| engine.advertised.port()).collect();
+        assert_ne!(ports[0], ports[1]);
+        let conn = |local| ConnId { instance: 0, local };
+        let mut answered = Vec::new();
+        let joins = [(RoomId(1), conn(1)), (RoomId(2), conn(2)), (RoomId(1), conn(3)), (RoomId(3), conn(4))];
+        for (room, conn) in joins {
+            sfu.tell(SfuCommand::Join { room, conn, user: UserId(7) });
+            let answer = sfu
+                .ask(|reply| SfuCommand::Publish { room, conn, sdp: an_offer(), tracks: Vec::new(), reply })
+                .await
+                .expect("an answer");
+            answered.push(candidate_ports(&answer));
+        }
+        // Room 1 on the first engine (both its participants), room 2 on the
+        // second; room 3 where fewer are: the second (one against two).
+        assert_eq!(answered, [[ports[0]], [ports[1]], [ports[0]], [ports[1]]]);
+        let stats = sfu.stats().await.expect("figures");
+        assert_eq!((stats.rooms, stats.participants, stats.peer_connections), (3, 4, 4));
+        let not_in_a_call = sfu
+            .ask(|reply| SfuCommand::Publish {
+                room: RoomId(9),
+                conn: conn(9),
+                sdp: an_offer(),
+                tracks: Vec::new(),
+                reply,
+            })
+            .await;
+        assert!(matches!(not_in_a_call, Err(SfuError::NotJoined)), "{not_in_a_call:?}");
     }
 }

@@ -4,10 +4,13 @@ the SFU") and a login. It publishes a 1000 Hz tone and a moving grey picture
 (H.264 and Opus, aiortc's own payload types and header-extension ids),
 receives everyone else's tracks, and prints what it received as JSON.
 
-Usage: python3 call_with_aiortc.py BASE_URL EMAIL PASSWORD ROOM_ID SECONDS [relay|turn]
+Usage: python3 call_with_aiortc.py BASE_URL EMAIL PASSWORD ROOM_ID SECONDS [direct|relay|turn] [PUBLISHERS]
 With `relay`, both connections use only the TURN relays `call_joined` hands
 out (ICE transport policy "relay"); with `turn`, those relays beside the
 SFU's own address (policy "all": the relay where the direct way is blocked).
+With PUBLISHERS, it leaves as soon as that many others' cameras gave it
+WANTED_FRAMES frames each and their microphones a readable tone (SECONDS is
+then the most it stays).
 Exit 0 when it joined and its offer/answer exchanges all succeeded.
 """
 
@@ -23,6 +26,7 @@ import requests
 import websockets
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCIceTransportPolicy,
@@ -33,6 +37,8 @@ from av import AudioFrame, VideoFrame
 
 BASE, EMAIL, PASSWORD, ROOM, SECONDS = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
 MODE = sys.argv[6] if len(sys.argv) > 6 else "direct"
+PUBLISHERS = int(sys.argv[7]) if len(sys.argv) > 7 else None
+WANTED_FRAMES = 30
 WS = BASE.replace("http://", "ws://", 1) + "/api/ws"
 TONE_HZ = 1000.0
 
@@ -132,12 +138,18 @@ async def main():
         report["participants_at_join"] = len(joined["participants"])
         report["ice_servers"] = joined.get("ice_servers", [])
         def configuration(ice_servers):
+            # One transport for every media section (docs/API.md: aiortc's
+            # default "balanced" policy leaves a second video section on a
+            # transport it then discards).
             servers = [RTCIceServer(s["urls"], s["username"], s["credential"]) for s in ice_servers]
+            bundle = RTCBundlePolicy.MAX_BUNDLE
             if MODE == "relay":
-                return RTCConfiguration(iceServers=servers, iceTransportPolicy=RTCIceTransportPolicy.RELAY)
+                return RTCConfiguration(
+                    iceServers=servers, iceTransportPolicy=RTCIceTransportPolicy.RELAY, bundlePolicy=bundle
+                )
             if MODE == "turn":
-                return RTCConfiguration(iceServers=servers)
-            return RTCConfiguration()
+                return RTCConfiguration(iceServers=servers, bundlePolicy=bundle)
+            return RTCConfiguration(bundlePolicy=bundle)
 
         config = configuration(report["ice_servers"])
 
@@ -175,12 +187,22 @@ async def main():
             except Exception:  # the track ended
                 pass
 
+        def received_enough():
+            if PUBLISHERS is None:
+                return False
+            done = [
+                user for user, tracks in report["received"].items()
+                if any(t["kind"] == "camera" and t["frames"] >= WANTED_FRAMES for t in tracks)
+                and any(t["kind"] == "microphone" and t.get("tone_hz") for t in tracks)
+            ]
+            return len(done) >= PUBLISHERS
+
         deadline = time.monotonic() + SECONDS
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not received_enough():
             try:
-                frame = await asyncio.wait_for(frames.get(), max(0.1, deadline - time.monotonic()))
+                frame = await asyncio.wait_for(frames.get(), min(0.2, max(0.01, deadline - time.monotonic())))
             except asyncio.TimeoutError:
-                break
+                continue
             kind = frame["type"]
             if kind == "call_publish_answer":
                 await publisher.setRemoteDescription(RTCSessionDescription(frame["sdp"], "answer"))

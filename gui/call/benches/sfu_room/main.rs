@@ -135,6 +135,8 @@ async fn room(
     if let Some(network) = network {
         env.push(("ROCKET_MEDIA_ADVERTISE_IP".into(), network.host_ip.clone()));
     }
+    // One room: one engine, on the port the capture watches.
+    env.push(("ROCKET_MEDIA_ENGINES".into(), "1".into()));
     env.push(("ROCKET_LOG_LEVEL".into(), "off".into()));
     env.push(("RUST_LOG".into(), "warn,concord_server=info".into()));
     let process =

@@ -51,6 +51,10 @@ struct Cli {
     /// frames of every other one's camera and a second of its microphone.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     until_received: Option<u64>,
+    /// Leave as soon as standard input closes (a script that drives the
+    /// bot ends the call when it has seen what it waited for).
+    #[arg(long, conflicts_with = "until_received")]
+    until_stdin_closes: bool,
     /// Participants in this process.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     participants: u16,
@@ -195,6 +199,7 @@ async fn run(cli: &Cli) -> Vec<ParticipantReport> {
         let audio = media.tone_hz.is_some().then_some(until::AUDIO_FRAMES);
         ReceivedBoard::new(participants, camera, audio)
     });
+    let stdin_closed = cli.until_stdin_closes.then(stdin_closed);
     let mut tasks = Vec::new();
     for i in 1..=participants {
         let account = Account {
@@ -209,11 +214,18 @@ async fn run(cli: &Cli) -> Vec<ParticipantReport> {
         // Each participant its own tone, so a listener can tell them apart.
         media.tone_hz = media.tone_hz.map(|hz| hz + 110.0 * (i - 1) as f32);
         let seconds = Duration::from_secs(cli.seconds);
-        tasks.push(match &board {
-            Some(board) => {
+        tasks.push(match (&board, &stdin_closed) {
+            (Some(board), _) => {
                 tokio::spawn(participant::run_watched(account, room, media, seconds, Arc::clone(board)))
             }
-            None => tokio::spawn(participant::run(account, room, media, seconds)),
+            (None, Some(closed)) => {
+                let mut closed = closed.clone();
+                let stop = async move {
+                    let _ = closed.wait_for(|closed| *closed).await;
+                };
+                tokio::spawn(participant::run_until(account, room, media, seconds, stop))
+            }
+            (None, None) => tokio::spawn(participant::run(account, room, media, seconds)),
         });
     }
     let mut reports = Vec::new();
@@ -227,6 +239,19 @@ async fn run(cli: &Cli) -> Vec<ParticipantReport> {
         }
     }
     reports
+}
+
+/// Turns true once standard input reaches its end (or cannot be read).
+fn stdin_closed() -> tokio::sync::watch::Receiver<bool> {
+    let (closed, receiver) = tokio::sync::watch::channel(false);
+    let reader = std::thread::Builder::new().name("stdin-watch".into()).spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        let _ = closed.send(true);
+    });
+    if let Err(error) = reader {
+        tracing::warn!(%error, "cannot watch standard input (--until-stdin-closes): leaving at once");
+    }
+    receiver
 }
 
 #[cfg(test)]

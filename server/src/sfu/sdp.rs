@@ -1,0 +1,116 @@
+//! What the SFU changes in the SDP its peer connection library writes, so
+//! that WebRTC stacks other than browsers accept it as it is: the
+//! `a=msid-semantic` line a first offer lacks, and our ICE candidates in
+//! every media section rather than only the first.
+
+/// rtc 0.21 leaves `a=msid-semantic` out of a first offer (its later
+/// offers have it). Without it, stacks that follow the older rule (aiortc)
+/// ignore `a=msid` and name the tracks themselves, so a client could not
+/// tell whose track is whose: put it back, after the `t=` line.
+pub fn with_msid_semantic(sdp: String) -> String {
+    if sdp.contains("a=msid-semantic:") {
+        return sdp;
+    }
+    match sdp.find("\r\nt=").and_then(|at| sdp[at + 2..].find("\r\n").map(|end| at + 2 + end + 2)) {
+        Some(after_t) => format!("{}a=msid-semantic:WMS *\r\n{}", &sdp[..after_t], &sdp[after_t..]),
+        None => sdp,
+    }
+}
+
+/// Our candidates (and `a=end-of-candidates`) in every media section that
+/// is not rejected. rtc writes them in the first section only, which is
+/// enough for a client that bundles by the rules of RFC 9143 (browsers,
+/// webrtc-rs); aiortc gathers the ICE candidates of a bundled transport
+/// from the section it belongs to, so without them in each, a receiving
+/// connection with a second publisher's tracks never comes up. The same
+/// candidates in several sections are one candidate to a bundling client.
+pub fn with_candidates_in_every_section(sdp: String) -> String {
+    let mut sections: Vec<&str> = Vec::new();
+    let mut rest = sdp.as_str();
+    // The session part, then each section from its `m=` line.
+    while let Some(at) = rest.find("\r\nm=") {
+        sections.push(&rest[..at + 2]);
+        rest = &rest[at + 2..];
+    }
+    sections.push(rest);
+    let media = &sections[1..];
+    let candidates: Vec<&str> = media
+        .iter()
+        .flat_map(|section| section.split("\r\n"))
+        .filter(|line| line.starts_with("a=candidate:"))
+        .fold(Vec::new(), |mut found, line| {
+            if !found.contains(&line) {
+                found.push(line);
+            }
+            found
+        });
+    if candidates.is_empty() {
+        return sdp;
+    }
+    let mut fixed = String::with_capacity(sdp.len() + media.len() * 160);
+    fixed.push_str(sections[0]);
+    for section in media {
+        fixed.push_str(section);
+        let rejected = section.split(' ').nth(1) == Some("0");
+        if rejected {
+            continue;
+        }
+        let lines: Vec<&str> = section.split("\r\n").collect();
+        for candidate in &candidates {
+            if !lines.contains(candidate) {
+                fixed.push_str(candidate);
+                fixed.push_str("\r\n");
+            }
+        }
+        if !lines.contains(&"a=end-of-candidates") {
+            fixed.push_str("a=end-of-candidates\r\n");
+        }
+    }
+    fixed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_first_offer_gets_its_msid_semantic_back_once() {
+        let offer = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=ice-lite\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n";
+        let fixed = with_msid_semantic(offer.to_owned());
+        assert_eq!(
+            fixed,
+            "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=msid-semantic:WMS *\r\na=ice-lite\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+        );
+        assert_eq!(with_msid_semantic(fixed.clone()), fixed);
+    }
+
+    const UDP: &str = "a=candidate:1 1 udp 2130706431 10.0.0.1 7882 typ host";
+    const TCP: &str = "a=candidate:2 1 tcp 1671430143 10.0.0.1 7882 typ host tcptype passive";
+
+    #[test]
+    fn every_live_section_gets_the_candidates_of_the_first_once() {
+        let offer = format!(
+            "v=0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1 2\r\n\
+             m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n{UDP}\r\n{TCP}\r\n\
+             m=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:1\r\n\
+             m=video 0 UDP/TLS/RTP/SAVPF 102\r\na=mid:2\r\n"
+        );
+        let fixed = with_candidates_in_every_section(offer);
+        assert_eq!(
+            fixed,
+            format!(
+                "v=0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1 2\r\n\
+                 m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n{UDP}\r\n{TCP}\r\na=end-of-candidates\r\n\
+                 m=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:1\r\n{UDP}\r\n{TCP}\r\na=end-of-candidates\r\n\
+                 m=video 0 UDP/TLS/RTP/SAVPF 102\r\na=mid:2\r\n"
+            )
+        );
+        assert_eq!(with_candidates_in_every_section(fixed.clone()), fixed, "applied twice, nothing more");
+    }
+
+    #[test]
+    fn an_sdp_without_candidates_is_left_as_it_is() {
+        let answer = "v=0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n".to_owned();
+        assert_eq!(with_candidates_in_every_section(answer.clone()), answer);
+    }
+}
