@@ -152,6 +152,13 @@ fn the_app_holds_a_call_with_two_bots() {
     // The in-call chat beside the grid: both ways.
     type_into(&mut ada, "Message", "can you hear me?");
     press(&mut ada, egui::Key::Enter);
+    // Bob answers what he has seen: once the server stored Ada's message
+    // (it left her outbox), not while it may still be on its way.
+    wait_within(&mut ada, Duration::from_secs(10), "ada's message stored", |h| {
+        h.state().state().room_chats.get(&room_id).is_some_and(|chat| {
+            chat.pending.is_empty() && chat.messages.values().any(|m| m.content == "can you hear me?")
+        })
+    });
     let body = json!({"content": "loud and clear", "nonce": "b1"});
     server.api(Method::POST, &format!("/api/rooms/{room_id}/messages"), Some(&bob_token), Some(body));
     wait_within(&mut ada, Duration::from_secs(10), "bob's answer in the call chat", |h| {
