@@ -7,6 +7,7 @@ pub mod api;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod media;
 pub mod validate;
 
 pub use api::*;

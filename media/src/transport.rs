@@ -42,13 +42,11 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+use concord_common::media::{AUDIO_LEVEL_URI, H264_FMTP, H264_PAYLOAD_TYPE, OPUS_FMTP, OPUS_PAYLOAD_TYPE};
+
 use crate::assembler::RtpPiece;
 use crate::{MediaError, Result};
 
-/// The H.264 profile we send: constrained baseline, packetization mode 1 (what openh264 makes and browsers take).
-const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
-const H264_PAYLOAD_TYPE: u8 = 102;
-const OPUS_PAYLOAD_TYPE: u8 = 111;
 /// How long ICE gathering may take before an offer/answer gives up.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -455,9 +453,6 @@ fn register_codecs(media_engine: &mut MediaEngine) -> Result<()> {
     media_engine.register_header_extension(audio_level, RtpCodecKind::Audio, None).map_err(transport)
 }
 
-/// RFC 6464.
-pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
-
 /// The RFC 6464 level of a block of samples: -dBov, 0 (full scale) to 127 (silence).
 pub fn audio_level(samples: &[f32]) -> u8 {
     let rms = crate::synthetic::rms(samples);
@@ -482,7 +477,7 @@ fn opus_codec() -> RTCRtpCodec {
         mime_type: MIME_TYPE_OPUS.to_owned(),
         clock_rate: 48_000,
         channels: 2,
-        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        sdp_fmtp_line: OPUS_FMTP.to_owned(),
         rtcp_feedback: vec![],
     }
 }

@@ -216,6 +216,17 @@ pub enum TrackSource {
     Screen,
 }
 
+impl TrackSource {
+    /// The name on the wire (as in JSON): `microphone`, `camera`, `screen`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackSource::Microphone => "microphone",
+            TrackSource::Camera => "camera",
+            TrackSource::Screen => "screen",
+        }
+    }
+}
+
 /// One track I publish, named as my offer names it (the `a=msid` track id).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -226,7 +226,7 @@ impl TrackWatch {
                 .collect()
         });
         TrackReport {
-            kind: source_name(self.source).to_owned(),
+            kind: self.source.as_str().to_owned(),
             peaks,
             frames: counters.frames,
             max_frame_gap: counters.max_gap.as_millis() as u64,
@@ -235,14 +235,5 @@ impl TrackWatch {
             packets,
             packets_lost: lost,
         }
-    }
-}
-
-/// The wire name of a track's source.
-pub fn source_name(source: TrackSource) -> &'static str {
-    match source {
-        TrackSource::Microphone => "microphone",
-        TrackSource::Camera => "camera",
-        TrackSource::Screen => "screen",
     }
 }

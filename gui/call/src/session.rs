@@ -29,7 +29,6 @@ use concord_media::video_codec::{split_access_units, EncoderSettings};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use crate::receive::source_name;
 use crate::report::SentReport;
 
 /// How long joining may take before the session gives up.
@@ -434,7 +433,7 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
     }
 
     fn count_sent(&mut self, track_id: &str, frames: u64) {
-        if track_id == source_name(TrackSource::Screen) {
+        if track_id == TrackSource::Screen.as_str() {
             self.summary.sent.screen_frames += frames;
         } else {
             self.summary.sent.video_frames += frames;
@@ -599,7 +598,7 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
         if !on {
             if let Some(feed) = self.video_out(source).and_then(|o| o.feed.take()) {
                 feed.stop();
-                self.count_sent(source_name(source), feed.sent());
+                self.count_sent(source.as_str(), feed.sent());
             }
             return Ok(());
         }
@@ -676,7 +675,7 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             });
         }
         let Some(publisher) = &mut self.publisher else { unreachable!("made above") };
-        let id = source_name(source);
+        let id = source.as_str();
         let kind = if source == TrackSource::Microphone { TrackKind::Audio } else { TrackKind::Video };
         let track = Arc::new(publisher.peer.add_track(id, &self.me.to_string(), kind).await?);
         publisher.tracks.push(PublishedTrack { track_id: id.to_owned(), source });
@@ -734,7 +733,7 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
                 self.remote.track_added(user, source, track, &self.runtime);
             }
             TransportEvent::KeyframeRequested { track_id } => {
-                let source = if track_id == source_name(TrackSource::Screen) {
+                let source = if track_id == TrackSource::Screen.as_str() {
                     TrackSource::Screen
                 } else {
                     TrackSource::Camera
@@ -755,7 +754,7 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             "screen" => self.want.screen = false,
             _ => self.want.muted = true,
         }
-        if track_id == source_name(TrackSource::Microphone) {
+        if track_id == TrackSource::Microphone.as_str() {
             if let Some(mut microphone) = self.publisher.as_mut().and_then(|p| p.microphone.take()) {
                 microphone.stop();
                 self.summary.sent.audio_frames += microphone.stats().sent.load(Ordering::Relaxed);

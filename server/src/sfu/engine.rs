@@ -39,7 +39,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use super::batch;
-use super::peer::{self, AUDIO_LEVEL_URI};
+use super::peer;
 use super::sdp;
 use super::tcp::{TcpInput, TcpLink};
 use super::{SfuCommand, SfuError, SfuEvent};
@@ -634,7 +634,7 @@ impl Engine {
                 }
             },
         };
-        let track_id = format!("{user}-{}-{ssrc}", source_name(source));
+        let track_id = format!("{user}-{}-{ssrc}", source.as_str());
         let codec = match kind {
             Kind::Audio => peer::opus(),
             Kind::Video => peer::h264(),
@@ -1080,16 +1080,8 @@ fn audio_level_id(parameters: &RTCRtpParameters) -> Option<u8> {
     parameters
         .header_extensions
         .iter()
-        .find(|e| e.uri == AUDIO_LEVEL_URI)
+        .find(|e| e.uri == concord_common::media::AUDIO_LEVEL_URI)
         .and_then(|e| u8::try_from(e.id).ok())
-}
-
-fn source_name(source: TrackSource) -> &'static str {
-    match source {
-        TrackSource::Microphone => "microphone",
-        TrackSource::Camera => "camera",
-        TrackSource::Screen => "screen",
-    }
 }
 
 /// A reply channel for a command.

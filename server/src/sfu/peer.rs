@@ -43,14 +43,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use rtc::sansio::Protocol;
 
-/// The H.264 profile Concord's clients send and browsers offer.
-pub const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
-/// The payload types the SFU offers to subscribers.
-pub const H264_PAYLOAD_TYPE: u8 = 102;
-/// See [`H264_PAYLOAD_TYPE`].
-pub const OPUS_PAYLOAD_TYPE: u8 = 111;
-/// RFC 6464: the sender's audio level in each audio packet.
-pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+use concord_common::media::{AUDIO_LEVEL_URI, H264_FMTP, H264_PAYLOAD_TYPE, OPUS_FMTP, OPUS_PAYLOAD_TYPE};
 
 /// Why a peer connection could not be set up or negotiated.
 pub type PeerError = rtc::shared::error::Error;
@@ -160,7 +153,7 @@ pub fn opus() -> RTCRtpCodec {
         mime_type: MIME_TYPE_OPUS.to_owned(),
         clock_rate: 48_000,
         channels: 2,
-        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        sdp_fmtp_line: OPUS_FMTP.to_owned(),
         rtcp_feedback: vec![],
     }
 }

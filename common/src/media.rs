@@ -1,0 +1,17 @@
+//! The codec contract of a call, which Concord's clients and its SFU both
+//! follow (and docs/API.md states for others): H.264 constrained baseline
+//! in packetization mode 1 and Opus, on the payload types Concord's own
+//! offers use, with the RFC 6464 audio level on every audio packet.
+
+/// The H.264 profile Concord's clients send and browsers offer:
+/// constrained baseline, packetization mode 1 (what openh264 makes).
+pub const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+/// The payload type of H.264 in the offers Concord makes.
+pub const H264_PAYLOAD_TYPE: u8 = 102;
+/// The payload type of Opus in the offers Concord makes.
+pub const OPUS_PAYLOAD_TYPE: u8 = 111;
+/// Opus's parameters in those offers: 10 ms frames allowed, in-band FEC.
+pub const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
+/// RFC 6464: the sender's audio level in each audio packet (the SFU's
+/// speaking indicator reads it).
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
