@@ -15,3 +15,25 @@ pub const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
 /// RFC 6464: the sender's audio level in each audio packet (the SFU's
 /// speaking indicator reads it).
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// Which of a participant's two peer connections to the SFU (docs/API.md,
+/// "Media through the SFU"): the one it publishes its own tracks on (the
+/// client offers) or the one it receives everyone else's on (the server
+/// offers). Each side is the only offerer on its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Leg {
+    /// The participant's microphone, camera and screen, to the SFU.
+    Publishing,
+    /// Everyone else's tracks, from the SFU.
+    Receiving,
+}
+
+impl Leg {
+    /// `publishing` or `receiving`, for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Leg::Publishing => "publishing",
+            Leg::Receiving => "receiving",
+        }
+    }
+}

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use concord_client::{CallRequest, Command, CommandSender, Connection, NetEvent};
 use concord_common::events::{self, CallLeftReason, CallMedia, ForwardedTrack, PublishedTrack, TrackSource};
+use concord_common::media::Leg;
 use concord_common::{RoomId, ServerEvent, UserId};
 use concord_media::send::{AudioSender, MediaEvent, Preview, VideoSender};
 use concord_media::source::{AudioSource, VideoSource};
@@ -343,8 +344,8 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
                     }
                     Some(SessionInput::Leave) | None => break,
                 },
-                Some(event) = self.publisher_events.1.recv() => self.on_transport_event(event, true).await,
-                Some(event) = self.subscriber_events.1.recv() => self.on_transport_event(event, false).await,
+                Some(event) = self.publisher_events.1.recv() => self.on_transport_event(event, Leg::Publishing).await,
+                Some(event) = self.subscriber_events.1.recv() => self.on_transport_event(event, Leg::Receiving).await,
                 Some(MediaEvent::SourceEnded { track_id, reason }) = self.media_events.1.recv() => {
                     self.source_ended(&track_id, &reason).await;
                 }
@@ -714,12 +715,11 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
         Ok(())
     }
 
-    async fn on_transport_event(&mut self, event: TransportEvent, publishing: bool) {
+    async fn on_transport_event(&mut self, event: TransportEvent, leg: Leg) {
         match event {
             TransportEvent::State(PeerState::Connected) => self.mark_connected(),
             TransportEvent::State(PeerState::Failed) => {
-                let which = if publishing { "publishing" } else { "receiving" };
-                self.problem(format!("the {which} connection failed; rejoining"));
+                self.problem(format!("the {} connection failed; rejoining", leg.as_str()));
                 self.signal(CallRequest::Leave(events::CallLeave { room_id: self.room }));
                 self.rejoin().await;
             }

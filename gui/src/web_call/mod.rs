@@ -27,6 +27,7 @@ use concord_client::{CallRequest, Command, CommandSender, Connection, NetEvent};
 use concord_common::events::{
     self, CallLeftReason, CallMedia, ForwardedTrack, IceServer, PublishedTrack, TrackSource,
 };
+use concord_common::media::Leg;
 use concord_common::{RoomId, ServerEvent, UserId};
 use tokio::sync::mpsc;
 use wasm_bindgen::closure::Closure;
@@ -63,9 +64,9 @@ enum Input {
         gain: f32,
     },
     Leave,
-    /// A connection's state changed (`publishing`: ours, else the server's).
+    /// A connection's state changed.
     PeerState {
-        publishing: bool,
+        leg: Leg,
     },
     Track(RtcTrackEvent),
     /// A camera or screen stopped by itself (unplugged, sharing ended in
@@ -204,17 +205,17 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(ice_servers: &[IceServer], publishing: bool, inputs: &Inputs) -> Result<Self, String> {
+    fn new(ice_servers: &[IceServer], leg: Leg, inputs: &Inputs) -> Result<Self, String> {
         let config = web_sys::RtcConfiguration::new();
         let servers = serde_json::to_string(ice_servers).map_err(|e| e.to_string())?;
         config.set_ice_servers(&js_sys::JSON::parse(&servers).map_err(js_error)?);
         let pc = RtcPeerConnection::new_with_configuration(&config).map_err(js_error)?;
         let sender = inputs.clone();
         let on_state = Closure::<dyn FnMut()>::new(move || {
-            let _ = sender.send(Input::PeerState { publishing });
+            let _ = sender.send(Input::PeerState { leg });
         });
         pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
-        let on_track = (!publishing).then(|| {
+        let on_track = (leg == Leg::Receiving).then(|| {
             let sender = inputs.clone();
             let on_track = Closure::<dyn FnMut(RtcTrackEvent)>::new(move |event: RtcTrackEvent| {
                 let _ = sender.send(Input::Track(event));
@@ -388,7 +389,7 @@ impl Session {
                         }
                     }
                 }
-                Input::PeerState { publishing } => self.on_peer_state(publishing).await,
+                Input::PeerState { leg } => self.on_peer_state(leg).await,
                 Input::Track(event) => self.on_track(&event),
                 Input::SourceEnded(source) => self.source_ended(source).await,
                 Input::Opened { source, round, result } => self.opened(source, round, result).await,
@@ -767,7 +768,7 @@ impl Session {
 
     fn ensure_publisher(&mut self) -> Result<(), String> {
         if self.publisher.is_none() {
-            let peer = Peer::new(&self.ice_servers, true, &self.inputs)?;
+            let peer = Peer::new(&self.ice_servers, Leg::Publishing, &self.inputs)?;
             self.publisher = Some(Publisher {
                 peer,
                 microphone: None,
@@ -813,7 +814,7 @@ impl Session {
     async fn answer(&mut self, offer: events::CallSubscribeOffer) -> Result<(), String> {
         if self.subscriber.is_none() {
             self.subscriber = Some(Subscriber {
-                peer: Peer::new(&offer.ice_servers, false, &self.inputs)?,
+                peer: Peer::new(&offer.ice_servers, Leg::Receiving, &self.inputs)?,
                 offered: HashMap::new(),
                 offer_sdp: String::new(),
                 audio: Vec::new(),
@@ -888,18 +889,16 @@ impl Session {
         }
     }
 
-    async fn on_peer_state(&mut self, publishing: bool) {
-        let peer = if publishing {
-            self.publisher.as_ref().map(|p| &p.peer)
-        } else {
-            self.subscriber.as_ref().map(|s| &s.peer)
+    async fn on_peer_state(&mut self, leg: Leg) {
+        let peer = match leg {
+            Leg::Publishing => self.publisher.as_ref().map(|p| &p.peer),
+            Leg::Receiving => self.subscriber.as_ref().map(|s| &s.peer),
         };
         let Some(state) = peer.map(|p| p.pc.connection_state()) else { return };
         match state {
             RtcPeerConnectionState::Connected => self.mark_connected(),
             RtcPeerConnectionState::Failed => {
-                let which = if publishing { "publishing" } else { "receiving" };
-                self.problem(format!("the {which} connection failed; rejoining"));
+                self.problem(format!("the {} connection failed; rejoining", leg.as_str()));
                 self.signal(CallRequest::Leave(events::CallLeave { room_id: self.room }));
                 self.rejoin();
             }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use concord_common::events::{ForwardedTrack, PublishedTrack, TrackSource};
+use concord_common::media::Leg;
 use concord_common::{RoomId, UserId};
 use concord_sfu::demux::{classify, Demuxer, PacketClass};
 use concord_sfu::router::{Kind, Output, ParticipantId, Router};
@@ -73,17 +74,11 @@ const MAX_UNNAMED_TCP_LINKS_PER_IP: usize = 128;
 
 type PcId = u64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Publish,
-    Subscribe,
-}
-
 struct Pc {
     peer: RTCPeerConnection,
     room: RoomId,
     owner: ConnId,
-    role: Role,
+    leg: Leg,
     created: Instant,
     last_heard: Option<Instant>,
     /// `peer.poll_timeout()`, asked again only when the connection had
@@ -476,13 +471,9 @@ impl Engine {
         self.tcp_links.retain(|_, conn| conn.pc != Some(id));
     }
 
-    fn new_pc(&mut self, now: Instant, room: RoomId, owner: ConnId, role: Role) -> Result<PcId, SfuError> {
+    fn new_pc(&mut self, now: Instant, room: RoomId, owner: ConnId, leg: Leg) -> Result<PcId, SfuError> {
         let ufrag = peer::new_ufrag();
-        let direction = match role {
-            Role::Publish => peer::Direction::Incoming,
-            Role::Subscribe => peer::Direction::Outgoing,
-        };
-        let peer = peer::new_peer(now, &ufrag, self.advertised, self.tcp_advertised, direction)
+        let peer = peer::new_peer(now, &ufrag, self.advertised, self.tcp_advertised, leg)
             .map_err(SfuError::internal)?;
         let id = self.next_pc;
         self.next_pc += 1;
@@ -491,7 +482,7 @@ impl Engine {
             peer,
             room,
             owner,
-            role,
+            leg,
             created: now,
             last_heard: None,
             deadline: None,
@@ -514,7 +505,7 @@ impl Engine {
         let existing = member.publish_pc;
         let id = match existing {
             Some(id) => id,
-            None => self.new_pc(now, room, conn, Role::Publish)?,
+            None => self.new_pc(now, room, conn, Leg::Publishing)?,
         };
         let answer = (|| {
             let pc = self.pcs.get_mut(&id).ok_or(SfuError::NotJoined)?;
@@ -626,7 +617,7 @@ impl Engine {
         }
         let pc_id = match to.subscribe_pc {
             Some(id) => id,
-            None => match self.new_pc(now, room, subscriber, Role::Subscribe) {
+            None => match self.new_pc(now, room, subscriber, Leg::Receiving) {
                 Ok(id) => id,
                 Err(error) => {
                     tracing::warn!(%error, "could not make a receiving connection");
@@ -856,7 +847,7 @@ impl Engine {
         let mut work = vec![id];
         while let Some(id) = work.pop() {
             let Some(pc) = self.pcs.get_mut(&id) else { continue };
-            let (room, owner, role) = (pc.room, pc.owner, pc.role);
+            let (room, owner, leg) = (pc.room, pc.owner, pc.leg);
             while let Some(datagram) = pc.peer.poll_write() {
                 self.outgoing.push((
                     datagram.transport.transport_protocol,
@@ -874,14 +865,14 @@ impl Engine {
             }
             pc.stale = true;
             for event in events {
-                self.on_peer_event(now, id, room, owner, role, event);
+                self.on_peer_event(now, id, room, owner, leg, event);
             }
             for message in messages {
                 match message {
-                    RTCMessage::RtpPacket(_, packet) if role == Role::Publish => {
+                    RTCMessage::RtpPacket(_, packet) if leg == Leg::Publishing => {
                         work.extend(self.on_published_rtp(now, room, owner, packet));
                     }
-                    RTCMessage::RtcpPacket(_, packets) if role == Role::Subscribe => {
+                    RTCMessage::RtcpPacket(_, packets) if leg == Leg::Receiving => {
                         for ssrc in packets.iter().filter_map(|p| peer::keyframe_request_ssrc(p.as_ref())) {
                             let media = self.rooms.get_mut(&room);
                             if media.is_some_and(|m| m.router.request_keyframe(now, ssrc)) {
@@ -901,28 +892,28 @@ impl Engine {
         id: PcId,
         room: RoomId,
         owner: ConnId,
-        role: Role,
+        leg: Leg,
         event: RTCPeerConnectionEvent,
     ) {
         match event {
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
-                tracing::debug!(?role, %state, "SFU peer connection");
+                tracing::debug!(?leg, %state, "SFU peer connection");
                 if let Some(pc) = self.pcs.get_mut(&id) {
                     pc.connected = state == RTCPeerConnectionState::Connected;
                 }
                 match state {
                     RTCPeerConnectionState::Failed => self.lose(now, room, owner),
                     // What it receives can be seen from now: start each picture with a keyframe.
-                    RTCPeerConnectionState::Connected if role == Role::Subscribe => {
+                    RTCPeerConnectionState::Connected if leg == Leg::Receiving => {
                         self.request_keyframes_for(now, room, owner);
                     }
                     _ => {}
                 }
             }
-            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) if role == Role::Publish => {
+            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) if leg == Leg::Publishing => {
                 self.track_opened(now, id, room, owner, init.receiver_id, &init.track_id, init.ssrc);
             }
-            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnClose(track_id)) if role == Role::Publish => {
+            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnClose(track_id)) if leg == Leg::Publishing => {
                 self.track_closed(now, id, room, owner, &track_id);
             }
             _ => {}

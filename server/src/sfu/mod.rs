@@ -386,14 +386,15 @@ mod tests {
 
     use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 
+    use concord_common::media::Leg;
+
     use super::*;
 
     /// A client's offer of one audio section (made by rtc; only its SDP is used).
     fn an_offer() -> String {
         let anywhere = SocketAddr::from(([127, 0, 0, 1], 9));
-        let mut client =
-            peer::new_peer(Instant::now(), &peer::new_ufrag(), anywhere, None, peer::Direction::Incoming)
-                .expect("a peer connection");
+        let mut client = peer::new_peer(Instant::now(), &peer::new_ufrag(), anywhere, None, Leg::Publishing)
+            .expect("a peer connection");
         client.add_transceiver_from_kind(RtpCodecKind::Audio, None).expect("a transceiver");
         client.create_offer(None).expect("an offer").sdp
     }

@@ -43,19 +43,12 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use rtc::sansio::Protocol;
 
-use concord_common::media::{AUDIO_LEVEL_URI, H264_FMTP, H264_PAYLOAD_TYPE, OPUS_FMTP, OPUS_PAYLOAD_TYPE};
+use concord_common::media::{
+    Leg, AUDIO_LEVEL_URI, H264_FMTP, H264_PAYLOAD_TYPE, OPUS_FMTP, OPUS_PAYLOAD_TYPE,
+};
 
 /// Why a peer connection could not be set up or negotiated.
 pub type PeerError = rtc::shared::error::Error;
-
-/// Which way media goes on a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// The client publishes to us (it offers).
-    Incoming,
-    /// We forward to the client (we offer).
-    Outgoing,
-}
 
 /// A new peer connection whose ICE username fragment is `ufrag`, reachable
 /// at `candidate` (the SFU's UDP socket as clients must address it) and,
@@ -66,7 +59,7 @@ pub fn new_peer(
     ufrag: &str,
     candidate: SocketAddr,
     tcp_candidate: Option<SocketAddr>,
-    direction: Direction,
+    leg: Leg,
 ) -> Result<RTCPeerConnection, PeerError> {
     let mut media_engine = MediaEngine::default();
     media_engine.register_codec(
@@ -82,9 +75,9 @@ pub fn new_peer(
         RtpCodecKind::Audio,
         None,
     )?;
-    let registry = match direction {
-        Direction::Incoming => register_default_interceptors(Registry::new(), &mut media_engine)?,
-        Direction::Outgoing => {
+    let registry = match leg {
+        Leg::Publishing => register_default_interceptors(Registry::new(), &mut media_engine)?,
+        Leg::Receiving => {
             // The same header extensions as the defaults (mid, rid), no
             // transport-wide congestion feedback (nothing comes in to report on).
             configure_simulcast_extension_headers(&mut media_engine)?;
