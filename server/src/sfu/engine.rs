@@ -335,7 +335,9 @@ impl Engine {
                 .take_while(|(protocol, ..)| *protocol != TransportProtocol::TCP)
                 .map(|(_, to, datagram)| (*to, &datagram[..]));
             match batch::send_batch(&self.socket, run) {
-                Ok(count) => sent += count,
+                Ok(count) if count > 0 => sent += count,
+                // Nothing taken, yet no error: the first is dropped, so the queue always moves.
+                Ok(_) => sent += 1,
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(error) => {
                     tracing::debug!(%error, %to, "SFU socket write");
