@@ -20,9 +20,9 @@ pub fn with_msid_semantic(sdp: String) -> String {
 /// Our candidates (and `a=end-of-candidates`) in every media section that
 /// is not rejected. rtc writes them in the first section only, which is
 /// enough for a client that bundles by the rules of RFC 9143 (browsers,
-/// webrtc-rs); aiortc gathers the ICE candidates of a bundled transport
-/// from the section it belongs to, so without them in each, a receiving
-/// connection with a second publisher's tracks never comes up. The same
+/// webrtc-rs); aiortc (1.16, bundling with max-bundle as docs/API.md
+/// advises) starts ICE for each section with that section's candidates,
+/// and without them in each its connections stay "connecting". The same
 /// candidates in several sections are one candidate to a bundling client.
 pub fn with_candidates_in_every_section(sdp: String) -> String {
     let mut sections: Vec<&str> = Vec::new();
