@@ -1,13 +1,19 @@
 //! The codec contract of a call, which Concord's clients and its SFU both
 //! follow (and docs/API.md states for others): H.264 constrained baseline
-//! in packetization mode 1 and Opus, on the payload types Concord's own
-//! offers use, with the RFC 6464 audio level on every audio packet.
+//! in packetization mode 1 (with RTX for retransmissions) and Opus, on the
+//! payload types Concord's own offers use, with the RFC 6464 audio level on
+//! every audio packet.
 
 /// The H.264 profile Concord's clients send and browsers offer:
 /// constrained baseline, packetization mode 1 (what openh264 makes).
 pub const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+/// `profile-level-id` of [`H264_FMTP`], as a number.
+pub const H264_PROFILE_LEVEL_ID: u32 = 0x42e01f;
 /// The payload type of H.264 in the offers Concord makes.
 pub const H264_PAYLOAD_TYPE: u8 = 102;
+/// The payload type of H.264's retransmissions (RFC 4588 RTX, `apt` =
+/// [`H264_PAYLOAD_TYPE`]): lost video is sent again on it.
+pub const H264_RTX_PAYLOAD_TYPE: u8 = 103;
 /// The payload type of Opus in the offers Concord makes.
 pub const OPUS_PAYLOAD_TYPE: u8 = 111;
 /// Opus's parameters in those offers: 10 ms frames allowed, in-band FEC.
@@ -35,5 +41,15 @@ impl Leg {
             Leg::Publishing => "publishing",
             Leg::Receiving => "receiving",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profile_level_id_is_the_one_in_the_fmtp() {
+        assert!(H264_FMTP.contains(&format!("profile-level-id={H264_PROFILE_LEVEL_ID:06x}")));
     }
 }

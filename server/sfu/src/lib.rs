@@ -14,15 +14,13 @@
 //! audio level. So the figures gave no reason to switch and the features
 //! gave reasons not to. Its ideas are good and we follow them:
 //! demultiplexing one UDP port by ICE username then address, a forwarding
-//! table keyed by (publisher, track), payload-type and header-extension
-//! translation per subscriber. The transport (ICE-lite, DTLS, SRTP) comes
-//! from `rtc` 0.21's sans-IO peer connection (`server/src/sfu`); this crate
-//! decides what to forward.
+//! table keyed by (publisher, track). The transport (ICE-lite, DTLS, SRTP,
+//! RTP headers and extensions per subscriber) is str0m's sans-IO `Rtc` in
+//! RTP mode (`server/src/sfu`; rtc 0.21 until 2026-12-05, see
+//! docs/BENCHMARKS.md); this crate decides what to forward.
 //!
 //! - [`demux`]: one UDP port for everyone — which participant a datagram
 //!   is for (STUN username, then address; RFC 7983 classification).
-//! - [`rtp`]: rewriting a packet for one subscriber (payload type, header
-//!   extension ids, dropping extensions the subscriber did not negotiate).
 //! - [`keyframe`]: keyframe requests (PLI/FIR) to a publisher, at most one
 //!   per interval, later ones coalesced.
 //! - [`speaking`]: who is speaking, from the RFC 6464 audio level senders
@@ -30,12 +28,11 @@
 //! - [`queue`]: a subscriber's bounded queue, which drops instead of
 //!   stalling everyone else.
 //! - [`router`]: one room's forwarding, putting these together: packets in
-//!   from publishers, rewritten packets out per subscriber, keyframe
+//!   from publishers, the same packets out per subscriber, keyframe
 //!   requests and speaking changes out on the caller's timer.
 
 pub mod demux;
 pub mod keyframe;
 pub mod queue;
 pub mod router;
-pub mod rtp;
 pub mod speaking;

@@ -1,7 +1,7 @@
 //! Who is speaking, for everyone (deafened or not): senders attach the RFC
 //! 6464 audio level to every audio packet (`urn:ietf:params:rtp-hdrext:ssrc-audio-level`,
 //! one byte: voice flag and the level in -dBov, 0 loudest, 127 silence), and
-//! the SFU reads it without decoding (LiveKit's approach and figures: a
+//! the SFU reads it (parsed by the transport) without decoding (LiveKit's approach and figures: a
 //! packet is loud at 35 -dBov or louder; someone speaks when at least 40 %
 //! of their packets in the last 500 ms were loud). A stop is announced only
 //! after `hold` without speech, so a pause between words does not flicker.
@@ -17,15 +17,6 @@ pub const MIN_PERCENT: usize = 40;
 pub const WINDOW: Duration = Duration::from_millis(500);
 /// How long speech must be absent before "stopped speaking".
 pub const HOLD: Duration = Duration::from_millis(500);
-
-/// The level from an audio-level header extension's data: `None` unless it
-/// is the one byte RFC 6464 defines.
-pub fn audio_level(extension_data: &[u8]) -> Option<u8> {
-    match extension_data {
-        [byte] => Some(byte & 0x7f),
-        _ => None,
-    }
-}
 
 /// One participant's speaking state.
 #[derive(Debug, Clone)]
@@ -151,13 +142,5 @@ mod tests {
         let changes = run(&mut detector, start, 1000, 2000, |_| None);
         assert_eq!(changes.len(), 1);
         assert!(!changes[0].1 && changes[0].0 <= 2000, "{changes:?}");
-    }
-
-    #[test]
-    fn the_extension_is_one_byte_with_the_voice_flag_on_top() {
-        assert_eq!(audio_level(&[0x80 | 30]), Some(30));
-        assert_eq!(audio_level(&[127]), Some(127));
-        assert_eq!(audio_level(&[]), None);
-        assert_eq!(audio_level(&[1, 2]), None);
     }
 }

@@ -11,31 +11,19 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use concord_common::events::{ForwardedTrack, PublishedTrack, TrackSource};
-use concord_common::media::Leg;
+use concord_common::media::{Leg, H264_PAYLOAD_TYPE, OPUS_PAYLOAD_TYPE};
 use concord_common::{RoomId, UserId};
 use concord_sfu::demux::{classify, Demuxer, PacketClass};
-use concord_sfu::router::{Kind, Output, ParticipantId, Router};
-use concord_sfu::rtp::Mapping;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
-use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
-use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::RTCPeerConnection;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpParameters, RtpCodecKind,
-};
-use rtc::rtp_transceiver::{
-    RTCRtpReceiverId, RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit,
-};
-use rtc::sansio::Protocol;
-use rtc::shared::marshal::{Marshal, Unmarshal};
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use concord_sfu::router::{Kind, Output, ParticipantId, Router, RtpPacket};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
+use str0m::net::{DatagramSend, Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
+use str0m::{Event, Input, Output as RtcOutput, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
@@ -75,19 +63,14 @@ const MAX_UNNAMED_TCP_LINKS_PER_IP: usize = 128;
 type PcId = u64;
 
 struct Pc {
-    peer: RTCPeerConnection,
+    rtc: Rtc,
     room: RoomId,
     owner: ConnId,
     leg: Leg,
     created: Instant,
     last_heard: Option<Instant>,
-    /// `peer.poll_timeout()`, asked again only when the connection had
-    /// work since (asking walks rtc's whole stack: it is not asked for
-    /// every connection on every datagram); every [`ROUTER_TICK`] all are
-    /// asked afresh, for what changed without a pump.
+    /// When `rtc` next wants the time (its last `Output::Timeout`).
     deadline: Option<Instant>,
-    /// Pumped since `deadline` was asked.
-    stale: bool,
     /// ICE and DTLS are up: media written to it reaches the client.
     connected: bool,
 }
@@ -95,27 +78,34 @@ struct Pc {
 /// A track someone publishes.
 struct Published {
     ssrc: u32,
+    mid: Mid,
     kind: Kind,
-    source: TrackSource,
-    receiver: RTCRtpReceiverId,
-    /// The payload type the publisher sends.
-    payload_type: u8,
 }
 
-/// A track forwarded to a subscriber.
+/// A track forwarded to a subscriber (a downtrack).
 struct Forwarded {
     publisher: ConnId,
-    sender: RTCRtpSenderId,
+    kind: Kind,
     info: ForwardedTrack,
+    /// Its media section in the subscriber's receiving connection, once offered.
+    mid: Option<Mid>,
+    /// The subscriber's answer accepted it: packets flow.
+    negotiated: bool,
+    /// The publisher's extended sequence number, less its rollovers before
+    /// the first packet this subscriber got: each downtrack starts at
+    /// rollover 0, as SRTP requires of a new stream.
+    seq_base: Option<u64>,
 }
 
 #[derive(Default)]
 struct Negotiation {
     next_offer_id: u64,
-    /// The offer awaiting an answer.
-    outstanding: Option<u64>,
+    /// The offer awaiting an answer, and what accepting it applies.
+    outstanding: Option<(u64, SdpPendingOffer)>,
     /// Tracks changed since the last offer.
     needed: bool,
+    /// Media sections of tracks that stopped, to be made inactive in the next offer.
+    retired: Vec<Mid>,
 }
 
 struct Member {
@@ -125,10 +115,11 @@ struct Member {
     subscribe_pc: Option<PcId>,
     declared: Vec<PublishedTrack>,
     published: Vec<Published>,
-    /// By SSRC.
+    /// What their published tracks carry, as they declared it (by SSRC).
+    sources: HashMap<u32, TrackSource>,
+    /// By the publisher's SSRC.
     forwarded: HashMap<u32, Forwarded>,
     negotiation: Negotiation,
-    audio_level_id: Option<u8>,
 }
 
 /// A client's TCP connection (ICE-TCP) and the peer connection its first
@@ -165,7 +156,7 @@ pub struct Engine {
     next_pc: PcId,
     next_participant: ParticipantId,
     /// Datagrams (UDP) and frames (TCP) to send, gathered while handling one input.
-    outgoing: Vec<(TransportProtocol, SocketAddr, BytesMut)>,
+    outgoing: Vec<(Protocol, SocketAddr, DatagramSend)>,
     /// The address in our TCP candidates, if the TCP port is open.
     tcp_advertised: Option<SocketAddr>,
     tcp_inputs: Option<mpsc::Receiver<TcpInput>>,
@@ -204,7 +195,6 @@ impl Engine {
         let mut buf = vec![0u8; DATAGRAM_MAX];
         let mut next_tick = Instant::now() + ROUTER_TICK;
         loop {
-            self.refresh_deadlines(false);
             let deadline = self.next_deadline().map_or(next_tick, |d| d.min(next_tick));
             tokio::select! {
                 command = commands.recv() => match command {
@@ -240,7 +230,6 @@ impl Engine {
                 () = tokio::time::sleep_until(deadline.into()) => {}
             }
             let now = Instant::now();
-            self.refresh_deadlines(now >= next_tick);
             self.on_timeouts(now);
             if now >= next_tick {
                 self.on_tick(now);
@@ -248,17 +237,11 @@ impl Engine {
             }
             self.send_outgoing().await;
         }
-        for pc in self.pcs.values_mut() {
-            let _ = pc.peer.close();
+        let ids: Vec<PcId> = self.pcs.keys().copied().collect();
+        for id in ids {
+            self.close_pc(Instant::now(), id);
         }
-    }
-
-    /// Asks the connections that had work (or all) for their next timer.
-    fn refresh_deadlines(&mut self, all: bool) {
-        for pc in self.pcs.values_mut().filter(|pc| all || pc.stale) {
-            pc.deadline = pc.peer.poll_timeout();
-            pc.stale = false;
-        }
+        self.send_ready();
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -271,9 +254,7 @@ impl Engine {
         let now = Instant::now();
         if let Some(id) = self.demux.route(now, from, datagram) {
             let culprit = self.pcs.get(&id).map(|pc| (pc.room, pc.owner));
-            self.contained(now, culprit, |engine| {
-                engine.on_datagram(now, id, from, TransportProtocol::UDP, datagram)
-            });
+            self.contained(now, culprit, |engine| engine.on_datagram(now, id, from, Protocol::Udp, datagram));
         }
         self.send_ready();
     }
@@ -310,7 +291,7 @@ impl Engine {
                 let now = Instant::now();
                 let culprit = self.pcs.get(&id).map(|pc| (pc.room, pc.owner));
                 self.contained(now, culprit, |engine| {
-                    engine.on_datagram(now, id, peer, TransportProtocol::TCP, &frame)
+                    engine.on_datagram(now, id, peer, Protocol::Tcp, &frame)
                 });
                 self.send_ready();
             }
@@ -324,7 +305,7 @@ impl Engine {
     fn send_ready(&mut self) {
         let mut sent = 0;
         while let Some((protocol, to, datagram)) = self.outgoing.get(sent) {
-            if *protocol == TransportProtocol::TCP {
+            if *protocol != Protocol::Udp {
                 self.send_tcp(*to, datagram);
                 sent += 1;
                 continue;
@@ -332,7 +313,7 @@ impl Engine {
             let run = self.outgoing[sent..]
                 .iter()
                 .take(batch::SEND_BATCH)
-                .take_while(|(protocol, ..)| *protocol != TransportProtocol::TCP)
+                .take_while(|(protocol, ..)| *protocol == Protocol::Udp)
                 .map(|(_, to, datagram)| (*to, &datagram[..]));
             match batch::send_batch(&self.socket, run) {
                 Ok(count) if count > 0 => sent += count,
@@ -377,7 +358,7 @@ impl Engine {
 
     fn on_command(&mut self, now: Instant, command: SfuCommand) {
         match command {
-            SfuCommand::Join { room, conn, user } => self.join(room, conn, user),
+            SfuCommand::Join { room, conn, user } => self.join(now, room, conn, user),
             SfuCommand::Leave { room, conn } => self.leave(now, room, conn),
             SfuCommand::Publish { room, conn, sdp, tracks, reply } => {
                 let answer = self.publish(now, room, conn, sdp, tracks);
@@ -403,14 +384,14 @@ impl Engine {
         }
     }
 
-    fn join(&mut self, room: RoomId, conn: ConnId, user: UserId) {
+    fn join(&mut self, now: Instant, room: RoomId, conn: ConnId, user: UserId) {
         let media = self.rooms.entry(room).or_default();
         if media.members.contains_key(&conn) {
             return;
         }
         let pid = self.next_participant;
         self.next_participant += 1;
-        media.router.add_participant(pid, SUBSCRIBER_QUEUE, None);
+        media.router.add_participant(pid, SUBSCRIBER_QUEUE);
         let member = Member {
             pid,
             user,
@@ -418,9 +399,9 @@ impl Engine {
             subscribe_pc: None,
             declared: Vec::new(),
             published: Vec::new(),
+            sources: HashMap::new(),
             forwarded: HashMap::new(),
             negotiation: Negotiation::default(),
-            audio_level_id: None,
         };
         media.members.insert(conn, member);
         // Everything already published is forwarded to the newcomer.
@@ -429,10 +410,10 @@ impl Engine {
             let ssrcs: Vec<u32> =
                 self.rooms[&room].members[&publisher].published.iter().map(|p| p.ssrc).collect();
             for ssrc in ssrcs {
-                self.forward(Instant::now(), room, publisher, ssrc, conn);
+                self.forward(now, room, publisher, ssrc, conn);
             }
         }
-        self.renegotiate(Instant::now(), room);
+        self.renegotiate(now, room);
     }
 
     fn leave(&mut self, now: Instant, room: RoomId, conn: ConnId) {
@@ -440,7 +421,7 @@ impl Engine {
         let Some(member) = media.members.remove(&conn) else { return };
         media.router.remove_participant(member.pid);
         for pc in [member.publish_pc, member.subscribe_pc].into_iter().flatten() {
-            self.close_pc(pc);
+            self.close_pc(now, pc);
         }
         // Nobody receives their tracks any more.
         self.stop_forwarding(room, |_, forwarded| forwarded.publisher == conn);
@@ -450,17 +431,12 @@ impl Engine {
         self.renegotiate(now, room);
     }
 
-    fn close_pc(&mut self, id: PcId) {
-        if let Some(mut pc) = self.pcs.remove(&id) {
-            let _ = pc.peer.close();
-            while let Some(datagram) = pc.peer.poll_write() {
-                self.outgoing.push((
-                    datagram.transport.transport_protocol,
-                    datagram.transport.peer_addr,
-                    datagram.message,
-                ));
-            }
+    /// Closes peer connection `id`, telling the client (DTLS close) where it can.
+    fn close_pc(&mut self, now: Instant, id: PcId) {
+        if let Some(pc) = self.pcs.get_mut(&id) {
+            pc.rtc.disconnect();
         }
+        self.pump(now, id);
         self.send_ready();
         self.forget_pc(id);
     }
@@ -475,20 +451,18 @@ impl Engine {
 
     fn new_pc(&mut self, now: Instant, room: RoomId, owner: ConnId, leg: Leg) -> Result<PcId, SfuError> {
         let ufrag = peer::new_ufrag();
-        let peer = peer::new_peer(now, &ufrag, self.advertised, self.tcp_advertised, leg)
-            .map_err(SfuError::internal)?;
+        let rtc = peer::new_peer(now, &ufrag, self.advertised, self.tcp_advertised)?;
         let id = self.next_pc;
         self.next_pc += 1;
         self.demux.register(&ufrag, id);
         let pc = Pc {
-            peer,
+            rtc,
             room,
             owner,
             leg,
             created: now,
             last_heard: None,
-            deadline: None,
-            stale: true,
+            deadline: Some(now),
             connected: false,
         };
         self.pcs.insert(id, pc);
@@ -510,14 +484,10 @@ impl Engine {
             None => self.new_pc(now, room, conn, Leg::Publishing)?,
         };
         let answer = (|| {
+            let offer = SdpOffer::from_sdp_string(&sdp).map_err(SfuError::sdp)?;
             let pc = self.pcs.get_mut(&id).ok_or(SfuError::NotJoined)?;
-            let offer = RTCSessionDescription::offer(sdp).map_err(SfuError::sdp)?;
-            pc.peer.set_remote_description(now, offer).map_err(SfuError::sdp)?;
-            let answer = pc.peer.create_answer(None).map_err(SfuError::sdp)?;
-            pc.peer.set_local_description(now, answer).map_err(SfuError::sdp)?;
-            let local =
-                pc.peer.local_description().ok_or_else(|| SfuError::Sdp("no answer was made".into()))?;
-            Ok(sdp::with_candidates_in_every_section(local.sdp))
+            let answer = pc.rtc.sdp_api().accept_offer(offer).map_err(SfuError::sdp)?;
+            Ok(sdp::with_candidates_in_every_section(answer.to_sdp_string()))
         })();
         match answer {
             Ok(answer) => {
@@ -529,7 +499,7 @@ impl Engine {
             }
             Err(error) => {
                 if existing.is_none() {
-                    self.close_pc(id);
+                    self.close_pc(now, id);
                 }
                 Err(error)
             }
@@ -544,17 +514,28 @@ impl Engine {
         offer_id: u64,
         sdp: String,
     ) -> Result<(), SfuError> {
-        let member = self.member(room, conn).ok_or(SfuError::NotJoined)?;
-        if member.negotiation.outstanding != Some(offer_id) {
+        let member = self.member_mut(room, conn).ok_or(SfuError::NotJoined)?;
+        if member.negotiation.outstanding.as_ref().map(|(id, _)| *id) != Some(offer_id) {
             return Err(SfuError::StaleOffer(offer_id));
         }
         let id = member.subscribe_pc.ok_or(SfuError::StaleOffer(offer_id))?;
+        let answer = SdpAnswer::from_sdp_string(&sdp).map_err(SfuError::sdp)?;
+        let Some((_, pending)) = member.negotiation.outstanding.take() else {
+            return Err(SfuError::StaleOffer(offer_id));
+        };
         let pc = self.pcs.get_mut(&id).ok_or(SfuError::NotJoined)?;
-        let answer = RTCSessionDescription::answer(sdp).map_err(SfuError::sdp)?;
-        pc.peer.set_remote_description(now, answer).map_err(SfuError::sdp)?;
-        let member = self.member_mut(room, conn).ok_or(SfuError::NotJoined)?;
-        member.negotiation.outstanding = None;
-        self.update_mappings(room, conn);
+        let accepted = pc.rtc.sdp_api().accept_answer(pending, answer);
+        if let Err(error) = accepted {
+            // What that offer added is offered again, in the next one.
+            if let Some(member) = self.member_mut(room, conn) {
+                for forwarded in member.forwarded.values_mut().filter(|f| !f.negotiated) {
+                    forwarded.mid = None;
+                }
+                member.negotiation.needed = true;
+            }
+            return Err(SfuError::sdp(error));
+        }
+        self.update_subscriptions(room, conn);
         // Tracks this answer added start with a keyframe, not at the
         // publisher's next one (a connection still coming up asks once it is up).
         if self.pcs.get(&id).is_some_and(|pc| pc.connected) {
@@ -579,40 +560,29 @@ impl Engine {
         }
     }
 
-    /// After a subscriber's answer: how each publisher's packets are
-    /// renumbered for them.
-    fn update_mappings(&mut self, room: RoomId, subscriber: ConnId) {
+    /// After a subscriber's answer: the tracks whose media section it
+    /// accepted are queued for them from now on.
+    fn update_subscriptions(&mut self, room: RoomId, subscriber: ConnId) {
         let Some(media) = self.rooms.get_mut(&room) else { return };
-        let Some(member) = media.members.get(&subscriber) else { return };
-        let Some(pc) = member.subscribe_pc.and_then(|id| self.pcs.get_mut(&id)) else { return };
-        let mut mappings: HashMap<ConnId, Mapping> = HashMap::new();
-        for (ssrc, forwarded) in &member.forwarded {
-            let Some(mut sender) = pc.peer.rtp_sender(forwarded.sender) else { continue };
-            let ours = sender.get_parameters().rtp_parameters.clone();
-            let Some(publisher) = media.members.get(&forwarded.publisher) else { continue };
-            let Some(track) = publisher.published.iter().find(|t| t.ssrc == *ssrc) else { continue };
-            let mapping = mappings.entry(forwarded.publisher).or_default();
-            if let Some(codec) = ours.codecs.first() {
-                mapping.payload_types.insert(track.payload_type, codec.payload_type);
-            }
-            if let (Some(from), Some(to)) = (publisher.audio_level_id, audio_level_id(&ours)) {
-                mapping.extensions.insert(from, to);
-            }
-        }
-        let pid = member.pid;
-        for (publisher, mapping) in mappings {
-            if let Some(publisher_pid) = media.members.get(&publisher).map(|m| m.pid) {
-                media.router.subscribe(pid, publisher_pid, mapping);
+        let Some(member) = media.members.get_mut(&subscriber) else { return };
+        let Some(pc) = member.subscribe_pc.and_then(|id| self.pcs.get(&id)) else { return };
+        for (ssrc, forwarded) in &mut member.forwarded {
+            let accepted = forwarded.mid.is_some_and(|mid| pc.rtc.media(mid).is_some());
+            if accepted && !forwarded.negotiated {
+                forwarded.negotiated = true;
+                media.router.subscribe(member.pid, *ssrc);
             }
         }
     }
 
-    /// Adds `publisher`'s track `ssrc` to `subscriber`'s receiving connection.
+    /// Adds `publisher`'s track `ssrc` to `subscriber`'s receiving
+    /// connection (in its next offer).
     fn forward(&mut self, now: Instant, room: RoomId, publisher: ConnId, ssrc: u32, subscriber: ConnId) {
         let Some(media) = self.rooms.get(&room) else { return };
         let Some(from) = media.members.get(&publisher) else { return };
-        let Some(track) = from.published.iter().find(|t| t.ssrc == ssrc) else { return };
-        let (kind, source, user) = (track.kind, track.source, from.user);
+        let Some(kind) = from.published.iter().find(|t| t.ssrc == ssrc).map(|t| t.kind) else { return };
+        let source = from.track_source(ssrc);
+        let user = from.user;
         let Some(to) = media.members.get(&subscriber) else { return };
         if to.forwarded.contains_key(&ssrc) {
             return;
@@ -627,83 +597,67 @@ impl Engine {
                 }
             },
         };
-        let track_id = format!("{user}-{}-{ssrc}", source.as_str());
-        let codec = match kind {
-            Kind::Audio => peer::opus(),
-            Kind::Video => peer::h264(),
-        };
-        let description = MediaStreamTrack::new(
-            user.to_string(),
-            track_id.clone(),
-            track_id.clone(),
-            match kind {
-                Kind::Audio => RtpCodecKind::Audio,
-                Kind::Video => RtpCodecKind::Video,
-            },
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-                codec,
-                ..Default::default()
-            }],
-        );
-        let Some(pc) = self.pcs.get_mut(&pc_id) else { return };
-        let sendonly = RTCRtpTransceiverInit {
-            direction: RTCRtpTransceiverDirection::Sendonly,
-            streams: Vec::new(),
-            send_encodings: Vec::new(),
-        };
-        let sender = match pc.peer.add_transceiver_from_track(description, Some(sendonly)) {
-            Ok(transceiver) => RTCRtpSenderId::from(transceiver),
-            Err(error) => {
-                tracing::warn!(%error, "could not forward a track");
-                return;
-            }
-        };
         let Some(to) = self.member_mut(room, subscriber) else { return };
         to.subscribe_pc = Some(pc_id);
+        let track_id = format!("{user}-{}-{ssrc}", source.as_str());
         let info = ForwardedTrack { track_id, user_id: user, source };
-        to.forwarded.insert(ssrc, Forwarded { publisher, sender, info });
+        let forwarded = Forwarded { publisher, kind, info, mid: None, negotiated: false, seq_base: None };
+        to.forwarded.insert(ssrc, forwarded);
         to.negotiation.needed = true;
     }
 
     /// Sends a new offer to every member of `room` whose tracks changed and
     /// who is not still answering the previous one.
     fn renegotiate(&mut self, now: Instant, room: RoomId) {
-        let Some(media) = self.rooms.get(&room) else { return };
-        let due: Vec<ConnId> = media
-            .members
-            .iter()
-            .filter(|(_, m)| m.negotiation.needed && m.negotiation.outstanding.is_none())
-            .map(|(conn, _)| *conn)
-            .collect();
-        for conn in due {
-            let Some(member) = self.member_mut(room, conn) else { continue };
+        let Some(media) = self.rooms.get_mut(&room) else { return };
+        let mut offers = Vec::new();
+        for (conn, member) in &mut media.members {
+            let negotiation = &mut member.negotiation;
+            if !negotiation.needed || negotiation.outstanding.is_some() {
+                continue;
+            }
             let Some(pc_id) = member.subscribe_pc else { continue };
-            member.negotiation.needed = false;
-            let offer_id = member.negotiation.next_offer_id;
-            member.negotiation.next_offer_id += 1;
+            let Some(pc) = self.pcs.get_mut(&pc_id) else { continue };
+            negotiation.needed = false;
+            // Sections of stopped tracks that the client has not answered yet wait for a later offer.
+            let (retire_now, retire_later): (Vec<Mid>, Vec<Mid>) =
+                negotiation.retired.drain(..).partition(|mid| pc.rtc.media(*mid).is_some());
+            negotiation.retired = retire_later;
+            let mut api = pc.rtc.sdp_api();
+            for mid in retire_now {
+                api.set_direction(mid, Direction::Inactive);
+            }
+            let mut added: Vec<(u32, Mid)> = Vec::new();
+            for (ssrc, forwarded) in member.forwarded.iter().filter(|(_, f)| f.mid.is_none()) {
+                let kind = match forwarded.kind {
+                    Kind::Audio => MediaKind::Audio,
+                    Kind::Video => MediaKind::Video,
+                };
+                let stream = Some(forwarded.info.user_id.to_string());
+                let track = Some(forwarded.info.track_id.clone());
+                added.push((*ssrc, api.add_media(kind, Direction::SendOnly, stream, track, None)));
+            }
+            let Some((offer, pending)) = api.apply() else { continue };
+            for (ssrc, mid) in added {
+                if let Some(forwarded) = member.forwarded.get_mut(&ssrc) {
+                    forwarded.mid = Some(mid);
+                }
+            }
+            let offer_id = negotiation.next_offer_id;
+            negotiation.next_offer_id += 1;
+            negotiation.outstanding = Some((offer_id, pending));
             let mut tracks: Vec<ForwardedTrack> = member.forwarded.values().map(|f| f.info.clone()).collect();
             tracks.sort_by(|a, b| a.track_id.cmp(&b.track_id));
-            let Some(pc) = self.pcs.get_mut(&pc_id) else { continue };
-            let offer = pc.peer.create_offer(None).and_then(|offer| {
-                pc.peer.set_local_description(now, offer)?;
-                pc.peer.local_description().ok_or(rtc::shared::error::Error::ErrPeerConnLocalDescriptionNil)
-            });
-            match offer {
-                Ok(offer) => {
-                    if let Some(member) = self.member_mut(room, conn) {
-                        member.negotiation.outstanding = Some(offer_id);
-                    }
-                    let sdp = sdp::with_candidates_in_every_section(sdp::with_msid_semantic(offer.sdp));
-                    self.emit(SfuEvent::SubscribeOffer { room, conn, offer_id, sdp, tracks });
-                    self.pump(now, pc_id);
-                }
-                Err(error) => tracing::warn!(%error, "could not make an offer for a receiving connection"),
-            }
+            let sdp = sdp::with_candidates_in_every_section(sdp::with_msid_semantic(offer.to_sdp_string()));
+            offers.push((pc_id, SfuEvent::SubscribeOffer { room, conn: *conn, offer_id, sdp, tracks }));
+        }
+        for (pc_id, offer) in offers {
+            self.emit(offer);
+            self.pump(now, pc_id);
         }
     }
 
-    /// Runs `work`; should it panic (inside rtc, on input we did not
+    /// Runs `work`; should it panic (inside str0m, on input we did not
     /// foresee), the participant whose input it was is taken out — their
     /// connections dropped unclosed, as their state is suspect — and
     /// everyone else's calls go on.
@@ -722,14 +676,7 @@ impl Engine {
         self.lose(now, room, conn);
     }
 
-    fn on_datagram(
-        &mut self,
-        now: Instant,
-        id: PcId,
-        from: SocketAddr,
-        protocol: TransportProtocol,
-        datagram: &[u8],
-    ) {
+    fn on_datagram(&mut self, now: Instant, id: PcId, from: SocketAddr, protocol: Protocol, datagram: &[u8]) {
         let Some(pc) = self.pcs.get_mut(&id) else { return };
         if classify(datagram) == PacketClass::Unknown {
             return;
@@ -737,20 +684,17 @@ impl Engine {
         pc.last_heard = Some(now);
         // The address of the candidate it came in on (the ICE agent pairs by it).
         let local_addr = match protocol {
-            TransportProtocol::TCP => self.tcp_advertised.unwrap_or(self.advertised),
-            _ => self.advertised,
+            Protocol::Udp => self.advertised,
+            _ => self.tcp_advertised.unwrap_or(self.advertised),
         };
-        let message = TaggedBytesMut {
-            now,
-            transport: TransportContext {
-                local_addr,
-                peer_addr: from,
-                ecn: None,
-                transport_protocol: protocol,
-            },
-            message: BytesMut::from(datagram),
+        let input = match Receive::new(protocol, from, local_addr, datagram) {
+            Ok(receive) => Input::Receive(now, receive),
+            Err(error) => {
+                tracing::trace!(%error, "a datagram was refused");
+                return;
+            }
         };
-        if let Err(error) = pc.peer.handle_read(message) {
+        if let Err(error) = pc.rtc.handle_input(input) {
             tracing::trace!(%error, "a datagram was refused");
         }
         self.pump(now, id);
@@ -766,7 +710,9 @@ impl Engine {
             let culprit = self.pcs.get(&id).map(|pc| (pc.room, pc.owner));
             self.contained(now, culprit, |engine| {
                 if let Some(pc) = engine.pcs.get_mut(&id) {
-                    let _ = pc.peer.handle_timeout(now);
+                    if let Err(error) = pc.rtc.handle_input(Input::Timeout(now)) {
+                        tracing::debug!(%error, "SFU peer connection timer");
+                    }
                 }
                 engine.pump(now, id);
             });
@@ -794,7 +740,7 @@ impl Engine {
         self.find_silent(now);
     }
 
-    /// Participants whose every connection went quiet, or failed.
+    /// Participants whose every connection went quiet, or closed.
     fn find_silent(&mut self, now: Instant) {
         let mut lost = Vec::new();
         for (room, media) in &self.rooms {
@@ -811,7 +757,8 @@ impl Engine {
                     let since = pc.last_heard.unwrap_or(pc.created);
                     now.saturating_duration_since(since) > SILENCE_LIMIT
                 });
-                if quiet {
+                let closed = pcs.iter().any(|pc| !pc.rtc.is_alive());
+                if quiet || closed {
                     lost.push((*room, *conn));
                 }
             }
@@ -829,65 +776,49 @@ impl Engine {
     /// Relays a keyframe request for `ssrc` to its publisher.
     fn send_keyframe_request(&mut self, now: Instant, room: RoomId, ssrc: u32) {
         let Some(media) = self.rooms.get(&room) else { return };
-        let Some((member, track)) =
-            media.members.values().find_map(|m| m.published.iter().find(|t| t.ssrc == ssrc).map(|t| (m, t)))
-        else {
+        let Some(member) = media.members.values().find(|m| m.published.iter().any(|t| t.ssrc == ssrc)) else {
             return;
         };
         let Some(pc_id) = member.publish_pc else { return };
-        let receiver = track.receiver;
         let Some(pc) = self.pcs.get_mut(&pc_id) else { return };
-        if let Some(mut receiver) = pc.peer.rtp_receiver(receiver) {
-            let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
-            let _ = receiver.write_rtcp(now, vec![Box::new(pli)]);
+        if let Some(stream) = pc.rtc.direct_api().stream_rx(&ssrc.into()) {
+            stream.request_keyframe(KeyframeRequestKind::Pli);
         }
         self.pump(now, pc_id);
     }
 
-    /// Drains a peer connection: datagrams out, state changes, media in.
+    /// Drains a peer connection: datagrams out, then its events (media in,
+    /// tracks, keyframe requests, state), until it names its next timer.
     fn pump(&mut self, now: Instant, id: PcId) {
         let mut work = vec![id];
         while let Some(id) = work.pop() {
             let Some(pc) = self.pcs.get_mut(&id) else { continue };
             let (room, owner, leg) = (pc.room, pc.owner, pc.leg);
-            while let Some(datagram) = pc.peer.poll_write() {
-                self.outgoing.push((
-                    datagram.transport.transport_protocol,
-                    datagram.transport.peer_addr,
-                    datagram.message,
-                ));
-            }
             let mut events = Vec::new();
-            while let Some(event) = pc.peer.poll_event() {
-                events.push(event);
-            }
-            let mut messages = Vec::new();
-            while let Some(TaggedRTCMessage { message, .. }) = pc.peer.poll_read() {
-                messages.push(message);
-            }
-            pc.stale = true;
-            for event in events {
-                self.on_peer_event(now, id, room, owner, leg, event);
-            }
-            for message in messages {
-                match message {
-                    RTCMessage::RtpPacket(_, packet) if leg == Leg::Publishing => {
-                        work.extend(self.on_published_rtp(now, room, owner, packet));
+            loop {
+                match pc.rtc.poll_output() {
+                    Ok(RtcOutput::Transmit(transmit)) => {
+                        self.outgoing.push((transmit.proto, transmit.destination, transmit.contents));
                     }
-                    RTCMessage::RtcpPacket(_, packets) if leg == Leg::Receiving => {
-                        for ssrc in packets.iter().filter_map(|p| peer::keyframe_request_ssrc(p.as_ref())) {
-                            let media = self.rooms.get_mut(&room);
-                            if media.is_some_and(|m| m.router.request_keyframe(now, ssrc)) {
-                                self.send_keyframe_request(now, room, ssrc);
-                            }
-                        }
+                    Ok(RtcOutput::Event(event)) => events.push(event),
+                    Ok(RtcOutput::Timeout(at)) => {
+                        pc.deadline = Some(at);
+                        break;
                     }
-                    _ => {}
+                    Err(error) => {
+                        tracing::debug!(%error, ?leg, "SFU peer connection failed");
+                        pc.deadline = None;
+                        break;
+                    }
                 }
+            }
+            for event in events {
+                work.extend(self.on_peer_event(now, id, room, owner, leg, event));
             }
         }
     }
 
+    /// One event of peer connection `id`; returns the connections it gave work to.
     fn on_peer_event(
         &mut self,
         now: Instant,
@@ -895,100 +826,101 @@ impl Engine {
         room: RoomId,
         owner: ConnId,
         leg: Leg,
-        event: RTCPeerConnectionEvent,
-    ) {
+        event: Event,
+    ) -> Vec<PcId> {
         match event {
-            RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
-                tracing::debug!(?leg, %state, "SFU peer connection");
+            Event::Connected => {
+                tracing::debug!(?leg, "SFU peer connection up");
                 if let Some(pc) = self.pcs.get_mut(&id) {
-                    pc.connected = state == RTCPeerConnectionState::Connected;
+                    pc.connected = true;
                 }
-                match state {
-                    RTCPeerConnectionState::Failed => self.lose(now, room, owner),
-                    // What it receives can be seen from now: start each picture with a keyframe.
-                    RTCPeerConnectionState::Connected if leg == Leg::Receiving => {
-                        self.request_keyframes_for(now, room, owner);
-                    }
-                    _ => {}
+                // What it receives can be seen from now: start each picture with a keyframe.
+                if leg == Leg::Receiving {
+                    self.request_keyframes_for(now, room, owner);
                 }
             }
-            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) if leg == Leg::Publishing => {
-                self.track_opened(now, id, room, owner, init.receiver_id, &init.track_id, init.ssrc);
+            Event::IceConnectionStateChange(state) => {
+                tracing::debug!(?leg, ?state, "SFU peer connection ICE")
             }
-            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnClose(track_id)) if leg == Leg::Publishing => {
-                self.track_closed(now, id, room, owner, &track_id);
+            Event::RtpPacket(packet) if leg == Leg::Publishing => {
+                return self.on_published_rtp(now, id, room, owner, packet);
+            }
+            Event::MediaChanged(change) if leg == Leg::Publishing && !change.direction.is_receiving() => {
+                self.track_closed(now, room, owner, change.mid);
+            }
+            Event::KeyframeRequest(request) if leg == Leg::Receiving => {
+                let ssrc = self
+                    .member(room, owner)
+                    .and_then(|m| m.forwarded.iter().find(|(_, f)| f.mid == Some(request.mid)))
+                    .map(|(ssrc, _)| *ssrc);
+                let media = self.rooms.get_mut(&room);
+                if let Some(ssrc) =
+                    ssrc.filter(|ssrc| media.is_some_and(|m| m.router.request_keyframe(now, *ssrc)))
+                {
+                    self.send_keyframe_request(now, room, ssrc);
+                }
             }
             _ => {}
         }
+        Vec::new()
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn track_opened(
-        &mut self,
-        now: Instant,
-        id: PcId,
-        room: RoomId,
-        owner: ConnId,
-        receiver_id: RTCRtpReceiverId,
-        track_id: &str,
-        ssrc: u32,
-    ) {
-        let Some(pc) = self.pcs.get_mut(&id) else { return };
-        let Some(mut receiver) = pc.peer.rtp_receiver(receiver_id) else { return };
-        let kind = match receiver.track().kind() {
-            RtpCodecKind::Audio => Kind::Audio,
-            _ => Kind::Video,
+    /// The first packet of a track: it is published, and forwarded to everyone else.
+    fn track_opened(&mut self, now: Instant, id: PcId, room: RoomId, owner: ConnId, ssrc: u32) -> Option<()> {
+        let pc = self.pcs.get_mut(&id)?;
+        let mid = pc.rtc.direct_api().stream_rx(&ssrc.into())?.mid();
+        let media = pc.rtc.media(mid)?;
+        let kind = match media.kind() {
+            MediaKind::Audio => Kind::Audio,
+            MediaKind::Video => Kind::Video,
         };
-        let parameters = receiver.get_parameters().rtp_parameters.clone();
-        let Some(payload_type) = parameters.codecs.first().map(|c| c.payload_type) else { return };
-        let Some(media) = self.rooms.get_mut(&room) else { return };
-        let Some(member) = media.members.get_mut(&owner) else { return };
+        let track_id = media.track_id().to_owned();
+        let room_media = self.rooms.get_mut(&room)?;
+        let member = room_media.members.get_mut(&owner)?;
         if member.published.iter().any(|t| t.ssrc == ssrc) {
-            return;
+            return Some(());
         }
-        let source =
-            member.declared.iter().find(|t| t.track_id == track_id).map(|t| t.source).unwrap_or_else(|| {
-                let video_sources = member.published.iter().filter(|t| t.kind == Kind::Video).count();
-                match (kind, video_sources) {
-                    (Kind::Audio, _) => TrackSource::Microphone,
-                    (Kind::Video, 0) => TrackSource::Camera,
-                    (Kind::Video, _) => TrackSource::Screen,
-                }
-            });
-        if kind == Kind::Audio {
-            member.audio_level_id = audio_level_id(&parameters);
-            media.router.set_audio_level_id(member.pid, member.audio_level_id);
+        // A second SSRC in the same section (a client that restarted its sender) replaces the first.
+        let replaced: Vec<u32> = member.published.iter().filter(|t| t.mid == mid).map(|t| t.ssrc).collect();
+        if !replaced.is_empty() {
+            self.track_closed(now, room, owner, mid);
         }
-        member.published.push(Published { ssrc, kind, source, receiver: receiver_id, payload_type });
-        media.router.publish(member.pid, ssrc, kind);
-        tracing::debug!(ssrc, ?kind, ?source, "published");
-        let subscribers: Vec<ConnId> = media.members.keys().copied().filter(|c| *c != owner).collect();
+        let room_media = self.rooms.get_mut(&room)?;
+        let member = room_media.members.get_mut(&owner)?;
+        let declared = member.declared.iter().find(|t| t.track_id == track_id).map(|t| t.source);
+        member.published.push(Published { ssrc, mid, kind });
+        if let Some(source) = declared {
+            member.sources.insert(ssrc, source);
+        }
+        room_media.router.publish(member.pid, ssrc, kind);
+        tracing::debug!(ssrc, ?kind, source = ?member.track_source(ssrc), "published");
+        let subscribers: Vec<ConnId> = room_media.members.keys().copied().filter(|c| *c != owner).collect();
         for subscriber in subscribers {
             self.forward(now, room, owner, ssrc, subscriber);
         }
         self.renegotiate(now, room);
+        Some(())
     }
 
-    fn track_closed(&mut self, now: Instant, id: PcId, room: RoomId, owner: ConnId, track_id: &str) {
-        let Some(pc) = self.pcs.get_mut(&id) else { return };
-        let receivers: Vec<RTCRtpReceiverId> = pc.peer.get_receivers().collect();
-        let mut closed_ssrcs = Vec::new();
-        for receiver_id in receivers {
-            if let Some(receiver) = pc.peer.rtp_receiver(receiver_id) {
-                if receiver.track().track_id() == track_id {
-                    closed_ssrcs.extend(receiver.track().ssrcs());
-                }
-            }
-        }
+    /// A publisher stopped sending in media section `mid`: its track ends for everyone.
+    fn track_closed(&mut self, now: Instant, room: RoomId, owner: ConnId, mid: Mid) {
         let Some(media) = self.rooms.get_mut(&room) else { return };
         let Some(member) = media.members.get_mut(&owner) else { return };
-        member.published.retain(|t| !closed_ssrcs.contains(&t.ssrc));
-        self.stop_forwarding(room, |ssrc, _| closed_ssrcs.contains(ssrc));
+        let closed: Vec<u32> = member.published.iter().filter(|t| t.mid == mid).map(|t| t.ssrc).collect();
+        if closed.is_empty() {
+            return;
+        }
+        member.published.retain(|t| t.mid != mid);
+        for ssrc in &closed {
+            media.router.unpublish(*ssrc);
+        }
+        self.stop_forwarding(room, |ssrc, _| closed.contains(ssrc));
         self.renegotiate(now, room);
     }
 
     /// Takes the forwarded tracks `gone` picks out of every subscriber's
-    /// receiving connection in `room` (their next offer drops them).
+    /// receiving connection in `room` (their next offer makes their
+    /// sections inactive).
     fn stop_forwarding(&mut self, room: RoomId, gone: impl Fn(&u32, &Forwarded) -> bool) {
         let Some(media) = self.rooms.get_mut(&room) else { return };
         for subscriber in media.members.values_mut() {
@@ -996,9 +928,8 @@ impl Engine {
                 subscriber.forwarded.iter().filter(|(s, f)| gone(s, f)).map(|(s, _)| *s).collect();
             for ssrc in ssrcs {
                 let Some(forwarded) = subscriber.forwarded.remove(&ssrc) else { continue };
-                if let Some(pc) = subscriber.subscribe_pc.and_then(|id| self.pcs.get_mut(&id)) {
-                    let _ = pc.peer.remove_track(forwarded.sender);
-                }
+                media.router.unsubscribe(subscriber.pid, ssrc);
+                subscriber.negotiation.retired.extend(forwarded.mid);
                 subscriber.negotiation.needed = true;
             }
         }
@@ -1009,34 +940,45 @@ impl Engine {
     fn on_published_rtp(
         &mut self,
         now: Instant,
+        id: PcId,
         room: RoomId,
         owner: ConnId,
-        packet: rtc::rtp::Packet,
+        packet: str0m::rtp::RtpPacket,
     ) -> Vec<PcId> {
+        let ssrc = *packet.header.ssrc;
+        let known = self.member(room, owner).is_some_and(|m| m.published.iter().any(|t| t.ssrc == ssrc));
+        if !known && self.track_opened(now, id, room, owner, ssrc).is_none() {
+            return Vec::new();
+        }
         let Some(media) = self.rooms.get_mut(&room) else { return Vec::new() };
         let Some(pid) = media.members.get(&owner).map(|m| m.pid) else { return Vec::new() };
-        let Ok(bytes) = packet.marshal() else { return Vec::new() };
-        if let Err(error) = media.router.on_rtp(now, pid, &bytes) {
+        let extensions = &packet.header.ext_vals;
+        let audio_level = extensions
+            .audio_level
+            .map(|level| (level.unsigned_abs().min(127), extensions.voice_activity.unwrap_or(false)));
+        let shared = Arc::new(RtpPacket {
+            ssrc,
+            seq: *packet.seq_no,
+            timestamp: packet.header.timestamp,
+            marker: packet.header.marker,
+            audio_level,
+            payload: packet.payload,
+        });
+        if let Err(error) = media.router.on_rtp(now, pid, shared) {
             tracing::trace!(?error, "a published packet was not forwarded");
             return Vec::new();
         }
         let mut touched = Vec::new();
-        for member in media.members.values() {
-            let Some(pc_id) = member.subscribe_pc else {
+        for member in media.members.values_mut() {
+            let pc = member.subscribe_pc.and_then(|id| self.pcs.get_mut(&id).map(|pc| (id, pc)));
+            let Some((pc_id, pc)) = pc.filter(|(_, pc)| pc.connected) else {
                 while media.router.next_packet(member.pid).is_some() {}
                 continue;
             };
-            let Some(pc) = self.pcs.get_mut(&pc_id) else { continue };
             let mut wrote = false;
-            while let Some(rewritten) = media.router.next_packet(member.pid) {
-                let Ok(packet) = rtc::rtp::Packet::unmarshal(&mut rewritten.as_slice()) else { continue };
-                let Some(forwarded) = member.forwarded.get(&packet.header.ssrc) else { continue };
-                if let Some(mut sender) = pc.peer.rtp_sender(forwarded.sender) {
-                    match sender.write_rtp(now, packet) {
-                        Ok(()) => wrote = true,
-                        Err(error) => tracing::trace!(%error, "a forwarded packet was refused"),
-                    }
-                }
+            while let Some(packet) = media.router.next_packet(member.pid) {
+                let Some(forwarded) = member.forwarded.get_mut(&packet.ssrc) else { continue };
+                wrote |= write_forwarded(&mut pc.rtc, forwarded, &packet, now);
             }
             if wrote {
                 touched.push(pc_id);
@@ -1061,20 +1003,61 @@ impl Engine {
     }
 }
 
+/// Writes one forwarded packet to its downtrack in a subscriber's
+/// connection; `false` when it could not be (not negotiated, or from before
+/// the downtrack's first packet).
+fn write_forwarded(rtc: &mut Rtc, forwarded: &mut Forwarded, packet: &RtpPacket, now: Instant) -> bool {
+    let Some(mid) = forwarded.mid.filter(|_| forwarded.negotiated) else { return false };
+    let base = *forwarded.seq_base.get_or_insert(packet.seq & !0xffff);
+    let Some(seq) = packet.seq.checked_sub(base) else { return false };
+    let (payload_type, nackable) = match forwarded.kind {
+        Kind::Audio => (OPUS_PAYLOAD_TYPE, false),
+        Kind::Video => (H264_PAYLOAD_TYPE, true),
+    };
+    let mut extensions = ExtensionValues::default();
+    if let Some((level, voice)) = packet.audio_level {
+        extensions.audio_level = Some(-i8::try_from(level).unwrap_or(127));
+        extensions.voice_activity = Some(voice);
+    }
+    let write = RtpWrite::new(
+        payload_type.into(),
+        SeqNo::from(seq),
+        packet.timestamp,
+        now,
+        Arc::clone(&packet.payload),
+    )
+    .marker(packet.marker)
+    .ext_vals(extensions)
+    .nackable(nackable);
+    let mut api = rtc.direct_api();
+    let Some(stream) = api.stream_tx_by_mid(mid, None) else { return false };
+    stream.write_rtp(write);
+    true
+}
+
+impl Member {
+    /// What track `ssrc` of theirs carries: as they declared it when they
+    /// published, else guessed (audio is the microphone, their first video
+    /// the camera, a later one the screen).
+    fn track_source(&self, ssrc: u32) -> TrackSource {
+        if let Some(source) = self.sources.get(&ssrc) {
+            return *source;
+        }
+        let videos = self.published.iter().filter(|t| t.kind == Kind::Video);
+        match self.published.iter().find(|t| t.ssrc == ssrc).map(|t| t.kind) {
+            Some(Kind::Video) if videos.take_while(|t| t.ssrc != ssrc).count() > 0 => TrackSource::Screen,
+            Some(Kind::Video) => TrackSource::Camera,
+            _ => TrackSource::Microphone,
+        }
+    }
+}
+
 /// The next input from the TCP side; never, without one.
 async fn next_tcp_input(inputs: &mut Option<mpsc::Receiver<TcpInput>>) -> Option<TcpInput> {
     match inputs {
         Some(inputs) => inputs.recv().await,
         None => std::future::pending().await,
     }
-}
-
-fn audio_level_id(parameters: &RTCRtpParameters) -> Option<u8> {
-    parameters
-        .header_extensions
-        .iter()
-        .find(|e| e.uri == concord_common::media::AUDIO_LEVEL_URI)
-        .and_then(|e| u8::try_from(e.id).ok())
 }
 
 /// A reply channel for a command.

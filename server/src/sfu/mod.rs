@@ -5,7 +5,7 @@
 //! for those whose UDP is blocked (ICE-TCP, [`tcp`]), and every peer
 //! connection and room's forwarding of the rooms placed on it ([`engine`],
 //! [`placement`]: a room's call lives on one engine, a new one goes to the
-//! least loaded). Peer connections come from `rtc` 0.21's sans-IO core
+//! least loaded). Peer connections are str0m's sans-IO `Rtc` in RTP mode
 //! ([`peer`]); what is forwarded to whom is decided by `concord-sfu`; the
 //! copies of a packet leave in one system call ([`batch`]).
 //!
@@ -317,10 +317,18 @@ fn start_engine(
     advertise_ip: Option<IpAddr>,
     events: mpsc::Sender<SfuEvent>,
 ) -> Result<EngineHandle, SfuStartError> {
+    let ip = advertise_ip.unwrap_or_else(|| default_advertised_ip(udp.ip()));
+    // Clients send media only to the advertised address. Where it is one of
+    // this host's own, the socket is bound to it, so every answer (a STUN
+    // response above all) leaves from the address the client sent to: bound
+    // to 0.0.0.0, the kernel picks the source by route, and a client on this
+    // host that sent from 127.0.0.1 to a LAN address would get its answers
+    // from 127.0.0.1, which ICE discards (RFC 8445, 7.2.5.2.1).
+    let udp =
+        if udp.ip().is_unspecified() && is_own_address(ip) { SocketAddr::new(ip, udp.port()) } else { udp };
     let udp_error = |error| SfuStartError::Udp(udp, error);
     let socket = bind_udp(udp).map_err(udp_error)?;
     let local = socket.local_addr().map_err(udp_error)?;
-    let ip = advertise_ip.unwrap_or_else(|| default_advertised_ip(local.ip()));
     let advertised = SocketAddr::new(ip, local.port());
     let socket = UdpSocket::from_std(socket).map_err(udp_error)?;
     let tcp = match tcp {
@@ -364,6 +372,11 @@ fn bind_udp(bind: SocketAddr) -> std::io::Result<StdUdpSocket> {
     Ok(socket.into())
 }
 
+/// Whether `ip` is an address of this host (a socket can be bound to it).
+fn is_own_address(ip: IpAddr) -> bool {
+    !ip.is_unspecified() && StdUdpSocket::bind((ip, 0)).is_ok()
+}
+
 /// The address to advertise when none is configured: the bound one if it
 /// is specific, else this host's address on its default route (found by
 /// "connecting" a UDP socket, which sends nothing), else loopback.
@@ -384,19 +397,18 @@ fn default_advertised_ip(bound: IpAddr) -> IpAddr {
 mod tests {
     use std::time::Instant;
 
-    use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-
-    use concord_common::media::Leg;
+    use str0m::media::{Direction, MediaKind};
+    use str0m::Rtc;
 
     use super::*;
 
-    /// A client's offer of one audio section (made by rtc; only its SDP is used).
+    /// A client's offer of one audio section (made by str0m; only its SDP is used).
     fn an_offer() -> String {
-        let anywhere = SocketAddr::from(([127, 0, 0, 1], 9));
-        let mut client = peer::new_peer(Instant::now(), &peer::new_ufrag(), anywhere, None, Leg::Publishing)
-            .expect("a peer connection");
-        client.add_transceiver_from_kind(RtpCodecKind::Audio, None).expect("a transceiver");
-        client.create_offer(None).expect("an offer").sdp
+        let mut client = Rtc::new(Instant::now());
+        let mut changes = client.sdp_api();
+        changes.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let (offer, _pending) = changes.apply().expect("an offer");
+        offer.to_sdp_string()
     }
 
     /// The ports the candidates in `sdp` name, each once.

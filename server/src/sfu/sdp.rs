@@ -3,8 +3,8 @@
 //! `a=msid-semantic` line a first offer lacks, and our ICE candidates in
 //! every media section rather than only the first.
 
-/// rtc 0.21 leaves `a=msid-semantic` out of a first offer (its later
-/// offers have it). Without it, stacks that follow the older rule (aiortc)
+/// An offer without `a=msid-semantic` (rtc 0.21 wrote its first offers
+/// so; str0m writes the line) gets it. Without it, stacks that follow the older rule (aiortc)
 /// ignore `a=msid` and name the tracks themselves, so a client could not
 /// tell whose track is whose: put it back, after the `t=` line.
 pub fn with_msid_semantic(sdp: String) -> String {
@@ -18,7 +18,7 @@ pub fn with_msid_semantic(sdp: String) -> String {
 }
 
 /// Our candidates (and `a=end-of-candidates`) in every media section that
-/// is not rejected. rtc writes them in the first section only, which is
+/// is not rejected. str0m (as rtc did) writes them in the first section only, which is
 /// enough for a client that bundles by the rules of RFC 9143 (browsers,
 /// webrtc-rs); aiortc (1.16, bundling with max-bundle as docs/API.md
 /// advises) starts ICE for each section with that section's candidates,
