@@ -912,6 +912,7 @@ impl Engine {
         }
         member.published.retain(|t| t.mid != mid);
         for ssrc in &closed {
+            member.sources.remove(ssrc);
             media.router.unpublish(*ssrc);
         }
         self.stop_forwarding(room, |ssrc, _| closed.contains(ssrc));

@@ -423,6 +423,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_socket_is_bound_to_the_advertised_address_where_it_is_this_hosts_own() {
+        let any = SocketAddr::from(([0, 0, 0, 0], 0));
+        let start = |advertise: [u8; 4]| {
+            let addresses =
+                MediaAddresses { udp: any, tcp: None, advertise_ip: Some(advertise.into()), engines: 1 };
+            let (sfu, _events) = Sfu::start(addresses).expect("started");
+            sfu.engines()[0].local.ip()
+        };
+        // Answers to a client that sent to 127.0.0.1 leave from 127.0.0.1, whatever its own address.
+        assert_eq!(start([127, 0, 0, 1]), IpAddr::from([127, 0, 0, 1]));
+        // An address this host does not have (a NAT's public one): every interface, as configured.
+        assert_eq!(start([192, 0, 2, 77]), IpAddr::from([0, 0, 0, 0]));
+    }
+
+    #[tokio::test]
     async fn each_rooms_call_goes_through_the_port_of_the_engine_it_was_placed_on() {
         let udp = SocketAddr::from(([127, 0, 0, 1], 0));
         let (sfu, _events) =
