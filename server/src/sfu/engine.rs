@@ -251,12 +251,17 @@ impl Engine {
     /// One datagram from the socket, to the connection it belongs to; its
     /// answers are sent before the next one is read.
     fn on_received(&mut self, datagram: &[u8], from: SocketAddr) {
-        let now = Instant::now();
+        self.receive(Instant::now(), datagram, from);
+        self.send_ready();
+    }
+
+    /// A UDP datagram from `from` at `now`, to the connection it belongs to
+    /// (what it makes waits in `outgoing`).
+    fn receive(&mut self, now: Instant, datagram: &[u8], from: SocketAddr) {
         if let Some(id) = self.demux.route(now, from, datagram) {
             let culprit = self.pcs.get(&id).map(|pc| (pc.room, pc.owner));
             self.contained(now, culprit, |engine| engine.on_datagram(now, id, from, Protocol::Udp, datagram));
         }
-        self.send_ready();
     }
 
     /// A TCP connection opened or closed, or one of its frames: a frame
@@ -1052,6 +1057,9 @@ impl Member {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
 
 /// The next input from the TCP side; never, without one.
 async fn next_tcp_input(inputs: &mut Option<mpsc::Receiver<TcpInput>>) -> Option<TcpInput> {

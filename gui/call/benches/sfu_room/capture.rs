@@ -1,8 +1,8 @@
 //! Forwarding latency as the wire sees it: `tcpdump` on loopback stamps
 //! every datagram into and out of the SFU's UDP port (kernel time stamps);
-//! each forwarded copy is matched to the packet it came from by SSRC and
-//! sequence number, which SRTP leaves in the clear and the SFU rewrites
-//! neither of. A copy's latency is its stamp minus the original's: the time
+//! each forwarded copy is matched to the packet it came from by RTP
+//! timestamp and sequence number, which SRTP leaves in the clear and the
+//! SFU keeps (it gives each copy its subscriber's own SSRC). A copy's latency is its stamp minus the original's: the time
 //! in the server's receive queue, the engine's work and the send.
 
 use std::collections::{HashMap, HashSet};
@@ -137,14 +137,17 @@ fn udp(frame: &[u8], link_header: usize) -> Option<(u16, u16, &[u8])> {
     Some((port(0)?, port(2)?, udp.get(8..)?))
 }
 
-/// SSRC and sequence number of an (S)RTP packet; `None` for RTCP, STUN and
-/// DTLS (RFC 7983's demultiplexing, then RTCP's payload types 192–223).
+/// RTP timestamp and sequence number of an (S)RTP packet, what a packet
+/// and its forwarded copies share (the SFU gives each subscriber's copy
+/// its own SSRC, and keeps the low 16 bits of the sequence number); `None`
+/// for RTCP, STUN and DTLS (RFC 7983's demultiplexing, then RTCP's
+/// payload types 192–223).
 fn rtp_key(packet: &[u8]) -> Option<(u32, u16)> {
     let header = packet.get(..12)?;
     if !(128..=191).contains(&header[0]) || (192..=223).contains(&header[1]) {
         return None;
     }
     let sequence = u16::from_be_bytes([header[2], header[3]]);
-    let ssrc = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
-    Some((ssrc, sequence))
+    let timestamp = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    Some((timestamp, sequence))
 }
