@@ -80,6 +80,7 @@ struct Published {
     ssrc: u32,
     mid: Mid,
     kind: Kind,
+    source: TrackSource,
 }
 
 /// A track forwarded to a subscriber (a downtrack).
@@ -115,8 +116,6 @@ struct Member {
     subscribe_pc: Option<PcId>,
     declared: Vec<PublishedTrack>,
     published: Vec<Published>,
-    /// What their published tracks carry, as they declared it (by SSRC).
-    sources: HashMap<u32, TrackSource>,
     /// By the publisher's SSRC.
     forwarded: HashMap<u32, Forwarded>,
     negotiation: Negotiation,
@@ -404,7 +403,6 @@ impl Engine {
             subscribe_pc: None,
             declared: Vec::new(),
             published: Vec::new(),
-            sources: HashMap::new(),
             forwarded: HashMap::new(),
             negotiation: Negotiation::default(),
         };
@@ -585,9 +583,8 @@ impl Engine {
     fn forward(&mut self, now: Instant, room: RoomId, publisher: ConnId, ssrc: u32, subscriber: ConnId) {
         let Some(media) = self.rooms.get(&room) else { return };
         let Some(from) = media.members.get(&publisher) else { return };
-        let Some(kind) = from.published.iter().find(|t| t.ssrc == ssrc).map(|t| t.kind) else { return };
-        let source = from.track_source(ssrc);
-        let user = from.user;
+        let Some(track) = from.published.iter().find(|t| t.ssrc == ssrc) else { return };
+        let (kind, source, user) = (track.kind, track.source, from.user);
         let Some(to) = media.members.get(&subscriber) else { return };
         if to.forwarded.contains_key(&ssrc) {
             return;
@@ -653,7 +650,7 @@ impl Engine {
             negotiation.outstanding = Some((offer_id, pending));
             let mut tracks: Vec<ForwardedTrack> = member.forwarded.values().map(|f| f.info.clone()).collect();
             tracks.sort_by(|a, b| a.track_id.cmp(&b.track_id));
-            let sdp = sdp::with_candidates_in_every_section(sdp::with_msid_semantic(offer.to_sdp_string()));
+            let sdp = sdp::with_candidates_in_every_section(offer.to_sdp_string());
             offers.push((pc_id, SfuEvent::SubscribeOffer { room, conn: *conn, offer_id, sdp, tracks }));
         }
         for (pc_id, offer) in offers {
@@ -880,25 +877,25 @@ impl Engine {
             MediaKind::Video => Kind::Video,
         };
         let track_id = media.track_id().to_owned();
-        let room_media = self.rooms.get_mut(&room)?;
-        let member = room_media.members.get_mut(&owner)?;
-        if member.published.iter().any(|t| t.ssrc == ssrc) {
+        if self.member(room, owner)?.published.iter().any(|t| t.ssrc == ssrc) {
             return Some(());
         }
         // A second SSRC in the same section (a client that restarted its sender) replaces the first.
-        let replaced: Vec<u32> = member.published.iter().filter(|t| t.mid == mid).map(|t| t.ssrc).collect();
-        if !replaced.is_empty() {
-            self.track_closed(now, room, owner, mid);
-        }
+        self.track_closed(now, room, owner, mid);
         let room_media = self.rooms.get_mut(&room)?;
         let member = room_media.members.get_mut(&owner)?;
-        let declared = member.declared.iter().find(|t| t.track_id == track_id).map(|t| t.source);
-        member.published.push(Published { ssrc, mid, kind });
-        if let Some(source) = declared {
-            member.sources.insert(ssrc, source);
-        }
+        // As they declared it, else guessed: audio is the microphone, a first video the camera, a later one the screen.
+        let source =
+            member.declared.iter().find(|t| t.track_id == track_id).map(|t| t.source).unwrap_or_else(
+                || match (kind, member.published.iter().any(|t| t.kind == Kind::Video)) {
+                    (Kind::Audio, _) => TrackSource::Microphone,
+                    (Kind::Video, false) => TrackSource::Camera,
+                    (Kind::Video, true) => TrackSource::Screen,
+                },
+            );
+        member.published.push(Published { ssrc, mid, kind, source });
         room_media.router.publish(member.pid, ssrc, kind);
-        tracing::debug!(ssrc, ?kind, source = ?member.track_source(ssrc), "published");
+        tracing::debug!(ssrc, ?kind, ?source, "published");
         let subscribers: Vec<ConnId> = room_media.members.keys().copied().filter(|c| *c != owner).collect();
         for subscriber in subscribers {
             self.forward(now, room, owner, ssrc, subscriber);
@@ -917,7 +914,6 @@ impl Engine {
         }
         member.published.retain(|t| t.mid != mid);
         for ssrc in &closed {
-            member.sources.remove(ssrc);
             media.router.unpublish(*ssrc);
         }
         self.stop_forwarding(room, |ssrc, _| closed.contains(ssrc));
@@ -926,7 +922,8 @@ impl Engine {
 
     /// Takes the forwarded tracks `gone` picks out of every subscriber's
     /// receiving connection in `room` (their next offer makes their
-    /// sections inactive).
+    /// sections inactive); the Router has already stopped queueing them
+    /// (their track was unpublished, or their publisher removed).
     fn stop_forwarding(&mut self, room: RoomId, gone: impl Fn(&u32, &Forwarded) -> bool) {
         let Some(media) = self.rooms.get_mut(&room) else { return };
         for subscriber in media.members.values_mut() {
@@ -934,7 +931,6 @@ impl Engine {
                 subscriber.forwarded.iter().filter(|(s, f)| gone(s, f)).map(|(s, _)| *s).collect();
             for ssrc in ssrcs {
                 let Some(forwarded) = subscriber.forwarded.remove(&ssrc) else { continue };
-                media.router.unsubscribe(subscriber.pid, ssrc);
                 subscriber.negotiation.retired.extend(forwarded.mid);
                 subscriber.negotiation.needed = true;
             }
@@ -1039,23 +1035,6 @@ fn write_forwarded(rtc: &mut Rtc, forwarded: &mut Forwarded, packet: &RtpPacket,
     let Some(stream) = api.stream_tx_by_mid(mid, None) else { return false };
     stream.write_rtp(write);
     true
-}
-
-impl Member {
-    /// What track `ssrc` of theirs carries: as they declared it when they
-    /// published, else guessed (audio is the microphone, their first video
-    /// the camera, a later one the screen).
-    fn track_source(&self, ssrc: u32) -> TrackSource {
-        if let Some(source) = self.sources.get(&ssrc) {
-            return *source;
-        }
-        let videos = self.published.iter().filter(|t| t.kind == Kind::Video);
-        match self.published.iter().find(|t| t.ssrc == ssrc).map(|t| t.kind) {
-            Some(Kind::Video) if videos.take_while(|t| t.ssrc != ssrc).count() > 0 => TrackSource::Screen,
-            Some(Kind::Video) => TrackSource::Camera,
-            _ => TrackSource::Microphone,
-        }
-    }
 }
 
 #[cfg(test)]

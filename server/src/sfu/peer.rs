@@ -21,7 +21,7 @@ use str0m::net::TcpType;
 use str0m::{Candidate, IceCreds, Rtc};
 
 use concord_common::media::{
-    H264_PAYLOAD_TYPE, H264_PROFILE_LEVEL_ID, H264_RTX_PAYLOAD_TYPE, OPUS_PAYLOAD_TYPE,
+    H264_FMTP, H264_PAYLOAD_TYPE, H264_RTX_PAYLOAD_TYPE, OPUS_FMTP, OPUS_PAYLOAD_TYPE,
 };
 
 use super::SfuError;
@@ -45,13 +45,10 @@ pub fn new_peer(
         .clear_codecs();
     let codecs = config.codec_config();
     // Lost video goes again on RTX: str0m keeps what it sent (and answers NACKs) only with it.
-    codecs.add_h264(
-        H264_PAYLOAD_TYPE.into(),
-        Some(H264_RTX_PAYLOAD_TYPE.into()),
-        true,
-        H264_PROFILE_LEVEL_ID,
-    );
-    let opus = FormatParams { min_p_time: Some(10), use_inband_fec: Some(true), ..Default::default() };
+    let h264 = FormatParams::parse_line(H264_FMTP);
+    let rtx = Some(H264_RTX_PAYLOAD_TYPE.into());
+    codecs.add_config(H264_PAYLOAD_TYPE.into(), rtx, Codec::H264, Frequency::NINETY_KHZ, None, h264);
+    let opus = FormatParams::parse_line(OPUS_FMTP);
     codecs.add_config(OPUS_PAYLOAD_TYPE.into(), None, Codec::Opus, Frequency::FORTY_EIGHT_KHZ, Some(2), opus);
     let mut rtc = config.build(now);
     let udp = Candidate::host(candidate, "udp").map_err(SfuError::internal)?;

@@ -274,6 +274,16 @@ async fn each_hears_the_other_in_order_and_a_silent_one_is_lost_after_seven_seco
     assert!(speaking.contains(&(world.participants[ada].user, true)), "{speaking:?}");
     assert!(speaking.contains(&(world.participants[bob].user, true)), "{speaking:?}");
     assert_eq!(world.lost(), Vec::<ConnId>::new());
+    // aiortc reads `a=msid` (whose track is whose) only under an `a=msid-semantic` line.
+    let offers: Vec<&String> = world
+        .emitted
+        .iter()
+        .filter_map(|e| match e {
+            SfuEvent::SubscribeOffer { sdp, .. } => Some(sdp),
+            _ => None,
+        })
+        .collect();
+    assert!(!offers.is_empty() && offers.iter().all(|sdp| sdp.contains("a=msid-semantic:")), "{offers:?}");
 
     // Bob's machine vanishes: nothing of his arrives any more.
     world.participants[bob].gone_silent = true;
