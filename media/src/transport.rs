@@ -9,7 +9,7 @@
 //! what the Concord server's signalling carries.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -134,6 +134,8 @@ pub struct MediaPeer {
     events: mpsc::Sender<TransportEvent>,
     /// ICE over TCP too (TCP addresses were bound).
     tcp: bool,
+    /// The passive TCP candidates already dialled: each once per connection.
+    dialled: Mutex<Vec<String>>,
 }
 
 impl MediaPeer {
@@ -175,7 +177,7 @@ impl MediaPeer {
         )
         .await
         .map_err(transport)?;
-        Ok(Self { connection: Arc::new(connection), gathering, events, tcp })
+        Ok(Self { connection: Arc::new(connection), gathering, events, tcp, dialled: Default::default() })
     }
 
     /// Publishes a track; write to it once connected.
@@ -246,11 +248,24 @@ impl MediaPeer {
     /// Hands the other side's passive TCP candidates to ICE once more, as
     /// trickled candidates: webrtc-rs opens a TCP connection only to those
     /// (not to the ones it read in the description). Nothing without TCP.
+    ///
+    /// Each candidate once per peer connection: every renegotiation's offer
+    /// names the same ones, and each dial opens another TCP connection that
+    /// ICE checks too. The SFU keeps the first connection the client
+    /// nominated while the client may pick a later one, so the DTLS
+    /// handshake went unanswered: six participants over TCP on a loaded
+    /// machine waited 30 s for a handshake timeout and a rejoin.
     async fn dial_tcp(&self, candidates: Vec<String>) {
         if !self.tcp {
             return;
         }
-        for candidate in candidates {
+        let new: Vec<String> = {
+            let mut dialled = self.dialled.lock().unwrap_or_else(PoisonError::into_inner);
+            let new: Vec<String> = candidates.into_iter().filter(|c| !dialled.contains(c)).collect();
+            dialled.extend(new.iter().cloned());
+            new
+        };
+        for candidate in new {
             let init = RTCIceCandidateInit { candidate, ..Default::default() };
             if let Err(error) = self.connection.add_ice_candidate(init).await {
                 tracing::debug!(%error, "a TCP candidate was not taken");

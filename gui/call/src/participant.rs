@@ -197,6 +197,7 @@ async fn call(
     report.speaking_seen = summary.speaking_seen;
     report.transport = summary.transport;
     report.errors.extend(summary.errors);
+    report.rejoins = summary.rejoins;
     let join_requested = summary.join_requested.unwrap_or_else(std::time::Instant::now);
     let first_video = tracks
         .watches

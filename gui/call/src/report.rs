@@ -29,6 +29,8 @@ pub struct ParticipantReport {
     pub round_trip_ms: Option<f64>,
     /// What went wrong, for a person to read.
     pub errors: Vec<String>,
+    /// How many times it joined the call again after losing it.
+    pub rejoins: u64,
 }
 
 /// Frames sent per track.

@@ -134,6 +134,9 @@ pub struct SessionSummary {
     pub speaking_seen: Vec<UserId>,
     /// What went wrong, in words.
     pub errors: Vec<String>,
+    /// How many times it joined again after losing the call (its websocket,
+    /// the server's silence removal, a failed connection).
+    pub rejoins: u64,
     /// Why the session ended by itself (`None`: it was asked to leave).
     pub ended_because: Option<String>,
     /// What each connection's media went over, last.
@@ -389,6 +392,7 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
     }
 
     async fn rejoin(&mut self) {
+        self.summary.rejoins += 1;
         self.emit(SessionEvent::Rejoining);
         self.tear_down().await;
         self.join();
