@@ -3,33 +3,32 @@
 //! owns a UDP socket for its participants (ICE-lite; datagrams
 //! demultiplexed by ICE username, then by address), a TCP port beside it
 //! for those whose UDP is blocked (ICE-TCP, [`tcp`]), and every peer
-//! connection and room's forwarding of the rooms placed on it ([`engine`],
+//! connection and room's forwarding of the rooms placed on it ([`driver`],
 //! [`placement`]: a room's call lives on one engine, a new one goes to the
-//! least loaded). Peer connections are str0m's sans-IO `Rtc` in RTP mode
-//! ([`peer`]); what is forwarded to whom is decided by `concord-sfu`; the
-//! copies of a packet leave in one system call ([`batch`]).
+//! least loaded). The engine itself — peer connections (str0m's sans-IO
+//! `Rtc` in RTP mode), negotiation, rooms, forwarding — is `concord-sfu`,
+//! without I/O; here are only its sockets, the TCP framing, the panic policy,
+//! and the copies of a packet leaving in one system call ([`batch`]).
 //!
 //! The calls service talks to it through [`Sfu`]: commands in (join,
 //! publish, answer, leave), [`SfuEvent`]s out (offers to send, who is
 //! speaking, who went silent).
 
 pub mod batch;
-pub mod engine;
-pub mod peer;
+pub mod driver;
 pub mod placement;
-pub mod sdp;
 pub mod tcp;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::{Arc, Mutex};
 
-use concord_common::events::{ForwardedTrack, PublishedTrack};
+use concord_common::events::PublishedTrack;
 use concord_common::{RoomId, UserId};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::realtime::ConnId;
-use engine::{Engine, Reply, TcpMedia};
+use driver::{Driver, Reply, TcpMedia};
 use placement::Placement;
 
 /// Commands waiting for the engine (joins, leaves, offers and answers of
@@ -90,77 +89,11 @@ pub enum SfuCommand {
 }
 
 /// What the engine tells the calls service.
-#[derive(Debug)]
-pub enum SfuEvent {
-    /// Send this offer to `conn` (`call_subscribe_offer`).
-    SubscribeOffer {
-        /// The room.
-        room: RoomId,
-        /// The connection.
-        conn: ConnId,
-        /// Echoed in the answer.
-        offer_id: u64,
-        /// The offer.
-        sdp: String,
-        /// Whose each track is.
-        tracks: Vec<ForwardedTrack>,
-    },
-    /// `user` started or stopped speaking.
-    Speaking {
-        /// The room.
-        room: RoomId,
-        /// Who.
-        user: UserId,
-        /// Started or stopped.
-        speaking: bool,
-    },
-    /// Nothing arrived from `conn`'s connections for [`engine::SILENCE_LIMIT`],
-    /// or they failed: the engine dropped it; take it out of the call.
-    Lost {
-        /// The room.
-        room: RoomId,
-        /// The connection.
-        conn: ConnId,
-    },
-}
-
+pub type SfuEvent = concord_sfu::Event<ConnId>;
 /// Why the engine refused a command.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum SfuError {
-    /// The connection is not in the call (as far as the engine knows).
-    #[error("this connection is not in that call")]
-    NotJoined,
-    /// The SDP could not be used.
-    #[error("{0}")]
-    Sdp(String),
-    /// The answer is for another offer.
-    #[error("offer {0} is not the offer awaiting an answer")]
-    StaleOffer(u64),
-    /// The engine failed (or is gone).
-    #[error("the media server failed: {0}")]
-    Internal(String),
-}
-
-impl SfuError {
-    fn sdp(error: impl std::fmt::Display) -> Self {
-        Self::Sdp(error.to_string())
-    }
-
-    fn internal(error: impl std::fmt::Display) -> Self {
-        Self::Internal(error.to_string())
-    }
-}
-
-/// How much the engine holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SfuStats {
-    /// Rooms with someone in the call.
-    pub rooms: usize,
-    /// Connections in calls.
-    pub participants: usize,
-    /// Peer connections open.
-    pub peer_connections: usize,
-}
+pub use concord_sfu::Error as SfuError;
+/// How much the engines hold.
+pub use concord_sfu::Stats as SfuStats;
 
 /// The calls service's handle on the engines.
 #[derive(Clone)]
@@ -273,7 +206,7 @@ impl Sfu {
     /// Queues a command that needs no answer, without waiting (callers hold
     /// the roster's lock). Should the queue ever be full, the command is
     /// dropped and logged: a lost join shows as `not_in_call` on publishing,
-    /// a lost leave as silence the engine cleans up after [`engine::SILENCE_LIMIT`].
+    /// a lost leave as silence the engine cleans up after [`concord_sfu::engine::SILENCE_LIMIT`].
     pub fn tell(&self, command: SfuCommand) {
         let Some(engine) = self.engine_for(&command) else { return };
         if self.engines[engine].commands.try_send(command).is_err() {
@@ -346,7 +279,7 @@ fn start_engine(
     let (tcp_local, tcp) = tcp.unzip();
     let tcp_advertised = tcp.as_ref().map(|t| t.advertised);
     let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
-    tokio::spawn(Engine::new(socket, advertised, tcp, events).run(command_rx));
+    tokio::spawn(Driver::new(socket, advertised, tcp, events).run(command_rx));
     Ok(EngineHandle { commands, local, advertised, tcp_local, tcp_advertised })
 }
 

@@ -7,18 +7,17 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::{Engine, Event, SILENCE_LIMIT};
 use concord_common::events::{PublishedTrack, TrackSource};
 use concord_common::{RoomId, UserId};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
-use str0m::{Candidate, Event, Input, Output, Rtc};
-use tokio::sync::{mpsc, oneshot};
+use str0m::{Candidate, Event as RtcEvent, Input, Output, Rtc};
 
-use super::{Engine, SILENCE_LIMIT};
-use crate::realtime::ConnId;
-use crate::sfu::{SfuCommand, SfuEvent};
+/// The calls service's name for a connection.
+type ConnId = u64;
 
 const ROOM: RoomId = RoomId(1);
 /// Simulated time per step: one audio packet's worth.
@@ -55,42 +54,36 @@ struct Participant {
 
 /// The engine and the clients around it, on one clock.
 struct World {
-    engine: Engine,
-    events: mpsc::Receiver<SfuEvent>,
+    engine: Engine<ConnId>,
     /// What the engine emitted (offers are answered on the way).
-    emitted: Vec<SfuEvent>,
+    emitted: Vec<Event<ConnId>>,
     server: SocketAddr,
     participants: Vec<Participant>,
     now: Instant,
-    next_tick: Instant,
 }
 
 impl World {
     fn new() -> Self {
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
-        socket.set_nonblocking(true).expect("non-blocking");
-        let server = socket.local_addr().expect("its address");
-        let socket = tokio::net::UdpSocket::from_std(socket).expect("a tokio socket");
-        let (events_tx, events) = mpsc::channel(1024);
+        let server = SocketAddr::from(([127, 0, 0, 1], 7882));
         let now = Instant::now();
-        let engine = Engine::new(socket, server, None, events_tx);
-        Self { engine, events, emitted: Vec::new(), server, participants: Vec::new(), now, next_tick: now }
+        let engine = Engine::new(now, server, None);
+        Self { engine, emitted: Vec::new(), server, participants: Vec::new(), now }
     }
 
     /// Someone joins the call and publishes a microphone.
     fn join(&mut self, n: u64) -> usize {
-        let conn = ConnId { instance: 0, local: n };
+        let conn: ConnId = n;
         let user = UserId(100 + n as i64);
-        self.engine.on_command(self.now, SfuCommand::Join { room: ROOM, conn, user });
+        self.engine.join(self.now, ROOM, conn, user);
         let mut publishing = Leg::new(self.now, SocketAddr::from(([127, 0, 0, 2], 5000 + n as u16)));
         let mut changes = publishing.rtc.sdp_api();
         let audio = changes.add_media(MediaKind::Audio, Direction::SendOnly, None, Some("mic".into()), None);
         let (offer, pending) = changes.apply().expect("an offer");
-        let (reply, answer) = oneshot::channel();
         let tracks = vec![PublishedTrack { track_id: "mic".into(), source: TrackSource::Microphone }];
-        let sdp = offer.to_sdp_string();
-        self.engine.on_command(self.now, SfuCommand::Publish { room: ROOM, conn, sdp, tracks, reply });
-        let answer = answer_of(answer).expect("the engine's answer");
+        let answer = self
+            .engine
+            .publish(self.now, ROOM, conn, &offer.to_sdp_string(), tracks)
+            .expect("the engine's answer");
         accept(&mut publishing.rtc, pending, &answer);
         self.participants.push(Participant {
             conn,
@@ -116,11 +109,7 @@ impl World {
                 send_tone(now, participant);
             }
             self.exchange();
-            self.engine.on_timeouts(now);
-            if now >= self.next_tick {
-                self.engine.on_tick(now);
-                self.next_tick = now + super::ROUTER_TICK;
-            }
+            self.engine.handle_timeout(now);
             self.exchange();
             self.answer_offers();
         }
@@ -138,13 +127,15 @@ impl World {
                     for datagram in drain(now, leg) {
                         moved = true;
                         if !silent {
-                            self.engine.receive(now, &datagram, leg.address);
+                            self.engine.receive_udp(now, leg.address, &datagram);
                         }
                     }
                 }
             }
-            for (_, to, datagram) in std::mem::take(&mut self.engine.outgoing) {
+            let transmits: Vec<_> = self.engine.drain_transmits().collect();
+            for transmit in transmits {
                 moved = true;
+                let (to, datagram) = (transmit.to, transmit.contents);
                 let leg = self.participants.iter_mut().find_map(|p| {
                     std::iter::once(&mut p.publishing)
                         .chain(p.receiving.as_mut())
@@ -164,8 +155,8 @@ impl World {
 
     /// The engine's offers, answered by the participant they are for.
     fn answer_offers(&mut self) {
-        while let Ok(event) = self.events.try_recv() {
-            if let SfuEvent::SubscribeOffer { conn, offer_id, sdp, .. } = &event {
+        while let Some(event) = self.engine.poll_event() {
+            if let Event::SubscribeOffer { conn, offer_id, sdp, .. } = &event {
                 let (conn, offer_id) = (*conn, *offer_id);
                 let now = self.now;
                 let participant =
@@ -174,10 +165,7 @@ impl World {
                 let leg = participant.receiving.get_or_insert_with(|| Leg::new(now, address));
                 let offer = SdpOffer::from_sdp_string(sdp).expect("an offer");
                 let answer = leg.rtc.sdp_api().accept_offer(offer).expect("accepted").to_sdp_string();
-                let (reply, applied) = oneshot::channel();
-                let command = SfuCommand::SubscribeAnswer { room: ROOM, conn, offer_id, sdp: answer, reply };
-                self.engine.on_command(now, command);
-                answer_of(applied).expect("the answer applied");
+                self.engine.subscribe_answer(now, ROOM, conn, offer_id, &answer).expect("the answer applied");
             }
             self.emitted.push(event);
         }
@@ -187,7 +175,7 @@ impl World {
         self.emitted
             .iter()
             .filter_map(|e| match e {
-                SfuEvent::Lost { conn, .. } => Some(*conn),
+                Event::Lost { conn, .. } => Some(*conn),
                 _ => None,
             })
             .collect()
@@ -223,7 +211,7 @@ fn drain(now: Instant, leg: &mut Leg) -> Vec<Vec<u8>> {
     loop {
         match leg.rtc.poll_output().expect("output") {
             Output::Transmit(transmit) => out.push(transmit.contents.to_vec()),
-            Output::Event(Event::RtpPacket(packet)) => {
+            Output::Event(RtcEvent::RtpPacket(packet)) => {
                 leg.received.push((*packet.seq_no, packet.payload.to_vec()))
             }
             Output::Event(_) => {}
@@ -237,15 +225,8 @@ fn accept(rtc: &mut Rtc, pending: SdpPendingOffer, answer: &str) {
     rtc.sdp_api().accept_answer(pending, answer).expect("accepted");
 }
 
-/// What the engine replied to a command it has handled.
-fn answer_of<T>(
-    mut reply: oneshot::Receiver<Result<T, crate::sfu::SfuError>>,
-) -> Result<T, crate::sfu::SfuError> {
-    reply.try_recv().expect("the engine replied at once")
-}
-
-#[tokio::test]
-async fn each_hears_the_other_in_order_and_a_silent_one_is_lost_after_seven_seconds() {
+#[test]
+fn each_hears_the_other_in_order_and_a_silent_one_is_lost_after_seven_seconds() {
     let mut world = World::new();
     let (ada, bob) = (world.join(1), world.join(2));
     world.run_for(Duration::from_secs(2));
@@ -267,7 +248,7 @@ async fn each_hears_the_other_in_order_and_a_silent_one_is_lost_after_seven_seco
         .emitted
         .iter()
         .filter_map(|e| match e {
-            SfuEvent::Speaking { user, speaking, .. } => Some((*user, *speaking)),
+            Event::Speaking { user, speaking, .. } => Some((*user, *speaking)),
             _ => None,
         })
         .collect();
@@ -279,7 +260,7 @@ async fn each_hears_the_other_in_order_and_a_silent_one_is_lost_after_seven_seco
         .emitted
         .iter()
         .filter_map(|e| match e {
-            SfuEvent::SubscribeOffer { sdp, .. } => Some(sdp),
+            Event::SubscribeOffer { sdp, .. } => Some(sdp),
             _ => None,
         })
         .collect();

@@ -1,4 +1,5 @@
-//! One WebRTC peer connection on the SFU's side: str0m's sans-IO `Rtc` in
+//! One WebRTC peer connection on the SFU's side (a *leg* of a participant:
+//! publishing or receiving): str0m's sans-IO `Rtc` in
 //! RTP mode (we forward packets, str0m never assembles frames), ICE-lite
 //! with one UDP host candidate (the engine's UDP socket, at the advertised
 //! address) and one passive TCP candidate (its TCP port, for clients whose
@@ -7,8 +8,9 @@
 //!
 //! The codecs are the ones Concord's clients send (`concord_common::media`):
 //! H.264 constrained baseline (packetization mode 1, with RTX: str0m
-//! retransmits lost video only over RTX) and Opus, on Concord's payload types, with str0m's standard header extensions (RFC 6464 audio
-//! level among them). Everything else a browser offers is declined in the
+//! retransmits lost video only over RTX) and Opus, on Concord's payload
+//! types, with str0m's standard header extensions (RFC 6464 audio level
+//! among them). Everything else a browser offers is declined in the
 //! answer.
 
 use std::net::SocketAddr;
@@ -21,21 +23,74 @@ use str0m::net::TcpType;
 use str0m::{Candidate, IceCreds, Rtc};
 
 use concord_common::media::{
-    H264_FMTP, H264_PAYLOAD_TYPE, H264_RTX_PAYLOAD_TYPE, OPUS_FMTP, OPUS_PAYLOAD_TYPE,
+    Leg, H264_FMTP, H264_PAYLOAD_TYPE, H264_RTX_PAYLOAD_TYPE, OPUS_FMTP, OPUS_PAYLOAD_TYPE,
 };
+use concord_common::RoomId;
 
-use super::SfuError;
+use crate::Error;
+
+/// The engine's name for a peer connection.
+pub type PeerId = u64;
+
+/// A peer connection and whose leg it is.
+pub struct Peer<C> {
+    /// The connection's state: str0m's.
+    pub rtc: Rtc,
+    /// The room whose call it is in.
+    pub room: RoomId,
+    /// The participant's connection (the calls service's key).
+    pub owner: C,
+    /// Which of the participant's two legs.
+    pub leg: Leg,
+    /// When it was made.
+    pub created: Instant,
+    /// When a datagram of it last arrived.
+    pub last_heard: Option<Instant>,
+    /// When `rtc` next wants the time (its last `Output::Timeout`).
+    pub deadline: Option<Instant>,
+    /// ICE and DTLS are up: media written to it reaches the client.
+    pub connected: bool,
+}
+
+impl<C> Peer<C> {
+    /// A new peer connection of `owner` in `room`, whose ICE username
+    /// fragment is `ufrag` (see [`new_rtc`] for the addresses).
+    pub fn new(
+        now: Instant,
+        ufrag: &str,
+        (room, owner, leg): (RoomId, C, Leg),
+        candidate: SocketAddr,
+        tcp_candidate: Option<SocketAddr>,
+    ) -> Result<Self, Error> {
+        let rtc = new_rtc(now, ufrag, candidate, tcp_candidate)?;
+        Ok(Self {
+            rtc,
+            room,
+            owner,
+            leg,
+            created: now,
+            last_heard: None,
+            deadline: Some(now),
+            connected: false,
+        })
+    }
+
+    /// When it was last heard from (or made, if never).
+    pub fn heard_since(&self) -> Instant {
+        self.last_heard.unwrap_or(self.created)
+    }
+}
 
 /// A new peer connection whose ICE username fragment is `ufrag`, reachable
 /// at `candidate` (the SFU's UDP socket as clients must address it) and,
 /// when there is one, at `tcp_candidate` (its TCP port: a passive ICE-TCP
 /// candidate, which clients whose UDP is blocked connect to).
-pub fn new_peer(
+fn new_rtc(
     now: Instant,
     ufrag: &str,
     candidate: SocketAddr,
     tcp_candidate: Option<SocketAddr>,
-) -> Result<Rtc, SfuError> {
+) -> Result<Rtc, Error> {
     let credentials =
         IceCreds { ufrag: ufrag.to_owned(), pass: Alphanumeric.sample_string(&mut rand::rng(), 24) };
     let mut config = Rtc::builder()
@@ -51,7 +106,7 @@ pub fn new_peer(
     let opus = FormatParams::parse_line(OPUS_FMTP);
     codecs.add_config(OPUS_PAYLOAD_TYPE.into(), None, Codec::Opus, Frequency::FORTY_EIGHT_KHZ, Some(2), opus);
     let mut rtc = config.build(now);
-    let udp = Candidate::host(candidate, "udp").map_err(SfuError::internal)?;
+    let udp = Candidate::host(candidate, "udp").map_err(Error::internal)?;
     rtc.add_local_candidate(udp);
     if let Some(tcp) = tcp_candidate {
         let tcp = Candidate::builder()
@@ -59,7 +114,7 @@ pub fn new_peer(
             .host(tcp)
             .tcptype(TcpType::Passive)
             .build()
-            .map_err(SfuError::internal)?;
+            .map_err(Error::internal)?;
         rtc.add_local_candidate(tcp);
     }
     Ok(rtc)

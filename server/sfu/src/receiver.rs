@@ -1,0 +1,60 @@
+//! A published track as the SFU receives it: the publisher's SSRC, its
+//! media section in the publisher's publishing connection, and what it
+//! carries. (Its keyframe throttle and subscribers are the [`Router`]'s.)
+//!
+//! [`Router`]: crate::router::Router
+
+use concord_common::events::{PublishedTrack, TrackSource};
+use str0m::media::Mid;
+
+use crate::router::Kind;
+
+/// A track someone publishes.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    /// The publisher's SSRC (the Router's key for the track).
+    pub ssrc: u32,
+    /// Its media section in the publishing connection.
+    pub mid: Mid,
+    /// Audio or video.
+    pub kind: Kind,
+    /// Microphone, camera or screen.
+    pub source: TrackSource,
+}
+
+/// What a new track of `kind` with `track_id` carries: as the publisher
+/// declared it, else guessed — audio is the microphone, a first video the
+/// camera, a later one the screen.
+pub fn source_of(
+    declared: &[PublishedTrack],
+    published: &[Receiver],
+    track_id: &str,
+    kind: Kind,
+) -> TrackSource {
+    if let Some(track) = declared.iter().find(|t| t.track_id == track_id) {
+        return track.source;
+    }
+    match (kind, published.iter().any(|t| t.kind == Kind::Video)) {
+        (Kind::Audio, _) => TrackSource::Microphone,
+        (Kind::Video, false) => TrackSource::Camera,
+        (Kind::Video, true) => TrackSource::Screen,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn camera() -> Receiver {
+        Receiver { ssrc: 1, mid: Mid::from("1"), kind: Kind::Video, source: TrackSource::Camera }
+    }
+
+    #[test]
+    fn a_declared_source_wins_and_an_undeclared_one_is_guessed_by_order() {
+        let declared = [PublishedTrack { track_id: "v2".into(), source: TrackSource::Camera }];
+        assert_eq!(source_of(&declared, &[camera()], "v2", Kind::Video), TrackSource::Camera);
+        assert_eq!(source_of(&[], &[], "a", Kind::Audio), TrackSource::Microphone);
+        assert_eq!(source_of(&[], &[], "v", Kind::Video), TrackSource::Camera);
+        assert_eq!(source_of(&[], &[camera()], "v", Kind::Video), TrackSource::Screen);
+    }
+}

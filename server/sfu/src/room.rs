@@ -1,0 +1,78 @@
+//! One room's call on an engine: its participants, each with the tracks
+//! they publish ([`Receiver`]s), the tracks forwarded to them
+//! ([`Downtrack`]s), their receiving connection's [`Negotiation`], and the
+//! room's [`Router`], which queues each published packet for its subscribers.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use concord_common::events::PublishedTrack;
+use concord_common::UserId;
+
+use crate::downtrack::Downtrack;
+use crate::negotiation::Negotiation;
+use crate::peer::PeerId;
+use crate::receiver::Receiver;
+use crate::router::{ParticipantId, Router};
+
+/// A room's call.
+pub struct Room<C> {
+    /// What is forwarded to whom.
+    pub router: Router,
+    /// By the participant's connection.
+    pub members: HashMap<C, Member<C>>,
+}
+
+impl<C> Default for Room<C> {
+    fn default() -> Self {
+        Self { router: Router::default(), members: HashMap::new() }
+    }
+}
+
+/// A participant in a room's call.
+pub struct Member<C> {
+    /// Their name in the Router.
+    pub pid: ParticipantId,
+    /// Who they are.
+    pub user: UserId,
+    /// The connection carrying what they publish.
+    pub publish_peer: Option<PeerId>,
+    /// The connection carrying what they receive.
+    pub receive_peer: Option<PeerId>,
+    /// What they said their tracks carry.
+    pub declared: Vec<PublishedTrack>,
+    /// The tracks they publish.
+    pub published: Vec<Receiver>,
+    /// The tracks forwarded to them, by the publisher's SSRC.
+    pub downtracks: HashMap<u32, Downtrack<C>>,
+    /// Their receiving connection's offers.
+    pub negotiation: Negotiation,
+}
+
+impl<C> Member<C> {
+    /// `user`, in the Router as `pid`, with no connections yet.
+    pub fn new(pid: ParticipantId, user: UserId) -> Self {
+        Self {
+            pid,
+            user,
+            publish_peer: None,
+            receive_peer: None,
+            declared: Vec::new(),
+            published: Vec::new(),
+            downtracks: HashMap::new(),
+            negotiation: Negotiation::default(),
+        }
+    }
+
+    /// Their connections (publishing, receiving), those they have.
+    pub fn peers(&self) -> impl Iterator<Item = PeerId> {
+        [self.publish_peer, self.receive_peer].into_iter().flatten()
+    }
+}
+
+impl<C: Copy + Eq + Hash> Room<C> {
+    /// Who publishes the track `ssrc`.
+    pub fn publisher_of(&self, ssrc: u32) -> Option<(&C, &Member<C>)> {
+        self.members.iter().find(|(_, m)| m.published.iter().any(|t| t.ssrc == ssrc))
+    }
+}
