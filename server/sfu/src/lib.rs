@@ -25,6 +25,8 @@
 //! - [`receiver`]: a published track.
 //! - [`downtrack`]: a published track forwarded to one subscriber.
 //! - [`sdp`]: what we change in str0m's SDP for clients other than browsers.
+//! - [`sim`]: a call in simulated time, str0m peers as the clients (the
+//!   engine's tests and its benchmark).
 //! - [`demux`]: one UDP port for everyone — which participant a datagram
 //!   is for (STUN username, then address; RFC 7983 classification).
 //! - [`keyframe`]: keyframe requests (PLI/FIR) to a publisher, at most one
@@ -48,6 +50,7 @@ pub mod receiver;
 pub mod room;
 pub mod router;
 pub mod sdp;
+pub mod sim;
 pub mod speaking;
 
 pub use engine::{Engine, Event, Stats, Transmit};

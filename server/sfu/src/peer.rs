@@ -20,7 +20,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use str0m::format::{Codec, FormatParams};
 use str0m::media::Frequency;
 use str0m::net::TcpType;
-use str0m::{Candidate, IceCreds, Rtc};
+use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
 
 use concord_common::media::{
     Leg, H264_FMTP, H264_PAYLOAD_TYPE, H264_RTX_PAYLOAD_TYPE, OPUS_FMTP, OPUS_PAYLOAD_TYPE,
@@ -93,19 +93,8 @@ fn new_rtc(
 ) -> Result<Rtc, Error> {
     let credentials =
         IceCreds { ufrag: ufrag.to_owned(), pass: Alphanumeric.sample_string(&mut rand::rng(), 24) };
-    let mut config = Rtc::builder()
-        .set_ice_lite(true)
-        .set_rtp_mode(true)
-        .set_local_ice_credentials(credentials)
-        .clear_codecs();
-    let codecs = config.codec_config();
-    // Lost video goes again on RTX: str0m keeps what it sent (and answers NACKs) only with it.
-    let h264 = FormatParams::parse_line(H264_FMTP);
-    let rtx = Some(H264_RTX_PAYLOAD_TYPE.into());
-    codecs.add_config(H264_PAYLOAD_TYPE.into(), rtx, Codec::H264, Frequency::NINETY_KHZ, None, h264);
-    let opus = FormatParams::parse_line(OPUS_FMTP);
-    codecs.add_config(OPUS_PAYLOAD_TYPE.into(), None, Codec::Opus, Frequency::FORTY_EIGHT_KHZ, Some(2), opus);
-    let mut rtc = config.build(now);
+    let config = Rtc::builder().set_ice_lite(true).set_rtp_mode(true).set_local_ice_credentials(credentials);
+    let mut rtc = with_concord_codecs(config).build(now);
     let udp = Candidate::host(candidate, "udp").map_err(Error::internal)?;
     rtc.add_local_candidate(udp);
     if let Some(tcp) = tcp_candidate {
@@ -118,6 +107,20 @@ fn new_rtc(
         rtc.add_local_candidate(tcp);
     }
     Ok(rtc)
+}
+
+/// `config` with Concord's codecs only (`concord_common::media`): H.264
+/// with RTX — str0m keeps what it sent, and answers NACKs, only with it —
+/// and Opus, on Concord's payload types.
+pub fn with_concord_codecs(config: RtcConfig) -> RtcConfig {
+    let mut config = config.clear_codecs();
+    let codecs = config.codec_config();
+    let h264 = FormatParams::parse_line(H264_FMTP);
+    let rtx = Some(H264_RTX_PAYLOAD_TYPE.into());
+    codecs.add_config(H264_PAYLOAD_TYPE.into(), rtx, Codec::H264, Frequency::NINETY_KHZ, None, h264);
+    let opus = FormatParams::parse_line(OPUS_FMTP);
+    codecs.add_config(OPUS_PAYLOAD_TYPE.into(), None, Codec::Opus, Frequency::FORTY_EIGHT_KHZ, Some(2), opus);
+    config
 }
 
 /// A fresh ICE username fragment (the demultiplexer's key for a new peer).

@@ -1,0 +1,321 @@
+//! A call in simulated time, for the engine's tests and its benchmark:
+//! str0m peers as the clients (each participant's publishing and receiving
+//! legs), datagrams handed across in memory, the clock moved by hand
+//! (str0m's own tests work so). What takes seconds on a real network —
+//! ICE, DTLS, a silent participant taken out after
+//! [`SILENCE_LIMIT`](crate::engine::SILENCE_LIMIT) — runs in milliseconds,
+//! and every run is the same. The time spent inside the engine's calls is
+//! kept apart from the clients' ([`World::engine_time`]).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use concord_common::events::{PublishedTrack, TrackSource};
+use concord_common::media::{H264_PAYLOAD_TYPE, OPUS_PAYLOAD_TYPE};
+use concord_common::{RoomId, UserId};
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
+use str0m::{Candidate, Event as RtcEvent, Input, Output, Rtc};
+
+use crate::engine::{Engine, Event};
+use crate::peer::with_concord_codecs;
+
+/// The room every simulated participant is in.
+pub const ROOM: RoomId = RoomId(1);
+/// Simulated time per step: one audio packet's worth.
+pub const STEP: Duration = Duration::from_millis(20);
+/// Video packets a camera sends per step (100 a second, ~800 kbit/s at
+/// [`VIDEO_PAYLOAD`]: a 640×360 camera).
+const VIDEO_PACKETS_PER_STEP: u64 = 2;
+/// Bytes of each video packet's payload.
+pub const VIDEO_PAYLOAD: usize = 1000;
+
+/// One of a participant's two peer connections, as the client holds it.
+pub struct Leg {
+    rtc: Rtc,
+    /// Its address (the engine sees datagrams come from it).
+    pub address: SocketAddr,
+    /// Sequence numbers and payloads of the RTP packets it received
+    /// (with [`World::keep_payloads`]).
+    pub received: Vec<(u64, Vec<u8>)>,
+    /// RTP packets it received.
+    pub packets: u64,
+}
+
+impl Leg {
+    fn new(now: Instant, address: SocketAddr) -> Self {
+        let mut rtc = with_concord_codecs(Rtc::builder().set_rtp_mode(true)).build(now);
+        rtc.add_local_candidate(Candidate::host(address, "udp").expect("a candidate"));
+        Self { rtc, address, received: Vec::new(), packets: 0 }
+    }
+}
+
+/// A simulated participant.
+pub struct Participant {
+    /// Its connection (the calls service's key).
+    pub conn: u64,
+    /// Who it is.
+    pub user: UserId,
+    /// What it publishes on.
+    pub publishing: Leg,
+    /// What it receives on, once the engine offered it.
+    pub receiving: Option<Leg>,
+    audio: Mid,
+    video: Option<Mid>,
+    /// Its datagrams no longer reach the engine (a vanished peer).
+    pub gone_silent: bool,
+    next_seq: u64,
+}
+
+/// The engine and the clients around it, on one clock.
+pub struct World {
+    /// The engine under test.
+    pub engine: Engine<u64>,
+    /// What the engine emitted (offers are answered on the way).
+    pub emitted: Vec<Event<u64>>,
+    /// The participants, in the order they joined.
+    pub participants: Vec<Participant>,
+    /// The simulated time.
+    pub now: Instant,
+    /// Real time spent inside the engine's calls.
+    pub engine_time: Duration,
+    /// Whether receivers keep each packet's payload (tests) or only count (benchmarks).
+    pub keep_payloads: bool,
+    server: SocketAddr,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl World {
+    /// An engine with nobody in its call yet.
+    pub fn new() -> Self {
+        let server = SocketAddr::from(([127, 0, 0, 1], 7882));
+        let now = Instant::now();
+        let engine = Engine::new(now, server, None);
+        Self {
+            engine,
+            emitted: Vec::new(),
+            participants: Vec::new(),
+            now,
+            engine_time: Duration::ZERO,
+            keep_payloads: true,
+            server,
+        }
+    }
+
+    /// Participant `n` joins the call and publishes a microphone (a loud
+    /// tone, one packet a step) and, with `camera`, video
+    /// ([`VIDEO_PACKETS_PER_STEP`] packets of [`VIDEO_PAYLOAD`] bytes a step);
+    /// returns its index.
+    pub fn join(&mut self, n: u16, camera: bool) -> usize {
+        let (conn, user) = (u64::from(n), UserId(100 + i64::from(n)));
+        self.timed(|engine, now| engine.join(now, ROOM, conn, user));
+        let address = SocketAddr::from(([127, 0, 0, 2], 5000 + n));
+        let mut publishing = Leg::new(self.now, address);
+        let mut changes = publishing.rtc.sdp_api();
+        let audio = changes.add_media(MediaKind::Audio, Direction::SendOnly, None, Some("mic".into()), None);
+        let video = camera.then(|| {
+            changes.add_media(MediaKind::Video, Direction::SendOnly, None, Some("cam".into()), None)
+        });
+        let (offer, pending) = changes.apply().expect("an offer");
+        let mut tracks = vec![PublishedTrack { track_id: "mic".into(), source: TrackSource::Microphone }];
+        if camera {
+            tracks.push(PublishedTrack { track_id: "cam".into(), source: TrackSource::Camera });
+        }
+        let offer = offer.to_sdp_string();
+        let answer = self.timed(|engine, now| engine.publish(now, ROOM, conn, &offer, tracks));
+        let answer = SdpAnswer::from_sdp_string(&answer.expect("the engine's answer")).expect("an answer");
+        publishing.rtc.sdp_api().accept_answer(pending, answer).expect("accepted");
+        self.participants.push(Participant {
+            conn,
+            user,
+            publishing,
+            receiving: None,
+            audio,
+            video,
+            gone_silent: false,
+            next_seq: 1,
+        });
+        self.participants.len() - 1
+    }
+
+    /// Moves the clock by `duration`: every [`STEP`] each publisher sends a
+    /// step's packets and datagrams cross both ways; between steps the clock
+    /// stops wherever the engine asked for the time, as the server's driver
+    /// wakes it; its offers are answered as they come.
+    pub fn run_for(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        let mut next_media = self.now + STEP;
+        while self.now < end {
+            self.now = self.engine.next_timeout().clamp(self.now, next_media);
+            if self.now == next_media {
+                let now = self.now;
+                for participant in &mut self.participants {
+                    send_media(now, participant);
+                }
+                self.exchange();
+                next_media += STEP;
+            }
+            self.timed(|engine, now| engine.handle_timeout(now));
+            self.exchange();
+            self.answer_offers();
+        }
+    }
+
+    /// Who the engine reported lost, in order.
+    pub fn lost(&self) -> Vec<u64> {
+        self.emitted
+            .iter()
+            .filter_map(|e| match e {
+                Event::Lost { conn, .. } => Some(*conn),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// RTP packets every receiving leg got, together.
+    pub fn delivered(&self) -> u64 {
+        self.participants.iter().filter_map(|p| p.receiving.as_ref()).map(|leg| leg.packets).sum()
+    }
+
+    /// Runs `call` on the engine at the simulated time, its real duration counted.
+    fn timed<T>(&mut self, call: impl FnOnce(&mut Engine<u64>, Instant) -> T) -> T {
+        let started = Instant::now();
+        let result = call(&mut self.engine, self.now);
+        self.engine_time += started.elapsed();
+        result
+    }
+
+    /// Datagrams across, until none moves (bounded). A client's leg is
+    /// polled after each datagram it takes, as str0m requires (in RTP mode
+    /// a packet not polled is overwritten by the next).
+    fn exchange(&mut self) {
+        let (now, keep) = (self.now, self.keep_payloads);
+        let mut inbound: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+        for participant in &mut self.participants {
+            let silent = participant.gone_silent;
+            for leg in std::iter::once(&mut participant.publishing).chain(participant.receiving.as_mut()) {
+                let address = leg.address;
+                inbound.extend(drain(now, leg, keep).into_iter().filter(|_| !silent).map(|d| (address, d)));
+            }
+        }
+        for _ in 0..50 {
+            if inbound.is_empty() {
+                return;
+            }
+            self.timed(|engine, now| {
+                for (from, datagram) in &inbound {
+                    engine.receive_udp(now, *from, datagram);
+                }
+            });
+            inbound.clear();
+            let started = Instant::now();
+            let transmits: Vec<_> = self.engine.drain_transmits().collect();
+            self.engine_time += started.elapsed();
+            for transmit in transmits {
+                let to = transmit.to;
+                let Some(participant) = self.participants.iter_mut().find(|p| {
+                    p.publishing.address == to || p.receiving.as_ref().is_some_and(|leg| leg.address == to)
+                }) else {
+                    continue;
+                };
+                let silent = participant.gone_silent;
+                let leg = match &mut participant.receiving {
+                    Some(leg) if leg.address == to => leg,
+                    _ => &mut participant.publishing,
+                };
+                let receive =
+                    Receive::new(Protocol::Udp, self.server, to, &transmit.contents).expect("a datagram");
+                leg.rtc.handle_input(Input::Receive(now, receive)).expect("taken");
+                inbound.extend(drain(now, leg, keep).into_iter().filter(|_| !silent).map(|d| (to, d)));
+            }
+        }
+    }
+
+    /// The engine's offers, answered by the participant they are for.
+    fn answer_offers(&mut self) {
+        while let Some(event) = self.engine.poll_event() {
+            if let Event::SubscribeOffer { conn, offer_id, sdp, .. } = &event {
+                let (conn, offer_id, now) = (*conn, *offer_id, self.now);
+                let participant =
+                    self.participants.iter_mut().find(|p| p.conn == conn).expect("a participant");
+                let address = SocketAddr::from(([127, 0, 0, 3], participant.publishing.address.port()));
+                let leg = participant.receiving.get_or_insert_with(|| Leg::new(now, address));
+                let offer = SdpOffer::from_sdp_string(sdp).expect("an offer");
+                let answer = leg.rtc.sdp_api().accept_offer(offer).expect("accepted").to_sdp_string();
+                let applied =
+                    self.timed(|engine, now| engine.subscribe_answer(now, ROOM, conn, offer_id, &answer));
+                applied.expect("the answer applied");
+            }
+            self.emitted.push(event);
+        }
+    }
+}
+
+/// One step of `participant`'s media: an audio packet of a tone, and its
+/// camera's video packets.
+fn send_media(now: Instant, participant: &mut Participant) {
+    let seq = participant.next_seq;
+    participant.next_seq += 1;
+    let user = participant.user;
+    let mut api = participant.publishing.rtc.direct_api();
+    if let Some(stream) = api.stream_tx_by_mid(participant.audio, None) {
+        let extensions =
+            ExtensionValues { audio_level: Some(-20), voice_activity: Some(true), ..Default::default() };
+        let timestamp = (seq * 960) as u32;
+        let write =
+            RtpWrite::new(OPUS_PAYLOAD_TYPE.into(), SeqNo::from(seq), timestamp, now, payload_of(user, seq))
+                .ext_vals(extensions);
+        stream.write_rtp(write);
+    }
+    let Some(video) = participant.video else { return };
+    let Some(stream) = api.stream_tx_by_mid(video, None) else { return };
+    for k in 0..VIDEO_PACKETS_PER_STEP {
+        let video_seq = (seq - 1) * VIDEO_PACKETS_PER_STEP + k + 1;
+        let mut payload = payload_of(user, video_seq);
+        payload.resize(VIDEO_PAYLOAD, 0x5c);
+        let write = RtpWrite::new(
+            H264_PAYLOAD_TYPE.into(),
+            SeqNo::from(video_seq),
+            (seq * 1800) as u32,
+            now,
+            payload,
+        )
+        .marker(k + 1 == VIDEO_PACKETS_PER_STEP);
+        stream.write_rtp(write);
+    }
+}
+
+/// What `user`'s packet `seq` starts with: who and which, so a receiver
+/// can tell (an audio packet is only this; a video one is padded to
+/// [`VIDEO_PAYLOAD`] bytes).
+pub fn payload_of(user: UserId, seq: u64) -> Vec<u8> {
+    let mut payload = user.0.to_be_bytes().to_vec();
+    payload.extend_from_slice(&seq.to_be_bytes());
+    payload
+}
+
+/// A leg's datagrams out, and the packets it received counted (and kept).
+fn drain(now: Instant, leg: &mut Leg, keep: bool) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    leg.rtc.handle_input(Input::Timeout(now)).expect("a timeout");
+    loop {
+        match leg.rtc.poll_output().expect("output") {
+            Output::Transmit(transmit) => out.push(transmit.contents.to_vec()),
+            Output::Event(RtcEvent::RtpPacket(packet)) => {
+                leg.packets += 1;
+                if keep {
+                    leg.received.push((*packet.seq_no, packet.payload.to_vec()));
+                }
+            }
+            Output::Event(_) => {}
+            Output::Timeout(_) => return out,
+        }
+    }
+}
