@@ -69,16 +69,24 @@ pub async fn run_until(
 }
 
 /// [`run`] as one of a process's participants who all leave once each has
-/// received what `board` wants from the others (`duration` stays the upper
-/// bound): the bot's `--until-received`.
+/// received what `board` wants from the others, and `also` (when given)
+/// has completed (`duration` stays the upper bound): the bot's
+/// `--until-received` (with `--until-stdin-closes`).
 pub async fn run_watched(
     account: Account,
     room: RoomId,
     media: MediaOptions,
     duration: Duration,
     board: Arc<ReceivedBoard>,
+    also: Option<impl std::future::Future<Output = ()>>,
 ) -> ParticipantReport {
-    let stop = Arc::clone(&board).wait();
+    let received = Arc::clone(&board).wait();
+    let stop = async move {
+        if let Some(also) = also {
+            also.await;
+        }
+        received.await;
+    };
     run_with(account, room, media, Stay { duration, stop, board: Some(board) }).await
 }
 

@@ -804,8 +804,10 @@ async fn bad_signaling_and_garbage_datagrams_change_nothing_for_the_others() {
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
     let (room, accounts) = room_of(&server, "rude", 3).await;
-    let bots =
-        spawn_bot(&server, room, "rude@example.com", 2, "10", &["--resolution", "160x90", "--fps", "10"]);
+    // The bots stay until the test has done its worst (it closes their standard input
+    // when it waits for them) and each has what it waits for; 60 s is only the deadline.
+    let options = ["--resolution", "160x90", "--fps", "10", "--until-received", "10", "--until-stdin-closes"];
+    let bots = spawn_bot(&server, room, "rude@example.com", 2, "60", &options);
     let mut rude = Ws::identified_lean(&server.ws_url(), &accounts[2].token).await;
 
     // Not in the call yet: publishing is refused.
@@ -993,8 +995,8 @@ impl Drop for LossyNetwork {
 
 /// Two participants whose every media packet crosses a network that loses
 /// 5 % of them, both ways: NACK retransmission and keyframe requests through
-/// the SFU keep the video moving — most frames decoded, in order, no freeze
-/// of a second — and the tone is heard.
+/// the SFU keep the video moving — 100 frames decoded, in order, no freeze
+/// of a second, nobody rejoining — and the tone is heard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_over_a_network_that_loses_packets_keeps_its_video_moving() {
     use std::sync::atomic::Ordering;
@@ -1012,20 +1014,21 @@ async fn a_call_over_a_network_that_loses_packets_keeps_its_video_moving() {
     let sfu = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let network = LossyNetwork::start(([127, 0, 0, 2], port).into(), sfu, 0.05).await;
     let (room, accounts) = room_of(&server, "lossy", 2).await;
-    let child = spawn_bot(&server, room, "lossy@example.com", 2, "8", &[]);
+    // They leave once each has decoded 100 frames of the other's camera; 60 s is only the deadline.
+    let child = spawn_bot(&server, room, "lossy@example.com", 2, "60", &["--until-received", "100"]);
     let (reports, ok) = reports_of(child, 2).await;
     assert!(ok, "{reports:#?}");
     let (dropped, relayed) =
         (network.dropped.load(Ordering::Relaxed), network.relayed.load(Ordering::Relaxed));
     let total = dropped + relayed;
-    assert!(total > 2000 && dropped * 100 >= total * 3, "the network lost {dropped} of {total} packets");
+    // (About 7 s of a call; its STUN and DTLS pass, so under 5 % of all is lost.)
+    assert!(total > 1000 && dropped * 100 >= total * 3, "the network lost {dropped} of {total} packets");
     assert_everyone_received_everyone(&reports, &accounts);
     for (i, report) in reports.iter().enumerate() {
         let other = accounts[1 - i].id();
         let camera = tracks_from(report, other).into_iter().find(|t| t["kind"] == "camera").unwrap();
-        // 8 s at 15 fps, less the first half second of joining.
         let frames = camera["frames"].as_u64().unwrap();
-        assert!(frames >= 80, "{i} decoded only {frames} frames: {camera}");
+        assert!(frames >= 100, "{i} decoded only {frames} frames: {camera}");
         let gap = camera["max_frame_gap"].as_u64().unwrap();
         assert!(gap < 1000, "{i}'s video froze for {gap} ms: {camera}");
         eprintln!("over the lossy network ({dropped} of {total} dropped), {i} received {camera}");

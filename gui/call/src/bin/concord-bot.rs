@@ -52,8 +52,9 @@ struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     until_received: Option<u64>,
     /// Leave as soon as standard input closes (a script that drives the
-    /// bot ends the call when it has seen what it waited for).
-    #[arg(long, conflicts_with = "until_received")]
+    /// bot ends the call when it has seen what it waited for); with
+    /// --until-received, once both hold.
+    #[arg(long)]
     until_stdin_closes: bool,
     /// Participants in this process.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -214,16 +215,16 @@ async fn run(cli: &Cli) -> Vec<ParticipantReport> {
         // Each participant its own tone, so a listener can tell them apart.
         media.tone_hz = media.tone_hz.map(|hz| hz + 110.0 * (i - 1) as f32);
         let seconds = Duration::from_secs(cli.seconds);
-        tasks.push(match (&board, &stdin_closed) {
-            (Some(board), _) => {
-                tokio::spawn(participant::run_watched(account, room, media, seconds, Arc::clone(board)))
+        let closed = stdin_closed.clone().map(|mut closed| async move {
+            let _ = closed.wait_for(|closed| *closed).await;
+        });
+        tasks.push(match (&board, closed) {
+            (Some(board), closed) => {
+                let board = Arc::clone(board);
+                tokio::spawn(participant::run_watched(account, room, media, seconds, board, closed))
             }
             (None, Some(closed)) => {
-                let mut closed = closed.clone();
-                let stop = async move {
-                    let _ = closed.wait_for(|closed| *closed).await;
-                };
-                tokio::spawn(participant::run_until(account, room, media, seconds, stop))
+                tokio::spawn(participant::run_until(account, room, media, seconds, closed))
             }
             (None, None) => tokio::spawn(participant::run(account, room, media, seconds)),
         });
