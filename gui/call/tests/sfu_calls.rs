@@ -25,28 +25,6 @@ const SECONDS: &str = "6";
 /// A bot that has not printed its report by then is stuck.
 const BOT_DEADLINE: Duration = Duration::from_secs(90);
 
-/// `n` accounts `tag+1@example.com` … (the bot's naming for `--participants n`),
-/// friends of the first, all members of one room the first owns.
-async fn room_of(server: &TestServer, tag: &str, n: usize) -> (RoomId, Vec<Account>) {
-    let mut accounts = Vec::new();
-    for i in 1..=n {
-        accounts.push(server.register_as(&format!("{tag}-{i}"), &format!("{tag}+{i}@example.com")).await);
-    }
-    let owner = &accounts[0];
-    for other in &accounts[1..] {
-        server.befriend(owner, other).await;
-    }
-    let (status, room) = server.post("/api/rooms", &owner.token, json!({"label": tag})).await;
-    assert_eq!(status, 201, "{room}");
-    let room_id: RoomId = serde_json::from_value(room["id"].clone()).expect("room id");
-    for other in &accounts[1..] {
-        let path = format!("/api/rooms/{room_id}/members");
-        let (status, body) = server.post(&path, &owner.token, json!({"user_id": other.id()})).await;
-        assert!(status.is_success(), "{body}");
-    }
-    (room_id, accounts)
-}
-
 /// Starts `concord-bot` as `email` (with `participants` > 1: `tag+1@…` …)
 /// for `seconds`, with `extra` options.
 fn spawn_bot(
@@ -203,7 +181,7 @@ fn assert_received(reports: &[Value], accounts: &[Account], tones: &[Option<f64>
 async fn two_participants_see_and_hear_each_other_through_the_sfu() {
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
-    let (room, accounts) = room_of(&server, "pair", 2).await;
+    let (room, accounts) = server.room_of("pair", 2).await;
     let (reports, ok) = bot(&server, room, "pair", 2, &[]).await;
     assert!(ok, "{reports:#?}");
     assert_everyone_received_everyone(&reports, &accounts);
@@ -234,7 +212,7 @@ async fn echo_call(
     echo_path: &str,
     processing: &str,
 ) -> Vec<Vec<(f64, f64)>> {
-    let (room, accounts) = room_of(server, tag, 3).await;
+    let (room, accounts) = server.room_of(tag, 3).await;
     let email = |i: usize| format!("{tag}+{i}@example.com");
     let seconds = "9";
     let a = ["--video", "none", "--audio", "voice", "--tone-hz", "440", "--audio-processing", "off"];
@@ -338,7 +316,7 @@ async fn a_participants_echo_canceller_keeps_the_others_voice_out_at_60_and_250_
 async fn four_participants_with_a_screen_beside_a_camera_and_one_silent() {
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
-    let (room, accounts) = room_of(&server, "quad", 4).await;
+    let (room, accounts) = server.room_of("quad", 4).await;
     let three = spawn_bot(&server, room, "quad@example.com", 3, SECONDS, &["--resolution", "320x180"]);
     let fourth = spawn_bot(
         &server,
@@ -376,7 +354,7 @@ async fn four_participants_with_a_screen_beside_a_camera_and_one_silent() {
 async fn eight_participants_each_receive_the_seven_others() {
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
-    let (room, accounts) = room_of(&server, "octet", 8).await;
+    let (room, accounts) = server.room_of("octet", 8).await;
     let (reports, ok) = bot(&server, room, "octet", 8, &["--resolution", "160x90", "--fps", "10"]).await;
     assert!(ok, "{reports:#?}");
     assert_everyone_received_everyone(&reports, &accounts);
@@ -391,7 +369,7 @@ async fn eight_participants_each_receive_the_seven_others() {
 async fn leaving_killed_and_frozen_participants_are_gone_within_ten_seconds() {
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
-    let (room, accounts) = room_of(&server, "fault", 5).await;
+    let (room, accounts) = server.room_of("fault", 5).await;
     let (mut observer, _) = server.connect(&accounts[0]).await;
     let small = ["--resolution", "160x90", "--fps", "10"];
     let stayers = spawn_bot(&server, room, "fault@example.com", 2, "24", &small);
@@ -480,7 +458,7 @@ async fn an_aiortc_client_and_a_bot_call_each_other() {
 async fn an_aiortc_client_receives_three_publishers() {
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
-    let (room, accounts) = room_of(&server, "three", 4).await;
+    let (room, accounts) = server.room_of("three", 4).await;
     let options = ["--until-stdin-closes", "--resolution", "320x180"];
     let mut bots = spawn_bot(&server, room, "three@example.com", 3, "90", &options);
     let bots_stay = bots.stdin.take();
@@ -569,7 +547,7 @@ async fn aiortc_calls_a_bot_from(
     netns: Option<&str>,
     base: &str,
 ) -> Value {
-    let (room, accounts) = room_of(server, tag, 2).await;
+    let (room, accounts) = server.room_of(tag, 2).await;
     let bot = spawn_bot(server, room, &format!("{tag}+1@example.com"), 1, "12", &["--resolution", "320x180"]);
     let (email, script_mode) = (format!("{tag}+2@example.com"), [mode]);
     let (aiortc, (reports, bot_ok)) =
@@ -721,7 +699,7 @@ async fn a_relay_only_client_calls_through_coturn_and_bad_credentials_are_refuse
 async fn a_replayed_file_is_forwarded_and_counted_and_a_listener_joins_without_sending() {
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
-    let (room, accounts) = room_of(&server, "replay", 3).await;
+    let (room, accounts) = server.room_of("replay", 3).await;
     let file = std::env::temp_dir().join(format!("concord-replay-{}.h264", std::process::id()));
     concord_call::options::write_pattern_h264(&file, 320, 180, 15, 2).expect("the file is written");
     let file_arg = file.display().to_string();
@@ -803,7 +781,7 @@ async fn bad_signaling_and_garbage_datagrams_change_nothing_for_the_others() {
 
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, no_extra()).await;
-    let (room, accounts) = room_of(&server, "rude", 3).await;
+    let (room, accounts) = server.room_of("rude", 3).await;
     // The bots stay until the test has done its worst (it closes their standard input
     // when it waits for them) and each has what it waits for; 60 s is only the deadline.
     let options = ["--resolution", "160x90", "--fps", "10", "--until-received", "10", "--until-stdin-closes"];
@@ -1013,7 +991,7 @@ async fn a_call_over_a_network_that_loses_packets_keeps_its_video_moving() {
     let server = TestServer::start_on(&db, extra).await;
     let sfu = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let network = LossyNetwork::start(([127, 0, 0, 2], port).into(), sfu, 0.05).await;
-    let (room, accounts) = room_of(&server, "lossy", 2).await;
+    let (room, accounts) = server.room_of("lossy", 2).await;
     // They leave once each has decoded 100 frames of the other's camera; 60 s is only the deadline.
     let child = spawn_bot(&server, room, "lossy@example.com", 2, "60", &["--until-received", "100"]);
     let (reports, ok) = reports_of(child, 2).await;
@@ -1099,7 +1077,7 @@ async fn six_participants_behind_one_address_all_call_over_tcp() {
     let server = TestServer::start_on(&db, network.server_settings()).await;
     let base = base_from_inside(&server, &network);
     let participants = 6;
-    let (room, accounts) = room_of(&server, "office", participants).await;
+    let (room, accounts) = server.room_of("office", participants).await;
     // They leave once each has a second of every other's tone; 60 s is only the deadline.
     let options = ["--video", "none", "--audio", "tone", "--until-received", "1"];
     let fenced =
@@ -1140,7 +1118,7 @@ async fn an_open_and_a_fenced_bot_call(
     fenced_transport: &str,
 ) {
     let base = base_from_inside(server, network);
-    let (room, accounts) = room_of(server, tag, 2).await;
+    let (room, accounts) = server.room_of(tag, 2).await;
     let open =
         spawn_bot(server, room, &format!("{tag}+1@example.com"), 1, "10", &["--resolution", "320x180"]);
     let fenced_options = ["--resolution", "320x180", "--tone-hz", "550"];

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use concord_client::rest::Api;
-use concord_common::{events, ClientEvent, CreateInviteResponse, RegisterRequest, ServerEvent, User, UserId};
+use concord_common::{
+    events, ClientEvent, CreateInviteResponse, RegisterRequest, RoomId, ServerEvent, User, UserId,
+};
 use reqwest::{Method, StatusCode};
 use rocket::figment::Figment;
 use serde_json::{json, Value};
@@ -197,6 +199,29 @@ impl TestServer {
         };
         let auth = self.api(None).register(&request).await.unwrap_or_else(|e| panic!("register {name}: {e}"));
         Account { token: auth.token, user: auth.user }
+    }
+
+    /// A room of `n` fresh accounts, `tag-1` … `tag-n` (`tag+k@example.com`),
+    /// made by the first, whose friends the others become: the room and
+    /// its members, the maker first.
+    pub async fn room_of(&self, tag: &str, n: usize) -> (RoomId, Vec<Account>) {
+        let mut accounts = Vec::new();
+        for i in 1..=n {
+            accounts.push(self.register_as(&format!("{tag}-{i}"), &format!("{tag}+{i}@example.com")).await);
+        }
+        let owner = &accounts[0];
+        for other in &accounts[1..] {
+            self.befriend(owner, other).await;
+        }
+        let (status, room) = self.post("/api/rooms", &owner.token, json!({"label": tag})).await;
+        assert_eq!(status, 201, "{room}");
+        let room_id: RoomId = serde_json::from_value(room["id"].clone()).expect("a room id");
+        for other in &accounts[1..] {
+            let path = format!("/api/rooms/{room_id}/members");
+            let (status, body) = self.post(&path, &owner.token, json!({"user_id": other.id()})).await;
+            assert!(status.is_success(), "{body}");
+        }
+        (room_id, accounts)
     }
 
     /// Makes `a` and `b` friends: `a` invites, `b` accepts.

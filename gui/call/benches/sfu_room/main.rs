@@ -143,19 +143,8 @@ async fn room(
         ChildServer::spawn(&server_bin.display().to_string(), &env).unwrap_or_else(|log| panic!("{log:#?}"));
     let server = TestServer::remote(process.port);
     let tag = format!("bench{size}");
-    let mut accounts = Vec::new();
-    for i in 1..=size {
-        accounts.push(server.register_as(&format!("{tag}-{i}"), &format!("{tag}+{i}@example.com")).await);
-    }
-    for other in &accounts[1..] {
-        server.befriend(&accounts[0], other).await;
-    }
-    let (_, room) = server.post("/api/rooms", &accounts[0].token, json!({"label": tag})).await;
-    let room_id = room["id"].as_str().expect("room id").to_owned();
-    for other in &accounts[1..] {
-        let path = format!("/api/rooms/{room_id}/members");
-        server.post(&path, &accounts[0].token, json!({"user_id": other.id()})).await;
-    }
+    let (room, _) = server.room_of(&tag, size).await;
+    let room_id = room.to_string();
     let idle_rss = process.rss_bytes();
     let pcap = std::env::temp_dir().join(format!("concord-bench-{}-{size}.pcap", std::process::id()));
     let capture = match capture {
