@@ -5,7 +5,10 @@
 //! bytes), no codec — and counts what it receives. So one core of clients
 //! can drive rooms the codec bots cannot (`gui/call/benches/sfu_room`),
 //! and the server's CPU per delivered packet is measured where it carries
-//! tens of thousands a second.
+//! tens of thousands a second. Each payload starts with the time it was
+//! written, so the receivers also measure the latency from one client to
+//! another: the SFU's forwarding plus both clients' own queueing (one
+//! thread serves them all) — an upper bound on the forwarding alone.
 //!
 //! ```text
 //! cargo bench -p concord-server --bench sfu_load                     # rooms of 8 and 16
@@ -17,7 +20,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use concord_common::events::{
@@ -29,6 +32,7 @@ use concord_sfu::peer::with_concord_codecs;
 use concord_testkit::db::{Backend, Database};
 use concord_testkit::process::{child_env, ChildServer};
 use concord_testkit::server::{Account, TestServer};
+use concord_testkit::stats::percentiles;
 use concord_testkit::ws::Ws;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction, MediaKind, Mid};
@@ -56,9 +60,9 @@ fn main() {
     // One thread: the load stays on the core it is given.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     println!(
-        "| participants | delivered packets / s (of expected) | server CPU (one core) | server µs per delivered packet (system) |"
+        "| participants | delivered packets / s (of expected) | server CPU (one core) | server µs per delivered packet (system) | client to client p50 / p99 / max |"
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|");
     for size in sizes {
         runtime.block_on(room(&server_bin, size));
     }
@@ -74,24 +78,25 @@ async fn room(server_bin: &std::path::Path, size: usize) {
         ChildServer::spawn(&server_bin.display().to_string(), &env).unwrap_or_else(|log| panic!("{log:#?}"));
     let server = TestServer::remote(process.port);
     let (room, accounts) = server.room_of(&format!("load{size}"), size).await;
-    let delivered = Arc::new(AtomicU64::new(0));
-    let heard_from_all = Arc::new(AtomicU64::new(0));
+    let counts = Arc::new(Counts::default());
     let mut tasks = Vec::new();
     for account in accounts {
-        let (url, delivered, heard) = (server.ws_url(), Arc::clone(&delivered), Arc::clone(&heard_from_all));
-        tasks.push(tokio::spawn(participant(url, account, room, size, delivered, heard)));
+        tasks.push(tokio::spawn(participant(server.ws_url(), account, room, size, Arc::clone(&counts))));
     }
     // Everyone receives everyone (bounded), then the measured window.
     let up_by = Instant::now() + Duration::from_secs(60);
-    while heard_from_all.load(Ordering::Relaxed) < size as u64 && Instant::now() < up_by {
+    while counts.heard_from_all.load(Ordering::Relaxed) < size as u64 && Instant::now() < up_by {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (user_before, system_before) = process.cpu_times();
-    let (count_before, started) = (delivered.load(Ordering::Relaxed), Instant::now());
+    let (count_before, started) = (counts.delivered.load(Ordering::Relaxed), Instant::now());
+    counts.latencies.lock().unwrap_or_else(PoisonError::into_inner).clear();
     tokio::time::sleep(MEASURED).await;
     let (user_after, system_after) = process.cpu_times();
-    let (count, wall) = (delivered.load(Ordering::Relaxed) - count_before, started.elapsed());
+    let (count, wall) = (counts.delivered.load(Ordering::Relaxed) - count_before, started.elapsed());
+    let mut latencies = std::mem::take(&mut *counts.latencies.lock().unwrap_or_else(PoisonError::into_inner));
+    let latency = percentiles(&mut latencies);
     for task in tasks {
         task.abort();
     }
@@ -100,12 +105,40 @@ async fn room(server_bin: &std::path::Path, size: usize) {
     let expected = (size * (size - 1)) as f64 * PACKETS_PER_SECOND as f64;
     let per_second = count as f64 / wall.as_secs_f64();
     println!(
-        "| {size} | {per_second:.0} ({:.1} %) | {:.1} % | {:.1} ({:.1}) |",
+        "| {size} | {per_second:.0} ({:.1} %) | {:.1} % | {:.1} ({:.1}) | {} / {} / {} ms |",
         per_second / expected * 100.0,
         cpu / wall.as_secs_f64() * 100.0,
         cpu / count.max(1) as f64 * 1e6,
         system.as_secs_f64() / count.max(1) as f64 * 1e6,
+        latency["p50_ms"],
+        latency["p99_ms"],
+        latency["max_ms"],
     );
+}
+
+/// What the participants measure, together.
+#[derive(Default)]
+struct Counts {
+    /// RTP packets received.
+    delivered: AtomicU64,
+    /// Participants that have received a second's worth from every other.
+    heard_from_all: AtomicU64,
+    /// From a packet's writing by one client to its arrival at another.
+    latencies: Mutex<Vec<Duration>>,
+}
+
+/// The clients' common clock: a payload starts with its writing time on it.
+fn since_epoch(at: Instant) -> Duration {
+    at.duration_since(*EPOCH.get_or_init(Instant::now))
+}
+
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+/// A payload of `len` bytes stamped with `now`.
+fn stamped(now: Instant, len: usize, fill: u8) -> Vec<u8> {
+    let mut payload = vec![fill; len];
+    payload[..8].copy_from_slice(&(since_epoch(now).as_nanos() as u64).to_be_bytes());
+    payload
 }
 
 /// One peer connection of a participant and its socket.
@@ -116,6 +149,8 @@ struct Leg {
     deadline: Instant,
     /// RTP packets it received.
     packets: u64,
+    /// Their latencies from the sending client, not yet collected.
+    latencies: Vec<Duration>,
 }
 
 impl Leg {
@@ -124,7 +159,7 @@ impl Leg {
         let local = socket.local_addr().expect("its address");
         let mut rtc = with_concord_codecs(Rtc::builder().set_rtp_mode(true)).build(Instant::now());
         rtc.add_local_candidate(Candidate::host(local, "udp").expect("a candidate"));
-        Leg { rtc, socket, local, deadline: Instant::now(), packets: 0 }
+        Leg { rtc, socket, local, deadline: Instant::now(), packets: 0, latencies: Vec::new() }
     }
 
     /// Feeds a datagram from `from` (none: only the time), then sends what
@@ -143,7 +178,14 @@ impl Leg {
                 Ok(Output::Transmit(transmit)) => {
                     let _ = self.socket.send_to(&transmit.contents, transmit.destination).await;
                 }
-                Ok(Output::Event(Event::RtpPacket(_))) => self.packets += 1,
+                Ok(Output::Event(Event::RtpPacket(packet))) => {
+                    self.packets += 1;
+                    if let Some(stamp) = packet.payload.get(..8) {
+                        let written =
+                            Duration::from_nanos(u64::from_be_bytes(stamp.try_into().unwrap_or_default()));
+                        self.latencies.push(since_epoch(now).saturating_sub(written));
+                    }
+                }
                 Ok(Output::Event(_)) => {}
                 Ok(Output::Timeout(at)) => {
                     self.deadline = at;
@@ -159,16 +201,8 @@ impl Leg {
 }
 
 /// One participant: joins, publishes, answers every offer, sends a step's
-/// media every [`STEP`], counts what it receives into `delivered`, and
-/// adds one to `heard_from_all` once it has received from all others.
-async fn participant(
-    ws_url: String,
-    account: Account,
-    room: RoomId,
-    size: usize,
-    delivered: Arc<AtomicU64>,
-    heard_from_all: Arc<AtomicU64>,
-) {
+/// media every [`STEP`], and adds what it receives to `counts`.
+async fn participant(ws_url: String, account: Account, room: RoomId, size: usize, counts: Arc<Counts>) {
     let mut ws = Ws::identified_lean(&ws_url, &account.token).await;
     let media = CallMedia { muted: false, deafened: false, camera: true, screen: false };
     ws.send_request("join", ClientEvent::CallJoin(CallJoin { room_id: room, media })).await;
@@ -257,13 +291,16 @@ async fn participant(
                 }
             }
         }
-        let total = receiving.as_ref().map_or(0, |leg| leg.packets);
-        delivered.fetch_add(total - received, Ordering::Relaxed);
-        received = total;
+        let Some(leg) = receiving.as_mut() else { continue };
+        counts.delivered.fetch_add(leg.packets - received, Ordering::Relaxed);
+        received = leg.packets;
+        if !leg.latencies.is_empty() {
+            counts.latencies.lock().unwrap_or_else(PoisonError::into_inner).append(&mut leg.latencies);
+        }
         // A second's worth from every other.
         if !counted_all && received >= (size as u64 - 1) * PACKETS_PER_SECOND {
             counted_all = true;
-            heard_from_all.fetch_add(1, Ordering::Relaxed);
+            counts.heard_from_all.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -280,7 +317,7 @@ fn send_step(rtc: &mut Rtc, audio: Mid, video: Mid, seq: u64) {
             SeqNo::from(seq),
             (seq * 960) as u32,
             now,
-            vec![0xf8; 80],
+            stamped(now, 80, 0xf8),
         )
         .ext_vals(extensions);
         stream.write_rtp(write);
@@ -292,7 +329,7 @@ fn send_step(rtc: &mut Rtc, audio: Mid, video: Mid, seq: u64) {
                 SeqNo::from(seq * 2 + k),
                 (seq * 1800) as u32,
                 now,
-                vec![0x5c; 1000],
+                stamped(now, 1000, 0x5c),
             )
             .marker(k == 1);
             stream.write_rtp(write);
