@@ -26,18 +26,17 @@ use std::time::{Duration, Instant};
 use concord_common::events::{
     CallJoin, CallMedia, CallPublish, CallSubscribeAnswer, PublishedTrack, TrackSource,
 };
-use concord_common::media::{H264_PAYLOAD_TYPE, OPUS_PAYLOAD_TYPE};
 use concord_common::{ClientEvent, RoomId, ServerEvent};
 use concord_sfu::peer::with_concord_codecs;
+use concord_sfu::sim::{write_step, VIDEO_PAYLOAD};
 use concord_testkit::db::{Backend, Database};
 use concord_testkit::process::{child_env, ChildServer};
 use concord_testkit::server::{Account, TestServer};
 use concord_testkit::stats::percentiles;
 use concord_testkit::ws::Ws;
 use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::media::{Direction, MediaKind};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 
@@ -280,7 +279,9 @@ async fn participant(ws_url: String, account: Account, room: RoomId, size: usize
             }
             () = tokio::time::sleep_until(next_step) => {
                 seq += 1;
-                send_step(&mut publishing.rtc, audio, video, seq);
+                let now = Instant::now();
+                let payload = |kind, _| stamped(now, if kind == MediaKind::Audio { 80 } else { VIDEO_PAYLOAD }, 0x5c);
+                write_step(&mut publishing.rtc, now, seq, audio, Some(video), payload);
                 publishing.drive(None).await;
                 next_step += STEP;
             }
@@ -301,38 +302,6 @@ async fn participant(ws_url: String, account: Account, room: RoomId, size: usize
         if !counted_all && received >= (size as u64 - 1) * PACKETS_PER_SECOND {
             counted_all = true;
             counts.heard_from_all.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Step `seq` of a participant's media: an audio packet and two video packets.
-fn send_step(rtc: &mut Rtc, audio: Mid, video: Mid, seq: u64) {
-    let now = Instant::now();
-    let mut api = rtc.direct_api();
-    if let Some(stream) = api.stream_tx_by_mid(audio, None) {
-        let extensions =
-            ExtensionValues { audio_level: Some(-30), voice_activity: Some(true), ..Default::default() };
-        let write = RtpWrite::new(
-            OPUS_PAYLOAD_TYPE.into(),
-            SeqNo::from(seq),
-            (seq * 960) as u32,
-            now,
-            stamped(now, 80, 0xf8),
-        )
-        .ext_vals(extensions);
-        stream.write_rtp(write);
-    }
-    if let Some(stream) = api.stream_tx_by_mid(video, None) {
-        for k in 0..2 {
-            let write = RtpWrite::new(
-                H264_PAYLOAD_TYPE.into(),
-                SeqNo::from(seq * 2 + k),
-                (seq * 1800) as u32,
-                now,
-                stamped(now, 1000, 0x5c),
-            )
-            .marker(k == 1);
-            stream.write_rtp(write);
         }
     }
 }

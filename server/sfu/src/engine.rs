@@ -693,7 +693,7 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
     /// Relays a keyframe request for `ssrc` to its publisher.
     fn send_keyframe_request(&mut self, now: Instant, room: RoomId, ssrc: u32) {
         let Some(media) = self.rooms.get(&room) else { return };
-        let Some(peer_id) = media.publisher_of(ssrc).and_then(|(_, m)| m.publish_peer) else { return };
+        let Some(peer_id) = media.publisher_of(ssrc).and_then(|m| m.publish_peer) else { return };
         let Some(peer) = self.peers.get_mut(&peer_id) else { return };
         if let Some(stream) = peer.rtc.direct_api().stream_rx(&ssrc.into()) {
             stream.request_keyframe(KeyframeRequestKind::Pli);

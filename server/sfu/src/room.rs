@@ -72,7 +72,7 @@ impl<C> Member<C> {
 
 impl<C: Copy + Eq + Hash> Room<C> {
     /// Who publishes the track `ssrc`.
-    pub fn publisher_of(&self, ssrc: u32) -> Option<(&C, &Member<C>)> {
-        self.members.iter().find(|(_, m)| m.published.iter().any(|t| t.ssrc == ssrc))
+    pub fn publisher_of(&self, ssrc: u32) -> Option<&Member<C>> {
+        self.members.values().find(|m| m.published.iter().any(|t| t.ssrc == ssrc))
     }
 }

@@ -28,7 +28,7 @@ pub const ROOM: RoomId = RoomId(1);
 pub const STEP: Duration = Duration::from_millis(20);
 /// Video packets a camera sends per step (100 a second, ~800 kbit/s at
 /// [`VIDEO_PAYLOAD`]: a 640×360 camera).
-const VIDEO_PACKETS_PER_STEP: u64 = 2;
+pub const VIDEO_PACKETS_PER_STEP: u64 = 2;
 /// Bytes of each video packet's payload.
 pub const VIDEO_PAYLOAD: usize = 1000;
 
@@ -259,33 +259,56 @@ impl World {
 }
 
 /// One step of `participant`'s media: an audio packet of a tone, and its
-/// camera's video packets.
+/// camera's video packets, each payload saying whose and which.
 fn send_media(now: Instant, participant: &mut Participant) {
-    let seq = participant.next_seq;
+    let (seq, user) = (participant.next_seq, participant.user);
     participant.next_seq += 1;
-    let user = participant.user;
-    let mut api = participant.publishing.rtc.direct_api();
-    if let Some(stream) = api.stream_tx_by_mid(participant.audio, None) {
+    let payload = |kind, seq| {
+        let mut payload = payload_of(user, seq);
+        if kind == MediaKind::Video {
+            payload.resize(VIDEO_PAYLOAD, 0x5c);
+        }
+        payload
+    };
+    write_step(&mut participant.publishing.rtc, now, seq, participant.audio, participant.video, payload);
+}
+
+/// Writes step `seq` (from 1) of a publisher's media into `rtc`: one audio
+/// packet in section `audio` (a loud tone's level), and in `video`, if any,
+/// [`VIDEO_PACKETS_PER_STEP`] packets, the last with the marker (a frame);
+/// `payload` makes each packet's payload from its kind and sequence number.
+pub fn write_step(
+    rtc: &mut Rtc,
+    now: Instant,
+    seq: u64,
+    audio: Mid,
+    video: Option<Mid>,
+    payload: impl Fn(MediaKind, u64) -> Vec<u8>,
+) {
+    let mut api = rtc.direct_api();
+    if let Some(stream) = api.stream_tx_by_mid(audio, None) {
         let extensions =
             ExtensionValues { audio_level: Some(-20), voice_activity: Some(true), ..Default::default() };
         let timestamp = (seq * 960) as u32;
-        let write =
-            RtpWrite::new(OPUS_PAYLOAD_TYPE.into(), SeqNo::from(seq), timestamp, now, payload_of(user, seq))
-                .ext_vals(extensions);
+        let write = RtpWrite::new(
+            OPUS_PAYLOAD_TYPE.into(),
+            SeqNo::from(seq),
+            timestamp,
+            now,
+            payload(MediaKind::Audio, seq),
+        )
+        .ext_vals(extensions);
         stream.write_rtp(write);
     }
-    let Some(video) = participant.video else { return };
-    let Some(stream) = api.stream_tx_by_mid(video, None) else { return };
+    let Some(stream) = video.and_then(|video| api.stream_tx_by_mid(video, None)) else { return };
     for k in 0..VIDEO_PACKETS_PER_STEP {
         let video_seq = (seq - 1) * VIDEO_PACKETS_PER_STEP + k + 1;
-        let mut payload = payload_of(user, video_seq);
-        payload.resize(VIDEO_PAYLOAD, 0x5c);
         let write = RtpWrite::new(
             H264_PAYLOAD_TYPE.into(),
             SeqNo::from(video_seq),
             (seq * 1800) as u32,
             now,
-            payload,
+            payload(MediaKind::Video, video_seq),
         )
         .marker(k + 1 == VIDEO_PACKETS_PER_STEP);
         stream.write_rtp(write);
