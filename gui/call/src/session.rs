@@ -1,5 +1,8 @@
 //! One participant's media in one room's call, with no network of its own:
-//! the desktop app and the headless bot host the same session.
+//! the desktop app and the headless bot host the same session. It drives
+//! the call machine every build shares ([`concord_call_machine`]: what to
+//! open, attach, offer and announce, when to rejoin or give up) and carries
+//! out its actions on the media engine.
 //!
 //! Signaling goes out through a [`CommandSender`] (the client library's
 //! websocket) and comes back as [`SessionInput::Net`]. What is published
@@ -17,10 +20,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use concord_client::{CallRequest, Command, CommandSender, Connection, NetEvent};
-use concord_common::events::{self, CallLeftReason, CallMedia, ForwardedTrack, PublishedTrack, TrackSource};
+use concord_call_machine::{Action, CallMachine, ConnectionState, Input, Opened, Report};
+use concord_client::{CallRequest, Command, CommandSender, NetEvent};
+use concord_common::events::{self, CallMedia, CallSubscribeOffer, IceServer, PublishedTrack, TrackSource};
 use concord_common::media::Leg;
-use concord_common::{RoomId, ServerEvent, UserId};
+use concord_common::{RoomId, UserId};
 use concord_media::send::{AudioSender, MediaEvent, Preview, VideoSender};
 use concord_media::source::{AudioSource, VideoSource};
 use concord_media::transport::{
@@ -32,8 +36,8 @@ use tokio::sync::mpsc;
 
 use crate::report::SentReport;
 
-/// How long joining may take before the session gives up.
-pub const JOIN_DEADLINE: Duration = Duration::from_secs(30);
+pub use concord_call_machine::JOIN_DEADLINE;
+
 /// Transport events waiting to be handled.
 const EVENT_QUEUE: usize = 256;
 /// Inputs a host may queue for a session ([`CallSession::run`]'s channel).
@@ -216,6 +220,14 @@ struct VideoOut {
     feed: Option<Feed>,
 }
 
+/// A source as [`LocalMedia`] opened it, on its way to the publishing connection.
+pub enum Capture {
+    /// The camera or screen.
+    Video(VideoFeed),
+    /// The microphone.
+    Audio(Box<dyn AudioSource>),
+}
+
 /// The publishing connection and what it carries.
 struct Publisher {
     peer: MediaPeer,
@@ -225,18 +237,13 @@ struct Publisher {
     /// The microphone's track, once added (it stays when its sender stops).
     microphone_track: Option<Arc<LocalTrack>>,
     microphone: Option<AudioSender>,
-    /// An offer was sent and its answer has not arrived.
-    awaiting_answer: bool,
-    /// A track was added since the last offer.
-    needs_offer: bool,
 }
 
 /// One participant's call (see the module docs).
 pub struct CallSession<L: LocalMedia, R: RemoteMedia> {
     commands: CommandSender,
-    room: RoomId,
     me: UserId,
-    want: CallMedia,
+    machine: CallMachine<Capture>,
     local: L,
     remote: R,
     on_event: Box<dyn FnMut(SessionEvent) + Send + Sync>,
@@ -247,17 +254,9 @@ pub struct CallSession<L: LocalMedia, R: RemoteMedia> {
     publisher_events: (mpsc::Sender<TransportEvent>, mpsc::Receiver<TransportEvent>),
     subscriber_events: (mpsc::Sender<TransportEvent>, mpsc::Receiver<TransportEvent>),
     media_events: (mpsc::Sender<MediaEvent>, mpsc::Receiver<MediaEvent>),
-    /// Forwarded track id → whose and what, from the latest offer.
-    offered: std::collections::HashMap<String, ForwardedTrack>,
-    /// What the roster was last told.
-    announced: Option<CallMedia>,
     summary: SessionSummary,
+    /// When the latest join was sent.
     join_requested: Instant,
-    /// In the call (or joining) and should stay in: rejoin after a loss.
-    in_call: bool,
-    /// Media came up since the latest (re)join.
-    media_up: bool,
-    was_offline: bool,
 }
 
 impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
@@ -276,11 +275,11 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
         let loopback = server.contains("://127.") || server.contains("://localhost");
         // UDP, and TCP for the SFU's passive TCP candidate where UDP is blocked.
         let any_port = if loopback { "127.0.0.1:0" } else { "0.0.0.0:0" };
+        let now = Instant::now();
         Self {
             commands,
-            room,
             me,
-            want,
+            machine: CallMachine::new(room, want, now),
             local,
             remote,
             on_event: Box::new(|_| {}),
@@ -295,13 +294,8 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             publisher_events: mpsc::channel(EVENT_QUEUE),
             subscriber_events: mpsc::channel(EVENT_QUEUE),
             media_events: mpsc::channel(EVENT_QUEUE),
-            offered: std::collections::HashMap::new(),
-            announced: None,
-            summary: SessionSummary::default(),
-            join_requested: Instant::now(),
-            in_call: false,
-            media_up: false,
-            was_offline: false,
+            summary: SessionSummary { join_requested: Some(now), ..SessionSummary::default() },
+            join_requested: now,
         }
     }
 
@@ -315,64 +309,131 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
     /// closes, or the call cannot go on); returns how it went and the
     /// remote side, with every track cleared.
     pub async fn run(mut self, mut inputs: mpsc::Receiver<SessionInput>) -> (SessionSummary, R) {
-        self.join();
-        self.summary.join_requested = Some(self.join_requested);
-        let join_deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
+        self.carry_out().await;
         let mut measure = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            if self.summary.joined_ms.is_none() && tokio::time::Instant::now() >= join_deadline {
-                self.end_because(format!("the call did not connect within {JOIN_DEADLINE:?}"));
-                break;
-            }
-            tokio::select! {
-                () = tokio::time::sleep_until(join_deadline), if self.summary.joined_ms.is_none() => {}
+        while !self.machine.is_ended() {
+            let timeout = self.machine.poll_timeout().map(tokio::time::Instant::from_std);
+            let input = tokio::select! {
+                () = sleep_until(timeout), if timeout.is_some() => Some(Input::Timeout),
                 _ = measure.tick(), if self.remote.wants_round_trip() => {
-                    if let Some(rtt) = self.measure_round_trip().await {
+                    // The field, not `&self`: a capture on its way is not `Sync`.
+                    let rtt = match &self.subscriber {
+                        Some(subscriber) => subscriber.round_trip_time().await,
+                        None => None,
+                    };
+                    if let Some(rtt) = rtt {
                         self.remote.round_trip(rtt);
                     }
+                    None
                 }
-                input = inputs.recv() => match input {
-                    Some(SessionInput::Net(event)) => {
-                        if !self.on_net_event(event).await {
-                            break;
-                        }
-                    }
-                    Some(SessionInput::SetMedia(want)) => {
-                        self.want = want;
-                        self.apply_want().await;
-                    }
-                    Some(SessionInput::ReopenSources) => {
-                        self.stop_sources();
-                        self.apply_want().await;
-                    }
-                    Some(SessionInput::Leave) | None => break,
-                },
-                Some(event) = self.publisher_events.1.recv() => self.on_transport_event(event, Leg::Publishing).await,
-                Some(event) = self.subscriber_events.1.recv() => self.on_transport_event(event, Leg::Receiving).await,
+                input = inputs.recv() => Some(match input {
+                    Some(SessionInput::Net(event)) => Input::Net(event),
+                    Some(SessionInput::SetMedia(want)) => Input::SetMedia(want),
+                    Some(SessionInput::ReopenSources) => Input::ReopenSources,
+                    Some(SessionInput::Leave) | None => Input::Leave,
+                }),
+                Some(event) = self.publisher_events.1.recv() => self.on_transport_event(event, Leg::Publishing),
+                Some(event) = self.subscriber_events.1.recv() => self.on_transport_event(event, Leg::Receiving),
                 Some(MediaEvent::SourceEnded { track_id, reason }) = self.media_events.1.recv() => {
-                    self.source_ended(&track_id, &reason).await;
+                    Some(Input::SourceEnded { source: source_of(&track_id), reason: Some(reason) })
                 }
+            };
+            if let Some(input) = input {
+                self.machine.handle(Instant::now(), input);
             }
+            self.carry_out().await;
         }
-        if self.in_call {
-            self.signal(CallRequest::Leave(events::CallLeave { room_id: self.room }));
-        }
-        self.tear_down().await;
+        self.summary.rejoins = self.machine.rejoins();
         (self.summary, self.remote)
     }
 
-    fn emit(&mut self, event: SessionEvent) {
+    /// Carries out the machine's actions in order, handing back each
+    /// outcome before the next.
+    async fn carry_out(&mut self) {
+        while let Some(action) = self.machine.poll_action() {
+            let outcome = match action {
+                Action::Signal(request) => {
+                    if matches!(request, CallRequest::Join(_)) {
+                        self.join_requested = Instant::now();
+                    }
+                    self.signal(request);
+                    None
+                }
+                Action::OpenSource { source, round } => {
+                    Some(Input::SourceOpened { source, round, outcome: self.open(source) })
+                }
+                Action::StopCapture(capture) => {
+                    drop(capture);
+                    None
+                }
+                Action::Attach { source, capture, ice_servers } => {
+                    let result = self.attach(source, capture, &ice_servers).await.map_err(|e| e.to_string());
+                    Some(Input::Attached { source, result })
+                }
+                Action::StopSource(source) => {
+                    self.stop_source(source);
+                    None
+                }
+                Action::MuteMicrophone(muted) => {
+                    if let Some(microphone) = self.publisher.as_ref().and_then(|p| p.microphone.as_ref()) {
+                        microphone.set_muted(muted);
+                    }
+                    None
+                }
+                Action::SetDeafened(deafened) => {
+                    self.remote.set_deafened(deafened);
+                    None
+                }
+                Action::CreateOffer => Some(Input::OfferCreated(self.create_offer().await)),
+                Action::ApplyAnswer(sdp) => Some(Input::AnswerApplied(match &self.publisher {
+                    Some(publisher) => publisher.peer.accept_answer(sdp).await.map_err(|e| e.to_string()),
+                    None => Err("no publishing connection".to_owned()),
+                })),
+                Action::AnswerOffer(offer) => {
+                    let offer_id = offer.offer_id;
+                    let result = self.answer(offer).await.map_err(|e| e.to_string());
+                    Some(Input::OfferAnswered { offer_id, result })
+                }
+                Action::TearDown => {
+                    self.tear_down().await;
+                    None
+                }
+                Action::Report(report) => {
+                    self.report(report);
+                    None
+                }
+            };
+            if let Some(input) = outcome {
+                self.machine.handle(Instant::now(), input);
+            }
+        }
+    }
+
+    fn report(&mut self, report: Report) {
+        let event = match report {
+            Report::Connected => {
+                if self.summary.joined_ms.is_none() {
+                    self.summary.joined_ms = Some(self.join_requested.elapsed().as_millis() as u64);
+                }
+                SessionEvent::Connected
+            }
+            Report::Media(media) => SessionEvent::Media(media),
+            Report::Problem(problem) => {
+                self.summary.errors.push(problem.clone());
+                SessionEvent::Problem(problem)
+            }
+            Report::Rejoining => SessionEvent::Rejoining,
+            Report::FirstSpoke(user) => {
+                self.summary.speaking_seen.push(user);
+                self.remote.first_spoke(user);
+                return;
+            }
+            Report::Ended { reason } => {
+                self.summary.ended_because = reason;
+                return;
+            }
+        };
         (self.on_event)(event);
-    }
-
-    fn problem(&mut self, problem: String) {
-        self.summary.errors.push(problem.clone());
-        self.emit(SessionEvent::Problem(problem));
-    }
-
-    fn end_because(&mut self, why: String) {
-        self.problem(why.clone());
-        self.summary.ended_because = Some(why);
     }
 
     fn signal(&self, request: CallRequest) {
@@ -381,26 +442,152 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
         }
     }
 
-    fn join(&mut self) {
-        self.join_requested = Instant::now();
-        self.in_call = true;
-        self.media_up = false;
-        self.announced = None;
-        // The roster hears what I want; an update follows if a source fails.
-        let media = self.want;
-        self.signal(CallRequest::Join(events::CallJoin { room_id: self.room, media }));
+    /// Opens `source` from [`LocalMedia`].
+    fn open(&mut self, source: TrackSource) -> Opened<Capture> {
+        let opened = match source {
+            TrackSource::Microphone => self.local.open_microphone().map(|r| r.map(Capture::Audio)),
+            TrackSource::Camera => self.local.open_camera().map(|r| r.map(Capture::Video)),
+            TrackSource::Screen => self.local.open_screen().map(|r| r.map(Capture::Video)),
+        };
+        match opened {
+            None => Opened::NotPicked,
+            Some(Err(error)) => Opened::Failed(error.to_string()),
+            Some(Ok(capture)) => Opened::Capture(capture),
+        }
     }
 
-    async fn rejoin(&mut self) {
-        self.summary.rejoins += 1;
-        self.emit(SessionEvent::Rejoining);
-        self.tear_down().await;
-        self.join();
+    /// Sends `capture` as `source`: the publishing connection is made if
+    /// there is none, the source's track added the first time.
+    async fn attach(
+        &mut self,
+        source: TrackSource,
+        capture: Capture,
+        ice_servers: &[IceServer],
+    ) -> concord_media::Result<()> {
+        if self.publisher.is_none() {
+            let options =
+                PeerOptions { ice_servers: media_ice_servers(ice_servers), ..self.peer_options.clone() };
+            let peer = MediaPeer::new(options, self.publisher_events.0.clone()).await?;
+            self.publisher = Some(Publisher {
+                peer,
+                tracks: Vec::new(),
+                camera: None,
+                screen: None,
+                microphone_track: None,
+                microphone: None,
+            });
+        }
+        let existing = match source {
+            TrackSource::Microphone => self.publisher.as_ref().and_then(|p| p.microphone_track.clone()),
+            _ => self.video_out(source).map(|out| Arc::clone(&out.track)),
+        };
+        let track = match existing {
+            Some(track) => track,
+            None => self.add_track(source).await?,
+        };
+        match capture {
+            Capture::Audio(audio) => {
+                let sender = AudioSender::start(
+                    audio,
+                    Arc::clone(&track),
+                    self.runtime.clone(),
+                    self.media_events.0.clone(),
+                )?;
+                if let Some(publisher) = &mut self.publisher {
+                    publisher.microphone_track = Some(track);
+                    publisher.microphone = Some(sender);
+                }
+            }
+            Capture::Video(feed) => {
+                let feed = self.start_feed(source, feed, &track)?;
+                if let Some(publisher) = &mut self.publisher {
+                    let slot = match source {
+                        TrackSource::Screen => &mut publisher.screen,
+                        _ => &mut publisher.camera,
+                    };
+                    *slot = Some(VideoOut { track, feed: Some(feed) });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts sending `feed` on `track` (encoding it, or replaying its file).
+    fn start_feed(
+        &mut self,
+        source: TrackSource,
+        feed: VideoFeed,
+        track: &Arc<LocalTrack>,
+    ) -> concord_media::Result<Feed> {
+        Ok(match feed {
+            VideoFeed::Encode { source: video, settings, size } => {
+                let sender = VideoSender::start(
+                    video,
+                    Arc::clone(track),
+                    settings,
+                    size,
+                    self.runtime.clone(),
+                    self.media_events.0.clone(),
+                )?;
+                if let Some(preview) = self.local.preview(source) {
+                    sender.set_preview(preview);
+                }
+                Feed::Encoder(sender)
+            }
+            VideoFeed::Replay { path, fps } => Feed::Replay(
+                Replay::start(&path, Arc::clone(track), fps, &self.runtime)
+                    .map_err(|e| concord_media::MediaError::Transport(format!("{}: {e}", path.display())))?,
+            ),
+        })
+    }
+
+    fn video_out(&mut self, source: TrackSource) -> Option<&mut VideoOut> {
+        let publisher = self.publisher.as_mut()?;
+        match source {
+            TrackSource::Camera => publisher.camera.as_mut(),
+            TrackSource::Screen => publisher.screen.as_mut(),
+            TrackSource::Microphone => None,
+        }
+    }
+
+    /// Adds a track for `source` to the publishing connection; its id is
+    /// the source's name. The next offer carries it.
+    async fn add_track(&mut self, source: TrackSource) -> concord_media::Result<Arc<LocalTrack>> {
+        let Some(publisher) = &mut self.publisher else {
+            return Err(concord_media::MediaError::Transport("no publishing connection".to_owned()));
+        };
+        let id = source.as_str();
+        let kind = if source == TrackSource::Microphone { TrackKind::Audio } else { TrackKind::Video };
+        let track = Arc::new(publisher.peer.add_track(id, &self.me.to_string(), kind).await?);
+        publisher.tracks.push(PublishedTrack { track_id: id.to_owned(), source });
+        Ok(track)
+    }
+
+    /// Stops `source`'s sender, counting what it sent; its track stays negotiated.
+    fn stop_source(&mut self, source: TrackSource) {
+        if source == TrackSource::Microphone {
+            if let Some(mut microphone) = self.publisher.as_mut().and_then(|p| p.microphone.take()) {
+                microphone.stop();
+                self.summary.sent.audio_frames += microphone.stats().sent.load(Ordering::Relaxed);
+            }
+            return;
+        }
+        if let Some(feed) = self.video_out(source).and_then(|o| o.feed.take()) {
+            feed.stop();
+            let frames = feed.sent();
+            let sent = &mut self.summary.sent;
+            match source {
+                TrackSource::Screen => sent.screen_frames += frames,
+                _ => sent.video_frames += frames,
+            }
+        }
     }
 
     /// Drops both connections and what they carried (before a rejoin or at the end).
     async fn tear_down(&mut self) {
-        self.stop_sources();
+        for source in [TrackSource::Microphone, TrackSource::Camera, TrackSource::Screen] {
+            self.stop_source(source);
+        }
         if let Some(publisher) = &self.publisher {
             self.summary.transport.publish = publisher.peer.transport_protocol().await;
         }
@@ -414,373 +601,69 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             subscriber.close().await;
         }
         self.remote.tracks_cleared();
-        self.offered.clear();
     }
 
-    /// Stops every source (camera, screen, microphone), counting what they
-    /// sent; the tracks stay negotiated.
-    fn stop_sources(&mut self) {
-        let Some(publisher) = &mut self.publisher else { return };
-        let mut stopped = Vec::new();
-        for out in [&mut publisher.camera, &mut publisher.screen].into_iter().flatten() {
-            if let Some(feed) = out.feed.take() {
-                feed.stop();
-                stopped.push((out.track.id().to_owned(), feed.sent()));
-            }
-        }
-        if let Some(mut microphone) = publisher.microphone.take() {
-            microphone.stop();
-            self.summary.sent.audio_frames += microphone.stats().sent.load(Ordering::Relaxed);
-        }
-        for (track_id, frames) in stopped {
-            self.count_sent(&track_id, frames);
-        }
+    /// Offers the publishing connection's tracks.
+    async fn create_offer(&mut self) -> Result<(String, Vec<PublishedTrack>), String> {
+        let Some(publisher) = &self.publisher else { return Err("no publishing connection".to_owned()) };
+        let sdp = publisher.peer.create_offer().await.map_err(|e| e.to_string())?;
+        Ok((sdp, publisher.tracks.clone()))
     }
 
-    fn count_sent(&mut self, track_id: &str, frames: u64) {
-        if track_id == TrackSource::Screen.as_str() {
-            self.summary.sent.screen_frames += frames;
-        } else {
-            self.summary.sent.video_frames += frames;
-        }
-    }
-
-    /// `false` ends the session.
-    async fn on_net_event(&mut self, event: NetEvent) -> bool {
-        match event {
-            NetEvent::Connection(Connection::Reconnecting { .. }) => {
-                if self.in_call && !self.was_offline {
-                    // The server takes us out of the call when the websocket
-                    // drops: its tiles go now, none is left frozen meanwhile.
-                    self.emit(SessionEvent::Rejoining);
-                    self.tear_down().await;
-                }
-                self.was_offline = true;
-            }
-            NetEvent::Connection(Connection::Online) if self.was_offline => {
-                // Back in.
-                self.was_offline = false;
-                self.rejoin().await;
-            }
-            NetEvent::SessionExpired { message } => {
-                self.end_because(format!("session ended: {message}"));
-                return false;
-            }
-            NetEvent::CallRequestNotSent { .. } => {} // rejoined once back online
-            NetEvent::Server(event) => return self.on_server_event(event).await,
-            _ => {}
-        }
-        true
-    }
-
-    /// The server says `user` speaks (in the roster or as a change): noted
-    /// once, and the remote side told the first time.
-    fn saw_speaking(&mut self, user: UserId) {
-        if !self.summary.speaking_seen.contains(&user) {
-            self.summary.speaking_seen.push(user);
-            self.remote.first_spoke(user);
-        }
-    }
-
-    async fn on_server_event(&mut self, event: ServerEvent) -> bool {
-        match event {
-            ServerEvent::CallJoined(joined) if joined.room_id == self.room => {
-                for speaker in joined.participants.iter().filter(|p| p.speaking) {
-                    self.saw_speaking(speaker.user_id);
-                }
-                // The relays (fresh credentials) the publishing connection may take.
-                self.peer_options.ice_servers = media_ice_servers(&joined.ice_servers);
-                self.apply_want().await;
-                if self.publisher.is_none() && joined.participants.len() <= 1 {
-                    // Listen-only and alone: in the call already.
-                    self.mark_connected();
-                }
-            }
-            ServerEvent::CallPublishAnswer(answer) if answer.room_id == self.room => {
-                let Some(publisher) = &mut self.publisher else { return true };
-                publisher.awaiting_answer = false;
-                if let Err(error) = publisher.peer.accept_answer(answer.sdp).await {
-                    self.problem(format!("the server's answer was refused: {error}"));
-                } else if publisher.needs_offer {
-                    self.offer().await;
-                }
-            }
-            ServerEvent::CallSubscribeOffer(offer) if offer.room_id == self.room => {
-                if let Err(error) = self.answer(offer).await {
-                    self.problem(format!("could not answer the server's offer: {error}"));
-                }
-            }
-            ServerEvent::CallSpeaking(speaking) if speaking.room_id == self.room && speaking.speaking => {
-                self.saw_speaking(speaking.user_id);
-            }
-            ServerEvent::CallLeft(left) if left.room_id == self.room => match left.reason {
-                CallLeftReason::Left => self.in_call = false,
-                // Our media went silent on the server's side: rejoin.
-                CallLeftReason::Disconnected => self.rejoin().await,
-                reason => {
-                    self.in_call = false;
-                    self.end_because(format!("taken out of the call: {}", reason.in_words()));
-                    return false;
-                }
-            },
-            ServerEvent::Error(refused) => self.problem(refused.error.message),
-            _ => {}
-        }
-        true
-    }
-
-    /// Brings what is published in line with `want` (after joining, and
-    /// whenever the switches change), offers again if a track was added,
-    /// and tells the roster what is really on.
-    async fn apply_want(&mut self) {
-        self.remote.set_deafened(self.want.deafened);
-        if !self.in_call {
-            return;
-        }
-        if let Err(error) = self.apply_sources().await {
-            self.problem(format!("could not publish: {error}"));
-        }
-        let needs_offer = self.publisher.as_ref().is_some_and(|p| p.needs_offer && !p.awaiting_answer);
-        if needs_offer {
-            self.offer().await;
-        }
-        let effective = self.effective();
-        if let Some(update) = effective.announce(&mut self.announced, self.want) {
-            if update {
-                self.signal(CallRequest::Update(events::CallUpdate { room_id: self.room, media: effective }));
-            }
-            self.emit(SessionEvent::Media(effective));
-        }
-    }
-
-    /// What is really on: a switch counts only while its source sends.
-    fn effective(&self) -> CallMedia {
-        let publisher = self.publisher.as_ref();
-        let sending = |out: Option<&VideoOut>| out.is_some_and(|o| o.feed.is_some());
-        CallMedia {
-            muted: self.want.muted || self.want.deafened || publisher.is_none_or(|p| p.microphone.is_none()),
-            deafened: self.want.deafened,
-            camera: sending(publisher.and_then(|p| p.camera.as_ref())),
-            screen: sending(publisher.and_then(|p| p.screen.as_ref())),
-        }
-    }
-
-    async fn apply_sources(&mut self) -> concord_media::Result<()> {
-        let muted = self.want.muted || self.want.deafened;
-        let has_microphone = self.publisher.as_ref().is_some_and(|p| p.microphone.is_some());
-        if !muted && !has_microphone {
-            match self.local.open_microphone() {
-                Some(Ok(source)) => {
-                    let existing = self.publisher.as_ref().and_then(|p| p.microphone_track.clone());
-                    let track = match existing {
-                        Some(track) => track,
-                        None => self.add_track(TrackSource::Microphone).await?,
-                    };
-                    let track_of_sender = Arc::clone(&track);
-                    let sender =
-                        AudioSender::start(source, track, self.runtime.clone(), self.media_events.0.clone())?;
-                    if let Some(publisher) = &mut self.publisher {
-                        publisher.microphone_track = Some(track_of_sender);
-                        publisher.microphone = Some(sender);
-                    }
-                }
-                Some(Err(error)) => self.problem(format!("The microphone could not be opened: {error}")),
-                None => {}
-            }
-        }
-        if let Some(microphone) = self.publisher.as_ref().and_then(|p| p.microphone.as_ref()) {
-            microphone.set_muted(muted);
-        }
-        self.apply_video(TrackSource::Camera, self.want.camera).await?;
-        self.apply_video(TrackSource::Screen, self.want.screen).await
-    }
-
-    async fn apply_video(&mut self, source: TrackSource, on: bool) -> concord_media::Result<()> {
-        let sending = self.video_out(source).is_some_and(|o| o.feed.is_some());
-        if on == sending {
-            return Ok(());
-        }
-        if !on {
-            if let Some(feed) = self.video_out(source).and_then(|o| o.feed.take()) {
-                feed.stop();
-                self.count_sent(source.as_str(), feed.sent());
-            }
-            return Ok(());
-        }
-        let opened = match source {
-            TrackSource::Camera => self.local.open_camera(),
-            _ => self.local.open_screen(),
-        };
-        let feed = match opened {
-            None => return Ok(()),
-            Some(Err(error)) => {
-                let what = if source == TrackSource::Camera { "camera" } else { "screen" };
-                self.problem(format!("The {what} could not be opened: {error}"));
-                return Ok(());
-            }
-            Some(Ok(feed)) => feed,
-        };
-        let track = match self.video_out(source) {
-            Some(out) => Arc::clone(&out.track),
-            None => self.add_track(source).await?,
-        };
-        let feed = match feed {
-            VideoFeed::Encode { source: video, settings, size } => {
-                let sender = VideoSender::start(
-                    video,
-                    Arc::clone(&track),
-                    settings,
-                    size,
-                    self.runtime.clone(),
-                    self.media_events.0.clone(),
-                )?;
-                if let Some(preview) = self.local.preview(source) {
-                    sender.set_preview(preview);
-                }
-                Feed::Encoder(sender)
-            }
-            VideoFeed::Replay { path, fps } => Feed::Replay(
-                Replay::start(&path, Arc::clone(&track), fps, &self.runtime)
-                    .map_err(|e| concord_media::MediaError::Transport(format!("{}: {e}", path.display())))?,
-            ),
-        };
-        if let Some(publisher) = &mut self.publisher {
-            let slot = match source {
-                TrackSource::Camera => &mut publisher.camera,
-                _ => &mut publisher.screen,
-            };
-            *slot = Some(VideoOut { track, feed: Some(feed) });
-        }
-        Ok(())
-    }
-
-    fn video_out(&mut self, source: TrackSource) -> Option<&mut VideoOut> {
-        let publisher = self.publisher.as_mut()?;
-        match source {
-            TrackSource::Camera => publisher.camera.as_mut(),
-            TrackSource::Screen => publisher.screen.as_mut(),
-            TrackSource::Microphone => None,
-        }
-    }
-
-    /// Adds a track for `source` to the publishing connection (made now if
-    /// there is none); its id is the source's name. The next offer carries it.
-    async fn add_track(&mut self, source: TrackSource) -> concord_media::Result<Arc<LocalTrack>> {
-        if self.publisher.is_none() {
-            let peer = MediaPeer::new(self.peer_options.clone(), self.publisher_events.0.clone()).await?;
-            self.publisher = Some(Publisher {
-                peer,
-                tracks: Vec::new(),
-                camera: None,
-                screen: None,
-                microphone_track: None,
-                microphone: None,
-                awaiting_answer: false,
-                needs_offer: false,
-            });
-        }
-        let Some(publisher) = &mut self.publisher else { unreachable!("made above") };
-        let id = source.as_str();
-        let kind = if source == TrackSource::Microphone { TrackKind::Audio } else { TrackKind::Video };
-        let track = Arc::new(publisher.peer.add_track(id, &self.me.to_string(), kind).await?);
-        publisher.tracks.push(PublishedTrack { track_id: id.to_owned(), source });
-        publisher.needs_offer = true;
-        Ok(track)
-    }
-
-    /// Offers the publishing connection's tracks (again, after one was added).
-    async fn offer(&mut self) {
-        let Some(publisher) = &mut self.publisher else { return };
-        match publisher.peer.create_offer().await {
-            Ok(sdp) => {
-                publisher.needs_offer = false;
-                publisher.awaiting_answer = true;
-                let tracks = publisher.tracks.clone();
-                self.signal(CallRequest::Publish(events::CallPublish { room_id: self.room, sdp, tracks }));
-            }
-            Err(error) => self.problem(format!("could not offer our tracks: {error}")),
-        }
-    }
-
-    async fn answer(&mut self, offer: events::CallSubscribeOffer) -> concord_media::Result<()> {
+    /// Answers the server's offer (the receiving connection made first, with
+    /// the relays this offer brought: credentials issued with it).
+    async fn answer(&mut self, offer: CallSubscribeOffer) -> concord_media::Result<String> {
         if self.subscriber.is_none() {
-            // Made with the relays this offer brought (credentials issued with it).
             let options = PeerOptions {
                 ice_servers: media_ice_servers(&offer.ice_servers),
                 ..self.peer_options.clone()
             };
             self.subscriber = Some(MediaPeer::new(options, self.subscriber_events.0.clone()).await?);
         }
-        let Some(subscriber) = &self.subscriber else { return Ok(()) };
-        let sdp = subscriber.accept_offer(offer.sdp).await?;
-        self.offered = offer.tracks.into_iter().map(|t| (t.track_id.clone(), t)).collect();
-        let answer = events::CallSubscribeAnswer { room_id: self.room, offer_id: offer.offer_id, sdp };
-        self.signal(CallRequest::SubscribeAnswer(answer));
-        Ok(())
+        let Some(subscriber) = &self.subscriber else { unreachable!("made above") };
+        subscriber.accept_offer(offer.sdp).await
     }
 
-    async fn on_transport_event(&mut self, event: TransportEvent, leg: Leg) {
-        match event {
-            TransportEvent::State(PeerState::Connected) => self.mark_connected(),
-            TransportEvent::State(PeerState::Failed) => {
-                self.problem(format!("the {} connection failed; rejoining", leg.as_str()));
-                self.signal(CallRequest::Leave(events::CallLeave { room_id: self.room }));
-                self.rejoin().await;
-            }
-            TransportEvent::State(_) => {}
+    /// A connection's state as the machine takes it; a remote track goes to
+    /// [`RemoteMedia`], a keyframe request to the encoder.
+    fn on_transport_event(&mut self, event: TransportEvent, leg: Leg) -> Option<Input<Capture>> {
+        let state = match event {
+            TransportEvent::State(PeerState::Connected) => ConnectionState::Connected,
+            TransportEvent::State(PeerState::Failed) => ConnectionState::Failed,
+            TransportEvent::State(_) => return None,
             TransportEvent::RemoteTrack(track) => {
-                let Some(offered) = self.offered.get(&track.id) else {
-                    self.problem(format!("a track nobody offered arrived: {}", track.id));
-                    return;
-                };
-                let (user, source) = (offered.user_id, offered.source);
-                self.remote.track_added(user, source, track, &self.runtime);
+                if let Some(offered) = self.machine.remote_track(&track.id) {
+                    self.remote.track_added(offered.user_id, offered.source, track, &self.runtime);
+                }
+                return None;
             }
             TransportEvent::KeyframeRequested { track_id } => {
-                let source = if track_id == TrackSource::Screen.as_str() {
-                    TrackSource::Screen
-                } else {
-                    TrackSource::Camera
-                };
-                if let Some(Feed::Encoder(sender)) = self.video_out(source).and_then(|o| o.feed.as_ref()) {
+                if let Some(Feed::Encoder(sender)) =
+                    self.video_out(source_of(&track_id)).and_then(|o| o.feed.as_ref())
+                {
                     sender.request_keyframe();
                 }
+                return None;
             }
-        }
+        };
+        Some(Input::ConnectionState { leg, state })
     }
+}
 
-    /// A source stopped by itself (camera unplugged, shared window closed):
-    /// its switch goes off and the roster is told.
-    async fn source_ended(&mut self, track_id: &str, reason: &str) {
-        self.problem(format!("{track_id} stopped: {reason}"));
-        match track_id {
-            "camera" => self.want.camera = false,
-            "screen" => self.want.screen = false,
-            _ => self.want.muted = true,
-        }
-        if track_id == TrackSource::Microphone.as_str() {
-            if let Some(mut microphone) = self.publisher.as_mut().and_then(|p| p.microphone.take()) {
-                microphone.stop();
-                self.summary.sent.audio_frames += microphone.stats().sent.load(Ordering::Relaxed);
-            }
-        }
-        self.apply_want().await;
+/// Sleeps until `deadline` (for ever without one).
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
+}
 
-    async fn measure_round_trip(&self) -> Option<Duration> {
-        self.subscriber.as_ref()?.round_trip_time().await
-    }
-
-    /// Media is up (after the first join, or a rejoin).
-    fn mark_connected(&mut self) {
-        if self.media_up {
-            return;
-        }
-        self.media_up = true;
-        if self.summary.joined_ms.is_none() {
-            self.summary.joined_ms = Some(self.join_requested.elapsed().as_millis() as u64);
-        }
-        self.emit(SessionEvent::Connected);
+/// The source a track id names (ours are named after their source).
+fn source_of(track_id: &str) -> TrackSource {
+    match track_id {
+        "camera" => TrackSource::Camera,
+        "screen" => TrackSource::Screen,
+        _ => TrackSource::Microphone,
     }
 }
 

@@ -8,7 +8,11 @@
 //! through WebGL ([`video`]); remote audio plays in `<audio>` elements
 //! (muted while deafened); [`stats`] samples `getStats()` each second.
 //!
-//! One task owns the session and takes one [`Input`] at a time — the
+//! The call's decisions (what to open, attach, offer and announce, when to
+//! rejoin or give up) are the call machine's every build shares
+//! ([`concord_call_machine`]); this file carries out its actions with the
+//! browser's APIs. One task owns the session and takes one [`Input`] at a
+//! time — the
 //! app's commands and every browser callback (connection state, remote
 //! track, a source opened or ended, the stats tick) arrive on the same
 //! channel, so nothing runs halfway through something else. Opening a
@@ -21,14 +25,11 @@ pub mod devices;
 pub mod stats;
 pub mod video;
 
-use std::collections::HashMap;
-
-use concord_client::{CallRequest, Command, CommandSender, Connection, NetEvent};
-use concord_common::events::{
-    self, CallLeftReason, CallMedia, ForwardedTrack, IceServer, PublishedTrack, TrackSource,
-};
+use concord_call_machine::{Action, CallMachine, ConnectionState, Instant, Opened, Report};
+use concord_client::{CallRequest, Command, CommandSender, NetEvent};
+use concord_common::events::{CallMedia, CallSubscribeOffer, IceServer, PublishedTrack, TrackSource};
 use concord_common::media::Leg;
-use concord_common::{RoomId, ServerEvent, UserId};
+use concord_common::{RoomId, UserId};
 use tokio::sync::mpsc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast as _, JsValue};
@@ -43,8 +44,6 @@ use crate::settings::MediaSettings;
 
 /// Inputs waiting for the session (as on the desktop); beyond that one is dropped, said in the console.
 const INPUT_QUEUE: usize = 1024;
-/// How long joining may take before the call gives up (as on the desktop).
-const JOIN_DEADLINE_MS: u32 = 30_000;
 /// The camera is asked for this size and rate.
 const CAMERA: (u32, u32, u32) = (1280, 720, 30);
 /// Screens are shared at this rate (text stays readable).
@@ -72,7 +71,7 @@ enum Input {
     /// A camera or screen stopped by itself (unplugged, sharing ended in
     /// the browser's own bar).
     SourceEnded(TrackSource),
-    /// A source asked for in round `round` of opening (see `Session::opening`) opened, or could not.
+    /// A source asked for in round `round` of opening (the machine's) opened, or could not.
     Opened {
         source: TrackSource,
         round: u32,
@@ -81,10 +80,8 @@ enum Input {
     StatsTick,
     /// Time to read my microphone's level (ten times a second).
     LevelTick,
-    /// The join deadline of join number `attempt` passed.
-    JoinDeadline {
-        attempt: u32,
-    },
+    /// The time the machine asked to be woken at may have come.
+    Timeout,
 }
 
 /// The call in progress: the session's inputs.
@@ -239,8 +236,6 @@ struct Publisher {
     microphone: Option<Outgoing>,
     camera: Option<Outgoing>,
     screen: Option<Outgoing>,
-    awaiting_answer: bool,
-    needs_offer: bool,
 }
 
 impl Publisher {
@@ -250,16 +245,6 @@ impl Publisher {
             TrackSource::Camera => &mut self.camera,
             TrackSource::Screen => &mut self.screen,
         }
-    }
-
-    /// Whether `source` captures and is on the publishing connection.
-    fn live(&self, source: TrackSource) -> bool {
-        let out = match source {
-            TrackSource::Microphone => &self.microphone,
-            TrackSource::Camera => &self.camera,
-            TrackSource::Screen => &self.screen,
-        };
-        out.as_ref().is_some_and(|o| o.track.is_some())
     }
 
     /// Stops `source`'s capture and sends nothing in its place (no new offer needed to start it again).
@@ -274,20 +259,23 @@ impl Publisher {
 /// What I receive.
 struct Subscriber {
     peer: Peer,
-    /// The latest offer's tracks, by track id, and its SDP (which track each media section carries).
-    offered: HashMap<String, ForwardedTrack>,
+    /// The latest offer's SDP (which track each media section carries).
     offer_sdp: String,
     audio: Vec<(String, HtmlAudioElement)>,
     videos: Vec<(String, video::VideoKey)>,
 }
 
 struct Session {
+    machine: CallMachine<MediaStreamTrack>,
     room: RoomId,
     me: UserId,
-    want: CallMedia,
     devices: MediaSettings,
     /// The push-to-talk key is held (push-to-talk mode).
     push_to_talk_held: bool,
+    /// The machine silenced the microphone (muted or deafened).
+    microphone_muted: bool,
+    /// Remote voices play muted.
+    deafened: bool,
     /// The input level last reported (reported again only when it changes).
     last_input_level: Option<InputLevel>,
     /// The picked speaker's `deviceId` (`None`: the default output).
@@ -296,22 +284,11 @@ struct Session {
     context: egui::Context,
     post: Post,
     inputs: Inputs,
-    ice_servers: Vec<IceServer>,
     publisher: Option<Publisher>,
-    /// Sources being opened, each with the round it was asked in; a source
-    /// that arrives from an earlier round (the sources were stopped since:
-    /// new device picks, a rejoin) is stopped at once.
-    opening: HashMap<TrackSource, u32>,
-    round: u32,
     subscriber: Option<Subscriber>,
-    /// Nobody else was in the call when I joined.
-    joined_alone: bool,
     stats: stats::StatsSampler,
-    announced: Option<CallMedia>,
-    in_call: bool,
-    media_up: bool,
-    was_offline: bool,
-    attempt: u32,
+    /// The machine's timeout a timer runs for.
+    timer_for: Option<Instant>,
     ended_because: Option<String>,
 }
 
@@ -324,45 +301,36 @@ impl Session {
         inputs: Inputs,
     ) -> Self {
         Self {
+            machine: CallMachine::new(start.room, start.want, Instant::now()),
             room: start.room,
             me: start.me,
-            want: start.want,
             devices: start.devices,
             push_to_talk_held: false,
+            microphone_muted: false,
+            deafened: false,
             last_input_level: None,
             speaker: None,
             commands,
             context,
             post,
             inputs,
-            ice_servers: Vec::new(),
             publisher: None,
-            opening: HashMap::new(),
-            round: 0,
             subscriber: None,
-            joined_alone: false,
             stats: stats::StatsSampler::default(),
-            announced: None,
-            in_call: false,
-            media_up: false,
-            was_offline: false,
-            attempt: 0,
+            timer_for: None,
             ended_because: None,
         }
     }
 
     async fn run(mut self, mut inputs: mpsc::Receiver<Input>) {
         // The join goes first: the speaker's lookup (enumerateDevices) is not on its way.
-        self.join();
+        self.carry_out().await;
         self.speaker = devices::speaker_id(&self.devices.speaker).await;
         while let Some(input) = inputs.recv().await {
-            match input {
-                Input::Leave => break,
-                Input::Net(event) => self.on_net_event(event).await,
-                Input::SetMedia(want) => {
-                    self.want = want;
-                    self.apply_want().await;
-                }
+            let handed = match input {
+                Input::Leave => Some(concord_call_machine::Input::Leave),
+                Input::Net(event) => Some(concord_call_machine::Input::Net(event)),
+                Input::SetMedia(want) => Some(concord_call_machine::Input::SetMedia(want)),
                 Input::SetDevices(picks) => {
                     self.devices = picks;
                     self.speaker = devices::speaker_id(&self.devices.speaker).await;
@@ -371,47 +339,55 @@ impl Session {
                             devices::set_speaker(audio, self.speaker.as_deref().unwrap_or(""));
                         }
                     }
-                    self.stop_sources();
-                    self.apply_want().await;
+                    Some(concord_call_machine::Input::ReopenSources)
                 }
                 Input::PushToTalk(held) => {
                     self.push_to_talk_held = held;
                     self.enable_microphone();
+                    None
                 }
                 Input::SetVolume { user, gain } => {
-                    let volume = &mut self.devices.volumes.entry(user).or_default();
-                    (volume.percent, volume.muted) = ((gain * 100.0).round() as u16, gain == 0.0);
-                    if let Some(subscriber) = &self.subscriber {
-                        for (track_id, audio) in &subscriber.audio {
-                            if subscriber.offered.get(track_id).is_some_and(|t| t.user_id == user) {
-                                audio.set_volume(f64::from(gain.min(1.0)));
-                            }
-                        }
-                    }
+                    self.set_volume(user, gain);
+                    None
                 }
-                Input::PeerState { leg } => self.on_peer_state(leg).await,
-                Input::Track(event) => self.on_track(&event),
-                Input::SourceEnded(source) => self.source_ended(source).await,
-                Input::Opened { source, round, result } => self.opened(source, round, result).await,
-                Input::StatsTick => self.sample_stats().await,
-                Input::LevelTick => self.sample_input_level().await,
-                Input::JoinDeadline { attempt } => {
-                    if attempt == self.attempt && !self.media_up {
-                        self.end_because(format!(
-                            "the call did not connect within {} s (is the server's media port reachable?)",
-                            JOIN_DEADLINE_MS / 1000
-                        ));
-                    }
+                Input::PeerState { leg } => self.peer_state(leg),
+                Input::Track(event) => {
+                    self.on_track(&event);
+                    None
                 }
+                Input::SourceEnded(source) => {
+                    Some(concord_call_machine::Input::SourceEnded { source, reason: None })
+                }
+                Input::Opened { source, round, result } => {
+                    let outcome = match result {
+                        Ok(track) => Opened::Capture(track),
+                        Err(error) => Opened::Failed(error),
+                    };
+                    Some(concord_call_machine::Input::SourceOpened { source, round, outcome })
+                }
+                Input::StatsTick => {
+                    self.sample_stats().await;
+                    None
+                }
+                Input::LevelTick => {
+                    self.sample_input_level().await;
+                    None
+                }
+                Input::Timeout => Some(concord_call_machine::Input::Timeout),
+            };
+            if let Some(input) = handed {
+                self.machine.handle(Instant::now(), input);
             }
-            if self.ended_because.is_some() {
+            self.carry_out().await;
+            if self.machine.is_ended() {
                 break;
             }
         }
-        if self.in_call {
-            self.signal(CallRequest::Leave(events::CallLeave { room_id: self.room }));
+        if !self.machine.is_ended() {
+            // The app is gone: leave.
+            self.machine.handle(Instant::now(), concord_call_machine::Input::Leave);
+            self.carry_out().await;
         }
-        self.tear_down();
         // Sources that opened after the end: their capture stops (the camera light goes off).
         inputs.close();
         while let Ok(input) = inputs.try_recv() {
@@ -423,6 +399,101 @@ impl Session {
         self.report(CallReport::Ended { reason });
     }
 
+    /// Carries out the machine's actions in order, handing back each
+    /// outcome before the next; then wakes the machine at its timeout.
+    async fn carry_out(&mut self) {
+        use concord_call_machine::Input as Outcome;
+        while let Some(action) = self.machine.poll_action() {
+            let outcome = match action {
+                Action::Signal(request) => {
+                    self.signal(request);
+                    None
+                }
+                Action::OpenSource { source, round } => {
+                    self.start_opening(source, round).await;
+                    None
+                }
+                Action::StopCapture(track) => {
+                    track.stop();
+                    None
+                }
+                Action::Attach { source, capture, ice_servers } => Some(Outcome::Attached {
+                    source,
+                    result: self.attach(source, capture, &ice_servers).await,
+                }),
+                Action::StopSource(source) => {
+                    if let Some(publisher) = &mut self.publisher {
+                        publisher.switch_off(source);
+                    }
+                    None
+                }
+                Action::MuteMicrophone(muted) => {
+                    self.microphone_muted = muted;
+                    self.enable_microphone();
+                    None
+                }
+                Action::SetDeafened(deafened) => {
+                    self.deafened = deafened;
+                    if let Some(subscriber) = &self.subscriber {
+                        for (_, audio) in &subscriber.audio {
+                            audio.set_muted(deafened);
+                        }
+                    }
+                    None
+                }
+                Action::CreateOffer => Some(Outcome::OfferCreated(self.offer().await)),
+                Action::ApplyAnswer(sdp) => Some(Outcome::AnswerApplied(match &self.publisher {
+                    Some(publisher) => set_remote(&publisher.peer.pc.clone(), RtcSdpType::Answer, &sdp).await,
+                    None => Err("no publishing connection".to_owned()),
+                })),
+                Action::AnswerOffer(offer) => {
+                    let offer_id = offer.offer_id;
+                    Some(Outcome::OfferAnswered { offer_id, result: self.answer(offer).await })
+                }
+                Action::TearDown => {
+                    self.tear_down();
+                    None
+                }
+                Action::Report(report) => {
+                    self.on_report(report);
+                    None
+                }
+            };
+            if let Some(outcome) = outcome {
+                self.machine.handle(Instant::now(), outcome);
+            }
+        }
+        self.wake_at_timeout();
+    }
+
+    /// A timer for the machine's timeout, when it changed (a stale timer's
+    /// wake-up finds nothing due).
+    fn wake_at_timeout(&mut self) {
+        let timeout = self.machine.poll_timeout();
+        if timeout == self.timer_for {
+            return;
+        }
+        self.timer_for = timeout;
+        let Some(at) = timeout else { return };
+        let wait = at.saturating_duration_since(Instant::now());
+        let inputs = self.inputs.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(wait.as_millis().min(u128::from(u32::MAX)) as u32).await;
+            let _ = inputs.send(Input::Timeout);
+        });
+    }
+
+    fn on_report(&mut self, report: Report) {
+        match report {
+            Report::Connected => self.report(CallReport::Connected),
+            Report::Media(media) => self.report(CallReport::Media(media)),
+            Report::Problem(problem) => self.problem(problem),
+            Report::Rejoining => self.report(CallReport::Rejoining),
+            Report::FirstSpoke(_) => {}
+            Report::Ended { reason } => self.ended_because = reason,
+        }
+    }
+
     fn report(&self, report: CallReport) {
         (self.post)(MediaEvent::Call { room: self.room, report });
     }
@@ -432,51 +503,30 @@ impl Session {
         self.report(CallReport::Problem(problem));
     }
 
-    fn end_because(&mut self, why: String) {
-        self.problem(why.clone());
-        self.ended_because = Some(why);
-    }
-
     fn signal(&self, request: CallRequest) {
         if !self.commands.send(Command::Call(request)) {
             web_sys::console::warn_1(&"concord call: a call frame could not be queued".into());
         }
     }
 
-    fn join(&mut self) {
-        self.in_call = true;
-        self.media_up = false;
-        self.announced = None;
-        self.attempt += 1;
-        self.signal(CallRequest::Join(events::CallJoin { room_id: self.room, media: self.want }));
-        let (inputs, attempt) = (self.inputs.clone(), self.attempt);
-        wasm_bindgen_futures::spawn_local(async move {
-            gloo_timers::future::TimeoutFuture::new(JOIN_DEADLINE_MS).await;
-            let _ = inputs.send(Input::JoinDeadline { attempt });
-        });
-    }
-
-    fn rejoin(&mut self) {
-        self.report(CallReport::Rejoining);
-        self.tear_down();
-        self.join();
-    }
-
-    /// Stops every capture (to open them again from new picks); the
-    /// transceivers stay, so reopening needs no new offer.
-    fn stop_sources(&mut self) {
-        self.opening.clear();
-        self.round += 1;
-        let Some(publisher) = &mut self.publisher else { return };
-        for source in [TrackSource::Microphone, TrackSource::Camera, TrackSource::Screen] {
-            publisher.switch_off(source);
+    /// My volume for `user` (an `<audio>` element plays at most 100 %).
+    fn set_volume(&mut self, user: UserId, gain: f32) {
+        let volume = &mut self.devices.volumes.entry(user).or_default();
+        (volume.percent, volume.muted) = ((gain * 100.0).round() as u16, gain == 0.0);
+        let Some(subscriber) = &self.subscriber else { return };
+        for (track_id, audio) in &subscriber.audio {
+            if self.machine.offered(track_id).is_some_and(|t| t.user_id == user) {
+                audio.set_volume(f64::from(gain.min(1.0)));
+            }
         }
     }
 
     /// Drops both connections and everything they carried.
     fn tear_down(&mut self) {
-        self.stop_sources();
         if let Some(publisher) = self.publisher.take() {
+            for mut out in [publisher.microphone, publisher.camera, publisher.screen].into_iter().flatten() {
+                out.stop();
+            }
             publisher.peer.close();
         }
         if let Some(subscriber) = self.subscriber.take() {
@@ -492,63 +542,18 @@ impl Session {
         self.report(CallReport::VideosCleared);
     }
 
-    async fn on_net_event(&mut self, event: NetEvent) {
-        match event {
-            NetEvent::Connection(Connection::Reconnecting { .. }) => {
-                if self.in_call && !self.was_offline {
-                    // The server takes us out of the call when the websocket
-                    // drops: its tiles go now, none is left frozen meanwhile.
-                    self.report(CallReport::Rejoining);
-                    self.tear_down();
-                }
-                self.was_offline = true;
-            }
-            NetEvent::Connection(Connection::Online) if self.was_offline => {
-                // Back in.
-                self.was_offline = false;
-                self.rejoin();
-            }
-            NetEvent::SessionExpired { message } => self.end_because(format!("session ended: {message}")),
-            NetEvent::Server(event) => self.on_server_event(event).await,
-            _ => {}
-        }
-    }
-
-    async fn on_server_event(&mut self, event: ServerEvent) {
-        match event {
-            ServerEvent::CallJoined(joined) if joined.room_id == self.room => {
-                self.ice_servers = joined.ice_servers;
-                self.joined_alone = joined.participants.len() <= 1;
-                self.apply_want().await;
-                self.connected_if_nothing_to_connect();
-            }
-            ServerEvent::CallPublishAnswer(answer) if answer.room_id == self.room => {
-                let Some(publisher) = &mut self.publisher else { return };
-                publisher.awaiting_answer = false;
-                let pc = publisher.peer.pc.clone();
-                if let Err(error) = set_remote(&pc, RtcSdpType::Answer, &answer.sdp).await {
-                    self.problem(format!("the server's answer was refused: {error}"));
-                } else if self.publisher.as_ref().is_some_and(|p| p.needs_offer) {
-                    self.offer().await;
-                }
-            }
-            ServerEvent::CallSubscribeOffer(offer) if offer.room_id == self.room => {
-                if let Err(error) = self.answer(offer).await {
-                    self.problem(format!("could not answer the server's offer: {error}"));
-                }
-            }
-            ServerEvent::CallLeft(left) if left.room_id == self.room => match left.reason {
-                CallLeftReason::Left => self.in_call = false,
-                // Our media went silent on the server's side: rejoin.
-                CallLeftReason::Disconnected => self.rejoin(),
-                reason => {
-                    self.in_call = false;
-                    self.end_because(format!("taken out of the call: {}", reason.in_words()));
-                }
-            },
-            ServerEvent::Error(refused) => self.problem(refused.error.message),
-            _ => {}
-        }
+    /// A connection's state, as the machine takes it.
+    fn peer_state(&self, leg: Leg) -> Option<concord_call_machine::Input<MediaStreamTrack>> {
+        let peer = match leg {
+            Leg::Publishing => self.publisher.as_ref().map(|p| &p.peer),
+            Leg::Receiving => self.subscriber.as_ref().map(|s| &s.peer),
+        };
+        let state = match peer?.pc.connection_state() {
+            RtcPeerConnectionState::Connected => ConnectionState::Connected,
+            RtcPeerConnectionState::Failed => ConnectionState::Failed,
+            _ => return None,
+        };
+        Some(concord_call_machine::Input::ConnectionState { leg, state })
     }
 
     /// My live microphone capture, while there is one.
@@ -559,9 +564,8 @@ impl Session {
     /// Whether my microphone is sent: not muted (or deafened), and in
     /// push-to-talk mode only while the key is held.
     fn microphone_sent(&self) -> bool {
-        let muted = self.want.muted || self.want.deafened;
         let push_to_talk = self.devices.voice.input_mode == crate::settings::InputModeChoice::PushToTalk;
-        !muted && (!push_to_talk || self.push_to_talk_held)
+        !self.microphone_muted && (!push_to_talk || self.push_to_talk_held)
     }
 
     /// Muted, or push-to-talk with the key up: the microphone sends silence
@@ -572,80 +576,9 @@ impl Session {
         }
     }
 
-    /// Brings what is published in line with `want`, offers again if a
-    /// track was added, and tells the roster what is really on.
-    async fn apply_want(&mut self) {
-        if let Some(subscriber) = &self.subscriber {
-            for (_, audio) in &subscriber.audio {
-                audio.set_muted(self.want.deafened);
-            }
-        }
-        if !self.in_call {
-            return;
-        }
-        let muted = self.want.muted || self.want.deafened;
-        self.enable_microphone();
-        // The microphone opens when first unmuted and stays open (muting only silences it).
-        for (source, on) in [
-            (TrackSource::Microphone, !muted || self.live(TrackSource::Microphone)),
-            (TrackSource::Camera, self.want.camera),
-            (TrackSource::Screen, self.want.screen),
-        ] {
-            if on {
-                self.start_opening(source).await;
-            } else {
-                self.opening.remove(&source);
-                if let Some(publisher) = &mut self.publisher {
-                    publisher.switch_off(source);
-                }
-            }
-        }
-        if self.publisher.as_ref().is_some_and(|p| p.needs_offer && !p.awaiting_answer) {
-            self.offer().await;
-        }
-        // A source still opening counts as the roster was last told (at first: as the
-        // join asked), not as off for the moment it takes.
-        let mut effective = self.effective();
-        let told = self.announced.unwrap_or(self.want);
-        for source in self.opening.keys() {
-            match source {
-                TrackSource::Microphone => effective.muted = told.muted,
-                TrackSource::Camera => effective.camera = told.camera,
-                TrackSource::Screen => effective.screen = told.screen,
-            }
-        }
-        if let Some(update) = effective.announce(&mut self.announced, self.want) {
-            if update {
-                self.signal(CallRequest::Update(events::CallUpdate { room_id: self.room, media: effective }));
-            }
-            self.report(CallReport::Media(effective));
-        }
-    }
-
-    /// What is really on: a switch counts only while its source captures.
-    fn effective(&self) -> CallMedia {
-        CallMedia {
-            muted: self.want.muted || self.want.deafened || !self.live(TrackSource::Microphone),
-            deafened: self.want.deafened,
-            camera: self.live(TrackSource::Camera),
-            screen: self.live(TrackSource::Screen),
-        }
-    }
-
-    /// Whether `source` captures and is on the publishing connection.
-    fn live(&self, source: TrackSource) -> bool {
-        self.publisher.as_ref().is_some_and(|p| p.live(source))
-    }
-
-    /// Asks the browser for `source` unless it is live or already asked
-    /// for; it arrives as [`Input::Opened`]. The device ids are looked up
-    /// here, the capture itself is not waited for.
-    async fn start_opening(&mut self, source: TrackSource) {
-        if self.live(source) || self.opening.contains_key(&source) {
-            return;
-        }
-        let round = self.round;
-        self.opening.insert(source, round);
+    /// Asks the browser for `source`; it arrives as [`Input::Opened`]. The
+    /// device ids are looked up here, the capture itself is not waited for.
+    async fn start_opening(&mut self, source: TrackSource, round: u32) {
         let asked = ask(source, &self.devices).await;
         let inputs = self.inputs.clone();
         wasm_bindgen_futures::spawn_local(async move {
@@ -665,52 +598,27 @@ impl Session {
         });
     }
 
-    /// A source opened (or could not): it goes on the publishing
-    /// connection if it is still wanted, else its capture stops.
-    async fn opened(&mut self, source: TrackSource, round: u32, result: Result<MediaStreamTrack, String>) {
-        let current = self.opening.get(&source) == Some(&round);
-        if current {
-            self.opening.remove(&source);
-        }
-        match result {
-            Ok(track) if current && self.in_call => self.attach(source, track).await,
-            Ok(track) => track.stop(),
-            Err(error) if current => {
-                self.problem(format!("The {} could not be opened: {error}", source_word(source)));
-                // Off, so that the roster and the controls say so.
-                match source {
-                    TrackSource::Camera => self.want.camera = false,
-                    TrackSource::Screen => self.want.screen = false,
-                    TrackSource::Microphone => self.want.muted = true,
+    /// Puts an opened source on the publishing connection (made first if
+    /// there is none). A source that starts again goes on the same sender
+    /// (`replaceTrack`: no new offer); the first time, a new send-only
+    /// transceiver is added and the next offer carries it. On failure the
+    /// capture is stopped.
+    async fn attach(
+        &mut self,
+        source: TrackSource,
+        track: MediaStreamTrack,
+        ice_servers: &[IceServer],
+    ) -> Result<(), String> {
+        if self.publisher.is_none() {
+            match Peer::new(ice_servers, Leg::Publishing, &self.inputs) {
+                Ok(peer) => {
+                    self.publisher = Some(Publisher { peer, microphone: None, camera: None, screen: None })
+                }
+                Err(error) => {
+                    track.stop();
+                    return Err(format!("no publishing connection: {error}"));
                 }
             }
-            Err(_) => {}
-        }
-        self.apply_want().await;
-        self.connected_if_nothing_to_connect();
-    }
-
-    /// Alone, with nothing to send (listen-only, or every source failed):
-    /// no connection will come up, and I am in the call already.
-    fn connected_if_nothing_to_connect(&mut self) {
-        if self.joined_alone
-            && self.publisher.is_none()
-            && self.opening.is_empty()
-            && self.subscriber.is_none()
-        {
-            self.mark_connected();
-        }
-    }
-
-    /// Puts an opened source on the publishing connection. A source that
-    /// starts again goes on the same sender (`replaceTrack`: no new offer);
-    /// the first time, a new send-only transceiver is added and the next
-    /// offer carries it.
-    async fn attach(&mut self, source: TrackSource, track: MediaStreamTrack) {
-        if let Err(error) = self.ensure_publisher() {
-            track.stop();
-            self.problem(format!("could not publish: {error}"));
-            return;
         }
         let on_ended = (source != TrackSource::Microphone).then(|| {
             let inputs = self.inputs.clone();
@@ -735,18 +643,19 @@ impl Session {
                     if let Some(key) = self_view {
                         video::remove(key);
                     }
-                    self.problem(format!("could not send the {}: {}", source_word(source), js_error(error)));
-                    return;
+                    return Err(js_error(error));
                 }
                 let Some(out) = self.publisher.as_mut().and_then(|p| p.outgoing(source).as_mut()) else {
-                    return;
+                    return Err("no publishing connection".to_owned());
                 };
                 out.track = Some(track);
                 out.self_view = self_view;
                 out._on_ended = on_ended;
             }
             None => {
-                let Some(publisher) = &mut self.publisher else { return };
+                let Some(publisher) = &mut self.publisher else {
+                    return Err("no publishing connection".to_owned());
+                };
                 let init = web_sys::RtcRtpTransceiverInit::new();
                 init.set_direction(RtcRtpTransceiverDirection::Sendonly);
                 // In a stream, so the SDP names the track (a=msid); the SFU renames streams by publisher.
@@ -757,48 +666,22 @@ impl Session {
                     publisher.peer.pc.add_transceiver_with_media_stream_track_and_init(&track, &init);
                 *publisher.outgoing(source) =
                     Some(Outgoing { transceiver, track: Some(track), self_view, _on_ended: on_ended });
-                publisher.needs_offer = true;
             }
         }
         if let Some(key) = self_view {
             let texture = VideoTexture::element(key);
             self.report(CallReport::Video { user: self.me, source, texture });
         }
-    }
-
-    fn ensure_publisher(&mut self) -> Result<(), String> {
-        if self.publisher.is_none() {
-            let peer = Peer::new(&self.ice_servers, Leg::Publishing, &self.inputs)?;
-            self.publisher = Some(Publisher {
-                peer,
-                microphone: None,
-                camera: None,
-                screen: None,
-                awaiting_answer: false,
-                needs_offer: false,
-            });
-        }
         Ok(())
     }
 
-    /// Offers the publishing connection's tracks (again, after one was added).
-    async fn offer(&mut self) {
-        let Some(publisher) = &mut self.publisher else { return };
+    /// Offers the publishing connection's tracks: each as the SDP names
+    /// it, with the source its transceiver carries.
+    async fn offer(&mut self) -> Result<(String, Vec<PublishedTrack>), String> {
+        let Some(publisher) = &self.publisher else { return Err("no publishing connection".to_owned()) };
         let pc = publisher.peer.pc.clone();
-        publisher.needs_offer = false;
-        publisher.awaiting_answer = true;
-        let sdp = match create_and_set(&pc, RtcSdpType::Offer).await {
-            Ok(sdp) => sdp,
-            Err(error) => {
-                if let Some(publisher) = &mut self.publisher {
-                    publisher.awaiting_answer = false;
-                }
-                self.problem(format!("could not offer our tracks: {error}"));
-                return;
-            }
-        };
-        // Each track as the SDP names it, with the source its transceiver carries.
-        let Some(publisher) = &mut self.publisher else { return };
+        let sdp = create_and_set(&pc, RtcSdpType::Offer).await?;
+        let Some(publisher) = &mut self.publisher else { return Err("no publishing connection".to_owned()) };
         let mut tracks = Vec::new();
         for source in [TrackSource::Microphone, TrackSource::Camera, TrackSource::Screen] {
             let Some(mid) = publisher.outgoing(source).as_ref().and_then(|o| o.transceiver.mid()) else {
@@ -808,116 +691,82 @@ impl Session {
                 tracks.push(PublishedTrack { track_id, source });
             }
         }
-        self.signal(CallRequest::Publish(events::CallPublish { room_id: self.room, sdp, tracks }));
+        Ok((sdp, tracks))
     }
 
-    async fn answer(&mut self, offer: events::CallSubscribeOffer) -> Result<(), String> {
+    /// Answers the server's offer (the receiving connection made first, with
+    /// the offer's relays); players of tracks it no longer carries go.
+    async fn answer(&mut self, offer: CallSubscribeOffer) -> Result<String, String> {
         if self.subscriber.is_none() {
             self.subscriber = Some(Subscriber {
                 peer: Peer::new(&offer.ice_servers, Leg::Receiving, &self.inputs)?,
-                offered: HashMap::new(),
                 offer_sdp: String::new(),
                 audio: Vec::new(),
                 videos: Vec::new(),
             });
         }
-        let Some(subscriber) = &mut self.subscriber else { return Ok(()) };
+        let Some(subscriber) = &mut self.subscriber else { return Err("no receiving connection".to_owned()) };
         let pc = subscriber.peer.pc.clone();
         set_remote(&pc, RtcSdpType::Offer, &offer.sdp).await?;
         let sdp = create_and_set(&pc, RtcSdpType::Answer).await?;
-        let Some(subscriber) = &mut self.subscriber else { return Ok(()) };
-        subscriber.offered = offer.tracks.into_iter().map(|t| (t.track_id.clone(), t)).collect();
+        let Some(subscriber) = &mut self.subscriber else { return Err("no receiving connection".to_owned()) };
         subscriber.offer_sdp = offer.sdp;
-        // Tracks no longer offered: their players go.
-        let offered = &subscriber.offered;
+        let offered = |track_id: &str| offer.tracks.iter().any(|t| t.track_id == track_id);
         subscriber.videos.retain(|(track_id, key)| {
-            let kept = offered.contains_key(track_id);
+            let kept = offered(track_id);
             if !kept {
                 video::remove(*key);
             }
             kept
         });
         subscriber.audio.retain(|(track_id, audio)| {
-            let kept = offered.contains_key(track_id);
+            let kept = offered(track_id);
             if !kept {
                 audio.set_src_object(None);
             }
             kept
         });
-        let answer = events::CallSubscribeAnswer { room_id: self.room, offer_id: offer.offer_id, sdp };
-        self.signal(CallRequest::SubscribeAnswer(answer));
-        Ok(())
+        Ok(sdp)
     }
 
     /// A remote track arrived: whose it is comes from the offer (its media
-    /// section's track id, then the offer's `tracks`).
+    /// section's track id, then the machine's record of the offer).
     fn on_track(&mut self, event: &RtcTrackEvent) {
-        let Some(subscriber) = &mut self.subscriber else { return };
+        let Some(subscriber) = &self.subscriber else { return };
         let track = event.track();
         let track_id = event
             .transceiver()
             .mid()
             .and_then(|mid| crate::sdp::track_of_mid(&subscriber.offer_sdp, &mid))
             .unwrap_or_else(|| track.id());
-        let Some(forwarded) = subscriber.offered.get(&track_id).cloned() else {
-            let problem = format!("a track nobody offered arrived: {track_id}");
-            self.problem(problem);
-            return;
-        };
+        let Some(forwarded) = self.machine.remote_track(&track_id) else { return };
         if track.kind() == "audio" {
             let Ok(audio) = HtmlAudioElement::new() else { return };
             if let Ok(stream) = MediaStream::new_with_tracks(&js_sys::Array::of1(&track)) {
                 audio.set_src_object(Some(&stream));
             }
             audio.set_autoplay(true);
-            audio.set_muted(self.want.deafened);
+            audio.set_muted(self.deafened);
             audio.set_volume(f64::from(self.devices.volume(forwarded.user_id).gain().min(1.0)));
             if let Some(sink) = &self.speaker {
                 devices::set_speaker(&audio, sink);
             }
             let _ = audio.play();
-            subscriber.audio.push((track_id, audio));
+            if let Some(subscriber) = &mut self.subscriber {
+                subscriber.audio.push((track_id, audio));
+            }
             return;
         }
         match video::show(&track, &self.context) {
             Ok(key) => {
-                subscriber.videos.push((track_id, key));
+                if let Some(subscriber) = &mut self.subscriber {
+                    subscriber.videos.push((track_id, key));
+                }
                 let texture = VideoTexture::element(key);
                 self.report(CallReport::Video { user: forwarded.user_id, source: forwarded.source, texture });
             }
             Err(error) => self.problem(format!("a video cannot be shown: {}", js_error(error))),
         }
-    }
-
-    async fn on_peer_state(&mut self, leg: Leg) {
-        let peer = match leg {
-            Leg::Publishing => self.publisher.as_ref().map(|p| &p.peer),
-            Leg::Receiving => self.subscriber.as_ref().map(|s| &s.peer),
-        };
-        let Some(state) = peer.map(|p| p.pc.connection_state()) else { return };
-        match state {
-            RtcPeerConnectionState::Connected => self.mark_connected(),
-            RtcPeerConnectionState::Failed => {
-                self.problem(format!("the {} connection failed; rejoining", leg.as_str()));
-                self.signal(CallRequest::Leave(events::CallLeave { room_id: self.room }));
-                self.rejoin();
-            }
-            _ => {}
-        }
-    }
-
-    /// A source stopped by itself: its switch goes off and the roster is told.
-    async fn source_ended(&mut self, source: TrackSource) {
-        self.problem(format!("The {} stopped.", source_word(source)));
-        match source {
-            TrackSource::Camera => self.want.camera = false,
-            TrackSource::Screen => self.want.screen = false,
-            TrackSource::Microphone => self.want.muted = true,
-        }
-        if let Some(publisher) = &mut self.publisher {
-            publisher.switch_off(source);
-        }
-        self.apply_want().await;
     }
 
     /// My microphone's level as the browser measures it (the publishing
@@ -947,21 +796,14 @@ impl Session {
         let pc = subscriber.peer.pc.clone();
         let Ok(report) = JsFuture::from(pc.get_stats()).await else { return };
         let Some(subscriber) = &self.subscriber else { return };
+        let machine = &self.machine;
         let whose = |mid: &str| {
             let track_id = crate::sdp::track_of_mid(&subscriber.offer_sdp, mid)?;
-            subscriber.offered.get(&track_id).map(|t| (t.user_id, t.source))
+            machine.offered(&track_id).map(|t| (t.user_id, t.source))
         };
         let samples = self.stats.sample(&report, whose);
         if !samples.is_empty() {
             self.report(CallReport::Stats(samples));
-        }
-    }
-
-    /// Media is up (after the first join, or a rejoin).
-    fn mark_connected(&mut self) {
-        if !self.media_up {
-            self.media_up = true;
-            self.report(CallReport::Connected);
         }
     }
 }
@@ -1062,13 +904,5 @@ pub(crate) fn js_error(error: JsValue) -> String {
         (Some(name), Some(message)) => format!("{name}: {message}"),
         (None, Some(message)) => message,
         _ => error.as_string().unwrap_or_else(|| format!("{error:?}")),
-    }
-}
-
-fn source_word(source: TrackSource) -> &'static str {
-    match source {
-        TrackSource::Microphone => "microphone",
-        TrackSource::Camera => "camera",
-        TrackSource::Screen => "screen share",
     }
 }
