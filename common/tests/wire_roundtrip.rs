@@ -313,4 +313,23 @@ fn call_signaling_frames_have_the_documented_shape() {
         room_id: RoomId(4),
         offer_id: 3,
     }));
+    let view = ClientEvent::CallView(events::CallView {
+        room_id: RoomId(4),
+        tiles: vec![events::TileView {
+            user_id: UserId(1),
+            source: events::TrackSource::Screen,
+            hidden: true,
+        }],
+    });
+    assert_eq!(
+        roundtrip(&view),
+        json!({"type": "call_view", "room_id": "4",
+               "tiles": [{"user_id": "1", "source": "screen", "hidden": true}]})
+    );
+    let shown: ClientEvent = serde_json::from_value(
+        json!({"type": "call_view", "room_id": 4, "tiles": [{"user_id": 1, "source": "camera"}]}),
+    )
+    .unwrap();
+    assert!(matches!(shown, ClientEvent::CallView(v) if !v.tiles[0].hidden), "hidden may be left out");
+    roundtrip(&ServerEvent::CallViewAccepted(events::CallViewAccepted { room_id: RoomId(4) }));
 }

@@ -77,6 +77,7 @@ fn scene() -> AppState {
         problem: None,
         input_level: None,
         push_to_talk_down: false,
+        view_told: Vec::new(),
     });
     state
 }

@@ -109,6 +109,8 @@ impl ConcordApp {
             effects.extend(self.state.set_focused(focused));
         }
         effects.extend(self.follow_push_to_talk(ctx, focused));
+        let minimized = ctx.input(|i| i.viewport().minimized.unwrap_or(false));
+        effects.extend(self.state.follow_call_view(minimized));
         self.dispatch(effects);
     }
 }

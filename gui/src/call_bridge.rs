@@ -15,7 +15,7 @@ use concord_call::session::{
     CallSession, LocalMedia, RemoteMedia, SessionEvent, SessionInput, VideoFeed, INPUT_QUEUE,
 };
 use concord_client::{CommandSender, NetEvent};
-use concord_common::events::{CallMedia, TrackSource};
+use concord_common::events::{CallMedia, TileView, TrackSource};
 use concord_common::{RoomId, UserId};
 use concord_media::convert::{i420_to_rgba, I420Frame};
 use concord_media::devices;
@@ -196,6 +196,11 @@ impl CallHost {
     /// Changes what is switched on.
     pub fn set_media(&self, want: CallMedia) {
         self.input(SessionInput::SetMedia(want));
+    }
+
+    /// Changes which of the others' videos are shown (hidden ones are not sent).
+    pub fn set_view(&self, view: Vec<TileView>) {
+        self.input(SessionInput::SetView(view));
     }
 
     /// Hands the call a network event it needs.

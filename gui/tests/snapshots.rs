@@ -276,6 +276,7 @@ fn call_screen() {
             problem: None,
             input_level: None,
             push_to_talk_down: false,
+            view_told: Vec::new(),
         });
         state
     };

@@ -322,6 +322,46 @@ pub struct CallSubscribeAccepted {
     pub offer_id: u64,
 }
 
+/// Client → server `call_view`: how I show the others' videos. Each one I
+/// list as `hidden` (off screen, another conversation open, a collapsed
+/// strip) is not sent to me until a later `call_view` shows it again; it then
+/// starts at its next keyframe. Each `call_view` replaces the one before;
+/// a video not listed is sent. Answered by `call_view_accepted`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallView {
+    /// The room whose call I am in.
+    pub room_id: RoomId,
+    /// My tiles (at most [`CallView::MAX_TILES`]).
+    pub tiles: Vec<TileView>,
+}
+
+impl CallView {
+    /// The most tiles one `call_view` may list (two videos each of a full room).
+    pub const MAX_TILES: usize = 128;
+}
+
+/// One video as I show it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TileView {
+    /// Whose video.
+    pub user_id: UserId,
+    /// Which of theirs: `camera` or `screen`.
+    pub source: TrackSource,
+    /// Not on screen: send me none of it.
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+/// Server → client `call_view_accepted`: the answer to `call_view`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallViewAccepted {
+    /// The room.
+    pub room_id: RoomId,
+}
+
 /// Server → client `call_speaking`, to everyone in the call: someone started
 /// or stopped speaking (from the audio level their packets carry).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ pub use calls::{
     CallJoin, CallJoined, CallLeave, CallLeft, CallLeftReason, CallMedia, CallParticipant,
     CallParticipantJoined, CallParticipantLeft, CallParticipantUpdated, CallPublish, CallPublishAnswer,
     CallSpeaking, CallSubscribeAccepted, CallSubscribeAnswer, CallSubscribeOffer, CallUpdate, CallUpdated,
-    ForwardedTrack, IceServer, PublishedTrack, TrackSource,
+    CallView, CallViewAccepted, ForwardedTrack, IceServer, PublishedTrack, TileView, TrackSource,
 };
 pub use messages::{DmRead, FriendTyping, MessageCreated, TypingTo};
 pub use rooms::{
@@ -44,6 +44,8 @@ pub enum ClientEvent {
     CallPublish(CallPublish),
     /// Answer the server's `call_subscribe_offer` (acknowledged by `call_subscribe_accepted`).
     CallSubscribeAnswer(CallSubscribeAnswer),
+    /// Which of the others' videos I show (answered by `call_view_accepted`).
+    CallView(CallView),
     /// Application-level keepalive; answered with `heartbeat_ack`.
     Heartbeat,
 }
@@ -101,6 +103,8 @@ pub enum ServerEvent {
     CallSubscribeOffer(CallSubscribeOffer),
     /// Answer to `call_subscribe_answer`.
     CallSubscribeAccepted(CallSubscribeAccepted),
+    /// Answer to `call_view`.
+    CallViewAccepted(CallViewAccepted),
     /// Someone in my call started or stopped speaking.
     CallSpeaking(CallSpeaking),
     /// Answer to `heartbeat`.

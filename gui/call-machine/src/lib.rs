@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use concord_client::{CallRequest, Connection, NetEvent};
 use concord_common::events::{
-    self, CallLeftReason, CallMedia, CallSubscribeOffer, ForwardedTrack, IceServer, PublishedTrack,
+    self, CallLeftReason, CallMedia, CallSubscribeOffer, ForwardedTrack, IceServer, PublishedTrack, TileView,
     TrackSource,
 };
 use concord_common::media::Leg;
@@ -48,6 +48,9 @@ pub enum Input<C> {
     Net(NetEvent),
     /// What the person wants switched on now.
     SetMedia(CallMedia),
+    /// How the others' videos are shown now (which are hidden): the server
+    /// hears it (`call_view`) once in the call, and again after each rejoin.
+    SetView(Vec<TileView>),
     /// The picked devices changed: every source opens again from them (the
     /// tracks stay negotiated).
     ReopenSources,
@@ -230,6 +233,10 @@ pub struct CallMachine<C> {
     not_picked: Vec<TrackSource>,
     /// What the roster was last told.
     announced: Option<CallMedia>,
+    /// How the others' videos are shown.
+    view: Vec<TileView>,
+    /// The view the server has for this join (`None`: not joined yet).
+    view_told: Option<Vec<TileView>>,
     deafened_told: Option<bool>,
     microphone_muted_told: Option<bool>,
     /// Nobody else was in the call when I joined.
@@ -260,6 +267,8 @@ impl<C> CallMachine<C> {
             round: 0,
             not_picked: Vec::new(),
             announced: None,
+            view: Vec::new(),
+            view_told: None,
             deafened_told: None,
             microphone_muted_told: None,
             joined_alone: false,
@@ -331,6 +340,10 @@ impl<C> CallMachine<C> {
             Input::SetMedia(want) => {
                 self.want = want;
                 self.apply_want();
+            }
+            Input::SetView(view) => {
+                self.view = view;
+                self.tell_view();
             }
             Input::ReopenSources => {
                 self.stop_sources();
@@ -415,6 +428,7 @@ impl<C> CallMachine<C> {
         self.in_call = true;
         self.media_up = false;
         self.announced = None;
+        self.view_told = None;
         self.joined_alone = false;
         self.join_deadline = Some(now + JOIN_DEADLINE);
         // The roster hears what I want; an update follows if a source fails.
@@ -487,6 +501,9 @@ impl<C> CallMachine<C> {
                 // The relays (fresh credentials) the publishing connection may take.
                 self.ice_servers = joined.ice_servers;
                 self.joined_alone = joined.participants.len() <= 1;
+                // A new join starts with every video shown.
+                self.view_told = Some(Vec::new());
+                self.tell_view();
                 self.apply_want();
                 self.connected_if_nothing_to_connect();
             }
@@ -526,6 +543,15 @@ impl<C> CallMachine<C> {
                 self.rejoin(now);
             }
             _ => {}
+        }
+    }
+
+    /// Tells the server how the videos are shown, once joined and when it changed.
+    fn tell_view(&mut self) {
+        if self.in_call && self.view_told.as_ref().is_some_and(|told| *told != self.view) {
+            self.view_told = Some(self.view.clone());
+            let view = events::CallView { room_id: self.room, tiles: self.view.clone() };
+            self.signal(CallRequest::View(view));
         }
     }
 

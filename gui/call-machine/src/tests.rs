@@ -5,7 +5,7 @@
 
 use super::*;
 use concord_common::events::{
-    CallJoined, CallLeft, CallParticipant, CallPublishAnswer, CallSpeaking, CallSubscribeOffer,
+    CallJoined, CallLeft, CallParticipant, CallPublishAnswer, CallSpeaking, CallSubscribeOffer, TileView,
 };
 
 const ROOM: RoomId = RoomId(7);
@@ -163,6 +163,15 @@ fn describe(action: &Action<u32>) -> String {
             format!("publish {}", tracks.join(","))
         }
         Action::Signal(CallRequest::SubscribeAnswer(answer)) => format!("answer offer {}", answer.offer_id),
+        Action::Signal(CallRequest::View(view)) => {
+            let hidden: Vec<String> = view
+                .tiles
+                .iter()
+                .filter(|t| t.hidden)
+                .map(|t| format!("{}-{}", t.user_id, t.source.as_str()))
+                .collect();
+            format!("view hiding [{}]", hidden.join(","))
+        }
         Action::OpenSource { source, .. } => format!("open {}", source.as_str()),
         Action::StopCapture(capture) => format!("stop capture {capture}"),
         Action::Attach { source, capture, .. } => format!("attach {} {capture}", source.as_str()),
@@ -513,4 +522,24 @@ fn an_attach_that_fails_switches_the_source_off_instead_of_asking_again() {
         ],
         "alone with nothing to send: in the call"
     );
+}
+
+#[test]
+fn the_view_reaches_the_server_once_joined_when_it_changes_and_again_after_a_rejoin() {
+    let (mut call, _) = Driver::start(media("muted"));
+    let hide = |sources: &[TrackSource]| {
+        let tiles = sources.iter().map(|source| TileView { user_id: ANNA, source: *source, hidden: true });
+        Input::SetView(tiles.collect())
+    };
+    assert_eq!(call.input(hide(&[TrackSource::Camera])), Vec::<String>::new(), "not joined yet");
+    assert_eq!(call.server(joined(&[ANNA], &[])), ["view hiding [2-camera]", "> media muted"]);
+    assert_eq!(call.input(hide(&[TrackSource::Camera])), Vec::<String>::new(), "the same view");
+    assert_eq!(
+        call.input(hide(&[TrackSource::Camera, TrackSource::Screen])),
+        ["view hiding [2-camera,2-screen]"]
+    );
+    assert_eq!(call.server(left(CallLeftReason::Disconnected)), ["> rejoining", "tear down", "join muted"]);
+    assert_eq!(call.input(hide(&[TrackSource::Screen])), Vec::<String>::new(), "rejoining: not yet");
+    assert_eq!(call.server(joined(&[ANNA], &[])), ["view hiding [2-screen]", "> media muted"]);
+    assert_eq!(call.input(Input::SetView(Vec::new())), ["view hiding []"], "all shown again");
 }

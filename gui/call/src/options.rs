@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use concord_common::UserId;
 use concord_media::voice::{EchoPath, VoiceSettings};
 
 /// The camera track.
@@ -45,6 +46,8 @@ pub struct MediaOptions {
     /// Play what is received into a simulated room whose echo reaches the
     /// microphone this way (`None`: received audio is only analysed).
     pub echo_path: Option<EchoPath>,
+    /// These people's videos are hidden (`call_view`): not sent to me.
+    pub hide: Vec<UserId>,
 }
 
 impl Default for MediaOptions {
@@ -61,6 +64,7 @@ impl Default for MediaOptions {
             decode: true,
             audio_processing: VoiceSettings::default(),
             echo_path: None,
+            hide: Vec::new(),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use concord_client::{Command, Connection, Net, NetEvent};
-use concord_common::events::{CallMedia, TrackSource};
+use concord_common::events::{CallMedia, TileView, TrackSource};
 use concord_common::{AuthResponse, ErrorCode, RoomId, UserId};
 use concord_media::jitter::JitterBuffer;
 use concord_media::playback::Mixer;
@@ -159,6 +159,16 @@ async fn call(
     }
     let session = CallSession::new(net.command_sender(), room, me, want, server, sources, tracks);
     let (inputs, input_rx) = mpsc::channel(INPUT_QUEUE);
+    if !media.hide.is_empty() {
+        let tiles = media.hide.iter().flat_map(|user| {
+            [TrackSource::Camera, TrackSource::Screen].map(|source| TileView {
+                user_id: *user,
+                source,
+                hidden: true,
+            })
+        });
+        let _ = inputs.send(SessionInput::SetView(tiles.collect())).await;
+    }
     let mut running = tokio::spawn(session.run(input_rx));
     let end = tokio::time::Instant::now() + stay.duration;
     let share_at =

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use concord_call_machine::{Action, CallMachine, ConnectionState, Input, Opened, Report};
 use concord_client::{CallRequest, Command, CommandSender, NetEvent};
-use concord_common::events::{self, CallMedia, CallSubscribeOffer, IceServer, PublishedTrack, TrackSource};
+use concord_common::events::{
+    self, CallMedia, CallSubscribeOffer, IceServer, PublishedTrack, TileView, TrackSource,
+};
 use concord_common::media::Leg;
 use concord_common::{RoomId, UserId};
 use concord_media::send::{AudioSender, MediaEvent, Preview, VideoSender};
@@ -50,6 +52,8 @@ pub enum SessionInput {
     Net(NetEvent),
     /// What I want switched on now (mute, deafen, camera, screen).
     SetMedia(CallMedia),
+    /// Which of the others' videos I show (hidden ones are not sent to me).
+    SetView(Vec<TileView>),
     /// The picked devices changed: open every source again (the tracks stay).
     ReopenSources,
     /// Leave the call and end the session.
@@ -329,6 +333,7 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
                 input = inputs.recv() => Some(match input {
                     Some(SessionInput::Net(event)) => Input::Net(event),
                     Some(SessionInput::SetMedia(want)) => Input::SetMedia(want),
+                    Some(SessionInput::SetView(view)) => Input::SetView(view),
                     Some(SessionInput::ReopenSources) => Input::ReopenSources,
                     Some(SessionInput::Leave) | None => Input::Leave,
                 }),

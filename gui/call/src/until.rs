@@ -1,7 +1,7 @@
 //! Ending a bot process's call once what it waits for has arrived
 //! (`concord-bot --until-received N`): every participant of the process has
-//! received N frames of each other one's camera and a second of its
-//! microphone, and (when they send sound) has been told that each of them,
+//! received N frames of each other one's camera (unless it hides it) and a
+//! second of its microphone, and (when they send sound) has been told that each of them,
 //! itself included, speaks. A test then ends when its condition holds, however slow the
 //! machine, instead of after a fixed stay (`--seconds` stays the deadline).
 
@@ -26,6 +26,8 @@ pub struct ReceivedBoard {
     camera_frames: Option<u64>,
     /// Microphone frames wanted from each other participant (None: they send none).
     audio_frames: Option<u64>,
+    /// Whose videos the participants hide (none of them is wanted).
+    hidden: Vec<UserId>,
     state: Mutex<Board>,
 }
 
@@ -42,9 +44,14 @@ struct Board {
 impl ReceivedBoard {
     /// A board for `participants` in one process, each wanting
     /// `camera_frames` of every other's camera and `audio_frames` of its
-    /// microphone (None where the others send none).
-    pub fn new(participants: usize, camera_frames: Option<u64>, audio_frames: Option<u64>) -> Arc<Self> {
-        Arc::new(Self { participants, camera_frames, audio_frames, state: Mutex::default() })
+    /// microphone (None where the others send none); `hidden`'s cameras are not wanted.
+    pub fn new(
+        participants: usize,
+        camera_frames: Option<u64>,
+        audio_frames: Option<u64>,
+        hidden: Vec<UserId>,
+    ) -> Arc<Self> {
+        Arc::new(Self { participants, camera_frames, audio_frames, hidden, state: Mutex::default() })
     }
 
     /// `user` is one of the process's participants.
@@ -87,8 +94,12 @@ impl ReceivedBoard {
             state.members.iter().all(|&sender| {
                 heard_speak(receiver, sender)
                     && (sender == receiver
-                        || has(receiver, sender, TrackSource::Camera, self.camera_frames)
-                            && has(receiver, sender, TrackSource::Microphone, self.audio_frames))
+                        || has(
+                            receiver,
+                            sender,
+                            TrackSource::Camera,
+                            self.camera_frames.filter(|_| !self.hidden.contains(&sender)),
+                        ) && has(receiver, sender, TrackSource::Microphone, self.audio_frames))
             })
         })
     }

@@ -199,6 +199,30 @@ async fn two_participants_see_and_hear_each_other_through_the_sfu() {
     server.stop().await;
 }
 
+/// Both bots hide the first one's video (`call_view`): the second receives
+/// none of it and still hears it; the first sees the second's. They leave
+/// once each has what it does not hide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_video_is_not_sent_and_the_voice_still_is() {
+    let db = Database::create(Backend::Sqlite).await;
+    let server = TestServer::start_on(&db, no_extra()).await;
+    let (room, accounts) = server.room_of("hide", 2).await;
+    let hidden = accounts[0].id().to_string();
+    let extra = ["--until-received", "30", "--hide", hidden.as_str()];
+    let (reports, ok) = reports_of(spawn_bot(&server, room, "hide@example.com", 2, "60", &extra), 2).await;
+    assert!(ok, "{reports:#?}");
+    let kind = |tracks: &[Value], kind: &str| tracks.iter().find(|t| t["kind"] == kind).cloned();
+    let seen = tracks_from(&reports[0], accounts[1].id());
+    let camera = kind(&seen, "camera").expect("the first sees the second");
+    assert!(camera["frames"].as_u64().unwrap_or(0) >= 30, "{camera}");
+    let heard = tracks_from(&reports[1], accounts[0].id());
+    let voice = kind(&heard, "microphone").expect("the second hears the first");
+    assert!(voice["frames"].as_u64().unwrap_or(0) >= 50, "{voice}");
+    let frames = kind(&heard, "camera").map_or(0, |camera| camera["frames"].as_u64().unwrap_or(0));
+    assert_eq!(frames, 0, "the hidden camera was not sent: {heard:?}");
+    server.stop().await;
+}
+
 /// Three bots in a room, each its own process: A says 440 Hz (as a
 /// speech-like voice: AEC3 deliberately leaves a steady pure tone in the far
 /// end alone, see `SpeechLikeSource`), B says 660 Hz

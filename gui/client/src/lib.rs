@@ -85,6 +85,7 @@ pub enum CallRequest {
     Leave(events::CallLeave),
     Publish(events::CallPublish),
     SubscribeAnswer(events::CallSubscribeAnswer),
+    View(events::CallView),
 }
 
 impl CallRequest {
@@ -96,6 +97,7 @@ impl CallRequest {
             Self::Leave(leave) => ClientEvent::CallLeave(leave),
             Self::Publish(publish) => ClientEvent::CallPublish(publish),
             Self::SubscribeAnswer(answer) => ClientEvent::CallSubscribeAnswer(answer),
+            Self::View(view) => ClientEvent::CallView(view),
         }
     }
 }

@@ -89,6 +89,11 @@ impl Media {
                     check.push_to_talk(pressed);
                 }
             }
+            MediaCommand::SetCallView(view) => {
+                if let Some(call) = &self.call {
+                    call.set_view(view);
+                }
+            }
             MediaCommand::LeaveCall => {
                 if let Some(call) = self.call.take() {
                     call.leave();

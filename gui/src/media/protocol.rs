@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use concord_client::NetEvent;
-use concord_common::events::{CallMedia, TrackSource};
+use concord_common::events::{CallMedia, TileView, TrackSource};
 use concord_common::{RoomId, UserId};
 
 use crate::settings::{CallTestSummary, DeviceChoices, MediaSettings};
@@ -39,6 +39,8 @@ pub enum MediaCommand {
         /// The factor their audio is mixed at.
         gain: f32,
     },
+    /// Which of the others' videos the call shows (hidden ones are not sent).
+    SetCallView(Vec<TileView>),
     /// Leave the call.
     LeaveCall,
     /// A network event the call needs (its frames, the websocket's state).

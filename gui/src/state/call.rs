@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use concord_common::events::{self, CallLeftReason, CallMedia, TrackSource};
+use concord_common::events::{self, CallLeftReason, CallMedia, TileView, TrackSource};
 use concord_common::{RoomId, ServerEvent, UserId};
 
 use super::{AppState, Effect};
@@ -77,6 +77,8 @@ pub struct ActiveCall {
     pub show_chat: bool,
     /// The latest problem the media side reported.
     pub problem: Option<String>,
+    /// The videos the media side was last told are hidden.
+    pub view_told: Vec<TileView>,
 }
 
 impl ActiveCall {
@@ -94,6 +96,7 @@ impl ActiveCall {
             push_to_talk_down: false,
             show_chat: true,
             problem: None,
+            view_told: Vec::new(),
         }
     }
 }
@@ -112,6 +115,7 @@ pub fn concerns_call(event: &NetEvent) -> bool {
                 | ServerEvent::CallPublishAnswer(_)
                 | ServerEvent::CallSubscribeOffer(_)
                 | ServerEvent::CallSubscribeAccepted(_)
+                | ServerEvent::CallViewAccepted(_)
                 | ServerEvent::CallSpeaking(_)
         ),
         _ => false,
@@ -271,6 +275,39 @@ impl AppState {
         }
         *held = down;
         vec![MediaCommand::PushToTalk(down).into()]
+    }
+
+    /// Which of the others' videos the call shows now: every one while its
+    /// room is open in a window that is not minimized; none while another
+    /// room or a conversation is open — the server then sends none of them
+    /// (`call_view`), and they restart at a keyframe when the call is open
+    /// again. The media side hears of each change.
+    pub fn follow_call_view(&mut self, minimized: bool) -> Vec<Effect> {
+        let Some(call) = &self.call else { return vec![] };
+        let shown = !minimized && self.selected_room == Some(call.room);
+        let roster =
+            self.rooms.iter().find(|r| r.id == call.room).map(|r| r.in_call.as_slice()).unwrap_or_default();
+        let me = self.me.as_ref().map(|u| u.id);
+        let view: Vec<TileView> = if shown {
+            Vec::new()
+        } else {
+            let others = roster.iter().map(|p| p.user_id).filter(|user| Some(*user) != me);
+            others
+                .flat_map(|user_id| {
+                    [TrackSource::Camera, TrackSource::Screen].map(|source| TileView {
+                        user_id,
+                        source,
+                        hidden: true,
+                    })
+                })
+                .collect()
+        };
+        let Some(call) = &mut self.call else { return vec![] };
+        if call.view_told == view {
+            return vec![];
+        }
+        call.view_told = view.clone();
+        vec![MediaCommand::SetCallView(view).into()]
     }
 
     /// Shows `tile` large, or back in the grid if it already was.

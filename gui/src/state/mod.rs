@@ -327,7 +327,8 @@ impl AppState {
             ServerEvent::CallLeft(_)
             | ServerEvent::CallPublishAnswer(_)
             | ServerEvent::CallSubscribeOffer(_)
-            | ServerEvent::CallSubscribeAccepted(_) => {}
+            | ServerEvent::CallSubscribeAccepted(_)
+            | ServerEvent::CallViewAccepted(_) => {}
             ServerEvent::Error(events::Refused { error }) => self.notice = Some(error.message),
             ServerEvent::HeartbeatAck => {}
         }

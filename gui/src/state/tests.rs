@@ -656,3 +656,35 @@ fn hearing_myself_starts_and_stops_follows_the_settings_and_gives_way_to_a_call(
     assert_eq!(state.settings.mic_check_problem.as_deref(), Some("unplugged"));
     assert!(state.close_settings().is_empty(), "nothing left to stop");
 }
+
+#[test]
+fn the_calls_videos_are_hidden_while_another_conversation_is_open_or_the_window_is_minimized() {
+    use crate::media::protocol::MediaCommand;
+    use concord_common::events::{CallMedia, CallParticipant, TileView, TrackSource};
+    use concord_common::RoomId;
+    let mut state = in_a_room();
+    let participant = |id| CallParticipant {
+        user_id: UserId(id),
+        media: CallMedia::default(),
+        joined_at_ms: 0,
+        speaking: false,
+    };
+    state.rooms[0].in_call = vec![participant(1), participant(2)];
+    let _ = state.select_room(RoomId(5));
+    let _ = state.join_call(RoomId(5), JoinMode::CameraAndMic);
+    assert!(
+        medias(&state.follow_call_view(false)).is_empty(),
+        "open: every video is shown, as a call starts"
+    );
+    let bob_hidden = vec![
+        TileView { user_id: UserId(2), source: TrackSource::Camera, hidden: true },
+        TileView { user_id: UserId(2), source: TrackSource::Screen, hidden: true },
+    ];
+    let _ = state.select(UserId(2));
+    assert_eq!(medias(&state.follow_call_view(false)), [MediaCommand::SetCallView(bob_hidden.clone())]);
+    assert!(medias(&state.follow_call_view(false)).is_empty(), "told once");
+    let _ = state.select_room(RoomId(5));
+    assert_eq!(medias(&state.follow_call_view(false)), [MediaCommand::SetCallView(Vec::new())]);
+    assert_eq!(medias(&state.follow_call_view(true)), [MediaCommand::SetCallView(bob_hidden)]);
+    assert_eq!(medias(&state.follow_call_view(false)), [MediaCommand::SetCallView(Vec::new())]);
+}

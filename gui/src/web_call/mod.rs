@@ -27,7 +27,9 @@ pub mod video;
 
 use concord_call_machine::{Action, CallMachine, ConnectionState, Instant, Opened, Report};
 use concord_client::{CallRequest, Command, CommandSender, NetEvent};
-use concord_common::events::{CallMedia, CallSubscribeOffer, IceServer, PublishedTrack, TrackSource};
+use concord_common::events::{
+    CallMedia, CallSubscribeOffer, IceServer, PublishedTrack, TileView, TrackSource,
+};
 use concord_common::media::Leg;
 use concord_common::{RoomId, UserId};
 use tokio::sync::mpsc;
@@ -53,6 +55,8 @@ const SCREEN_FPS: u32 = 15;
 enum Input {
     Net(NetEvent),
     SetMedia(CallMedia),
+    /// Which of the others' videos are shown.
+    SetView(Vec<TileView>),
     /// The picks in Settings changed: every source opens again from them.
     SetDevices(MediaSettings),
     /// The push-to-talk key went down (`true`) or up (while the page has focus).
@@ -125,6 +129,11 @@ impl WebCall {
     /// Changes what is switched on.
     pub fn set_media(&self, want: CallMedia) {
         let _ = self.inputs.send(Input::SetMedia(want));
+    }
+
+    /// Changes which of the others' videos are shown (hidden ones are not sent).
+    pub fn set_view(&self, view: Vec<TileView>) {
+        let _ = self.inputs.send(Input::SetView(view));
     }
 
     /// New device picks: the camera and microphone open again from them,
@@ -331,6 +340,7 @@ impl Session {
                 Input::Leave => Some(concord_call_machine::Input::Leave),
                 Input::Net(event) => Some(concord_call_machine::Input::Net(event)),
                 Input::SetMedia(want) => Some(concord_call_machine::Input::SetMedia(want)),
+                Input::SetView(view) => Some(concord_call_machine::Input::SetView(view)),
                 Input::SetDevices(picks) => {
                     self.devices = picks;
                     self.speaker = devices::speaker_id(&self.devices.speaker).await;

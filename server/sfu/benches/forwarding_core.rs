@@ -52,6 +52,7 @@ fn main() {
                 seq,
                 timestamp: 0,
                 marker: false,
+                keyframe: false,
                 audio_level: None,
                 payload: Arc::clone(&payload),
             };

@@ -1,6 +1,7 @@
 //! A published track forwarded to one subscriber: its media section in the
 //! subscriber's receiving connection, our payload types, and sequence
-//! numbers continuous from the subscriber's first packet. str0m writes the
+//! numbers continuous from the subscriber's first packet (also across the
+//! packets it was not sent while it hid the video). str0m writes the
 //! rest of each copy's header (its SSRC, the extension ids that
 //! subscriber negotiated) and protects it.
 
@@ -32,21 +33,31 @@ pub struct Downtrack<C> {
     /// the first packet this subscriber got: each downtrack starts at
     /// rollover 0, as SRTP requires of a new stream.
     seq_base: Option<u64>,
+    /// The sequence number of the last packet written.
+    last_seq: Option<u64>,
 }
 
 impl<C> Downtrack<C> {
     /// `publisher`'s track, not yet offered.
     pub fn new(publisher: C, kind: Kind, info: ForwardedTrack) -> Self {
-        Self { publisher, kind, info, mid: None, negotiated: false, seq_base: None }
+        Self { publisher, kind, info, mid: None, negotiated: false, seq_base: None, last_seq: None }
     }
 
     /// Writes one forwarded packet into the subscriber's connection `rtc`;
-    /// `false` when it could not be (not negotiated, or from before the
-    /// downtrack's first packet).
-    pub fn write(&mut self, rtc: &mut Rtc, packet: &RtpPacket, now: Instant) -> bool {
+    /// `after_gap`: the packets since the last one written were skipped on
+    /// purpose, and the numbering goes on without a hole. `false` when it
+    /// could not be written (not negotiated, or from before the downtrack's
+    /// first packet).
+    pub fn write(&mut self, rtc: &mut Rtc, packet: &RtpPacket, after_gap: bool, now: Instant) -> bool {
         let Some(mid) = self.mid.filter(|_| self.negotiated) else { return false };
+        if let Some(last) = self.last_seq.filter(|_| after_gap) {
+            if let Some(base) = packet.seq.checked_sub(last + 1) {
+                self.seq_base = Some(base);
+            }
+        }
         let base = *self.seq_base.get_or_insert(packet.seq & !0xffff);
         let Some(seq) = packet.seq.checked_sub(base) else { return false };
+        self.last_seq = Some(seq);
         let (payload_type, nackable) = match self.kind {
             Kind::Audio => (OPUS_PAYLOAD_TYPE, false),
             Kind::Video => (H264_PAYLOAD_TYPE, true),

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use concord_common::events::{ForwardedTrack, PublishedTrack};
+use concord_common::events::{ForwardedTrack, PublishedTrack, TileView};
 use concord_common::media::Leg;
 use concord_common::{RoomId, UserId};
 use str0m::change::SdpOffer;
@@ -298,6 +298,29 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         result
     }
 
+    /// How `conn` shows the others' videos (`call_view`, replacing the last):
+    /// the videos it hides are no longer sent to it, and those it shows
+    /// again restart at a keyframe, asked of their publishers now.
+    pub fn set_view(&mut self, now: Instant, room: RoomId, conn: C, tiles: &[TileView]) -> Result<(), Error> {
+        self.handling = Some((room, conn));
+        let media = self.rooms.get_mut(&room).ok_or(Error::NotJoined)?;
+        let member = media.members.get_mut(&conn).ok_or(Error::NotJoined)?;
+        member.view = tiles.to_vec();
+        let mut shown_again = Vec::new();
+        for (ssrc, downtrack) in member.downtracks.iter().filter(|(_, d)| d.kind == Kind::Video) {
+            if media.router.set_hidden(member.pid, *ssrc, member.hides(&downtrack.info)) {
+                shown_again.push(*ssrc);
+            }
+        }
+        shown_again.sort_unstable();
+        for ssrc in shown_again {
+            if self.rooms.get_mut(&room).is_some_and(|m| m.router.request_keyframe(now, ssrc)) {
+                self.send_keyframe_request(now, room, ssrc);
+            }
+        }
+        Ok(())
+    }
+
     /// How much the engine holds.
     pub fn stats(&self) -> Stats {
         Stats {
@@ -497,7 +520,9 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
             return Vec::new();
         }
         let Some(media) = self.rooms.get_mut(&room) else { return Vec::new() };
-        let Some(pid) = media.members.get(&owner).map(|m| m.pid) else { return Vec::new() };
+        let member = media.members.get(&owner);
+        let track = member.and_then(|m| m.published.iter().find(|t| t.ssrc == ssrc).map(|t| (m.pid, t.kind)));
+        let Some((pid, kind)) = track else { return Vec::new() };
         let extensions = &packet.header.ext_vals;
         let audio_level = extensions
             .audio_level
@@ -507,6 +532,7 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
             seq: *packet.seq_no,
             timestamp: packet.header.timestamp,
             marker: packet.header.marker,
+            keyframe: kind == Kind::Video && crate::h264::starts_keyframe(&packet.payload),
             audio_level,
             payload: packet.payload,
         });
@@ -522,9 +548,9 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
                 continue;
             };
             let mut wrote = false;
-            while let Some(packet) = media.router.next_packet(member.pid) {
-                let Some(downtrack) = member.downtracks.get_mut(&packet.ssrc) else { continue };
-                wrote |= downtrack.write(&mut peer.rtc, &packet, now);
+            while let Some(forwarded) = media.router.next_forwarded(member.pid) {
+                let Some(downtrack) = member.downtracks.get_mut(&forwarded.packet.ssrc) else { continue };
+                wrote |= downtrack.write(&mut peer.rtc, &forwarded.packet, forwarded.after_gap, now);
             }
             if wrote {
                 touched.push(peer_id);
@@ -663,6 +689,9 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
             member.negotiation.accept_answer(&mut peer.rtc, &mut member.downtracks, offer_id, answer)?;
         for ssrc in accepted {
             media.router.subscribe(member.pid, ssrc);
+            if let Some(downtrack) = member.downtracks.get(&ssrc).filter(|d| d.kind == Kind::Video) {
+                media.router.set_hidden(member.pid, ssrc, member.hides(&downtrack.info));
+            }
         }
         // Tracks this answer added start with a keyframe, not at the
         // publisher's next one (a connection still coming up asks once it is up).

@@ -42,6 +42,7 @@
 pub mod demux;
 pub mod downtrack;
 pub mod engine;
+pub mod h264;
 pub mod keyframe;
 pub mod negotiation;
 pub mod peer;

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use concord_common::events::PublishedTrack;
+use concord_common::events::{ForwardedTrack, PublishedTrack, TileView};
 use concord_common::UserId;
 
 use crate::downtrack::Downtrack;
@@ -47,6 +47,8 @@ pub struct Member<C> {
     pub downtracks: HashMap<u32, Downtrack<C>>,
     /// Their receiving connection's offers.
     pub negotiation: Negotiation,
+    /// How they show the others' videos (`call_view`).
+    pub view: Vec<TileView>,
 }
 
 impl<C> Member<C> {
@@ -61,7 +63,13 @@ impl<C> Member<C> {
             published: Vec::new(),
             downtracks: HashMap::new(),
             negotiation: Negotiation::default(),
+            view: Vec::new(),
         }
+    }
+
+    /// Whether their view hides the forwarded track `track`.
+    pub fn hides(&self, track: &ForwardedTrack) -> bool {
+        self.view.iter().any(|t| t.hidden && t.user_id == track.user_id && t.source == track.source)
     }
 
     /// Their connections (publishing, receiving), those they have.

@@ -1,10 +1,11 @@
 //! One room's forwarding: every packet a participant publishes is queued to
-//! every other participant that negotiated its track (the copies share the
-//! one packet: no allocation or copy per subscriber); keyframe requests go
-//! back to the publisher throttled; audio levels decide who is speaking.
-//! The transport feeds [`Router::on_rtp`] and [`Router::request_keyframe`],
-//! drains [`Router::next_packet`] per subscriber, and calls
-//! [`Router::poll`] on its timer.
+//! every other participant that negotiated its track and shows it (the
+//! copies share the one packet: no allocation or copy per subscriber); a
+//! video shown again after being hidden restarts at its next keyframe;
+//! keyframe requests go back to the publisher throttled; audio levels
+//! decide who is speaking. The transport feeds [`Router::on_rtp`] and
+//! [`Router::request_keyframe`], drains [`Router::next_forwarded`] per
+//! subscriber, and calls [`Router::poll`] on its timer.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct RtpPacket {
     pub timestamp: u32,
     /// The marker bit (the last packet of a video frame).
     pub marker: bool,
+    /// It starts a video keyframe ([`crate::h264::starts_keyframe`]).
+    pub keyframe: bool,
     /// RFC 6464, when the sender attached it: the level in -dBov (0
     /// loudest, 127 silence) and the voice flag.
     pub audio_level: Option<(u8, bool)>,
@@ -81,12 +84,26 @@ struct Track {
     keyframes: KeyframeThrottle,
 }
 
+/// A packet queued for one subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwarded {
+    /// The packet, shared by every copy.
+    pub packet: Arc<RtpPacket>,
+    /// The first of its track after packets this subscriber was not sent on
+    /// purpose (a hidden video): its numbering goes on from the last one sent.
+    pub after_gap: bool,
+}
+
 #[derive(Debug)]
 struct Participant {
     /// The published tracks (by SSRC) this participant's receiving
     /// connection has negotiated.
     subscribed: HashSet<u32>,
-    queue: SubscriberQueue<Arc<RtpPacket>>,
+    /// Negotiated video tracks this participant does not show: none of it is sent.
+    hidden: HashSet<u32>,
+    /// Video tracks shown again: sent from their next keyframe on.
+    awaiting_keyframe: HashSet<u32>,
+    queue: SubscriberQueue<Forwarded>,
     speaking: SpeakingDetector,
 }
 
@@ -107,6 +124,8 @@ impl Router {
     pub fn add_participant(&mut self, id: ParticipantId, queue_capacity: usize) {
         let participant = Participant {
             subscribed: HashSet::new(),
+            hidden: HashSet::new(),
+            awaiting_keyframe: HashSet::new(),
             queue: SubscriberQueue::new(queue_capacity),
             speaking: SpeakingDetector::new(),
         };
@@ -134,7 +153,26 @@ impl Router {
         self.tracks.remove(&ssrc);
         for participant in self.participants.values_mut() {
             participant.subscribed.remove(&ssrc);
+            participant.hidden.remove(&ssrc);
+            participant.awaiting_keyframe.remove(&ssrc);
         }
+    }
+
+    /// Whether `subscriber` shows track `ssrc`. Returns `true` when a hidden
+    /// track is shown again: it restarts at its next keyframe, which the
+    /// caller should ask its publisher for.
+    pub fn set_hidden(&mut self, subscriber: ParticipantId, ssrc: u32, hidden: bool) -> bool {
+        let Some(participant) = self.participants.get_mut(&subscriber) else { return false };
+        if hidden {
+            participant.awaiting_keyframe.remove(&ssrc);
+            participant.hidden.insert(ssrc);
+            return false;
+        }
+        let shown_again = participant.hidden.remove(&ssrc);
+        if shown_again {
+            participant.awaiting_keyframe.insert(ssrc);
+        }
+        shown_again
     }
 
     /// `subscriber`'s receiving connection negotiated track `ssrc`: its
@@ -164,17 +202,33 @@ impl Router {
             }
         }
         let mut queued = 0;
+        let ssrc = packet.ssrc;
         for (id, subscriber) in &mut self.participants {
-            if *id != publisher && subscriber.subscribed.contains(&packet.ssrc) {
-                queued += usize::from(subscriber.queue.push(Arc::clone(&packet)));
+            if *id == publisher || !subscriber.subscribed.contains(&ssrc) || subscriber.hidden.contains(&ssrc)
+            {
+                continue;
             }
+            let after_gap = subscriber.awaiting_keyframe.contains(&ssrc);
+            if after_gap {
+                if !packet.keyframe {
+                    continue;
+                }
+                subscriber.awaiting_keyframe.remove(&ssrc);
+            }
+            queued +=
+                usize::from(subscriber.queue.push(Forwarded { packet: Arc::clone(&packet), after_gap }));
         }
         Ok(queued)
     }
 
     /// The next packet to send to `subscriber`.
-    pub fn next_packet(&mut self, subscriber: ParticipantId) -> Option<Arc<RtpPacket>> {
+    pub fn next_forwarded(&mut self, subscriber: ParticipantId) -> Option<Forwarded> {
         self.participants.get_mut(&subscriber)?.queue.pop()
+    }
+
+    /// The next packet to send to `subscriber`, whatever came before it.
+    pub fn next_packet(&mut self, subscriber: ParticipantId) -> Option<Arc<RtpPacket>> {
+        self.next_forwarded(subscriber).map(|forwarded| forwarded.packet)
     }
 
     /// Packets `subscriber` lost to a full queue so far.
@@ -248,6 +302,7 @@ mod tests {
             seq,
             timestamp: 0,
             marker: false,
+            keyframe: false,
             audio_level: level.map(|level| (level, true)),
             payload: Arc::from(&[0x55; 40][..]),
         })
@@ -397,6 +452,33 @@ mod tests {
         );
         assert_eq!(router.next_packet(BOB).map(|p| p.seq), Some(1));
         assert_eq!(router.next_packet(BOB), None);
+    }
+
+    #[test]
+    fn a_hidden_video_is_not_sent_and_shown_again_restarts_at_a_keyframe() {
+        let start = Instant::now();
+        let mut router = room(64);
+        let video =
+            |seq, keyframe| Arc::new(RtpPacket { keyframe, ..(*packet(seq, ADA_VIDEO, None)).clone() });
+        router.set_hidden(BOB, ADA_VIDEO, true);
+        assert!(!router.set_hidden(BOB, ADA_VIDEO, true), "hiding again changes nothing");
+        for seq in 1..=3 {
+            assert_eq!(router.on_rtp(start, ADA, video(seq, seq == 2)), Ok(1), "Carol only");
+        }
+        assert_eq!(router.on_rtp(start, ADA, packet(4, ADA_AUDIO, Some(20))), Ok(2), "the voice still goes");
+        assert_eq!(router.next_packet(BOB).map(|p| p.ssrc), Some(ADA_AUDIO));
+        assert_eq!(router.next_packet(BOB), None);
+        // Shown again: a keyframe is wanted, and nothing before it is sent.
+        assert!(router.set_hidden(BOB, ADA_VIDEO, false));
+        assert!(!router.set_hidden(BOB, ADA_VIDEO, false), "shown already");
+        for (seq, keyframe) in [(5, false), (6, true), (7, false)] {
+            router.on_rtp(start, ADA, video(seq, keyframe)).expect("forwarded");
+        }
+        let to_bob: Vec<(u64, bool)> =
+            std::iter::from_fn(|| router.next_forwarded(BOB)).map(|f| (f.packet.seq, f.after_gap)).collect();
+        assert_eq!(to_bob, [(6, true), (7, false)]);
+        let to_carol: Vec<u64> = std::iter::from_fn(|| router.next_packet(CAROL)).map(|p| p.seq).collect();
+        assert_eq!(to_carol, [1, 2, 3, 4, 5, 6, 7], "Carol's view is her own");
     }
 
     #[test]

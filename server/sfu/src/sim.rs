@@ -31,6 +31,11 @@ pub const STEP: Duration = Duration::from_millis(20);
 pub const VIDEO_PACKETS_PER_STEP: u64 = 2;
 /// Bytes of each video packet's payload.
 pub const VIDEO_PAYLOAD: usize = 1000;
+/// The first byte of a video payload: an H.264 NAL header, of an IDR slice
+/// on a keyframe's first packet (sent when the engine asks), else of a P slice.
+pub const KEYFRAME_NAL: u8 = 0x65;
+/// The NAL header of every other video packet.
+pub const DELTA_NAL: u8 = 0x41;
 
 /// One of a participant's two peer connections, as the client holds it.
 pub struct Leg {
@@ -42,13 +47,15 @@ pub struct Leg {
     pub received: Vec<(u64, Vec<u8>)>,
     /// RTP packets it received.
     pub packets: u64,
+    /// Keyframe requests (PLI/FIR) it received.
+    pub keyframe_requests: u64,
 }
 
 impl Leg {
     fn new(now: Instant, address: SocketAddr) -> Self {
         let mut rtc = with_concord_codecs(Rtc::builder().set_rtp_mode(true)).build(now);
         rtc.add_local_candidate(Candidate::host(address, "udp").expect("a candidate"));
-        Self { rtc, address, received: Vec::new(), packets: 0 }
+        Self { rtc, address, received: Vec::new(), packets: 0, keyframe_requests: 0 }
     }
 }
 
@@ -67,6 +74,8 @@ pub struct Participant {
     /// Its datagrams no longer reach the engine (a vanished peer).
     pub gone_silent: bool,
     next_seq: u64,
+    /// Keyframes it sent (one per request, as an encoder answers).
+    pub keyframes_sent: u64,
 }
 
 /// The engine and the clients around it, on one clock.
@@ -141,6 +150,7 @@ impl World {
             video,
             gone_silent: false,
             next_seq: 1,
+            keyframes_sent: 0,
         });
         self.participants.len() - 1
     }
@@ -259,15 +269,24 @@ impl World {
 }
 
 /// One step of `participant`'s media: an audio packet of a tone, and its
-/// camera's video packets, each payload saying whose and which.
+/// camera's video packets (a keyframe when one was asked for), each payload
+/// saying whose and which.
 fn send_media(now: Instant, participant: &mut Participant) {
     let (seq, user) = (participant.next_seq, participant.user);
     participant.next_seq += 1;
-    let payload = |kind, seq| {
-        let mut payload = payload_of(user, seq);
-        if kind == MediaKind::Video {
-            payload.resize(VIDEO_PAYLOAD, 0x5c);
+    let keyframe =
+        participant.video.is_some() && participant.publishing.keyframe_requests > participant.keyframes_sent;
+    if keyframe {
+        participant.keyframes_sent = participant.publishing.keyframe_requests;
+    }
+    let payload = |kind, seq: u64| {
+        if kind == MediaKind::Audio {
+            return payload_of(user, seq);
         }
+        let first_of_frame = (seq - 1).is_multiple_of(VIDEO_PACKETS_PER_STEP);
+        let mut payload = vec![if keyframe && first_of_frame { KEYFRAME_NAL } else { DELTA_NAL }];
+        payload.extend(payload_of(user, seq));
+        payload.resize(VIDEO_PAYLOAD, 0x5c);
         payload
     };
     write_step(&mut participant.publishing.rtc, now, seq, participant.audio, participant.video, payload);
@@ -315,13 +334,22 @@ pub fn write_step(
     }
 }
 
-/// What `user`'s packet `seq` starts with: who and which, so a receiver
-/// can tell (an audio packet is only this; a video one is padded to
-/// [`VIDEO_PAYLOAD`] bytes).
+/// What `user`'s packet `seq` says: who and which, so a receiver can tell
+/// (an audio packet is only this; a video one has a NAL header before it and
+/// is padded to [`VIDEO_PAYLOAD`] bytes).
 pub fn payload_of(user: UserId, seq: u64) -> Vec<u8> {
     let mut payload = user.0.to_be_bytes().to_vec();
     payload.extend_from_slice(&seq.to_be_bytes());
     payload
+}
+
+/// Who sent a received payload, which of theirs it was, and whether it is video.
+pub fn sent_by(payload: &[u8]) -> Option<(UserId, u64, bool)> {
+    let video = payload.len() == VIDEO_PAYLOAD;
+    let said = if video { payload.get(1..17)? } else { payload.get(..16)? };
+    let user = i64::from_be_bytes(said[..8].try_into().ok()?);
+    let seq = u64::from_be_bytes(said[8..].try_into().ok()?);
+    Some((UserId(user), seq, video))
 }
 
 /// A leg's datagrams out, and the packets it received counted (and kept).
@@ -331,6 +359,7 @@ fn drain(now: Instant, leg: &mut Leg, keep: bool) -> Vec<Vec<u8>> {
     loop {
         match leg.rtc.poll_output().expect("output") {
             Output::Transmit(transmit) => out.push(transmit.contents.to_vec()),
+            Output::Event(RtcEvent::KeyframeRequest(_)) => leg.keyframe_requests += 1,
             Output::Event(RtcEvent::RtpPacket(packet)) => {
                 leg.packets += 1;
                 if keep {

@@ -263,6 +263,12 @@ fn accept_frame(gateway: &Arc<Gateway>, connection: &Connection, text: &str, han
                 Ok(ServerEvent::CallSubscribeAccepted(events::CallSubscribeAccepted { room_id, offer_id }))
             })
         }
+        ClientEvent::CallView(events::CallView { room_id, tiles }) => {
+            answer_in_task(handlers, gateway, connection, request_id, move |gateway, user, conn| async move {
+                gateway.calls.view(user, conn, room_id, tiles).await?;
+                Ok(ServerEvent::CallViewAccepted(events::CallViewAccepted { room_id }))
+            })
+        }
         ClientEvent::Typing(events::TypingTo { user_id }) => {
             let (gateway, conn, user) = (Arc::clone(gateway), connection.id, connection.user);
             handlers.spawn(async move {

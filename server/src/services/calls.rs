@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use concord_common::events::{
     self, CallJoined, CallLeftReason, CallMedia, CallParticipant, CallParticipantJoined, CallParticipantLeft,
-    CallParticipantUpdated, CallSpeaking, CallSubscribeOffer, PublishedTrack,
+    CallParticipantUpdated, CallSpeaking, CallSubscribeOffer, CallView, PublishedTrack, TileView,
 };
 use concord_common::{ErrorCode, RoomId, ServerEvent, ServerFrame, UserId};
 use rocket::http::Status;
@@ -187,6 +187,22 @@ impl Calls {
             .ask(|reply| SfuCommand::SubscribeAnswer { room, conn, offer_id, sdp, reply })
             .await
             .map_err(media_error)
+    }
+
+    /// Which of the others' videos `conn` shows in `room`'s call (`call_view`).
+    pub async fn view(
+        &self,
+        user: UserId,
+        conn: ConnId,
+        room: RoomId,
+        tiles: Vec<TileView>,
+    ) -> Result<(), ApiError> {
+        if tiles.len() > CallView::MAX_TILES {
+            let message = format!("A call_view lists at most {} tiles.", CallView::MAX_TILES);
+            return Err(ApiError::new(Status::BadRequest, ErrorCode::BadRequest, message).with_field("tiles"));
+        }
+        self.members_if_in_call(user, conn, room).await?;
+        self.sfu.ask(|reply| SfuCommand::View { room, conn, tiles, reply }).await.map_err(media_error)
     }
 
     fn roster(&self) -> MutexGuard<'_, Roster> {

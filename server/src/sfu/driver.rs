@@ -272,6 +272,9 @@ fn on_command(engine: &mut Engine<ConnId>, now: Instant, command: SfuCommand) {
         SfuCommand::SubscribeAnswer { room, conn, offer_id, sdp, reply } => {
             let _ = reply.send(engine.subscribe_answer(now, room, conn, offer_id, &sdp));
         }
+        SfuCommand::View { room, conn, tiles, reply } => {
+            let _ = reply.send(engine.set_view(now, room, conn, &tiles));
+        }
         SfuCommand::Stats { reply } => {
             let _ = reply.send(engine.stats());
         }

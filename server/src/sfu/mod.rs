@@ -22,7 +22,7 @@ pub mod tcp;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::{Arc, Mutex};
 
-use concord_common::events::PublishedTrack;
+use concord_common::events::{PublishedTrack, TileView};
 use concord_common::{RoomId, UserId};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -78,6 +78,17 @@ pub enum SfuCommand {
         offer_id: u64,
         /// The answer.
         sdp: String,
+        /// Applied, or why not.
+        reply: Reply<()>,
+    },
+    /// Which of the others' videos the connection shows (`call_view`).
+    View {
+        /// The room.
+        room: RoomId,
+        /// The connection.
+        conn: ConnId,
+        /// Its tiles.
+        tiles: Vec<TileView>,
         /// Applied, or why not.
         reply: Reply<()>,
     },
@@ -196,9 +207,9 @@ impl Sfu {
         match command {
             SfuCommand::Join { room, conn, .. } => Some(self.placement().join(*room, *conn)),
             SfuCommand::Leave { room, conn } => self.placement().leave(*room, *conn),
-            SfuCommand::Publish { room, .. } | SfuCommand::SubscribeAnswer { room, .. } => {
-                self.placement().engine_of(*room)
-            }
+            SfuCommand::Publish { room, .. }
+            | SfuCommand::SubscribeAnswer { room, .. }
+            | SfuCommand::View { room, .. } => self.placement().engine_of(*room),
             SfuCommand::Stats { .. } => Some(0),
         }
     }

@@ -227,6 +227,11 @@ async fn only_members_take_part_and_only_in_their_own_rooms_call(server: TestSer
             ErrorCode::NotInCall,
         ),
         ("bob", ClientEvent::CallLeave(events::CallLeave { room_id: room_a }), ErrorCode::NotInCall),
+        (
+            "bob",
+            ClientEvent::CallView(events::CallView { room_id: room_a, tiles: vec![] }),
+            ErrorCode::NotInCall,
+        ),
     ];
     for (i, (who, event, expected)) in attempts.into_iter().enumerate() {
         let ws = if who == "dan" { &mut dan_ws } else { &mut bob_ws };
@@ -235,6 +240,18 @@ async fn only_members_take_part_and_only_in_their_own_rooms_call(server: TestSer
     }
     // Bob joins A; Dan still cannot leave or update it for him.
     join(&mut bob_ws, "j", room_a, bob.id(), CallMedia::default()).await;
+    // Bob's view: too many tiles is refused, naming the field; a view is accepted (and tells nobody else).
+    let tile = events::TileView { user_id: ada.id(), source: events::TrackSource::Camera, hidden: true };
+    let too_many = events::CallView { room_id: room_a, tiles: vec![tile; events::CallView::MAX_TILES + 1] };
+    let answer = request(&mut bob_ws, "v1", ClientEvent::CallView(too_many)).await;
+    assert_eq!(code(&answer), ErrorCode::BadRequest);
+    assert!(
+        matches!(&answer.event, ServerEvent::Error(r) if r.error.field.as_deref() == Some("tiles")),
+        "{answer:?}"
+    );
+    let view = events::CallView { room_id: room_a, tiles: vec![tile] };
+    let answer = request(&mut bob_ws, "v2", ClientEvent::CallView(view)).await;
+    assert_eq!(answer.event, ServerEvent::CallViewAccepted(events::CallViewAccepted { room_id: room_a }));
     let answer =
         request(&mut dan_ws, "x", ClientEvent::CallLeave(events::CallLeave { room_id: room_a })).await;
     assert_eq!(code(&answer), ErrorCode::RoomNotFound);

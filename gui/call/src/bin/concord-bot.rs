@@ -13,7 +13,7 @@ use concord_call::options::{write_pattern_h264, MediaOptions, Resolution, VideoC
 use concord_call::participant::{self, Account};
 use concord_call::report::ParticipantReport;
 use concord_call::until::{self, ReceivedBoard};
-use concord_common::RoomId;
+use concord_common::{RoomId, UserId};
 use concord_media::voice::{EchoPath, VoiceSettings};
 
 /// Joins ROOM's call as EMAIL (with --participants K: K participants in this
@@ -92,6 +92,10 @@ struct Cli {
     /// microphone DELAY_MS later at GAIN_DB (e.g. 60:-6).
     #[arg(long, value_name = "DELAY_MS:GAIN_DB")]
     echo_path: Option<EchoPath>,
+    /// Hide this person's camera and screen (call_view): the server sends
+    /// none of them (repeat for several people).
+    #[arg(long, value_name = "USER_ID")]
+    hide: Vec<UserId>,
     /// Write the test pattern as H.264 to this file and exit.
     #[arg(long, value_name = "FILE.h264")]
     write_h264: Option<PathBuf>,
@@ -120,6 +124,7 @@ impl Cli {
             decode: self.decode == "all",
             audio_processing: self.audio_processing,
             echo_path: self.echo_path,
+            hide: self.hide.clone(),
         }
     }
 }
@@ -198,7 +203,7 @@ async fn run(cli: &Cli) -> Vec<ParticipantReport> {
         let media = cli.media();
         let camera = (media.video != VideoChoice::None).then_some(frames);
         let audio = media.tone_hz.is_some().then_some(until::AUDIO_FRAMES);
-        ReceivedBoard::new(participants, camera, audio)
+        ReceivedBoard::new(participants, camera, audio, media.hide)
     });
     let stdin_closed = cli.until_stdin_closes.then(stdin_closed);
     let mut tasks = Vec::new();

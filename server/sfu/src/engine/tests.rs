@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use concord_common::UserId;
 
+use concord_common::events::{TileView, TrackSource};
+
 use super::{Event, SILENCE_LIMIT};
-use crate::sim::{payload_of, World, VIDEO_PAYLOAD};
+use crate::sim::{payload_of, sent_by, World, KEYFRAME_NAL, ROOM};
 
 #[test]
 fn each_hears_the_other_in_order_and_a_silent_one_is_lost_after_seven_seconds() {
@@ -73,18 +75,71 @@ fn three_with_cameras_each_get_every_packet_of_both_others_once_in_order() {
     for (i, participant) in world.participants.iter().enumerate() {
         let received = &participant.receiving.as_ref().expect("a receiving leg").received[before[i]..];
         for other in world.participants.iter().filter(|o| o.user != participant.user) {
-            for (kind, length, per_second) in [("audio", 16, 50), ("video", VIDEO_PAYLOAD, 100)] {
+            for (kind, is_video, per_second) in [("audio", false, 50), ("video", true, 100)] {
                 // The sender's own numbering, as the payload carries it.
                 let sent: Vec<u64> = received
                     .iter()
-                    .filter(|(_, p)| p.len() == length && p[..8] == other.user.0.to_be_bytes())
-                    .map(|(_, p)| u64::from_be_bytes(p[8..16].try_into().expect("a sequence number")))
+                    .filter_map(|(_, p)| sent_by(p))
+                    .filter(|(user, _, video)| *user == other.user && *video == is_video)
+                    .map(|(_, seq, _)| seq)
                     .collect();
                 let what = format!("{i} <- {} {kind}: {sent:?}", other.user);
                 assert!(sent.windows(2).all(|w| w[1] == w[0] + 1), "each once, in order: {what}");
                 assert!(sent.len().abs_diff(per_second) <= 2, "a second's worth: {what}");
             }
         }
+    }
+    assert_eq!(world.lost(), Vec::<u64>::new());
+}
+
+/// (Bob's sequence number, Ada's own numbering, keyframe start) of each of
+/// Ada's video packets Bob received.
+fn video_from(world: &World, from: usize, to: usize) -> Vec<(u64, u64, bool)> {
+    let ada = world.participants[from].user;
+    let received = &world.participants[to].receiving.as_ref().expect("a receiving leg").received;
+    received
+        .iter()
+        .filter_map(|(seq, payload)| match sent_by(payload) {
+            Some((user, sent, true)) if user == ada => Some((*seq, sent, payload[0] == KEYFRAME_NAL)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_hidden_video_is_not_sent_and_shown_again_restarts_at_a_keyframe_without_a_hole_in_its_numbering() {
+    let mut world = World::new();
+    let (ada, bob) = (world.join(1, true), world.join(2, true));
+    world.run_for(Duration::from_secs(2));
+    let (ada_user, bob_conn) = (world.participants[ada].user, world.participants[bob].conn);
+    let before = video_from(&world, ada, bob);
+    assert!(before.len() >= 100, "Bob sees Ada: {} packets", before.len());
+
+    // Bob hides Ada's camera: none of it comes; her voice does, and Ada still sees Bob.
+    let hidden = [TileView { user_id: ada_user, source: TrackSource::Camera, hidden: true }];
+    world.engine.set_view(world.now, ROOM, bob_conn, &hidden).expect("in the call");
+    let (voice_before, bob_seen_before) = (
+        world.participants[bob].receiving.as_ref().map_or(0, |l| l.packets),
+        video_from(&world, bob, ada).len(),
+    );
+    world.run_for(Duration::from_secs(1));
+    assert_eq!(video_from(&world, ada, bob).len(), before.len(), "nothing of Ada's camera while hidden");
+    let voice = world.participants[bob].receiving.as_ref().map_or(0, |l| l.packets) - voice_before;
+    assert!(voice.abs_diff(50) <= 2, "a second of Ada's voice: {voice} packets");
+    assert!(video_from(&world, bob, ada).len() - bob_seen_before >= 98, "Ada still sees Bob");
+
+    // Shown again: Ada is asked for a keyframe, and Bob's numbering goes on from where it stopped.
+    let requests = world.participants[ada].keyframes_sent;
+    world.engine.set_view(world.now, ROOM, bob_conn, &[]).expect("in the call");
+    world.run_for(Duration::from_secs(1));
+    assert!(world.participants[ada].keyframes_sent > requests, "Ada was asked for a keyframe");
+    let after = &video_from(&world, ada, bob)[before.len()..];
+    assert!(after.len() >= 90, "a second of Ada's camera again: {} packets", after.len());
+    assert!(after[0].2, "it restarts at a keyframe: {:?}", after[0]);
+    assert_eq!(after[0].0, before[before.len() - 1].0 + 1, "no hole in Bob's numbering");
+    assert!(after[0].1 > before[before.len() - 1].1 + 90, "what Ada sent meanwhile was skipped");
+    for pair in after.windows(2) {
+        assert_eq!((pair[1].0, pair[1].1), (pair[0].0 + 1, pair[0].1 + 1), "in order, each once");
     }
     assert_eq!(world.lost(), Vec::<u64>::new());
 }
