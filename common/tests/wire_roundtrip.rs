@@ -332,4 +332,12 @@ fn call_signaling_frames_have_the_documented_shape() {
     .unwrap();
     assert!(matches!(shown, ClientEvent::CallView(v) if !v.tiles[0].hidden), "hidden may be left out");
     roundtrip(&ServerEvent::CallViewAccepted(events::CallViewAccepted { room_id: RoomId(4) }));
+    assert_eq!(
+        roundtrip(&ServerEvent::CallVideoWanted(events::CallVideoWanted {
+            room_id: RoomId(4),
+            source: events::TrackSource::Camera,
+            wanted: false
+        })),
+        json!({"type": "call_video_wanted", "room_id": "4", "source": "camera", "wanted": false})
+    );
 }

@@ -52,6 +52,8 @@ pub struct VideoSendStats {
     pub skipped: AtomicU64,
     /// Keyframes sent.
     pub keyframes: AtomicU64,
+    /// Frames not encoded while paused (nobody watched).
+    pub paused: AtomicU64,
     /// Total microseconds spent in the encoder.
     pub encode_micros: AtomicU64,
 }
@@ -69,6 +71,7 @@ pub struct VideoSender {
     stop: Arc<AtomicBool>,
     preview: Arc<Mutex<Option<Preview>>>,
     keyframe: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
     new_settings: Arc<Mutex<Option<EncoderSettings>>>,
     size: Arc<Mutex<Option<(u32, u32)>>>,
     stats: Arc<VideoSendStats>,
@@ -88,6 +91,7 @@ impl VideoSender {
         let mut encoder = VideoEncoder::new(settings)?;
         let stop = Arc::new(AtomicBool::new(false));
         let keyframe = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
         let new_settings: Arc<Mutex<Option<EncoderSettings>>> = Arc::default();
         let size = Arc::new(Mutex::new(size.map(|(w, h)| (w & !1, h & !1))));
         let stats = Arc::new(VideoSendStats::default());
@@ -136,10 +140,11 @@ impl VideoSender {
         };
 
         let encode = {
-            let (stop, stats, keyframe, new_settings, size, preview) = (
+            let (stop, stats, keyframe, paused, new_settings, size, preview) = (
                 stop.clone(),
                 stats.clone(),
                 keyframe.clone(),
+                paused.clone(),
                 new_settings.clone(),
                 size.clone(),
                 preview.clone(),
@@ -150,6 +155,7 @@ impl VideoSender {
                 let mut scaled = I420Frame::black(2, 2);
                 let mut scaler = Scaler::new();
                 let fallback = Duration::from_secs_f32(1.0 / settings.frame_rate.max(1.0));
+                let mut was_paused = false;
                 while !stop.load(Ordering::Relaxed) {
                     let captured = match slot.wait(Duration::from_millis(100)) {
                         Err(Closed) => break,
@@ -175,6 +181,17 @@ impl VideoSender {
                     };
                     if let Some(preview) = preview.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
                         preview(frame);
+                    }
+                    // Nobody watches: the self-view goes on, the encoder rests; it
+                    // starts again with a keyframe (the viewer has nothing to build on).
+                    if paused.load(Ordering::Relaxed) {
+                        stats.paused.fetch_add(1, Ordering::Relaxed);
+                        was_paused = true;
+                        continue;
+                    }
+                    if std::mem::take(&mut was_paused) {
+                        // (The next sample's duration covers the pause: RTP time follows the clock.)
+                        encoder.request_keyframe();
                     }
                     let timestamp_ms =
                         captured.captured.saturating_duration_since(started).as_millis() as u64;
@@ -218,6 +235,7 @@ impl VideoSender {
             stop,
             preview,
             keyframe,
+            paused,
             new_settings,
             size,
             stats,
@@ -228,6 +246,12 @@ impl VideoSender {
     /// Shows every frame sent to `preview` too (on the encoder thread).
     pub fn set_preview(&self, preview: Preview) {
         *self.preview.lock().unwrap_or_else(PoisonError::into_inner) = Some(preview);
+    }
+
+    /// Stops encoding (nobody watches; captured frames still reach the
+    /// preview), or starts again with a keyframe.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
     }
 
     /// The next frame will be a keyframe (a viewer sent a PLI).

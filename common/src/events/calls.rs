@@ -362,6 +362,22 @@ pub struct CallViewAccepted {
     pub room_id: RoomId,
 }
 
+/// Server → client `call_video_wanted`, to a publisher: whether anybody
+/// else shows its camera (or screen) now. While nobody does (everyone hides
+/// it, or nobody else is in the call) the client may stop encoding it — the
+/// server would send it to nobody; when it is wanted again, it resumes with a
+/// keyframe. Sent when it changes; a track starts as wanted.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallVideoWanted {
+    /// The room.
+    pub room_id: RoomId,
+    /// `camera` or `screen`.
+    pub source: TrackSource,
+    /// Somebody shows it now.
+    pub wanted: bool,
+}
+
 /// Server → client `call_speaking`, to everyone in the call: someone started
 /// or stopped speaking (from the audio level their packets carry).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

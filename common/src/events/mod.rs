@@ -13,7 +13,8 @@ pub use calls::{
     CallJoin, CallJoined, CallLeave, CallLeft, CallLeftReason, CallMedia, CallParticipant,
     CallParticipantJoined, CallParticipantLeft, CallParticipantUpdated, CallPublish, CallPublishAnswer,
     CallSpeaking, CallSubscribeAccepted, CallSubscribeAnswer, CallSubscribeOffer, CallUpdate, CallUpdated,
-    CallView, CallViewAccepted, ForwardedTrack, IceServer, PublishedTrack, TileView, TrackSource,
+    CallVideoWanted, CallView, CallViewAccepted, ForwardedTrack, IceServer, PublishedTrack, TileView,
+    TrackSource,
 };
 pub use messages::{DmRead, FriendTyping, MessageCreated, TypingTo};
 pub use rooms::{
@@ -105,6 +106,8 @@ pub enum ServerEvent {
     CallSubscribeAccepted(CallSubscribeAccepted),
     /// Answer to `call_view`.
     CallViewAccepted(CallViewAccepted),
+    /// Whether anybody else shows my camera (or screen) now.
+    CallVideoWanted(CallVideoWanted),
     /// Someone in my call started or stopped speaking.
     CallSpeaking(CallSpeaking),
     /// Answer to `heartbeat`.

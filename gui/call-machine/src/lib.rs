@@ -159,6 +159,15 @@ pub enum Action<C> {
     StopSource(TrackSource),
     /// Send silence from the live microphone (`true`), or what it hears.
     MuteMicrophone(bool),
+    /// Nobody else shows `source` (`paused`): stop encoding it, keeping the
+    /// capture (and the self-view); or somebody does again: encode it again,
+    /// starting with a keyframe.
+    PauseVideo {
+        /// The camera or screen.
+        source: TrackSource,
+        /// Stop (`true`) or start again.
+        paused: bool,
+    },
     /// Play nothing (`true`), or every remote voice.
     SetDeafened(bool),
     /// Create an offer for the publishing connection and set it as its local
@@ -237,6 +246,8 @@ pub struct CallMachine<C> {
     view: Vec<TileView>,
     /// The view the server has for this join (`None`: not joined yet).
     view_told: Option<Vec<TileView>>,
+    /// My videos nobody else shows now (`call_video_wanted`), not encoded.
+    unwanted: Vec<TrackSource>,
     deafened_told: Option<bool>,
     microphone_muted_told: Option<bool>,
     /// Nobody else was in the call when I joined.
@@ -269,6 +280,7 @@ impl<C> CallMachine<C> {
             announced: None,
             view: Vec::new(),
             view_told: None,
+            unwanted: Vec::new(),
             deafened_told: None,
             microphone_muted_told: None,
             joined_alone: false,
@@ -429,6 +441,7 @@ impl<C> CallMachine<C> {
         self.media_up = false;
         self.announced = None;
         self.view_told = None;
+        self.unwanted.clear();
         self.joined_alone = false;
         self.join_deadline = Some(now + JOIN_DEADLINE);
         // The roster hears what I want; an update follows if a source fails.
@@ -516,6 +529,16 @@ impl<C> CallMachine<C> {
                 self.offered = offer.tracks.iter().map(|t| (t.track_id.clone(), t.clone())).collect();
                 self.receiving = true;
                 self.actions.push_back(Action::AnswerOffer(offer));
+            }
+            ServerEvent::CallVideoWanted(video) if video.room_id == self.room => {
+                let source = video.source;
+                self.unwanted.retain(|s| *s != source);
+                if !video.wanted {
+                    self.unwanted.push(source);
+                }
+                if self.live(source) {
+                    self.actions.push_back(Action::PauseVideo { source, paused: !video.wanted });
+                }
             }
             ServerEvent::CallSpeaking(speaking) if speaking.room_id == self.room && speaking.speaking => {
                 self.saw_speaking(speaking.user_id);
@@ -615,6 +638,9 @@ impl<C> CallMachine<C> {
                 publisher.live.push(source);
                 if source == TrackSource::Microphone {
                     self.microphone_muted_told = None;
+                }
+                if self.unwanted.contains(&source) {
+                    self.actions.push_back(Action::PauseVideo { source, paused: true });
                 }
             }
             Err(error) => {

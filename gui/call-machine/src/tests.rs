@@ -5,7 +5,8 @@
 
 use super::*;
 use concord_common::events::{
-    CallJoined, CallLeft, CallParticipant, CallPublishAnswer, CallSpeaking, CallSubscribeOffer, TileView,
+    CallJoined, CallLeft, CallParticipant, CallPublishAnswer, CallSpeaking, CallSubscribeOffer,
+    CallVideoWanted, TileView,
 };
 
 const ROOM: RoomId = RoomId(7);
@@ -176,6 +177,9 @@ fn describe(action: &Action<u32>) -> String {
         Action::StopCapture(capture) => format!("stop capture {capture}"),
         Action::Attach { source, capture, .. } => format!("attach {} {capture}", source.as_str()),
         Action::StopSource(source) => format!("stop {}", source.as_str()),
+        Action::PauseVideo { source, paused } => {
+            format!("{} {}", if *paused { "pause" } else { "resume" }, source.as_str())
+        }
         Action::MuteMicrophone(muted) => format!("microphone {}", if *muted { "silent" } else { "sends" }),
         Action::SetDeafened(deafened) => format!("deafened {deafened}"),
         Action::CreateOffer => "create offer".to_owned(),
@@ -542,4 +546,29 @@ fn the_view_reaches_the_server_once_joined_when_it_changes_and_again_after_a_rej
     assert_eq!(call.input(hide(&[TrackSource::Screen])), Vec::<String>::new(), "rejoining: not yet");
     assert_eq!(call.server(joined(&[ANNA], &[])), ["view hiding [2-screen]", "> media muted"]);
     assert_eq!(call.input(Input::SetView(Vec::new())), ["view hiding []"], "all shown again");
+}
+
+#[test]
+fn a_video_nobody_watches_is_paused_until_somebody_does_also_when_it_starts_again() {
+    let (mut call, _) = Driver::start(media("muted+camera"));
+    call.server(joined(&[], &[]));
+    let wanted =
+        |source, wanted| ServerEvent::CallVideoWanted(CallVideoWanted { room_id: ROOM, source, wanted });
+    assert_eq!(call.server(wanted(TrackSource::Camera, false)), ["pause camera"], "alone: nobody watches");
+    assert_eq!(call.server(wanted(TrackSource::Screen, false)), Vec::<String>::new(), "no screen to pause");
+    assert_eq!(call.server(wanted(TrackSource::Camera, true)), ["resume camera"]);
+    call.server(wanted(TrackSource::Camera, false));
+    // Switched off and on while nobody watches: it starts paused.
+    call.input(Input::SetMedia(media("muted")));
+    assert_eq!(
+        call.input(Input::SetMedia(media("muted+camera"))),
+        ["open camera", "attach camera 2", "pause camera", "update muted+camera", "> media muted+camera"]
+    );
+    // A new join starts as wanted: the server tells again.
+    assert_eq!(
+        call.server(left(CallLeftReason::Disconnected)),
+        ["> rejoining", "tear down", "join muted+camera"]
+    );
+    let rejoined = call.server(joined(&[ANNA], &[]));
+    assert!(!rejoined.iter().any(|a| a.starts_with("pause")), "{rejoined:?}");
 }

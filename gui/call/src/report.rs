@@ -42,6 +42,9 @@ pub struct SentReport {
     pub screen_frames: u64,
     /// 20 ms audio frames.
     pub audio_frames: u64,
+    /// Camera and screen frames captured but not encoded: nobody else watched
+    /// (`call_video_wanted`).
+    pub video_frames_unwatched: u64,
 }
 
 /// What arrived from one remote participant.

@@ -379,6 +379,13 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
                     self.stop_source(source);
                     None
                 }
+                Action::PauseVideo { source, paused } => {
+                    if let Some(Feed::Encoder(sender)) = self.video_out(source).and_then(|o| o.feed.as_ref())
+                    {
+                        sender.set_paused(paused);
+                    }
+                    None
+                }
                 Action::MuteMicrophone(muted) => {
                     if let Some(microphone) = self.publisher.as_ref().and_then(|p| p.microphone.as_ref()) {
                         microphone.set_muted(muted);
@@ -581,6 +588,9 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             feed.stop();
             let frames = feed.sent();
             let sent = &mut self.summary.sent;
+            if let Feed::Encoder(sender) = &feed {
+                sent.video_frames_unwatched += sender.stats().paused.load(Ordering::Relaxed);
+            }
             match source {
                 TrackSource::Screen => sent.screen_frames += frames,
                 _ => sent.video_frames += frames,

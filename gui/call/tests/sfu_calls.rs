@@ -200,8 +200,9 @@ async fn two_participants_see_and_hear_each_other_through_the_sfu() {
 }
 
 /// Both bots hide the first one's video (`call_view`): the second receives
-/// none of it and still hears it; the first sees the second's. They leave
-/// once each has what it does not hide.
+/// none of it and still hears it; the first sees the second's; and the first,
+/// told nobody watches its camera (`call_video_wanted`), stops encoding it.
+/// They leave once each has what it does not hide.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hidden_video_is_not_sent_and_the_voice_still_is() {
     let db = Database::create(Backend::Sqlite).await;
@@ -220,6 +221,12 @@ async fn a_hidden_video_is_not_sent_and_the_voice_still_is() {
     assert!(voice["frames"].as_u64().unwrap_or(0) >= 50, "{voice}");
     let frames = kind(&heard, "camera").map_or(0, |camera| camera["frames"].as_u64().unwrap_or(0));
     assert_eq!(frames, 0, "the hidden camera was not sent: {heard:?}");
+    // Nobody watched the first one's camera: most of what it captured was not encoded.
+    let sent = &reports[0]["sent"];
+    let (encoded, rested) = (sent["video_frames"].as_u64(), sent["video_frames_unwatched"].as_u64());
+    assert!(rested > encoded, "{sent}");
+    let sent = &reports[1]["sent"];
+    assert!(sent["video_frames"].as_u64() >= Some(30), "the watched camera is encoded: {sent}");
     server.stop().await;
 }
 
@@ -771,7 +778,10 @@ async fn a_replayed_file_is_forwarded_and_counted_and_a_listener_joins_without_s
     }
     // The senders count their frames; the listener sends nothing and nobody receives anything from it.
     assert!(reports[0]["sent"]["video_frames"].as_u64() >= Some(60), "{:#}", reports[0]);
-    assert_eq!(reports[2]["sent"], json!({"video_frames": 0, "screen_frames": 0, "audio_frames": 0}));
+    assert_eq!(
+        reports[2]["sent"],
+        json!({"video_frames": 0, "screen_frames": 0, "audio_frames": 0, "video_frames_unwatched": 0})
+    );
     for report in &reports[..2] {
         assert!(tracks_from(report, accounts[2].id()).is_empty(), "{report:#}");
     }

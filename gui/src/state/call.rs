@@ -116,6 +116,7 @@ pub fn concerns_call(event: &NetEvent) -> bool {
                 | ServerEvent::CallSubscribeOffer(_)
                 | ServerEvent::CallSubscribeAccepted(_)
                 | ServerEvent::CallViewAccepted(_)
+                | ServerEvent::CallVideoWanted(_)
                 | ServerEvent::CallSpeaking(_)
         ),
         _ => false,

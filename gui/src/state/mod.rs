@@ -328,7 +328,8 @@ impl AppState {
             | ServerEvent::CallPublishAnswer(_)
             | ServerEvent::CallSubscribeOffer(_)
             | ServerEvent::CallSubscribeAccepted(_)
-            | ServerEvent::CallViewAccepted(_) => {}
+            | ServerEvent::CallViewAccepted(_)
+            | ServerEvent::CallVideoWanted(_) => {}
             ServerEvent::Error(events::Refused { error }) => self.notice = Some(error.message),
             ServerEvent::HeartbeatAck => {}
         }

@@ -437,6 +437,21 @@ impl Session {
                     }
                     None
                 }
+                Action::PauseVideo { source, paused } => {
+                    let sender = self
+                        .publisher
+                        .as_mut()
+                        .and_then(|p| p.outgoing(source).as_ref().map(Outgoing::sender));
+                    if let Some(sender) = sender {
+                        if let Err(error) = set_encoding_active(&sender, !paused).await {
+                            let doing = if paused { "pause" } else { "resume" };
+                            let problem =
+                                format!("concord call: could not {doing} the {}: {error}", source.as_str());
+                            web_sys::console::warn_1(&problem.into());
+                        }
+                    }
+                    None
+                }
                 Action::MuteMicrophone(muted) => {
                     self.microphone_muted = muted;
                     self.enable_microphone();
@@ -886,6 +901,26 @@ fn object(fields: &[(&str, bool)]) -> JsValue {
         let _ = js_sys::Reflect::set(&object, &(*name).into(), &(*value).into());
     }
     object.into()
+}
+
+/// Starts or stops the browser's encoder for `sender` (each of its
+/// `encodings`' `active`), keeping the capture and the self-view.
+async fn set_encoding_active(sender: &RtcRtpSender, active: bool) -> Result<(), String> {
+    let method = |name: &str| -> Result<js_sys::Function, String> {
+        let found = js_sys::Reflect::get(sender, &name.into()).map_err(js_error)?;
+        found.dyn_into().map_err(|_| format!("this browser has no RTCRtpSender.{name}"))
+    };
+    let parameters = method("getParameters")?.call0(sender).map_err(js_error)?;
+    let encodings = js_sys::Reflect::get(&parameters, &"encodings".into()).map_err(js_error)?;
+    for encoding in js_sys::Array::from(&encodings).iter() {
+        js_sys::Reflect::set(&encoding, &"active".into(), &active.into()).map_err(js_error)?;
+    }
+    let promise: js_sys::Promise = method("setParameters")?
+        .call1(sender, &parameters)
+        .map_err(js_error)?
+        .dyn_into()
+        .map_err(js_error)?;
+    JsFuture::from(promise).await.map(|_| ()).map_err(js_error)
 }
 
 /// Sets the server's offer or answer as the remote description.

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use concord_common::events::{ForwardedTrack, PublishedTrack, TileView};
+use concord_common::events::{ForwardedTrack, PublishedTrack, TileView, TrackSource};
 use concord_common::media::Leg;
 use concord_common::{RoomId, UserId};
 use str0m::change::SdpOffer;
@@ -85,6 +85,19 @@ pub enum Event<C> {
         user: UserId,
         /// Started or stopped.
         speaking: bool,
+    },
+    /// Whether anybody else shows `conn`'s `source` video changed: a video
+    /// nobody watches (everyone hides it, or nobody else is in the call)
+    /// need not be encoded (`call_video_wanted`).
+    VideoWanted {
+        /// The room.
+        room: RoomId,
+        /// The publisher's connection.
+        conn: C,
+        /// Its camera or screen.
+        source: TrackSource,
+        /// Somebody shows it now.
+        wanted: bool,
     },
     /// Nothing arrived from `conn`'s connections for [`SILENCE_LIMIT`], or
     /// they failed: the engine dropped it; take it out of the call.
@@ -312,6 +325,7 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
                 shown_again.push(*ssrc);
             }
         }
+        self.tell_who_is_watched(room);
         shown_again.sort_unstable();
         for ssrc in shown_again {
             if self.rooms.get_mut(&room).is_some_and(|m| m.router.request_keyframe(now, ssrc)) {
@@ -319,6 +333,31 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
             }
         }
         Ok(())
+    }
+
+    /// Tells each publisher in `room` whose video became watched (someone
+    /// else has it forwarded and does not hide it) or unwatched.
+    fn tell_who_is_watched(&mut self, room: RoomId) {
+        let Some(media) = self.rooms.get_mut(&room) else { return };
+        let mut changes = Vec::new();
+        for (conn, member) in &media.members {
+            for track in member.published.iter().filter(|t| t.kind == Kind::Video) {
+                let watched = media.members.iter().any(|(other, viewer)| {
+                    other != conn
+                        && viewer.downtracks.get(&track.ssrc).is_some_and(|d| !viewer.hides(&d.info))
+                });
+                if watched != track.watched {
+                    changes.push((*conn, track.ssrc, track.source, watched));
+                }
+            }
+        }
+        for (conn, ssrc, source, wanted) in changes {
+            let member = media.members.get_mut(&conn);
+            if let Some(track) = member.and_then(|m| m.published.iter_mut().find(|t| t.ssrc == ssrc)) {
+                track.watched = wanted;
+            }
+            self.events.push_back(Event::VideoWanted { room, conn, source, wanted });
+        }
     }
 
     /// How much the engine holds.
@@ -577,7 +616,7 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         let room_media = self.rooms.get_mut(&room)?;
         let member = room_media.members.get_mut(&owner)?;
         let source = source_of(&member.declared, &member.published, &track_id, kind);
-        member.published.push(Receiver { ssrc, mid, kind, source });
+        member.published.push(Receiver { ssrc, mid, kind, source, watched: true });
         room_media.router.publish(member.pid, ssrc, kind);
         tracing::debug!(ssrc, ?kind, ?source, "published");
         let subscribers: Vec<C> = room_media.members.keys().copied().filter(|c| *c != owner).collect();
@@ -655,6 +694,7 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
     /// Sends a new offer to every member of `room` whose tracks changed and
     /// who is not still answering the previous one.
     fn renegotiate(&mut self, now: Instant, room: RoomId) {
+        self.tell_who_is_watched(room);
         let Some(media) = self.rooms.get_mut(&room) else { return };
         let mut offered = Vec::new();
         for (conn, member) in &mut media.members {

@@ -20,6 +20,9 @@ pub struct Receiver {
     pub kind: Kind,
     /// Microphone, camera or screen.
     pub source: TrackSource,
+    /// Someone else shows it (a video: its publisher was last told so; it
+    /// starts encoding as if watched).
+    pub watched: bool,
 }
 
 /// What a new track of `kind` with `track_id` carries: as the publisher
@@ -46,7 +49,13 @@ mod tests {
     use super::*;
 
     fn camera() -> Receiver {
-        Receiver { ssrc: 1, mid: Mid::from("1"), kind: Kind::Video, source: TrackSource::Camera }
+        Receiver {
+            ssrc: 1,
+            mid: Mid::from("1"),
+            kind: Kind::Video,
+            source: TrackSource::Camera,
+            watched: true,
+        }
     }
 
     #[test]

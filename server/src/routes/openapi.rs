@@ -10,10 +10,10 @@ use concord_common::events::{
     CallJoin, CallJoined, CallLeave, CallLeft, CallLeftReason, CallMedia, CallParticipant,
     CallParticipantJoined, CallParticipantLeft, CallParticipantUpdated, CallPublish, CallPublishAnswer,
     CallSpeaking, CallSubscribeAccepted, CallSubscribeAnswer, CallSubscribeOffer, CallUpdate, CallUpdated,
-    CallView, CallViewAccepted, DmRead, ForwardedTrack, FriendAdded, FriendRemoved, FriendTyping, IceServer,
-    Identify, InviteCreated, InviteRemoved, InviteRemovedReason, MessageCreated, Presence, PublishedTrack,
-    Ready, Refused, RoomAdded, RoomMemberAdded, RoomMemberRemoved, RoomMessageCreated, RoomRemoved,
-    RoomRemovedReason, RoomRenamed, TileView, TrackSource, TypingTo,
+    CallVideoWanted, CallView, CallViewAccepted, DmRead, ForwardedTrack, FriendAdded, FriendRemoved,
+    FriendTyping, IceServer, Identify, InviteCreated, InviteRemoved, InviteRemovedReason, MessageCreated,
+    Presence, PublishedTrack, Ready, Refused, RoomAdded, RoomMemberAdded, RoomMemberRemoved,
+    RoomMessageCreated, RoomRemoved, RoomRemovedReason, RoomRenamed, TileView, TrackSource, TypingTo,
 };
 use concord_common::{
     ClientEvent, ClientFrame, ErrorCode, ErrorResponse, PublicUser, ServerEvent, ServerFrame,
@@ -47,7 +47,7 @@ use super::{auth, dms, friends, health, invites, rooms, users};
         CallLeave, CallUpdate, CallJoined, IceServer, CallUpdated, CallLeft, CallLeftReason, CallParticipantJoined,
         CallParticipantUpdated, CallParticipantLeft, TrackSource, PublishedTrack, ForwardedTrack, CallPublish,
         CallPublishAnswer, CallSubscribeOffer, CallSubscribeAnswer, CallSubscribeAccepted, CallSpeaking,
-        CallView, TileView, CallViewAccepted,
+        CallView, TileView, CallViewAccepted, CallVideoWanted,
     )),
     modifiers(&BearerAuth),
     security(("bearerAuth" = [])),

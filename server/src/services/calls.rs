@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use concord_common::events::{
     self, CallJoined, CallLeftReason, CallMedia, CallParticipant, CallParticipantJoined, CallParticipantLeft,
-    CallParticipantUpdated, CallSpeaking, CallSubscribeOffer, CallView, PublishedTrack, TileView,
+    CallParticipantUpdated, CallSpeaking, CallSubscribeOffer, CallVideoWanted, CallView, PublishedTrack,
+    TileView,
 };
 use concord_common::{ErrorCode, RoomId, ServerEvent, ServerFrame, UserId};
 use rocket::http::Status;
@@ -125,6 +126,11 @@ impl Calls {
                 let ice_servers = self.relay_credentials(user);
                 let offer = CallSubscribeOffer { room_id: room, offer_id, sdp, tracks, ice_servers };
                 let frame = ServerFrame { request_id: None, event: ServerEvent::CallSubscribeOffer(offer) };
+                self.hub.send_to(conn, &frame);
+            }
+            SfuEvent::VideoWanted { room, conn, source, wanted } => {
+                let wanted = CallVideoWanted { room_id: room, source, wanted };
+                let frame = ServerFrame { request_id: None, event: ServerEvent::CallVideoWanted(wanted) };
                 self.hub.send_to(conn, &frame);
             }
             SfuEvent::Speaking { room, user, speaking } => {

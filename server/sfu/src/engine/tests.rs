@@ -143,3 +143,42 @@ fn a_hidden_video_is_not_sent_and_shown_again_restarts_at_a_keyframe_without_a_h
     }
     assert_eq!(world.lost(), Vec::<u64>::new());
 }
+
+/// The `VideoWanted` events so far: (publisher's connection, source, wanted).
+fn video_wanted(world: &World) -> Vec<(u64, TrackSource, bool)> {
+    world
+        .emitted
+        .iter()
+        .filter_map(|e| match e {
+            Event::VideoWanted { conn, source, wanted, .. } => Some((*conn, *source, *wanted)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_publisher_hears_when_nobody_shows_its_video_and_when_somebody_does_again() {
+    let mut world = World::new();
+    let ada = world.join(1, true);
+    world.run_for(Duration::from_secs(1));
+    let ada_conn = world.participants[ada].conn;
+    let camera = |wanted| (ada_conn, TrackSource::Camera, wanted);
+    assert_eq!(video_wanted(&world), [camera(false)], "alone: nobody to show it to");
+
+    let bob = world.join(2, false);
+    world.run_for(Duration::from_secs(1));
+    assert_eq!(video_wanted(&world), [camera(false), camera(true)], "Bob receives it");
+
+    let bob_conn = world.participants[bob].conn;
+    let hidden =
+        [TileView { user_id: world.participants[ada].user, source: TrackSource::Camera, hidden: true }];
+    world.engine.set_view(world.now, ROOM, bob_conn, &hidden).expect("in the call");
+    world.run_for(Duration::from_millis(100));
+    assert_eq!(video_wanted(&world)[2..], [camera(false)], "Bob hides it");
+    world.engine.set_view(world.now, ROOM, bob_conn, &[]).expect("in the call");
+    world.run_for(Duration::from_millis(100));
+    assert_eq!(video_wanted(&world)[3..], [camera(true)], "Bob shows it again");
+    world.engine.leave(world.now, ROOM, bob_conn);
+    world.run_for(Duration::from_millis(100));
+    assert_eq!(video_wanted(&world)[4..], [camera(false)], "Bob left");
+}
