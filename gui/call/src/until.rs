@@ -1,7 +1,8 @@
 //! Ending a bot process's call once what it waits for has arrived
 //! (`concord-bot --until-received N`): every participant of the process has
 //! received N frames of each other one's camera (unless it hides it) and a
-//! second of its microphone, and (when they send sound) has been told that each of them,
+//! second of its microphone — the others in the process, and those named
+//! with `--from` in other processes — and (when they send sound) has been told that each of them,
 //! itself included, speaks. A test then ends when its condition holds, however slow the
 //! machine, instead of after a fixed stay (`--seconds` stays the deadline).
 
@@ -12,6 +13,13 @@ use concord_common::events::TrackSource;
 use concord_common::UserId;
 
 use crate::receive::TrackProgress;
+
+/// The line a bot process writes to standard error once its participants
+/// have what they wait for: with `--until-stdin-closes` they stay, and a
+/// script that runs several processes closes each one's standard input once
+/// every one has said so (the first satisfied would otherwise leave and
+/// starve the others).
+pub const RECEIVED_LINE: &str = "concord-bot: received what it waits for";
 
 /// A second of 20 ms audio packets: enough for the tone to be read back.
 pub const AUDIO_FRAMES: u64 = 50;
@@ -28,6 +36,8 @@ pub struct ReceivedBoard {
     audio_frames: Option<u64>,
     /// Whose videos the participants hide (none of them is wanted).
     hidden: Vec<UserId>,
+    /// Participants of other processes whose camera and microphone are wanted too.
+    from: Vec<UserId>,
     state: Mutex<Board>,
 }
 
@@ -44,14 +54,17 @@ struct Board {
 impl ReceivedBoard {
     /// A board for `participants` in one process, each wanting
     /// `camera_frames` of every other's camera and `audio_frames` of its
-    /// microphone (None where the others send none); `hidden`'s cameras are not wanted.
+    /// microphone (None where the others send none), and the same of each
+    /// of `from` (participants of other processes); `hidden`'s cameras are
+    /// not wanted.
     pub fn new(
         participants: usize,
         camera_frames: Option<u64>,
         audio_frames: Option<u64>,
         hidden: Vec<UserId>,
+        from: Vec<UserId>,
     ) -> Arc<Self> {
-        Arc::new(Self { participants, camera_frames, audio_frames, hidden, state: Mutex::default() })
+        Arc::new(Self { participants, camera_frames, audio_frames, hidden, from, state: Mutex::default() })
     }
 
     /// `user` is one of the process's participants.
@@ -90,8 +103,14 @@ impl ReceivedBoard {
         let heard_speak = |receiver: UserId, speaker: UserId| {
             self.audio_frames.is_none() || state.spoke.contains(&(receiver, speaker))
         };
+        let senders: Vec<UserId> = state
+            .members
+            .iter()
+            .chain(self.from.iter().filter(|u| !state.members.contains(u)))
+            .copied()
+            .collect();
         state.members.iter().all(|&receiver| {
-            state.members.iter().all(|&sender| {
+            senders.iter().all(|&sender| {
                 heard_speak(receiver, sender)
                     && (sender == receiver
                         || has(

@@ -11,6 +11,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use concord_call::until::RECEIVED_LINE;
 use concord_common::events::{CallLeftReason, CallParticipantLeft, CallSpeaking};
 use concord_common::{ErrorCode, RoomId, ServerEvent, UserId};
 use concord_testkit::db::{Backend, Database};
@@ -48,6 +49,72 @@ fn spawn_bot_in(
     seconds: &str,
     extra: &[&str],
 ) -> Child {
+    bot_command(network, base, room, email, participants, seconds, extra).spawn().expect("the bot starts")
+}
+
+/// [`spawn_bot_in`] for [`once_all_received`]: its standard error is read
+/// (and passed on) for [`RECEIVED_LINE`].
+fn spawn_waiting_bot_in(
+    network: Option<&TestNetwork>,
+    base: &str,
+    room: RoomId,
+    email: &str,
+    seconds: &str,
+    extra: &[&str],
+) -> Child {
+    let mut command = bot_command(network, base, room, email, 1, seconds, extra);
+    command.stderr(Stdio::piped()).spawn().expect("the bot starts")
+}
+
+/// Bot processes that wait for each other (`--until-received N --from …
+/// --until-stdin-closes`, one participant each): once every one has said it
+/// has what it waits for ([`RECEIVED_LINE`]), all are told to leave (their
+/// standard input closed) — none leaves while another still waits for it.
+/// Their reports, in order; a process that never gets there ends at its
+/// `--seconds`, and its report says why.
+async fn once_all_received(mut children: Vec<Child>) -> Vec<(Vec<Value>, bool)> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut said = Vec::new();
+    for child in &mut children {
+        let stderr = child.stderr.take().expect("standard error piped");
+        let (received, said_it) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            let mut received = Some(received);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line == RECEIVED_LINE {
+                    if let Some(received) = received.take() {
+                        let _ = received.send(());
+                    }
+                }
+                eprintln!("{line}");
+            }
+        });
+        said.push(said_it);
+    }
+    for said_it in said {
+        let _ = tokio::time::timeout(BOT_DEADLINE, said_it).await;
+    }
+    for child in &mut children {
+        drop(child.stdin.take());
+    }
+    let mut reports = Vec::new();
+    for child in children {
+        reports.push(reports_of(child, 1).await);
+    }
+    reports
+}
+
+/// The bot's command line (standard input and output piped, standard error passed on).
+fn bot_command(
+    network: Option<&TestNetwork>,
+    base: &str,
+    room: RoomId,
+    email: &str,
+    participants: usize,
+    seconds: &str,
+    extra: &[&str],
+) -> tokio::process::Command {
     let bot = env!("CARGO_BIN_EXE_concord-bot");
     let mut command = match network {
         Some(network) => network.command(bot),
@@ -69,7 +136,7 @@ fn spawn_bot_in(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
-    command.spawn().expect("the bot starts")
+    command
 }
 
 /// Waits for a bot; returns each participant's report and whether it exited 0.
@@ -1142,8 +1209,9 @@ async fn six_participants_behind_one_address_all_call_over_tcp() {
     server.stop().await;
 }
 
-/// A bot on the open network and one inside `network` call each other for
-/// 10 s: each hears the other's tone and sees its stamps, the open one's
+/// A bot on the open network and one inside `network` call each other until
+/// each has 15 frames and a second of sound from the other (60 s only the
+/// deadline): each hears the other's tone and sees its stamps, the open one's
 /// connections are on UDP and the fenced one's on `fenced_transport`.
 async fn an_open_and_a_fenced_bot_call(
     server: &TestServer,
@@ -1153,14 +1221,29 @@ async fn an_open_and_a_fenced_bot_call(
 ) {
     let base = base_from_inside(server, network);
     let (room, accounts) = server.room_of(tag, 2).await;
+    let (open_id, fenced_id) = (accounts[0].id().to_string(), accounts[1].id().to_string());
+    let waiting = ["--resolution", "320x180", "--until-received", "15", "--until-stdin-closes", "--from"];
+    let open_options = [&waiting[..], &[fenced_id.as_str()]].concat();
     let open =
-        spawn_bot(server, room, &format!("{tag}+1@example.com"), 1, "10", &["--resolution", "320x180"]);
-    let fenced_options = ["--resolution", "320x180", "--tone-hz", "550"];
-    let fenced =
-        spawn_bot_in(Some(network), &base, room, &format!("{tag}+2@example.com"), 1, "10", &fenced_options);
-    let ((open, open_ok), (fenced, fenced_ok)) = tokio::join!(reports_of(open, 1), reports_of(fenced, 1));
-    let reports = [open[0].clone(), fenced[0].clone()];
-    assert!(open_ok && fenced_ok, "{reports:#?}");
+        spawn_waiting_bot_in(None, &server.base, room, &format!("{tag}+1@example.com"), "60", &open_options);
+    let fenced_options = [&waiting[..], &[open_id.as_str(), "--tone-hz", "550"]].concat();
+    let fenced = spawn_waiting_bot_in(
+        Some(network),
+        &base,
+        room,
+        &format!("{tag}+2@example.com"),
+        "60",
+        &fenced_options,
+    );
+    let done = once_all_received(vec![open, fenced]).await;
+    let reports = [done[0].0[0].clone(), done[1].0[0].clone()];
+    assert!(done.iter().all(|(_, ok)| *ok), "{reports:#?}");
+    // Neither left before it had what it waited for from the other process (`--from`).
+    for (i, report) in reports.iter().enumerate() {
+        let camera = tracks_from(report, accounts[1 - i].id()).into_iter().find(|t| t["kind"] == "camera");
+        let frames = camera.as_ref().and_then(|c| c["frames"].as_u64());
+        assert!(frames >= Some(15), "{i} ← {}: {camera:?}", 1 - i);
+    }
     let fenced_expected = json!({"publish": fenced_transport, "receive": fenced_transport});
     assert_eq!(reports[1]["transport"], fenced_expected, "{:#}", reports[1]);
     assert_eq!(reports[0]["transport"], json!({"publish": "udp", "receive": "udp"}), "{:#}", reports[0]);

@@ -51,6 +51,10 @@ struct Cli {
     /// frames of every other one's camera and a second of its microphone.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     until_received: Option<u64>,
+    /// With --until-received: also wait for these participants of other
+    /// processes (their camera and microphone, as from the process's own).
+    #[arg(long, value_name = "USER_ID", requires = "until_received")]
+    from: Vec<UserId>,
     /// Leave as soon as standard input closes (a script that drives the
     /// bot ends the call when it has seen what it waited for); with
     /// --until-received, once both hold.
@@ -203,8 +207,15 @@ async fn run(cli: &Cli) -> Vec<ParticipantReport> {
         let media = cli.media();
         let camera = (media.video != VideoChoice::None).then_some(frames);
         let audio = media.tone_hz.is_some().then_some(until::AUDIO_FRAMES);
-        ReceivedBoard::new(participants, camera, audio, media.hide)
+        ReceivedBoard::new(participants, camera, audio, media.hide, cli.from.clone())
     });
+    if let Some(board) = &board {
+        let board = Arc::clone(board);
+        tokio::spawn(async move {
+            board.wait().await;
+            eprintln!("{}", until::RECEIVED_LINE);
+        });
+    }
     let stdin_closed = cli.until_stdin_closes.then(stdin_closed);
     let mut tasks = Vec::new();
     for i in 1..=participants {
