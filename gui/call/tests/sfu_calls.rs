@@ -68,21 +68,40 @@ fn spawn_waiting_bot_in(
 
 /// Bot processes that wait for each other (`--until-received N --from …
 /// --until-stdin-closes`, one participant each): once every one has said it
-/// has what it waits for ([`RECEIVED_LINE`]), all are told to leave (their
-/// standard input closed) — none leaves while another still waits for it.
-/// Their reports, in order; a process that never gets there ends at its
-/// `--seconds`, and its report says why.
+/// has what it waits for, all leave ([`once_all_said`]). Their reports, in
+/// order; a process that never gets there ends at its `--seconds`, and its
+/// report says why.
 async fn once_all_received(mut children: Vec<Child>) -> Vec<(Vec<Value>, bool)> {
+    let lines = vec![RECEIVED_LINE; children.len()];
+    once_all_said(&mut children, &lines).await;
+    let mut reports = Vec::new();
+    for child in children {
+        reports.push(reports_of(child, 1).await);
+    }
+    reports
+}
+
+/// What `call_with_aiortc.py` says on standard error once it has what it
+/// waits for (with `CONCORD_UNTIL_STDIN_CLOSES=1`).
+const AIORTC_RECEIVED_LINE: &str = "aiortc: received what it waits for";
+
+/// Clients that stay until their standard input closes: once each has
+/// written its `lines[i]` on standard error (which is read and passed on),
+/// every one's standard input is closed — none leaves while another still
+/// waits for it. One that exits first, or never says it within
+/// [`BOT_DEADLINE`], is not waited for.
+async fn once_all_said(children: &mut [Child], lines: &[&'static str]) {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let mut said = Vec::new();
-    for child in &mut children {
+    for (child, wanted) in children.iter_mut().zip(lines) {
         let stderr = child.stderr.take().expect("standard error piped");
         let (received, said_it) = tokio::sync::oneshot::channel();
+        let wanted = *wanted;
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             let mut received = Some(received);
             while let Ok(Some(line)) = lines.next_line().await {
-                if line == RECEIVED_LINE {
+                if line == wanted {
                     if let Some(received) = received.take() {
                         let _ = received.send(());
                     }
@@ -95,14 +114,9 @@ async fn once_all_received(mut children: Vec<Child>) -> Vec<(Vec<Value>, bool)> 
     for said_it in said {
         let _ = tokio::time::timeout(BOT_DEADLINE, said_it).await;
     }
-    for child in &mut children {
+    for child in children.iter_mut() {
         drop(child.stdin.take());
     }
-    let mut reports = Vec::new();
-    for child in children {
-        reports.push(reports_of(child, 1).await);
-    }
-    reports
 }
 
 /// The bot's command line (standard input and output piped, standard error passed on).
@@ -630,6 +644,7 @@ fn assert_aiortc_received(aiortc: &Value, user: UserId, hz: f64) {
 /// aiortc (`server/tests/clients/call_with_aiortc.py`, with `relay`: through
 /// the relays `call_joined` hands out, and nothing else) and a bot in a
 /// fresh room of two: each decodes the other's video and hears its tone.
+/// Both stay until both have what they wait for (60 s only the deadline).
 /// Returns aiortc's report.
 async fn aiortc_calls_a_bot(server: &TestServer, tag: &str, relay: bool) -> Value {
     let mode = if relay { "relay" } else { "direct" };
@@ -646,10 +661,29 @@ async fn aiortc_calls_a_bot_from(
     base: &str,
 ) -> Value {
     let (room, accounts) = server.room_of(tag, 2).await;
-    let bot = spawn_bot(server, room, &format!("{tag}+1@example.com"), 1, "12", &["--resolution", "320x180"]);
-    let (email, script_mode) = (format!("{tag}+2@example.com"), [mode]);
-    let (aiortc, (reports, bot_ok)) =
-        tokio::join!(run_aiortc(netns, base, &email, room, "10", &script_mode), reports_of(bot, 1));
+    let aiortc_id = accounts[1].id().to_string();
+    let options =
+        ["--resolution", "320x180", "--until-received", "30", "--until-stdin-closes", "--from", &aiortc_id];
+    let bot = spawn_waiting_bot_in(None, &server.base, room, &format!("{tag}+1@example.com"), "60", &options);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../server/tests/clients/call_with_aiortc.py");
+    let python = python3_in(netns)
+        .args([script, base, &format!("{tag}+2@example.com"), PASSWORD, &room.to_string(), "60", mode, "1"])
+        .env("CONCORD_UNTIL_STDIN_CLOSES", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    let mut clients = [bot, python];
+    once_all_said(&mut clients, &[RECEIVED_LINE, AIORTC_RECEIVED_LINE]).await;
+    let [bot, python] = clients;
+    let (output, (reports, bot_ok)) = tokio::join!(python.wait_with_output(), reports_of(bot, 1));
+    let python = output.expect("python3 ran");
+    let aiortc: Value = serde_json::from_slice(&python.stdout).unwrap_or_else(|e| {
+        panic!("aiortc's report is JSON ({e}): {}", String::from_utf8_lossy(&python.stdout))
+    });
+    assert!(python.status.success(), "{aiortc:#}");
     assert!(bot_ok, "{reports:#?}");
 
     // What the bot got from aiortc: its picture (no stamps: only counted) and its 1000 Hz tone.

@@ -10,7 +10,10 @@ out (ICE transport policy "relay"); with `turn`, those relays beside the
 SFU's own address (policy "all": the relay where the direct way is blocked).
 With PUBLISHERS, it leaves as soon as that many others' cameras gave it
 WANTED_FRAMES frames each and their microphones a readable tone (SECONDS is
-then the most it stays).
+then the most it stays). With PUBLISHERS and the environment variable
+CONCORD_UNTIL_STDIN_CLOSES=1 it says RECEIVED_LINE on standard error at that
+point instead, and stays in the call until its standard input closes (a test
+running several clients closes each once all have said it).
 Exit 0 when it joined and its offer/answer exchanges all succeeded.
 """
 
@@ -18,8 +21,10 @@ import asyncio
 import fractions
 import json
 import math
+import os
 import struct
 import sys
+import threading
 import time
 
 import requests
@@ -39,6 +44,8 @@ BASE, EMAIL, PASSWORD, ROOM, SECONDS = sys.argv[1].rstrip("/"), sys.argv[2], sys
 MODE = sys.argv[6] if len(sys.argv) > 6 else "direct"
 PUBLISHERS = int(sys.argv[7]) if len(sys.argv) > 7 else None
 WANTED_FRAMES = 30
+UNTIL_STDIN_CLOSES = os.environ.get("CONCORD_UNTIL_STDIN_CLOSES") == "1"
+RECEIVED_LINE = "aiortc: received what it waits for"
 WS = BASE.replace("http://", "ws://", 1) + "/api/ws"
 TONE_HZ = 1000.0
 
@@ -197,8 +204,31 @@ async def main():
             ]
             return len(done) >= PUBLISHERS
 
+        # Standard input's end, watched by a daemon thread (it never holds up the exit).
+        stdin_closed = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def watch_stdin():
+            sys.stdin.read()
+            loop.call_soon_threadsafe(stdin_closed.set)
+
+        if UNTIL_STDIN_CLOSES:
+            threading.Thread(target=watch_stdin, daemon=True).start()
+        said = False
+
+        def done():
+            nonlocal said
+            if not received_enough():
+                return False
+            if not UNTIL_STDIN_CLOSES:
+                return True
+            if not said:
+                said = True
+                print(RECEIVED_LINE, file=sys.stderr, flush=True)
+            return stdin_closed.is_set()
+
         deadline = time.monotonic() + SECONDS
-        while time.monotonic() < deadline and not received_enough():
+        while time.monotonic() < deadline and not done():
             try:
                 frame = await asyncio.wait_for(frames.get(), min(0.2, max(0.01, deadline - time.monotonic())))
             except asyncio.TimeoutError:
