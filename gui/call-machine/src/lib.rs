@@ -242,12 +242,23 @@ pub struct CallMachine<C> {
     not_picked: Vec<TrackSource>,
     /// What the roster was last told.
     announced: Option<CallMedia>,
+    /// What the latest `call_join` told the roster.
+    joined_with: CallMedia,
     /// How the others' videos are shown.
     view: Vec<TileView>,
     /// The view the server has for this join (`None`: not joined yet).
     view_told: Option<Vec<TileView>>,
     /// My videos nobody else shows now (`call_video_wanted`), not encoded.
     unwanted: Vec<TrackSource>,
+    /// A `call_view` awaits its `call_view_accepted`: the next waits for it
+    /// (requests are handled side by side: two in flight could swap).
+    view_in_flight: bool,
+    /// `call_join` for this attempt was answered (`call_joined`): sources
+    /// open and offers go only from then on.
+    joined: bool,
+    /// `call_leave`s sent before joining again (a failed connection),
+    /// whose `call_left` answers are not about this join.
+    leaves_pending: u32,
     deafened_told: Option<bool>,
     microphone_muted_told: Option<bool>,
     /// Nobody else was in the call when I joined.
@@ -278,9 +289,13 @@ impl<C> CallMachine<C> {
             round: 0,
             not_picked: Vec::new(),
             announced: None,
+            joined_with: want,
             view: Vec::new(),
             view_told: None,
             unwanted: Vec::new(),
+            view_in_flight: false,
+            joined: false,
+            leaves_pending: 0,
             deafened_told: None,
             microphone_muted_told: None,
             joined_alone: false,
@@ -441,11 +456,14 @@ impl<C> CallMachine<C> {
         self.media_up = false;
         self.announced = None;
         self.view_told = None;
+        self.view_in_flight = false;
+        self.joined = false;
         self.unwanted.clear();
         self.joined_alone = false;
         self.join_deadline = Some(now + JOIN_DEADLINE);
         // The roster hears what I want; an update follows if a source fails.
         let media = self.want;
+        self.joined_with = media;
         self.signal(CallRequest::Join(events::CallJoin { room_id: self.room, media }));
     }
 
@@ -514,6 +532,7 @@ impl<C> CallMachine<C> {
                 // The relays (fresh credentials) the publishing connection may take.
                 self.ice_servers = joined.ice_servers;
                 self.joined_alone = joined.participants.len() <= 1;
+                self.joined = true;
                 // A new join starts with every video shown.
                 self.view_told = Some(Vec::new());
                 self.tell_view();
@@ -524,6 +543,10 @@ impl<C> CallMachine<C> {
                 if answer.room_id == self.room && self.publisher.is_some() =>
             {
                 self.actions.push_back(Action::ApplyAnswer(answer.sdp));
+            }
+            ServerEvent::CallViewAccepted(accepted) if accepted.room_id == self.room => {
+                self.view_in_flight = false;
+                self.tell_view();
             }
             ServerEvent::CallSubscribeOffer(offer) if offer.room_id == self.room => {
                 self.offered = offer.tracks.iter().map(|t| (t.track_id.clone(), t.clone())).collect();
@@ -544,6 +567,8 @@ impl<C> CallMachine<C> {
                 self.saw_speaking(speaking.user_id);
             }
             ServerEvent::CallLeft(left) if left.room_id == self.room => match left.reason {
+                // The answer to the leave before a rejoin: not about this join.
+                CallLeftReason::Left if self.leaves_pending > 0 => self.leaves_pending -= 1,
                 CallLeftReason::Left => self.in_call = false,
                 // My media went silent on the server's side: join again.
                 CallLeftReason::Disconnected => self.rejoin(now),
@@ -563,15 +588,19 @@ impl<C> CallMachine<C> {
             ConnectionState::Failed if self.in_call => {
                 self.problem(format!("the {} connection failed; rejoining", leg.as_str()));
                 self.signal(CallRequest::Leave(events::CallLeave { room_id: self.room }));
+                self.leaves_pending += 1;
                 self.rejoin(now);
             }
             _ => {}
         }
     }
 
-    /// Tells the server how the videos are shown, once joined and when it changed.
+    /// Tells the server how the videos are shown, once joined and when it
+    /// changed, one `call_view` at a time.
     fn tell_view(&mut self) {
-        if self.in_call && self.view_told.as_ref().is_some_and(|told| *told != self.view) {
+        let changed = self.view_told.as_ref().is_some_and(|told| *told != self.view);
+        if self.in_call && changed && !self.view_in_flight {
+            self.view_in_flight = true;
             self.view_told = Some(self.view.clone());
             let view = events::CallView { room_id: self.room, tiles: self.view.clone() };
             self.signal(CallRequest::View(view));
@@ -680,7 +709,9 @@ impl<C> CallMachine<C> {
     /// was added, and tells the roster what is really on.
     fn apply_want(&mut self) {
         self.set_deafened();
-        if !self.in_call {
+        // Sources open and offers go once the join is answered (a publish
+        // before it may be refused with not_in_call).
+        if !self.in_call || !self.joined {
             return;
         }
         let muted = self.want.muted || self.want.deafened;
@@ -737,7 +768,7 @@ impl<C> CallMachine<C> {
         };
         // A source still opening counts as the roster was last told (at
         // first: as the join asked), not as off for the moment it takes.
-        let told = self.announced.unwrap_or(self.want);
+        let told = self.announced.unwrap_or(self.joined_with);
         for source in self.opening.keys() {
             match source {
                 TrackSource::Microphone => effective.muted = told.muted,
@@ -745,7 +776,7 @@ impl<C> CallMachine<C> {
                 TrackSource::Screen => effective.screen = told.screen,
             }
         }
-        if let Some(update) = effective.announce(&mut self.announced, self.want) {
+        if let Some(update) = effective.announce(&mut self.announced, self.joined_with) {
             if update {
                 self.signal(CallRequest::Update(events::CallUpdate { room_id: self.room, media: effective }));
             }

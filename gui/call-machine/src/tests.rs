@@ -6,7 +6,7 @@
 use super::*;
 use concord_common::events::{
     CallJoined, CallLeft, CallParticipant, CallPublishAnswer, CallSpeaking, CallSubscribeOffer,
-    CallVideoWanted, TileView,
+    CallVideoWanted, CallViewAccepted, TileView,
 };
 
 const ROOM: RoomId = RoomId(7);
@@ -234,6 +234,10 @@ fn left(reason: CallLeftReason) -> ServerEvent {
     ServerEvent::CallLeft(CallLeft { room_id: ROOM, reason })
 }
 
+fn view_accepted() -> ServerEvent {
+    ServerEvent::CallViewAccepted(CallViewAccepted { room_id: ROOM })
+}
+
 fn connected(leg: Leg) -> Input<u32> {
     Input::ConnectionState { leg, state: ConnectionState::Connected }
 }
@@ -443,7 +447,9 @@ fn a_failed_connection_or_the_servers_silence_removal_rejoins_and_being_taken_ou
         ]
     );
     assert_eq!(call.machine.offered("2-camera"), None, "the old offer's tracks are gone");
-    call.server(joined(&[ANNA], &[]));
+    // The server answers that leave: not about the join that follows it.
+    assert_eq!(call.server(left(CallLeftReason::Left)), Vec::<String>::new());
+    assert_eq!(call.server(joined(&[ANNA], &[])), ["> media muted"], "in the call again");
     assert_eq!(call.server(left(CallLeftReason::Disconnected)), ["> rejoining", "tear down", "join muted"]);
     assert_eq!(call.machine.rejoins(), 2);
     assert_eq!(
@@ -538,13 +544,14 @@ fn the_view_reaches_the_server_once_joined_when_it_changes_and_again_after_a_rej
     assert_eq!(call.input(hide(&[TrackSource::Camera])), Vec::<String>::new(), "not joined yet");
     assert_eq!(call.server(joined(&[ANNA], &[])), ["view hiding [2-camera]", "> media muted"]);
     assert_eq!(call.input(hide(&[TrackSource::Camera])), Vec::<String>::new(), "the same view");
-    assert_eq!(
-        call.input(hide(&[TrackSource::Camera, TrackSource::Screen])),
-        ["view hiding [2-camera,2-screen]"]
-    );
+    let both = hide(&[TrackSource::Camera, TrackSource::Screen]);
+    assert_eq!(call.input(both), Vec::<String>::new(), "one at a time: the first is not answered yet");
+    assert_eq!(call.server(view_accepted()), ["view hiding [2-camera,2-screen]"]);
+    assert_eq!(call.server(view_accepted()), Vec::<String>::new());
     assert_eq!(call.server(left(CallLeftReason::Disconnected)), ["> rejoining", "tear down", "join muted"]);
     assert_eq!(call.input(hide(&[TrackSource::Screen])), Vec::<String>::new(), "rejoining: not yet");
     assert_eq!(call.server(joined(&[ANNA], &[])), ["view hiding [2-screen]", "> media muted"]);
+    call.server(view_accepted());
     assert_eq!(call.input(Input::SetView(Vec::new())), ["view hiding []"], "all shown again");
 }
 
@@ -571,4 +578,23 @@ fn a_video_nobody_watches_is_paused_until_somebody_does_also_when_it_starts_agai
     );
     let rejoined = call.server(joined(&[ANNA], &[]));
     assert!(!rejoined.iter().any(|a| a.starts_with("pause")), "{rejoined:?}");
+}
+
+#[test]
+fn switches_changed_before_the_join_is_answered_wait_for_it_and_the_roster_hears_the_difference() {
+    let (mut call, _) = Driver::start(media("muted"));
+    assert_eq!(call.input(Input::SetMedia(media("muted+camera"))), Vec::<String>::new(), "not joined yet");
+    assert_eq!(
+        call.server(joined(&[ANNA], &[])),
+        [
+            "open camera",
+            // The join said no camera; it is opening.
+            "> media muted",
+            "attach camera 1",
+            "create offer",
+            "update muted+camera",
+            "> media muted+camera",
+            "publish camera",
+        ]
+    );
 }

@@ -111,8 +111,9 @@ async fn once_all_said(children: &mut [Child], lines: &[&'static str]) {
         });
         said.push(said_it);
     }
+    let deadline = tokio::time::Instant::now() + BOT_DEADLINE;
     for said_it in said {
-        let _ = tokio::time::timeout(BOT_DEADLINE, said_it).await;
+        let _ = tokio::time::timeout_at(deadline, said_it).await;
     }
     for child in children.iter_mut() {
         drop(child.stdin.take());

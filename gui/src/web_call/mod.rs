@@ -383,7 +383,12 @@ impl Session {
                     self.sample_input_level().await;
                     None
                 }
-                Input::Timeout => Some(concord_call_machine::Input::Timeout),
+                Input::Timeout => {
+                    // Whatever is due now gets a timer of its own (a wake-up a
+                    // little early, with the page's coarse clock, finds nothing due).
+                    self.timer_for = None;
+                    Some(concord_call_machine::Input::Timeout)
+                }
             };
             if let Some(input) = handed {
                 self.machine.handle(Instant::now(), input);
@@ -503,7 +508,9 @@ impl Session {
         let wait = at.saturating_duration_since(Instant::now());
         let inputs = self.inputs.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            gloo_timers::future::TimeoutFuture::new(wait.as_millis().min(u128::from(u32::MAX)) as u32).await;
+            // Rounded up: never before the deadline.
+            let ms = (wait.as_millis() + 1).min(u128::from(u32::MAX)) as u32;
+            gloo_timers::future::TimeoutFuture::new(ms).await;
             let _ = inputs.send(Input::Timeout);
         });
     }
@@ -663,6 +670,13 @@ impl Session {
             self.publisher.as_mut().and_then(|p| p.outgoing(source).as_ref().map(Outgoing::sender));
         match existing {
             Some(sender) => {
+                // A sender paused while nobody watched starts sending again (the
+                // machine pauses it once more if nobody still does).
+                if source != TrackSource::Microphone {
+                    if let Err(error) = set_encoding_active(&sender, true).await {
+                        web_sys::console::warn_1(&format!("concord call: {error}").into());
+                    }
+                }
                 if let Err(error) = JsFuture::from(sender.replace_track(Some(&track))).await {
                     track.stop();
                     if let Some(key) = self_view {

@@ -33,14 +33,26 @@ pub struct Downtrack<C> {
     /// the first packet this subscriber got: each downtrack starts at
     /// rollover 0, as SRTP requires of a new stream.
     seq_base: Option<u64>,
-    /// The sequence number of the last packet written.
+    /// The highest sequence number written.
     last_seq: Option<u64>,
+    /// The publisher's sequence number where the numbering was last rebased:
+    /// older packets (late, retransmitted) would land on numbers already sent.
+    rebased_at: u64,
 }
 
 impl<C> Downtrack<C> {
     /// `publisher`'s track, not yet offered.
     pub fn new(publisher: C, kind: Kind, info: ForwardedTrack) -> Self {
-        Self { publisher, kind, info, mid: None, negotiated: false, seq_base: None, last_seq: None }
+        Self {
+            publisher,
+            kind,
+            info,
+            mid: None,
+            negotiated: false,
+            seq_base: None,
+            last_seq: None,
+            rebased_at: 0,
+        }
     }
 
     /// Writes one forwarded packet into the subscriber's connection `rtc`;
@@ -53,11 +65,15 @@ impl<C> Downtrack<C> {
         if let Some(last) = self.last_seq.filter(|_| after_gap) {
             if let Some(base) = packet.seq.checked_sub(last + 1) {
                 self.seq_base = Some(base);
+                self.rebased_at = packet.seq;
             }
+        }
+        if packet.seq < self.rebased_at {
+            return false;
         }
         let base = *self.seq_base.get_or_insert(packet.seq & !0xffff);
         let Some(seq) = packet.seq.checked_sub(base) else { return false };
-        self.last_seq = Some(seq);
+        self.last_seq = Some(self.last_seq.map_or(seq, |last| last.max(seq)));
         let (payload_type, nackable) = match self.kind {
             Kind::Audio => (OPUS_PAYLOAD_TYPE, false),
             Kind::Video => (H264_PAYLOAD_TYPE, true),
