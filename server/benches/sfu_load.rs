@@ -30,7 +30,7 @@ use concord_common::{ClientEvent, RoomId, ServerEvent};
 use concord_sfu::peer::with_concord_codecs;
 use concord_sfu::sim::{write_step, VIDEO_PAYLOAD};
 use concord_testkit::db::{Backend, Database};
-use concord_testkit::process::{child_env, ChildServer};
+use concord_testkit::process::{bench_media_env, child_env, ChildServer};
 use concord_testkit::server::{Account, TestServer};
 use concord_testkit::stats::percentiles;
 use concord_testkit::ws::Ws;
@@ -70,9 +70,7 @@ fn main() {
 async fn room(server_bin: &std::path::Path, size: usize) {
     let db = Database::create(Backend::Sqlite).await;
     let mut env = child_env(&db.url, &db.dir);
-    env.push(("ROCKET_MEDIA_ENGINES".into(), "1".into()));
-    env.push(("ROCKET_LOG_LEVEL".into(), "off".into()));
-    env.push(("RUST_LOG".into(), "warn,concord_server=info".into()));
+    bench_media_env(&mut env);
     let process =
         ChildServer::spawn(&server_bin.display().to_string(), &env).unwrap_or_else(|log| panic!("{log:#?}"));
     let server = TestServer::remote(process.port);

@@ -246,8 +246,8 @@ pub struct CallMachine<C> {
     joined_with: CallMedia,
     /// How the others' videos are shown.
     view: Vec<TileView>,
-    /// The view the server has for this join (`None`: not joined yet).
-    view_told: Option<Vec<TileView>>,
+    /// The view the server has for this join (every video shown when it starts).
+    view_told: Vec<TileView>,
     /// My videos nobody else shows now (`call_video_wanted`), not encoded.
     unwanted: Vec<TrackSource>,
     /// A `call_view` awaits its `call_view_accepted`: the next waits for it
@@ -291,7 +291,7 @@ impl<C> CallMachine<C> {
             announced: None,
             joined_with: want,
             view: Vec::new(),
-            view_told: None,
+            view_told: Vec::new(),
             unwanted: Vec::new(),
             view_in_flight: false,
             joined: false,
@@ -455,7 +455,6 @@ impl<C> CallMachine<C> {
         self.in_call = true;
         self.media_up = false;
         self.announced = None;
-        self.view_told = None;
         self.view_in_flight = false;
         self.joined = false;
         self.unwanted.clear();
@@ -534,7 +533,7 @@ impl<C> CallMachine<C> {
                 self.joined_alone = joined.participants.len() <= 1;
                 self.joined = true;
                 // A new join starts with every video shown.
-                self.view_told = Some(Vec::new());
+                self.view_told = Vec::new();
                 self.tell_view();
                 self.apply_want();
                 self.connected_if_nothing_to_connect();
@@ -598,10 +597,10 @@ impl<C> CallMachine<C> {
     /// Tells the server how the videos are shown, once joined and when it
     /// changed, one `call_view` at a time.
     fn tell_view(&mut self) {
-        let changed = self.view_told.as_ref().is_some_and(|told| *told != self.view);
+        let changed = self.joined && self.view_told != self.view;
         if self.in_call && changed && !self.view_in_flight {
             self.view_in_flight = true;
-            self.view_told = Some(self.view.clone());
+            self.view_told = self.view.clone();
             let view = events::CallView { room_id: self.room, tiles: self.view.clone() };
             self.signal(CallRequest::View(view));
         }

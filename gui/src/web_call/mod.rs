@@ -256,6 +256,11 @@ impl Publisher {
         }
     }
 
+    /// The sender `source` goes out on, once it has one.
+    fn sender(&mut self, source: TrackSource) -> Option<RtcRtpSender> {
+        self.outgoing(source).as_ref().map(Outgoing::sender)
+    }
+
     /// Stops `source`'s capture and sends nothing in its place (no new offer needed to start it again).
     fn switch_off(&mut self, source: TrackSource) {
         if let Some(out) = self.outgoing(source) {
@@ -443,11 +448,7 @@ impl Session {
                     None
                 }
                 Action::PauseVideo { source, paused } => {
-                    let sender = self
-                        .publisher
-                        .as_mut()
-                        .and_then(|p| p.outgoing(source).as_ref().map(Outgoing::sender));
-                    if let Some(sender) = sender {
+                    if let Some(sender) = self.publisher.as_mut().and_then(|p| p.sender(source)) {
                         if let Err(error) = set_encoding_active(&sender, !paused).await {
                             let doing = if paused { "pause" } else { "resume" };
                             let problem =
@@ -666,8 +667,7 @@ impl Session {
             TrackSource::Camera => video::show(&track, &self.context).ok(),
             _ => None,
         };
-        let existing =
-            self.publisher.as_mut().and_then(|p| p.outgoing(source).as_ref().map(Outgoing::sender));
+        let existing = self.publisher.as_mut().and_then(|p| p.sender(source));
         match existing {
             Some(sender) => {
                 // A sender paused while nobody watched starts sending again (the

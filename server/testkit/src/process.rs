@@ -37,6 +37,17 @@ pub fn child_env(db_url: &str, data_dir: &Path) -> Vec<(String, String)> {
     .collect()
 }
 
+/// What a media benchmark's server adds to [`child_env`]: one media engine
+/// (a room's call on one UDP port) and quiet logs (its CPU is what is measured).
+pub fn bench_media_env(env: &mut Vec<(String, String)>) {
+    for (key, value) in
+        [("ROCKET_MEDIA_ENGINES", "1"), ("ROCKET_LOG_LEVEL", "off"), ("RUST_LOG", "warn,concord_server=info")]
+    {
+        env.retain(|(k, _)| k != key);
+        env.push((key.to_owned(), value.to_owned()));
+    }
+}
+
 impl ChildServer {
     /// Runs the server binary at `binary` with exactly `env` (no Rocket.toml).
     pub fn spawn(binary: &str, env: &[(String, String)]) -> Result<ChildServer, Vec<String>> {

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use concord_testkit::db::{Backend, Database};
 use concord_testkit::netns::TestNetwork;
-use concord_testkit::process::{child_env, ChildServer};
+use concord_testkit::process::{bench_media_env, child_env, ChildServer};
 use concord_testkit::server::{TestServer, PASSWORD};
 use concord_testkit::stats::percentiles;
 use serde_json::{json, Value};
@@ -136,9 +136,7 @@ async fn room(
         env.push(("ROCKET_MEDIA_ADVERTISE_IP".into(), network.host_ip.clone()));
     }
     // One room: one engine, on the port the capture watches.
-    env.push(("ROCKET_MEDIA_ENGINES".into(), "1".into()));
-    env.push(("ROCKET_LOG_LEVEL".into(), "off".into()));
-    env.push(("RUST_LOG".into(), "warn,concord_server=info".into()));
+    bench_media_env(&mut env);
     let process =
         ChildServer::spawn(&server_bin.display().to_string(), &env).unwrap_or_else(|log| panic!("{log:#?}"));
     let server = TestServer::remote(process.port);
