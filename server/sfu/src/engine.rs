@@ -554,14 +554,13 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         packet: str0m::rtp::RtpPacket,
     ) -> Vec<PeerId> {
         let ssrc = *packet.header.ssrc;
-        let known = self.member(room, owner).is_some_and(|m| m.published.iter().any(|t| t.ssrc == ssrc));
-        if !known && self.track_opened(now, id, room, owner, ssrc).is_none() {
-            return Vec::new();
+        // Looked up once per packet; a track's first packet publishes it first.
+        let mut track = self.published_track(room, owner, ssrc);
+        if track.is_none() && self.track_opened(now, id, room, owner, ssrc).is_some() {
+            track = self.published_track(room, owner, ssrc);
         }
-        let Some(media) = self.rooms.get_mut(&room) else { return Vec::new() };
-        let member = media.members.get(&owner);
-        let track = member.and_then(|m| m.published.iter().find(|t| t.ssrc == ssrc).map(|t| (m.pid, t.kind)));
         let Some((pid, kind)) = track else { return Vec::new() };
+        let Some(media) = self.rooms.get_mut(&room) else { return Vec::new() };
         let extensions = &packet.header.ext_vals;
         let audio_level = extensions
             .audio_level
@@ -596,6 +595,12 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
             }
         }
         touched
+    }
+
+    /// `owner`'s published track `ssrc`: its publisher's id in the Router, and its kind.
+    fn published_track(&self, room: RoomId, owner: C, ssrc: u32) -> Option<(ParticipantId, Kind)> {
+        let member = self.member(room, owner)?;
+        member.published.iter().find(|t| t.ssrc == ssrc).map(|t| (member.pid, t.kind))
     }
 
     /// The first packet of a track: it is published, and forwarded to everyone else.
