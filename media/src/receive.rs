@@ -3,7 +3,8 @@
 //! Video: a tokio task reads the track's packets into the [`FrameAssembler`],
 //! depacketises each complete frame and hands it to `concord-decode-<track>`
 //! over a bounded channel; the decoder thread asks for a keyframe (PLI) when a
-//! frame was lost, when decoding fails, or when it starts mid-stream. Audio: a
+//! frame was lost (and again while none comes, whether frames arrive or not),
+//! when decoding fails, or when it starts mid-stream. Audio: a
 //! task puts Opus packets into the speaker's [`JitterBuffer`], which
 //! [`crate::playback::Playback`] drains every 20 ms.
 
@@ -26,10 +27,19 @@ use crate::transport::RemoteTrack;
 use crate::video_codec::{is_keyframe, VideoDecoder};
 use crate::Result;
 
-/// How long a missing video packet is waited for (NACK retransmission) before the frame is given up.
-const MAX_PACKET_WAIT: Duration = Duration::from_millis(150);
+/// How long a missing video packet is waited for (NACK retransmission)
+/// before the frame is given up: long enough for the answer to the second
+/// NACK (they go out on a 100 ms cycle, [`crate::transport`]) on a link of
+/// up to about 50 ms round trip, should the first request or its
+/// retransmission be lost too. A frame given up costs a keyframe request,
+/// and the picture freezes until the keyframe arrives.
+const MAX_PACKET_WAIT: Duration = Duration::from_millis(250);
 /// At most one keyframe request per this interval while waiting for one.
 const PLI_INTERVAL: Duration = Duration::from_millis(300);
+/// After a loss, keyframes are asked for every [`PLI_INTERVAL`] even while
+/// no frame arrives, for this long (then only as frames arrive: a
+/// publisher that stopped sending is not asked for ever).
+const MAX_KEYFRAME_WAIT: Duration = Duration::from_secs(5);
 /// The audio playout delay follows the measured jitter between these bounds.
 /// Playout ticks every 20 ms, which adds 0–20 ms of waiting on top, so a
 /// clean LAN or loopback sits at 10–30 ms of buffering.
@@ -130,6 +140,7 @@ impl VideoReceiver {
                         return;
                     }
                     last_request = Some(Instant::now());
+                    tracing::debug!(track = %track.id, "asking for a keyframe");
                     stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
                     let track = track.clone();
                     runtime.spawn(async move {
@@ -138,19 +149,35 @@ impl VideoReceiver {
                         }
                     });
                 };
+                // Since when a lost frame has the picture waiting for a keyframe.
+                let mut lost_since: Option<Instant> = None;
                 while !stop.load(Ordering::Relaxed) {
                     let unit = match units.recv_timeout(Duration::from_millis(100)) {
                         Ok(unit) => unit,
-                        Err(RecvTimeoutError::Timeout) => continue,
+                        Err(RecvTimeoutError::Timeout) => {
+                            // Nothing to decode meanwhile (the network holds the
+                            // frames back, or the request was lost): ask again.
+                            if lost_since.is_some_and(|since| since.elapsed() < MAX_KEYFRAME_WAIT) {
+                                request_keyframe(&stats);
+                            }
+                            continue;
+                        }
                         Err(RecvTimeoutError::Disconnected) => break,
                     };
+                    if unit.after_loss && lost_since.is_none() {
+                        tracing::debug!(track = %track.id, "a frame was lost: waiting for a keyframe");
+                        lost_since = Some(Instant::now());
+                    }
                     waiting_for_keyframe |= unit.after_loss;
                     if waiting_for_keyframe && !is_keyframe(&unit.data) {
                         stats.discarded.fetch_add(1, Ordering::Relaxed);
                         request_keyframe(&stats);
                         continue;
                     }
-                    waiting_for_keyframe = false;
+                    if std::mem::take(&mut waiting_for_keyframe) {
+                        tracing::debug!(track = %track.id, "a keyframe arrived");
+                        lost_since = None;
+                    }
                     let started = Instant::now();
                     let decoded = decoder.decode_into(&unit.data, &mut picture);
                     stats.decode_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -163,6 +190,7 @@ impl VideoReceiver {
                         Err(error) => {
                             tracing::debug!(%error, "a frame did not decode; asking for a keyframe");
                             waiting_for_keyframe = true;
+                            lost_since.get_or_insert_with(Instant::now);
                             request_keyframe(&stats);
                         }
                     }

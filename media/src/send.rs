@@ -169,6 +169,7 @@ impl VideoSender {
                         }
                     }
                     if keyframe.swap(false, Ordering::Relaxed) {
+                        tracing::debug!("a keyframe was asked for");
                         encoder.request_keyframe();
                     }
                     let size = *size.lock().unwrap_or_else(PoisonError::into_inner);
@@ -215,6 +216,7 @@ impl VideoSender {
                         previous.map_or(fallback, |p| captured.captured.saturating_duration_since(p));
                     previous = Some(captured.captured);
                     if encoded.keyframe {
+                        tracing::debug!(bytes = encoded.data.len(), "a keyframe is sent");
                         stats.keyframes.fetch_add(1, Ordering::Relaxed);
                     }
                     match runtime.block_on(track.write(encoded.data, duration)) {

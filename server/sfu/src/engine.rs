@@ -770,6 +770,7 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         let Some(peer_id) = media.publisher_of(ssrc).and_then(|m| m.publish_peer) else { return };
         let Some(peer) = self.peers.get_mut(&peer_id) else { return };
         if let Some(stream) = peer.rtc.direct_api().stream_rx(&ssrc.into()) {
+            tracing::debug!(ssrc, "keyframe asked of the publisher");
             stream.request_keyframe(KeyframeRequestKind::Pli);
         }
         self.pump(now, peer_id);
