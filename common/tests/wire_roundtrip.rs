@@ -315,16 +315,27 @@ fn call_signaling_frames_have_the_documented_shape() {
     }));
     let view = ClientEvent::CallView(events::CallView {
         room_id: RoomId(4),
-        tiles: vec![events::TileView {
-            user_id: UserId(1),
-            source: events::TrackSource::Screen,
-            hidden: true,
-        }],
+        tiles: vec![
+            events::TileView {
+                user_id: UserId(1),
+                source: events::TrackSource::Screen,
+                hidden: true,
+                size: None,
+            },
+            events::TileView {
+                user_id: UserId(2),
+                source: events::TrackSource::Camera,
+                hidden: false,
+                size: Some(events::TileSize { width: 320, height: 180 }),
+            },
+        ],
     });
     assert_eq!(
         roundtrip(&view),
         json!({"type": "call_view", "room_id": "4",
-               "tiles": [{"user_id": "1", "source": "screen", "hidden": true}]})
+               "tiles": [{"user_id": "1", "source": "screen", "hidden": true},
+                         {"user_id": "2", "source": "camera", "hidden": false,
+                          "size": {"width": 320, "height": 180}}]})
     );
     let shown: ClientEvent = serde_json::from_value(
         json!({"type": "call_view", "room_id": 4, "tiles": [{"user_id": 1, "source": "camera"}]}),

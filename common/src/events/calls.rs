@@ -325,8 +325,12 @@ pub struct CallSubscribeAccepted {
 /// Client → server `call_view`: how I show the others' videos. Each one I
 /// list as `hidden` (off screen, another conversation open, a collapsed
 /// strip) is not sent to me until a later `call_view` shows it again; it then
-/// starts at its next keyframe. Each `call_view` replaces the one before;
-/// a video not listed is sent. Answered by `call_view_accepted`.
+/// starts at its next keyframe. Of a video its publisher sends in several
+/// simulcast layers, I get the smallest layer at least as large as the
+/// tile's `size` (the largest if none is), switched at a keyframe; a
+/// video listed without a size, or not listed, comes in the largest.
+/// Each `call_view` replaces the one before; a video not listed is sent.
+/// Answered by `call_view_accepted`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CallView {
@@ -352,6 +356,30 @@ pub struct TileView {
     /// Not on screen: send me none of it.
     #[serde(default)]
     pub hidden: bool,
+    /// The size I draw it at, in physical pixels: the layer I get need not
+    /// be larger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<TileSize>,
+}
+
+/// A tile's size in physical pixels, each from 1 to 16384.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TileSize {
+    /// Pixels across.
+    pub width: u32,
+    /// Pixels down.
+    pub height: u32,
+}
+
+impl TileSize {
+    /// The largest width or height a tile may have.
+    pub const MAX: u32 = 16_384;
+
+    /// Whether both sides are from 1 to [`TileSize::MAX`].
+    pub fn is_valid(&self) -> bool {
+        (1..=Self::MAX).contains(&self.width) && (1..=Self::MAX).contains(&self.height)
+    }
 }
 
 /// Server → client `call_view_accepted`: the answer to `call_view`.

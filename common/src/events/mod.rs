@@ -13,8 +13,8 @@ pub use calls::{
     CallJoin, CallJoined, CallLeave, CallLeft, CallLeftReason, CallMedia, CallParticipant,
     CallParticipantJoined, CallParticipantLeft, CallParticipantUpdated, CallPublish, CallPublishAnswer,
     CallSpeaking, CallSubscribeAccepted, CallSubscribeAnswer, CallSubscribeOffer, CallUpdate, CallUpdated,
-    CallVideoWanted, CallView, CallViewAccepted, ForwardedTrack, IceServer, PublishedTrack, TileView,
-    TrackSource,
+    CallVideoWanted, CallView, CallViewAccepted, ForwardedTrack, IceServer, PublishedTrack, TileSize,
+    TileView, TrackSource,
 };
 pub use messages::{DmRead, FriendTyping, MessageCreated, TypingTo};
 pub use rooms::{

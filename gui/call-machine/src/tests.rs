@@ -538,7 +538,12 @@ fn an_attach_that_fails_switches_the_source_off_instead_of_asking_again() {
 fn the_view_reaches_the_server_once_joined_when_it_changes_and_again_after_a_rejoin() {
     let (mut call, _) = Driver::start(media("muted"));
     let hide = |sources: &[TrackSource]| {
-        let tiles = sources.iter().map(|source| TileView { user_id: ANNA, source: *source, hidden: true });
+        let tiles = sources.iter().map(|source| TileView {
+            user_id: ANNA,
+            source: *source,
+            hidden: true,
+            size: None,
+        });
         Input::SetView(tiles.collect())
     };
     assert_eq!(call.input(hide(&[TrackSource::Camera])), Vec::<String>::new(), "not joined yet");

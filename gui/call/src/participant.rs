@@ -165,6 +165,7 @@ async fn call(
                 user_id: *user,
                 source,
                 hidden: true,
+                size: None,
             })
         });
         let _ = inputs.send(SessionInput::SetView(tiles.collect())).await;

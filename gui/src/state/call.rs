@@ -299,6 +299,7 @@ impl AppState {
                         user_id,
                         source,
                         hidden: true,
+                        size: None,
                     })
                 })
                 .collect()

@@ -677,8 +677,8 @@ fn the_calls_videos_are_hidden_while_another_conversation_is_open_or_the_window_
         "open: every video is shown, as a call starts"
     );
     let bob_hidden = vec![
-        TileView { user_id: UserId(2), source: TrackSource::Camera, hidden: true },
-        TileView { user_id: UserId(2), source: TrackSource::Screen, hidden: true },
+        TileView { user_id: UserId(2), source: TrackSource::Camera, hidden: true, size: None },
+        TileView { user_id: UserId(2), source: TrackSource::Screen, hidden: true, size: None },
     ];
     let _ = state.select(UserId(2));
     assert_eq!(medias(&state.follow_call_view(false)), [MediaCommand::SetCallView(bob_hidden.clone())]);

@@ -320,15 +320,18 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         let member = media.members.get_mut(&conn).ok_or(Error::NotJoined)?;
         member.view = tiles.to_vec();
         let mut shown_again = Vec::new();
-        for (ssrc, downtrack) in member.downtracks.iter().filter(|(_, d)| d.kind == Kind::Video) {
-            if media.router.set_hidden(member.pid, *ssrc, member.hides(&downtrack.info)) {
-                shown_again.push(*ssrc);
+        for (track, downtrack) in member.downtracks.iter().filter(|(_, d)| d.kind == Kind::Video) {
+            media.router.set_tile(member.pid, *track, member.tile_size(&downtrack.info));
+            if media.router.set_hidden(member.pid, *track, member.hides(&downtrack.info)) {
+                shown_again.push(*track);
             }
         }
+        let pid = member.pid;
         self.tell_who_is_watched(room);
         shown_again.sort_unstable();
-        for ssrc in shown_again {
-            if self.rooms.get_mut(&room).is_some_and(|m| m.router.request_keyframe(now, ssrc)) {
+        for track in shown_again {
+            let layer = self.rooms.get_mut(&room).and_then(|m| m.router.request_keyframe(now, pid, track));
+            if let Some(ssrc) = layer {
                 self.send_keyframe_request(now, room, ssrc);
             }
         }
@@ -525,14 +528,14 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
                 self.track_closed(now, room, owner, change.mid);
             }
             RtcEvent::KeyframeRequest(request) if leg == Leg::Receiving => {
-                let ssrc = self
-                    .member(room, owner)
-                    .and_then(|m| m.downtracks.iter().find(|(_, d)| d.mid == Some(request.mid)))
-                    .map(|(ssrc, _)| *ssrc);
+                let asked = self.member(room, owner).and_then(|m| {
+                    let (track, _) = m.downtracks.iter().find(|(_, d)| d.mid == Some(request.mid))?;
+                    Some((m.pid, *track))
+                });
                 let media = self.rooms.get_mut(&room);
-                if let Some(ssrc) =
-                    ssrc.filter(|ssrc| media.is_some_and(|m| m.router.request_keyframe(now, *ssrc)))
-                {
+                let layer =
+                    asked.zip(media).and_then(|((pid, track), m)| m.router.request_keyframe(now, pid, track));
+                if let Some(ssrc) = layer {
                     self.send_keyframe_request(now, room, ssrc);
                 }
             }
@@ -587,7 +590,7 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
             };
             let mut wrote = false;
             while let Some(forwarded) = media.router.next_forwarded(member.pid) {
-                let Some(downtrack) = member.downtracks.get_mut(&forwarded.packet.ssrc) else { continue };
+                let Some(downtrack) = member.downtracks.get_mut(&forwarded.track) else { continue };
                 wrote |= downtrack.write(&mut peer.rtc, &forwarded.packet, forwarded.after_gap, now);
             }
             if wrote {
@@ -597,31 +600,48 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         touched
     }
 
-    /// `owner`'s published track `ssrc`: its publisher's id in the Router, and its kind.
+    /// `owner`'s published stream `ssrc` (a track's, or a layer of one): its
+    /// publisher's id in the Router, and its kind.
     fn published_track(&self, room: RoomId, owner: C, ssrc: u32) -> Option<(ParticipantId, Kind)> {
         let member = self.member(room, owner)?;
-        member.published.iter().find(|t| t.ssrc == ssrc).map(|t| (member.pid, t.kind))
+        member.published.iter().find(|t| t.sends_on(ssrc)).map(|t| (member.pid, t.kind))
     }
 
-    /// The first packet of a track: it is published, and forwarded to everyone else.
+    /// The first packet of a stream: a new simulcast layer of a track
+    /// published in its section joins that track; else the track is
+    /// published, and forwarded to everyone else.
     fn track_opened(&mut self, now: Instant, id: PeerId, room: RoomId, owner: C, ssrc: u32) -> Option<()> {
         let peer = self.peers.get_mut(&id)?;
-        let mid = peer.rtc.direct_api().stream_rx(&ssrc.into())?.mid();
+        let mut api = peer.rtc.direct_api();
+        let stream = api.stream_rx(&ssrc.into())?;
+        let (mid, rid) = (stream.mid(), stream.rid());
         let media = peer.rtc.media(mid)?;
         let kind = match media.kind() {
             MediaKind::Audio => Kind::Audio,
             MediaKind::Video => Kind::Video,
         };
         let track_id = media.track_id().to_owned();
-        if self.member(room, owner)?.published.iter().any(|t| t.ssrc == ssrc) {
+        let room_media = self.rooms.get_mut(&room)?;
+        let member = room_media.members.get_mut(&owner)?;
+        if member.published.iter().any(|t| t.sends_on(ssrc)) {
             return Some(());
         }
-        // A second SSRC in the same section (a client that restarted its sender) replaces the first.
+        let same_section = member.published.iter_mut().find(|t| t.mid == mid);
+        if let Some(track) = same_section.filter(|t| rid.is_some() && t.layers.iter().all(|(r, _)| *r != rid))
+        {
+            track.layers.push((rid, ssrc));
+            room_media.router.add_layer(track.ssrc, ssrc);
+            tracing::debug!(ssrc, ?rid, track = track.ssrc, "simulcast layer");
+            return Some(());
+        }
+        // A second SSRC for a stream of the same section (a client that
+        // restarted its sender) replaces the track.
         self.track_closed(now, room, owner, mid);
         let room_media = self.rooms.get_mut(&room)?;
         let member = room_media.members.get_mut(&owner)?;
         let source = source_of(&member.declared, &member.published, &track_id, kind);
-        member.published.push(Receiver { ssrc, mid, kind, source, watched: true });
+        let layers = vec![(rid, ssrc)];
+        member.published.push(Receiver { ssrc, layers, mid, kind, source, watched: true });
         room_media.router.publish(member.pid, ssrc, kind);
         tracing::debug!(ssrc, ?kind, ?source, "published");
         let subscribers: Vec<C> = room_media.members.keys().copied().filter(|c| *c != owner).collect();
@@ -732,10 +752,11 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         let connected = peer.connected;
         let accepted =
             member.negotiation.accept_answer(&mut peer.rtc, &mut member.downtracks, offer_id, answer)?;
-        for ssrc in accepted {
-            media.router.subscribe(member.pid, ssrc);
-            if let Some(downtrack) = member.downtracks.get(&ssrc).filter(|d| d.kind == Kind::Video) {
-                media.router.set_hidden(member.pid, ssrc, member.hides(&downtrack.info));
+        for track in accepted {
+            media.router.subscribe(member.pid, track);
+            if let Some(downtrack) = member.downtracks.get(&track).filter(|d| d.kind == Kind::Video) {
+                media.router.set_tile(member.pid, track, member.tile_size(&downtrack.info));
+                media.router.set_hidden(member.pid, track, member.hides(&downtrack.info));
             }
         }
         // Tracks this answer added start with a keyframe, not at the
@@ -754,17 +775,18 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
     /// soon as its connection can carry it.
     fn request_keyframes_for(&mut self, now: Instant, room: RoomId, subscriber: C) {
         let Some(member) = self.member(room, subscriber) else { return };
-        let mut ssrcs: Vec<u32> = member.downtracks.keys().copied().collect();
-        ssrcs.sort_unstable();
-        for ssrc in ssrcs {
-            let media = self.rooms.get_mut(&room);
-            if media.is_some_and(|m| m.router.request_keyframe(now, ssrc)) {
+        let pid = member.pid;
+        let mut tracks: Vec<u32> = member.downtracks.keys().copied().collect();
+        tracks.sort_unstable();
+        for track in tracks {
+            let layer = self.rooms.get_mut(&room).and_then(|m| m.router.request_keyframe(now, pid, track));
+            if let Some(ssrc) = layer {
                 self.send_keyframe_request(now, room, ssrc);
             }
         }
     }
 
-    /// Relays a keyframe request for `ssrc` to its publisher.
+    /// Relays a keyframe request for stream `ssrc` (a track's, or a layer of one) to its publisher.
     fn send_keyframe_request(&mut self, now: Instant, room: RoomId, ssrc: u32) {
         let Some(media) = self.rooms.get(&room) else { return };
         let Some(peer_id) = media.publisher_of(ssrc).and_then(|m| m.publish_peer) else { return };

@@ -1,6 +1,8 @@
 //! Just enough H.264 (RFC 6184 payloads) for forwarding decisions: whether
 //! a packet starts a keyframe, where a subscriber that was sent nothing
-//! (a hidden tile shown again) can start decoding.
+//! (a hidden tile shown again, or switched to another simulcast layer) can
+//! start decoding; and a picture's size, read from the sequence parameter
+//! set ahead of a keyframe, which tells simulcast layers apart.
 
 /// NAL unit types: an IDR slice, and a sequence parameter set (sent ahead
 /// of an IDR picture).
@@ -34,9 +36,163 @@ pub fn starts_keyframe(payload: &[u8]) -> bool {
     }
 }
 
+/// The picture size (width, height in pixels) a sequence parameter set in
+/// this RTP payload declares, alone or aggregated (STAP-A); `None` if there
+/// is none or it does not parse.
+pub fn picture_size(payload: &[u8]) -> Option<(u32, u32)> {
+    let &header = payload.first()?;
+    match header & 0x1f {
+        SPS => sps_picture_size(&payload[1..]),
+        STAP_A => {
+            let mut rest = &payload[1..];
+            while let [high, low, unit @ ..] = rest {
+                let size = usize::from(u16::from_be_bytes([*high, *low]));
+                let nal = unit.get(..size)?;
+                if nal.first().is_some_and(|n| n & 0x1f == SPS) {
+                    return sps_picture_size(&nal[1..]);
+                }
+                rest = &unit[size..];
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Profiles whose SPS carries the chroma format, bit depths and scaling lists.
+const HIGH_PROFILES: [u8; 13] = [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135];
+
+/// ITU-T H.264 7.3.2.1.1 up to the frame cropping, on the SPS after its NAL header.
+fn sps_picture_size(sps: &[u8]) -> Option<(u32, u32)> {
+    let mut bits = BitReader::new(sps);
+    let profile = bits.bits(8)? as u8;
+    bits.bits(16)?; // constraint flags, level
+    bits.ue()?; // seq_parameter_set_id
+    let mut chroma_format = 1;
+    if HIGH_PROFILES.contains(&profile) {
+        chroma_format = bits.ue()?;
+        if chroma_format == 3 {
+            bits.bits(1)?; // separate_colour_plane_flag
+        }
+        bits.ue()?; // bit depths
+        bits.ue()?;
+        bits.bits(1)?; // qpprime_y_zero_transform_bypass_flag
+        if bits.bits(1)? == 1 {
+            for list in 0..if chroma_format == 3 { 12 } else { 8 } {
+                if bits.bits(1)? == 1 {
+                    skip_scaling_list(&mut bits, if list < 6 { 16 } else { 64 })?;
+                }
+            }
+        }
+    }
+    bits.ue()?; // log2_max_frame_num_minus4
+    match bits.ue()? {
+        0 => {
+            bits.ue()?; // log2_max_pic_order_cnt_lsb_minus4
+        }
+        1 => {
+            bits.bits(1)?; // delta_pic_order_always_zero_flag
+            bits.se()?; // offset_for_non_ref_pic
+            bits.se()?; // offset_for_top_to_bottom_field
+            for _ in 0..bits.ue()?.min(255) {
+                bits.se()?;
+            }
+        }
+        _ => {}
+    }
+    bits.ue()?; // max_num_ref_frames
+    bits.bits(1)?; // gaps_in_frame_num_value_allowed_flag
+    let width_in_macroblocks = bits.ue()? + 1;
+    let height_in_map_units = bits.ue()? + 1;
+    let frame_macroblocks_only = bits.bits(1)?;
+    if frame_macroblocks_only == 0 {
+        bits.bits(1)?; // mb_adaptive_frame_field_flag
+    }
+    bits.bits(1)?; // direct_8x8_inference_flag
+    let crop = if bits.bits(1)? == 1 { [bits.ue()?, bits.ue()?, bits.ue()?, bits.ue()?] } else { [0; 4] };
+    let fields = 2 - frame_macroblocks_only;
+    let (crop_x, crop_y) = match chroma_format {
+        0 | 3 => (1, fields),
+        1 => (2, 2 * fields),
+        _ => (2, fields),
+    };
+    let width = (width_in_macroblocks * 16).checked_sub((crop[0] + crop[1]).checked_mul(crop_x)?)?;
+    let height = (fields * height_in_map_units * 16).checked_sub((crop[2] + crop[3]).checked_mul(crop_y)?)?;
+    (width > 0 && height > 0 && width <= 16_384 && height <= 16_384).then_some((width, height))
+}
+
+fn skip_scaling_list(bits: &mut BitReader<'_>, size: usize) -> Option<()> {
+    let (mut last, mut next) = (8i64, 8i64);
+    for _ in 0..size {
+        if next != 0 {
+            next = (last + i64::from(bits.se()?)).rem_euclid(256);
+        }
+        if next != 0 {
+            last = next;
+        }
+    }
+    Some(())
+}
+
+/// Reads an RBSP bit by bit, skipping emulation-prevention bytes (00 00 03).
+struct BitReader<'a> {
+    bytes: &'a [u8],
+    byte: usize,
+    bit: u8,
+    zeros: u8,
+}
+
+impl<'a> BitReader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, byte: 0, bit: 0, zeros: 0 }
+    }
+
+    fn bit(&mut self) -> Option<u32> {
+        if self.bit == 0 {
+            // A byte 3 after two zero bytes is not part of the data.
+            if self.zeros >= 2 && self.bytes.get(self.byte) == Some(&3) {
+                self.byte += 1;
+                self.zeros = 0;
+            }
+            let &byte = self.bytes.get(self.byte)?;
+            self.zeros = if byte == 0 { self.zeros + 1 } else { 0 };
+        }
+        let value = (self.bytes[self.byte] >> (7 - self.bit)) & 1;
+        self.bit += 1;
+        if self.bit == 8 {
+            self.bit = 0;
+            self.byte += 1;
+        }
+        Some(u32::from(value))
+    }
+
+    fn bits(&mut self, count: u32) -> Option<u32> {
+        (0..count).try_fold(0, |value, _| Some(value << 1 | self.bit()?))
+    }
+
+    /// Unsigned Exp-Golomb.
+    fn ue(&mut self) -> Option<u32> {
+        let mut leading = 0;
+        while self.bit()? == 0 {
+            leading += 1;
+            if leading > 31 {
+                return None;
+            }
+        }
+        u32::try_from((1u64 << leading) - 1 + u64::from(self.bits(leading)?)).ok()
+    }
+
+    /// Signed Exp-Golomb.
+    fn se(&mut self) -> Option<i32> {
+        let code = i64::from(self.ue()?);
+        let value = if code % 2 == 1 { (code + 1) / 2 } else { -(code / 2) };
+        i32::try_from(value).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::starts_keyframe;
+    use super::{picture_size, starts_keyframe};
 
     #[test]
     fn keyframe_starts_are_told_from_the_rest_of_a_picture() {
@@ -59,5 +215,55 @@ mod tests {
         assert!(!starts_keyframe(&[0x7c]));
         assert!(!starts_keyframe(&[0x78, 0x00]));
         assert!(!starts_keyframe(&[0x78, 0xff, 0xff, 0x41]));
+    }
+
+    #[test]
+    fn the_picture_size_is_read_from_a_sequence_parameter_set_alone_or_aggregated() {
+        for (width, height) in [(320, 180), (640, 360), (1280, 720), (1920, 1080), (176, 144), (16, 16)] {
+            let sps = crate::sim::sps(width, height);
+            assert_eq!(picture_size(&sps), Some((width, height)), "{width}×{height}: {sps:02x?}");
+            let mut aggregate = vec![0x78, 0, sps.len() as u8];
+            aggregate.extend(&sps);
+            aggregate.extend([0x00, 0x02, 0x68, 0xce]);
+            assert_eq!(picture_size(&aggregate), Some((width, height)), "in a STAP-A");
+        }
+        // No SPS: a slice, a PPS, an aggregate of two slices.
+        assert_eq!(picture_size(&[0x65, 0x88, 0x84]), None);
+        assert_eq!(picture_size(&[0x68, 0xce, 0x3c, 0x80]), None);
+        assert_eq!(picture_size(&[0x78, 0x00, 0x02, 0x41, 0x9a, 0x00, 0x02, 0x41, 0x9b]), None);
+    }
+
+    #[test]
+    fn a_truncated_or_garbage_sequence_parameter_set_has_no_size() {
+        let sps = crate::sim::sps(1280, 720);
+        for end in 1..sps.len() - 1 {
+            assert_eq!(picture_size(&sps[..end]), None, "cut at {end}");
+        }
+        // All zero bits: an Exp-Golomb code with no end.
+        assert_eq!(picture_size(&[0x67, 0x42, 0xc0, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0]), None);
+        // A size past the end of the aggregate.
+        assert_eq!(picture_size(&[0x78, 0xff, 0xff, 0x67, 0x42]), None);
+        assert_eq!(picture_size(&[]), None);
+    }
+
+    #[test]
+    fn sizes_are_read_from_a_real_encoders_parameter_sets() {
+        // x264's (through PyAV) in the Constrained Baseline, Main and High
+        // profiles: with timing information, and emulation-prevention bytes.
+        let cases = [
+            ("6742c00dd901419f9e10000003001000000303c8f142a480", (320, 180)),
+            ("6742c01ed900a02ff9610000030001000003003c8f162e48", (640, 360)),
+            ("6742c01fd9005005ba10000003001000000303c8f1832480", (1280, 720)),
+            ("6742c028d900780227e584000003000400000300f23c60c920", (1920, 1080)),
+            ("674d401ed900a02ff9610000030001000003003c8f162e48", (640, 360)),
+            ("6764000dacb202833f3c20000003002000000791e28549", (320, 180)),
+            ("6764001facb200a00b7420000003002000000791e30649", (1280, 720)),
+            ("67640028acb200f0044fcb08000003000800000301e478c19240", (1920, 1080)),
+        ];
+        for (hex, size) in cases {
+            let bytes: Vec<u8> =
+                (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+            assert_eq!(picture_size(&bytes), Some(size), "{hex}");
+        }
     }
 }

@@ -1,19 +1,21 @@
-//! A published track as the SFU receives it: the publisher's SSRC, its
-//! media section in the publisher's publishing connection, and what it
-//! carries. (Its keyframe throttle and subscribers are the [`Router`]'s.)
+//! A published track as the SFU receives it: the publisher's SSRC (of
+//! each simulcast layer, with its RID), its media section in the
+//! publisher's publishing connection, and what it carries. (Its keyframe throttle and subscribers are the [`Router`]'s.)
 //!
 //! [`Router`]: crate::router::Router
 
 use concord_common::events::{PublishedTrack, TrackSource};
-use str0m::media::Mid;
+use str0m::media::{Mid, Rid};
 
 use crate::router::Kind;
 
 /// A track someone publishes.
 #[derive(Debug, Clone)]
 pub struct Receiver {
-    /// The publisher's SSRC (the Router's key for the track).
+    /// The publisher's SSRC of its first stream (the Router's key for the track).
     pub ssrc: u32,
+    /// Its streams: the one, or each simulcast layer with its RID.
+    pub layers: Vec<(Option<Rid>, u32)>,
     /// Its media section in the publishing connection.
     pub mid: Mid,
     /// Audio or video.
@@ -23,6 +25,13 @@ pub struct Receiver {
     /// Someone else shows it (a video: its publisher was last told so; it
     /// starts encoding as if watched).
     pub watched: bool,
+}
+
+impl Receiver {
+    /// Whether `ssrc` is one of its streams.
+    pub fn sends_on(&self, ssrc: u32) -> bool {
+        self.layers.iter().any(|(_, layer)| *layer == ssrc)
+    }
 }
 
 /// What a new track of `kind` with `track_id` carries: as the publisher
@@ -51,6 +60,7 @@ mod tests {
     fn camera() -> Receiver {
         Receiver {
             ssrc: 1,
+            layers: vec![(None, 1)],
             mid: Mid::from("1"),
             kind: Kind::Video,
             source: TrackSource::Camera,

@@ -72,6 +72,12 @@ impl<C> Member<C> {
         self.view.iter().any(|t| t.hidden && t.user_id == track.user_id && t.source == track.source)
     }
 
+    /// The size of the tile their view draws the forwarded track `track` in, if it said.
+    pub fn tile_size(&self, track: &ForwardedTrack) -> Option<(u32, u32)> {
+        let tile = self.view.iter().find(|t| t.user_id == track.user_id && t.source == track.source)?;
+        tile.size.map(|size| (size.width, size.height))
+    }
+
     /// Their connections (publishing, receiving), those they have.
     pub fn peers(&self) -> impl Iterator<Item = PeerId> {
         [self.publish_peer, self.receive_peer].into_iter().flatten()
@@ -79,8 +85,8 @@ impl<C> Member<C> {
 }
 
 impl<C: Copy + Eq + Hash> Room<C> {
-    /// Who publishes the track `ssrc`.
+    /// Who publishes on stream `ssrc` (a track's, or one of its simulcast layers).
     pub fn publisher_of(&self, ssrc: u32) -> Option<&Member<C>> {
-        self.members.values().find(|m| m.published.iter().any(|t| t.ssrc == ssrc))
+        self.members.values().find(|m| m.published.iter().any(|t| t.sends_on(ssrc)))
     }
 }

@@ -1,11 +1,14 @@
 //! One room's forwarding: every packet a participant publishes is queued to
 //! every other participant that negotiated its track and shows it (the
-//! copies share the one packet: no allocation or copy per subscriber); a
-//! video shown again after being hidden restarts at its next keyframe;
-//! keyframe requests go back to the publisher throttled; audio levels
-//! decide who is speaking. The transport feeds [`Router::on_rtp`] and
-//! [`Router::request_keyframe`], drains [`Router::next_forwarded`] per
-//! subscriber, and calls [`Router::poll`] on its timer.
+//! copies share the one packet: no allocation or copy per subscriber); of
+//! a simulcast video, each subscriber gets one layer — the smallest that
+//! fills the tile it draws, else the largest — switched at a keyframe of
+//! the new layer; a video shown again after being hidden restarts at its
+//! next keyframe; keyframe requests go back to the publisher throttled
+//! per layer; audio levels decide who is speaking. The transport feeds
+//! [`Router::on_rtp`] and [`Router::request_keyframe`], drains
+//! [`Router::next_forwarded`] per subscriber, and calls [`Router::poll`]
+//! on its timer.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -18,16 +21,22 @@ use crate::speaking::SpeakingDetector;
 /// A participant, as the room numbers them.
 pub type ParticipantId = u64;
 
-/// Keyframe requests per published video track: at most one per this
+/// A published track, as the room names it: the SSRC of its first layer.
+pub type TrackId = u32;
+
+/// Keyframe requests per published video layer: at most one per this
 /// while the publisher's keyframes arrive (a picture lost to the network
 /// comes back within about half a second; a publisher sends at most two
-/// keyframes a second however many subscribers ask)...
+/// keyframes a second per layer however many subscribers ask)...
 pub const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
 /// ...and a request its keyframe has not begun to answer after this is
 /// repeated (it or the keyframe was lost). A keyframe answers within the
 /// round trip, one frame interval and its encoding: under 400 ms on any
 /// link a call works on, at 5 fps and up.
 pub const KEYFRAME_RETRY: Duration = Duration::from_millis(400);
+/// A simulcast layer nothing arrived on for this long, while another layer
+/// of its track did, is not chosen (its publisher stopped encoding it).
+pub const LAYER_SILENCE: Duration = Duration::from_secs(1);
 
 /// What a published track carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,32 +94,102 @@ pub enum Output {
     },
 }
 
+/// One stream of a published track: its only one, or a simulcast layer.
+#[derive(Debug)]
+struct Layer {
+    ssrc: u32,
+    /// The picture size its latest keyframe declared.
+    size: Option<(u32, u32)>,
+    last_packet: Option<Instant>,
+    keyframes: KeyframeThrottle,
+}
+
+impl Layer {
+    fn new(ssrc: u32) -> Self {
+        Self {
+            ssrc,
+            size: None,
+            last_packet: None,
+            keyframes: KeyframeThrottle::new(KEYFRAME_INTERVAL, KEYFRAME_RETRY),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Track {
     publisher: ParticipantId,
     kind: Kind,
-    keyframes: KeyframeThrottle,
+    layers: Vec<Layer>,
+}
+
+impl Track {
+    fn layer_mut(&mut self, ssrc: u32) -> Option<&mut Layer> {
+        self.layers.iter_mut().find(|l| l.ssrc == ssrc)
+    }
+
+    /// The layer for a tile of `tile` pixels (none given: as large as
+    /// possible): of the layers still arriving whose size is known, the
+    /// smallest at least as wide and as high as the tile, else the
+    /// largest. `None` while no layer's size is known (a track of one
+    /// layer: always that one).
+    fn layer_for(&self, tile: Option<(u32, u32)>) -> Option<u32> {
+        if let [only] = self.layers.as_slice() {
+            return Some(only.ssrc);
+        }
+        let newest = self.layers.iter().filter_map(|l| l.last_packet).max()?;
+        let mut candidates: Vec<(u32, (u32, u32))> = self
+            .layers
+            .iter()
+            .filter(|l| l.last_packet.is_some_and(|at| newest.saturating_duration_since(at) <= LAYER_SILENCE))
+            .filter_map(|l| Some((l.ssrc, l.size?)))
+            .collect();
+        candidates.sort_by_key(|(_, (width, height))| u64::from(*width) * u64::from(*height));
+        let largest = candidates.last()?.0;
+        let Some((tile_width, tile_height)) = tile else { return Some(largest) };
+        let fills = candidates.iter().find(|(_, (w, h))| *w >= tile_width && *h >= tile_height);
+        Some(fills.map_or(largest, |(ssrc, _)| *ssrc))
+    }
+}
+
+/// Which layer of a track one subscriber gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Selection {
+    /// The layer forwarded now; `None` while waiting for a keyframe of
+    /// `target` (the video was shown again).
+    current: Option<u32>,
+    /// The layer wanted: forwarded from its next keyframe on.
+    target: Option<u32>,
+    /// The size of the tile the subscriber draws it in, if it said.
+    tile: Option<(u32, u32)>,
+}
+
+impl Selection {
+    /// The layer a keyframe is wanted of: the one switched to, else the one sent.
+    fn keyframe_layer(&self) -> Option<u32> {
+        self.target.or(self.current)
+    }
 }
 
 /// A packet queued for one subscriber.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forwarded {
+    /// The track it belongs to (its layer is `packet.ssrc`).
+    pub track: TrackId,
     /// The packet, shared by every copy.
     pub packet: Arc<RtpPacket>,
     /// The first of its track after packets this subscriber was not sent on
-    /// purpose (a hidden video): its numbering goes on from the last one sent.
+    /// purpose (a hidden video, another layer): its numbering and timing go
+    /// on from the last one sent.
     pub after_gap: bool,
 }
 
 #[derive(Debug)]
 struct Participant {
-    /// The published tracks (by SSRC) this participant's receiving
-    /// connection has negotiated.
-    subscribed: HashSet<u32>,
+    /// The published tracks this participant's receiving connection has
+    /// negotiated, and the layer of each it gets.
+    subscribed: HashMap<TrackId, Selection>,
     /// Negotiated video tracks this participant does not show: none of it is sent.
-    hidden: HashSet<u32>,
-    /// Video tracks shown again: sent from their next keyframe on.
-    awaiting_keyframe: HashSet<u32>,
+    hidden: HashSet<TrackId>,
     queue: SubscriberQueue<Forwarded>,
     speaking: SpeakingDetector,
 }
@@ -119,7 +198,9 @@ struct Participant {
 #[derive(Debug, Default)]
 pub struct Router {
     participants: HashMap<ParticipantId, Participant>,
-    tracks: HashMap<u32, Track>,
+    tracks: HashMap<TrackId, Track>,
+    /// Every layer's SSRC, to its track.
+    layer_of: HashMap<u32, TrackId>,
 }
 
 impl Router {
@@ -131,9 +212,8 @@ impl Router {
     /// Someone joins: their queue holds `queue_capacity` packets.
     pub fn add_participant(&mut self, id: ParticipantId, queue_capacity: usize) {
         let participant = Participant {
-            subscribed: HashSet::new(),
+            subscribed: HashMap::new(),
             hidden: HashSet::new(),
-            awaiting_keyframe: HashSet::new(),
             queue: SubscriberQueue::new(queue_capacity),
             speaking: SpeakingDetector::new(),
         };
@@ -143,93 +223,131 @@ impl Router {
     /// Someone leaves: their tracks and their queue go; nobody forwards to them.
     pub fn remove_participant(&mut self, id: ParticipantId) {
         self.participants.remove(&id);
-        let gone: Vec<u32> =
-            self.tracks.iter().filter(|(_, t)| t.publisher == id).map(|(ssrc, _)| *ssrc).collect();
-        for ssrc in gone {
-            self.unpublish(ssrc);
+        let gone: Vec<TrackId> =
+            self.tracks.iter().filter(|(_, t)| t.publisher == id).map(|(track, _)| *track).collect();
+        for track in gone {
+            self.unpublish(track);
         }
     }
 
-    /// `publisher` sends a track with `ssrc`.
+    /// `publisher` sends a track with `ssrc` (its id from now on).
     pub fn publish(&mut self, publisher: ParticipantId, ssrc: u32, kind: Kind) {
-        let keyframes = KeyframeThrottle::new(KEYFRAME_INTERVAL, KEYFRAME_RETRY);
-        self.tracks.insert(ssrc, Track { publisher, kind, keyframes });
+        self.tracks.insert(ssrc, Track { publisher, kind, layers: vec![Layer::new(ssrc)] });
+        self.layer_of.insert(ssrc, ssrc);
     }
 
-    /// Track `ssrc` ended: nobody receives it any more.
-    pub fn unpublish(&mut self, ssrc: u32) {
-        self.tracks.remove(&ssrc);
-        for participant in self.participants.values_mut() {
-            participant.subscribed.remove(&ssrc);
-            participant.hidden.remove(&ssrc);
-            participant.awaiting_keyframe.remove(&ssrc);
+    /// Another simulcast layer of `track` arrives with `ssrc`.
+    pub fn add_layer(&mut self, track: TrackId, ssrc: u32) {
+        let Some(published) = self.tracks.get_mut(&track) else { return };
+        if published.layer_mut(ssrc).is_none() {
+            published.layers.push(Layer::new(ssrc));
+            self.layer_of.insert(ssrc, track);
         }
     }
 
-    /// Whether `subscriber` shows track `ssrc`. Returns `true` when a hidden
-    /// track is shown again: it restarts at its next keyframe, which the
-    /// caller should ask its publisher for.
-    pub fn set_hidden(&mut self, subscriber: ParticipantId, ssrc: u32, hidden: bool) -> bool {
+    /// Track `track` ended: nobody receives it any more.
+    pub fn unpublish(&mut self, track: TrackId) {
+        if let Some(ended) = self.tracks.remove(&track) {
+            for layer in ended.layers {
+                self.layer_of.remove(&layer.ssrc);
+            }
+        }
+        for participant in self.participants.values_mut() {
+            participant.subscribed.remove(&track);
+            participant.hidden.remove(&track);
+        }
+    }
+
+    /// The track the stream `ssrc` (a layer, or the only stream) belongs to.
+    pub fn track_of(&self, ssrc: u32) -> Option<TrackId> {
+        self.layer_of.get(&ssrc).copied()
+    }
+
+    /// Whether `subscriber` shows track `track`. Returns `true` when a
+    /// hidden track is shown again: it restarts at its next keyframe, which
+    /// the caller should ask for ([`Router::request_keyframe`]).
+    pub fn set_hidden(&mut self, subscriber: ParticipantId, track: TrackId, hidden: bool) -> bool {
         let Some(participant) = self.participants.get_mut(&subscriber) else { return false };
         if hidden {
-            participant.awaiting_keyframe.remove(&ssrc);
-            participant.hidden.insert(ssrc);
+            participant.hidden.insert(track);
             return false;
         }
-        let shown_again = participant.hidden.remove(&ssrc);
-        if shown_again {
-            participant.awaiting_keyframe.insert(ssrc);
+        let shown_again = participant.hidden.remove(&track);
+        if let Some(selection) = participant.subscribed.get_mut(&track).filter(|_| shown_again) {
+            selection.current = None;
+            if let Some(layer) = self.tracks.get(&track).and_then(|t| t.layer_for(selection.tile)) {
+                selection.target = Some(layer);
+            }
         }
         shown_again
     }
 
-    /// `subscriber`'s receiving connection negotiated track `ssrc`: its
-    /// packets are queued for them from now on.
-    pub fn subscribe(&mut self, subscriber: ParticipantId, ssrc: u32) {
+    /// The size of the tile `subscriber` draws `track` in (`None`: not
+    /// said, as large as its bandwidth allows): the layer it gets follows
+    /// at the next [`Router::poll`].
+    pub fn set_tile(&mut self, subscriber: ParticipantId, track: TrackId, tile: Option<(u32, u32)>) {
+        let selection = self.participants.get_mut(&subscriber).and_then(|p| p.subscribed.get_mut(&track));
+        if let Some(selection) = selection {
+            selection.tile = tile;
+        }
+    }
+
+    /// `subscriber`'s receiving connection negotiated track `track`: its
+    /// packets (of the layer chosen for it) are queued for them from now on.
+    pub fn subscribe(&mut self, subscriber: ParticipantId, track: TrackId) {
+        let layer = self.tracks.get(&track).and_then(|t| t.layer_for(None));
         if let Some(participant) = self.participants.get_mut(&subscriber) {
-            participant.subscribed.insert(ssrc);
+            participant.subscribed.entry(track).or_insert(Selection {
+                current: layer,
+                target: layer,
+                tile: None,
+            });
         }
     }
 
     /// A packet from `publisher` at `now`: queued for every subscriber of
-    /// its track. Returns how many subscribers it was queued for (a full
-    /// queue drops it for that subscriber alone).
+    /// its track that gets its layer. Returns how many subscribers it was
+    /// queued for (a full queue drops it for that subscriber alone).
     pub fn on_rtp(
         &mut self,
         now: Instant,
         publisher: ParticipantId,
         packet: Arc<RtpPacket>,
     ) -> Result<usize, ForwardError> {
-        let kind = match self.tracks.get_mut(&packet.ssrc) {
-            Some(track) if track.publisher == publisher => {
-                if packet.keyframe {
-                    track.keyframes.keyframe_arrived();
-                }
-                track.kind
+        let ssrc = packet.ssrc;
+        let unknown = ForwardError::UnknownTrack(ssrc);
+        let track_id = self.track_of(ssrc).ok_or(unknown)?;
+        let track = self.tracks.get_mut(&track_id).filter(|t| t.publisher == publisher).ok_or(unknown)?;
+        let kind = track.kind;
+        let layer = track.layer_mut(ssrc).ok_or(unknown)?;
+        layer.last_packet = Some(now);
+        if packet.keyframe {
+            layer.keyframes.keyframe_arrived();
+            if let Some(size) = crate::h264::picture_size(&packet.payload) {
+                layer.size = Some(size);
             }
-            _ => return Err(ForwardError::UnknownTrack(packet.ssrc)),
-        };
+        }
         if let (Kind::Audio, Some((level, _))) = (kind, packet.audio_level) {
             if let Some(sender) = self.participants.get_mut(&publisher) {
                 sender.speaking.observe(now, level);
             }
         }
         let mut queued = 0;
-        let ssrc = packet.ssrc;
         for (id, subscriber) in &mut self.participants {
-            if *id == publisher || !subscriber.subscribed.contains(&ssrc) || subscriber.hidden.contains(&ssrc)
-            {
+            if *id == publisher || subscriber.hidden.contains(&track_id) {
                 continue;
             }
-            let after_gap = subscriber.awaiting_keyframe.contains(&ssrc);
-            if after_gap {
-                if !packet.keyframe {
-                    continue;
-                }
-                subscriber.awaiting_keyframe.remove(&ssrc);
-            }
-            queued +=
-                usize::from(subscriber.queue.push(Forwarded { packet: Arc::clone(&packet), after_gap }));
+            let Some(selection) = subscriber.subscribed.get_mut(&track_id) else { continue };
+            let after_gap = if selection.current == Some(ssrc) {
+                false
+            } else if selection.target == Some(ssrc) && packet.keyframe {
+                selection.current = Some(ssrc);
+                true
+            } else {
+                continue;
+            };
+            let forwarded = Forwarded { track: track_id, packet: Arc::clone(&packet), after_gap };
+            queued += usize::from(subscriber.queue.push(forwarded));
         }
         Ok(queued)
     }
@@ -249,40 +367,74 @@ impl Router {
         self.participants.get(&subscriber).map_or(0, |p| p.queue.dropped())
     }
 
-    /// A subscriber asked for a keyframe of track `ssrc` (a PLI or FIR):
-    /// whether to forward the request to its publisher now. If not, it is
-    /// owed, and [`Router::poll`] returns it when the interval ends.
-    pub fn request_keyframe(&mut self, now: Instant, ssrc: u32) -> bool {
-        self.tracks
-            .get_mut(&ssrc)
-            .is_some_and(|track| track.kind == Kind::Video && track.keyframes.request(now))
+    /// `subscriber` asked for a keyframe of track `track` (a PLI or FIR, or
+    /// it is shown again): the layer to ask the publisher for one now, if
+    /// any. If none, a request is owed, and [`Router::poll`] returns it
+    /// when the throttle allows.
+    pub fn request_keyframe(
+        &mut self,
+        now: Instant,
+        subscriber: ParticipantId,
+        track: TrackId,
+    ) -> Option<u32> {
+        let participant = self.participants.get(&subscriber).filter(|p| !p.hidden.contains(&track))?;
+        let ssrc = participant.subscribed.get(&track)?.keyframe_layer()?;
+        let published = self.tracks.get_mut(&track).filter(|t| t.kind == Kind::Video)?;
+        published.layer_mut(ssrc)?.keyframes.request(now).then_some(ssrc)
     }
 
-    /// What is due at `now`: owed keyframe requests (including for
-    /// subscribers whose queue overflowed: their video needs one to
-    /// recover) and changes in who is speaking.
+    /// What is due at `now`: subscribers moved to the layer that fits
+    /// their tile now (a keyframe of it asked for), owed keyframe requests
+    /// (including for subscribers whose queue overflowed: their video needs
+    /// one to recover) and changes in who is speaking.
     pub fn poll(&mut self, now: Instant) -> Vec<Output> {
-        let mut out = Vec::new();
-        let mut overflowed: Vec<u32> = self
-            .participants
-            .values_mut()
-            .filter_map(|p| p.queue.take_dropped().then_some(&p.subscribed))
-            .flat_map(|subscribed| subscribed.iter().copied())
-            .collect();
-        overflowed.sort_unstable();
-        overflowed.dedup();
-        for ssrc in overflowed {
-            let Some(track) = self.tracks.get_mut(&ssrc) else { continue };
-            if track.kind == Kind::Video && track.keyframes.request(now) {
-                out.push(Output::KeyframeRequest { publisher: track.publisher, ssrc });
+        let mut wanted: Vec<(TrackId, u32)> = Vec::new();
+        for participant in self.participants.values_mut() {
+            let overflowed = participant.queue.take_dropped();
+            for (track_id, selection) in &mut participant.subscribed {
+                let Some(track) = self.tracks.get(track_id).filter(|t| t.kind == Kind::Video) else {
+                    continue;
+                };
+                if let Some(layer) = track.layer_for(selection.tile).filter(|l| selection.target != Some(*l))
+                {
+                    selection.target = Some(layer);
+                }
+                let switching = selection.target.is_some() && selection.target != selection.current;
+                if (overflowed || switching) && !participant.hidden.contains(track_id) {
+                    wanted.extend(selection.keyframe_layer().map(|layer| (*track_id, layer)));
+                }
             }
         }
-        let mut ssrcs: Vec<u32> = self.tracks.keys().copied().collect();
-        ssrcs.sort_unstable();
-        for ssrc in ssrcs {
-            let Some(track) = self.tracks.get_mut(&ssrc) else { continue };
-            if track.keyframes.poll(now) {
-                out.push(Output::KeyframeRequest { publisher: track.publisher, ssrc });
+        // A layer's size is known from its keyframes: a simulcast layer
+        // arriving without one yet is asked for one, to be chosen at all.
+        for (track_id, track) in &self.tracks {
+            if track.layers.len() > 1 {
+                let unsized_layers =
+                    track.layers.iter().filter(|l| l.size.is_none() && l.last_packet.is_some());
+                wanted.extend(unsized_layers.map(|layer| (*track_id, layer.ssrc)));
+            }
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut out = Vec::new();
+        for (track_id, ssrc) in wanted {
+            let Some(track) = self.tracks.get_mut(&track_id) else { continue };
+            let publisher = track.publisher;
+            if track.layer_mut(ssrc).is_some_and(|layer| layer.keyframes.request(now)) {
+                out.push(Output::KeyframeRequest { publisher, ssrc });
+            }
+        }
+        let mut track_ids: Vec<TrackId> = self.tracks.keys().copied().collect();
+        track_ids.sort_unstable();
+        for track_id in track_ids {
+            let Some(track) = self.tracks.get_mut(&track_id) else { continue };
+            let publisher = track.publisher;
+            for layer in &mut track.layers {
+                if layer.keyframes.poll(now)
+                    && !out.contains(&Output::KeyframeRequest { publisher, ssrc: layer.ssrc })
+                {
+                    out.push(Output::KeyframeRequest { publisher, ssrc: layer.ssrc });
+                }
             }
         }
         let mut ids: Vec<ParticipantId> = self.participants.keys().copied().collect();
@@ -424,8 +576,8 @@ mod tests {
             }
             // Bob and Carol each ask every 50 ms (2.5 s of a bad network).
             if tick % 5 == 0 {
-                for _ in [BOB, CAROL] {
-                    if router.request_keyframe(now, ADA_VIDEO) {
+                for subscriber in [BOB, CAROL] {
+                    if router.request_keyframe(now, subscriber, ADA_VIDEO) == Some(ADA_VIDEO) {
                         sent.push(tick * 10);
                     }
                 }
@@ -437,7 +589,7 @@ mod tests {
             }
         }
         assert_eq!(sent, vec![0, 500, 1000, 1500, 2000]);
-        assert!(!router.request_keyframe(start, ADA_AUDIO), "audio has no keyframes");
+        assert_eq!(router.request_keyframe(start, BOB, ADA_AUDIO), None, "audio has no keyframes");
     }
 
     #[test]
@@ -510,5 +662,143 @@ mod tests {
         );
         assert_eq!(router.on_rtp(start, BOB, packet(1, BOB_AUDIO, Some(127))), Ok(1), "only Carol now");
         assert_eq!(router.next_packet(ADA), None);
+    }
+
+    const ADA_LOW: u32 = 0xa3;
+    const ADA_HIGH: u32 = 0xa4;
+
+    /// Ada's simulcast camera: `ADA_VIDEO` (640×360) is the track, plus a
+    /// low layer (320×180) and a high one (1280×720); each sends a
+    /// keyframe (with its SPS) at `start`.
+    fn simulcast_room(start: Instant) -> Router {
+        let mut router = room(4096);
+        router.add_layer(ADA_VIDEO, ADA_LOW);
+        router.add_layer(ADA_VIDEO, ADA_HIGH);
+        for (ssrc, (width, height)) in
+            [(ADA_LOW, (320, 180)), (ADA_VIDEO, (640, 360)), (ADA_HIGH, (1280, 720))]
+        {
+            let keyframe = layer_packet(0, ssrc, Some((width, height)));
+            router.on_rtp(start, ADA, keyframe).expect("forwarded");
+        }
+        router
+    }
+
+    /// Packet `seq` of Ada's layer `ssrc`; with `sps`, a keyframe's first
+    /// packet declaring that picture size.
+    fn layer_packet(seq: u64, ssrc: u32, sps: Option<(u32, u32)>) -> Arc<RtpPacket> {
+        let payload = match sps {
+            Some((width, height)) => crate::sim::sps(width, height),
+            None => vec![0x41; 40],
+        };
+        let packet = RtpPacket {
+            keyframe: sps.is_some(),
+            payload: Arc::from(payload),
+            ..(*packet(seq, ssrc, None)).clone()
+        };
+        Arc::new(packet)
+    }
+
+    /// The layers of Ada's camera `subscriber` was sent, each with whether
+    /// it came after a gap (a switch).
+    fn layers_to(router: &mut Router, subscriber: ParticipantId) -> Vec<(u32, bool)> {
+        std::iter::from_fn(|| router.next_forwarded(subscriber))
+            .filter(|f| f.track == ADA_VIDEO)
+            .map(|f| (f.packet.ssrc, f.after_gap))
+            .collect()
+    }
+
+    #[test]
+    fn each_subscriber_gets_the_layer_that_fills_its_tile_switched_at_a_keyframe() {
+        let start = Instant::now();
+        let mut router = simulcast_room(start);
+        // Subscribed before any size was known: the first layer, until poll
+        // has chosen the largest; a keyframe of it is asked for.
+        for subscriber in [BOB, CAROL] {
+            assert_eq!(layers_to(&mut router, subscriber), [(ADA_VIDEO, false)]);
+        }
+        router.set_tile(BOB, ADA_VIDEO, Some((320, 180)));
+        let asked = router.poll(start);
+        for ssrc in [ADA_LOW, ADA_HIGH] {
+            assert!(asked.contains(&Output::KeyframeRequest { publisher: ADA, ssrc }), "{asked:?}");
+        }
+        // Until the keyframes come, each keeps the layer it had.
+        let at = start + Duration::from_millis(20);
+        for ssrc in [ADA_LOW, ADA_VIDEO, ADA_HIGH] {
+            router.on_rtp(at, ADA, layer_packet(1, ssrc, None)).expect("forwarded");
+        }
+        assert_eq!(layers_to(&mut router, BOB), [(ADA_VIDEO, false)]);
+        assert_eq!(layers_to(&mut router, CAROL), [(ADA_VIDEO, false)]);
+        // Keyframes: Bob (a 320×180 tile) switches to the low layer, Carol
+        // (no size said) to the high one, each from its keyframe on.
+        let at = start + Duration::from_millis(40);
+        for (ssrc, size) in [(ADA_LOW, (320, 180)), (ADA_HIGH, (1280, 720))] {
+            router.on_rtp(at, ADA, layer_packet(2, ssrc, Some(size))).expect("forwarded");
+            router.on_rtp(at, ADA, layer_packet(3, ssrc, None)).expect("forwarded");
+        }
+        router.on_rtp(at, ADA, layer_packet(2, ADA_VIDEO, None)).expect("forwarded");
+        assert_eq!(layers_to(&mut router, BOB), [(ADA_LOW, true), (ADA_LOW, false)]);
+        assert_eq!(layers_to(&mut router, CAROL), [(ADA_HIGH, true), (ADA_HIGH, false)]);
+        // A tile between two sizes gets the one that fills it.
+        router.set_tile(BOB, ADA_VIDEO, Some((400, 300)));
+        assert_eq!(router.poll(at), [Output::KeyframeRequest { publisher: ADA, ssrc: ADA_VIDEO }]);
+        router.on_rtp(at, ADA, layer_packet(3, ADA_VIDEO, Some((640, 360)))).expect("forwarded");
+        router.on_rtp(at, ADA, layer_packet(4, ADA_LOW, None)).expect("forwarded");
+        assert_eq!(layers_to(&mut router, BOB), [(ADA_VIDEO, true)]);
+    }
+
+    #[test]
+    fn a_layer_its_publisher_stopped_sending_is_left_for_one_still_arriving() {
+        let start = Instant::now();
+        let mut router = simulcast_room(start);
+        router.poll(start);
+        router.on_rtp(start, ADA, layer_packet(1, ADA_HIGH, Some((1280, 720)))).expect("forwarded");
+        layers_to(&mut router, BOB);
+        // Ada stops encoding the high layer (her uplink or CPU is short):
+        // after a second of only the others, Bob is moved to the middle one.
+        let mut bob_got = Vec::new();
+        for step in 1..=60u64 {
+            let at = start + Duration::from_millis(step * 20);
+            for ssrc in [ADA_LOW, ADA_VIDEO] {
+                let sps = (step == 55).then_some(if ssrc == ADA_LOW { (320, 180) } else { (640, 360) });
+                router.on_rtp(at, ADA, layer_packet(step + 1, ssrc, sps)).expect("forwarded");
+            }
+            router.poll(at);
+            bob_got.extend(layers_to(&mut router, BOB));
+        }
+        assert_eq!(
+            bob_got,
+            [
+                (ADA_VIDEO, true),
+                (ADA_VIDEO, false),
+                (ADA_VIDEO, false),
+                (ADA_VIDEO, false),
+                (ADA_VIDEO, false),
+                (ADA_VIDEO, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_hidden_simulcast_video_is_not_sent_and_not_asked_for() {
+        let start = Instant::now();
+        let mut router = simulcast_room(start);
+        layers_to(&mut router, BOB);
+        router.set_hidden(BOB, ADA_VIDEO, true);
+        router.set_tile(BOB, ADA_VIDEO, Some((320, 180)));
+        router.set_hidden(CAROL, ADA_VIDEO, true);
+        assert_eq!(router.poll(start), [], "nobody shows it: no keyframe asked for");
+        assert_eq!(
+            router.request_keyframe(start, BOB, ADA_VIDEO),
+            None,
+            "a hidden video's PLI is not relayed"
+        );
+        router.on_rtp(start, ADA, layer_packet(1, ADA_LOW, Some((320, 180)))).expect("forwarded");
+        assert_eq!(layers_to(&mut router, BOB), []);
+        // Shown again, small: from the low layer's next keyframe.
+        assert!(router.set_hidden(BOB, ADA_VIDEO, false));
+        assert_eq!(router.request_keyframe(start, BOB, ADA_VIDEO), Some(ADA_LOW));
+        router.on_rtp(start, ADA, layer_packet(2, ADA_LOW, None)).expect("forwarded");
+        router.on_rtp(start, ADA, layer_packet(3, ADA_LOW, Some((320, 180)))).expect("forwarded");
+        assert_eq!(layers_to(&mut router, BOB), [(ADA_LOW, true)]);
     }
 }

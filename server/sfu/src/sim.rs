@@ -14,7 +14,7 @@ use concord_common::events::{PublishedTrack, TrackSource};
 use concord_common::media::{H264_PAYLOAD_TYPE, OPUS_PAYLOAD_TYPE};
 use concord_common::{RoomId, UserId};
 use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Candidate, Event as RtcEvent, Input, Output, Rtc};
@@ -36,6 +36,9 @@ pub const VIDEO_PAYLOAD: usize = 1000;
 pub const KEYFRAME_NAL: u8 = 0x65;
 /// The NAL header of every other video packet.
 pub const DELTA_NAL: u8 = 0x41;
+/// A simulcast camera's layers, smallest first: RID and picture size.
+pub const SIMULCAST_LAYERS: [(&str, (u32, u32)); 3] =
+    [("q", (320, 180)), ("h", (640, 360)), ("f", (1280, 720))];
 
 /// One of a participant's two peer connections, as the client holds it.
 pub struct Leg {
@@ -49,13 +52,25 @@ pub struct Leg {
     pub packets: u64,
     /// Keyframe requests (PLI/FIR) it received.
     pub keyframe_requests: u64,
+    /// Of those, for each simulcast layer (by RID).
+    pub keyframe_requests_by_rid: Vec<(Rid, u64)>,
+    /// The RTP timestamp of each packet in `received`.
+    pub received_timestamps: Vec<u32>,
 }
 
 impl Leg {
     fn new(now: Instant, address: SocketAddr) -> Self {
         let mut rtc = with_concord_codecs(Rtc::builder().set_rtp_mode(true)).build(now);
         rtc.add_local_candidate(Candidate::host(address, "udp").expect("a candidate"));
-        Self { rtc, address, received: Vec::new(), packets: 0, keyframe_requests: 0 }
+        Self {
+            rtc,
+            address,
+            received: Vec::new(),
+            packets: 0,
+            keyframe_requests: 0,
+            keyframe_requests_by_rid: Vec::new(),
+            received_timestamps: Vec::new(),
+        }
     }
 }
 
@@ -76,6 +91,16 @@ pub struct Participant {
     next_seq: u64,
     /// Keyframes it sent (one per request, as an encoder answers).
     pub keyframes_sent: u64,
+    /// Its camera's simulcast layers, when it sends them instead of one stream.
+    simulcast: Vec<SimulcastSender>,
+}
+
+/// One simulcast layer of a simulated camera.
+struct SimulcastSender {
+    rid: Rid,
+    size: (u32, u32),
+    next_seq: u64,
+    keyframes_sent: u64,
 }
 
 /// The engine and the clients around it, on one clock.
@@ -123,14 +148,34 @@ impl World {
     /// ([`VIDEO_PACKETS_PER_STEP`] packets of [`VIDEO_PAYLOAD`] bytes a step);
     /// returns its index.
     pub fn join(&mut self, n: u16, camera: bool) -> usize {
+        self.join_with(n, camera, false)
+    }
+
+    /// As [`World::join`] with a camera sent in the three
+    /// [`SIMULCAST_LAYERS`], each a stream of its own: a step's packets
+    /// per layer, each payload's byte after the sequence number its
+    /// layer's index; a keyframe (asked for per layer, and sent at the
+    /// start) is a packet with the layer's SPS, then an IDR slice.
+    pub fn join_simulcast(&mut self, n: u16) -> usize {
+        self.join_with(n, true, true)
+    }
+
+    fn join_with(&mut self, n: u16, camera: bool, simulcast: bool) -> usize {
         let (conn, user) = (u64::from(n), UserId(100 + i64::from(n)));
         self.timed(|engine, now| engine.join(now, ROOM, conn, user));
         let address = SocketAddr::from(([127, 0, 0, 2], 5000 + n));
         let mut publishing = Leg::new(self.now, address);
         let mut changes = publishing.rtc.sdp_api();
         let audio = changes.add_media(MediaKind::Audio, Direction::SendOnly, None, Some("mic".into()), None);
+        let layers = simulcast.then(|| {
+            let mut layers = Simulcast::new();
+            for (rid, _) in SIMULCAST_LAYERS {
+                layers.add_send_layer(SimulcastLayer::new(rid));
+            }
+            layers
+        });
         let video = camera.then(|| {
-            changes.add_media(MediaKind::Video, Direction::SendOnly, None, Some("cam".into()), None)
+            changes.add_media(MediaKind::Video, Direction::SendOnly, None, Some("cam".into()), layers)
         });
         let (offer, pending) = changes.apply().expect("an offer");
         let mut tracks = vec![PublishedTrack { track_id: "mic".into(), source: TrackSource::Microphone }];
@@ -151,6 +196,19 @@ impl World {
             gone_silent: false,
             next_seq: 1,
             keyframes_sent: 0,
+            simulcast: if simulcast {
+                SIMULCAST_LAYERS
+                    .iter()
+                    .map(|(rid, size)| SimulcastSender {
+                        rid: Rid::from(*rid),
+                        size: *size,
+                        next_seq: 1,
+                        keyframes_sent: 0,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
         });
         self.participants.len() - 1
     }
@@ -274,6 +332,18 @@ impl World {
 fn send_media(now: Instant, participant: &mut Participant) {
     let (seq, user) = (participant.next_seq, participant.user);
     participant.next_seq += 1;
+    if !participant.simulcast.is_empty() {
+        let rtc = &mut participant.publishing.rtc;
+        write_step(rtc, now, seq, participant.audio, None, |_, seq| payload_of(user, seq));
+        let requests = &participant.publishing.keyframe_requests_by_rid;
+        for (index, layer) in participant.simulcast.iter_mut().enumerate() {
+            let asked = requests.iter().find(|(rid, _)| *rid == layer.rid).map_or(0, |(_, n)| *n);
+            let keyframe = seq == 1 || asked > layer.keyframes_sent;
+            layer.keyframes_sent = asked;
+            write_layer_step(rtc, now, seq, participant.video, layer, index as u8, user, keyframe);
+        }
+        return;
+    }
     let keyframe =
         participant.video.is_some() && participant.publishing.keyframe_requests > participant.keyframes_sent;
     if keyframe {
@@ -334,6 +404,116 @@ pub fn write_step(
     }
 }
 
+/// Step `seq` of one simulcast layer (the `index`th) in section `video`:
+/// with `keyframe`, a packet with the layer's SPS first; then
+/// [`VIDEO_PACKETS_PER_STEP`] packets of a picture, saying whose and which
+/// layer, the last with the marker.
+#[allow(clippy::too_many_arguments)]
+fn write_layer_step(
+    rtc: &mut Rtc,
+    now: Instant,
+    seq: u64,
+    video: Option<Mid>,
+    layer: &mut SimulcastSender,
+    index: u8,
+    user: UserId,
+    keyframe: bool,
+) {
+    let mut api = rtc.direct_api();
+    let Some(stream) = video.and_then(|video| api.stream_tx_by_mid(video, Some(layer.rid))) else { return };
+    let timestamp = (seq * 1800) as u32;
+    let mut payloads = Vec::new();
+    if keyframe {
+        payloads.push(sps(layer.size.0, layer.size.1));
+    }
+    for k in 0..VIDEO_PACKETS_PER_STEP {
+        let mut payload = vec![if keyframe && k == 0 { KEYFRAME_NAL } else { DELTA_NAL }];
+        payload.extend(payload_of(user, layer.next_seq + payloads.len() as u64));
+        payload.push(index);
+        payload.resize(VIDEO_PAYLOAD, 0x5c);
+        payloads.push(payload);
+    }
+    let last = payloads.len() - 1;
+    for (i, payload) in payloads.into_iter().enumerate() {
+        let write =
+            RtpWrite::new(H264_PAYLOAD_TYPE.into(), SeqNo::from(layer.next_seq), timestamp, now, payload)
+                .marker(i == last);
+        stream.write_rtp(write);
+        layer.next_seq += 1;
+    }
+}
+
+/// A sequence parameter set NAL unit (Constrained Baseline) declaring a
+/// `width`×`height` picture, as an encoder sends ahead of a keyframe.
+pub fn sps(width: u32, height: u32) -> Vec<u8> {
+    let mut bits = BitWriter::default();
+    bits.put(66, 8); // profile_idc: Baseline
+    bits.put(0xc0, 8); // constraint_set0 and 1: Constrained Baseline
+    bits.put(31, 8); // level_idc 3.1
+    bits.ue(0); // seq_parameter_set_id
+    bits.ue(0); // log2_max_frame_num_minus4
+    bits.ue(2); // pic_order_cnt_type
+    bits.ue(1); // max_num_ref_frames
+    bits.put(0, 1); // gaps_in_frame_num_value_allowed_flag
+    let (columns, rows) = (width.div_ceil(16), height.div_ceil(16));
+    bits.ue(columns - 1);
+    bits.ue(rows - 1);
+    bits.put(1, 1); // frame_mbs_only_flag
+    bits.put(1, 1); // direct_8x8_inference_flag
+    let (crop_right, crop_bottom) = ((columns * 16 - width) / 2, (rows * 16 - height) / 2);
+    let cropped = crop_right > 0 || crop_bottom > 0;
+    bits.put(u32::from(cropped), 1);
+    if cropped {
+        for crop in [0, crop_right, 0, crop_bottom] {
+            bits.ue(crop);
+        }
+    }
+    bits.put(0, 1); // vui_parameters_present_flag
+    bits.put(1, 1); // rbsp_stop_one_bit
+    let mut nal = vec![0x67];
+    let mut zeros = 0;
+    for byte in bits.finish() {
+        // Emulation prevention: no 00 00 0x (x ≤ 3) inside a NAL unit.
+        if zeros >= 2 && byte <= 3 {
+            nal.push(3);
+            zeros = 0;
+        }
+        zeros = if byte == 0 { zeros + 1 } else { 0 };
+        nal.push(byte);
+    }
+    nal
+}
+
+#[derive(Default)]
+struct BitWriter {
+    bytes: Vec<u8>,
+    used: u32,
+}
+
+impl BitWriter {
+    fn put(&mut self, value: u32, count: u32) {
+        for i in (0..count).rev() {
+            if self.used.is_multiple_of(8) {
+                self.bytes.push(0);
+            }
+            let bit = ((value >> i) & 1) as u8;
+            *self.bytes.last_mut().expect("a byte") |= bit << (7 - self.used % 8);
+            self.used += 1;
+        }
+    }
+
+    fn ue(&mut self, value: u32) {
+        let code = value + 1;
+        let length = 32 - code.leading_zeros();
+        self.put(0, length - 1);
+        self.put(code, length);
+    }
+
+    fn finish(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
 /// What `user`'s packet `seq` says: who and which, so a receiver can tell
 /// (an audio packet is only this; a video one has a NAL header before it and
 /// is padded to [`VIDEO_PAYLOAD`] bytes).
@@ -343,7 +523,14 @@ pub fn payload_of(user: UserId, seq: u64) -> Vec<u8> {
     payload
 }
 
-/// Who sent a received payload, which of theirs it was, and whether it is video.
+/// The simulcast layer (its index in [`SIMULCAST_LAYERS`]) a received
+/// video payload of a simulcast camera is of; `None` for an SPS packet.
+pub fn layer_of(payload: &[u8]) -> Option<u8> {
+    (payload.len() == VIDEO_PAYLOAD).then(|| payload[17])
+}
+
+/// Who sent a received payload, which of theirs it was, and whether it is
+/// video (`None` for a parameter set).
 pub fn sent_by(payload: &[u8]) -> Option<(UserId, u64, bool)> {
     let video = payload.len() == VIDEO_PAYLOAD;
     let said = if video { payload.get(1..17)? } else { payload.get(..16)? };
@@ -359,11 +546,20 @@ fn drain(now: Instant, leg: &mut Leg, keep: bool) -> Vec<Vec<u8>> {
     loop {
         match leg.rtc.poll_output().expect("output") {
             Output::Transmit(transmit) => out.push(transmit.contents.to_vec()),
-            Output::Event(RtcEvent::KeyframeRequest(_)) => leg.keyframe_requests += 1,
+            Output::Event(RtcEvent::KeyframeRequest(request)) => {
+                leg.keyframe_requests += 1;
+                if let Some(rid) = request.rid {
+                    match leg.keyframe_requests_by_rid.iter_mut().find(|(r, _)| *r == rid) {
+                        Some((_, count)) => *count += 1,
+                        None => leg.keyframe_requests_by_rid.push((rid, 1)),
+                    }
+                }
+            }
             Output::Event(RtcEvent::RtpPacket(packet)) => {
                 leg.packets += 1;
                 if keep {
                     leg.received.push((*packet.seq_no, packet.payload.to_vec()));
+                    leg.received_timestamps.push(packet.header.timestamp);
                 }
             }
             Output::Event(_) => {}

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use concord_common::events::{
     self, CallJoined, CallLeftReason, CallMedia, CallParticipant, CallParticipantJoined, CallParticipantLeft,
     CallParticipantUpdated, CallSpeaking, CallSubscribeOffer, CallVideoWanted, CallView, PublishedTrack,
-    TileView,
+    TileSize, TileView,
 };
 use concord_common::{ErrorCode, RoomId, ServerEvent, ServerFrame, UserId};
 use rocket::http::Status;
@@ -205,6 +205,10 @@ impl Calls {
     ) -> Result<(), ApiError> {
         if tiles.len() > CallView::MAX_TILES {
             let message = format!("A call_view lists at most {} tiles.", CallView::MAX_TILES);
+            return Err(ApiError::new(Status::BadRequest, ErrorCode::BadRequest, message).with_field("tiles"));
+        }
+        if tiles.iter().filter_map(|t| t.size).any(|size| !size.is_valid()) {
+            let message = format!("A tile's width and height are from 1 to {} pixels.", TileSize::MAX);
             return Err(ApiError::new(Status::BadRequest, ErrorCode::BadRequest, message).with_field("tiles"));
         }
         self.members_if_in_call(user, conn, room).await?;

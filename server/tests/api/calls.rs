@@ -240,16 +240,24 @@ async fn only_members_take_part_and_only_in_their_own_rooms_call(server: TestSer
     }
     // Bob joins A; Dan still cannot leave or update it for him.
     join(&mut bob_ws, "j", room_a, bob.id(), CallMedia::default()).await;
-    // Bob's view: too many tiles is refused, naming the field; a view is accepted (and tells nobody else).
-    let tile = events::TileView { user_id: ada.id(), source: events::TrackSource::Camera, hidden: true };
+    // Bob's view: too many tiles, or a tile of no size, is refused, naming
+    // the field; a view is accepted (and tells nobody else).
+    let tile =
+        events::TileView { user_id: ada.id(), source: events::TrackSource::Camera, hidden: true, size: None };
     let too_many = events::CallView { room_id: room_a, tiles: vec![tile; events::CallView::MAX_TILES + 1] };
-    let answer = request(&mut bob_ws, "v1", ClientEvent::CallView(too_many)).await;
-    assert_eq!(code(&answer), ErrorCode::BadRequest);
-    assert!(
-        matches!(&answer.event, ServerEvent::Error(r) if r.error.field.as_deref() == Some("tiles")),
-        "{answer:?}"
-    );
-    let view = events::CallView { room_id: room_a, tiles: vec![tile] };
+    let flat = events::TileView { size: Some(events::TileSize { width: 640, height: 0 }), ..tile };
+    let huge = events::TileView { size: Some(events::TileSize { width: 20_000, height: 360 }), ..tile };
+    for (i, tiles) in [too_many.tiles, vec![flat], vec![huge]].into_iter().enumerate() {
+        let view = events::CallView { room_id: room_a, tiles };
+        let answer = request(&mut bob_ws, &format!("v1{i}"), ClientEvent::CallView(view)).await;
+        assert_eq!(code(&answer), ErrorCode::BadRequest, "view {i}");
+        assert!(
+            matches!(&answer.event, ServerEvent::Error(r) if r.error.field.as_deref() == Some("tiles")),
+            "{answer:?}"
+        );
+    }
+    let sized = events::TileView { size: Some(events::TileSize { width: 320, height: 180 }), ..tile };
+    let view = events::CallView { room_id: room_a, tiles: vec![tile, sized] };
     let answer = request(&mut bob_ws, "v2", ClientEvent::CallView(view)).await;
     assert_eq!(answer.event, ServerEvent::CallViewAccepted(events::CallViewAccepted { room_id: room_a }));
     let answer =

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use concord_common::UserId;
 
-use concord_common::events::{TileView, TrackSource};
+use concord_common::events::{TileSize, TileView, TrackSource};
 
 use super::{Event, SILENCE_LIMIT};
-use crate::sim::{payload_of, sent_by, World, KEYFRAME_NAL, ROOM};
+use crate::sim::{layer_of, payload_of, sent_by, World, KEYFRAME_NAL, ROOM, SIMULCAST_LAYERS};
 
 #[test]
 fn each_hears_the_other_in_order_and_a_silent_one_is_lost_after_seven_seconds() {
@@ -116,7 +116,7 @@ fn a_hidden_video_is_not_sent_and_shown_again_restarts_at_a_keyframe_without_a_h
     assert!(before.len() >= 100, "Bob sees Ada: {} packets", before.len());
 
     // Bob hides Ada's camera: none of it comes; her voice does, and Ada still sees Bob.
-    let hidden = [TileView { user_id: ada_user, source: TrackSource::Camera, hidden: true }];
+    let hidden = [TileView { user_id: ada_user, source: TrackSource::Camera, hidden: true, size: None }];
     world.engine.set_view(world.now, ROOM, bob_conn, &hidden).expect("in the call");
     let (voice_before, bob_seen_before) = (
         world.participants[bob].receiving.as_ref().map_or(0, |l| l.packets),
@@ -170,8 +170,12 @@ fn a_publisher_hears_when_nobody_shows_its_video_and_when_somebody_does_again() 
     assert_eq!(video_wanted(&world), [camera(false), camera(true)], "Bob receives it");
 
     let bob_conn = world.participants[bob].conn;
-    let hidden =
-        [TileView { user_id: world.participants[ada].user, source: TrackSource::Camera, hidden: true }];
+    let hidden = [TileView {
+        user_id: world.participants[ada].user,
+        source: TrackSource::Camera,
+        hidden: true,
+        size: None,
+    }];
     world.engine.set_view(world.now, ROOM, bob_conn, &hidden).expect("in the call");
     world.run_for(Duration::from_millis(100));
     assert_eq!(video_wanted(&world)[2..], [camera(false)], "Bob hides it");
@@ -181,4 +185,77 @@ fn a_publisher_hears_when_nobody_shows_its_video_and_when_somebody_does_again() 
     world.engine.leave(world.now, ROOM, bob_conn);
     world.run_for(Duration::from_millis(100));
     assert_eq!(video_wanted(&world)[4..], [camera(false)], "Bob left");
+}
+
+/// (Bob's sequence number, RTP timestamp, layer) of each of Ada's simulcast
+/// video packets Bob received (`None`: a keyframe's SPS).
+fn layers_from(world: &World, from: usize, to: usize) -> Vec<(u64, u32, Option<u8>)> {
+    let ada = world.participants[from].user;
+    let leg = world.participants[to].receiving.as_ref().expect("a receiving leg");
+    let mut out = Vec::new();
+    for ((seq, payload), timestamp) in leg.received.iter().zip(&leg.received_timestamps) {
+        match sent_by(payload) {
+            Some((user, _, true)) if user == ada => out.push((*seq, *timestamp, layer_of(payload))),
+            None if payload[0] & 0x1f == 7 => out.push((*seq, *timestamp, None)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Bob's view: Ada's camera drawn `width`×`height` pixels large.
+fn tile(world: &World, ada: usize, width: u32, height: u32) -> [TileView; 1] {
+    let size = Some(TileSize { width, height });
+    [TileView { user_id: world.participants[ada].user, source: TrackSource::Camera, hidden: false, size }]
+}
+
+#[test]
+fn a_simulcast_camera_reaches_each_subscriber_in_the_layer_its_tile_needs_switched_seamlessly() {
+    let mut world = World::new();
+    let ada = world.join_simulcast(1);
+    let (bob, carol) = (world.join(2, false), world.join(3, false));
+    world.run_for(Duration::from_secs(2));
+    let (full, quarter) = (Some(2), Some(0));
+    let at_first = layers_from(&world, ada, bob);
+    assert!(at_first.len() >= 100, "Bob sees Ada: {} packets", at_first.len());
+    assert!(at_first[at_first.len() - 50..].iter().all(|p| p.2 == full), "no tile said: the largest layer");
+
+    // Bob draws Ada small: within a second he gets the quarter layer,
+    // from one of its keyframes on, numbered and timed on from the full one.
+    let bob_conn = world.participants[bob].conn;
+    world.engine.set_view(world.now, ROOM, bob_conn, &tile(&world, ada, 320, 180)).expect("in the call");
+    world.run_for(Duration::from_secs(1));
+    let got = layers_from(&world, ada, bob);
+    let switched = got.iter().rposition(|p| p.2 == full).expect("the full layer before") + 1;
+    assert!(switched >= at_first.len(), "the full layer until the switch");
+    assert_eq!(
+        got[switched].2, None,
+        "the quarter layer starts at its keyframe (SPS first): {:?}",
+        got[switched]
+    );
+    assert!(got[switched + 1..].iter().all(|p| p.2 == quarter), "then only the quarter layer");
+    assert!(got.len() - switched >= 40, "{} packets after the switch", got.len() - switched);
+    for pair in got.windows(2) {
+        assert_eq!(pair[1].0, pair[0].0 + 1, "no hole or repeat in Bob's numbering: {pair:?}");
+        assert!(pair[1].1.wrapping_sub(pair[0].1) < 90_000, "timestamps move forward: {pair:?}");
+    }
+    assert_ne!(got[switched].1, got[switched - 1].1, "a new picture has a new timestamp");
+
+    // Larger again: the full layer comes back; Carol, who said nothing, had it all along.
+    world.engine.set_view(world.now, ROOM, bob_conn, &tile(&world, ada, 1280, 720)).expect("in the call");
+    world.run_for(Duration::from_secs(1));
+    let got = layers_from(&world, ada, bob);
+    assert!(got[got.len() - 40..].iter().all(|p| p.2 == full), "the full layer again");
+    let carol_got = layers_from(&world, ada, carol);
+    assert!(
+        carol_got.iter().filter(|p| p.2.is_some()).skip(10).all(|p| p.2 == full),
+        "Carol: the full layer"
+    );
+    // A tile between two layers gets the one that fills it.
+    world.engine.set_view(world.now, ROOM, bob_conn, &tile(&world, ada, 400, 300)).expect("in the call");
+    world.run_for(Duration::from_secs(1));
+    let got = layers_from(&world, ada, bob);
+    assert!(got[got.len() - 40..].iter().all(|p| p.2 == Some(1)), "400×300 fits in 640×360");
+    assert_eq!(SIMULCAST_LAYERS[1].1, (640, 360));
+    assert_eq!(world.lost(), Vec::<u64>::new());
 }
