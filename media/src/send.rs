@@ -79,7 +79,9 @@ pub struct VideoSender {
 }
 
 impl VideoSender {
-    /// Starts capturing from `source` and sending on `track`, scaled to `size` when given.
+    /// Starts capturing from `source` and sending on `track`, scaled to
+    /// `size` when given; a track published in simulcast layers gets each
+    /// (smallest first) at half the size of the next.
     pub fn start(
         mut source: Box<dyn VideoSource>,
         track: Arc<LocalTrack>,
@@ -88,7 +90,11 @@ impl VideoSender {
         runtime: Handle,
         events: mpsc::Sender<MediaEvent>,
     ) -> Result<Self> {
-        let mut encoder = VideoEncoder::new(settings)?;
+        // One encoder per simulcast layer, smallest first (or the one).
+        let layer_count = track.rids().len().max(1);
+        let mut encoders = (0..layer_count)
+            .map(|layer| VideoEncoder::new(layer_settings(settings, layer, layer_count)))
+            .collect::<Result<Vec<_>>>()?;
         let stop = Arc::new(AtomicBool::new(false));
         let keyframe = Arc::new(AtomicBool::new(false));
         let paused = Arc::new(AtomicBool::new(false));
@@ -153,6 +159,7 @@ impl VideoSender {
                 let started = Instant::now();
                 let mut previous: Option<Instant> = None;
                 let mut scaled = I420Frame::black(2, 2);
+                let mut layer_scaled = I420Frame::black(2, 2);
                 let mut scaler = Scaler::new();
                 let fallback = Duration::from_secs_f32(1.0 / settings.frame_rate.max(1.0));
                 let mut was_paused = false;
@@ -164,13 +171,17 @@ impl VideoSender {
                     };
                     if let Some(settings) = new_settings.lock().unwrap_or_else(PoisonError::into_inner).take()
                     {
-                        if let Err(error) = encoder.set_settings(settings) {
-                            tracing::warn!(%error, "encoder settings not applied");
+                        for (layer, encoder) in encoders.iter_mut().enumerate() {
+                            if let Err(error) =
+                                encoder.set_settings(layer_settings(settings, layer, layer_count))
+                            {
+                                tracing::warn!(%error, "encoder settings not applied");
+                            }
                         }
                     }
                     if keyframe.swap(false, Ordering::Relaxed) {
                         tracing::debug!("a keyframe was asked for");
-                        encoder.request_keyframe();
+                        encoders.iter_mut().for_each(VideoEncoder::request_keyframe);
                     }
                     let size = *size.lock().unwrap_or_else(PoisonError::into_inner);
                     let frame = match size {
@@ -192,41 +203,57 @@ impl VideoSender {
                     }
                     if std::mem::take(&mut was_paused) {
                         // (The next sample's duration covers the pause: RTP time follows the clock.)
-                        encoder.request_keyframe();
+                        encoders.iter_mut().for_each(VideoEncoder::request_keyframe);
                     }
                     let timestamp_ms =
                         captured.captured.saturating_duration_since(started).as_millis() as u64;
-                    let encode_start = Instant::now();
-                    let encoded = encoder.encode(frame, timestamp_ms);
-                    stats
-                        .encode_micros
-                        .fetch_add(encode_start.elapsed().as_micros() as u64, Ordering::Relaxed);
-                    let encoded = match encoded {
-                        Ok(Some(encoded)) => encoded,
-                        Ok(None) => {
-                            stats.skipped.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        Err(error) => {
-                            tracing::warn!(%error, "a frame could not be encoded");
-                            continue;
-                        }
-                    };
                     let duration =
                         previous.map_or(fallback, |p| captured.captured.saturating_duration_since(p));
                     previous = Some(captured.captured);
-                    if encoded.keyframe {
-                        tracing::debug!(bytes = encoded.data.len(), "a keyframe is sent");
-                        stats.keyframes.fetch_add(1, Ordering::Relaxed);
-                    }
-                    match runtime.block_on(track.write(encoded.data, duration)) {
-                        Ok(true) => {
-                            stats.sent.fetch_add(1, Ordering::Relaxed);
+                    let top = encoders.len() - 1;
+                    for (layer, encoder) in encoders.iter_mut().enumerate() {
+                        // Each layer below the top is half the size of the one above.
+                        let divisor = 1 << (top - layer);
+                        let picture = if divisor == 1 {
+                            frame
+                        } else {
+                            let (width, height) =
+                                ((frame.width / divisor) & !1, (frame.height / divisor) & !1);
+                            scaler.scale_i420(frame, width.max(2), height.max(2), &mut layer_scaled);
+                            &layer_scaled
+                        };
+                        let encode_start = Instant::now();
+                        let encoded = encoder.encode(picture, timestamp_ms);
+                        stats
+                            .encode_micros
+                            .fetch_add(encode_start.elapsed().as_micros() as u64, Ordering::Relaxed);
+                        let encoded = match encoded {
+                            Ok(Some(encoded)) => encoded,
+                            Ok(None) => {
+                                if layer == top {
+                                    stats.skipped.fetch_add(1, Ordering::Relaxed);
+                                }
+                                continue;
+                            }
+                            Err(error) => {
+                                tracing::warn!(%error, "a frame could not be encoded");
+                                continue;
+                            }
+                        };
+                        if encoded.keyframe && layer == top {
+                            tracing::debug!(bytes = encoded.data.len(), "a keyframe is sent");
+                            stats.keyframes.fetch_add(1, Ordering::Relaxed);
                         }
-                        // Not negotiated yet: the first frame that does go out must be a
-                        // keyframe (a static screen may not send another for a long time).
-                        Ok(false) => encoder.request_keyframe(),
-                        Err(error) => tracing::debug!(%error, "video sample not written"),
+                        match runtime.block_on(track.write_layer(layer, encoded.data, duration)) {
+                            Ok(true) if layer == top => {
+                                stats.sent.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(true) => {}
+                            // Not negotiated yet: the first frame that does go out must be a
+                            // keyframe (a static screen may not send another for a long time).
+                            Ok(false) => encoder.request_keyframe(),
+                            Err(error) => tracing::debug!(%error, "video sample not written"),
+                        }
                     }
                 }
                 stats.dropped.store(slot.replaced(), Ordering::Relaxed);
@@ -291,6 +318,14 @@ impl Drop for VideoSender {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The settings of simulcast layer `layer` of `count` (smallest first):
+/// each below the top has half the width and height, and a quarter of the
+/// bitrate, of the one above (at least 100 kbit/s).
+fn layer_settings(settings: EncoderSettings, layer: usize, count: usize) -> EncoderSettings {
+    let divisor = 1u32 << (2 * (count - 1 - layer));
+    EncoderSettings { bitrate_bps: (settings.bitrate_bps / divisor).max(100_000), ..settings }
 }
 
 /// Counters of one audio send pipeline.

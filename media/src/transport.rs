@@ -31,11 +31,13 @@ use rtc::peer_connection::transport::{RTCIceCandidateInit, RTCIceCandidateType, 
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
+use rtc::rtp::extension::HeaderExtension;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
+use rtc::shared::marshal::{Marshal, MarshalSize};
 use rtc::statistics::report::RTCStatsReportEntry;
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
@@ -182,21 +184,46 @@ impl MediaPeer {
 
     /// Publishes a track; write to it once connected.
     pub async fn add_track(&self, track_id: &str, stream_id: &str, kind: TrackKind) -> Result<LocalTrack> {
-        let ssrc = rand::random::<u32>();
+        self.add_layered_track(track_id, stream_id, kind, &[]).await
+    }
+
+    /// Publishes a video track in simulcast: one RTP stream per RID in
+    /// `rids` (`a=simulcast:send`), written to with [`LocalTrack::write_layer`]
+    /// by their index; none: one stream, as [`MediaPeer::add_track`].
+    pub async fn add_layered_track(
+        &self,
+        track_id: &str,
+        stream_id: &str,
+        kind: TrackKind,
+        rids: &[&str],
+    ) -> Result<LocalTrack> {
         let codec = match kind {
             TrackKind::Video => h264_codec(),
             TrackKind::Audio => opus_codec(),
         };
+        let layers: Vec<(String, u32)> = if rids.is_empty() {
+            vec![(String::new(), rand::random())]
+        } else {
+            rids.iter().map(|rid| ((*rid).to_owned(), rand::random())).collect()
+        };
+        let encodings = layers
+            .iter()
+            .map(|(rid, ssrc)| RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    rid: rid.clone(),
+                    ssrc: Some(*ssrc),
+                    ..Default::default()
+                },
+                codec: codec.clone(),
+                ..Default::default()
+            })
+            .collect();
         let description = MediaStreamTrack::new(
             stream_id.to_owned(),
             track_id.to_owned(),
             track_id.to_owned(),
             rtp_kind(kind),
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-                codec,
-                ..Default::default()
-            }],
+            encodings,
         );
         let track = Arc::new(TrackLocalStaticSample::new(Instant::now(), description).map_err(transport)?);
         let sender =
@@ -215,7 +242,16 @@ impl MediaPeer {
                 }
             });
         }
-        Ok(LocalTrack { track, sender, ssrc, kind, id: track_id.to_owned(), payload_type: OnceLock::new() })
+        Ok(LocalTrack {
+            track,
+            sender,
+            layers,
+            kind,
+            id: track_id.to_owned(),
+            payload_type: OnceLock::new(),
+            mid: OnceLock::new(),
+            connection: Arc::clone(&self.connection),
+        })
     }
 
     /// Creates an offer and returns its SDP once ICE gathering is complete.
@@ -339,10 +375,14 @@ impl MediaPeer {
 pub struct LocalTrack {
     track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
-    ssrc: u32,
+    /// Its RTP streams: (RID, SSRC) of each simulcast layer, or ("", SSRC) of its one.
+    layers: Vec<(String, u32)>,
     kind: TrackKind,
     id: String,
     payload_type: OnceLock<u8>,
+    /// Its media section, once negotiated (simulcast packets name it).
+    mid: OnceLock<String>,
+    connection: Arc<dyn PeerConnection>,
 }
 
 impl LocalTrack {
@@ -366,6 +406,28 @@ impl LocalTrack {
     /// As [`LocalTrack::write`], for audio with its RFC 6464 level (0 = loudest,
     /// 127 = silence, in -dBov), from which the SFU tells who is speaking.
     pub async fn write_with_level(&self, data: Bytes, duration: Duration, level: Option<u8>) -> Result<bool> {
+        self.write_to(0, data, duration, level).await
+    }
+
+    /// Its simulcast layers' RIDs, in the order [`LocalTrack::write_layer`] numbers them (none: one stream).
+    pub fn rids(&self) -> Vec<&str> {
+        self.layers.iter().map(|(rid, _)| rid.as_str()).filter(|rid| !rid.is_empty()).collect()
+    }
+
+    /// As [`LocalTrack::write`], to simulcast layer `layer` (its index in
+    /// the RIDs it was published with).
+    pub async fn write_layer(&self, layer: usize, data: Bytes, duration: Duration) -> Result<bool> {
+        self.write_to(layer, data, duration, None).await
+    }
+
+    async fn write_to(
+        &self,
+        layer: usize,
+        data: Bytes,
+        duration: Duration,
+        level: Option<u8>,
+    ) -> Result<bool> {
+        let Some((rid, ssrc)) = self.layers.get(layer) else { return Ok(false) };
         let payload_type = match self.payload_type.get() {
             Some(pt) => *pt,
             None => {
@@ -375,13 +437,57 @@ impl LocalTrack {
             }
         };
         let sample = Sample { data, duration, ..Sample::new(Instant::now()) };
-        let mut writer = self.track.sample_writer(self.ssrc, payload_type);
+        let mut writer = self.track.sample_writer(*ssrc, payload_type);
         if let Some(level) = level {
             writer =
                 writer.with_audio_level(AudioLevelExtension { level: level.min(127), voice: level < 127 });
         }
+        // A simulcast layer's packets say their section and RID: the
+        // receiver knows its SSRCs by nothing else.
+        if !rid.is_empty() {
+            let Some(mid) = self.mid().await else { return Ok(false) };
+            writer = writer.with_extension(text_extension(rtc::sdp::extmap::SDES_MID_URI, mid));
+            writer = writer.with_extension(text_extension(rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI, rid));
+        }
         writer.write_sample(&sample).await.map_err(transport)?;
         Ok(true)
+    }
+
+    /// Its media section's id, once negotiation gave it one.
+    async fn mid(&self) -> Option<&str> {
+        if let Some(mid) = self.mid.get() {
+            return Some(mid);
+        }
+        for transceiver in self.connection.get_transceivers().await {
+            let ours = transceiver.sender().await.ok().flatten().is_some_and(|s| s.id() == self.sender.id());
+            if let Some(mid) = transceiver.mid().await.ok().flatten().filter(|_| ours) {
+                return Some(self.mid.get_or_init(|| mid));
+            }
+        }
+        None
+    }
+}
+
+/// A header extension carrying text (the `mid` and `rtp-stream-id` SDES items).
+fn text_extension(uri: &'static str, text: &str) -> HeaderExtension {
+    HeaderExtension::Custom { uri: uri.into(), extension: Box::new(TextExtension(text.as_bytes().to_vec())) }
+}
+
+struct TextExtension(Vec<u8>);
+
+impl MarshalSize for TextExtension {
+    fn marshal_size(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl Marshal for TextExtension {
+    fn marshal_to(&self, buf: &mut [u8]) -> rtc::shared::error::Result<usize> {
+        let Some(out) = buf.get_mut(..self.0.len()) else {
+            return Err(rtc::shared::error::Error::ErrBufferShort);
+        };
+        out.copy_from_slice(&self.0);
+        Ok(self.0.len())
     }
 }
 

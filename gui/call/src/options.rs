@@ -48,7 +48,15 @@ pub struct MediaOptions {
     pub echo_path: Option<EchoPath>,
     /// These people's videos are hidden (`call_view`): not sent to me.
     pub hide: Vec<UserId>,
+    /// The size I draw the videos of these people at (`call_view`): of a
+    /// simulcast camera, the layer that fills it is sent to me.
+    pub tiles: Vec<(UserId, (u32, u32))>,
+    /// Publish the camera in three simulcast layers (each half the size of the next).
+    pub simulcast: bool,
 }
+
+/// The RIDs of a simulcast camera's layers, smallest first.
+pub const SIMULCAST_RIDS: [&str; 3] = ["q", "h", "f"];
 
 impl Default for MediaOptions {
     fn default() -> Self {
@@ -65,6 +73,8 @@ impl Default for MediaOptions {
             audio_processing: VoiceSettings::default(),
             echo_path: None,
             hide: Vec::new(),
+            tiles: Vec::new(),
+            simulcast: false,
         }
     }
 }

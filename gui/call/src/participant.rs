@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use concord_client::{Command, Connection, Net, NetEvent};
-use concord_common::events::{CallMedia, TileView, TrackSource};
+use concord_common::events::{CallMedia, TileSize, TileView, TrackSource};
 use concord_common::{AuthResponse, ErrorCode, RoomId, UserId};
 use concord_media::jitter::JitterBuffer;
 use concord_media::playback::Mixer;
@@ -22,7 +22,7 @@ use concord_media::voice::{self, RenderFeed, RoomMicrophone, RoomSpeaker};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use crate::options::{MediaOptions, VideoChoice};
+use crate::options::{MediaOptions, VideoChoice, SIMULCAST_RIDS};
 use crate::receive::TrackWatch;
 use crate::report::{ParticipantReport, RemoteReport};
 use crate::session::{
@@ -159,13 +159,18 @@ async fn call(
     }
     let session = CallSession::new(net.command_sender(), room, me, want, server, sources, tracks);
     let (inputs, input_rx) = mpsc::channel(INPUT_QUEUE);
-    if !media.hide.is_empty() {
-        let tiles = media.hide.iter().flat_map(|user| {
+    if !media.hide.is_empty() || !media.tiles.is_empty() {
+        let hidden = media.hide.iter().map(|user| (*user, true, None));
+        let sized = media
+            .tiles
+            .iter()
+            .map(|(user, (width, height))| (*user, false, Some(TileSize { width: *width, height: *height })));
+        let tiles = hidden.chain(sized).flat_map(|(user, hidden, size)| {
             [TrackSource::Camera, TrackSource::Screen].map(|source| TileView {
-                user_id: *user,
+                user_id: user,
                 source,
-                hidden: true,
-                size: None,
+                hidden,
+                size,
             })
         });
         let _ = inputs.send(SessionInput::SetView(tiles.collect())).await;
@@ -318,6 +323,14 @@ impl BotSources {
 }
 
 impl LocalMedia for BotSources {
+    fn simulcast_layers(&self, source: TrackSource) -> &'static [&'static str] {
+        if self.media.simulcast && source == TrackSource::Camera {
+            &SIMULCAST_RIDS
+        } else {
+            &[]
+        }
+    }
+
     fn open_camera(&mut self) -> Option<concord_media::Result<VideoFeed>> {
         match &self.media.video {
             VideoChoice::None => None,

@@ -43,6 +43,8 @@ struct Counters {
     lost: u64,
     /// RTP packets received.
     packets: u64,
+    /// The latest decoded picture's size.
+    picture: Option<(u32, u32)>,
     /// The latest decoded audio.
     audio: VecDeque<f32>,
     /// Decoded audio from [`PEAKS_AFTER`] on, the latest [`PEAKS_WINDOW`] of it.
@@ -118,6 +120,7 @@ impl TrackWatch {
                     move |frame: &concord_media::convert::I420Frame| {
                         let mut counters = counters.lock().unwrap_or_else(PoisonError::into_inner);
                         counters.frame(Instant::now());
+                        counters.picture = Some((frame.width, frame.height));
                         counters.stamp(read_stamp_i420(frame).map(|s| s.frame_number));
                     }
                 };
@@ -234,6 +237,8 @@ impl TrackWatch {
             tone_hz,
             packets,
             packets_lost: lost,
+            width: counters.picture.map(|(width, _)| width),
+            height: counters.picture.map(|(_, height)| height),
         }
     }
 }

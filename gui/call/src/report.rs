@@ -79,6 +79,13 @@ pub struct TrackReport {
     pub packets: u64,
     /// RTP packets that never arrived.
     pub packets_lost: u64,
+    /// The size of the latest decoded picture (video, when decoding): of a
+    /// simulcast camera, the layer this participant receives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// See `width`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
 }
 
 /// One strong frequency in received audio.

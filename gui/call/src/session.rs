@@ -107,6 +107,11 @@ pub trait LocalMedia: Send {
     fn preview(&mut self, _source: TrackSource) -> Option<Preview> {
         None
     }
+    /// The RIDs of the simulcast layers `source` is published in, smallest
+    /// first (each half the size of the next); none: one stream.
+    fn simulcast_layers(&self, _source: TrackSource) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// Where remote tracks go.
@@ -570,7 +575,8 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
         };
         let id = source.as_str();
         let kind = if source == TrackSource::Microphone { TrackKind::Audio } else { TrackKind::Video };
-        let track = Arc::new(publisher.peer.add_track(id, &self.me.to_string(), kind).await?);
+        let layers = self.local.simulcast_layers(source);
+        let track = Arc::new(publisher.peer.add_layered_track(id, &self.me.to_string(), kind, layers).await?);
         publisher.tracks.push(PublishedTrack { track_id: id.to_owned(), source });
         Ok(track)
     }

@@ -312,6 +312,37 @@ async fn a_hidden_video_is_not_sent_and_the_voice_still_is() {
     server.stop().await;
 }
 
+/// Three bots, each publishing its camera in three simulcast layers
+/// (160×90, 320×180 and 640×360), each drawing the first one's camera in a
+/// 160×90 tile (`--tile`): the other two receive that camera in its
+/// smallest layer, and every other camera whole. They leave once each has
+/// 45 frames of every other camera (three seconds: the switch to the small
+/// layer takes one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulcast_camera_reaches_each_in_the_layer_its_tile_needs() {
+    let db = Database::create(Backend::Sqlite).await;
+    let server = TestServer::start_on(&db, no_extra()).await;
+    let (room, accounts) = server.room_of("simulcast", 3).await;
+    let small = format!("{}=160x90", accounts[0].id());
+    let extra = ["--until-received", "45", "--simulcast", "--tile", small.as_str()];
+    let child = spawn_bot(&server, room, "simulcast@example.com", 3, "60", &extra);
+    let (reports, ok) = reports_of(child, 3).await;
+    assert!(ok, "{reports:#?}");
+    for (i, report) in reports.iter().enumerate() {
+        for (j, account) in accounts.iter().enumerate().filter(|(j, _)| *j != i) {
+            let tracks = tracks_from(report, account.id());
+            let camera = tracks.iter().find(|t| t["kind"] == "camera").expect("a camera");
+            let size = (camera["width"].as_u64(), camera["height"].as_u64());
+            let expected = if j == 0 { (Some(160), Some(90)) } else { (Some(640), Some(360)) };
+            assert_eq!(size, expected, "{i} receives {j}'s camera: {camera}");
+            assert!(camera["frames"].as_u64() >= Some(45), "{i} from {j}: {camera}");
+        }
+        let sent = &report["sent"];
+        assert!(sent["video_frames"].as_u64() >= Some(45), "{i} encoded its top layer: {sent}");
+    }
+    server.stop().await;
+}
+
 /// Three bots in a room, each its own process: A says 440 Hz (as a
 /// speech-like voice: AEC3 deliberately leaves a steady pure tone in the far
 /// end alone, see `SpeechLikeSource`), B says 660 Hz

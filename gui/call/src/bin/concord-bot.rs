@@ -100,9 +100,24 @@ struct Cli {
     /// none of them (repeat for several people).
     #[arg(long, value_name = "USER_ID")]
     hide: Vec<UserId>,
+    /// Draw this person's camera and screen at WxH pixels (call_view): of
+    /// a simulcast camera, the server sends the layer that fills it
+    /// (repeat for several people).
+    #[arg(long, value_name = "USER_ID=WxH", value_parser = tile_of)]
+    tile: Vec<(UserId, Resolution)>,
+    /// Publish the camera in three simulcast layers (RIDs q, h, f: a
+    /// quarter, half and the whole --resolution).
+    #[arg(long)]
+    simulcast: bool,
     /// Write the test pattern as H.264 to this file and exit.
     #[arg(long, value_name = "FILE.h264")]
     write_h264: Option<PathBuf>,
+}
+
+fn tile_of(value: &str) -> Result<(UserId, Resolution), String> {
+    let (user, size) = value.split_once('=').ok_or_else(|| format!("USER_ID=WxH expected, got {value:?}"))?;
+    let user = user.trim().parse::<UserId>().map_err(|_| format!("{user:?} is not a user id"))?;
+    Ok((user, size.parse()?))
 }
 
 fn video_choice(value: &str) -> Result<VideoChoice, String> {
@@ -129,6 +144,8 @@ impl Cli {
             audio_processing: self.audio_processing,
             echo_path: self.echo_path,
             hide: self.hide.clone(),
+            tiles: self.tile.iter().map(|(user, size)| (*user, (size.width, size.height))).collect(),
+            simulcast: self.simulcast,
         }
     }
 }
