@@ -347,8 +347,19 @@ fn call_signaling_frames_have_the_documented_shape() {
         roundtrip(&ServerEvent::CallVideoWanted(events::CallVideoWanted {
             room_id: RoomId(4),
             source: events::TrackSource::Camera,
-            wanted: false
+            wanted: false,
+            layers: vec![],
         })),
         json!({"type": "call_video_wanted", "room_id": "4", "source": "camera", "wanted": false})
+    );
+    assert_eq!(
+        roundtrip(&ServerEvent::CallVideoWanted(events::CallVideoWanted {
+            room_id: RoomId(4),
+            source: events::TrackSource::Camera,
+            wanted: true,
+            layers: vec!["q".into(), "f".into()],
+        })),
+        json!({"type": "call_video_wanted", "room_id": "4", "source": "camera", "wanted": true,
+               "layers": ["q", "f"]})
     );
 }

@@ -7,7 +7,7 @@
 //! Opus and writes them (paced by interval for synthetic sources); frames
 //! of silence Opus's DTX marks as not needed are not sent.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -54,9 +54,15 @@ pub struct VideoSendStats {
     pub keyframes: AtomicU64,
     /// Frames not encoded while paused (nobody watched).
     pub paused: AtomicU64,
+    /// Frames encoded and sent per simulcast layer, smallest first (of a
+    /// track of one layer, the first).
+    pub layers_sent: [AtomicU64; MAX_LAYERS],
     /// Total microseconds spent in the encoder.
     pub encode_micros: AtomicU64,
 }
+
+/// The most simulcast layers a video is sent in.
+pub const MAX_LAYERS: usize = 3;
 
 struct CapturedFrame {
     frame: I420Frame,
@@ -72,6 +78,10 @@ pub struct VideoSender {
     preview: Arc<Mutex<Option<Preview>>>,
     keyframe: Arc<AtomicBool>,
     paused: Arc<AtomicBool>,
+    /// Bit `i` set: simulcast layer `i` is encoded.
+    layers_encoded: Arc<AtomicU32>,
+    /// The track's layers' RIDs (none: one stream).
+    rids: Vec<String>,
     new_settings: Arc<Mutex<Option<EncoderSettings>>>,
     size: Arc<Mutex<Option<(u32, u32)>>>,
     stats: Arc<VideoSendStats>,
@@ -91,7 +101,9 @@ impl VideoSender {
         events: mpsc::Sender<MediaEvent>,
     ) -> Result<Self> {
         // One encoder per simulcast layer, smallest first (or the one).
-        let layer_count = track.rids().len().max(1);
+        let rids: Vec<String> = track.rids().into_iter().take(MAX_LAYERS).map(str::to_owned).collect();
+        let layer_count = rids.len().max(1);
+        let layers_encoded = Arc::new(AtomicU32::new(u32::MAX));
         let mut encoders = (0..layer_count)
             .map(|layer| VideoEncoder::new(layer_settings(settings, layer, layer_count)))
             .collect::<Result<Vec<_>>>()?;
@@ -155,6 +167,7 @@ impl VideoSender {
                 size.clone(),
                 preview.clone(),
             );
+            let layers_encoded = layers_encoded.clone();
             spawn(format!("concord-encode-{track_id}"), move || {
                 let started = Instant::now();
                 let mut previous: Option<Instant> = None;
@@ -163,6 +176,8 @@ impl VideoSender {
                 let mut scaler = Scaler::new();
                 let fallback = Duration::from_secs_f32(1.0 / settings.frame_rate.max(1.0));
                 let mut was_paused = false;
+                // The layers encoded for the last frame (one left out starts again with a keyframe).
+                let mut encoded_before = u32::MAX;
                 while !stop.load(Ordering::Relaxed) {
                     let captured = match slot.wait(Duration::from_millis(100)) {
                         Err(Closed) => break,
@@ -211,7 +226,15 @@ impl VideoSender {
                         previous.map_or(fallback, |p| captured.captured.saturating_duration_since(p));
                     previous = Some(captured.captured);
                     let top = encoders.len() - 1;
+                    let encoding = layers_encoded.load(Ordering::Relaxed);
                     for (layer, encoder) in encoders.iter_mut().enumerate() {
+                        // Nobody receives this layer: not encoded (a track of one layer always is).
+                        if top > 0 && encoding & (1 << layer) == 0 {
+                            continue;
+                        }
+                        if encoded_before & (1 << layer) == 0 {
+                            encoder.request_keyframe();
+                        }
                         // Each layer below the top is half the size of the one above.
                         let divisor = 1 << (top - layer);
                         let picture = if divisor == 1 {
@@ -245,16 +268,19 @@ impl VideoSender {
                             stats.keyframes.fetch_add(1, Ordering::Relaxed);
                         }
                         match runtime.block_on(track.write_layer(layer, encoded.data, duration)) {
-                            Ok(true) if layer == top => {
-                                stats.sent.fetch_add(1, Ordering::Relaxed);
+                            Ok(true) => {
+                                stats.layers_sent[layer.min(MAX_LAYERS - 1)].fetch_add(1, Ordering::Relaxed);
+                                if layer == top {
+                                    stats.sent.fetch_add(1, Ordering::Relaxed);
+                                }
                             }
-                            Ok(true) => {}
                             // Not negotiated yet: the first frame that does go out must be a
                             // keyframe (a static screen may not send another for a long time).
                             Ok(false) => encoder.request_keyframe(),
                             Err(error) => tracing::debug!(%error, "video sample not written"),
                         }
                     }
+                    encoded_before = encoding;
                 }
                 stats.dropped.store(slot.replaced(), Ordering::Relaxed);
             })?
@@ -265,6 +291,8 @@ impl VideoSender {
             preview,
             keyframe,
             paused,
+            layers_encoded,
+            rids,
             new_settings,
             size,
             stats,
@@ -281,6 +309,21 @@ impl VideoSender {
     /// preview), or starts again with a keyframe.
     pub fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::Relaxed);
+    }
+
+    /// Of a track sent in simulcast layers, encodes only the layers with
+    /// these RIDs (empty: every one); one encoded again starts with a keyframe.
+    pub fn set_layers(&self, rids: &[String]) {
+        let mask = if rids.is_empty() {
+            u32::MAX
+        } else {
+            self.rids
+                .iter()
+                .enumerate()
+                .filter(|(_, rid)| rids.contains(rid))
+                .fold(0, |mask, (i, _)| mask | 1 << i)
+        };
+        self.layers_encoded.store(mask, Ordering::Relaxed);
     }
 
     /// The next frame will be a keyframe (a viewer sent a PLI).

@@ -394,7 +394,9 @@ pub struct CallViewAccepted {
 /// else shows its camera (or screen) now. While nobody does (everyone hides
 /// it, or nobody else is in the call) the client may stop encoding it — the
 /// server would send it to nobody; when it is wanted again, it resumes with a
-/// keyframe. Sent when it changes; a track starts as wanted.
+/// keyframe. Of a video sent in simulcast layers, `layers` names the ones
+/// somebody receives (the others need not be encoded either). Sent when it
+/// changes; a track starts as wanted, every layer of it.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CallVideoWanted {
@@ -404,6 +406,10 @@ pub struct CallVideoWanted {
     pub source: TrackSource,
     /// Somebody shows it now.
     pub wanted: bool,
+    /// The RIDs of the simulcast layers somebody receives, when it is
+    /// wanted; empty: every layer (or it is not simulcast).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<String>,
 }
 
 /// Server → client `call_speaking`, to everyone in the call: someone started

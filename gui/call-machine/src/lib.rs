@@ -168,6 +168,15 @@ pub enum Action<C> {
         /// Stop (`true`) or start again.
         paused: bool,
     },
+    /// Of `source`, sent in simulcast layers, encode only these (their
+    /// RIDs; empty: every layer): nobody receives the others. A layer
+    /// encoded again starts with a keyframe.
+    EncodeLayers {
+        /// The camera or screen.
+        source: TrackSource,
+        /// The RIDs.
+        layers: Vec<String>,
+    },
     /// Play nothing (`true`), or every remote voice.
     SetDeafened(bool),
     /// Create an offer for the publishing connection and set it as its local
@@ -250,6 +259,8 @@ pub struct CallMachine<C> {
     view_told: Vec<TileView>,
     /// My videos nobody else shows now (`call_video_wanted`), not encoded.
     unwanted: Vec<TrackSource>,
+    /// Of my simulcast videos, the layers somebody receives (`call_video_wanted`; none listed: all).
+    wanted_layers: Vec<(TrackSource, Vec<String>)>,
     /// A `call_view` awaits its `call_view_accepted`: the next waits for it
     /// (requests are handled side by side: two in flight could swap).
     view_in_flight: bool,
@@ -293,6 +304,7 @@ impl<C> CallMachine<C> {
             view: Vec::new(),
             view_told: Vec::new(),
             unwanted: Vec::new(),
+            wanted_layers: Vec::new(),
             view_in_flight: false,
             joined: false,
             leaves_pending: 0,
@@ -458,6 +470,7 @@ impl<C> CallMachine<C> {
         self.view_in_flight = false;
         self.joined = false;
         self.unwanted.clear();
+        self.wanted_layers.clear();
         self.joined_alone = false;
         self.join_deadline = Some(now + JOIN_DEADLINE);
         // The roster hears what I want; an update follows if a source fails.
@@ -558,8 +571,17 @@ impl<C> CallMachine<C> {
                 if !video.wanted {
                     self.unwanted.push(source);
                 }
+                let layers_before = self.layers_wanted(source);
+                self.wanted_layers.retain(|(s, _)| *s != source);
+                if !video.layers.is_empty() {
+                    self.wanted_layers.push((source, video.layers));
+                }
                 if self.live(source) {
                     self.actions.push_back(Action::PauseVideo { source, paused: !video.wanted });
+                    let layers = self.layers_wanted(source);
+                    if layers != layers_before {
+                        self.actions.push_back(Action::EncodeLayers { source, layers });
+                    }
                 }
             }
             ServerEvent::CallSpeaking(speaking) if speaking.room_id == self.room && speaking.speaking => {
@@ -613,6 +635,11 @@ impl<C> CallMachine<C> {
             self.speaking_seen.push(user);
             self.report(Report::FirstSpoke(user));
         }
+    }
+
+    /// The simulcast layers of `source` somebody receives (none listed: all).
+    fn layers_wanted(&self, source: TrackSource) -> Vec<String> {
+        self.wanted_layers.iter().find(|(s, _)| *s == source).map(|(_, l)| l.clone()).unwrap_or_default()
     }
 
     fn live(&self, source: TrackSource) -> bool {
@@ -669,6 +696,10 @@ impl<C> CallMachine<C> {
                 }
                 if self.unwanted.contains(&source) {
                     self.actions.push_back(Action::PauseVideo { source, paused: true });
+                }
+                let layers = self.layers_wanted(source);
+                if !layers.is_empty() {
+                    self.actions.push_back(Action::EncodeLayers { source, layers });
                 }
             }
             Err(error) => {

@@ -180,6 +180,9 @@ fn describe(action: &Action<u32>) -> String {
         Action::PauseVideo { source, paused } => {
             format!("{} {}", if *paused { "pause" } else { "resume" }, source.as_str())
         }
+        Action::EncodeLayers { source, layers } => {
+            format!("encode {} layers {}", source.as_str(), layers.join(","))
+        }
         Action::MuteMicrophone(muted) => format!("microphone {}", if *muted { "silent" } else { "sends" }),
         Action::SetDeafened(deafened) => format!("deafened {deafened}"),
         Action::CreateOffer => "create offer".to_owned(),
@@ -564,8 +567,9 @@ fn the_view_reaches_the_server_once_joined_when_it_changes_and_again_after_a_rej
 fn a_video_nobody_watches_is_paused_until_somebody_does_also_when_it_starts_again() {
     let (mut call, _) = Driver::start(media("muted+camera"));
     call.server(joined(&[], &[]));
-    let wanted =
-        |source, wanted| ServerEvent::CallVideoWanted(CallVideoWanted { room_id: ROOM, source, wanted });
+    let wanted = |source, wanted| {
+        ServerEvent::CallVideoWanted(CallVideoWanted { room_id: ROOM, source, wanted, layers: vec![] })
+    };
     assert_eq!(call.server(wanted(TrackSource::Camera, false)), ["pause camera"], "alone: nobody watches");
     assert_eq!(call.server(wanted(TrackSource::Screen, false)), Vec::<String>::new(), "no screen to pause");
     assert_eq!(call.server(wanted(TrackSource::Camera, true)), ["resume camera"]);
@@ -583,6 +587,29 @@ fn a_video_nobody_watches_is_paused_until_somebody_does_also_when_it_starts_agai
     );
     let rejoined = call.server(joined(&[ANNA], &[]));
     assert!(!rejoined.iter().any(|a| a.starts_with("pause")), "{rejoined:?}");
+}
+
+#[test]
+fn of_a_simulcast_video_only_the_layers_somebody_receives_are_encoded_also_when_it_starts_again() {
+    let (mut call, _) = Driver::start(media("muted+camera"));
+    call.server(joined(&[ANNA], &[]));
+    let wanted = |layers: &[&str]| {
+        let layers = layers.iter().map(|rid| (*rid).to_owned()).collect();
+        ServerEvent::CallVideoWanted(CallVideoWanted {
+            room_id: ROOM,
+            source: TrackSource::Camera,
+            wanted: true,
+            layers,
+        })
+    };
+    assert_eq!(call.server(wanted(&["q"])), ["resume camera", "encode camera layers q"]);
+    assert_eq!(call.server(wanted(&["q"])), ["resume camera"], "the same layers: nothing to change");
+    assert_eq!(call.server(wanted(&["q", "f"])), ["resume camera", "encode camera layers q,f"]);
+    // Switched off and on: it starts with the layers last wanted.
+    call.input(Input::SetMedia(media("muted")));
+    let again = call.input(Input::SetMedia(media("muted+camera")));
+    assert!(again.contains(&"encode camera layers q,f".to_owned()), "{again:?}");
+    assert_eq!(call.server(wanted(&[])), ["resume camera", "encode camera layers "], "every layer again");
 }
 
 #[test]

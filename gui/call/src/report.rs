@@ -45,6 +45,14 @@ pub struct SentReport {
     /// Camera and screen frames captured but not encoded: nobody else watched
     /// (`call_video_wanted`).
     pub video_frames_unwatched: u64,
+    /// Camera frames encoded per simulcast layer, smallest first (`--simulcast`;
+    /// a layer nobody receives is not encoded).
+    #[serde(skip_serializing_if = "no_layers")]
+    pub camera_layer_frames: [u64; 3],
+}
+
+fn no_layers(frames: &[u64; 3]) -> bool {
+    frames[1..].iter().all(|n| *n == 0)
 }
 
 /// What arrived from one remote participant.

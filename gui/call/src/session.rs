@@ -391,6 +391,13 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
                     }
                     None
                 }
+                Action::EncodeLayers { source, layers } => {
+                    if let Some(Feed::Encoder(sender)) = self.video_out(source).and_then(|o| o.feed.as_ref())
+                    {
+                        sender.set_layers(&layers);
+                    }
+                    None
+                }
                 Action::MuteMicrophone(muted) => {
                     if let Some(microphone) = self.publisher.as_ref().and_then(|p| p.microphone.as_ref()) {
                         microphone.set_muted(muted);
@@ -596,6 +603,12 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             let sent = &mut self.summary.sent;
             if let Feed::Encoder(sender) = &feed {
                 sent.video_frames_unwatched += sender.stats().paused.load(Ordering::Relaxed);
+                if source == TrackSource::Camera {
+                    for (total, layer) in sent.camera_layer_frames.iter_mut().zip(&sender.stats().layers_sent)
+                    {
+                        *total += layer.load(Ordering::Relaxed);
+                    }
+                }
             }
             match source {
                 TrackSource::Screen => sent.screen_frames += frames,

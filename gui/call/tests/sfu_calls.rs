@@ -315,9 +315,9 @@ async fn a_hidden_video_is_not_sent_and_the_voice_still_is() {
 /// Three bots, each publishing its camera in three simulcast layers
 /// (160×90, 320×180 and 640×360), each drawing the first one's camera in a
 /// 160×90 tile (`--tile`): the other two receive that camera in its
-/// smallest layer, and every other camera whole. They leave once each has
-/// 45 frames of every other camera (three seconds: the switch to the small
-/// layer takes one).
+/// smallest layer, and every other camera whole; a layer nobody receives
+/// is not encoded. They leave once each has 45 frames of every other
+/// camera (three seconds: the switch to the small layer takes one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulcast_camera_reaches_each_in_the_layer_its_tile_needs() {
     let db = Database::create(Backend::Sqlite).await;
@@ -337,8 +337,21 @@ async fn a_simulcast_camera_reaches_each_in_the_layer_its_tile_needs() {
             assert_eq!(size, expected, "{i} receives {j}'s camera: {camera}");
             assert!(camera["frames"].as_u64() >= Some(45), "{i} from {j}: {camera}");
         }
-        let sent = &report["sent"];
-        assert!(sent["video_frames"].as_u64() >= Some(45), "{i} encoded its top layer: {sent}");
+    }
+    // Nobody receives the first one's two larger layers, nor the others'
+    // two smaller ones: after the first moments they were not encoded.
+    let layer_frames = |i: usize| -> Vec<u64> {
+        let frames = reports[i]["sent"]["camera_layer_frames"].as_array().expect("per layer").clone();
+        frames.iter().map(|n| n.as_u64().unwrap_or(0)).collect()
+    };
+    for i in 0..3 {
+        eprintln!("simulcast: {i} encoded per layer (q, h, f) {:?}", layer_frames(i));
+    }
+    let first = layer_frames(0);
+    assert!(first[0] >= 45 && first[2] * 3 < first[0], "the first encodes its smallest layer: {first:?}");
+    for i in [1, 2] {
+        let frames = layer_frames(i);
+        assert!(frames[2] >= 45 && frames[0] * 3 < frames[2], "{i} encodes its largest layer: {frames:?}");
     }
     server.stop().await;
 }

@@ -447,6 +447,8 @@ impl Session {
                     }
                     None
                 }
+                // (The page publishes one layer: nothing to choose.)
+                Action::EncodeLayers { .. } => None,
                 Action::PauseVideo { source, paused } => {
                     if let Some(sender) = self.publisher.as_mut().and_then(|p| p.sender(source)) {
                         if let Err(error) = set_encoding_active(&sender, !paused).await {

@@ -98,6 +98,9 @@ pub enum Event<C> {
         source: TrackSource,
         /// Somebody shows it now.
         wanted: bool,
+        /// Of a simulcast video, the RIDs of the layers somebody receives
+        /// (empty: every one).
+        layers: Vec<String>,
     },
     /// Nothing arrived from `conn`'s connections for [`SILENCE_LIMIT`], or
     /// they failed: the engine dropped it; take it out of the call.
@@ -340,6 +343,9 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
 
     /// Tells each publisher in `room` whose video became watched (someone
     /// else has it forwarded and does not hide it) or unwatched.
+    /// Of a simulcast video, also which of its layers anybody receives:
+    /// the layer each viewer's tile asks for, whether or not it arrives now
+    /// (a layer its publisher stopped encoding is asked for again).
     fn tell_who_is_watched(&mut self, room: RoomId) {
         let Some(media) = self.rooms.get_mut(&room) else { return };
         let mut changes = Vec::new();
@@ -349,17 +355,25 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
                     other != conn
                         && viewer.downtracks.get(&track.ssrc).is_some_and(|d| !viewer.hides(&d.info))
                 });
-                if watched != track.watched {
-                    changes.push((*conn, track.ssrc, track.source, watched));
+                let wanted_layers = media.router.wanted_layers(track.ssrc).unwrap_or_default();
+                let layers: Vec<String> = track
+                    .layers
+                    .iter()
+                    .filter(|(_, ssrc)| watched && wanted_layers.contains(ssrc))
+                    .filter_map(|(rid, _)| rid.map(|rid| rid.to_string()))
+                    .collect();
+                if watched != track.watched || layers != track.watched_layers {
+                    changes.push((*conn, track.ssrc, track.source, watched, layers));
                 }
             }
         }
-        for (conn, ssrc, source, wanted) in changes {
+        for (conn, ssrc, source, wanted, layers) in changes {
             let member = media.members.get_mut(&conn);
             if let Some(track) = member.and_then(|m| m.published.iter_mut().find(|t| t.ssrc == ssrc)) {
                 track.watched = wanted;
+                track.watched_layers.clone_from(&layers);
             }
-            self.events.push_back(Event::VideoWanted { room, conn, source, wanted });
+            self.events.push_back(Event::VideoWanted { room, conn, source, wanted, layers });
         }
     }
 
@@ -641,7 +655,8 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         let member = room_media.members.get_mut(&owner)?;
         let source = source_of(&member.declared, &member.published, &track_id, kind);
         let layers = vec![(rid, ssrc)];
-        member.published.push(Receiver { ssrc, layers, mid, kind, source, watched: true });
+        let watched_layers = Vec::new();
+        member.published.push(Receiver { ssrc, layers, mid, kind, source, watched: true, watched_layers });
         room_media.router.publish(member.pid, ssrc, kind);
         tracing::debug!(ssrc, ?kind, ?source, "published");
         let subscribers: Vec<C> = room_media.members.keys().copied().filter(|c| *c != owner).collect();
@@ -802,6 +817,8 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         self.demux.expire(now);
         let rooms: Vec<RoomId> = self.rooms.keys().copied().collect();
         for room in rooms {
+            // (The layers a simulcast video's viewers want follow their tiles and the layers' sizes.)
+            self.tell_who_is_watched(room);
             let Some(media) = self.rooms.get_mut(&room) else { continue };
             for output in media.router.poll(now) {
                 match output {

@@ -25,6 +25,9 @@ pub struct Receiver {
     /// Someone else shows it (a video: its publisher was last told so; it
     /// starts encoding as if watched).
     pub watched: bool,
+    /// Of a simulcast video, the RIDs of the layers its publisher was last
+    /// told someone receives (empty: every one).
+    pub watched_layers: Vec<String>,
 }
 
 impl Receiver {
@@ -65,6 +68,7 @@ mod tests {
             kind: Kind::Video,
             source: TrackSource::Camera,
             watched: true,
+            watched_layers: Vec::new(),
         }
     }
 

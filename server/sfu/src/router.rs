@@ -133,14 +133,23 @@ impl Track {
     /// largest. `None` while no layer's size is known (a track of one
     /// layer: always that one).
     fn layer_for(&self, tile: Option<(u32, u32)>) -> Option<u32> {
+        self.best_layer(tile, true)
+    }
+
+    /// As [`Track::layer_for`], of every layer whose size is known, arriving
+    /// or not (`live`: only those arriving).
+    fn best_layer(&self, tile: Option<(u32, u32)>, live: bool) -> Option<u32> {
         if let [only] = self.layers.as_slice() {
             return Some(only.ssrc);
         }
         let newest = self.layers.iter().filter_map(|l| l.last_packet).max()?;
+        let arriving = |l: &&Layer| {
+            l.last_packet.is_some_and(|at| newest.saturating_duration_since(at) <= LAYER_SILENCE)
+        };
         let mut candidates: Vec<(u32, (u32, u32))> = self
             .layers
             .iter()
-            .filter(|l| l.last_packet.is_some_and(|at| newest.saturating_duration_since(at) <= LAYER_SILENCE))
+            .filter(|l| !live || arriving(l))
             .filter_map(|l| Some((l.ssrc, l.size?)))
             .collect();
         candidates.sort_by_key(|(_, (width, height))| u64::from(*width) * u64::from(*height));
@@ -256,6 +265,25 @@ impl Router {
             participant.subscribed.remove(&track);
             participant.hidden.remove(&track);
         }
+    }
+
+    /// Of simulcast track `track`, the layers its viewers' tiles ask for
+    /// (arriving now or not), smallest SSRC first; `None` when it is not
+    /// simulcast, or a layer's size is not known yet (every layer is wanted).
+    pub fn wanted_layers(&self, track: TrackId) -> Option<Vec<u32>> {
+        let published = self.tracks.get(&track).filter(|t| t.layers.len() > 1)?;
+        if published.layers.iter().any(|l| l.size.is_none()) {
+            return None;
+        }
+        let mut wanted: Vec<u32> = self
+            .participants
+            .iter()
+            .filter(|(id, p)| **id != published.publisher && !p.hidden.contains(&track))
+            .filter_map(|(_, p)| published.best_layer(p.subscribed.get(&track)?.tile, false))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        Some(wanted)
     }
 
     /// The track the stream `ssrc` (a layer, or the only stream) belongs to.

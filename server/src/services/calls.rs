@@ -128,8 +128,8 @@ impl Calls {
                 let frame = ServerFrame { request_id: None, event: ServerEvent::CallSubscribeOffer(offer) };
                 self.hub.send_to(conn, &frame);
             }
-            SfuEvent::VideoWanted { room, conn, source, wanted } => {
-                let wanted = CallVideoWanted { room_id: room, source, wanted };
+            SfuEvent::VideoWanted { room, conn, source, wanted, layers } => {
+                let wanted = CallVideoWanted { room_id: room, source, wanted, layers };
                 let frame = ServerFrame { request_id: None, event: ServerEvent::CallVideoWanted(wanted) };
                 self.hub.send_to(conn, &frame);
             }

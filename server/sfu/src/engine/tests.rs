@@ -251,11 +251,28 @@ fn a_simulcast_camera_reaches_each_subscriber_in_the_layer_its_tile_needs_switch
         carol_got.iter().filter(|p| p.2.is_some()).skip(10).all(|p| p.2 == full),
         "Carol: the full layer"
     );
+    // Ada is told which layers anybody receives: Bob and Carol both take the full one now.
+    let layers_wanted = |world: &World| {
+        world.emitted.iter().rev().find_map(|e| match e {
+            Event::VideoWanted { conn, layers, .. } if *conn == world.participants[ada].conn => {
+                Some(layers.clone())
+            }
+            _ => None,
+        })
+    };
+    assert_eq!(layers_wanted(&world), Some(vec!["f".to_owned()]));
     // A tile between two layers gets the one that fills it.
     world.engine.set_view(world.now, ROOM, bob_conn, &tile(&world, ada, 400, 300)).expect("in the call");
     world.run_for(Duration::from_secs(1));
     let got = layers_from(&world, ada, bob);
     assert!(got[got.len() - 40..].iter().all(|p| p.2 == Some(1)), "400×300 fits in 640×360");
+    assert_eq!(layers_wanted(&world), Some(vec!["h".to_owned(), "f".to_owned()]), "Bob's and Carol's");
+    // Carol hides Ada: only Bob's layer is wanted.
+    let carol_conn = world.participants[carol].conn;
+    let hidden = [TileView { hidden: true, size: None, ..tile(&world, ada, 1, 1)[0] }];
+    world.engine.set_view(world.now, ROOM, carol_conn, &hidden).expect("in the call");
+    world.run_for(Duration::from_millis(100));
+    assert_eq!(layers_wanted(&world), Some(vec!["h".to_owned()]));
     assert_eq!(SIMULCAST_LAYERS[1].1, (640, 360));
     assert_eq!(world.lost(), Vec::<u64>::new());
 }
