@@ -78,6 +78,7 @@ fn scene() -> AppState {
         input_level: None,
         push_to_talk_down: false,
         view_told: Vec::new(),
+        tile_sizes: std::collections::HashMap::new(),
     });
     state
 }

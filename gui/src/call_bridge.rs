@@ -242,6 +242,16 @@ impl DeviceSources {
 }
 
 impl LocalMedia for DeviceSources {
+    /// The camera goes out in three simulcast layers: each viewer gets the
+    /// one its tile needs, and a layer nobody receives is not encoded.
+    fn simulcast_layers(&self, source: TrackSource) -> &'static [&'static str] {
+        if source == TrackSource::Camera {
+            &concord_call::options::SIMULCAST_RIDS
+        } else {
+            &[]
+        }
+    }
+
     fn open_camera(&mut self) -> Option<concord_media::Result<VideoFeed>> {
         let (source, (width, height, fps)) = match &self.picks().camera {
             Pick::Off => return None,

@@ -130,6 +130,13 @@ fn the_app_holds_a_call_with_two_bots() {
         call.videos[&(bob_id, TrackSource::Camera)].size().x >= 320.0,
         "a real picture, not a placeholder"
     );
+    // Ada's call_view gives the size bob's tile is drawn at (the server
+    // sends each simulcast camera in the layer that fills its tile).
+    let told = &call.view_told;
+    assert!(
+        told.iter().any(|t| t.user_id == bob_id && !t.hidden && t.size.is_some_and(|s| s.width >= 64)),
+        "{told:?}"
+    );
     wait_within(&mut ada, Duration::from_secs(15), "bob speaking", |h| {
         shows_part(h, "bob's camera, video, speaking")
     });

@@ -277,6 +277,7 @@ fn call_screen() {
             input_level: None,
             push_to_talk_down: false,
             view_told: Vec::new(),
+            tile_sizes: std::collections::HashMap::new(),
         });
         state
     };

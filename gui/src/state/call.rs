@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use concord_common::events::{self, CallLeftReason, CallMedia, TileView, TrackSource};
+use concord_common::events::{self, CallLeftReason, CallMedia, TileSize, TileView, TrackSource};
 use concord_common::{RoomId, ServerEvent, UserId};
 
 use super::{AppState, Effect};
@@ -77,9 +77,17 @@ pub struct ActiveCall {
     pub show_chat: bool,
     /// The latest problem the media side reported.
     pub problem: Option<String>,
-    /// The videos the media side was last told are hidden.
+    /// The videos the media side was last told are hidden, or their sizes.
     pub view_told: Vec<TileView>,
+    /// The size each remote video's tile was last drawn at, in physical
+    /// pixels rounded up to [`TILE_SIZE_STEP`]s: the server sends the
+    /// simulcast layer that fills it.
+    pub tile_sizes: HashMap<TileKey, (u32, u32)>,
 }
+
+/// Tile sizes are told in steps of this many physical pixels each way (a
+/// window being resized does not send a `call_view` per pixel).
+pub const TILE_SIZE_STEP: (u32, u32) = (64, 36);
 
 impl ActiveCall {
     fn new(room: RoomId, want: CallMedia) -> Self {
@@ -97,6 +105,7 @@ impl ActiveCall {
             show_chat: true,
             problem: None,
             view_told: Vec::new(),
+            tile_sizes: HashMap::new(),
         }
     }
 }
@@ -278,11 +287,13 @@ impl AppState {
         vec![MediaCommand::PushToTalk(down).into()]
     }
 
-    /// Which of the others' videos the call shows now: every one while its
-    /// room is open in a window that is not minimized; none while another
-    /// room or a conversation is open — the server then sends none of them
-    /// (`call_view`), and they restart at a keyframe when the call is open
-    /// again. The media side hears of each change.
+    /// Which of the others' videos the call shows now, and how large:
+    /// every one while its room is open in a window that is not minimized,
+    /// each at the size its tile was drawn (the server sends the simulcast
+    /// layer that fills it); none while another room or a conversation is
+    /// open — the server then sends none of them (`call_view`), and they
+    /// restart at a keyframe when the call is open again. The media side
+    /// hears of each change.
     pub fn follow_call_view(&mut self, minimized: bool) -> Vec<Effect> {
         let Some(call) = &self.call else { return vec![] };
         let shown = !minimized && self.selected_room == Some(call.room);
@@ -290,7 +301,19 @@ impl AppState {
             self.rooms.iter().find(|r| r.id == call.room).map(|r| r.in_call.as_slice()).unwrap_or_default();
         let me = self.me.as_ref().map(|u| u.id);
         let view: Vec<TileView> = if shown {
-            Vec::new()
+            let mut sized: Vec<TileView> = call
+                .tile_sizes
+                .iter()
+                .filter(|((user, _), _)| Some(*user) != me && roster.iter().any(|p| p.user_id == *user))
+                .map(|((user_id, source), (width, height))| TileView {
+                    user_id: *user_id,
+                    source: *source,
+                    hidden: false,
+                    size: Some(TileSize { width: *width, height: *height }),
+                })
+                .collect();
+            sized.sort_by_key(|tile| (tile.user_id, tile.source == TrackSource::Screen));
+            sized
         } else {
             let others = roster.iter().map(|p| p.user_id).filter(|user| Some(*user) != me);
             others
@@ -310,6 +333,16 @@ impl AppState {
         }
         call.view_told = view.clone();
         vec![MediaCommand::SetCallView(view).into()]
+    }
+
+    /// `tile` (a remote video) was drawn `size` physical pixels large.
+    pub fn set_tile_size(&mut self, tile: TileKey, size: (f32, f32)) {
+        let Some(call) = &mut self.call else { return };
+        let step = |pixels: f32, step: u32| {
+            ((pixels.max(1.0).ceil() as u32).div_ceil(step) * step).min(TileSize::MAX)
+        };
+        let stepped = (step(size.0, TILE_SIZE_STEP.0), step(size.1, TILE_SIZE_STEP.1));
+        call.tile_sizes.insert(tile, stepped);
     }
 
     /// Shows `tile` large, or back in the grid if it already was.

@@ -108,6 +108,7 @@ pub fn call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effe
     let controls_rect = Rect::from_min_max(egui::pos2(area.min.x, controls_top), area.max);
     ui.allocate_rect(area, Sense::hover());
     let mut clicked = None;
+    let mut drawn = Vec::new();
     let mut effects = Vec::new();
     let layout =
         layout_tiles(grid_rect, tiles.len(), focused.and_then(|f| tiles.iter().position(|t| t.key == f)));
@@ -121,6 +122,10 @@ pub fn call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effe
             clicked = Some(tile.key);
         }
         if !tile.me {
+            let pixels = rect.size() * ui.ctx().pixels_per_point();
+            drawn.push((tile.key, (pixels.x, pixels.y)));
+        }
+        if !tile.me {
             response.context_menu(|ui| effects.extend(volume_menu_ui(ui, state, tile.key.0, &tile.name)));
         }
     }
@@ -132,6 +137,10 @@ pub fn call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effe
             FontId::proportional(tokens::text::HEADING),
             tokens::palette(ui).text_muted,
         );
+    }
+    // The server sends each simulcast video in the layer its tile needs.
+    for (key, size) in drawn {
+        state.set_tile_size(key, size);
     }
     if let Some(key) = clicked {
         state.focus_tile(key);
