@@ -407,7 +407,7 @@ pub struct CallVideoWanted {
     /// Somebody shows it now.
     pub wanted: bool,
     /// The RIDs of the simulcast layers somebody receives, when it is
-    /// wanted; empty: every layer (or it is not simulcast).
+    /// wanted, smallest first; empty: every layer (or it is not simulcast).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<String>,
 }

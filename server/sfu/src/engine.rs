@@ -356,10 +356,10 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
                         && viewer.downtracks.get(&track.ssrc).is_some_and(|d| !viewer.hides(&d.info))
                 });
                 let wanted_layers = media.router.wanted_layers(track.ssrc).unwrap_or_default();
-                let layers: Vec<String> = track
-                    .layers
+                let layers: Vec<String> = wanted_layers
                     .iter()
-                    .filter(|(_, ssrc)| watched && wanted_layers.contains(ssrc))
+                    .filter(|_| watched)
+                    .filter_map(|ssrc| track.layers.iter().find(|(_, layer)| layer == ssrc))
                     .filter_map(|(rid, _)| rid.map(|rid| rid.to_string()))
                     .collect();
                 if watched != track.watched || layers != track.watched_layers {

@@ -268,7 +268,7 @@ impl Router {
     }
 
     /// Of simulcast track `track`, the layers its viewers' tiles ask for
-    /// (arriving now or not), smallest SSRC first; `None` when it is not
+    /// (arriving now or not), smallest first; `None` when it is not
     /// simulcast, or a layer's size is not known yet (every layer is wanted).
     pub fn wanted_layers(&self, track: TrackId) -> Option<Vec<u32>> {
         let published = self.tracks.get(&track).filter(|t| t.layers.len() > 1)?;
@@ -281,7 +281,11 @@ impl Router {
             .filter(|(id, p)| **id != published.publisher && !p.hidden.contains(&track))
             .filter_map(|(_, p)| published.best_layer(p.subscribed.get(&track)?.tile, false))
             .collect();
-        wanted.sort_unstable();
+        let pixels = |ssrc: &u32| {
+            let layer = published.layers.iter().find(|l| l.ssrc == *ssrc);
+            layer.and_then(|l| l.size).map_or(0, |(width, height)| u64::from(width) * u64::from(height))
+        };
+        wanted.sort_unstable_by_key(|ssrc| (pixels(ssrc), *ssrc));
         wanted.dedup();
         Some(wanted)
     }
