@@ -167,6 +167,10 @@ impl MediaPeer {
                     SettingEngineBuilder::new()
                         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
                         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_CHECKS_PER_PAIR))
+                        // Each simulcast layer's RTX SSRC in the offer (a=ssrc-group:FID):
+                        // rtc marks its retransmissions with no repaired RID, so the SFU
+                        // pairs them by SSRC.
+                        .with_write_ssrc_attributes_for_simulcast(true)
                         .build(),
                 )
                 .with_media_engine(media_engine)

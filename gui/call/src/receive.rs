@@ -237,6 +237,7 @@ impl TrackWatch {
             tone_hz,
             packets,
             packets_lost: lost,
+            keyframes_asked: self.video.as_ref().map(|r| r.stats().keyframe_requests.load(Ordering::Relaxed)),
             width: counters.picture.map(|(width, _)| width),
             height: counters.picture.map(|(_, height)| height),
         }

@@ -87,6 +87,10 @@ pub struct TrackReport {
     pub packets: u64,
     /// RTP packets that never arrived.
     pub packets_lost: u64,
+    /// Keyframe requests (PLI) this receiver sent: pictures lost for good
+    /// (video, when decoding).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyframes_asked: Option<u64>,
     /// The size of the latest decoded picture (video, when decoding): of a
     /// simulcast camera, the layer this participant receives.
     #[serde(skip_serializing_if = "Option::is_none")]

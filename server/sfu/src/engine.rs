@@ -293,6 +293,7 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         let member = self.member_mut(room, conn).ok_or(Error::NotJoined)?;
         member.publish_peer = Some(id);
         member.declared = tracks;
+        member.retransmissions.extend(sdp::retransmission_pairs(offer));
         self.pump(now, id);
         self.renegotiate(now, room);
         Ok(answer)
@@ -625,10 +626,15 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
     /// published in its section joins that track; else the track is
     /// published, and forwarded to everyone else.
     fn track_opened(&mut self, now: Instant, id: PeerId, room: RoomId, owner: C, ssrc: u32) -> Option<()> {
+        let retransmission = self.member(room, owner)?.retransmissions.get(&ssrc).copied();
         let peer = self.peers.get_mut(&id)?;
         let mut api = peer.rtc.direct_api();
         let stream = api.stream_rx(&ssrc.into())?;
         let (mid, rid) = (stream.mid(), stream.rid());
+        // A simulcast layer's retransmissions come on the RTX SSRC the offer paired with it.
+        if let Some(rtx) = retransmission.filter(|_| rid.is_some()) {
+            api.expect_stream_rx(ssrc.into(), Some(rtx.into()), mid, rid);
+        }
         let media = peer.rtc.media(mid)?;
         let kind = match media.kind() {
             MediaKind::Audio => Kind::Audio,
@@ -658,6 +664,9 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         let watched_layers = Vec::new();
         member.published.push(Receiver { ssrc, layers, mid, kind, source, watched: true, watched_layers });
         room_media.router.publish(member.pid, ssrc, kind);
+        if rid.is_some() {
+            room_media.router.set_simulcast(ssrc);
+        }
         tracing::debug!(ssrc, ?kind, ?source, "published");
         let subscribers: Vec<C> = room_media.members.keys().copied().filter(|c| *c != owner).collect();
         for subscriber in subscribers {

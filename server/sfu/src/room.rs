@@ -41,6 +41,8 @@ pub struct Member<C> {
     pub receive_peer: Option<PeerId>,
     /// What they said their tracks carry.
     pub declared: Vec<PublishedTrack>,
+    /// The RTX SSRC of each media SSRC their offers declared.
+    pub retransmissions: HashMap<u32, u32>,
     /// The tracks they publish.
     pub published: Vec<Receiver>,
     /// The tracks forwarded to them, by the publisher's SSRC.
@@ -60,6 +62,7 @@ impl<C> Member<C> {
             publish_peer: None,
             receive_peer: None,
             declared: Vec::new(),
+            retransmissions: HashMap::new(),
             published: Vec::new(),
             downtracks: HashMap::new(),
             negotiation: Negotiation::default(),

@@ -119,6 +119,8 @@ impl Layer {
 struct Track {
     publisher: ParticipantId,
     kind: Kind,
+    /// Sent in simulcast layers (known from its first one's RID, before the others arrive).
+    simulcast: bool,
     layers: Vec<Layer>,
 }
 
@@ -139,13 +141,18 @@ impl Track {
     /// As [`Track::layer_for`], of every layer whose size is known, arriving
     /// or not (`live`: only those arriving).
     fn best_layer(&self, tile: Option<(u32, u32)>, live: bool) -> Option<u32> {
-        if let [only] = self.layers.as_slice() {
+        if let ([only], false) = (self.layers.as_slice(), self.simulcast) {
             return Some(only.ssrc);
         }
         let newest = self.layers.iter().filter_map(|l| l.last_packet).max()?;
         let arriving = |l: &&Layer| {
             l.last_packet.is_some_and(|at| newest.saturating_duration_since(at) <= LAYER_SILENCE)
         };
+        // Chosen once every layer arriving has been sized (a subscriber
+        // starts on the layer it should have, not the first one seen).
+        if live && self.layers.iter().filter(arriving).any(|l| l.size.is_none()) {
+            return None;
+        }
         let mut candidates: Vec<(u32, (u32, u32))> = self
             .layers
             .iter()
@@ -241,13 +248,22 @@ impl Router {
 
     /// `publisher` sends a track with `ssrc` (its id from now on).
     pub fn publish(&mut self, publisher: ParticipantId, ssrc: u32, kind: Kind) {
-        self.tracks.insert(ssrc, Track { publisher, kind, layers: vec![Layer::new(ssrc)] });
+        self.tracks.insert(ssrc, Track { publisher, kind, simulcast: false, layers: vec![Layer::new(ssrc)] });
         self.layer_of.insert(ssrc, ssrc);
+    }
+
+    /// Track `track` is sent in simulcast layers (its first one has a RID):
+    /// each subscriber waits for the layer it should have.
+    pub fn set_simulcast(&mut self, track: TrackId) {
+        if let Some(published) = self.tracks.get_mut(&track) {
+            published.simulcast = true;
+        }
     }
 
     /// Another simulcast layer of `track` arrives with `ssrc`.
     pub fn add_layer(&mut self, track: TrackId, ssrc: u32) {
         let Some(published) = self.tracks.get_mut(&track) else { return };
+        published.simulcast = true;
         if published.layer_mut(ssrc).is_none() {
             published.layers.push(Layer::new(ssrc));
             self.layer_of.insert(ssrc, track);
@@ -440,7 +456,7 @@ impl Router {
         // A layer's size is known from its keyframes: a simulcast layer
         // arriving without one yet is asked for one, to be chosen at all.
         for (track_id, track) in &self.tracks {
-            if track.layers.len() > 1 {
+            if track.simulcast {
                 let unsized_layers =
                     track.layers.iter().filter(|l| l.size.is_none() && l.last_packet.is_some());
                 wanted.extend(unsized_layers.map(|layer| (*track_id, layer.ssrc)));
@@ -832,5 +848,33 @@ mod tests {
         router.on_rtp(start, ADA, layer_packet(2, ADA_LOW, None)).expect("forwarded");
         router.on_rtp(start, ADA, layer_packet(3, ADA_LOW, Some((320, 180)))).expect("forwarded");
         assert_eq!(layers_to(&mut router, BOB), [(ADA_LOW, true)]);
+    }
+
+    #[test]
+    fn a_subscriber_of_a_simulcast_camera_starts_on_its_layer_once_every_layer_is_sized() {
+        let start = Instant::now();
+        let mut router = Router::new();
+        for id in [ADA, BOB] {
+            router.add_participant(id, 64);
+        }
+        router.publish(ADA, ADA_VIDEO, Kind::Video);
+        router.set_simulcast(ADA_VIDEO);
+        router.subscribe(BOB, ADA_VIDEO);
+        // Only the middle layer, not sized yet: nothing for Bob; its keyframe is asked for.
+        router.on_rtp(start, ADA, layer_packet(1, ADA_VIDEO, None)).expect("forwarded");
+        assert_eq!(layers_to(&mut router, BOB), []);
+        assert_eq!(router.poll(start), [Output::KeyframeRequest { publisher: ADA, ssrc: ADA_VIDEO }]);
+        // The high layer arrives too, and the middle one is sized: the high one is still unknown.
+        router.add_layer(ADA_VIDEO, ADA_HIGH);
+        router.on_rtp(start, ADA, layer_packet(2, ADA_VIDEO, Some((640, 360)))).expect("forwarded");
+        router.on_rtp(start, ADA, layer_packet(1, ADA_HIGH, None)).expect("forwarded");
+        router.poll(start);
+        assert_eq!(layers_to(&mut router, BOB), [], "not the first layer seen: the one Bob should have");
+        // Both sized: Bob (no tile size said) starts on the high layer, at its next keyframe.
+        router.on_rtp(start, ADA, layer_packet(2, ADA_HIGH, Some((1280, 720)))).expect("forwarded");
+        router.poll(start);
+        router.on_rtp(start, ADA, layer_packet(3, ADA_VIDEO, None)).expect("forwarded");
+        router.on_rtp(start, ADA, layer_packet(3, ADA_HIGH, Some((1280, 720)))).expect("forwarded");
+        assert_eq!(layers_to(&mut router, BOB), [(ADA_HIGH, true)]);
     }
 }

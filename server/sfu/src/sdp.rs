@@ -1,6 +1,8 @@
 //! What the SFU changes in the SDP its peer connection library writes, so
 //! that WebRTC stacks other than browsers accept it as it is: our ICE
-//! candidates in every media section rather than only the first. (The
+//! candidates in every media section rather than only the first; and what
+//! it reads from a client's offer that str0m leaves aside: the RTX stream
+//! of each simulcast layer. (The
 //! `a=msid-semantic` line aiortc needs to read `a=msid`, which rtc 0.21 left
 //! out of first offers, str0m always writes; the engine's simulated-time
 //! test checks it.)
@@ -57,6 +59,22 @@ pub fn with_candidates_in_every_section(sdp: String) -> String {
     fixed
 }
 
+/// The (media SSRC, RTX SSRC) pairs an offer declares (`a=ssrc-group:FID`).
+/// str0m pairs them itself, except in a simulcast section, where it knows a
+/// layer by its RID alone; but webrtc-rs marks its retransmissions with no
+/// repaired RID, so without these pairs its layers' retransmissions could
+/// not be placed.
+pub fn retransmission_pairs(offer: &str) -> Vec<(u32, u32)> {
+    offer
+        .lines()
+        .filter_map(|line| line.trim_end().strip_prefix("a=ssrc-group:FID "))
+        .filter_map(|pair| {
+            let mut ssrcs = pair.split_whitespace().map(str::parse::<u32>);
+            Some((ssrcs.next()?.ok()?, ssrcs.next()?.ok()?))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +107,14 @@ mod tests {
     fn an_sdp_without_candidates_is_left_as_it_is() {
         let answer = "v=0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n".to_owned();
         assert_eq!(with_candidates_in_every_section(answer.clone()), answer);
+    }
+
+    #[test]
+    fn retransmission_pairs_are_read_from_an_offer_and_garbage_is_left_out() {
+        let offer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102 103\r\na=rid:q send\r\n\
+                     a=ssrc-group:FID 1111 2222\r\na=ssrc-group:FID 3333 4444\r\n\
+                     a=ssrc-group:FID 5555\r\na=ssrc-group:FID x 7\r\na=ssrc-group:SIM 1 2 3\r\n";
+        assert_eq!(retransmission_pairs(offer), [(1111, 2222), (3333, 4444)]);
+        assert_eq!(retransmission_pairs(""), []);
     }
 }
