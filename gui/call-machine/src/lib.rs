@@ -577,11 +577,12 @@ impl<C> CallMachine<C> {
                     self.wanted_layers.push((source, video.layers));
                 }
                 if self.live(source) {
-                    self.actions.push_back(Action::PauseVideo { source, paused: !video.wanted });
+                    // The layers first: a video watched again resumes with only those.
                     let layers = self.layers_wanted(source);
                     if layers != layers_before {
                         self.actions.push_back(Action::EncodeLayers { source, layers });
                     }
+                    self.actions.push_back(Action::PauseVideo { source, paused: !video.wanted });
                 }
             }
             ServerEvent::CallSpeaking(speaking) if speaking.room_id == self.room && speaking.speaking => {

@@ -628,19 +628,19 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
     fn track_opened(&mut self, now: Instant, id: PeerId, room: RoomId, owner: C, ssrc: u32) -> Option<()> {
         let retransmission = self.member(room, owner)?.retransmissions.get(&ssrc).copied();
         let peer = self.peers.get_mut(&id)?;
-        let mut api = peer.rtc.direct_api();
-        let stream = api.stream_rx(&ssrc.into())?;
-        let (mid, rid) = (stream.mid(), stream.rid());
-        // A simulcast layer's retransmissions come on the RTX SSRC the offer paired with it.
-        if let Some(rtx) = retransmission.filter(|_| rid.is_some()) {
-            api.expect_stream_rx(ssrc.into(), Some(rtx.into()), mid, rid);
-        }
+        let stream = peer.rtc.direct_api().stream_rx(&ssrc.into()).map(|s| (s.mid(), s.rid()));
+        let (mid, rid) = stream?;
         let media = peer.rtc.media(mid)?;
         let kind = match media.kind() {
             MediaKind::Audio => Kind::Audio,
             MediaKind::Video => Kind::Video,
         };
         let track_id = media.track_id().to_owned();
+        // A simulcast layer's retransmissions come on the RTX SSRC the
+        // offer paired with it (its section exists: checked just above).
+        if let Some(rtx) = retransmission.filter(|_| rid.is_some()) {
+            peer.rtc.direct_api().expect_stream_rx(ssrc.into(), Some(rtx.into()), mid, rid);
+        }
         let room_media = self.rooms.get_mut(&room)?;
         let member = room_media.members.get_mut(&owner)?;
         if member.published.iter().any(|t| t.sends_on(ssrc)) {

@@ -102,22 +102,25 @@ fn sps_picture_size(sps: &[u8]) -> Option<(u32, u32)> {
     }
     bits.ue()?; // max_num_ref_frames
     bits.bits(1)?; // gaps_in_frame_num_value_allowed_flag
-    let width_in_macroblocks = bits.ue()? + 1;
-    let height_in_map_units = bits.ue()? + 1;
+    let width_in_macroblocks = bits.ue()?.checked_add(1)?;
+    let height_in_map_units = bits.ue()?.checked_add(1)?;
     let frame_macroblocks_only = bits.bits(1)?;
     if frame_macroblocks_only == 0 {
         bits.bits(1)?; // mb_adaptive_frame_field_flag
     }
     bits.bits(1)?; // direct_8x8_inference_flag
     let crop = if bits.bits(1)? == 1 { [bits.ue()?, bits.ue()?, bits.ue()?, bits.ue()?] } else { [0; 4] };
-    let fields = 2 - frame_macroblocks_only;
-    let (crop_x, crop_y) = match chroma_format {
+    // In 64 bits: every field is up to 2^32 - 2 on hostile input.
+    let fields = u64::from(2 - frame_macroblocks_only);
+    let (crop_x, crop_y): (u64, u64) = match chroma_format {
         0 | 3 => (1, fields),
         1 => (2, 2 * fields),
         _ => (2, fields),
     };
-    let width = (width_in_macroblocks * 16).checked_sub((crop[0] + crop[1]).checked_mul(crop_x)?)?;
-    let height = (fields * height_in_map_units * 16).checked_sub((crop[2] + crop[3]).checked_mul(crop_y)?)?;
+    let [left, right, top, bottom] = crop.map(u64::from);
+    let width = (u64::from(width_in_macroblocks) * 16).checked_sub((left + right) * crop_x)?;
+    let height = (fields * u64::from(height_in_map_units) * 16).checked_sub((top + bottom) * crop_y)?;
+    let (width, height) = (u32::try_from(width).ok()?, u32::try_from(height).ok()?);
     (width > 0 && height > 0 && width <= 16_384 && height <= 16_384).then_some((width, height))
 }
 
@@ -264,6 +267,21 @@ mod tests {
             let bytes: Vec<u8> =
                 (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
             assert_eq!(picture_size(&bytes), Some(size), "{hex}");
+        }
+    }
+
+    #[test]
+    fn an_sps_declaring_absurd_sizes_or_crops_has_no_size_and_panics_nothing() {
+        // Width and height of 2^32 - 1 macroblocks, each crop offset 2^32 - 2
+        // (the largest Exp-Golomb values), with emulation prevention.
+        let hex = "6742c01fda0000030000ffffffff0000030001ffffffffc0000003007fffffff8000000300ffffffff\
+                   0000030001fffffffe0000030003fffffffd";
+        let hex: String = hex.split_whitespace().collect();
+        let sps: Vec<u8> =
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        assert_eq!(picture_size(&sps), None);
+        for cut in 1..sps.len() {
+            assert_eq!(picture_size(&sps[..cut]), None, "cut at {cut}");
         }
     }
 }

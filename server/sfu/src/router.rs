@@ -138,16 +138,23 @@ impl Track {
         self.best_layer(tile, true)
     }
 
+    /// Whether packets of `layer` still arrive: its latest came at most
+    /// [`LAYER_SILENCE`] before the latest of any layer of the track.
+    fn arriving(&self, layer: &Layer) -> bool {
+        let newest = self.layers.iter().filter_map(|l| l.last_packet).max();
+        layer
+            .last_packet
+            .zip(newest)
+            .is_some_and(|(at, newest)| newest.saturating_duration_since(at) <= LAYER_SILENCE)
+    }
+
     /// As [`Track::layer_for`], of every layer whose size is known, arriving
     /// or not (`live`: only those arriving).
     fn best_layer(&self, tile: Option<(u32, u32)>, live: bool) -> Option<u32> {
         if let ([only], false) = (self.layers.as_slice(), self.simulcast) {
             return Some(only.ssrc);
         }
-        let newest = self.layers.iter().filter_map(|l| l.last_packet).max()?;
-        let arriving = |l: &&Layer| {
-            l.last_packet.is_some_and(|at| newest.saturating_duration_since(at) <= LAYER_SILENCE)
-        };
+        let arriving = |l: &&Layer| self.arriving(l);
         // Chosen once every layer arriving has been sized (a subscriber
         // starts on the layer it should have, not the first one seen).
         if live && self.layers.iter().filter(arriving).any(|l| l.size.is_none()) {
@@ -366,13 +373,17 @@ impl Router {
         let unknown = ForwardError::UnknownTrack(ssrc);
         let track_id = self.track_of(ssrc).ok_or(unknown)?;
         let track = self.tracks.get_mut(&track_id).filter(|t| t.publisher == publisher).ok_or(unknown)?;
-        let kind = track.kind;
+        let (kind, simulcast) = (track.kind, track.simulcast);
         let layer = track.layer_mut(ssrc).ok_or(unknown)?;
         layer.last_packet = Some(now);
+        // Another layer is started at a keyframe whose parameter sets come
+        // with it (they differ between layers, under the same ids).
+        let mut starts_layer = packet.keyframe && !simulcast;
         if packet.keyframe {
             layer.keyframes.keyframe_arrived();
             if let Some(size) = crate::h264::picture_size(&packet.payload) {
                 layer.size = Some(size);
+                starts_layer = true;
             }
         }
         if let (Kind::Audio, Some((level, _))) = (kind, packet.audio_level) {
@@ -388,7 +399,7 @@ impl Router {
             let Some(selection) = subscriber.subscribed.get_mut(&track_id) else { continue };
             let after_gap = if selection.current == Some(ssrc) {
                 false
-            } else if selection.target == Some(ssrc) && packet.keyframe {
+            } else if selection.target == Some(ssrc) && starts_layer {
                 selection.current = Some(ssrc);
                 true
             } else {
@@ -457,8 +468,7 @@ impl Router {
         // arriving without one yet is asked for one, to be chosen at all.
         for (track_id, track) in &self.tracks {
             if track.simulcast {
-                let unsized_layers =
-                    track.layers.iter().filter(|l| l.size.is_none() && l.last_packet.is_some());
+                let unsized_layers = track.layers.iter().filter(|l| l.size.is_none() && track.arriving(l));
                 wanted.extend(unsized_layers.map(|layer| (*track_id, layer.ssrc)));
             }
         }
