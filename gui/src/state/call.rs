@@ -85,8 +85,8 @@ pub struct ActiveCall {
     pub tile_sizes: HashMap<TileKey, (u32, u32)>,
 }
 
-/// Tile sizes are told in steps of this many physical pixels each way (a
-/// window being resized does not send a `call_view` per pixel).
+/// Tile sizes are told rounded to steps of this many physical pixels each
+/// way (a window being resized does not send a `call_view` per pixel).
 pub const TILE_SIZE_STEP: (u32, u32) = (64, 36);
 
 impl ActiveCall {
@@ -335,11 +335,14 @@ impl AppState {
         vec![MediaCommand::SetCallView(view).into()]
     }
 
-    /// `tile` (a remote video) was drawn `size` physical pixels large.
+    /// `tile` (a remote video) was drawn `size` physical pixels large (its
+    /// picture as fitted into the tile).
     pub fn set_tile_size(&mut self, tile: TileKey, size: (f32, f32)) {
         let Some(call) = &mut self.call else { return };
+        // To the nearest step (at least one): a 641-pixel picture asks for 640.
         let step = |pixels: f32, step: u32| {
-            ((pixels.max(1.0).ceil() as u32).div_ceil(step) * step).min(TileSize::MAX)
+            let steps = (pixels.max(0.0) / step as f32).round().max(1.0) as u32;
+            (steps * step).min(TileSize::MAX)
         };
         let stepped = (step(size.0, TILE_SIZE_STEP.0), step(size.1, TILE_SIZE_STEP.1));
         call.tile_sizes.insert(tile, stepped);

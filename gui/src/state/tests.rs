@@ -688,7 +688,7 @@ fn the_calls_videos_are_hidden_while_another_conversation_is_open_or_the_window_
     assert_eq!(medias(&state.follow_call_view(true)), [MediaCommand::SetCallView(bob_hidden)]);
     assert_eq!(medias(&state.follow_call_view(false)), [MediaCommand::SetCallView(Vec::new())]);
     // Drawn: each tile's size goes with it, in steps (a few pixels change nothing).
-    state.set_tile_size((UserId(2), TrackSource::Camera), (300.0, 170.0));
+    state.set_tile_size((UserId(2), TrackSource::Camera), (330.0, 190.0));
     state.set_tile_size((UserId(1), TrackSource::Camera), (10.0, 10.0));
     let sized = |width, height| TileView {
         user_id: UserId(2),
@@ -703,6 +703,12 @@ fn the_calls_videos_are_hidden_while_another_conversation_is_open_or_the_window_
     );
     state.set_tile_size((UserId(2), TrackSource::Camera), (310.0, 175.0));
     assert!(medias(&state.follow_call_view(false)).is_empty(), "the same step");
-    state.set_tile_size((UserId(2), TrackSource::Camera), (1270.0, 714.0));
+    state.set_tile_size((UserId(2), TrackSource::Camera), (1283.0, 722.0));
     assert_eq!(medias(&state.follow_call_view(false)), [MediaCommand::SetCallView(vec![sized(1280, 720)])]);
+    state.set_tile_size((UserId(2), TrackSource::Camera), (2.0, 0.0));
+    assert_eq!(
+        medias(&state.follow_call_view(false)),
+        [MediaCommand::SetCallView(vec![sized(64, 36)])],
+        "one step at least"
+    );
 }

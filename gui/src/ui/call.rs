@@ -122,7 +122,12 @@ pub fn call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effe
             clicked = Some(tile.key);
         }
         if !tile.me {
-            let pixels = rect.size() * ui.ctx().pixels_per_point();
+            // The picture as fitted into the tile (the tile itself until one arrives).
+            let shown = tile.texture.as_ref().map_or(rect.size(), |texture| {
+                let picture = texture.size();
+                picture * (rect.width() / picture.x).min(rect.height() / picture.y)
+            });
+            let pixels = shown * ui.ctx().pixels_per_point();
             drawn.push((tile.key, (pixels.x, pixels.y)));
         }
         if !tile.me {
