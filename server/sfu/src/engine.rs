@@ -334,10 +334,7 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         self.tell_who_is_watched(room);
         shown_again.sort_unstable();
         for track in shown_again {
-            let layer = self.rooms.get_mut(&room).and_then(|m| m.router.request_keyframe(now, pid, track));
-            if let Some(ssrc) = layer {
-                self.send_keyframe_request(now, room, ssrc);
-            }
+            self.ask_keyframe(now, room, pid, track);
         }
         Ok(())
     }
@@ -547,11 +544,8 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
                     let (track, _) = m.downtracks.iter().find(|(_, d)| d.mid == Some(request.mid))?;
                     Some((m.pid, *track))
                 });
-                let media = self.rooms.get_mut(&room);
-                let layer =
-                    asked.zip(media).and_then(|((pid, track), m)| m.router.request_keyframe(now, pid, track));
-                if let Some(ssrc) = layer {
-                    self.send_keyframe_request(now, room, ssrc);
+                if let Some((pid, track)) = asked {
+                    self.ask_keyframe(now, room, pid, track);
                 }
             }
             _ => {}
@@ -803,10 +797,16 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         let mut tracks: Vec<u32> = member.downtracks.keys().copied().collect();
         tracks.sort_unstable();
         for track in tracks {
-            let layer = self.rooms.get_mut(&room).and_then(|m| m.router.request_keyframe(now, pid, track));
-            if let Some(ssrc) = layer {
-                self.send_keyframe_request(now, room, ssrc);
-            }
+            self.ask_keyframe(now, room, pid, track);
+        }
+    }
+
+    /// Asks, through the throttle of the layer participant `pid` gets of
+    /// `track`, that track's publisher for a keyframe.
+    fn ask_keyframe(&mut self, now: Instant, room: RoomId, pid: ParticipantId, track: u32) {
+        let layer = self.rooms.get_mut(&room).and_then(|m| m.router.request_keyframe(now, pid, track));
+        if let Some(ssrc) = layer {
+            self.send_keyframe_request(now, room, ssrc);
         }
     }
 

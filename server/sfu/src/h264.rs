@@ -18,19 +18,8 @@ pub fn starts_keyframe(payload: &[u8]) -> bool {
     let Some(&header) = payload.first() else { return false };
     match header & 0x1f {
         IDR | SPS => true,
-        STAP_A => {
-            // Each aggregated unit: a 16-bit size, then the unit.
-            let mut rest = &payload[1..];
-            while let [high, low, unit @ ..] = rest {
-                let size = usize::from(u16::from_be_bytes([*high, *low]));
-                match unit.first() {
-                    Some(nal) if matches!(nal & 0x1f, IDR | SPS) => return true,
-                    Some(_) if size <= unit.len() => rest = &unit[size..],
-                    _ => return false,
-                }
-            }
-            false
-        }
+        STAP_A => aggregated(payload)
+            .any(|(unit, _)| unit.first().is_some_and(|nal| matches!(nal & 0x1f, IDR | SPS))),
         FU_A => payload.get(1).is_some_and(|fu| fu & 0x80 != 0 && fu & 0x1f == IDR),
         _ => false,
     }
@@ -44,19 +33,30 @@ pub fn picture_size(payload: &[u8]) -> Option<(u32, u32)> {
     match header & 0x1f {
         SPS => sps_picture_size(&payload[1..]),
         STAP_A => {
-            let mut rest = &payload[1..];
-            while let [high, low, unit @ ..] = rest {
-                let size = usize::from(u16::from_be_bytes([*high, *low]));
-                let nal = unit.get(..size)?;
-                if nal.first().is_some_and(|n| n & 0x1f == SPS) {
-                    return sps_picture_size(&nal[1..]);
-                }
-                rest = &unit[size..];
-            }
-            None
+            let (sps, _) = aggregated(payload)
+                .find(|(unit, whole)| *whole && unit.first().is_some_and(|nal| nal & 0x1f == SPS))?;
+            sps_picture_size(&sps[1..])
         }
         _ => None,
     }
+}
+
+/// The NAL units of a STAP-A payload (each after a 16-bit size), and
+/// whether each is whole: a unit whose size runs past the payload's end is
+/// the last, cut short. An empty unit ends it too (none may be empty).
+fn aggregated(payload: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
+    let mut rest = payload.get(1..).unwrap_or_default();
+    std::iter::from_fn(move || {
+        let [high, low, unit @ ..] = rest else { return None };
+        let size = usize::from(u16::from_be_bytes([*high, *low]));
+        if size == 0 || unit.is_empty() {
+            return None;
+        }
+        let whole = size <= unit.len();
+        let (nal, after) = unit.split_at(size.min(unit.len()));
+        rest = if whole { after } else { &[] };
+        Some((nal, whole))
+    })
 }
 
 /// Profiles whose SPS carries the chroma format, bit depths and scaling lists.
