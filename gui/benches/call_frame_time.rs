@@ -79,6 +79,7 @@ fn scene() -> AppState {
         push_to_talk_down: false,
         view_told: Vec::new(),
         tile_sizes: std::collections::HashMap::new(),
+        network_limited: std::collections::HashMap::new(),
     });
     state
 }

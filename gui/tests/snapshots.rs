@@ -229,7 +229,9 @@ fn conversation_at_every_size() {
 /// The pictures are stand-ins drawn here, as textures of the harness.
 #[test]
 fn call_screen() {
-    use concord_common::events::{CallMedia, CallParticipant, TrackSource};
+    use concord_common::events::{
+        CallMedia, CallParticipant, CallVideoQuality, TileSize, TrackSource, VideoQuality,
+    };
     use concord_common::{PublicUser, RoomId};
     use concord_gui::media::protocol::{TrackStats, VideoTexture};
     use concord_gui::state::{ActiveCall, CallPhase};
@@ -278,6 +280,19 @@ fn call_screen() {
             push_to_talk_down: false,
             view_told: Vec::new(),
             tile_sizes: std::collections::HashMap::new(),
+            // The server sends Bob's screen smaller than its tile asks for: my link is short.
+            network_limited: [(
+                (UserId(2), TrackSource::Screen),
+                CallVideoQuality {
+                    room_id: RoomId(7),
+                    user_id: UserId(2),
+                    source: TrackSource::Screen,
+                    quality: VideoQuality::Reduced,
+                    size: Some(TileSize { width: 640, height: 360 }),
+                    estimate_kbps: Some(480),
+                },
+            )]
+            .into(),
         });
         state
     };
@@ -315,7 +330,7 @@ fn call_screen() {
         }
         settle(&mut harness);
         assert!(harness.query_by_label("bob's camera, video").is_some());
-        assert!(harness.query_by_label("bob's screen, video").is_some());
+        assert!(harness.query_by_label("bob's screen, video, reduced for your connection").is_some());
         assert!(harness.query_by_label("carol's camera, no video, muted, deafened").is_some());
         assert!(harness.query_by_label("ada's camera, no video, speaking").is_some());
         harness.snapshot(format!("call_{suffix}"));
@@ -324,10 +339,10 @@ fn call_screen() {
     // Clicking the screen tile focuses it; clicking again puts it back.
     let mut harness = screen(call_state(), ThemeChoice::Dark, egui::vec2(1100.0, 640.0));
     settle(&mut harness);
-    harness.get_by_label("bob's screen, no video").click();
+    harness.get_by_label("bob's screen, no video, reduced for your connection").click();
     settle(&mut harness);
     assert_eq!(harness.state().call.as_ref().unwrap().focused, Some((UserId(2), TrackSource::Screen)));
-    harness.get_by_label("bob's screen, no video").click();
+    harness.get_by_label("bob's screen, no video, reduced for your connection").click();
     settle(&mut harness);
     assert_eq!(harness.state().call.as_ref().unwrap().focused, None);
     results.unwrap();

@@ -73,6 +73,12 @@ pub struct Settings {
     /// the one port of `media_udp_address` (and `media_tcp_address`).
     #[serde(default)]
     pub media_engines: usize,
+    /// Estimate each participant's downlink and fit what the SFU sends them
+    /// into it: simulcast layers lowered, videos paused before audio
+    /// suffers (`call_video_quality` tells them). Off by default for now
+    /// (docs/BENCHMARKS.md, "Bandwidth estimation").
+    #[serde(default)]
+    pub media_bandwidth_estimation: bool,
     /// Open a TCP port beside the UDP one for participants whose UDP is
     /// blocked (ICE over TCP, RFC 6544). On by default.
     #[serde(default = "default_true")]
@@ -179,6 +185,7 @@ impl Settings {
             tcp,
             advertise_ip: self.media_advertise_ip,
             engines: self.media_engines,
+            bandwidth_estimation: self.media_bandwidth_estimation,
         }
     }
 

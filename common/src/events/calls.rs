@@ -412,6 +412,45 @@ pub struct CallVideoWanted {
     pub layers: Vec<String>,
 }
 
+/// Server → client `call_video_quality`, to a subscriber: what it receives
+/// of someone's video changed because of its network. The server fits what
+/// it sends each subscriber into that subscriber's bandwidth estimate
+/// (audio first, then screen shares, whoever speaks, the rest): a video may
+/// come as a smaller simulcast layer than its tile asks for (`reduced`), or
+/// not at all (`paused`) until the link carries it again (`full`). Sent
+/// when it changes; a video starts as `full` (no event).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallVideoQuality {
+    /// The room.
+    pub room_id: RoomId,
+    /// Whose video.
+    pub user_id: UserId,
+    /// `camera` or `screen`.
+    pub source: TrackSource,
+    /// `full`, `reduced` or `paused`.
+    pub quality: VideoQuality,
+    /// The picture size of the layer sent now, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<TileSize>,
+    /// My receiving connection's bandwidth estimate, in kbit/s, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_kbps: Option<u32>,
+}
+
+/// How much of a video the network lets a subscriber have.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum VideoQuality {
+    /// The layer its tile asks for.
+    Full,
+    /// A smaller layer: the bandwidth allows no more.
+    Reduced,
+    /// None: the bandwidth does not carry even the smallest layer.
+    Paused,
+}
+
 /// Server → client `call_speaking`, to everyone in the call: someone started
 /// or stopped speaking (from the audio level their packets carry).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

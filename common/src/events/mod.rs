@@ -13,8 +13,8 @@ pub use calls::{
     CallJoin, CallJoined, CallLeave, CallLeft, CallLeftReason, CallMedia, CallParticipant,
     CallParticipantJoined, CallParticipantLeft, CallParticipantUpdated, CallPublish, CallPublishAnswer,
     CallSpeaking, CallSubscribeAccepted, CallSubscribeAnswer, CallSubscribeOffer, CallUpdate, CallUpdated,
-    CallVideoWanted, CallView, CallViewAccepted, ForwardedTrack, IceServer, PublishedTrack, TileSize,
-    TileView, TrackSource,
+    CallVideoQuality, CallVideoWanted, CallView, CallViewAccepted, ForwardedTrack, IceServer, PublishedTrack,
+    TileSize, TileView, TrackSource, VideoQuality,
 };
 pub use messages::{DmRead, FriendTyping, MessageCreated, TypingTo};
 pub use rooms::{
@@ -108,6 +108,8 @@ pub enum ServerEvent {
     CallViewAccepted(CallViewAccepted),
     /// Whether anybody else shows my camera (or screen) now.
     CallVideoWanted(CallVideoWanted),
+    /// What I receive of someone's video changed for my network.
+    CallVideoQuality(CallVideoQuality),
     /// Someone in my call started or stopped speaking.
     CallSpeaking(CallSpeaking),
     /// Answer to `heartbeat`.

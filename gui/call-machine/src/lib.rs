@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use concord_client::{CallRequest, Connection, NetEvent};
 use concord_common::events::{
-    self, CallLeftReason, CallMedia, CallSubscribeOffer, ForwardedTrack, IceServer, PublishedTrack, TileView,
-    TrackSource,
+    self, CallLeftReason, CallMedia, CallSubscribeOffer, CallVideoQuality, ForwardedTrack, IceServer,
+    PublishedTrack, TileView, TrackSource,
 };
 use concord_common::media::Leg;
 use concord_common::{RoomId, ServerEvent, UserId};
@@ -210,6 +210,9 @@ pub enum Report {
     Rejoining,
     /// The server reported `user` speaking, for the first time in this call.
     FirstSpoke(UserId),
+    /// The server sends someone's video reduced, paused, or in full again,
+    /// for my network (`call_video_quality`).
+    VideoQuality(CallVideoQuality),
     /// The call is over (`reason`: why it ended by itself; `None`: I left).
     /// Nothing follows.
     Ended {
@@ -584,6 +587,9 @@ impl<C> CallMachine<C> {
                     }
                     self.actions.push_back(Action::PauseVideo { source, paused: !video.wanted });
                 }
+            }
+            ServerEvent::CallVideoQuality(changed) if changed.room_id == self.room => {
+                self.actions.push_back(Action::Report(Report::VideoQuality(changed)));
             }
             ServerEvent::CallSpeaking(speaking) if speaking.room_id == self.room && speaking.speaking => {
                 self.saw_speaking(speaking.user_id);

@@ -194,6 +194,9 @@ fn describe(action: &Action<u32>) -> String {
         Action::Report(Report::Problem(problem)) => format!("> problem: {problem}"),
         Action::Report(Report::Rejoining) => "> rejoining".to_owned(),
         Action::Report(Report::FirstSpoke(user)) => format!("> first spoke {user}"),
+        Action::Report(Report::VideoQuality(q)) => {
+            format!("> {:?} {}'s {:?}", q.quality, q.user_id, q.source)
+        }
         Action::Report(Report::Ended { reason }) => {
             format!("> ended: {}", reason.as_deref().unwrap_or("I left"))
         }
@@ -628,5 +631,29 @@ fn switches_changed_before_the_join_is_answered_wait_for_it_and_the_roster_hears
             "> media muted+camera",
             "publish camera",
         ]
+    );
+}
+
+#[test]
+fn what_the_server_says_of_a_video_fitted_to_my_connection_is_reported_for_my_call_only() {
+    use concord_common::events::{CallVideoQuality, VideoQuality};
+    let (mut call, _) = Driver::start(media("muted"));
+    call.server(joined(&[ANNA], &[]));
+    let told = |room_id, quality| {
+        ServerEvent::CallVideoQuality(CallVideoQuality {
+            room_id,
+            user_id: ANNA,
+            source: TrackSource::Camera,
+            quality,
+            size: None,
+            estimate_kbps: Some(180),
+        })
+    };
+    assert_eq!(call.server(told(ROOM, VideoQuality::Paused)), [format!("> Paused {ANNA}'s Camera")]);
+    assert_eq!(call.server(told(ROOM, VideoQuality::Full)), [format!("> Full {ANNA}'s Camera")]);
+    assert_eq!(
+        call.server(told(RoomId(ROOM.0 + 1), VideoQuality::Paused)),
+        Vec::<String>::new(),
+        "another call's"
     );
 }

@@ -222,6 +222,7 @@ async fn call(
     report.transport = summary.transport;
     report.errors.extend(summary.errors);
     report.rejoins = summary.rejoins;
+    report.video_quality = summary.video_quality;
     let join_requested = summary.join_requested.unwrap_or_else(std::time::Instant::now);
     let first_video = tracks
         .watches

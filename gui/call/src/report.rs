@@ -31,6 +31,9 @@ pub struct ParticipantReport {
     pub errors: Vec<String>,
     /// How many times it joined the call again after losing it.
     pub rejoins: u64,
+    /// Each `call_video_quality` the server sent, in order: remote videos
+    /// reduced or paused for this participant's network, and back in full.
+    pub video_quality: Vec<concord_common::events::CallVideoQuality>,
 }
 
 /// Frames sent per track.

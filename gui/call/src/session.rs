@@ -23,7 +23,7 @@ use bytes::Bytes;
 use concord_call_machine::{Action, CallMachine, ConnectionState, Input, Opened, Report};
 use concord_client::{CallRequest, Command, CommandSender, NetEvent};
 use concord_common::events::{
-    self, CallMedia, CallSubscribeOffer, IceServer, PublishedTrack, TileView, TrackSource,
+    self, CallMedia, CallSubscribeOffer, CallVideoQuality, IceServer, PublishedTrack, TileView, TrackSource,
 };
 use concord_common::media::Leg;
 use concord_common::{RoomId, UserId};
@@ -154,6 +154,10 @@ pub struct SessionSummary {
     pub ended_because: Option<String>,
     /// What each connection's media went over, last.
     pub transport: TransportReport,
+    /// Every `call_video_quality` the server sent, in order: which remote
+    /// videos it reduced or paused for this participant's network, and when
+    /// it sent them in full again.
+    pub video_quality: Vec<CallVideoQuality>,
 }
 
 /// What ICE chose for each connection: `"udp"`, or `"tcp"` where UDP is
@@ -450,6 +454,12 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             Report::FirstSpoke(user) => {
                 self.summary.speaking_seen.push(user);
                 self.remote.first_spoke(user);
+                return;
+            }
+            Report::VideoQuality(changed) => {
+                tracing::info!(user = %changed.user_id, source = ?changed.source, quality = ?changed.quality,
+                    size = ?changed.size, estimate_kbps = ?changed.estimate_kbps, "the server fitted a video to my network");
+                self.summary.video_quality.push(changed);
                 return;
             }
             Report::Ended { reason } => {

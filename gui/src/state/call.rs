@@ -83,6 +83,9 @@ pub struct ActiveCall {
     /// pixels rounded up to [`TILE_SIZE_STEP`]s: the server sends the
     /// simulcast layer that fills it.
     pub tile_sizes: HashMap<TileKey, (u32, u32)>,
+    /// Remote videos the server sends reduced or paused for my network
+    /// (`call_video_quality`; a video sent in full is not here).
+    pub network_limited: HashMap<TileKey, events::CallVideoQuality>,
 }
 
 /// Tile sizes are told rounded to steps of this many physical pixels each
@@ -103,6 +106,7 @@ impl ActiveCall {
             input_level: None,
             push_to_talk_down: false,
             show_chat: true,
+            network_limited: HashMap::new(),
             problem: None,
             view_told: Vec::new(),
             tile_sizes: HashMap::new(),
@@ -126,6 +130,7 @@ pub fn concerns_call(event: &NetEvent) -> bool {
                 | ServerEvent::CallSubscribeAccepted(_)
                 | ServerEvent::CallViewAccepted(_)
                 | ServerEvent::CallVideoWanted(_)
+                | ServerEvent::CallVideoQuality(_)
                 | ServerEvent::CallSpeaking(_)
         ),
         _ => false,
@@ -377,7 +382,16 @@ impl AppState {
             {
                 return vec![Effect::Sound(CallSound::Joined)];
             }
+            ServerEvent::CallVideoQuality(changed) if changed.room_id == call.room => {
+                let tile = (changed.user_id, changed.source);
+                if changed.quality == events::VideoQuality::Full {
+                    call.network_limited.remove(&tile);
+                } else {
+                    call.network_limited.insert(tile, changed.clone());
+                }
+            }
             ServerEvent::CallParticipantLeft(e) if e.room_id == call.room && Some(e.user_id) != me => {
+                call.network_limited.retain(|(user, _), _| *user != e.user_id);
                 call.videos.retain(|(user, _), _| *user != e.user_id);
                 call.stats.retain(|(user, _), _| *user != e.user_id);
                 if call.focused.is_some_and(|(user, _)| user == e.user_id) {

@@ -329,7 +329,8 @@ impl AppState {
             | ServerEvent::CallSubscribeOffer(_)
             | ServerEvent::CallSubscribeAccepted(_)
             | ServerEvent::CallViewAccepted(_)
-            | ServerEvent::CallVideoWanted(_) => {}
+            | ServerEvent::CallVideoWanted(_)
+            | ServerEvent::CallVideoQuality(_) => {}
             ServerEvent::Error(events::Refused { error }) => self.notice = Some(error.message),
             ServerEvent::HeartbeatAck => {}
         }

@@ -712,3 +712,44 @@ fn the_calls_videos_are_hidden_while_another_conversation_is_open_or_the_window_
         "one step at least"
     );
 }
+
+#[test]
+fn a_video_the_server_reduces_or_pauses_for_my_connection_is_marked_until_it_is_full_again() {
+    use concord_common::events::{CallVideoQuality, TileSize, TrackSource, VideoQuality};
+    use concord_common::RoomId;
+    let mut state = in_a_room();
+    let _ = state.join_call(RoomId(5), JoinMode::ListenOnly);
+    let told = |quality, size| {
+        NetEvent::Server(ServerEvent::CallVideoQuality(CallVideoQuality {
+            room_id: RoomId(5),
+            user_id: UserId(2),
+            source: TrackSource::Camera,
+            quality,
+            size,
+            estimate_kbps: Some(300),
+        }))
+    };
+    let marked = |state: &AppState| {
+        state.call.as_ref().unwrap().network_limited.get(&(UserId(2), TrackSource::Camera)).map(|q| q.quality)
+    };
+    state.apply(told(VideoQuality::Reduced, Some(TileSize { width: 320, height: 180 })));
+    assert_eq!(marked(&state), Some(VideoQuality::Reduced));
+    state.apply(told(VideoQuality::Paused, None));
+    assert_eq!(marked(&state), Some(VideoQuality::Paused));
+    state.apply(told(VideoQuality::Full, Some(TileSize { width: 1280, height: 720 })));
+    assert_eq!(marked(&state), None, "in full again: nothing to say");
+    // Another room's call says nothing of mine; someone who left takes theirs along.
+    let mut other = told(VideoQuality::Paused, None);
+    if let NetEvent::Server(ServerEvent::CallVideoQuality(q)) = &mut other {
+        q.room_id = RoomId(6);
+    }
+    state.apply(other);
+    assert_eq!(marked(&state), None);
+    state.apply(told(VideoQuality::Paused, None));
+    state.apply(NetEvent::Server(ServerEvent::CallParticipantLeft(events::CallParticipantLeft {
+        room_id: RoomId(5),
+        user_id: UserId(2),
+        reason: concord_common::events::CallLeftReason::Left,
+    })));
+    assert_eq!(marked(&state), None);
+}

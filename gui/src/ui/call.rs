@@ -6,7 +6,7 @@
 //! desktop, the browser's own video elements on the web): drawing one
 //! copies nothing.
 
-use concord_common::events::{CallParticipant, TrackSource};
+use concord_common::events::{CallParticipant, TrackSource, VideoQuality};
 use concord_common::{Room, UserId};
 use egui::{Align2, Color32, FontId, Rect, RichText, Sense, Stroke};
 use egui_plot::{Line, Plot, PlotPoints};
@@ -35,6 +35,8 @@ struct Tile {
     texture: Option<VideoTexture>,
     speaking: bool,
     me: bool,
+    /// The server sends it reduced or paused for my network.
+    network: Option<VideoQuality>,
 }
 
 impl Tile {
@@ -54,6 +56,11 @@ impl Tile {
             if self.speaking {
                 label.push_str(", speaking");
             }
+        }
+        match self.network {
+            Some(VideoQuality::Reduced) => label.push_str(", reduced for your connection"),
+            Some(VideoQuality::Paused) => label.push_str(", paused for your connection"),
+            Some(VideoQuality::Full) | None => {}
         }
         label
     }
@@ -79,7 +86,10 @@ fn tiles(state: &AppState, room: &Room, call: &ActiveCall) -> Vec<Tile> {
                 continue;
             }
             let key = (participant.user_id, source);
-            let texture = call.videos.get(&key).filter(|_| on).cloned();
+            let network = call.network_limited.get(&key).map(|q| q.quality);
+            // A video paused for my network shows its avatar, not its last picture.
+            let texture =
+                call.videos.get(&key).filter(|_| on && network != Some(VideoQuality::Paused)).cloned();
             tiles.push(Tile {
                 key,
                 name: name_of(participant.user_id),
@@ -87,6 +97,7 @@ fn tiles(state: &AppState, room: &Room, call: &ActiveCall) -> Vec<Tile> {
                 texture,
                 speaking: state.is_speaking(room.id, participant.user_id),
                 me: Some(participant.user_id) == me,
+                network,
             });
         }
     }
@@ -99,6 +110,7 @@ pub fn call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effe
     let tiles = tiles(state, room, call);
     let (focused, show_stats) = (call.focused, call.show_stats);
     let stats = call.stats.clone();
+    let estimate_kbps = call.network_limited.values().filter_map(|q| q.estimate_kbps).max();
     status_ui(ui, call);
     // The grid takes what is left above the controls bar, laid out by hand
     // (tiles are painted, not stacked).
@@ -117,7 +129,8 @@ pub fn call_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effe
         let history = stats.get(&tile.key).filter(|_| tile.texture.is_some()).or_else(|| {
             stats.get(&(tile.key.0, TrackSource::Microphone)).filter(|_| tile.key.1 == TrackSource::Camera)
         });
-        let response = tile_ui(ui, tile, rect, show_stats.then_some(history).flatten());
+        let overlay = show_stats.then_some(history).flatten().map(|history| (history, estimate_kbps));
+        let response = tile_ui(ui, tile, rect, overlay);
         if response.clicked() {
             clicked = Some(tile.key);
         }
@@ -229,7 +242,7 @@ fn tile_ui(
     ui: &mut egui::Ui,
     tile: &Tile,
     rect: Rect,
-    stats: Option<&std::collections::VecDeque<crate::media::protocol::TrackStats>>,
+    stats: Option<(&std::collections::VecDeque<crate::media::protocol::TrackStats>, Option<u32>)>,
 ) -> egui::Response {
     let palette = tokens::palette(ui);
     let id = ui.scope_id().with(("tile", tile.key.0 .0, tile.key.1 == TrackSource::Screen));
@@ -299,10 +312,36 @@ fn tile_ui(
     );
     painter.rect_filled(pill, tokens::radius::S, Color32::from_black_alpha(160));
     painter.galley(pill.min + egui::vec2(space::S, space::XS), galley, Color32::WHITE);
-    if let Some(history) = stats {
-        stats_overlay_ui(ui, rect, tile, history);
+    if let Some(quality) = tile.network.filter(|q| *q != VideoQuality::Full) {
+        // Amber on the dark pill in either theme (as the name is white on it).
+        network_note_ui(&painter, rect, pill, quality, Color32::from_rgb(0xf0, 0xb2, 0x32));
+    }
+    if let Some((history, estimate_kbps)) = stats {
+        stats_overlay_ui(ui, rect, tile, history, estimate_kbps);
     }
     response
+}
+
+/// A note just above the name at the tile's bottom left: the server sends
+/// this video smaller than the tile asks for, or not at all, because my
+/// connection is too slow.
+fn network_note_ui(
+    painter: &egui::Painter,
+    rect: Rect,
+    name_pill: Rect,
+    quality: VideoQuality,
+    colour: Color32,
+) {
+    let words = match quality {
+        VideoQuality::Paused => "Video paused: slow connection",
+        _ => "Lower quality: slow connection",
+    };
+    let galley = painter.layout_no_wrap(words.to_owned(), FontId::proportional(tokens::text::SMALL), colour);
+    let size = galley.size() + egui::vec2(space::S * 2.0, space::XS * 2.0);
+    let note =
+        Rect::from_min_size(egui::pos2(rect.left() + space::S, name_pill.top() - space::XS - size.y), size);
+    painter.rect_filled(note, tokens::radius::S, Color32::from_black_alpha(180));
+    painter.galley(note.min + egui::vec2(space::S, space::XS), galley, colour);
 }
 
 /// Live plots over the top of a tile: bitrate and frame rate over the last
@@ -312,11 +351,23 @@ fn stats_overlay_ui(
     rect: Rect,
     tile: &Tile,
     history: &std::collections::VecDeque<crate::media::protocol::TrackStats>,
+    estimate_kbps: Option<u32>,
 ) {
     let Some(latest) = history.back() else { return };
+    // A second line: the layer received (its picture's size), and my
+    // link's estimate when the server said it.
+    let mut layer = Vec::new();
+    if let Some(texture) = &tile.texture {
+        let size = texture.size();
+        layer.push(format!("{:.0}×{:.0}", size.x, size.y));
+    }
+    if let Some(kbps) = estimate_kbps {
+        layer.push(format!("link {kbps} kbps"));
+    }
+    let text_height = if layer.is_empty() { 18.0 } else { 32.0 };
     let area = Rect::from_min_size(
         rect.min + egui::vec2(space::XS, space::XS),
-        egui::vec2((rect.width() - space::XS * 2.0).min(260.0), PLOT_HEIGHT + 22.0),
+        egui::vec2((rect.width() - space::XS * 2.0).min(260.0), PLOT_HEIGHT + text_height + 4.0),
     );
     let painter = ui.painter_at(rect);
     painter.rect_filled(area, tokens::radius::S, Color32::from_black_alpha(170));
@@ -326,14 +377,13 @@ fn stats_overlay_ui(
         "{:.0} kbps · {:.0} {unit} · {:.1}% lost · {rtt} rtt",
         latest.kbps, latest.fps, latest.loss_percent
     );
-    painter.text(
-        area.min + egui::vec2(space::XS, 2.0),
-        Align2::LEFT_TOP,
-        line,
-        FontId::proportional(tokens::text::SMALL),
-        Color32::WHITE,
-    );
-    let plot_rect = Rect::from_min_max(area.min + egui::vec2(0.0, 18.0), area.max);
+    let font = FontId::proportional(tokens::text::SMALL);
+    painter.text(area.min + egui::vec2(space::XS, 2.0), Align2::LEFT_TOP, line, font.clone(), Color32::WHITE);
+    if !layer.is_empty() {
+        let at = area.min + egui::vec2(space::XS, 16.0);
+        painter.text(at, Align2::LEFT_TOP, layer.join(" · "), font, Color32::WHITE);
+    }
+    let plot_rect = Rect::from_min_max(area.min + egui::vec2(0.0, text_height), area.max);
     // All three on one 0..1 scale: the plot shows the shape, the text the numbers.
     let max_kbps = history.iter().map(|s| s.kbps).fold(1.0f32, f32::max);
     let max_fps = history.iter().map(|s| s.fps).fold(1.0f32, f32::max);

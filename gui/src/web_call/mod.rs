@@ -524,7 +524,8 @@ impl Session {
             Report::Media(media) => self.report(CallReport::Media(media)),
             Report::Problem(problem) => self.problem(problem),
             Report::Rejoining => self.report(CallReport::Rejoining),
-            Report::FirstSpoke(_) => {}
+            // The page's state reads `call_video_quality` from the socket itself.
+            Report::FirstSpoke(_) | Report::VideoQuality(_) => {}
             Report::Ended { reason } => self.ended_because = reason,
         }
     }

@@ -4,7 +4,9 @@
 //! packets/s of 1,000 bytes), the clients str0m peers in simulated time
 //! ([`concord_sfu::sim`]); only the time inside the engine's calls counts.
 //! `cargo bench -p concord-sfu --bench engine` (`CONCORD_BENCH_SIZES=8,16`
-//! to choose the rooms); the figures go to docs/BENCHMARKS.md.
+//! to choose the rooms; `CONCORD_BENCH_BWE=1` with every receiving
+//! connection estimating its bandwidth and pacing what it sends); the
+//! figures go to docs/BENCHMARKS.md.
 
 use std::time::Duration;
 
@@ -19,10 +21,11 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let estimation = std::env::var("CONCORD_BENCH_BWE").is_ok_and(|v| v == "1");
     println!("| participants | delivered packets / simulated s | engine µs per delivered packet | delivered packets / s per core |");
     println!("|---|---|---|---|");
     for n in sizes {
-        let mut world = World::new();
+        let mut world = World::with_bandwidth_estimation(estimation);
         world.keep_payloads = false;
         for k in 1..=n {
             world.join(k, true);

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use concord_common::events::{ForwardedTrack, PublishedTrack, TileView, TrackSource};
 use concord_common::media::Leg;
 use concord_common::{RoomId, UserId};
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{DatagramSend, Protocol, Receive};
@@ -36,7 +37,7 @@ use crate::negotiation::Offer;
 use crate::peer::{new_ufrag, Peer, PeerId};
 use crate::receiver::{source_of, Receiver};
 use crate::room::{Member, Room};
-use crate::router::{Kind, Output, ParticipantId, RtpPacket};
+use crate::router::{Kind, Output, ParticipantId, Quality, RtpPacket};
 use crate::{sdp, Error};
 
 /// Packets queued per subscriber before the oldest are dropped (about a
@@ -47,6 +48,8 @@ pub const ROUTER_TICK: Duration = Duration::from_millis(50);
 /// A participant none of whose connections has sent anything for this long
 /// is gone (clients send ICE consent checks every few seconds, and RTCP).
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(7);
+/// The shortest wait before a connection's timer is handled again.
+const MIN_TIMER: Duration = Duration::from_millis(1);
 /// Addresses the demultiplexer forgets after this much silence.
 const ADDRESS_IDLE: Duration = Duration::from_secs(30);
 
@@ -102,6 +105,25 @@ pub enum Event<C> {
         /// (empty: every one).
         layers: Vec<String>,
     },
+    /// What `conn` receives of `user`'s `source` video changed for its
+    /// network: a smaller layer than its tile asks for, none, or all again
+    /// (`call_video_quality`).
+    VideoQuality {
+        /// The room.
+        room: RoomId,
+        /// The subscriber's connection.
+        conn: C,
+        /// Whose video.
+        user: UserId,
+        /// Their camera or screen.
+        source: TrackSource,
+        /// As the tile asks, reduced, or paused.
+        quality: Quality,
+        /// The picture size of the layer it gets now, when known.
+        size: Option<(u32, u32)>,
+        /// The subscriber's bandwidth estimate, bits a second.
+        estimate: Option<u64>,
+    },
     /// Nothing arrived from `conn`'s connections for [`SILENCE_LIMIT`], or
     /// they failed: the engine dropped it; take it out of the call.
     Lost {
@@ -142,6 +164,9 @@ pub struct Engine<C> {
     /// The participant whose input is being handled: the one taken out
     /// should it panic ([`Engine::take_out_after_panic`]).
     handling: Option<(RoomId, C)>,
+    /// Receiving connections estimate their bandwidth, and what they are
+    /// sent is fitted into it ([`Engine::with_bandwidth_estimation`]).
+    bandwidth_estimation: bool,
 }
 
 impl<C: Copy + Eq + Hash + Debug> Engine<C> {
@@ -161,7 +186,19 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
             events: VecDeque::new(),
             closed: Vec::new(),
             handling: None,
+            bandwidth_estimation: false,
         }
+    }
+
+    /// With `on`, each receiving connection made from now on estimates its
+    /// downlink (str0m's GoogCC, from the client's transport-wide feedback)
+    /// and its videos are fitted into the estimate once it falls short of
+    /// what they take ([`crate::allocator`]); `call_video_quality` tells
+    /// the subscriber. Off by default: see docs/BENCHMARKS.md, "Bandwidth
+    /// estimation", for what holds it back.
+    pub fn with_bandwidth_estimation(mut self, on: bool) -> Self {
+        self.bandwidth_estimation = on;
+        self
     }
 
     // ---- Inputs ----
@@ -208,6 +245,14 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
                 tracing::debug!(%error, "SFU peer connection timer");
             }
             self.pump(now, id);
+            // A connection that asks for the time it was just given again
+            // (str0m's pacer, wanting padding it has no stream to send on)
+            // is woken a millisecond later: never a busy loop.
+            if let Some(peer) = self.peers.get_mut(&id) {
+                if peer.deadline.is_some_and(|t| t <= now) {
+                    peer.deadline = Some(now + MIN_TIMER);
+                }
+            }
         }
         self.handling = None;
         if now >= self.next_tick {
@@ -384,6 +429,12 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         }
     }
 
+    /// `conn`'s receiving connection's bandwidth estimate in bits a second,
+    /// once its feedback has given one.
+    pub fn estimate(&self, room: RoomId, conn: C) -> Option<u64> {
+        self.member(room, conn)?.estimate
+    }
+
     /// Closes every connection (the engine is stopping).
     pub fn close_all(&mut self, now: Instant) {
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
@@ -426,7 +477,9 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
 
     fn new_peer(&mut self, now: Instant, room: RoomId, owner: C, leg: Leg) -> Result<PeerId, Error> {
         let ufrag = new_ufrag();
-        let peer = Peer::new(now, &ufrag, (room, owner, leg), self.advertised, self.tcp_advertised)?;
+        let estimates = self.bandwidth_estimation && leg == Leg::Receiving;
+        let addresses = (self.advertised, self.tcp_advertised);
+        let peer = Peer::new(now, &ufrag, (room, owner, leg), addresses, estimates)?;
         let id = self.next_peer;
         self.next_peer += 1;
         self.demux.register(&ufrag, id);
@@ -538,6 +591,15 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
             }
             RtcEvent::MediaChanged(change) if leg == Leg::Publishing && !change.direction.is_receiving() => {
                 self.track_closed(now, room, owner, change.mid);
+            }
+            RtcEvent::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) if leg == Leg::Receiving => {
+                if let Some(media) = self.rooms.get_mut(&room) {
+                    if let Some(member) = media.members.get_mut(&owner) {
+                        tracing::trace!(%estimate, "receiving connection's estimate");
+                        member.estimate = Some(estimate.as_u64());
+                        media.router.set_estimate(now, member.pid, estimate.as_u64());
+                    }
+                }
             }
             RtcEvent::KeyframeRequest(request) if leg == Leg::Receiving => {
                 let asked = self.member(room, owner).and_then(|m| {
@@ -658,6 +720,9 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         let watched_layers = Vec::new();
         member.published.push(Receiver { ssrc, layers, mid, kind, source, watched: true, watched_layers });
         room_media.router.publish(member.pid, ssrc, kind);
+        if source == TrackSource::Screen {
+            room_media.router.set_screen(ssrc);
+        }
         if rid.is_some() {
             room_media.router.set_simulcast(ssrc);
         }
@@ -839,10 +904,49 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
                             self.events.push_back(Event::Speaking { room, user, speaking });
                         }
                     }
+                    Output::Quality { subscriber, track, quality, size } => {
+                        let member = self.rooms[&room].members.iter().find(|(_, m)| m.pid == subscriber);
+                        let Some((conn, member)) = member else { continue };
+                        let Some(downtrack) = member.downtracks.get(&track) else { continue };
+                        let (user, source) = (downtrack.info.user_id, downtrack.info.source);
+                        let estimate = member.estimate;
+                        tracing::debug!(?quality, ?size, ?estimate, %user, ?source, "video fitted to a subscriber");
+                        let event =
+                            Event::VideoQuality { room, conn: *conn, user, source, quality, size, estimate };
+                        self.events.push_back(event);
+                    }
                 }
             }
+            self.probe_for_what_is_wanted(now, room);
         }
         self.find_silent(now);
+    }
+
+    /// Tells each receiving connection in `room` how much its subscriber
+    /// would receive with bandwidth to spare (it probes for that much), and
+    /// what to keep up to learn whether the next layer up fits (padding
+    /// where media falls short), when either changed by a tenth or more: a
+    /// lowered or paused video comes back once the link carries it.
+    fn probe_for_what_is_wanted(&mut self, now: Instant, room: RoomId) {
+        let Some(media) = self.rooms.get_mut(&room) else { return };
+        let mut probing = Vec::new();
+        for member in media.members.values_mut() {
+            let Some(peer_id) = member.receive_peer else { continue };
+            let wanted = media.router.wanted_bitrate(now, member.pid) * 5 / 4;
+            let floor = if media.router.probe_floor(member.pid) > 0 { wanted } else { 0 };
+            let (told_floor, told_wanted) = member.probing_for;
+            let changed = |told: u64, now: u64| told.abs_diff(now) * 10 >= told.max(1);
+            if !changed(told_floor, floor) && !changed(told_wanted, wanted) {
+                continue;
+            }
+            let Some(peer) = self.peers.get_mut(&peer_id) else { continue };
+            member.probing_for = (floor, wanted);
+            peer.rtc.bwe().set_bitrate(Bitrate::from(floor), Bitrate::from(wanted));
+            probing.push(peer_id);
+        }
+        for peer_id in probing {
+            self.pump(now, peer_id);
+        }
     }
 
     /// Participants whose every connection went quiet, or closed.

@@ -35,10 +35,14 @@
 //!   attach to each audio packet.
 //! - [`queue`]: a subscriber's bounded queue, which drops instead of
 //!   stalling everyone else.
+//! - [`allocator`]: one subscriber's bandwidth estimate shared among the
+//!   videos it receives (which layer each gets, or none), and the bitrate
+//!   meters it prices layers with.
 //! - [`router`]: one room's forwarding, putting these together: packets in
 //!   from publishers, the same packets out per subscriber, keyframe
 //!   requests and speaking changes out on the caller's timer.
 
+pub mod allocator;
 pub mod demux;
 pub mod downtrack;
 pub mod engine;

@@ -4,7 +4,10 @@
 //! with one UDP host candidate (the engine's UDP socket, at the advertised
 //! address) and one passive TCP candidate (its TCP port, for clients whose
 //! UDP is blocked), DTLS, SRTP, NACK and RTCP reports, and transport-wide
-//! congestion feedback for the sender's estimator.
+//! congestion feedback for the sender's estimator. Where the engine says
+//! so, a receiving leg estimates its own downlink from the client's
+//! feedback (str0m's GoogCC, [`RECEIVING_INITIAL_ESTIMATE`] to start): the
+//! Router fits what it forwards into that.
 //!
 //! The codecs are the ones Concord's clients send (`concord_common::media`):
 //! H.264 constrained baseline (packetization mode 1, with RTX: str0m
@@ -17,6 +20,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use rand::distr::{Alphanumeric, SampleString};
+use str0m::bwe::Bitrate;
 use str0m::format::{Codec, FormatParams};
 use str0m::media::Frequency;
 use str0m::net::TcpType;
@@ -28,6 +32,11 @@ use concord_common::media::{
 use concord_common::RoomId;
 
 use crate::Error;
+
+/// A receiving connection's bandwidth estimate before the client's
+/// feedback says more (probing raises it within a second or two where the
+/// link carries more: a start low enough for a weak link not to choke on).
+pub const RECEIVING_INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(4_000);
 
 /// The engine's name for a peer connection.
 pub type PeerId = u64;
@@ -54,15 +63,16 @@ pub struct Peer<C> {
 
 impl<C> Peer<C> {
     /// A new peer connection of `owner` in `room`, whose ICE username
-    /// fragment is `ufrag` (see [`new_rtc`] for the addresses).
+    /// fragment is `ufrag`, at `addresses` (UDP, and TCP if any: see
+    /// [`new_rtc`]); with `estimates`, it estimates its bandwidth.
     pub fn new(
         now: Instant,
         ufrag: &str,
         (room, owner, leg): (RoomId, C, Leg),
-        candidate: SocketAddr,
-        tcp_candidate: Option<SocketAddr>,
+        (candidate, tcp_candidate): (SocketAddr, Option<SocketAddr>),
+        estimates: bool,
     ) -> Result<Self, Error> {
-        let rtc = new_rtc(now, ufrag, candidate, tcp_candidate)?;
+        let rtc = new_rtc(now, ufrag, estimates, candidate, tcp_candidate)?;
         Ok(Self {
             rtc,
             room,
@@ -81,19 +91,25 @@ impl<C> Peer<C> {
     }
 }
 
-/// A new peer connection whose ICE username fragment is `ufrag`, reachable
+/// A new peer connection (with `estimates`, estimating the bandwidth of
+/// what it sends) whose ICE username fragment is `ufrag`, reachable
 /// at `candidate` (the SFU's UDP socket as clients must address it) and,
 /// when there is one, at `tcp_candidate` (its TCP port: a passive ICE-TCP
 /// candidate, which clients whose UDP is blocked connect to).
 fn new_rtc(
     now: Instant,
     ufrag: &str,
+    estimates: bool,
     candidate: SocketAddr,
     tcp_candidate: Option<SocketAddr>,
 ) -> Result<Rtc, Error> {
     let credentials =
         IceCreds { ufrag: ufrag.to_owned(), pass: Alphanumeric.sample_string(&mut rand::rng(), 24) };
-    let config = Rtc::builder().set_ice_lite(true).set_rtp_mode(true).set_local_ice_credentials(credentials);
+    let mut config =
+        Rtc::builder().set_ice_lite(true).set_rtp_mode(true).set_local_ice_credentials(credentials);
+    if estimates {
+        config = config.enable_bwe(Some(RECEIVING_INITIAL_ESTIMATE));
+    }
     let mut rtc = with_concord_codecs(config).build(now);
     let udp = Candidate::host(candidate, "udp").map_err(Error::internal)?;
     rtc.add_local_candidate(udp);

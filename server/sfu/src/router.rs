@@ -3,8 +3,10 @@
 //! copies share the one packet: no allocation or copy per subscriber); of
 //! a simulcast video, each subscriber gets one layer — the smallest that
 //! fills the tile it draws, else the largest — switched at a keyframe of
-//! the new layer; a video shown again after being hidden restarts at its
-//! next keyframe; keyframe requests go back to the publisher throttled
+//! the new layer; once the subscriber's bandwidth estimate is known, the
+//! [`allocator`](crate::allocator) may lower a layer or pause a video to
+//! fit it; a video shown again after being hidden or paused restarts at
+//! its next keyframe; keyframe requests go back to the publisher throttled
 //! per layer; audio levels decide who is speaking. The transport feeds
 //! [`Router::on_rtp`] and [`Router::request_keyframe`], drains
 //! [`Router::next_forwarded`] per subscriber, and calls [`Router::poll`]
@@ -14,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::allocator::{allocate, LayerCost, Priority, RateMeter, VideoDemand};
 use crate::keyframe::KeyframeThrottle;
 use crate::queue::SubscriberQueue;
 use crate::speaking::SpeakingDetector;
@@ -92,6 +95,29 @@ pub enum Output {
         /// Started (`true`) or stopped.
         speaking: bool,
     },
+    /// What `subscriber` gets of video track `track` changed for its
+    /// network (tell it: its tile says so).
+    Quality {
+        /// Who receives it.
+        subscriber: ParticipantId,
+        /// The video.
+        track: TrackId,
+        /// As its tile asks, smaller, or none.
+        quality: Quality,
+        /// The picture size of the layer it gets, when known.
+        size: Option<(u32, u32)>,
+    },
+}
+
+/// What a subscriber gets of a video, against what its tile asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quality {
+    /// The layer its tile asks for (or the best there is).
+    Full,
+    /// A smaller layer: its bandwidth allows no more.
+    Reduced,
+    /// Nothing: its bandwidth does not carry even the smallest layer.
+    Paused,
 }
 
 /// One stream of a published track: its only one, or a simulcast layer.
@@ -102,6 +128,7 @@ struct Layer {
     size: Option<(u32, u32)>,
     last_packet: Option<Instant>,
     keyframes: KeyframeThrottle,
+    rate: RateMeter,
 }
 
 impl Layer {
@@ -111,6 +138,7 @@ impl Layer {
             size: None,
             last_packet: None,
             keyframes: KeyframeThrottle::new(KEYFRAME_INTERVAL, KEYFRAME_RETRY),
+            rate: RateMeter::new(),
         }
     }
 }
@@ -121,6 +149,8 @@ struct Track {
     kind: Kind,
     /// Sent in simulcast layers (known from its first one's RID, before the others arrive).
     simulcast: bool,
+    /// A shared screen (first when bandwidth is short).
+    screen: bool,
     layers: Vec<Layer>,
 }
 
@@ -172,6 +202,32 @@ impl Track {
         let fills = candidates.iter().find(|(_, (w, h))| *w >= tile_width && *h >= tile_height);
         Some(fills.map_or(largest, |(ssrc, _)| *ssrc))
     }
+
+    /// The layers the allocator may choose from for a tile whose best is
+    /// `ideal`: those arriving and sized up to it, smallest first, each
+    /// with its bitrate at `now` (a track of one layer: that one).
+    fn layer_costs(&self, now: Instant, ideal: u32) -> Vec<LayerCost> {
+        let cost = |l: &Layer| LayerCost { ssrc: l.ssrc, bitrate: l.rate.bitrate(now) };
+        if !self.simulcast {
+            return self.layers.iter().filter(|l| l.ssrc == ideal).map(cost).collect();
+        }
+        let pixels = |l: &Layer| l.size.map(|(width, height)| u64::from(width) * u64::from(height));
+        let Some(limit) = self.layers.iter().find(|l| l.ssrc == ideal).and_then(pixels) else {
+            return Vec::new();
+        };
+        let mut layers: Vec<&Layer> = self
+            .layers
+            .iter()
+            .filter(|l| self.arriving(l) && pixels(l).is_some_and(|p| p <= limit))
+            .collect();
+        layers.sort_by_key(|l| (pixels(l), l.ssrc));
+        layers.into_iter().map(cost).collect()
+    }
+
+    /// The picture size of layer `ssrc`, when known.
+    fn size_of(&self, ssrc: u32) -> Option<(u32, u32)> {
+        self.layers.iter().find(|l| l.ssrc == ssrc)?.size
+    }
 }
 
 /// Which layer of a track one subscriber gets.
@@ -184,6 +240,8 @@ struct Selection {
     target: Option<u32>,
     /// The size of the tile the subscriber draws it in, if it said.
     tile: Option<(u32, u32)>,
+    /// What was last reported of it ([`Output::Quality`]): how, and which layer.
+    reported: Option<(Quality, Option<u32>)>,
 }
 
 impl Selection {
@@ -215,6 +273,16 @@ struct Participant {
     hidden: HashSet<TrackId>,
     queue: SubscriberQueue<Forwarded>,
     speaking: SpeakingDetector,
+    /// Its receiving connection's bandwidth estimate in bits a second,
+    /// once known: what the videos it gets are fitted into.
+    estimate: Option<u64>,
+    /// What its connection should carry, padding what media leaves, to
+    /// learn whether the next layer up fits (0: nothing to learn).
+    probe_floor: u64,
+    /// The estimate has fallen (its estimator saw the link congested): from
+    /// then on what it gets is fitted into the estimate. Until then it gets
+    /// what its tiles ask for, while its estimate climbs from a guess.
+    congested: bool,
 }
 
 /// One room's forwarding state.
@@ -239,6 +307,9 @@ impl Router {
             hidden: HashSet::new(),
             queue: SubscriberQueue::new(queue_capacity),
             speaking: SpeakingDetector::new(),
+            estimate: None,
+            probe_floor: 0,
+            congested: false,
         };
         self.participants.insert(id, participant);
     }
@@ -255,7 +326,9 @@ impl Router {
 
     /// `publisher` sends a track with `ssrc` (its id from now on).
     pub fn publish(&mut self, publisher: ParticipantId, ssrc: u32, kind: Kind) {
-        self.tracks.insert(ssrc, Track { publisher, kind, simulcast: false, layers: vec![Layer::new(ssrc)] });
+        let track =
+            Track { publisher, kind, simulcast: false, screen: false, layers: vec![Layer::new(ssrc)] };
+        self.tracks.insert(ssrc, track);
         self.layer_of.insert(ssrc, ssrc);
     }
 
@@ -265,6 +338,77 @@ impl Router {
         if let Some(published) = self.tracks.get_mut(&track) {
             published.simulcast = true;
         }
+    }
+
+    /// Video track `track` is a shared screen: when bandwidth is short it
+    /// goes before cameras.
+    pub fn set_screen(&mut self, track: TrackId) {
+        if let Some(published) = self.tracks.get_mut(&track) {
+            published.screen = true;
+        }
+    }
+
+    /// `subscriber`'s receiving connection estimates it can carry
+    /// `bitrate` bits a second at `now`: from the next [`Router::poll`] on,
+    /// its videos are fitted into that — once an estimate has fallen to
+    /// under nine tenths of what it is being sent (the link was found short;
+    /// until then the estimate is the estimator's guess, climbing, and an
+    /// estimate that sinks while little is sent says nothing of the link).
+    pub fn set_estimate(&mut self, now: Instant, subscriber: ParticipantId, bitrate: u64) {
+        let sending = self.sending_bitrate(now, subscriber);
+        if let Some(participant) = self.participants.get_mut(&subscriber) {
+            let fell = participant.estimate.is_some_and(|before| bitrate < before);
+            if fell && bitrate * 10 < sending * 9 {
+                participant.congested = true;
+            }
+            participant.estimate = Some(bitrate);
+        }
+    }
+
+    /// What `subscriber` is sent now, in bits a second: the layers it gets
+    /// of the videos it shows, and the audio.
+    fn sending_bitrate(&self, now: Instant, subscriber: ParticipantId) -> u64 {
+        let Some(participant) = self.participants.get(&subscriber) else { return 0 };
+        let mut total = 0;
+        for (track_id, selection) in &participant.subscribed {
+            let Some(track) = self.tracks.get(track_id) else { continue };
+            let sent = match track.kind {
+                Kind::Audio => track.layers.first().map(|l| l.ssrc),
+                Kind::Video if participant.hidden.contains(track_id) => None,
+                Kind::Video => selection.current,
+            };
+            let layer = sent.and_then(|ssrc| track.layers.iter().find(|l| l.ssrc == ssrc));
+            total += layer.map_or(0, |l| l.rate.bitrate(now));
+        }
+        total
+    }
+
+    /// The bitrate `subscriber`'s connection should keep up (media, and
+    /// padding where media falls short) to learn whether the next layer
+    /// up fits: what it gets now and that step. 0 when it gets all it asks for.
+    pub fn probe_floor(&self, subscriber: ParticipantId) -> u64 {
+        self.participants.get(&subscriber).map_or(0, |p| p.probe_floor)
+    }
+
+    /// What `subscriber` would receive with bandwidth to spare, in bits a
+    /// second: the audio and the video layers its tiles ask for (its
+    /// connection probes for this much).
+    pub fn wanted_bitrate(&self, now: Instant, subscriber: ParticipantId) -> u64 {
+        let Some(participant) = self.participants.get(&subscriber) else { return 0 };
+        let mut total = 0;
+        for (track_id, selection) in &participant.subscribed {
+            let Some(track) = self.tracks.get(track_id) else { continue };
+            match track.kind {
+                Kind::Audio => total += track.layers.iter().map(|l| l.rate.bitrate(now)).sum::<u64>(),
+                Kind::Video if participant.hidden.contains(track_id) => {}
+                Kind::Video => {
+                    let ideal = track.layer_for(selection.tile);
+                    let layer = ideal.and_then(|ssrc| track.layers.iter().find(|l| l.ssrc == ssrc));
+                    total += layer.map_or(0, |l| l.rate.bitrate(now));
+                }
+            }
+        }
+        total
     }
 
     /// Another simulcast layer of `track` arrives with `ssrc`.
@@ -356,6 +500,7 @@ impl Router {
                 current: layer,
                 target: layer,
                 tile: None,
+                reported: None,
             });
         }
     }
@@ -376,6 +521,7 @@ impl Router {
         let (kind, simulcast) = (track.kind, track.simulcast);
         let layer = track.layer_mut(ssrc).ok_or(unknown)?;
         layer.last_packet = Some(now);
+        layer.rate.add(now, packet.payload.len());
         // Another layer is started at a keyframe whose parameter sets come
         // with it (they differ between layers, under the same ids).
         let mut starts_layer = packet.keyframe && !simulcast;
@@ -447,16 +593,46 @@ impl Router {
     /// (including for subscribers whose queue overflowed: their video needs
     /// one to recover) and changes in who is speaking.
     pub fn poll(&mut self, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        let speakers: HashSet<ParticipantId> =
+            self.participants.iter().filter(|(_, p)| p.speaking.speaking()).map(|(id, _)| *id).collect();
         let mut wanted: Vec<(TrackId, u32)> = Vec::new();
-        for participant in self.participants.values_mut() {
+        for (id, participant) in &mut self.participants {
             let overflowed = participant.queue.take_dropped();
+            let allocated = participant.estimate.filter(|_| participant.congested).map(|estimate| {
+                let (allocated, floor) = allocate_for(now, estimate, participant, &self.tracks, &speakers);
+                participant.probe_floor = floor;
+                allocated
+            });
             for (track_id, selection) in &mut participant.subscribed {
                 let Some(track) = self.tracks.get(track_id).filter(|t| t.kind == Kind::Video) else {
                     continue;
                 };
-                if let Some(layer) = track.layer_for(selection.tile).filter(|l| selection.target != Some(*l))
-                {
-                    selection.target = Some(layer);
+                let ideal = track.layer_for(selection.tile);
+                let chosen = match allocated.as_ref().and_then(|a| a.get(track_id)) {
+                    Some(chosen) => *chosen,
+                    None => ideal,
+                };
+                if chosen.is_none() && ideal.is_some() {
+                    // Paused for the network: nothing until a layer fits again.
+                    (selection.current, selection.target) = (None, None);
+                } else if chosen.is_some() && selection.target != chosen {
+                    selection.target = chosen;
+                }
+                if !participant.hidden.contains(track_id) && ideal.is_some() {
+                    let quality = match chosen {
+                        None => Quality::Paused,
+                        Some(layer) if Some(layer) == ideal => Quality::Full,
+                        Some(_) => Quality::Reduced,
+                    };
+                    let now_reported = Some((quality, chosen));
+                    if selection.reported != now_reported
+                        && (selection.reported.is_some() || quality != Quality::Full)
+                    {
+                        selection.reported = now_reported;
+                        let size = chosen.and_then(|layer| track.size_of(layer));
+                        out.push(Output::Quality { subscriber: *id, track: *track_id, quality, size });
+                    }
                 }
                 let switching = selection.target.is_some() && selection.target != selection.current;
                 if (overflowed || switching) && !participant.hidden.contains(track_id) {
@@ -474,7 +650,6 @@ impl Router {
         }
         wanted.sort_unstable();
         wanted.dedup();
-        let mut out = Vec::new();
         for (track_id, ssrc) in wanted {
             let Some(track) = self.tracks.get_mut(&track_id) else { continue };
             let publisher = track.publisher;
@@ -504,6 +679,52 @@ impl Router {
         }
         out
     }
+}
+
+/// The layer (or `None`: paused) of each video `participant` receives and
+/// shows, fitted into its `estimate` after its audio: see
+/// [`crate::allocator`]. A video none of whose layers is sized yet is left
+/// out. With it, the probe floor: what it then receives and the next step
+/// up (0 when there is none).
+fn allocate_for(
+    now: Instant,
+    estimate: u64,
+    participant: &Participant,
+    tracks: &HashMap<TrackId, Track>,
+    speakers: &HashSet<ParticipantId>,
+) -> (HashMap<TrackId, Option<u32>>, u64) {
+    let mut audio = 0;
+    let mut videos = Vec::new();
+    let mut demands = Vec::new();
+    let mut subscribed: Vec<(&TrackId, &Selection)> = participant.subscribed.iter().collect();
+    subscribed.sort_unstable_by_key(|(track_id, _)| **track_id);
+    for (track_id, selection) in subscribed {
+        let Some(track) = tracks.get(track_id) else { continue };
+        if track.kind == Kind::Audio {
+            audio += track.layers.iter().map(|l| l.rate.bitrate(now)).sum::<u64>();
+            continue;
+        }
+        if participant.hidden.contains(track_id) {
+            continue;
+        }
+        let Some(ideal) = track.layer_for(selection.tile) else { continue };
+        let priority = if track.screen {
+            Priority::Screen
+        } else if speakers.contains(&track.publisher) {
+            Priority::Speaker
+        } else {
+            Priority::Other
+        };
+        videos.push(*track_id);
+        demands.push(VideoDemand {
+            priority,
+            layers: track.layer_costs(now, ideal),
+            current: selection.current,
+        });
+    }
+    let fitted = allocate(estimate.saturating_sub(audio), &demands);
+    let floor = fitted.next_step.map_or(0, |step| audio + fitted.used + step);
+    (videos.into_iter().zip(fitted.layers).collect(), floor)
 }
 
 #[cfg(test)]
@@ -722,6 +943,7 @@ mod tests {
         assert_eq!(router.next_packet(ADA), None);
     }
 
+    const BOB_SCREEN: u32 = 0xb3;
     const ADA_LOW: u32 = 0xa3;
     const ADA_HIGH: u32 = 0xa4;
 
@@ -886,5 +1108,97 @@ mod tests {
         router.on_rtp(start, ADA, layer_packet(3, ADA_VIDEO, None)).expect("forwarded");
         router.on_rtp(start, ADA, layer_packet(3, ADA_HIGH, Some((1280, 720)))).expect("forwarded");
         assert_eq!(layers_to(&mut router, BOB), [(ADA_HIGH, true)]);
+    }
+
+    /// Ada's audio (40 kbit/s) and her simulcast camera's three layers
+    /// (low 40, middle 80, high 160 kbit/s: one, two, four packets of 100
+    /// bytes with the overhead per 20 ms) from `from_ms` to `to_ms`, each
+    /// layer's first packet a keyframe when `keyframes`, the router polled
+    /// before each step; returns every output of those polls.
+    fn send_steps(router: &mut Router, start: Instant, steps: (u64, u64), keyframes: bool) -> Vec<Output> {
+        let mut outputs = Vec::new();
+        let sizes = [(ADA_LOW, (320, 180), 1), (ADA_VIDEO, (640, 360), 2), (ADA_HIGH, (1280, 720), 4)];
+        for step in steps.0..steps.1 {
+            let at = start + Duration::from_millis(step * 20);
+            outputs.extend(router.poll(at));
+            router.on_rtp(at, ADA, packet(step, ADA_AUDIO, Some(30))).expect("forwarded");
+            for (ssrc, size, packets) in sizes {
+                for k in 0..packets {
+                    let sps = (keyframes && step == steps.0 && k == 0).then_some(size);
+                    router.on_rtp(at, ADA, layer_packet(step * 4 + k, ssrc, sps)).expect("forwarded");
+                }
+            }
+        }
+        outputs
+    }
+
+    #[test]
+    fn a_subscriber_whose_estimate_falls_gets_a_smaller_layer_then_none_and_is_told() {
+        let start = Instant::now();
+        let mut router = simulcast_room(start);
+        send_steps(&mut router, start, (1, 60), true);
+        layers_to(&mut router, BOB);
+        layers_to(&mut router, CAROL);
+        // Enough for everything: the high layer, nothing said.
+        router.set_estimate(start, BOB, 1_000_000);
+        let outputs = send_steps(&mut router, start, (60, 70), true);
+        assert!(!outputs.iter().any(|o| matches!(o, Output::Quality { .. })), "{outputs:?}");
+        assert!(layers_to(&mut router, BOB).iter().all(|(ssrc, _)| *ssrc == ADA_HIGH));
+        let wanted = router.wanted_bitrate(start + Duration::from_secs(2), BOB);
+        assert!((190_000..=210_000).contains(&wanted), "audio and the high layer: {wanted}");
+        // 140 kbit/s: the audio (40), then the middle layer (80) fits, the high one not.
+        router.set_estimate(start, BOB, 140_000);
+        let outputs = send_steps(&mut router, start, (70, 80), true);
+        let told = |quality, size| Output::Quality { subscriber: BOB, track: ADA_VIDEO, quality, size };
+        let quality_outputs: Vec<&Output> =
+            outputs.iter().filter(|o| matches!(o, Output::Quality { .. })).collect();
+        assert_eq!(quality_outputs, [&told(Quality::Reduced, Some((640, 360)))]);
+        assert!(layers_to(&mut router, BOB).contains(&(ADA_VIDEO, true)), "switched at the middle keyframe");
+        // 60 kbit/s: not even the low layer after the audio. Paused: no video at all.
+        router.set_estimate(start, BOB, 60_000);
+        let outputs = send_steps(&mut router, start, (80, 90), true);
+        assert!(outputs.contains(&told(Quality::Paused, None)), "{outputs:?}");
+        let got: Vec<TrackId> = std::iter::from_fn(|| router.next_forwarded(BOB)).map(|f| f.track).collect();
+        assert_eq!(got, [ADA_AUDIO; 10], "the audio, and no video");
+        // Carol, whose estimate is unknown, kept the high layer throughout.
+        assert!(layers_to(&mut router, CAROL).iter().all(|(ssrc, _)| *ssrc == ADA_HIGH));
+        // The link recovers: back to the high layer from its next keyframe, and told.
+        router.set_estimate(start, BOB, 1_000_000);
+        let outputs = send_steps(&mut router, start, (90, 100), true);
+        assert!(outputs.contains(&told(Quality::Full, Some((1280, 720)))), "{outputs:?}");
+        assert!(outputs.contains(&Output::KeyframeRequest { publisher: ADA, ssrc: ADA_HIGH }));
+        assert_eq!(layers_to(&mut router, BOB).first(), Some(&(ADA_HIGH, true)));
+    }
+
+    #[test]
+    fn a_screen_share_keeps_its_video_when_a_camera_is_paused() {
+        let start = Instant::now();
+        let mut router = room(4096);
+        router.publish(BOB, BOB_SCREEN, Kind::Video);
+        router.set_screen(BOB_SCREEN);
+        router.subscribe(CAROL, BOB_SCREEN);
+        // A second of each (80 kbit/s apiece: two 100-byte packets per 20 ms), keyframe first.
+        for step in 0..60u64 {
+            let at = start + Duration::from_millis(step * 20);
+            for ssrc in [ADA_VIDEO, BOB_SCREEN] {
+                for k in 0..2 {
+                    let publisher = if ssrc == ADA_VIDEO { ADA } else { BOB };
+                    let keyframe = step == 0 && k == 0;
+                    let packet = layer_packet(step * 2 + k, ssrc, keyframe.then_some((640, 360)));
+                    router.on_rtp(at, publisher, packet).expect("forwarded");
+                }
+            }
+        }
+        // A first estimate is a guess: it decides nothing yet.
+        router.set_estimate(start + Duration::from_millis(1200), CAROL, 100_000);
+        assert_eq!(router.poll(start + Duration::from_millis(1200)), []);
+        // Once it has fallen below what Carol is sent (160k): room for one
+        // of the two, the screen, though Ada's camera is first by id.
+        router.set_estimate(start + Duration::from_millis(1200), CAROL, 1_000_000);
+        router.set_estimate(start + Duration::from_millis(1200), CAROL, 100_000);
+        let outputs = router.poll(start + Duration::from_millis(1200));
+        let paused =
+            Output::Quality { subscriber: CAROL, track: ADA_VIDEO, quality: Quality::Paused, size: None };
+        assert_eq!(outputs, [paused]);
     }
 }

@@ -5,7 +5,9 @@
 //! ICE, DTLS, a silent participant taken out after
 //! [`SILENCE_LIMIT`](crate::engine::SILENCE_LIMIT) — runs in milliseconds,
 //! and every run is the same. The time spent inside the engine's calls is
-//! kept apart from the clients' ([`World::engine_time`]).
+//! kept apart from the clients' ([`World::engine_time`]). A participant's
+//! downlink can be narrowed ([`World::shape_downlink`]): a token bucket
+//! with a queue, as `tc tbf` shapes a real one.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -29,7 +31,8 @@ pub const STEP: Duration = Duration::from_millis(20);
 /// Video packets a camera sends per step (100 a second, ~800 kbit/s at
 /// [`VIDEO_PAYLOAD`]: a 640×360 camera).
 pub const VIDEO_PACKETS_PER_STEP: u64 = 2;
-/// Bytes of each video packet's payload.
+/// Bytes of each video packet's payload (of a simulcast camera's largest
+/// layer; the others' are a half and a quarter of it).
 pub const VIDEO_PAYLOAD: usize = 1000;
 /// The first byte of a video payload: an H.264 NAL header, of an IDR slice
 /// on a keyframe's first packet (sent when the engine asks), else of a P slice.
@@ -93,6 +96,34 @@ pub struct Participant {
     pub keyframes_sent: u64,
     /// Its camera's simulcast layers, when it sends them instead of one stream.
     simulcast: Vec<SimulcastSender>,
+    /// Its receiving leg's link, when narrowed.
+    downlink: Option<Link>,
+}
+
+/// A narrowed link: datagrams leave one after another at `bitrate`, wait
+/// in a queue at most `queue_limit` (later ones are dropped), and arrive
+/// when they have left.
+struct Link {
+    bitrate: u64,
+    queue_limit: Duration,
+    /// When the last datagram queued has left.
+    free_at: Instant,
+    /// (arrival, datagram), oldest first.
+    in_flight: std::collections::VecDeque<(Instant, Vec<u8>)>,
+}
+
+impl Link {
+    /// Queues `datagram` at `now`; `false` when the queue is full (dropped).
+    fn send(&mut self, now: Instant, datagram: &[u8]) -> bool {
+        let start = self.free_at.max(now);
+        if start.saturating_duration_since(now) > self.queue_limit {
+            return false;
+        }
+        let bits = (datagram.len() as u64 + 28) * 8; // with the IP and UDP headers
+        self.free_at = start + Duration::from_micros(bits * 1_000_000 / self.bitrate.max(1));
+        self.in_flight.push_back((self.free_at, datagram.to_vec()));
+        true
+    }
 }
 
 /// One simulcast layer of a simulated camera.
@@ -129,9 +160,15 @@ impl Default for World {
 impl World {
     /// An engine with nobody in its call yet.
     pub fn new() -> Self {
+        Self::with_bandwidth_estimation(false)
+    }
+
+    /// As [`World::new`], the engine's receiving connections estimating
+    /// their bandwidth with `on` ([`Engine::with_bandwidth_estimation`]).
+    pub fn with_bandwidth_estimation(on: bool) -> Self {
         let server = SocketAddr::from(([127, 0, 0, 1], 7882));
         let now = Instant::now();
-        let engine = Engine::new(now, server, None);
+        let engine = Engine::new(now, server, None).with_bandwidth_estimation(on);
         Self {
             engine,
             emitted: Vec::new(),
@@ -209,8 +246,62 @@ impl World {
             } else {
                 Vec::new()
             },
+            downlink: None,
         });
         self.participants.len() - 1
+    }
+
+    /// From now on, what participant `index` receives crosses a link of
+    /// `bitrate` bits a second with a 200 ms queue (`None`: unlimited
+    /// again; what is queued still arrives).
+    pub fn shape_downlink(&mut self, index: usize, bitrate: Option<u64>) {
+        let now = self.now;
+        let participant = &mut self.participants[index];
+        match (bitrate, &mut participant.downlink) {
+            (Some(bitrate), Some(link)) => link.bitrate = bitrate,
+            (Some(bitrate), None) => {
+                participant.downlink = Some(Link {
+                    bitrate,
+                    queue_limit: Duration::from_millis(200),
+                    free_at: now,
+                    in_flight: std::collections::VecDeque::new(),
+                })
+            }
+            (None, link) => {
+                if let Some(link) = link {
+                    link.bitrate = u64::MAX / 8_000_000;
+                }
+            }
+        }
+    }
+
+    /// When the next datagram on a narrowed link arrives, if any is on its way.
+    fn next_arrival(&self) -> Option<Instant> {
+        self.participants
+            .iter()
+            .filter_map(|p| p.downlink.as_ref()?.in_flight.front().map(|(at, _)| *at))
+            .min()
+    }
+
+    /// Hands every datagram whose time has come on a narrowed link to its
+    /// receiving leg; returns what the legs sent back.
+    fn deliver_arrived(&mut self) -> Vec<(SocketAddr, Vec<u8>)> {
+        let (now, keep, server) = (self.now, self.keep_payloads, self.server);
+        let mut replies = Vec::new();
+        for participant in &mut self.participants {
+            let (Some(link), Some(leg)) = (&mut participant.downlink, &mut participant.receiving) else {
+                continue;
+            };
+            while link.in_flight.front().is_some_and(|(at, _)| *at <= now) {
+                let Some((_, datagram)) = link.in_flight.pop_front() else { break };
+                let receive =
+                    Receive::new(Protocol::Udp, server, leg.address, &datagram).expect("a datagram");
+                leg.rtc.handle_input(Input::Receive(now, receive)).expect("taken");
+                let address = leg.address;
+                replies.extend(drain(now, leg, keep).into_iter().map(|d| (address, d)));
+            }
+        }
+        replies
     }
 
     /// Moves the clock by `duration`: every [`STEP`] each publisher sends a
@@ -220,19 +311,26 @@ impl World {
     pub fn run_for(&mut self, duration: Duration) {
         let end = self.now + duration;
         let mut next_media = self.now + STEP;
+        let mut stuck = 0u32;
         while self.now < end {
-            self.now = self.engine.next_timeout().clamp(self.now, next_media);
+            let before = self.now;
+            let wake = self.next_arrival().map_or(next_media, |at| at.min(next_media));
+            self.now = self.engine.next_timeout().clamp(self.now, wake);
+            let arrived = self.deliver_arrived();
+            self.exchange(arrived);
             if self.now == next_media {
                 let now = self.now;
                 for participant in &mut self.participants {
                     send_media(now, participant);
                 }
-                self.exchange();
+                self.exchange(Vec::new());
                 next_media += STEP;
             }
             self.timed(|engine, now| engine.handle_timeout(now));
-            self.exchange();
+            self.exchange(Vec::new());
             self.answer_offers();
+            stuck = if self.now == before { stuck + 1 } else { 0 };
+            assert!(stuck < 100_000, "the clock stopped at {:?}", self.now);
         }
     }
 
@@ -260,12 +358,12 @@ impl World {
         result
     }
 
-    /// Datagrams across, until none moves (bounded). A client's leg is
-    /// polled after each datagram it takes, as str0m requires (in RTP mode
-    /// a packet not polled is overwritten by the next).
-    fn exchange(&mut self) {
+    /// Datagrams across (`inbound` first, to the engine), until none moves
+    /// (bounded); what goes to a narrowed link waits on it. A client's leg
+    /// is polled after each datagram it takes, as str0m requires (in RTP
+    /// mode a packet not polled is overwritten by the next).
+    fn exchange(&mut self, mut inbound: Vec<(SocketAddr, Vec<u8>)>) {
         let (now, keep) = (self.now, self.keep_payloads);
-        let mut inbound: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
         for participant in &mut self.participants {
             let silent = participant.gone_silent;
             for leg in std::iter::once(&mut participant.publishing).chain(participant.receiving.as_mut()) {
@@ -295,7 +393,13 @@ impl World {
                 };
                 let silent = participant.gone_silent;
                 let leg = match &mut participant.receiving {
-                    Some(leg) if leg.address == to => leg,
+                    Some(leg) if leg.address == to => {
+                        if let Some(link) = &mut participant.downlink {
+                            link.send(now, &transmit.contents);
+                            continue;
+                        }
+                        leg
+                    }
                     _ => &mut participant.publishing,
                 };
                 let receive =
@@ -430,7 +534,7 @@ fn write_layer_step(
         let mut payload = vec![if keyframe && k == 0 { KEYFRAME_NAL } else { DELTA_NAL }];
         payload.extend(payload_of(user, layer.next_seq + payloads.len() as u64));
         payload.push(index);
-        payload.resize(VIDEO_PAYLOAD, 0x5c);
+        payload.resize(layer_payload(index), 0x5c);
         payloads.push(payload);
     }
     let last = payloads.len() - 1;
@@ -516,23 +620,35 @@ impl BitWriter {
 
 /// What `user`'s packet `seq` says: who and which, so a receiver can tell
 /// (an audio packet is only this; a video one has a NAL header before it and
-/// is padded to [`VIDEO_PAYLOAD`] bytes).
+/// is padded to [`VIDEO_PAYLOAD`] bytes, or its layer's share of them).
 pub fn payload_of(user: UserId, seq: u64) -> Vec<u8> {
     let mut payload = user.0.to_be_bytes().to_vec();
     payload.extend_from_slice(&seq.to_be_bytes());
     payload
 }
 
+/// The payload size of simulcast layer `index`'s packets: a quarter, a
+/// half and all of [`VIDEO_PAYLOAD`] (about 250, 450 and 850 kbit/s).
+fn layer_payload(index: u8) -> usize {
+    VIDEO_PAYLOAD >> (2 - index.min(2))
+}
+
+/// Whether a received payload is a video packet's (a picture's slice, not
+/// audio or a parameter set).
+fn is_video(payload: &[u8]) -> bool {
+    matches!(payload.first(), Some(&KEYFRAME_NAL | &DELTA_NAL)) && payload.len() > 17
+}
+
 /// The simulcast layer (its index in [`SIMULCAST_LAYERS`]) a received
 /// video payload of a simulcast camera is of; `None` for an SPS packet.
 pub fn layer_of(payload: &[u8]) -> Option<u8> {
-    (payload.len() == VIDEO_PAYLOAD).then(|| payload[17])
+    is_video(payload).then(|| payload[17])
 }
 
 /// Who sent a received payload, which of theirs it was, and whether it is
 /// video (`None` for a parameter set).
 pub fn sent_by(payload: &[u8]) -> Option<(UserId, u64, bool)> {
-    let video = payload.len() == VIDEO_PAYLOAD;
+    let video = is_video(payload);
     let said = if video { payload.get(1..17)? } else { payload.get(..16)? };
     let user = i64::from_be_bytes(said[..8].try_into().ok()?);
     let seq = u64::from_be_bytes(said[8..].try_into().ok()?);

@@ -10,10 +10,11 @@ use concord_common::events::{
     CallJoin, CallJoined, CallLeave, CallLeft, CallLeftReason, CallMedia, CallParticipant,
     CallParticipantJoined, CallParticipantLeft, CallParticipantUpdated, CallPublish, CallPublishAnswer,
     CallSpeaking, CallSubscribeAccepted, CallSubscribeAnswer, CallSubscribeOffer, CallUpdate, CallUpdated,
-    CallVideoWanted, CallView, CallViewAccepted, DmRead, ForwardedTrack, FriendAdded, FriendRemoved,
-    FriendTyping, IceServer, Identify, InviteCreated, InviteRemoved, InviteRemovedReason, MessageCreated,
-    Presence, PublishedTrack, Ready, Refused, RoomAdded, RoomMemberAdded, RoomMemberRemoved,
+    CallVideoQuality, CallVideoWanted, CallView, CallViewAccepted, DmRead, ForwardedTrack, FriendAdded,
+    FriendRemoved, FriendTyping, IceServer, Identify, InviteCreated, InviteRemoved, InviteRemovedReason,
+    MessageCreated, Presence, PublishedTrack, Ready, Refused, RoomAdded, RoomMemberAdded, RoomMemberRemoved,
     RoomMessageCreated, RoomRemoved, RoomRemovedReason, RoomRenamed, TileView, TrackSource, TypingTo,
+    VideoQuality,
 };
 use concord_common::{
     ClientEvent, ClientFrame, ErrorCode, ErrorResponse, PublicUser, ServerEvent, ServerFrame,
@@ -47,7 +48,7 @@ use super::{auth, dms, friends, health, invites, rooms, users};
         CallLeave, CallUpdate, CallJoined, IceServer, CallUpdated, CallLeft, CallLeftReason, CallParticipantJoined,
         CallParticipantUpdated, CallParticipantLeft, TrackSource, PublishedTrack, ForwardedTrack, CallPublish,
         CallPublishAnswer, CallSubscribeOffer, CallSubscribeAnswer, CallSubscribeAccepted, CallSpeaking,
-        CallView, TileView, CallViewAccepted, CallVideoWanted,
+        CallView, TileView, CallViewAccepted, CallVideoWanted, CallVideoQuality, VideoQuality,
     )),
     modifiers(&BearerAuth),
     security(("bearerAuth" = [])),

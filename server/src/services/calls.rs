@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use concord_common::events::{
     self, CallJoined, CallLeftReason, CallMedia, CallParticipant, CallParticipantJoined, CallParticipantLeft,
-    CallParticipantUpdated, CallSpeaking, CallSubscribeOffer, CallVideoWanted, CallView, PublishedTrack,
-    TileSize, TileView,
+    CallParticipantUpdated, CallSpeaking, CallSubscribeOffer, CallVideoQuality, CallVideoWanted, CallView,
+    PublishedTrack, TileSize, TileView,
 };
 use concord_common::{ErrorCode, RoomId, ServerEvent, ServerFrame, UserId};
 use rocket::http::Status;
@@ -30,7 +30,7 @@ use crate::db::rooms;
 use crate::error::ApiError;
 use crate::ids::now_ms;
 use crate::realtime::{ConnId, Hub};
-use crate::sfu::{Sfu, SfuCommand, SfuError, SfuEvent};
+use crate::sfu::{Sfu, SfuCommand, SfuError, SfuEvent, SfuQuality};
 
 /// One participant and the connection they are in the call from.
 #[derive(Debug, Clone)]
@@ -131,6 +131,19 @@ impl Calls {
             SfuEvent::VideoWanted { room, conn, source, wanted, layers } => {
                 let wanted = CallVideoWanted { room_id: room, source, wanted, layers };
                 let frame = ServerFrame { request_id: None, event: ServerEvent::CallVideoWanted(wanted) };
+                self.hub.send_to(conn, &frame);
+            }
+            SfuEvent::VideoQuality { room, conn, user, source, quality, size, estimate } => {
+                let quality = match quality {
+                    SfuQuality::Full => events::VideoQuality::Full,
+                    SfuQuality::Reduced => events::VideoQuality::Reduced,
+                    SfuQuality::Paused => events::VideoQuality::Paused,
+                };
+                let size = size.map(|(width, height)| events::TileSize { width, height });
+                let estimate_kbps = estimate.map(|bps| u32::try_from(bps / 1000).unwrap_or(u32::MAX));
+                let changed =
+                    CallVideoQuality { room_id: room, user_id: user, source, quality, size, estimate_kbps };
+                let frame = ServerFrame { request_id: None, event: ServerEvent::CallVideoQuality(changed) };
                 self.hub.send_to(conn, &frame);
             }
             SfuEvent::Speaking { room, user, speaking } => {

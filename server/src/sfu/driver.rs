@@ -69,22 +69,20 @@ pub struct Driver {
 
 impl Driver {
     /// An engine on `socket`, telling clients to send to `advertised`, and
-    /// to connect to `tcp`'s address when their UDP is blocked.
+    /// to connect to `tcp`'s address when their UDP is blocked; with
+    /// `bandwidth_estimation`, fitting what each subscriber is sent into
+    /// its estimated bandwidth.
     pub fn new(
         socket: UdpSocket,
         advertised: SocketAddr,
         tcp: Option<TcpMedia>,
         events: mpsc::Sender<SfuEvent>,
+        bandwidth_estimation: bool,
     ) -> Self {
         let (tcp_advertised, tcp_inputs) = tcp.map(|t| (t.advertised, t.inputs)).unzip();
-        Self {
-            engine: Engine::new(Instant::now(), advertised, tcp_advertised),
-            socket,
-            events,
-            outgoing: Vec::new(),
-            tcp_inputs,
-            tcp_links: HashMap::new(),
-        }
+        let engine = Engine::new(Instant::now(), advertised, tcp_advertised)
+            .with_bandwidth_estimation(bandwidth_estimation);
+        Self { engine, socket, events, outgoing: Vec::new(), tcp_inputs, tcp_links: HashMap::new() }
     }
 
     /// Runs until every command sender is gone.

@@ -101,6 +101,8 @@ pub enum SfuCommand {
 
 /// What the engine tells the calls service.
 pub type SfuEvent = concord_sfu::Event<ConnId>;
+/// How much of a video the network lets a subscriber have, as the SFU says.
+pub use concord_sfu::router::Quality as SfuQuality;
 /// Why the engine refused a command.
 pub use concord_sfu::Error as SfuError;
 /// How much the engines hold.
@@ -138,6 +140,9 @@ pub struct MediaAddresses {
     pub advertise_ip: Option<IpAddr>,
     /// How many engines (one task and one UDP and TCP port each); 0: one per core.
     pub engines: usize,
+    /// Receiving connections estimate their bandwidth and what they are
+    /// sent is fitted into it (`media_bandwidth_estimation`).
+    pub bandwidth_estimation: bool,
 }
 
 impl MediaAddresses {
@@ -186,7 +191,7 @@ impl Sfu {
                 Some(tcp) => Some(nth_port(tcp, k).map_err(|error| SfuStartError::Tcp(tcp, error))?),
                 None => None,
             };
-            engines.push(start_engine(udp, tcp, addresses.advertise_ip, event_tx.clone())?);
+            engines.push(start_engine(udp, tcp, &addresses, event_tx.clone())?);
         }
         let placement = Arc::new(Mutex::new(Placement::new(count)));
         Ok((Sfu { engines: engines.into(), placement }, events))
@@ -258,10 +263,10 @@ impl Sfu {
 fn start_engine(
     udp: SocketAddr,
     tcp: Option<SocketAddr>,
-    advertise_ip: Option<IpAddr>,
+    addresses: &MediaAddresses,
     events: mpsc::Sender<SfuEvent>,
 ) -> Result<EngineHandle, SfuStartError> {
-    let ip = advertise_ip.unwrap_or_else(|| default_advertised_ip(udp.ip()));
+    let ip = addresses.advertise_ip.unwrap_or_else(|| default_advertised_ip(udp.ip()));
     // Clients send media only to the advertised address. Where it is one of
     // this host's own, the socket is bound to it, so every answer (a STUN
     // response above all) leaves from the address the client sent to: bound
@@ -290,7 +295,8 @@ fn start_engine(
     let (tcp_local, tcp) = tcp.unzip();
     let tcp_advertised = tcp.as_ref().map(|t| t.advertised);
     let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
-    tokio::spawn(Driver::new(socket, advertised, tcp, events).run(command_rx));
+    let driver = Driver::new(socket, advertised, tcp, events, addresses.bandwidth_estimation);
+    tokio::spawn(driver.run(command_rx));
     Ok(EngineHandle { commands, local, advertised, tcp_local, tcp_advertised })
 }
 
@@ -370,8 +376,13 @@ mod tests {
     async fn the_socket_is_bound_to_the_advertised_address_where_it_is_this_hosts_own() {
         let any = SocketAddr::from(([0, 0, 0, 0], 0));
         let start = |advertise: [u8; 4]| {
-            let addresses =
-                MediaAddresses { udp: any, tcp: None, advertise_ip: Some(advertise.into()), engines: 1 };
+            let addresses = MediaAddresses {
+                udp: any,
+                tcp: None,
+                advertise_ip: Some(advertise.into()),
+                engines: 1,
+                bandwidth_estimation: false,
+            };
             let (sfu, _events) = Sfu::start(addresses).expect("started");
             sfu.engines()[0].local.ip()
         };
@@ -384,8 +395,14 @@ mod tests {
     #[tokio::test]
     async fn each_rooms_call_goes_through_the_port_of_the_engine_it_was_placed_on() {
         let udp = SocketAddr::from(([127, 0, 0, 1], 0));
-        let (sfu, _events) =
-            Sfu::start(MediaAddresses { udp, tcp: None, advertise_ip: None, engines: 2 }).expect("started");
+        let (sfu, _events) = Sfu::start(MediaAddresses {
+            udp,
+            tcp: None,
+            advertise_ip: None,
+            engines: 2,
+            bandwidth_estimation: false,
+        })
+        .expect("started");
         let ports: Vec<u16> = sfu.engines().iter().map(|engine| engine.advertised.port()).collect();
         assert_ne!(ports[0], ports[1]);
         let conn = |local| ConnId { instance: 0, local };

@@ -3,7 +3,8 @@
 //! optionally with every UDP datagram to the host dropped (nftables, inside
 //! the namespace) — a participant behind a firewall that lets only TCP out —
 //! or everything but a few ports ([`TestNetwork::allow_only`]).
-//! Programs run inside it with [`TestNetwork::command`]. Needs root (or
+//! Programs run inside it with [`TestNetwork::command`]; its downlink can
+//! be narrowed ([`TestNetwork::shape_downlink`], `tc tbf`). Needs root (or
 //! CAP_NET_ADMIN), iproute2 and nftables (`.ci/setup` installs them).
 
 /// The namespace and its link; dropping it deletes both.
@@ -67,6 +68,19 @@ impl TestNetwork {
             .collect();
         rules.push(format!("ip daddr {} drop", self.host_ip));
         self.apply_output_rules("concord_allow", &rules.join("\n  "));
+    }
+
+    /// From now on, what reaches the namespace from this host crosses a
+    /// token bucket of `kbit` kbit/s (`tc tbf` on the host's end of the
+    /// link, a queue of 100 ms): a participant on a slow connection.
+    pub fn shape_downlink(&self, kbit: u32) {
+        let rate = format!("{kbit}kbit");
+        let status = std::process::Command::new("tc")
+            .args(["qdisc", "replace", "dev", &self.host_link, "root", "tbf", "rate", &rate])
+            .args(["burst", "8kb", "latency", "100ms"])
+            .status()
+            .expect("tc runs (iproute2)");
+        assert!(status.success(), "tc failed (needs root or CAP_NET_ADMIN, and sch_tbf)");
     }
 
     /// Adds nftables table `table` to the namespace with these rules in its
