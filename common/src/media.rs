@@ -41,3 +41,7 @@ impl Leg {
         }
     }
 }
+
+/// The RIDs of a simulcast camera's layers, smallest first: a quarter,
+/// half and the whole of the captured size (desktop, bot and browser alike).
+pub const SIMULCAST_RIDS: [&str; 3] = ["q", "h", "f"];

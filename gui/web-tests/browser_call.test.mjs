@@ -131,7 +131,7 @@ test("a browser and a native bot call through the SFU: each decodes the other's 
   console.log(JSON.stringify({
     bench: "browser_call",
     page_receiving: receiving.call_rates,
-    bot_received_from_browser: fromAda.tracks.map((t) => ({ kind: t.kind, frames: t.frames, packets: t.packets, lost: t.packets_lost })),
+    bot_received_from_browser: fromAda.tracks.map((t) => ({ kind: t.kind, frames: t.frames, packets: t.packets, lost: t.packets_lost, width: t.width, height: t.height })),
   }));
   // Alone and silent, the server sends this page nothing for longer than
   // the client's 5 s keep-alive; the next request still goes through (in
@@ -146,6 +146,36 @@ test("a browser and a native bot call through the SFU: each decodes the other's 
   });
   await context.close();
   assert.ok(!consoleLines.some((l) => l.includes("panicked")), consoleLines.join("\n"));
+});
+
+test("the browser publishes its camera in simulcast layers: a bot that draws it small receives a small layer, whole", async () => {
+  const login = (email) => api("POST", "/api/auth/login", null, { email, password: PASSWORD });
+  const ada = await login("ada@example.com");
+  const rooms = await api("GET", "/api/rooms", ada.token);
+  const room = rooms.rooms.find((r) => r.label === "Standup");
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(base + "/");
+  await logInAndOpenRoom(page, "ada@example.com", PASSWORD, "Standup");
+  // The page asks the camera for 1280×720 and sends it as q, h and f: a quarter, half and all of it.
+  await press(page, "Control+Shift+J");
+  await waitForState(page, "connected with the camera on", (s) => s.call === "Standup"
+    && s.call_phase === "Connected" && s.call_media?.camera === true);
+  // The bot draws Ada's camera 160×90: the SFU sends it the smallest layer.
+  // (A stay of 12 s, as the first test's: --until-received waits for the
+  // server to report each one speaking, which Chromium's fake beeps are not.)
+  const small = ["--tile", `${ada.user.id}=160x90`];
+  const { code, report } = await runBot(room.id, "bot@example.com", 12, small).done;
+  assert.equal(code, 0, JSON.stringify(report));
+  const fromAda = report.received.find((r) => r.user_id === ada.user.id);
+  const camera = fromAda?.tracks.find((t) => t.kind === "camera");
+  assert.ok(camera?.frames >= 30, `the bot decoded the browser's camera: ${JSON.stringify(fromAda)}`);
+  // A layer, not the capture: at most a quarter of 1280×720 each way (Chromium
+  // may scale all three down further when the machine is busy).
+  assert.ok(camera.width <= 320 && camera.height <= 180, `the smallest layer: ${JSON.stringify(camera)}`);
+  assert.deepEqual(report.errors, [], JSON.stringify(report.errors));
+  console.log(JSON.stringify({ bench: "browser_simulcast", bot_received_small: camera }));
+  await context.close();
 });
 
 test("after the server restarts mid-call, the browser rejoins by itself, the bot's video comes back and mute survives", async () => {

@@ -56,7 +56,7 @@ pub struct MediaOptions {
 }
 
 /// The RIDs of a simulcast camera's layers, smallest first.
-pub const SIMULCAST_RIDS: [&str; 3] = ["q", "h", "f"];
+pub use concord_common::media::SIMULCAST_RIDS;
 
 impl Default for MediaOptions {
     fn default() -> Self {

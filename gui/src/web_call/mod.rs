@@ -304,6 +304,11 @@ struct Session {
     /// The machine's timeout a timer runs for.
     timer_for: Option<Instant>,
     ended_because: Option<String>,
+    /// Videos nobody watches: not encoded (`PauseVideo`).
+    paused: Vec<TrackSource>,
+    /// Of a simulcast video, the RIDs of the layers somebody receives
+    /// (`EncodeLayers`; none listed: every layer).
+    layers_wanted: Vec<(TrackSource, Vec<String>)>,
 }
 
 impl Session {
@@ -333,6 +338,8 @@ impl Session {
             stats: stats::StatsSampler::default(),
             timer_for: None,
             ended_because: None,
+            paused: Vec::new(),
+            layers_wanted: Vec::new(),
         }
     }
 
@@ -447,17 +454,18 @@ impl Session {
                     }
                     None
                 }
-                // (The page publishes one layer: nothing to choose.)
-                Action::EncodeLayers { .. } => None,
+                Action::EncodeLayers { source, layers } => {
+                    self.layers_wanted.retain(|(s, _)| *s != source);
+                    self.layers_wanted.push((source, layers));
+                    self.encode_what_is_wanted(source).await;
+                    None
+                }
                 Action::PauseVideo { source, paused } => {
-                    if let Some(sender) = self.publisher.as_mut().and_then(|p| p.sender(source)) {
-                        if let Err(error) = set_encoding_active(&sender, !paused).await {
-                            let doing = if paused { "pause" } else { "resume" };
-                            let problem =
-                                format!("concord call: could not {doing} the {}: {error}", source.as_str());
-                            web_sys::console::warn_1(&problem.into());
-                        }
+                    self.paused.retain(|s| *s != source);
+                    if paused {
+                        self.paused.push(source);
                     }
+                    self.encode_what_is_wanted(source).await;
                     None
                 }
                 Action::MuteMicrophone(muted) => {
@@ -676,9 +684,8 @@ impl Session {
                 // A sender paused while nobody watched starts sending again (the
                 // machine pauses it once more if nobody still does).
                 if source != TrackSource::Microphone {
-                    if let Err(error) = set_encoding_active(&sender, true).await {
-                        web_sys::console::warn_1(&format!("concord call: {error}").into());
-                    }
+                    self.paused.retain(|s| *s != source);
+                    self.encode_what_is_wanted(source).await;
                 }
                 if let Err(error) = JsFuture::from(sender.replace_track(Some(&track))).await {
                     track.stop();
@@ -704,6 +711,12 @@ impl Session {
                 if let Ok(stream) = MediaStream::new_with_tracks(&js_sys::Array::of1(&track)) {
                     init.set_streams(&js_sys::Array::of1(&stream));
                 }
+                // The camera in three simulcast layers, a quarter, half and
+                // the whole of its size: the SFU sends each viewer the one
+                // that fills its tile.
+                if source == TrackSource::Camera {
+                    let _ = js_sys::Reflect::set(&init, &"sendEncodings".into(), &simulcast_encodings());
+                }
                 let transceiver =
                     publisher.peer.pc.add_transceiver_with_media_stream_track_and_init(&track, &init);
                 *publisher.outgoing(source) =
@@ -715,6 +728,26 @@ impl Session {
             self.report(CallReport::Video { user: self.me, source, texture });
         }
         Ok(())
+    }
+
+    /// Encodes of `source` what somebody receives: nothing while it is
+    /// paused, else the simulcast layers wanted (every one, if none said).
+    async fn encode_what_is_wanted(&mut self, source: TrackSource) {
+        let paused = self.paused.contains(&source);
+        let wanted = self.layers_wanted.iter().find(|(s, _)| *s == source).map(|(_, l)| l.clone());
+        let Some(sender) = self.publisher.as_mut().and_then(|p| p.sender(source)) else { return };
+        let active = |rid: Option<String>| {
+            !paused
+                && match (&wanted, rid) {
+                    (Some(layers), Some(rid)) if !layers.is_empty() => layers.contains(&rid),
+                    _ => true,
+                }
+        };
+        if let Err(error) = set_encodings_active(&sender, active).await {
+            let problem =
+                format!("concord call: could not change what the {} sends: {error}", source.as_str());
+            web_sys::console::warn_1(&problem.into());
+        }
     }
 
     /// Offers the publishing connection's tracks: each as the SDP names
@@ -920,9 +953,29 @@ fn object(fields: &[(&str, bool)]) -> JsValue {
     object.into()
 }
 
-/// Starts or stops the browser's encoder for `sender` (each of its
-/// `encodings`' `active`), keeping the capture and the self-view.
-async fn set_encoding_active(sender: &RtcRtpSender, active: bool) -> Result<(), String> {
+/// `sendEncodings` for a simulcast camera: one per RID of
+/// [`SIMULCAST_RIDS`](concord_common::media::SIMULCAST_RIDS), each half the
+/// size of the next.
+fn simulcast_encodings() -> js_sys::Array {
+    let rids = concord_common::media::SIMULCAST_RIDS;
+    let encodings = js_sys::Array::new();
+    for (i, rid) in rids.iter().enumerate() {
+        let encoding = js_sys::Object::new();
+        let scale = f64::from(1u32 << (rids.len() - 1 - i));
+        let _ = js_sys::Reflect::set(&encoding, &"rid".into(), &(*rid).into());
+        let _ = js_sys::Reflect::set(&encoding, &"scaleResolutionDownBy".into(), &scale.into());
+        encodings.push(&encoding);
+    }
+    encodings
+}
+
+/// Starts or stops the browser's encoder for each of `sender`'s
+/// `encodings` (its `active`), as `active` says of its RID (`None`: an
+/// encoding without one, the only one), keeping the capture and the self-view.
+async fn set_encodings_active(
+    sender: &RtcRtpSender,
+    active: impl Fn(Option<String>) -> bool,
+) -> Result<(), String> {
     let method = |name: &str| -> Result<js_sys::Function, String> {
         let found = js_sys::Reflect::get(sender, &name.into()).map_err(js_error)?;
         found.dyn_into().map_err(|_| format!("this browser has no RTCRtpSender.{name}"))
@@ -930,7 +983,8 @@ async fn set_encoding_active(sender: &RtcRtpSender, active: bool) -> Result<(), 
     let parameters = method("getParameters")?.call0(sender).map_err(js_error)?;
     let encodings = js_sys::Reflect::get(&parameters, &"encodings".into()).map_err(js_error)?;
     for encoding in js_sys::Array::from(&encodings).iter() {
-        js_sys::Reflect::set(&encoding, &"active".into(), &active.into()).map_err(js_error)?;
+        let rid = js_sys::Reflect::get(&encoding, &"rid".into()).ok().and_then(|rid| rid.as_string());
+        js_sys::Reflect::set(&encoding, &"active".into(), &active(rid).into()).map_err(js_error)?;
     }
     let promise: js_sys::Promise = method("setParameters")?
         .call1(sender, &parameters)
