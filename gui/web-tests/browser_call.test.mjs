@@ -148,24 +148,53 @@ test("a browser and a native bot call through the SFU: each decodes the other's 
   assert.ok(!consoleLines.some((l) => l.includes("panicked")), consoleLines.join("\n"));
 });
 
-test("the browser publishes its camera in simulcast layers: a bot that draws it small receives a small layer, whole", async () => {
-  const login = (email) => api("POST", "/api/auth/login", null, { email, password: PASSWORD });
-  const ada = await login("ada@example.com");
+test("the browser publishes its camera in simulcast layers: a bot that draws it small receives a small layer, and only that one is encoded", async () => {
+  const ada = await api("POST", "/api/auth/login", null, { email: "ada@example.com", password: PASSWORD });
   const rooms = await api("GET", "/api/rooms", ada.token);
   const room = rooms.rooms.find((r) => r.label === "Standup");
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
+  // The page's peer connections, kept where the test can read their stats.
+  await page.addInitScript(() => {
+    const Original = window.RTCPeerConnection;
+    window.__concordPcs = [];
+    window.RTCPeerConnection = function (...args) {
+      const pc = new Original(...args);
+      window.__concordPcs.push(pc);
+      return pc;
+    };
+    window.RTCPeerConnection.prototype = Original.prototype;
+    Object.assign(window.RTCPeerConnection, Original);
+  });
+  // The camera's encodings as the browser reports them: rid → active.
+  const encodings = () => page.evaluate(async () => {
+    const found = {};
+    for (const pc of window.__concordPcs) {
+      for (const report of (await pc.getStats()).values()) {
+        if (report.type === "outbound-rtp" && report.kind === "video" && report.rid) {
+          found[report.rid] = report.active;
+        }
+      }
+    }
+    return found;
+  });
   await page.goto(base + "/");
   await logInAndOpenRoom(page, "ada@example.com", PASSWORD, "Standup");
   // The page asks the camera for 1280×720 and sends it as q, h and f: a quarter, half and all of it.
   await press(page, "Control+Shift+J");
   await waitForState(page, "connected with the camera on", (s) => s.call === "Standup"
     && s.call_phase === "Connected" && s.call_media?.camera === true);
-  // The bot draws Ada's camera 160×90: the SFU sends it the smallest layer.
+  // The bot draws Ada's camera 160×90: the SFU sends it the smallest layer,
+  // and tells the page that nobody receives the other two: they stop.
   // (A stay of 12 s, as the first test's: --until-received waits for the
   // server to report each one speaking, which Chromium's fake beeps are not.)
   const small = ["--tile", `${ada.user.id}=160x90`];
-  const { code, report } = await runBot(room.id, "bot@example.com", 12, small).done;
+  const { done } = runBot(room.id, "bot@example.com", 12, small);
+  const onlySmall = await waitFor("only the smallest encoding active", async () => {
+    const now = await encodings();
+    return now.q === true && now.h === false && now.f === false ? now : null;
+  }, { patienceMs: 10_000 });
+  const { code, report } = await done;
   assert.equal(code, 0, JSON.stringify(report));
   const fromAda = report.received.find((r) => r.user_id === ada.user.id);
   const camera = fromAda?.tracks.find((t) => t.kind === "camera");
@@ -174,7 +203,7 @@ test("the browser publishes its camera in simulcast layers: a bot that draws it 
   // may scale all three down further when the machine is busy).
   assert.ok(camera.width <= 320 && camera.height <= 180, `the smallest layer: ${JSON.stringify(camera)}`);
   assert.deepEqual(report.errors, [], JSON.stringify(report.errors));
-  console.log(JSON.stringify({ bench: "browser_simulcast", bot_received_small: camera }));
+  console.log(JSON.stringify({ bench: "browser_simulcast", encodings_while_watched_small: onlySmall, bot_received_small: camera }));
   await context.close();
 });
 
