@@ -926,7 +926,11 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
     /// would receive with bandwidth to spare (it probes for that much), and
     /// what to keep up to learn whether the next layer up fits (padding
     /// where media falls short), when either changed by a tenth or more: a
-    /// lowered or paused video comes back once the link carries it.
+    /// lowered or paused video comes back once the link carries it. A
+    /// connection whose link was never found short, and whose estimate sank
+    /// below that while little was sent (a hidden video, only voice),
+    /// starts estimating again from it: str0m paces at 1.1 times the
+    /// estimate, which would hold back the video wanted again.
     fn probe_for_what_is_wanted(&mut self, now: Instant, room: RoomId) {
         let Some(media) = self.rooms.get_mut(&room) else { return };
         let mut probing = Vec::new();
@@ -941,6 +945,11 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
             }
             let Some(peer) = self.peers.get_mut(&peer_id) else { continue };
             member.probing_for = (floor, wanted);
+            let sunk = member.estimate.is_some_and(|estimate| estimate < wanted);
+            if sunk && !media.router.congested(member.pid) {
+                tracing::debug!(?member.estimate, wanted, "estimate sank while little was sent: starting again");
+                peer.rtc.bwe().reset(Bitrate::from(wanted));
+            }
             peer.rtc.bwe().set_bitrate(Bitrate::from(floor), Bitrate::from(wanted));
             probing.push(peer_id);
         }

@@ -365,6 +365,12 @@ impl Router {
         }
     }
 
+    /// Whether `subscriber`'s estimate has fallen short of what it was sent
+    /// (from then on its videos are fitted into the estimate).
+    pub fn congested(&self, subscriber: ParticipantId) -> bool {
+        self.participants.get(&subscriber).is_some_and(|p| p.congested)
+    }
+
     /// What `subscriber` is sent now, in bits a second: the layers it gets
     /// of the videos it shows, and the audio.
     fn sending_bitrate(&self, now: Instant, subscriber: ParticipantId) -> u64 {

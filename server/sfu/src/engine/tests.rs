@@ -386,3 +386,25 @@ fn a_subscriber_on_a_narrowed_link_gets_smaller_layers_and_its_estimate_follows_
     println!("settled: down after {down:?}, up after {up:?}");
     assert_eq!(world.lost(), Vec::<u64>::new());
 }
+
+#[test]
+fn with_estimation_a_video_shown_after_a_quiet_spell_is_not_held_back_by_its_pacer() {
+    let mut world = World::with_bandwidth_estimation(true);
+    let (ada, bob) = (world.join(1, true), world.join(2, false));
+    world.run_for(Duration::from_secs(2));
+    let (ada_user, bob_conn) = (world.participants[ada].user, world.participants[bob].conn);
+    // Bob hides Ada's camera for a while: his connection carries only her voice, and its estimate sinks.
+    let hidden = [TileView { user_id: ada_user, source: TrackSource::Camera, hidden: true, size: None }];
+    world.engine.set_view(world.now, ROOM, bob_conn, &hidden).expect("in the call");
+    world.run_for(Duration::from_secs(4));
+    let sunk = world.engine.estimate(ROOM, bob_conn);
+    let before = video_from(&world, ada, bob).len();
+    world.engine.set_view(world.now, ROOM, bob_conn, &[]).expect("in the call");
+    world.run_for(Duration::from_secs(2));
+    let after = video_from(&world, ada, bob).len() - before;
+    let estimate = world.engine.estimate(ROOM, bob_conn);
+    assert!(
+        after >= 190,
+        "two seconds of Ada's camera again: {after} packets (estimate {sunk:?} -> {estimate:?})"
+    );
+}
