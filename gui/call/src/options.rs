@@ -51,6 +51,9 @@ pub struct MediaOptions {
     /// The size I draw the videos of these people at (`call_view`): of a
     /// simulcast camera, the layer that fills it is sent to me.
     pub tiles: Vec<(UserId, (u32, u32))>,
+    /// The size I draw everybody else's videos at (those not in `tiles`),
+    /// told again as people join.
+    pub every_tile: Option<(u32, u32)>,
     /// Publish the camera in three simulcast layers (each half the size of the next).
     pub simulcast: bool,
 }
@@ -74,6 +77,7 @@ impl Default for MediaOptions {
             echo_path: None,
             hide: Vec::new(),
             tiles: Vec::new(),
+            every_tile: None,
             simulcast: false,
         }
     }

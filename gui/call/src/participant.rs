@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use concord_client::{Command, Connection, Net, NetEvent};
 use concord_common::events::{CallMedia, TileSize, TileView, TrackSource};
-use concord_common::{AuthResponse, ErrorCode, RoomId, UserId};
+use concord_common::{AuthResponse, ErrorCode, RoomId, ServerEvent, UserId};
 use concord_media::jitter::JitterBuffer;
 use concord_media::playback::Mixer;
 use concord_media::receive::{AUDIO_MAX_DELAY, AUDIO_MIN_DELAY};
@@ -113,6 +113,44 @@ async fn run_with(
     report
 }
 
+/// The view the bot tells (`call_view`): the people it hides, the tiles
+/// it sizes, and with `every_tile`, each of `others` not named otherwise
+/// at that size — camera and screen alike.
+fn view_of(media: &MediaOptions, others: &[UserId]) -> Vec<TileView> {
+    let hidden = media.hide.iter().map(|user| (*user, true, None));
+    let sized = media.tiles.iter().map(|(user, size)| (*user, false, Some(*size)));
+    let named = |user: &UserId| media.hide.contains(user) || media.tiles.iter().any(|(u, _)| u == user);
+    let everyone = media.every_tile.into_iter().flat_map(|size| {
+        others.iter().filter(|user| !named(user)).map(move |user| (*user, false, Some(size)))
+    });
+    hidden
+        .chain(sized)
+        .chain(everyone)
+        .flat_map(|(user, hidden, size)| {
+            [TrackSource::Camera, TrackSource::Screen].map(|source| TileView {
+                user_id: user,
+                source,
+                hidden,
+                size: size.map(|(width, height)| TileSize { width, height }),
+            })
+        })
+        .collect()
+}
+
+/// Who `event` says is in `room`'s call now (`call_joined`'s roster, or
+/// someone joining).
+fn joined_in(event: &NetEvent, room: RoomId) -> Vec<UserId> {
+    match event {
+        NetEvent::Server(ServerEvent::CallJoined(joined)) if joined.room_id == room => {
+            joined.participants.iter().map(|p| p.user_id).collect()
+        }
+        NetEvent::Server(ServerEvent::CallParticipantJoined(joined)) if joined.room_id == room => {
+            vec![joined.participant.user_id]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// What the bot switches on at the start.
 fn wanted(media: &MediaOptions) -> CallMedia {
     CallMedia {
@@ -159,21 +197,10 @@ async fn call(
     }
     let session = CallSession::new(net.command_sender(), room, me, want, server, sources, tracks);
     let (inputs, input_rx) = mpsc::channel(INPUT_QUEUE);
+    // Everybody else in the call, as far as the roster has said (for `every_tile`).
+    let mut others: Vec<UserId> = Vec::new();
     if !media.hide.is_empty() || !media.tiles.is_empty() {
-        let hidden = media.hide.iter().map(|user| (*user, true, None));
-        let sized = media
-            .tiles
-            .iter()
-            .map(|(user, (width, height))| (*user, false, Some(TileSize { width: *width, height: *height })));
-        let tiles = hidden.chain(sized).flat_map(|(user, hidden, size)| {
-            [TrackSource::Camera, TrackSource::Screen].map(|source| TileView {
-                user_id: user,
-                source,
-                hidden,
-                size,
-            })
-        });
-        let _ = inputs.send(SessionInput::SetView(tiles.collect())).await;
+        let _ = inputs.send(SessionInput::SetView(view_of(&media, &others))).await;
     }
     let mut running = tokio::spawn(session.run(input_rx));
     let end = tokio::time::Instant::now() + stay.duration;
@@ -191,7 +218,15 @@ async fn call(
             }
             event = net.recv() => match event {
                 Some(event) => {
+                    let joined = media.every_tile.map_or_else(Vec::new, |_| joined_in(&event, room));
+                    let before = others.len();
+                    others.extend(joined.into_iter().filter(|user| *user != me));
+                    others.sort_unstable();
+                    others.dedup();
                     let _ = inputs.send(SessionInput::Net(event)).await;
+                    if others.len() != before {
+                        let _ = inputs.send(SessionInput::SetView(view_of(&media, &others))).await;
+                    }
                 }
                 None => {
                     report.errors.push("the network side stopped".into());

@@ -356,6 +356,29 @@ async fn a_simulcast_camera_reaches_each_in_the_layer_its_tile_needs() {
     server.stop().await;
 }
 
+/// `--tile WxH` alone draws everybody else's videos at that size, told
+/// again as people join: three bots publishing simulcast each receive both
+/// others' cameras in the 160×90 layer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tile_size_for_everybody_brings_every_camera_in_its_smallest_layer() {
+    let db = Database::create(Backend::Sqlite).await;
+    let server = TestServer::start_on(&db, no_extra()).await;
+    let (room, accounts) = server.room_of("everysmall", 3).await;
+    let extra = ["--until-received", "30", "--simulcast", "--tile", "160x90"];
+    let child = spawn_bot(&server, room, "everysmall@example.com", 3, "60", &extra);
+    let (reports, ok) = reports_of(child, 3).await;
+    assert!(ok, "{reports:#?}");
+    for (i, report) in reports.iter().enumerate() {
+        for (j, account) in accounts.iter().enumerate().filter(|(j, _)| *j != i) {
+            let tracks = tracks_from(report, account.id());
+            let camera = tracks.iter().find(|t| t["kind"] == "camera").expect("a camera");
+            let size = (camera["width"].as_u64(), camera["height"].as_u64());
+            assert_eq!(size, (Some(160), Some(90)), "{i} receives {j}'s camera: {camera}");
+        }
+    }
+    server.stop().await;
+}
+
 /// Three bots in a room, each its own process: A says 440 Hz (as a
 /// speech-like voice: AEC3 deliberately leaves a steady pure tone in the far
 /// end alone, see `SpeechLikeSource`), B says 660 Hz

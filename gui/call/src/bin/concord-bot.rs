@@ -102,9 +102,9 @@ struct Cli {
     hide: Vec<UserId>,
     /// Draw this person's camera and screen at WxH pixels (call_view): of
     /// a simulcast camera, the server sends the layer that fills it
-    /// (repeat for several people).
-    #[arg(long, value_name = "USER_ID=WxH", value_parser = tile_of)]
-    tile: Vec<(UserId, Resolution)>,
+    /// (repeat for several people); a bare WxH: everybody else's.
+    #[arg(long, value_name = "[USER_ID=]WxH", value_parser = tile_of)]
+    tile: Vec<(Option<UserId>, Resolution)>,
     /// Publish the camera in three simulcast layers (RIDs q, h, f: a
     /// quarter, half and the whole --resolution).
     #[arg(long)]
@@ -114,10 +114,10 @@ struct Cli {
     write_h264: Option<PathBuf>,
 }
 
-fn tile_of(value: &str) -> Result<(UserId, Resolution), String> {
-    let (user, size) = value.split_once('=').ok_or_else(|| format!("USER_ID=WxH expected, got {value:?}"))?;
+fn tile_of(value: &str) -> Result<(Option<UserId>, Resolution), String> {
+    let Some((user, size)) = value.split_once('=') else { return Ok((None, value.parse()?)) };
     let user = user.trim().parse::<UserId>().map_err(|_| format!("{user:?} is not a user id"))?;
-    Ok((user, size.parse()?))
+    Ok((Some(user), size.parse()?))
 }
 
 fn video_choice(value: &str) -> Result<VideoChoice, String> {
@@ -144,7 +144,17 @@ impl Cli {
             audio_processing: self.audio_processing,
             echo_path: self.echo_path,
             hide: self.hide.clone(),
-            tiles: self.tile.iter().map(|(user, size)| (*user, (size.width, size.height))).collect(),
+            tiles: self
+                .tile
+                .iter()
+                .filter_map(|(user, size)| Some(((*user)?, (size.width, size.height))))
+                .collect(),
+            every_tile: self
+                .tile
+                .iter()
+                .rev()
+                .find(|(user, _)| user.is_none())
+                .map(|(_, size)| (size.width, size.height)),
             simulcast: self.simulcast,
         }
     }
