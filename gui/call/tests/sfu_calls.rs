@@ -219,6 +219,23 @@ fn tracks_from(report: &Value, user: UserId) -> Vec<Value> {
         .collect()
 }
 
+/// Each participant `i`'s report of participant `j`'s camera (`i ≠ j`), as
+/// (`i`, `j`, the track's report); a missing camera fails the test.
+fn cameras_received(reports: &[Value], accounts: &[Account]) -> Vec<(usize, usize, Value)> {
+    let mut cameras = Vec::new();
+    for (i, report) in reports.iter().enumerate() {
+        for (j, account) in accounts.iter().enumerate().filter(|(j, _)| *j != i) {
+            let camera = tracks_from(report, account.id()).into_iter().find(|t| t["kind"] == "camera");
+            cameras.push((
+                i,
+                j,
+                camera.unwrap_or_else(|| panic!("{i} received no camera from {j}: {report:#}")),
+            ));
+        }
+    }
+    cameras
+}
+
 /// Every participant received every other's camera (decoded, stamps read
 /// back in order) and microphone (the other's own tone heard: participant
 /// `j` of a bot sends 440 + 110·j Hz).
@@ -328,15 +345,11 @@ async fn a_simulcast_camera_reaches_each_in_the_layer_its_tile_needs() {
     let child = spawn_bot(&server, room, "simulcast@example.com", 3, "60", &extra);
     let (reports, ok) = reports_of(child, 3).await;
     assert!(ok, "{reports:#?}");
-    for (i, report) in reports.iter().enumerate() {
-        for (j, account) in accounts.iter().enumerate().filter(|(j, _)| *j != i) {
-            let tracks = tracks_from(report, account.id());
-            let camera = tracks.iter().find(|t| t["kind"] == "camera").expect("a camera");
-            let size = (camera["width"].as_u64(), camera["height"].as_u64());
-            let expected = if j == 0 { (Some(160), Some(90)) } else { (Some(640), Some(360)) };
-            assert_eq!(size, expected, "{i} receives {j}'s camera: {camera}");
-            assert!(camera["frames"].as_u64() >= Some(45), "{i} from {j}: {camera}");
-        }
+    for (i, j, camera) in cameras_received(&reports, &accounts) {
+        let size = (camera["width"].as_u64(), camera["height"].as_u64());
+        let expected = if j == 0 { (Some(160), Some(90)) } else { (Some(640), Some(360)) };
+        assert_eq!(size, expected, "{i} receives {j}'s camera: {camera}");
+        assert!(camera["frames"].as_u64() >= Some(45), "{i} from {j}: {camera}");
     }
     // Nobody receives the first one's two larger layers, nor the others'
     // two smaller ones: after the first moments they were not encoded.
@@ -368,13 +381,9 @@ async fn a_tile_size_for_everybody_brings_every_camera_in_its_smallest_layer() {
     let child = spawn_bot(&server, room, "everysmall@example.com", 3, "60", &extra);
     let (reports, ok) = reports_of(child, 3).await;
     assert!(ok, "{reports:#?}");
-    for (i, report) in reports.iter().enumerate() {
-        for (j, account) in accounts.iter().enumerate().filter(|(j, _)| *j != i) {
-            let tracks = tracks_from(report, account.id());
-            let camera = tracks.iter().find(|t| t["kind"] == "camera").expect("a camera");
-            let size = (camera["width"].as_u64(), camera["height"].as_u64());
-            assert_eq!(size, (Some(160), Some(90)), "{i} receives {j}'s camera: {camera}");
-        }
+    for (i, j, camera) in cameras_received(&reports, &accounts) {
+        let size = (camera["width"].as_u64(), camera["height"].as_u64());
+        assert_eq!(size, (Some(160), Some(90)), "{i} receives {j}'s camera: {camera}");
     }
     server.stop().await;
 }
