@@ -64,23 +64,10 @@ impl VideoDemand {
     }
 }
 
-/// What [`allocate`] decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Allocation {
-    /// For each video of the demands (in their order), the layer to send,
-    /// or `None` to pause it.
-    pub layers: Vec<Option<u32>>,
-    /// Bits a second those layers take.
-    pub used: u64,
-    /// What raising the most important video still below its tile's layer
-    /// one step would add (starting it, if paused); `None` when every video
-    /// has the layer its tile asks for. The connection probes for this much
-    /// more, so the step is taken once the link is known to carry it.
-    pub next_step: Option<u64>,
-}
-
-/// Fits `demands` into `budget` bits a second (see the module documentation).
-pub fn allocate(budget: u64, demands: &[VideoDemand]) -> Allocation {
+/// For each video of `demands` (in their order), the layer to send, or
+/// `None` to pause it, within `budget` bits a second (see the module
+/// documentation).
+pub fn allocate(budget: u64, demands: &[VideoDemand]) -> Vec<Option<u32>> {
     let mut order: Vec<usize> = (0..demands.len()).collect();
     order.sort_by_key(|i| demands[*i].priority);
     let mut chosen: Vec<Option<usize>> = vec![None; demands.len()];
@@ -109,20 +96,7 @@ pub fn allocate(budget: u64, demands: &[VideoDemand]) -> Allocation {
         }
         chosen[i] = Some(at);
     }
-    let next_step = order.iter().find_map(|&i| {
-        let demand = &demands[i];
-        match chosen[i] {
-            None => demand.layers.first().map(|layer| layer.bitrate),
-            Some(at) if at + 1 < demand.layers.len() => {
-                Some(demand.layers[at + 1].bitrate.saturating_sub(demand.layers[at].bitrate))
-            }
-            Some(_) => None,
-        }
-    });
-    let layers = chosen.iter().zip(demands).map(|(at, demand)| at.map(|at| demand.layers[at].ssrc)).collect();
-    let used =
-        chosen.iter().zip(demands).filter_map(|(at, demand)| at.map(|at| demand.layers[at].bitrate)).sum();
-    Allocation { layers, used, next_step }
+    chosen.iter().zip(demands).map(|(at, demand)| at.map(|at| demand.layers[at].ssrc)).collect()
 }
 
 /// The bitrate of a stream, measured over windows of about a second: the
@@ -194,14 +168,10 @@ mod tests {
     #[test]
     fn enough_bandwidth_gives_every_video_the_layer_its_tile_asks_for() {
         let demands = [camera(Priority::Other, 10), camera(Priority::Other, 20)];
-        assert_eq!(allocate(10_000_000, &demands).layers, vec![Some(12), Some(22)]);
+        assert_eq!(allocate(10_000_000, &demands), vec![Some(12), Some(22)]);
         let mut small_tile = camera(Priority::Other, 30);
         small_tile.layers.truncate(1);
-        assert_eq!(
-            allocate(10_000_000, &[small_tile]).layers,
-            vec![Some(30)],
-            "never above the tile's layer"
-        );
+        assert_eq!(allocate(10_000_000, &[small_tile]), vec![Some(30)], "never above the tile's layer");
     }
 
     #[test]
@@ -210,24 +180,16 @@ mod tests {
             [camera(Priority::Other, 10), camera(Priority::Speaker, 20), camera(Priority::Screen, 30)];
         // Everyone's smallest (450k), then the screen up to its full
         // layer (+1,350k), then the speaker by what is left (+350k).
-        let fitted = allocate(2_150_000, &demands);
-        assert_eq!(fitted.layers, vec![Some(10), Some(21), Some(32)]);
-        assert_eq!(fitted.used, 2_150_000);
-        assert_eq!(fitted.next_step, Some(1_000_000), "the speaker's full layer next");
+        assert_eq!(allocate(2_150_000, &demands), vec![Some(10), Some(21), Some(32)]);
         // 400k: room for two smallest layers, the two that matter most.
-        let fitted = allocate(400_000, &demands);
-        assert_eq!(fitted.layers, vec![None, Some(20), Some(30)]);
-        assert_eq!(fitted.next_step, Some(350_000), "the screen's middle layer next");
-        let fitted = allocate(100_000, &demands);
-        assert_eq!(fitted.layers, vec![None, None, None], "nothing fits: all paused");
-        assert_eq!((fitted.used, fitted.next_step), (0, Some(150_000)), "the screen's smallest layer next");
-        assert_eq!(allocate(10_000_000, &demands).next_step, None, "everything as asked");
+        assert_eq!(allocate(400_000, &demands), vec![None, Some(20), Some(30)]);
+        assert_eq!(allocate(100_000, &demands), vec![None, None, None], "nothing fits: all paused");
     }
 
     #[test]
     fn the_layer_being_sent_is_kept_through_a_small_dip() {
         let mut demand = camera(Priority::Other, 10);
-        let fits = |budget, demand: &VideoDemand| allocate(budget, std::slice::from_ref(demand)).layers;
+        let fits = |budget, demand: &VideoDemand| allocate(budget, std::slice::from_ref(demand));
         assert_eq!(fits(480_000, &demand), vec![Some(10)], "500k does not fit");
         demand.current = Some(11);
         assert_eq!(fits(480_000, &demand), vec![Some(11)], "kept within 10 %");

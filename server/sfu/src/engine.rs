@@ -37,7 +37,7 @@ use crate::negotiation::Offer;
 use crate::peer::{new_ufrag, Peer, PeerId};
 use crate::receiver::{source_of, Receiver};
 use crate::room::{Member, Room};
-use crate::router::{Kind, Output, ParticipantId, Quality, RtpPacket};
+use crate::router::{Kind, Output, ParticipantId, RtpPacket, VideoQuality};
 use crate::{sdp, Error};
 
 /// Packets queued per subscriber before the oldest are dropped (about a
@@ -118,7 +118,7 @@ pub enum Event<C> {
         /// Their camera or screen.
         source: TrackSource,
         /// As the tile asks, reduced, or paused.
-        quality: Quality,
+        quality: VideoQuality,
         /// The picture size of the layer it gets now, when known.
         size: Option<(u32, u32)>,
         /// The subscriber's bandwidth estimate, bits a second.
@@ -432,7 +432,8 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
     /// `conn`'s receiving connection's bandwidth estimate in bits a second,
     /// once its feedback has given one.
     pub fn estimate(&self, room: RoomId, conn: C) -> Option<u64> {
-        self.member(room, conn)?.estimate
+        let media = self.rooms.get(&room)?;
+        media.router.estimate(media.members.get(&conn)?.pid)
     }
 
     /// Closes every connection (the engine is stopping).
@@ -594,9 +595,8 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
             }
             RtcEvent::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) if leg == Leg::Receiving => {
                 if let Some(media) = self.rooms.get_mut(&room) {
-                    if let Some(member) = media.members.get_mut(&owner) {
+                    if let Some(member) = media.members.get(&owner) {
                         tracing::trace!(%estimate, "receiving connection's estimate");
-                        member.estimate = Some(estimate.as_u64());
                         media.router.set_estimate(now, member.pid, estimate.as_u64());
                     }
                 }
@@ -909,7 +909,7 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
                         let Some((conn, member)) = member else { continue };
                         let Some(downtrack) = member.downtracks.get(&track) else { continue };
                         let (user, source) = (downtrack.info.user_id, downtrack.info.source);
-                        let estimate = member.estimate;
+                        let estimate = self.rooms[&room].router.estimate(subscriber);
                         tracing::debug!(?quality, ?size, ?estimate, %user, ?source, "video fitted to a subscriber");
                         let event =
                             Event::VideoQuality { room, conn: *conn, user, source, quality, size, estimate };
@@ -923,9 +923,10 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
     }
 
     /// Tells each receiving connection in `room` how much its subscriber
-    /// would receive with bandwidth to spare (it probes for that much), and
-    /// what to keep up to learn whether the next layer up fits (padding
-    /// where media falls short), when either changed by a tenth or more: a
+    /// would receive with bandwidth to spare (it probes for that much) and,
+    /// while some video it shows is sent smaller than its tile asks for,
+    /// keeps that much up (padding where media falls short), telling it
+    /// again when either changed by a tenth or more: a
     /// lowered or paused video comes back once the link carries it. A
     /// connection whose link was never found short, and whose estimate sank
     /// below that while little was sent (a hidden video, only voice),
@@ -937,7 +938,7 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
         for member in media.members.values_mut() {
             let Some(peer_id) = member.receive_peer else { continue };
             let wanted = media.router.wanted_bitrate(now, member.pid) * 5 / 4;
-            let floor = if media.router.probe_floor(member.pid) > 0 { wanted } else { 0 };
+            let floor = if media.router.short_of_tiles(member.pid) { wanted } else { 0 };
             let (told_floor, told_wanted) = member.probing_for;
             let changed = |told: u64, now: u64| told.abs_diff(now) * 10 >= told.max(1);
             if !changed(told_floor, floor) && !changed(told_wanted, wanted) {
@@ -945,9 +946,10 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
             }
             let Some(peer) = self.peers.get_mut(&peer_id) else { continue };
             member.probing_for = (floor, wanted);
-            let sunk = member.estimate.is_some_and(|estimate| estimate < wanted);
+            let estimate = media.router.estimate(member.pid);
+            let sunk = estimate.is_some_and(|estimate| estimate < wanted);
             if sunk && !media.router.congested(member.pid) {
-                tracing::debug!(?member.estimate, wanted, "estimate sank while little was sent: starting again");
+                tracing::debug!(?estimate, wanted, "estimate sank while little was sent: starting again");
                 peer.rtc.bwe().reset(Bitrate::from(wanted));
             }
             peer.rtc.bwe().set_bitrate(Bitrate::from(floor), Bitrate::from(wanted));

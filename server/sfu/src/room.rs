@@ -51,8 +51,6 @@ pub struct Member<C> {
     pub negotiation: Negotiation,
     /// How they show the others' videos (`call_view`).
     pub view: Vec<TileView>,
-    /// Their receiving connection's bandwidth estimate (bits a second), once known.
-    pub estimate: Option<u64>,
     /// The bitrates their receiving connection was last told to keep up
     /// and to probe for.
     pub probing_for: (u64, u64),
@@ -72,7 +70,6 @@ impl<C> Member<C> {
             downtracks: HashMap::new(),
             negotiation: Negotiation::default(),
             view: Vec::new(),
-            estimate: None,
             probing_for: (0, 0),
         }
     }

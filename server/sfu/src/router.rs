@@ -16,6 +16,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use concord_common::events::VideoQuality;
+
 use crate::allocator::{allocate, LayerCost, Priority, RateMeter, VideoDemand};
 use crate::keyframe::KeyframeThrottle;
 use crate::queue::SubscriberQueue;
@@ -103,21 +105,10 @@ pub enum Output {
         /// The video.
         track: TrackId,
         /// As its tile asks, smaller, or none.
-        quality: Quality,
+        quality: VideoQuality,
         /// The picture size of the layer it gets, when known.
         size: Option<(u32, u32)>,
     },
-}
-
-/// What a subscriber gets of a video, against what its tile asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quality {
-    /// The layer its tile asks for (or the best there is).
-    Full,
-    /// A smaller layer: its bandwidth allows no more.
-    Reduced,
-    /// Nothing: its bandwidth does not carry even the smallest layer.
-    Paused,
 }
 
 /// One stream of a published track: its only one, or a simulcast layer.
@@ -155,6 +146,10 @@ struct Track {
 }
 
 impl Track {
+    fn layer(&self, ssrc: u32) -> Option<&Layer> {
+        self.layers.iter().find(|l| l.ssrc == ssrc)
+    }
+
     fn layer_mut(&mut self, ssrc: u32) -> Option<&mut Layer> {
         self.layers.iter_mut().find(|l| l.ssrc == ssrc)
     }
@@ -212,7 +207,7 @@ impl Track {
             return self.layers.iter().filter(|l| l.ssrc == ideal).map(cost).collect();
         }
         let pixels = |l: &Layer| l.size.map(|(width, height)| u64::from(width) * u64::from(height));
-        let Some(limit) = self.layers.iter().find(|l| l.ssrc == ideal).and_then(pixels) else {
+        let Some(limit) = self.layer(ideal).and_then(pixels) else {
             return Vec::new();
         };
         let mut layers: Vec<&Layer> = self
@@ -226,7 +221,7 @@ impl Track {
 
     /// The picture size of layer `ssrc`, when known.
     fn size_of(&self, ssrc: u32) -> Option<(u32, u32)> {
-        self.layers.iter().find(|l| l.ssrc == ssrc)?.size
+        self.layer(ssrc)?.size
     }
 }
 
@@ -241,7 +236,7 @@ struct Selection {
     /// The size of the tile the subscriber draws it in, if it said.
     tile: Option<(u32, u32)>,
     /// What was last reported of it ([`Output::Quality`]): how, and which layer.
-    reported: Option<(Quality, Option<u32>)>,
+    reported: Option<(VideoQuality, Option<u32>)>,
 }
 
 impl Selection {
@@ -276,9 +271,6 @@ struct Participant {
     /// Its receiving connection's bandwidth estimate in bits a second,
     /// once known: what the videos it gets are fitted into.
     estimate: Option<u64>,
-    /// What its connection should carry, padding what media leaves, to
-    /// learn whether the next layer up fits (0: nothing to learn).
-    probe_floor: u64,
     /// The estimate has fallen (its estimator saw the link congested): from
     /// then on what it gets is fitted into the estimate. Until then it gets
     /// what its tiles ask for, while its estimate climbs from a guess.
@@ -308,7 +300,6 @@ impl Router {
             queue: SubscriberQueue::new(queue_capacity),
             speaking: SpeakingDetector::new(),
             estimate: None,
-            probe_floor: 0,
             congested: false,
         };
         self.participants.insert(id, participant);
@@ -375,25 +366,23 @@ impl Router {
     /// of the videos it shows, and the audio.
     fn sending_bitrate(&self, now: Instant, subscriber: ParticipantId) -> u64 {
         let Some(participant) = self.participants.get(&subscriber) else { return 0 };
-        let mut total = 0;
-        for (track_id, selection) in &participant.subscribed {
-            let Some(track) = self.tracks.get(track_id) else { continue };
-            let sent = match track.kind {
-                Kind::Audio => track.layers.first().map(|l| l.ssrc),
-                Kind::Video if participant.hidden.contains(track_id) => None,
-                Kind::Video => selection.current,
-            };
-            let layer = sent.and_then(|ssrc| track.layers.iter().find(|l| l.ssrc == ssrc));
-            total += layer.map_or(0, |l| l.rate.bitrate(now));
-        }
-        total
+        subscribed_bitrate(now, participant, &self.tracks, |_, selection| selection.current)
     }
 
-    /// The bitrate `subscriber`'s connection should keep up (media, and
-    /// padding where media falls short) to learn whether the next layer
-    /// up fits: what it gets now and that step. 0 when it gets all it asks for.
-    pub fn probe_floor(&self, subscriber: ParticipantId) -> u64 {
-        self.participants.get(&subscriber).map_or(0, |p| p.probe_floor)
+    /// Whether `subscriber` gets some video it shows smaller than its tile
+    /// asks for, or none of it, for its bandwidth (as last reported).
+    pub fn short_of_tiles(&self, subscriber: ParticipantId) -> bool {
+        let Some(participant) = self.participants.get(&subscriber) else { return false };
+        participant.subscribed.iter().any(|(track, selection)| {
+            !participant.hidden.contains(track)
+                && selection.reported.is_some_and(|(quality, _)| quality != VideoQuality::Full)
+        })
+    }
+
+    /// `subscriber`'s receiving connection's bandwidth estimate in bits a
+    /// second, once known.
+    pub fn estimate(&self, subscriber: ParticipantId) -> Option<u64> {
+        self.participants.get(&subscriber)?.estimate
     }
 
     /// What `subscriber` would receive with bandwidth to spare, in bits a
@@ -401,20 +390,7 @@ impl Router {
     /// connection probes for this much).
     pub fn wanted_bitrate(&self, now: Instant, subscriber: ParticipantId) -> u64 {
         let Some(participant) = self.participants.get(&subscriber) else { return 0 };
-        let mut total = 0;
-        for (track_id, selection) in &participant.subscribed {
-            let Some(track) = self.tracks.get(track_id) else { continue };
-            match track.kind {
-                Kind::Audio => total += track.layers.iter().map(|l| l.rate.bitrate(now)).sum::<u64>(),
-                Kind::Video if participant.hidden.contains(track_id) => {}
-                Kind::Video => {
-                    let ideal = track.layer_for(selection.tile);
-                    let layer = ideal.and_then(|ssrc| track.layers.iter().find(|l| l.ssrc == ssrc));
-                    total += layer.map_or(0, |l| l.rate.bitrate(now));
-                }
-            }
-        }
-        total
+        subscribed_bitrate(now, participant, &self.tracks, |track, selection| track.layer_for(selection.tile))
     }
 
     /// Another simulcast layer of `track` arrives with `ssrc`.
@@ -455,8 +431,7 @@ impl Router {
             .filter_map(|(_, p)| published.best_layer(p.subscribed.get(&track)?.tile, false))
             .collect();
         let pixels = |ssrc: &u32| {
-            let layer = published.layers.iter().find(|l| l.ssrc == *ssrc);
-            layer.and_then(|l| l.size).map_or(0, |(width, height)| u64::from(width) * u64::from(height))
+            published.size_of(*ssrc).map_or(0, |(width, height)| u64::from(width) * u64::from(height))
         };
         wanted.sort_unstable_by_key(|ssrc| (pixels(ssrc), *ssrc));
         wanted.dedup();
@@ -605,11 +580,10 @@ impl Router {
         let mut wanted: Vec<(TrackId, u32)> = Vec::new();
         for (id, participant) in &mut self.participants {
             let overflowed = participant.queue.take_dropped();
-            let allocated = participant.estimate.filter(|_| participant.congested).map(|estimate| {
-                let (allocated, floor) = allocate_for(now, estimate, participant, &self.tracks, &speakers);
-                participant.probe_floor = floor;
-                allocated
-            });
+            let allocated = participant
+                .estimate
+                .filter(|_| participant.congested)
+                .map(|estimate| allocate_for(now, estimate, participant, &self.tracks, &speakers));
             for (track_id, selection) in &mut participant.subscribed {
                 let Some(track) = self.tracks.get(track_id).filter(|t| t.kind == Kind::Video) else {
                     continue;
@@ -627,13 +601,13 @@ impl Router {
                 }
                 if !participant.hidden.contains(track_id) && ideal.is_some() {
                     let quality = match chosen {
-                        None => Quality::Paused,
-                        Some(layer) if Some(layer) == ideal => Quality::Full,
-                        Some(_) => Quality::Reduced,
+                        None => VideoQuality::Paused,
+                        Some(layer) if Some(layer) == ideal => VideoQuality::Full,
+                        Some(_) => VideoQuality::Reduced,
                     };
                     let now_reported = Some((quality, chosen));
                     if selection.reported != now_reported
-                        && (selection.reported.is_some() || quality != Quality::Full)
+                        && (selection.reported.is_some() || quality != VideoQuality::Full)
                     {
                         selection.reported = now_reported;
                         let size = chosen.and_then(|layer| track.size_of(layer));
@@ -690,26 +664,21 @@ impl Router {
 /// The layer (or `None`: paused) of each video `participant` receives and
 /// shows, fitted into its `estimate` after its audio: see
 /// [`crate::allocator`]. A video none of whose layers is sized yet is left
-/// out. With it, the probe floor: what it then receives and the next step
-/// up (0 when there is none).
+/// out.
 fn allocate_for(
     now: Instant,
     estimate: u64,
     participant: &Participant,
     tracks: &HashMap<TrackId, Track>,
     speakers: &HashSet<ParticipantId>,
-) -> (HashMap<TrackId, Option<u32>>, u64) {
-    let mut audio = 0;
+) -> HashMap<TrackId, Option<u32>> {
+    let audio = subscribed_bitrate(now, participant, tracks, |_, _| None);
     let mut videos = Vec::new();
     let mut demands = Vec::new();
     let mut subscribed: Vec<(&TrackId, &Selection)> = participant.subscribed.iter().collect();
     subscribed.sort_unstable_by_key(|(track_id, _)| **track_id);
     for (track_id, selection) in subscribed {
-        let Some(track) = tracks.get(track_id) else { continue };
-        if track.kind == Kind::Audio {
-            audio += track.layers.iter().map(|l| l.rate.bitrate(now)).sum::<u64>();
-            continue;
-        }
+        let Some(track) = tracks.get(track_id).filter(|t| t.kind == Kind::Video) else { continue };
         if participant.hidden.contains(track_id) {
             continue;
         }
@@ -728,9 +697,28 @@ fn allocate_for(
             current: selection.current,
         });
     }
-    let fitted = allocate(estimate.saturating_sub(audio), &demands);
-    let floor = fitted.next_step.map_or(0, |step| audio + fitted.used + step);
-    (videos.into_iter().zip(fitted.layers).collect(), floor)
+    videos.into_iter().zip(allocate(estimate.saturating_sub(audio), &demands)).collect()
+}
+
+/// The bitrate of what `participant` is subscribed to: every audio track,
+/// and of each video it shows the layer `video` picks (none: nothing).
+fn subscribed_bitrate(
+    now: Instant,
+    participant: &Participant,
+    tracks: &HashMap<TrackId, Track>,
+    video: impl Fn(&Track, &Selection) -> Option<u32>,
+) -> u64 {
+    let mut total = 0;
+    for (track_id, selection) in &participant.subscribed {
+        let Some(track) = tracks.get(track_id) else { continue };
+        let counted = match track.kind {
+            Kind::Audio => track.layers.first().map(|l| l.ssrc),
+            Kind::Video if participant.hidden.contains(track_id) => None,
+            Kind::Video => video(track, selection),
+        };
+        total += counted.and_then(|ssrc| track.layer(ssrc)).map_or(0, |l| l.rate.bitrate(now));
+    }
+    total
 }
 
 #[cfg(test)]
@@ -1149,6 +1137,7 @@ mod tests {
         router.set_estimate(start, BOB, 1_000_000);
         let outputs = send_steps(&mut router, start, (60, 70), true);
         assert!(!outputs.iter().any(|o| matches!(o, Output::Quality { .. })), "{outputs:?}");
+        assert!(!router.short_of_tiles(BOB));
         assert!(layers_to(&mut router, BOB).iter().all(|(ssrc, _)| *ssrc == ADA_HIGH));
         let wanted = router.wanted_bitrate(start + Duration::from_secs(2), BOB);
         assert!((190_000..=210_000).contains(&wanted), "audio and the high layer: {wanted}");
@@ -1158,12 +1147,16 @@ mod tests {
         let told = |quality, size| Output::Quality { subscriber: BOB, track: ADA_VIDEO, quality, size };
         let quality_outputs: Vec<&Output> =
             outputs.iter().filter(|o| matches!(o, Output::Quality { .. })).collect();
-        assert_eq!(quality_outputs, [&told(Quality::Reduced, Some((640, 360)))]);
+        assert_eq!(quality_outputs, [&told(VideoQuality::Reduced, Some((640, 360)))]);
+        assert!(
+            router.short_of_tiles(BOB),
+            "short of what Bob's tile asks for: his connection pads toward it"
+        );
         assert!(layers_to(&mut router, BOB).contains(&(ADA_VIDEO, true)), "switched at the middle keyframe");
         // 60 kbit/s: not even the low layer after the audio. Paused: no video at all.
         router.set_estimate(start, BOB, 60_000);
         let outputs = send_steps(&mut router, start, (80, 90), true);
-        assert!(outputs.contains(&told(Quality::Paused, None)), "{outputs:?}");
+        assert!(outputs.contains(&told(VideoQuality::Paused, None)), "{outputs:?}");
         let got: Vec<TrackId> = std::iter::from_fn(|| router.next_forwarded(BOB)).map(|f| f.track).collect();
         assert_eq!(got, [ADA_AUDIO; 10], "the audio, and no video");
         // Carol, whose estimate is unknown, kept the high layer throughout.
@@ -1171,7 +1164,8 @@ mod tests {
         // The link recovers: back to the high layer from its next keyframe, and told.
         router.set_estimate(start, BOB, 1_000_000);
         let outputs = send_steps(&mut router, start, (90, 100), true);
-        assert!(outputs.contains(&told(Quality::Full, Some((1280, 720)))), "{outputs:?}");
+        assert!(outputs.contains(&told(VideoQuality::Full, Some((1280, 720)))), "{outputs:?}");
+        assert!(!router.short_of_tiles(BOB), "all Bob's tile asks for");
         assert!(outputs.contains(&Output::KeyframeRequest { publisher: ADA, ssrc: ADA_HIGH }));
         assert_eq!(layers_to(&mut router, BOB).first(), Some(&(ADA_HIGH, true)));
     }
@@ -1203,8 +1197,12 @@ mod tests {
         router.set_estimate(start + Duration::from_millis(1200), CAROL, 1_000_000);
         router.set_estimate(start + Duration::from_millis(1200), CAROL, 100_000);
         let outputs = router.poll(start + Duration::from_millis(1200));
-        let paused =
-            Output::Quality { subscriber: CAROL, track: ADA_VIDEO, quality: Quality::Paused, size: None };
+        let paused = Output::Quality {
+            subscriber: CAROL,
+            track: ADA_VIDEO,
+            quality: VideoQuality::Paused,
+            size: None,
+        };
         assert_eq!(outputs, [paused]);
     }
 }

@@ -252,27 +252,16 @@ impl World {
     }
 
     /// From now on, what participant `index` receives crosses a link of
-    /// `bitrate` bits a second with a 200 ms queue (`None`: unlimited
-    /// again; what is queued still arrives).
-    pub fn shape_downlink(&mut self, index: usize, bitrate: Option<u64>) {
+    /// `bitrate` bits a second with a 200 ms queue.
+    pub fn shape_downlink(&mut self, index: usize, bitrate: u64) {
         let now = self.now;
-        let participant = &mut self.participants[index];
-        match (bitrate, &mut participant.downlink) {
-            (Some(bitrate), Some(link)) => link.bitrate = bitrate,
-            (Some(bitrate), None) => {
-                participant.downlink = Some(Link {
-                    bitrate,
-                    queue_limit: Duration::from_millis(200),
-                    free_at: now,
-                    in_flight: std::collections::VecDeque::new(),
-                })
-            }
-            (None, link) => {
-                if let Some(link) = link {
-                    link.bitrate = u64::MAX / 8_000_000;
-                }
-            }
-        }
+        let link = self.participants[index].downlink.get_or_insert_with(|| Link {
+            bitrate,
+            queue_limit: Duration::from_millis(200),
+            free_at: now,
+            in_flight: std::collections::VecDeque::new(),
+        });
+        link.bitrate = bitrate;
     }
 
     /// When the next datagram on a narrowed link arrives, if any is on its way.

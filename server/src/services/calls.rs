@@ -30,7 +30,7 @@ use crate::db::rooms;
 use crate::error::ApiError;
 use crate::ids::now_ms;
 use crate::realtime::{ConnId, Hub};
-use crate::sfu::{Sfu, SfuCommand, SfuError, SfuEvent, SfuQuality};
+use crate::sfu::{Sfu, SfuCommand, SfuError, SfuEvent};
 
 /// One participant and the connection they are in the call from.
 #[derive(Debug, Clone)]
@@ -134,11 +134,6 @@ impl Calls {
                 self.hub.send_to(conn, &frame);
             }
             SfuEvent::VideoQuality { room, conn, user, source, quality, size, estimate } => {
-                let quality = match quality {
-                    SfuQuality::Full => events::VideoQuality::Full,
-                    SfuQuality::Reduced => events::VideoQuality::Reduced,
-                    SfuQuality::Paused => events::VideoQuality::Paused,
-                };
                 let size = size.map(|(width, height)| events::TileSize { width, height });
                 let estimate_kbps = estimate.map(|bps| u32::try_from(bps / 1000).unwrap_or(u32::MAX));
                 let changed =

@@ -101,8 +101,6 @@ pub enum SfuCommand {
 
 /// What the engine tells the calls service.
 pub type SfuEvent = concord_sfu::Event<ConnId>;
-/// How much of a video the network lets a subscriber have, as the SFU says.
-pub use concord_sfu::router::Quality as SfuQuality;
 /// Why the engine refused a command.
 pub use concord_sfu::Error as SfuError;
 /// How much the engines hold.
