@@ -21,6 +21,7 @@ pub mod send;
 pub mod slot;
 pub mod source;
 pub mod transport;
+pub mod uplink;
 pub mod video_codec;
 pub mod voice;
 

@@ -21,6 +21,7 @@ use crate::scale::Scaler;
 use crate::slot::{Closed, LatestSlot};
 use crate::source::{AudioSource, VideoSource};
 use crate::transport::LocalTrack;
+use crate::uplink::{VideoBudget, VideoDemand};
 use crate::video_codec::{EncoderSettings, VideoEncoder};
 use crate::{MediaError, Result};
 
@@ -57,6 +58,8 @@ pub struct VideoSendStats {
     /// Frames encoded and sent per simulcast layer, smallest first (of a
     /// track of one layer, the first).
     pub layers_sent: [AtomicU64; MAX_LAYERS],
+    /// Encoded bytes sent per simulcast layer, smallest first.
+    pub layer_bytes: [AtomicU64; MAX_LAYERS],
     /// Total microseconds spent in the encoder.
     pub encode_micros: AtomicU64,
 }
@@ -78,10 +81,19 @@ pub struct VideoSender {
     preview: Arc<Mutex<Option<Preview>>>,
     keyframe: Arc<AtomicBool>,
     paused: Arc<AtomicBool>,
-    /// Bit `i` set: simulcast layer `i` is encoded.
+    /// Bit `i` set: someone watches simulcast layer `i` (dynacast).
+    layers_wanted: Arc<AtomicU32>,
+    /// Bit `i` set: the uplink has room for simulcast layer `i`.
+    layers_allowed: Arc<AtomicU32>,
+    /// The layers the last frame was encoded in.
     layers_encoded: Arc<AtomicU32>,
+    /// A cap on the top layer's bitrate for the uplink (0: none).
+    bitrate_cap: Arc<AtomicU32>,
     /// The track's layers' RIDs (none: one stream).
     rids: Vec<String>,
+    track_id: String,
+    /// The settings asked for (each layer's derived from them).
+    settings: Mutex<EncoderSettings>,
     new_settings: Arc<Mutex<Option<EncoderSettings>>>,
     size: Arc<Mutex<Option<(u32, u32)>>>,
     stats: Arc<VideoSendStats>,
@@ -103,7 +115,10 @@ impl VideoSender {
         // One encoder per simulcast layer, smallest first (or the one).
         let rids: Vec<String> = track.rids().into_iter().take(MAX_LAYERS).map(str::to_owned).collect();
         let layer_count = rids.len().max(1);
-        let layers_encoded = Arc::new(AtomicU32::new(u32::MAX));
+        let layers_wanted = Arc::new(AtomicU32::new(u32::MAX));
+        let layers_allowed = Arc::new(AtomicU32::new(u32::MAX));
+        let layers_encoded = Arc::new(AtomicU32::new(0));
+        let bitrate_cap = Arc::new(AtomicU32::new(0));
         let mut encoders = (0..layer_count)
             .map(|layer| VideoEncoder::new(layer_settings(settings, layer, layer_count)))
             .collect::<Result<Vec<_>>>()?;
@@ -167,7 +182,8 @@ impl VideoSender {
                 size.clone(),
                 preview.clone(),
             );
-            let layers_encoded = layers_encoded.clone();
+            let (layers_wanted, layers_allowed, layers_encoded, bitrate_cap) =
+                (layers_wanted.clone(), layers_allowed.clone(), layers_encoded.clone(), bitrate_cap.clone());
             spawn(format!("concord-encode-{track_id}"), move || {
                 let started = Instant::now();
                 let mut previous: Option<Instant> = None;
@@ -176,6 +192,8 @@ impl VideoSender {
                 let mut scaler = Scaler::new();
                 let fallback = Duration::from_secs_f32(1.0 / settings.frame_rate.max(1.0));
                 let mut was_paused = false;
+                // What each layer's encoder is set from: the settings asked for, the uplink's cap.
+                let (mut base, mut applied_cap) = (settings, 0);
                 // The layers encoded for the last frame (one left out starts again with a keyframe).
                 let mut encoded_before = u32::MAX;
                 while !stop.load(Ordering::Relaxed) {
@@ -184,12 +202,17 @@ impl VideoSender {
                         Ok(None) => continue,
                         Ok(Some(captured)) => captured,
                     };
-                    if let Some(settings) = new_settings.lock().unwrap_or_else(PoisonError::into_inner).take()
-                    {
+                    let asked = new_settings.lock().unwrap_or_else(PoisonError::into_inner).take();
+                    let cap = bitrate_cap.load(Ordering::Relaxed);
+                    if asked.is_some() || cap != applied_cap {
+                        (base, applied_cap) = (asked.unwrap_or(base), cap);
+                        let top = layer_count - 1;
                         for (layer, encoder) in encoders.iter_mut().enumerate() {
-                            if let Err(error) =
-                                encoder.set_settings(layer_settings(settings, layer, layer_count))
-                            {
+                            let mut settings = layer_settings(base, layer, layer_count);
+                            if layer == top && cap != 0 {
+                                settings.bitrate_bps = settings.bitrate_bps.min(cap);
+                            }
+                            if let Err(error) = encoder.set_settings(settings) {
                                 tracing::warn!(%error, "encoder settings not applied");
                             }
                         }
@@ -226,7 +249,14 @@ impl VideoSender {
                         previous.map_or(fallback, |p| captured.captured.saturating_duration_since(p));
                     previous = Some(captured.captured);
                     let top = encoders.len() - 1;
-                    let encoding = layers_encoded.load(Ordering::Relaxed);
+                    // The layers someone watches that the uplink has room for (where
+                    // none has, the smaller one it does have room for).
+                    let allowed = layers_allowed.load(Ordering::Relaxed);
+                    let encoding = match layers_wanted.load(Ordering::Relaxed) & allowed {
+                        0 => allowed,
+                        both => both,
+                    };
+                    layers_encoded.store(if top == 0 { 1 } else { encoding }, Ordering::Relaxed);
                     for (layer, encoder) in encoders.iter_mut().enumerate() {
                         // Nobody receives this layer: not encoded (a track of one layer always is).
                         if top > 0 && encoding & (1 << layer) == 0 {
@@ -267,9 +297,12 @@ impl VideoSender {
                             tracing::debug!(bytes = encoded.data.len(), "a keyframe is sent");
                             stats.keyframes.fetch_add(1, Ordering::Relaxed);
                         }
+                        let bytes = encoded.data.len();
                         match runtime.block_on(track.write_layer(layer, encoded.data, duration)) {
                             Ok(true) => {
-                                stats.layers_sent[layer.min(MAX_LAYERS - 1)].fetch_add(1, Ordering::Relaxed);
+                                let index = layer.min(MAX_LAYERS - 1);
+                                stats.layers_sent[index].fetch_add(1, Ordering::Relaxed);
+                                stats.layer_bytes[index].fetch_add(bytes as u64, Ordering::Relaxed);
                                 if layer == top {
                                     stats.sent.fetch_add(1, Ordering::Relaxed);
                                 }
@@ -291,8 +324,13 @@ impl VideoSender {
             preview,
             keyframe,
             paused,
+            layers_wanted,
+            layers_allowed,
             layers_encoded,
+            bitrate_cap,
             rids,
+            track_id,
+            settings: Mutex::new(settings),
             new_settings,
             size,
             stats,
@@ -323,7 +361,38 @@ impl VideoSender {
                 .filter(|(_, rid)| rids.contains(rid))
                 .fold(0, |mask, (i, _)| mask | 1 << i)
         };
-        self.layers_encoded.store(mask, Ordering::Relaxed);
+        self.layers_wanted.store(mask, Ordering::Relaxed);
+    }
+
+    /// What this track sent and wants, for [`crate::uplink::UplinkAllocator`].
+    pub fn uplink_demand(&self, screen: bool) -> VideoDemand {
+        let settings = *self.settings.lock().unwrap_or_else(PoisonError::into_inner);
+        let layer_count = self.rids.len().clamp(1, MAX_LAYERS);
+        VideoDemand {
+            track_id: self.track_id.clone(),
+            screen,
+            nominal: (0..layer_count)
+                .map(|layer| layer_settings(settings, layer, layer_count).bitrate_bps)
+                .collect(),
+            bytes_sent: self.stats.layer_bytes[..layer_count]
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
+            encoded: self.layers_encoded.load(Ordering::Relaxed),
+            wanted: match self.layers_wanted.load(Ordering::Relaxed) {
+                u32::MAX => (1 << layer_count) - 1,
+                mask => mask,
+            },
+        }
+    }
+
+    /// Encodes what the uplink has room for: of the layers someone
+    /// watches, those in `budget` (none: the video pauses), the top one's
+    /// encoder capped to its bitrate cap. A layer encoded again
+    /// starts with a keyframe; so does an encoder whose bitrate changed.
+    pub fn set_uplink(&self, budget: VideoBudget) {
+        self.layers_allowed.store(budget.layers, Ordering::Relaxed);
+        self.bitrate_cap.store(budget.bitrate_cap.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// The next frame will be a keyframe (a viewer sent a PLI).
@@ -333,6 +402,7 @@ impl VideoSender {
 
     /// Changes bitrate / frame rate / tuning from the next frame on.
     pub fn set_settings(&self, settings: EncoderSettings) {
+        *self.settings.lock().unwrap_or_else(PoisonError::into_inner) = settings;
         *self.new_settings.lock().unwrap_or_else(PoisonError::into_inner) = Some(settings);
     }
 

@@ -8,15 +8,15 @@
 //! (ICE gathering completes before an offer or answer is returned), which is
 //! what the Concord server's signalling carries.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{
-    Attribute, Interceptor, NackGeneratorBuilder, NackResponderBuilder, Packet, Registry, Slot, StreamInfo,
-    TaggedPacket,
+    Attribute, CongestionControlBuilder, Gcc, Interceptor, NackGeneratorBuilder, NackResponderBuilder,
+    Packet, Registry, Slot, StreamInfo, TaggedPacket, TwccSenderBuilder,
 };
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
@@ -30,6 +30,9 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{RTCIceCandidateInit, RTCIceCandidateType, RTCIceServer};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
 use rtc::rtp::extension::HeaderExtension;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -54,6 +57,7 @@ use concord_common::media::{
 };
 
 use crate::assembler::RtpPiece;
+use crate::uplink::UplinkFeedback;
 use crate::{MediaError, Result};
 
 /// How long ICE gathering may take before an offer/answer gives up.
@@ -138,6 +142,8 @@ pub struct MediaPeer {
     tcp: bool,
     /// The passive TCP candidates already dialled: each once per connection.
     dialled: Mutex<Vec<String>>,
+    /// What the other side says arrived of what this connection sent.
+    delivery: Arc<Mutex<Delivery>>,
 }
 
 impl MediaPeer {
@@ -148,7 +154,9 @@ impl MediaPeer {
         let mut media_engine = MediaEngine::default();
         register_codecs(&mut media_engine)?;
         let registry = interceptors(&mut media_engine)?;
-        let registry = registry.with(Slot::from(14_000), KeyframeRequestForwarder::default());
+        let delivery: Arc<Mutex<Delivery>> = Arc::default();
+        let reader = RtcpReader { delivery: Arc::clone(&delivery), ..RtcpReader::default() };
+        let registry = registry.with(Slot::from(14_000), reader);
         let ice_servers = options
             .ice_servers
             .into_iter()
@@ -183,7 +191,14 @@ impl MediaPeer {
         )
         .await
         .map_err(transport)?;
-        Ok(Self { connection: Arc::new(connection), gathering, events, tcp, dialled: Default::default() })
+        Ok(Self {
+            connection: Arc::new(connection),
+            gathering,
+            events,
+            tcp,
+            dialled: Default::default(),
+            delivery,
+        })
     }
 
     /// Publishes a track; write to it once connected.
@@ -351,6 +366,28 @@ impl MediaPeer {
             .map(|pair| Duration::from_secs_f64(pair.current_round_trip_time))
             .next();
         rtt
+    }
+
+    /// What this connection's uplink carries, in bits per second, as its
+    /// congestion controller (GCC, from the other side's transport-wide
+    /// feedback) estimates it (`None` before the first estimate), and what
+    /// the other side's receiver reports say of what it sent.
+    pub async fn uplink_feedback(&self) -> UplinkFeedback {
+        let report =
+            self.connection.get_stats(Instant::now(), webrtc::peer_connection::StatsSelector::None).await;
+        let mut feedback = UplinkFeedback::default();
+        let estimate = report
+            .iter()
+            .filter_map(|entry| match entry {
+                RTCStatsReportEntry::OutboundRtp(stream) => Some(stream.target_bitrate),
+                _ => None,
+            })
+            .fold(0.0f64, f64::max);
+        feedback.estimate = (estimate > 0.0).then_some(estimate as u32);
+        // rtc 0.21 does not file receiver reports in its stats: ours, read on the way in.
+        let delivery = self.delivery.lock().unwrap_or_else(PoisonError::into_inner);
+        (feedback.packets_received, feedback.packets_lost) = (delivery.received, delivery.lost);
+        feedback
     }
 
     /// Closes the connection; remote tracks end.
@@ -590,8 +627,26 @@ const ICE_CHECKS_PER_PAIR: u16 = 28;
 /// retry, should the retransmission be lost too.
 const NACKS_PER_PACKET: u16 = 2;
 
+/// Where the uplink estimate starts: above what a 720p camera in three
+/// layers sends (2.1 Mbit/s), so a link that carries it never sees a layer
+/// dropped while the estimate climbs; on a slower link the first receiver
+/// report of heavy loss brings the encoders down ([`crate::uplink`]), and
+/// GCC follows within seconds.
+const UPLINK_INITIAL_ESTIMATE: f64 = 3_000_000.0;
+
+/// The least the uplink estimate falls to: a link that carries the voice
+/// and no video is still a call (rtc's default floor, 100 kbit/s, would
+/// keep a video on where only the voice fits).
+const UPLINK_MIN_ESTIMATE: f64 = 30_000.0;
+
+/// The most the uplink estimate climbs to.
+const UPLINK_MAX_ESTIMATE: f64 = 20_000_000.0;
+
 /// rtc's default interceptors (NACK generator and responder, transport-wide
-/// congestion feedback, RTCP reports), except that a lost packet is asked
+/// congestion feedback, RTCP reports), congestion control of what this
+/// side sends (transport-wide sequence numbers, GCC reading the other
+/// side's feedback: [`MediaPeer::uplink_feedback`]; no pacer — the encoders
+/// follow the estimate instead, [`crate::uplink`]), except that a lost packet is asked
 /// for at most [`NACKS_PER_PACKET`] times: rtc 0.21's NACK generator sees a
 /// retransmission that comes over RTX on the RTX SSRC, never on the track's
 /// own, so by default it asks for a recovered packet again every 100 ms for
@@ -610,6 +665,10 @@ fn interceptors(media_engine: &mut MediaEngine) -> Result<Registry> {
         .with(Slot::NackResponder, NackResponderBuilder::new().build())
         .with(Slot::NackGenerator, generator);
     let registry = configure_twcc_receiver_only(registry, media_engine).map_err(transport)?;
+    let estimator = Gcc::new(UPLINK_INITIAL_ESTIMATE, UPLINK_MIN_ESTIMATE, UPLINK_MAX_ESTIMATE);
+    let registry = registry
+        .with(Slot::CongestionControl, CongestionControlBuilder::new(estimator).build())
+        .with(Slot::TwccSender, TwccSenderBuilder::new().build());
     Ok(configure_rtcp_reports(registry))
 }
 
@@ -678,16 +737,48 @@ fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
     packet.is::<PictureLossIndication>() || packet.is::<FullIntraRequest>()
 }
 
-/// Marks incoming PLI/FIR for delivery to the application, so a sender
-/// learns that a viewer needs a keyframe (webrtc-rs keeps RTCP inside its
-/// interceptor chain otherwise).
+/// What the other side's receiver reports say of the packets this side
+/// sent, summed over its streams since each one's first report.
+#[derive(Debug, Default)]
+struct Delivery {
+    /// Per SSRC: the extended highest sequence number and the cumulative
+    /// loss last reported.
+    last: HashMap<u32, (u32, u32)>,
+    received: u64,
+    lost: u64,
+}
+
+impl Delivery {
+    fn report(&mut self, block: &ReceptionReport) {
+        let now = (block.last_sequence_number, block.total_lost);
+        let Some((seq, lost)) = self.last.get(&block.ssrc).copied() else {
+            self.last.insert(block.ssrc, now);
+            return;
+        };
+        // A report older than the one before it (reordered) says nothing new.
+        if block.last_sequence_number < seq {
+            return;
+        }
+        self.last.insert(block.ssrc, now);
+        let expected = u64::from(block.last_sequence_number - seq);
+        let newly_lost = u64::from(block.total_lost.saturating_sub(lost)).min(expected);
+        self.received += expected - newly_lost;
+        self.lost += newly_lost;
+    }
+}
+
+/// Reads incoming RTCP on its way through: marks PLI/FIR for delivery to
+/// the application, so a sender learns that a viewer needs a keyframe
+/// (webrtc-rs keeps RTCP inside its interceptor chain otherwise), and
+/// counts what receiver reports say arrived of what this side sent.
 #[derive(Default)]
-struct KeyframeRequestForwarder {
+struct RtcpReader {
+    delivery: Arc<Mutex<Delivery>>,
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
+impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpReader {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
     type Eout = ();
@@ -697,10 +788,23 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
     fn handle_read(&mut self, mut message: TaggedPacket) -> std::result::Result<(), Self::Error> {
         // Everything passes on unchanged (NACKs and reports feed the other
         // interceptors); a compound packet holding a PLI/FIR is also marked for us.
+        let mut keyframe_request = false;
         if let Packet::Rtcp(packets) = &message.message.packet {
-            if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                message.message.add(Attribute::DeliverToApplication);
+            keyframe_request = packets.iter().any(|p| is_keyframe_request(p.as_ref()));
+            let mut delivery = self.delivery.lock().unwrap_or_else(PoisonError::into_inner);
+            for packet in packets {
+                let packet = packet.as_any();
+                let blocks =
+                    match (packet.downcast_ref::<ReceiverReport>(), packet.downcast_ref::<SenderReport>()) {
+                        (Some(receiver), _) => &receiver.reports,
+                        (_, Some(sender)) => &sender.reports,
+                        _ => continue,
+                    };
+                blocks.iter().for_each(|block| delivery.report(block));
             }
+        }
+        if keyframe_request {
+            message.message.add(Attribute::DeliverToApplication);
         }
         self.read_queue.push_back(message);
         Ok(())
@@ -720,7 +824,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
     }
 }
 
-impl Interceptor for KeyframeRequestForwarder {
+impl Interceptor for RtcpReader {
     fn bind_local_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}

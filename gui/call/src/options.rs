@@ -56,6 +56,9 @@ pub struct MediaOptions {
     pub every_tile: Option<(u32, u32)>,
     /// Publish the camera in three simulcast layers (each half the size of the next).
     pub simulcast: bool,
+    /// Encode every layer someone watches at its own bitrate, whatever the
+    /// uplink estimate says (to compare: by default the encoders follow it).
+    pub fixed_uplink: bool,
 }
 
 /// The RIDs of a simulcast camera's layers, smallest first.
@@ -79,6 +82,7 @@ impl Default for MediaOptions {
             tiles: Vec::new(),
             every_tile: None,
             simulcast: false,
+            fixed_uplink: false,
         }
     }
 }

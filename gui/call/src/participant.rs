@@ -195,7 +195,8 @@ async fn call(
         sources.reference = Some(reference);
         tracks.mixer = Some(mixer);
     }
-    let session = CallSession::new(net.command_sender(), room, me, want, server, sources, tracks);
+    let session = CallSession::new(net.command_sender(), room, me, want, server, sources, tracks)
+        .adapt_uplink(!media.fixed_uplink);
     let (inputs, input_rx) = mpsc::channel(INPUT_QUEUE);
     // Everybody else in the call, as far as the roster has said (for `every_tile`).
     let mut others: Vec<UserId> = Vec::new();

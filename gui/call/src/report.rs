@@ -52,6 +52,13 @@ pub struct SentReport {
     /// a layer nobody receives is not encoded).
     #[serde(skip_serializing_if = "no_layers")]
     pub camera_layer_frames: [u64; 3],
+    /// The publishing connection's uplink estimate, last, in kbit/s
+    /// (absent before the first feedback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uplink_kbps: Option<u32>,
+    /// The lowest uplink estimate, in kbit/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uplink_lowest_kbps: Option<u32>,
 }
 
 fn no_layers(frames: &[u64; 3]) -> bool {

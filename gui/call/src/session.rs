@@ -32,6 +32,7 @@ use concord_media::source::{AudioSource, VideoSource};
 use concord_media::transport::{
     LocalTrack, MediaPeer, PeerOptions, PeerState, RemoteTrack, TrackKind, TransportEvent,
 };
+use concord_media::uplink::{UplinkAllocator, AUDIO_RESERVE, UPLINK_INTERVAL};
 use concord_media::video_codec::{split_access_units, EncoderSettings};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -270,6 +271,10 @@ pub struct CallSession<L: LocalMedia, R: RemoteMedia> {
     summary: SessionSummary,
     /// When the latest join was sent.
     join_requested: Instant,
+    /// Shares the publishing connection's uplink among its videos.
+    uplink: UplinkAllocator,
+    /// Whether the encoders follow the uplink estimate.
+    adapt_uplink: bool,
 }
 
 impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
@@ -309,6 +314,8 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             media_events: mpsc::channel(EVENT_QUEUE),
             summary: SessionSummary { join_requested: Some(now), ..SessionSummary::default() },
             join_requested: now,
+            uplink: UplinkAllocator::new(),
+            adapt_uplink: true,
         }
     }
 
@@ -318,16 +325,29 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
         self
     }
 
+    /// With `false`, the encoders send every layer someone watches at its
+    /// own bitrate whatever the uplink estimate says (to compare).
+    pub fn adapt_uplink(mut self, adapt: bool) -> Self {
+        self.adapt_uplink = adapt;
+        self
+    }
+
     /// Joins, then follows `inputs` until asked to leave (or `inputs`
     /// closes, or the call cannot go on); returns how it went and the
     /// remote side, with every track cleared.
     pub async fn run(mut self, mut inputs: mpsc::Receiver<SessionInput>) -> (SessionSummary, R) {
         self.carry_out().await;
         let mut measure = tokio::time::interval(Duration::from_secs(1));
+        let mut uplink = tokio::time::interval(UPLINK_INTERVAL);
         while !self.machine.is_ended() {
             let timeout = self.machine.poll_timeout().map(tokio::time::Instant::from_std);
+            let mut fit_uplink = false;
             let input = tokio::select! {
                 () = sleep_until(timeout), if timeout.is_some() => Some(Input::Timeout),
+                _ = uplink.tick(), if self.publisher.is_some() => {
+                    fit_uplink = true;
+                    None
+                }
                 _ = measure.tick(), if self.remote.wants_round_trip() => {
                     // The field, not `&self`: a capture on its way is not `Sync`.
                     let rtt = match &self.subscriber {
@@ -352,6 +372,9 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
                     Some(Input::SourceEnded { source: source_of(&track_id), reason: Some(reason) })
                 }
             };
+            if fit_uplink {
+                self.fit_uplink().await;
+            }
             if let Some(input) = input {
                 self.machine.handle(Instant::now(), input);
             }
@@ -596,6 +619,39 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
         let track = Arc::new(publisher.peer.add_layered_track(id, &self.me.to_string(), kind, layers).await?);
         publisher.tracks.push(PublishedTrack { track_id: id.to_owned(), source });
         Ok(track)
+    }
+
+    /// Shares the publishing connection's uplink estimate among its videos
+    /// (screen before camera, audio first): each encodes the layers that fit.
+    async fn fit_uplink(&mut self) {
+        let feedback = match &self.publisher {
+            Some(publisher) => publisher.peer.uplink_feedback().await,
+            None => return,
+        };
+        let Some(publisher) = &self.publisher else { return };
+        let senders: Vec<(&VideoSender, bool)> = [(&publisher.screen, true), (&publisher.camera, false)]
+            .into_iter()
+            .filter_map(|(out, screen)| match out.as_ref()?.feed.as_ref()? {
+                Feed::Encoder(sender) => Some((sender, screen)),
+                Feed::Replay(_) => None,
+            })
+            .collect();
+        let demands: Vec<_> = senders.iter().map(|(sender, screen)| sender.uplink_demand(*screen)).collect();
+        let audio = if publisher.microphone.is_some() { AUDIO_RESERVE } else { 0 };
+        let budgets = self.uplink.update(Instant::now(), feedback, audio, &demands);
+        let estimate = self.uplink.estimate();
+        tracing::debug!(?feedback, ?estimate, ?budgets, "uplink");
+        if self.adapt_uplink {
+            for ((sender, _), budget) in senders.iter().zip(budgets) {
+                sender.set_uplink(budget);
+            }
+        }
+        if let Some(estimate) = estimate {
+            let kbps = estimate / 1000;
+            let sent = &mut self.summary.sent;
+            sent.uplink_kbps = Some(kbps);
+            sent.uplink_lowest_kbps = Some(sent.uplink_lowest_kbps.map_or(kbps, |lowest| lowest.min(kbps)));
+        }
     }
 
     /// Stops `source`'s sender, counting what it sent; its track stays negotiated.

@@ -1234,6 +1234,69 @@ fn base_from_inside(server: &TestServer, network: &TestNetwork) -> String {
     format!("http://{}:{port}", network.host_ip)
 }
 
+/// A participant whose uplink carries 250 kbit/s (its bot in a network
+/// namespace of the test's own, `tc tbf` on the way out, 100 ms of queue)
+/// publishes a 1280×720 camera in three layers and a tone, to one on the
+/// open network who draws it large. Sent as they start — every layer, each
+/// with a keyframe — they overflow the link; the SFU's first receiver
+/// report of heavy loss brings its encoders down to what arrived (a smaller
+/// layer, which the SFU then forwards), and its budget grows from there, so
+/// the other decodes the camera moving and hears the tone.
+/// (With `--fixed-uplink` the same call decodes 2 frames in 20 s:
+/// docs/BENCHMARKS.md, "uplink".) Both leave once the open one has 150
+/// frames of the slow one's camera.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_behind_a_slow_uplink_sends_the_layers_that_fit_and_is_seen_moving() {
+    let network = TestNetwork::create(false);
+    network.shape_uplink(250);
+    let db = Database::create(Backend::Sqlite).await;
+    let server = TestServer::start_on(&db, network.server_settings()).await;
+    let base = base_from_inside(&server, &network);
+    let (room, accounts) = server.room_of("slowup", 2).await;
+    let (open_id, slow_id) = (accounts[0].id().to_string(), accounts[1].id().to_string());
+    let waiting = ["--until-stdin-closes", "--from"];
+    let open_options =
+        [&["--resolution", "320x180", "--until-received", "150"], &waiting[..], &[slow_id.as_str()]].concat();
+    let open = spawn_waiting_bot_in(None, &server.base, room, "slowup+1@example.com", "60", &open_options);
+    let slow_options = [
+        &["--resolution", "1280x720", "--simulcast", "--tone-hz", "550", "--until-received", "1"],
+        &waiting[..],
+        &[open_id.as_str()],
+    ]
+    .concat();
+    let slow = spawn_waiting_bot_in(Some(&network), &base, room, "slowup+2@example.com", "60", &slow_options);
+    let done = once_all_received(vec![open, slow]).await;
+    let (open, slow) = (&done[0].0[0], &done[1].0[0]);
+    assert!(done.iter().all(|(_, ok)| *ok), "{open:#}\n{slow:#}");
+    let sent = &slow["sent"];
+    eprintln!("slow uplink: the slow one sent {sent}");
+    let camera = tracks_from(open, accounts[1].id()).into_iter().find(|t| t["kind"] == "camera");
+    eprintln!("slow uplink: the open one received {camera:?}");
+    let camera = camera.expect("the slow one's camera arrived");
+    assert!(camera["frames"].as_u64() >= Some(150), "{camera}");
+    let lowest = sent["uplink_lowest_kbps"].as_u64().expect("an uplink budget");
+    assert!(lowest < 500, "the budget never came down from its 3 Mbit/s toward the link: {sent}");
+    // The open one draws it large (nobody wants the smaller layers: each is
+    // encoded for its first frames only), so a second and more of them went
+    // out only because the top one did not fit.
+    let layers: Vec<u64> =
+        sent["camera_layer_frames"].as_array().expect("per layer").iter().filter_map(Value::as_u64).collect();
+    assert!(layers[0] + layers[1] >= 15, "no smaller layer was sent in place of the top one: {layers:?}");
+    // Each hears the other's tone; neither lost the call (frames lost on the
+    // link are skipped, so the stamps are not all in order).
+    for (i, (report, heard, hz)) in [(open, 1, 550.0), (slow, 0, 440.0)].into_iter().enumerate() {
+        assert!(
+            report["errors"].as_array().is_some_and(Vec::is_empty) && report["rejoins"] == 0,
+            "{report:#}"
+        );
+        let tracks = tracks_from(report, accounts[heard].id());
+        let microphone = tracks.iter().find(|t| t["kind"] == "microphone").expect("a microphone");
+        let tone = microphone["tone_hz"].as_f64().unwrap_or_default();
+        assert!((tone - hz).abs() < 15.0, "{i} heard {tone} Hz of {hz} Hz: {microphone}");
+    }
+    server.stop().await;
+}
+
 /// A participant whose UDP to the server is dropped (in a network namespace
 /// of this test's own) joins with policy "all" and the relay `call_joined`
 /// names — coturn over TCP — and has media both ways with a bot on the open

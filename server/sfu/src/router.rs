@@ -597,6 +597,7 @@ impl Router {
                     // Paused for the network: nothing until a layer fits again.
                     (selection.current, selection.target) = (None, None);
                 } else if chosen.is_some() && selection.target != chosen {
+                    tracing::debug!(subscriber = id, track = track_id, from = ?selection.current, to = ?chosen, "layer chosen");
                     selection.target = chosen;
                 }
                 if !participant.hidden.contains(track_id) && ideal.is_some() {

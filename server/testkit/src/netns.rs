@@ -3,8 +3,9 @@
 //! optionally with every UDP datagram to the host dropped (nftables, inside
 //! the namespace) — a participant behind a firewall that lets only TCP out —
 //! or everything but a few ports ([`TestNetwork::allow_only`]).
-//! Programs run inside it with [`TestNetwork::command`]; its downlink can
-//! be narrowed ([`TestNetwork::shape_downlink`], `tc tbf`). Needs root (or
+//! Programs run inside it with [`TestNetwork::command`]; its downlink and
+//! uplink can be narrowed ([`TestNetwork::shape_downlink`],
+//! [`TestNetwork::shape_uplink`], `tc tbf`). Needs root (or
 //! CAP_NET_ADMIN), iproute2 and nftables (`.ci/setup` installs them).
 
 /// The namespace and its link; dropping it deletes both.
@@ -12,6 +13,8 @@ pub struct TestNetwork {
     /// The namespace's name.
     pub name: String,
     host_link: String,
+    /// The namespace's end of the link.
+    inside_link: String,
     /// This host's address as the namespace reaches it.
     pub host_ip: String,
 }
@@ -30,8 +33,13 @@ impl TestNetwork {
         // Checked before `network` exists: its Drop would delete another run's namespace.
         let name_taken = std::path::Path::new("/run/netns").join(&name).exists();
         assert!(!name_taken, "network namespace {name} already exists (another run's)");
-        let network = TestNetwork { name, host_link: format!("cnet{n}h"), host_ip: format!("10.77.{n}.1") };
         let inside = format!("cnet{n}n");
+        let network = TestNetwork {
+            name,
+            host_link: format!("cnet{n}h"),
+            inside_link: inside.clone(),
+            host_ip: format!("10.77.{n}.1"),
+        };
         let ns_ip = format!("10.77.{n}.2/24");
         let host_cidr = format!("{}/24", network.host_ip);
         let steps: [&[&str]; 8] = [
@@ -74,13 +82,18 @@ impl TestNetwork {
     /// token bucket of `kbit` kbit/s (`tc tbf` on the host's end of the
     /// link, a queue of 100 ms): a participant on a slow connection.
     pub fn shape_downlink(&self, kbit: u32) {
-        let rate = format!("{kbit}kbit");
-        let status = std::process::Command::new("tc")
-            .args(["qdisc", "replace", "dev", &self.host_link, "root", "tbf", "rate", &rate])
-            .args(["burst", "8kb", "latency", "100ms"])
-            .status()
-            .expect("tc runs (iproute2)");
-        assert!(status.success(), "tc failed (needs root or CAP_NET_ADMIN, and sch_tbf)");
+        let mut tc = std::process::Command::new("tc");
+        tc.args(["qdisc", "replace", "dev", &self.host_link]);
+        shape(tc, kbit);
+    }
+
+    /// From now on, what leaves the namespace for this host crosses a
+    /// token bucket of `kbit` kbit/s (`tc tbf` on the namespace's end of
+    /// the link, a queue of 100 ms): a participant whose uplink is slow.
+    pub fn shape_uplink(&self, kbit: u32) {
+        let mut tc = std::process::Command::new("ip");
+        tc.args(["netns", "exec", &self.name, "tc", "qdisc", "replace", "dev", &self.inside_link]);
+        shape(tc, kbit);
     }
 
     /// Adds nftables table `table` to the namespace with these rules in its
@@ -126,4 +139,14 @@ impl Drop for TestNetwork {
             .stderr(std::process::Stdio::null())
             .status();
     }
+}
+
+/// Runs `tc` (the command so far names the device) with a token bucket of `kbit` kbit/s.
+fn shape(mut tc: std::process::Command, kbit: u32) {
+    let rate = format!("{kbit}kbit");
+    let status = tc
+        .args(["root", "tbf", "rate", &rate, "burst", "8kb", "latency", "100ms"])
+        .status()
+        .expect("tc runs (iproute2)");
+    assert!(status.success(), "tc failed (needs root or CAP_NET_ADMIN, and sch_tbf)");
 }

@@ -109,6 +109,10 @@ struct Cli {
     /// quarter, half and the whole --resolution).
     #[arg(long)]
     simulcast: bool,
+    /// Encode every layer someone watches at its own bitrate whatever the
+    /// uplink estimate says (by default the encoders follow it), to compare.
+    #[arg(long)]
+    fixed_uplink: bool,
     /// Write the test pattern as H.264 to this file and exit.
     #[arg(long, value_name = "FILE.h264")]
     write_h264: Option<PathBuf>,
@@ -156,6 +160,7 @@ impl Cli {
                 .find(|(user, _)| user.is_none())
                 .map(|(_, size)| (size.width, size.height)),
             simulcast: self.simulcast,
+            fixed_uplink: self.fixed_uplink,
         }
     }
 }
