@@ -32,6 +32,8 @@ pub struct MediaOptions {
     /// Send the tone as a speech-like voice (bursts over breath noise)
     /// instead of a steady tone: what an echo canceller can learn from.
     pub speech_like: bool,
+    /// The microphone on, sending silence (nobody speaking).
+    pub silent: bool,
     /// Camera and screen size.
     pub width: u32,
     /// See `width`.
@@ -72,6 +74,7 @@ impl Default for MediaOptions {
             screen_after: None,
             tone_hz: Some(440.0),
             speech_like: false,
+            silent: false,
             width: 640,
             height: 360,
             fps: 15,

@@ -387,7 +387,8 @@ impl LocalMedia for BotSources {
         let mut source: Box<dyn AudioSource> = if self.media.speech_like {
             Box::new(SpeechLikeSource::new(hz, 0.3))
         } else {
-            Box::new(ToneSource::new(ToneGenerator::continuous(hz, 0.3)))
+            let amplitude = if self.media.silent { 0.0 } else { 0.3 };
+            Box::new(ToneSource::new(ToneGenerator::continuous(hz, amplitude)))
         };
         if let Some(room) = &self.room {
             source = Box::new(RoomMicrophone::new(source, Arc::clone(room)));

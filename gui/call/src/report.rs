@@ -45,6 +45,8 @@ pub struct SentReport {
     pub screen_frames: u64,
     /// 20 ms audio frames.
     pub audio_frames: u64,
+    /// 20 ms frames of silence not sent (Opus DTX said there was nothing to send).
+    pub audio_frames_silent: u64,
     /// Camera and screen frames captured but not encoded: nobody else watched
     /// (`call_video_wanted`).
     pub video_frames_unwatched: u64,

@@ -660,6 +660,7 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             if let Some(mut microphone) = self.publisher.as_mut().and_then(|p| p.microphone.take()) {
                 microphone.stop();
                 self.summary.sent.audio_frames += microphone.stats().sent.load(Ordering::Relaxed);
+                self.summary.sent.audio_frames_silent += microphone.stats().silent.load(Ordering::Relaxed);
             }
             return;
         }

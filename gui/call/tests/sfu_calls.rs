@@ -1297,6 +1297,50 @@ async fn a_publisher_behind_a_slow_uplink_sends_the_layers_that_fit_and_is_seen_
     server.stop().await;
 }
 
+/// A participant whose microphone is on while nobody speaks (`--audio
+/// silence`): Opus DTX says there is nothing to send, so it sends next to
+/// nothing — silence costs neither its uplink nor the SFU's forwarding —
+/// after its first half second, and the server never reports it speaking,
+/// while the other, listening, receives its camera (both leave once it has
+/// 90 frames, six seconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_microphone_costs_next_to_nothing_to_send_or_forward() {
+    let db = Database::create(Backend::Sqlite).await;
+    let server = TestServer::start_on(&db, no_extra()).await;
+    let (room, accounts) = server.room_of("dtx", 2).await;
+    let (quiet_id, listener_id) = (accounts[0].id().to_string(), accounts[1].id().to_string());
+    let waiting = ["--until-stdin-closes", "--from"];
+    let quiet_options =
+        [&["--audio", "silence", "--until-received", "1"], &waiting[..], &[listener_id.as_str()]].concat();
+    let quiet = spawn_waiting_bot_in(None, &server.base, room, "dtx+1@example.com", "60", &quiet_options);
+    let listener_options =
+        [&["--audio", "none", "--until-received", "90"], &waiting[..], &[quiet_id.as_str()]].concat();
+    let listener =
+        spawn_waiting_bot_in(None, &server.base, room, "dtx+2@example.com", "60", &listener_options);
+    let done = once_all_received(vec![quiet, listener]).await;
+    let (quiet, listener) = (&done[0].0[0], &done[1].0[0]);
+    assert!(done.iter().all(|(_, ok)| *ok), "{quiet:#}\n{listener:#}");
+    let sent = &quiet["sent"];
+    let (audio, silent) =
+        (sent["audio_frames"].as_u64().unwrap(), sent["audio_frames_silent"].as_u64().unwrap());
+    eprintln!("silence: the quiet one sent {audio} audio frames and left out {silent}");
+    // Six seconds and more of 20 ms frames, all left out but the first half
+    // second's (Opus takes that long to decide it is silence: 24 frames).
+    assert!(silent >= 250 && audio <= 30, "{sent}");
+    let tracks = tracks_from(listener, accounts[0].id());
+    let camera = tracks.iter().find(|t| t["kind"] == "camera").expect("the quiet one's camera");
+    assert!(camera["frames"].as_u64() >= Some(90), "{camera}");
+    // What arrived of the microphone is what was sent: the SFU forwarded no more.
+    let packets =
+        tracks.iter().find(|t| t["kind"] == "microphone").map_or(0, |m| m["packets"].as_u64().unwrap_or(0));
+    assert!(packets <= audio, "{packets} audio packets arrived of {audio} sent");
+    assert!(
+        !listener["speaking_seen"].as_array().expect("a list").contains(&json!(quiet_id)),
+        "{listener:#}"
+    );
+    server.stop().await;
+}
+
 /// A participant whose UDP to the server is dropped (in a network namespace
 /// of this test's own) joins with policy "all" and the relay `call_joined`
 /// names — coturn over TCP — and has media both ways with a bot on the open

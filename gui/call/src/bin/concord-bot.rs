@@ -73,8 +73,9 @@ struct Cli {
     #[arg(long, value_name = "SECONDS")]
     screen_after: Option<u64>,
     /// The microphone: a steady tone, a speech-like voice (the tone in bursts
-    /// over breath noise, which an echo canceller can learn from), or none.
-    #[arg(long, default_value = "tone", value_parser = ["tone", "voice", "none"])]
+    /// over breath noise, which an echo canceller can learn from), silence
+    /// (a microphone on, nobody speaking: Opus DTX sends next to nothing), or none.
+    #[arg(long, default_value = "tone", value_parser = ["tone", "voice", "silence", "none"])]
     audio: String,
     /// The tone's frequency (participant k of several adds 110·(k−1) Hz).
     #[arg(long, default_value_t = 440.0)]
@@ -141,6 +142,7 @@ impl Cli {
             screen_after: self.screen_after.map(Duration::from_secs),
             tone_hz: (self.audio != "none").then_some(self.tone_hz),
             speech_like: self.audio == "voice",
+            silent: self.audio == "silence",
             width: self.resolution.width,
             height: self.resolution.height,
             fps: self.fps,
@@ -238,7 +240,7 @@ async fn run(cli: &Cli) -> Vec<ParticipantReport> {
     let board = cli.until_received.map(|frames| {
         let media = cli.media();
         let camera = (media.video != VideoChoice::None).then_some(frames);
-        let audio = media.tone_hz.is_some().then_some(until::AUDIO_FRAMES);
+        let audio = (media.tone_hz.is_some() && !media.silent).then_some(until::AUDIO_FRAMES);
         ReceivedBoard::new(participants, camera, audio, media.hide, cli.from.clone())
     });
     if let Some(board) = &board {
