@@ -80,6 +80,7 @@ fn scene() -> AppState {
         view_told: Vec::new(),
         tile_sizes: std::collections::HashMap::new(),
         network_limited: std::collections::HashMap::new(),
+        sending_limited: std::collections::HashMap::new(),
     });
     state
 }

@@ -220,6 +220,7 @@ fn report_of(event: SessionEvent) -> CallReport {
         SessionEvent::Media(media) => CallReport::Media(media),
         SessionEvent::Problem(problem) => CallReport::Problem(problem),
         SessionEvent::Rejoining => CallReport::Rejoining,
+        SessionEvent::Uplink { source, quality } => CallReport::Uplink { source, quality },
     }
 }
 

@@ -293,6 +293,7 @@ fn call_screen() {
                 },
             )]
             .into(),
+            sending_limited: std::collections::HashMap::new(),
         });
         state
     };

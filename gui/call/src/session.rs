@@ -24,6 +24,7 @@ use concord_call_machine::{Action, CallMachine, ConnectionState, Input, Opened, 
 use concord_client::{CallRequest, Command, CommandSender, NetEvent};
 use concord_common::events::{
     self, CallMedia, CallSubscribeOffer, CallVideoQuality, IceServer, PublishedTrack, TileView, TrackSource,
+    VideoQuality,
 };
 use concord_common::media::Leg;
 use concord_common::{RoomId, UserId};
@@ -32,7 +33,7 @@ use concord_media::source::{AudioSource, VideoSource};
 use concord_media::transport::{
     LocalTrack, MediaPeer, PeerOptions, PeerState, RemoteTrack, TrackKind, TransportEvent,
 };
-use concord_media::uplink::{UplinkAllocator, AUDIO_RESERVE, UPLINK_INTERVAL};
+use concord_media::uplink::{UplinkAllocator, VideoBudget, AUDIO_RESERVE, UPLINK_INTERVAL};
 use concord_media::video_codec::{split_access_units, EncoderSettings};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -73,6 +74,14 @@ pub enum SessionEvent {
     Problem(String),
     /// The connection was lost and the session is joining again.
     Rejoining,
+    /// My own camera or screen is sent reduced (fewer layers, a lower
+    /// bitrate) or not at all because my uplink is short, or in full again.
+    Uplink {
+        /// Which video.
+        source: TrackSource,
+        /// How it is sent now.
+        quality: VideoQuality,
+    },
 }
 
 /// Where a video track's pictures come from.
@@ -275,6 +284,8 @@ pub struct CallSession<L: LocalMedia, R: RemoteMedia> {
     uplink: UplinkAllocator,
     /// Whether the encoders follow the uplink estimate.
     adapt_uplink: bool,
+    /// How each of my videos was last said to be sent ([`SessionEvent::Uplink`]).
+    uplink_told: Vec<(TrackSource, VideoQuality)>,
 }
 
 impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
@@ -316,6 +327,7 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             join_requested: now,
             uplink: UplinkAllocator::new(),
             adapt_uplink: true,
+            uplink_told: Vec::new(),
         }
     }
 
@@ -641,10 +653,28 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
         let budgets = self.uplink.update(Instant::now(), feedback, audio, &demands);
         let estimate = self.uplink.estimate();
         tracing::debug!(?feedback, ?estimate, ?budgets, "uplink");
-        if self.adapt_uplink {
-            for ((sender, _), budget) in senders.iter().zip(budgets) {
-                sender.set_uplink(budget);
+        if !self.adapt_uplink {
+            return;
+        }
+        let mut changes = Vec::new();
+        for ((sender, screen), budget) in senders.iter().zip(budgets) {
+            sender.set_uplink(budget);
+            let source = if *screen { TrackSource::Screen } else { TrackSource::Camera };
+            let quality = match budget {
+                VideoBudget { layers: 0, .. } => VideoQuality::Paused,
+                VideoBudget::UNLIMITED => VideoQuality::Full,
+                _ => VideoQuality::Reduced,
+            };
+            let told = self.uplink_told.iter().find(|(s, _)| *s == source).map(|(_, q)| *q);
+            if told.unwrap_or(VideoQuality::Full) != quality {
+                changes.push((source, quality));
             }
+        }
+        for (source, quality) in changes {
+            tracing::info!(?source, ?quality, budget = ?self.uplink.estimate(), "my video fitted to my uplink");
+            self.uplink_told.retain(|(s, _)| *s != source);
+            self.uplink_told.push((source, quality));
+            (self.on_event)(SessionEvent::Uplink { source, quality });
         }
         if let Some(estimate) = estimate {
             let kbps = estimate / 1000;

@@ -958,7 +958,8 @@ async fn a_replayed_file_is_forwarded_and_counted_and_a_listener_joins_without_s
     assert!(reports[0]["sent"]["video_frames"].as_u64() >= Some(60), "{:#}", reports[0]);
     assert_eq!(
         reports[2]["sent"],
-        json!({"video_frames": 0, "screen_frames": 0, "audio_frames": 0, "video_frames_unwatched": 0})
+        json!({"video_frames": 0, "screen_frames": 0, "audio_frames": 0, "audio_frames_silent": 0,
+               "video_frames_unwatched": 0})
     );
     for report in &reports[..2] {
         assert!(tracks_from(report, accounts[2].id()).is_empty(), "{report:#}");

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use concord_client::NetEvent;
-use concord_common::events::{CallMedia, TileView, TrackSource};
+use concord_common::events::{CallMedia, TileView, TrackSource, VideoQuality};
 use concord_common::{RoomId, UserId};
 
 use crate::settings::{CallTestSummary, DeviceChoices, MediaSettings};
@@ -91,6 +91,14 @@ pub enum CallReport {
     Media(CallMedia),
     /// Something went wrong, in words.
     Problem(String),
+    /// My own camera or screen is sent reduced or not at all for my uplink,
+    /// or in full again (desktop).
+    Uplink {
+        /// Which of my videos.
+        source: TrackSource,
+        /// How it is sent now.
+        quality: VideoQuality,
+    },
     /// A remote video track's picture lives in `texture` from now on.
     Video {
         /// Whose.

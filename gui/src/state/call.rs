@@ -5,7 +5,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use concord_common::events::{self, CallLeftReason, CallMedia, TileSize, TileView, TrackSource};
+use concord_common::events::{
+    self, CallLeftReason, CallMedia, TileSize, TileView, TrackSource, VideoQuality,
+};
 use concord_common::{RoomId, ServerEvent, UserId};
 
 use super::{AppState, Effect};
@@ -86,6 +88,9 @@ pub struct ActiveCall {
     /// Remote videos the server sends reduced or paused for my network
     /// (`call_video_quality`; a video sent in full is not here).
     pub network_limited: HashMap<TileKey, events::CallVideoQuality>,
+    /// My own videos sent reduced or not at all because my uplink is short
+    /// (a video sent in full is not here).
+    pub sending_limited: HashMap<TrackSource, VideoQuality>,
 }
 
 /// Tile sizes are told rounded to steps of this many physical pixels each
@@ -107,6 +112,7 @@ impl ActiveCall {
             push_to_talk_down: false,
             show_chat: true,
             network_limited: HashMap::new(),
+            sending_limited: HashMap::new(),
             problem: None,
             view_told: Vec::new(),
             tile_sizes: HashMap::new(),
@@ -430,6 +436,12 @@ impl AppState {
                 }
             }
             CallReport::Problem(problem) => call.problem = Some(problem),
+            CallReport::Uplink { source, quality: VideoQuality::Full } => {
+                call.sending_limited.remove(&source);
+            }
+            CallReport::Uplink { source, quality } => {
+                call.sending_limited.insert(source, quality);
+            }
             CallReport::Video { user, source, texture } => {
                 call.videos.insert((user, source), texture);
             }

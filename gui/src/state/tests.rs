@@ -753,3 +753,26 @@ fn a_video_the_server_reduces_or_pauses_for_my_connection_is_marked_until_it_is_
     })));
     assert_eq!(marked(&state), None);
 }
+
+#[test]
+fn my_own_video_sent_reduced_or_not_at_all_for_my_uplink_is_marked_until_it_goes_whole_again() {
+    use crate::media::protocol::{CallReport, MediaEvent};
+    use events::{TrackSource, VideoQuality};
+    let mut state = in_a_room();
+    let _ = state.join_call(RoomId(5), JoinMode::ListenOnly);
+    let report = |room: i64, quality| MediaEvent::Call {
+        room: RoomId(room),
+        report: CallReport::Uplink { source: TrackSource::Camera, quality },
+    };
+    let marked =
+        |state: &AppState| state.call.as_ref().unwrap().sending_limited.get(&TrackSource::Camera).copied();
+    state.apply_media(report(5, VideoQuality::Reduced));
+    assert_eq!(marked(&state), Some(VideoQuality::Reduced));
+    state.apply_media(report(5, VideoQuality::Paused));
+    assert_eq!(marked(&state), Some(VideoQuality::Paused));
+    state.apply_media(report(5, VideoQuality::Full));
+    assert_eq!(marked(&state), None, "whole again: nothing to say");
+    // Another room's call says nothing of mine.
+    state.apply_media(report(6, VideoQuality::Paused));
+    assert_eq!(marked(&state), None);
+}

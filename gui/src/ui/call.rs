@@ -57,10 +57,12 @@ impl Tile {
                 label.push_str(", speaking");
             }
         }
-        match self.network {
-            Some(VideoQuality::Reduced) => label.push_str(", reduced for your connection"),
-            Some(VideoQuality::Paused) => label.push_str(", paused for your connection"),
-            Some(VideoQuality::Full) | None => {}
+        match (self.network, self.me) {
+            (Some(VideoQuality::Reduced), false) => label.push_str(", reduced for your connection"),
+            (Some(VideoQuality::Paused), false) => label.push_str(", paused for your connection"),
+            (Some(VideoQuality::Reduced), true) => label.push_str(", sent reduced for your connection"),
+            (Some(VideoQuality::Paused), true) => label.push_str(", not sent for your connection"),
+            (Some(VideoQuality::Full) | None, _) => {}
         }
         label
     }
@@ -86,10 +88,15 @@ fn tiles(state: &AppState, room: &Room, call: &ActiveCall) -> Vec<Tile> {
                 continue;
             }
             let key = (participant.user_id, source);
-            let network = call.network_limited.get(&key).map(|q| q.quality);
+            // Of my own videos, how my uplink lets them go out; of the others', how my link lets them in.
+            let network = if Some(participant.user_id) == me {
+                call.sending_limited.get(&source).copied()
+            } else {
+                call.network_limited.get(&key).map(|q| q.quality)
+            };
             // A video paused for my network shows its avatar, not its last picture.
-            let texture =
-                call.videos.get(&key).filter(|_| on && network != Some(VideoQuality::Paused)).cloned();
+            let paused_for_me = network == Some(VideoQuality::Paused) && Some(participant.user_id) != me;
+            let texture = call.videos.get(&key).filter(|_| on && !paused_for_me).cloned();
             tiles.push(Tile {
                 key,
                 name: name_of(participant.user_id),
@@ -314,7 +321,13 @@ fn tile_ui(
     painter.galley(pill.min + egui::vec2(space::S, space::XS), galley, Color32::WHITE);
     if let Some(quality) = tile.network.filter(|q| *q != VideoQuality::Full) {
         // Amber on the dark pill in either theme (as the name is white on it).
-        network_note_ui(&painter, rect, pill, quality, Color32::from_rgb(0xf0, 0xb2, 0x32));
+        network_note_ui(
+            &painter,
+            rect,
+            pill,
+            network_words(quality, tile.me),
+            Color32::from_rgb(0xf0, 0xb2, 0x32),
+        );
     }
     if let Some((history, estimate_kbps)) = stats {
         stats_overlay_ui(ui, rect, tile, history, estimate_kbps);
@@ -322,20 +335,20 @@ fn tile_ui(
     response
 }
 
-/// A note just above the name at the tile's bottom left: the server sends
-/// this video smaller than the tile asks for, or not at all, because my
-/// connection is too slow.
-fn network_note_ui(
-    painter: &egui::Painter,
-    rect: Rect,
-    name_pill: Rect,
-    quality: VideoQuality,
-    colour: Color32,
-) {
-    let words = match quality {
-        VideoQuality::Paused => "Video paused: slow connection",
-        _ => "Lower quality: slow connection",
-    };
+/// What the note on a tile says: the server sends this video smaller than
+/// the tile asks for, or not at all, because my connection is too slow —
+/// or, on my own tile, my uplink lets it out only so.
+fn network_words(quality: VideoQuality, mine: bool) -> &'static str {
+    match (quality, mine) {
+        (VideoQuality::Paused, false) => "Video paused: slow connection",
+        (_, false) => "Lower quality: slow connection",
+        (VideoQuality::Paused, true) => "Not sending video: slow connection",
+        (_, true) => "Sending lower quality: slow connection",
+    }
+}
+
+/// A note just above the name at the tile's bottom left (see [`network_words`]).
+fn network_note_ui(painter: &egui::Painter, rect: Rect, name_pill: Rect, words: &str, colour: Color32) {
     let galley = painter.layout_no_wrap(words.to_owned(), FontId::proportional(tokens::text::SMALL), colour);
     let size = galley.size() + egui::vec2(space::S * 2.0, space::XS * 2.0);
     let note =
