@@ -653,6 +653,12 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
         let budgets = self.uplink.update(Instant::now(), feedback, audio, &demands);
         let estimate = self.uplink.estimate();
         tracing::debug!(?feedback, ?estimate, ?budgets, "uplink");
+        if let Some(estimate) = estimate {
+            let kbps = estimate / 1000;
+            let sent = &mut self.summary.sent;
+            sent.uplink_kbps = Some(kbps);
+            sent.uplink_lowest_kbps = Some(sent.uplink_lowest_kbps.map_or(kbps, |lowest| lowest.min(kbps)));
+        }
         if !self.adapt_uplink {
             return;
         }
@@ -675,12 +681,6 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
             self.uplink_told.retain(|(s, _)| *s != source);
             self.uplink_told.push((source, quality));
             (self.on_event)(SessionEvent::Uplink { source, quality });
-        }
-        if let Some(estimate) = estimate {
-            let kbps = estimate / 1000;
-            let sent = &mut self.summary.sent;
-            sent.uplink_kbps = Some(kbps);
-            sent.uplink_lowest_kbps = Some(sent.uplink_lowest_kbps.map_or(kbps, |lowest| lowest.min(kbps)));
         }
     }
 

@@ -90,7 +90,7 @@ fn tiles(state: &AppState, room: &Room, call: &ActiveCall) -> Vec<Tile> {
             let key = (participant.user_id, source);
             // Of my own videos, how my uplink lets them go out; of the others', how my link lets them in.
             let network = if Some(participant.user_id) == me {
-                call.sending_limited.get(&source).copied()
+                call.sending_limited.get(&source).copied().filter(|_| on)
             } else {
                 call.network_limited.get(&key).map(|q| q.quality)
             };
