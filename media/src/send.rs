@@ -194,6 +194,7 @@ impl VideoSender {
                 let mut was_paused = false;
                 // What each layer's encoder is set from: the settings asked for, the uplink's cap.
                 let (mut base, mut applied_cap) = (settings, 0);
+                let top = layer_count - 1;
                 // The layers encoded for the last frame (one left out starts again with a keyframe).
                 let mut encoded_before = u32::MAX;
                 while !stop.load(Ordering::Relaxed) {
@@ -206,7 +207,6 @@ impl VideoSender {
                     let cap = bitrate_cap.load(Ordering::Relaxed);
                     if asked.is_some() || cap != applied_cap {
                         (base, applied_cap) = (asked.unwrap_or(base), cap);
-                        let top = layer_count - 1;
                         for (layer, encoder) in encoders.iter_mut().enumerate() {
                             let mut settings = layer_settings(base, layer, layer_count);
                             if layer == top && cap != 0 {
@@ -248,18 +248,19 @@ impl VideoSender {
                     let duration =
                         previous.map_or(fallback, |p| captured.captured.saturating_duration_since(p));
                     previous = Some(captured.captured);
-                    let top = encoders.len() - 1;
                     // The layers someone watches that the uplink has room for (where
-                    // none has, the smaller one it does have room for).
+                    // none has, the smaller one it does have room for); a track of
+                    // one layer always encodes it.
                     let allowed = layers_allowed.load(Ordering::Relaxed);
                     let encoding = match layers_wanted.load(Ordering::Relaxed) & allowed {
+                        _ if top == 0 => 1,
                         0 => allowed,
                         both => both,
                     };
-                    layers_encoded.store(if top == 0 { 1 } else { encoding }, Ordering::Relaxed);
+                    layers_encoded.store(encoding, Ordering::Relaxed);
                     for (layer, encoder) in encoders.iter_mut().enumerate() {
-                        // Nobody receives this layer: not encoded (a track of one layer always is).
-                        if top > 0 && encoding & (1 << layer) == 0 {
+                        // Nobody receives this layer, or the uplink has no room for it: not encoded.
+                        if encoding & (1 << layer) == 0 {
                             continue;
                         }
                         if encoded_before & (1 << layer) == 0 {
@@ -367,7 +368,7 @@ impl VideoSender {
     /// What this track sent and wants, for [`crate::uplink::UplinkAllocator`].
     pub fn uplink_demand(&self, screen: bool) -> VideoDemand {
         let settings = *self.settings.lock().unwrap_or_else(PoisonError::into_inner);
-        let layer_count = self.rids.len().clamp(1, MAX_LAYERS);
+        let layer_count = self.rids.len().max(1);
         VideoDemand {
             track_id: self.track_id.clone(),
             screen,

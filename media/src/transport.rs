@@ -375,7 +375,6 @@ impl MediaPeer {
     pub async fn uplink_feedback(&self) -> UplinkFeedback {
         let report =
             self.connection.get_stats(Instant::now(), webrtc::peer_connection::StatsSelector::None).await;
-        let mut feedback = UplinkFeedback::default();
         let estimate = report
             .iter()
             .filter_map(|entry| match entry {
@@ -383,11 +382,13 @@ impl MediaPeer {
                 _ => None,
             })
             .fold(0.0f64, f64::max);
-        feedback.estimate = (estimate > 0.0).then_some(estimate as u32);
         // rtc 0.21 does not file receiver reports in its stats: ours, read on the way in.
         let delivery = self.delivery.lock().unwrap_or_else(PoisonError::into_inner);
-        (feedback.packets_received, feedback.packets_lost) = (delivery.received, delivery.lost);
-        feedback
+        UplinkFeedback {
+            estimate: (estimate > 0.0).then_some(estimate as u32),
+            packets_received: delivery.received,
+            packets_lost: delivery.lost,
+        }
     }
 
     /// Closes the connection; remote tracks end.

@@ -67,7 +67,7 @@ const CEILING_GROWTH: f64 = 1.05;
 const FEWEST_REPORTED: u64 = 20;
 
 /// The lowest bitrate an encoder is capped to.
-pub const MIN_VIDEO_BITRATE: u32 = 100_000;
+const MIN_VIDEO_BITRATE: u32 = 100_000;
 
 /// Packet headers on top of the encoded bytes (RTP, SRTP, UDP, IP: about
 /// 50 bytes of a 1,200-byte packet).
@@ -211,9 +211,7 @@ impl UplinkAllocator {
         }
         budgets
     }
-}
 
-impl UplinkAllocator {
     /// What arrived of what was sent, when the receiver reports since the
     /// last judgement say more than [`HEAVY_LOSS`] of it was lost (at least
     /// room for the voice and each video's smallest layer).
