@@ -129,7 +129,7 @@ pub enum CreateInviteResponse {
 }
 
 /// A stored direct message.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectMessage {
     /// Id; ordering by id is ordering by time.
@@ -144,6 +144,48 @@ pub struct DirectMessage {
     pub nonce: String,
     /// When the server stored it, Unix milliseconds.
     pub created_at_ms: i64,
+    /// When its author last edited it, Unix milliseconds (`null`: never).
+    #[serde(default)]
+    pub edited_at_ms: Option<i64>,
+    /// The message this one answers, in the same conversation.
+    #[serde(default)]
+    pub reply_to: Option<MessageId>,
+    /// The start of the message `reply_to` names, as it reads now; `null`
+    /// when there is no `reply_to` or that message was deleted.
+    #[serde(default)]
+    pub reply_preview: Option<ReplyPreview>,
+    /// The people `<@user_id>` names in `content`, in order, once each.
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
+    /// Reactions, one entry per emoji in the order first used.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
+}
+
+/// The message a reply answers, as much as a quoted line needs.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplyPreview {
+    /// The original's id (open it in context by paging history up to it).
+    pub id: MessageId,
+    /// Its author.
+    pub sender_id: UserId,
+    /// Its text, cut to at most 200 characters.
+    pub content: String,
+}
+
+/// Everyone who reacted to a message with one emoji.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reaction {
+    /// The emoji, e.g. `"👍"`.
+    pub emoji: String,
+    /// How many people reacted with it.
+    pub count: u32,
+    /// Whether I am one of them.
+    pub me: bool,
+    /// Who, in the order they reacted (a conversation holds at most 50 people).
+    pub user_ids: Vec<UserId>,
 }
 
 /// `POST /api/dms/{user_id}/messages`.
@@ -155,6 +197,21 @@ pub struct SendMessageRequest {
     /// Client-chosen key (1–64 printable ASCII bytes): resending the same
     /// nonce returns the original message instead of storing a duplicate.
     pub nonce: String,
+    /// The message this one answers (in the same conversation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<MessageId>,
+}
+
+/// `PATCH /api/dms/{user_id}/messages/{message_id}` (and in a room).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EditMessageRequest {
+    /// The new text, 1–4000 characters.
+    pub content: String,
+    /// Optional client key for this edit: retrying it with the same nonce
+    /// changes nothing more (and announces nothing more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// `GET /api/dms/{user_id}/messages`.
@@ -225,7 +282,7 @@ pub struct AddMemberRequest {
 }
 
 /// A stored message of a room's chat.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoomMessage {
     /// Id; ordering by id is ordering by time.
@@ -240,6 +297,22 @@ pub struct RoomMessage {
     pub nonce: String,
     /// When the server stored it, Unix milliseconds.
     pub created_at_ms: i64,
+    /// When its author last edited it, Unix milliseconds (`null`: never).
+    #[serde(default)]
+    pub edited_at_ms: Option<i64>,
+    /// The message this one answers, in the same conversation.
+    #[serde(default)]
+    pub reply_to: Option<MessageId>,
+    /// The start of the message `reply_to` names, as it reads now; `null`
+    /// when there is no `reply_to` or that message was deleted.
+    #[serde(default)]
+    pub reply_preview: Option<ReplyPreview>,
+    /// The people `<@user_id>` names in `content`, in order, once each.
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
+    /// Reactions, one entry per emoji in the order first used.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
 }
 
 /// `GET /api/rooms/{id}/messages`.

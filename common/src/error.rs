@@ -40,6 +40,10 @@ pub enum ErrorCode {
     NotFound,
     /// The room does not exist or you are not a member of it.
     RoomNotFound,
+    /// No message with this id in this conversation.
+    MessageNotFound,
+    /// Only the message's author may do this (in a room, its owner may delete it too).
+    NotAuthor,
     /// Only the room's owner may do this.
     NotRoomOwner,
     /// The user is already a member of the room.

@@ -4,6 +4,7 @@
 //! depend on this one crate so they cannot disagree; it builds for wasm32.
 
 pub mod api;
+pub mod chat;
 pub mod error;
 pub mod events;
 pub mod ids;
@@ -11,6 +12,7 @@ pub mod media;
 pub mod validate;
 
 pub use api::*;
+pub use chat::Conversation;
 pub use error::{ErrorBody, ErrorCode, ErrorResponse};
 pub use events::{ClientEvent, ClientFrame, ServerEvent, ServerFrame};
 pub use ids::{InviteId, MessageId, RoomId, UserId};

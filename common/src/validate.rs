@@ -117,6 +117,19 @@ pub fn nonce(nonce: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Checks a reaction: one emoji (a single grapheme of at most 8 code points
+/// and 32 bytes, with at least one pictographic code point, no letters,
+/// spaces or control characters).
+pub fn reaction_emoji(emoji: &str) -> Result<(), FieldError> {
+    let points = emoji.chars().count();
+    let pictographic = emoji.chars().any(|c| u32::from(c) >= 0x00A9);
+    let plain_text = emoji.chars().any(|c| c.is_alphabetic() || c.is_whitespace() || c.is_control());
+    if points == 0 || points > 8 || emoji.len() > 32 || !pictographic || plain_text {
+        return fail("emoji", "A reaction is one emoji.");
+    }
+    Ok(())
+}
+
 /// Checks a room label: 1–64 characters, not blank, no control characters.
 pub fn room_label(label: &str) -> Result<(), FieldError> {
     let trimmed = label.trim();
@@ -175,6 +188,16 @@ mod tests {
         assert!(nonce("").is_err());
         assert!(nonce("has space").is_err());
         assert!(nonce(&"n".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn reactions_are_single_emoji() {
+        for good in ["👍", "❤️", "👍🏽", "👨‍👩‍👧", "🇫🇷", "1️⃣", "©"] {
+            assert!(reaction_emoji(good).is_ok(), "{good:?} refused");
+        }
+        for bad in ["", "a", "ok", "👍 ", "é", "\u{7}", "👍👍👍👍👍👍👍👍👍", "<b>"] {
+            assert!(reaction_emoji(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

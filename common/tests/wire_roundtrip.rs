@@ -50,6 +50,7 @@ fn server_events_roundtrip() {
         content: "héllo 👋🏽 世界".into(),
         nonce: "n-1".into(),
         created_at_ms: 1_700_000_000_000,
+        ..Default::default()
     };
     let friend = Friend { user: user(2), online: true, since_ms: 5 };
     let invite = Invite { id: InviteId(3), from: user(1), to: user(2), created_at_ms: 6 };
@@ -131,11 +132,13 @@ fn room_events_have_the_documented_shape() {
         content: "hi".into(),
         nonce: "n".into(),
         created_at_ms: 8,
+        ..Default::default()
     };
     assert_eq!(
         roundtrip(&ServerEvent::RoomMessageCreated(events::RoomMessageCreated { message })),
         json!({"type": "room_message_created", "message": {"id": "9", "room_id": "4", "sender_id": "2",
-            "content": "hi", "nonce": "n", "created_at_ms": 8}})
+            "content": "hi", "nonce": "n", "created_at_ms": 8, "edited_at_ms": null, "reply_to": null,
+            "reply_preview": null, "mentions": [], "reactions": []}})
     );
     // A `ready` from a server without rooms still reads, with no rooms.
     let ready = json!({"type": "ready", "me": {"id": "1", "username": "ada", "email": "a@b.co"}, "friends": [],
@@ -248,7 +251,8 @@ fn requests_roundtrip() {
     roundtrip(&RegisterRequest { email: "a@b.co".into(), username: "ab".into(), password: "p".repeat(8) });
     roundtrip(&LoginRequest { email: "a@b.co".into(), password: "x".into() });
     roundtrip(&CreateInviteRequest { email: "a@b.co".into() });
-    roundtrip(&SendMessageRequest { content: "hi".into(), nonce: "n".into() });
+    roundtrip(&SendMessageRequest { content: "hi".into(), nonce: "n".into(), reply_to: None });
+    roundtrip(&SendMessageRequest { content: "re".into(), nonce: "m".into(), reply_to: Some(MessageId(4)) });
     roundtrip(&Health {
         status: "ok".into(),
         version: "0".into(),
@@ -362,4 +366,53 @@ fn call_signaling_frames_have_the_documented_shape() {
         json!({"type": "call_video_wanted", "room_id": "4", "source": "camera", "wanted": true,
                "layers": ["q", "f"]})
     );
+}
+
+#[test]
+fn chat_changes_roundtrip_with_the_conversation_as_a_path() {
+    let message = RoomMessage {
+        id: MessageId(12),
+        room_id: RoomId(4),
+        sender_id: UserId(2),
+        content: "yes <@1>".into(),
+        nonce: "n".into(),
+        created_at_ms: 8,
+        edited_at_ms: Some(9),
+        reply_to: Some(MessageId(11)),
+        reply_preview: Some(ReplyPreview {
+            id: MessageId(11),
+            sender_id: UserId(1),
+            content: "lunch?".into(),
+        }),
+        mentions: vec![UserId(1)],
+        reactions: vec![Reaction { emoji: "👍".into(), count: 1, me: true, user_ids: vec![UserId(1)] }],
+    };
+    assert_eq!(
+        roundtrip(&ServerEvent::RoomMessageUpdated(events::RoomMessageUpdated { message })),
+        json!({"type": "room_message_updated", "message": {"id": "12", "room_id": "4", "sender_id": "2",
+            "content": "yes <@1>", "nonce": "n", "created_at_ms": 8, "edited_at_ms": 9, "reply_to": "11",
+            "reply_preview": {"id": "11", "sender_id": "1", "content": "lunch?"}, "mentions": ["1"],
+            "reactions": [{"emoji": "👍", "count": 1, "me": true, "user_ids": ["1"]}]}})
+    );
+    let deleted = events::MessageDeleted { id: MessageId(12), conversation: Conversation::Dm(UserId(2)) };
+    assert_eq!(
+        roundtrip(&ServerEvent::MessageDeleted(deleted)),
+        json!({"type": "message_deleted", "id": "12", "conversation": "dms/2"})
+    );
+    let reaction = events::ReactionChanged {
+        conversation: Conversation::Room(RoomId(4)),
+        message_id: MessageId(12),
+        emoji: "🎉".into(),
+        user_id: UserId(1),
+    };
+    assert_eq!(
+        roundtrip(&ServerEvent::ReactionAdded(reaction)),
+        json!({"type": "reaction_added", "conversation": "rooms/4", "message_id": "12", "emoji": "🎉",
+            "user_id": "1"})
+    );
+    // A message from a server before replies and reactions still reads.
+    let old = json!({"id": "1", "sender_id": "1", "recipient_id": "2", "content": "hi", "nonce": "n",
+        "created_at_ms": 1});
+    let old: DirectMessage = serde_json::from_value(old).unwrap();
+    assert_eq!((old.reply_to, old.reactions.len()), (None, 0));
 }

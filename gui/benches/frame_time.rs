@@ -58,6 +58,7 @@ fn scene() -> AppState {
                 content,
                 nonce: format!("n{i}"),
                 created_at_ms: start_ms + i * 97_000,
+                ..Default::default()
             },
         );
     }

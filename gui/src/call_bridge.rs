@@ -205,7 +205,7 @@ impl CallHost {
 
     /// Hands the call a network event it needs.
     pub fn forward(&self, event: NetEvent) {
-        self.input(SessionInput::Net(event));
+        self.input(SessionInput::Net(Box::new(event)));
     }
 
     /// Leaves the call (its media stops once `call_leave` is sent).

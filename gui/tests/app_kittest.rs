@@ -365,3 +365,63 @@ fn a_room_is_made_shared_and_chatted_in_from_the_app() {
     });
     assert_eq!(server.api(Method::GET, "/api/rooms", Some(&ada_token), None), json!({"rooms": []}));
 }
+
+#[test]
+fn a_message_is_reacted_to_replied_to_edited_and_deleted_from_the_app() {
+    let server = Server::start();
+    let (ada_token, bob_token) = server.friends("ada", "bob");
+    let ada_id = server.user_id(&ada_token);
+    let bob_id = server.user_id(&bob_token);
+    let bobs_chat = format!("/api/dms/{ada_id}/messages");
+    server.api(Method::POST, &bobs_chat, Some(&bob_token), Some(json!({"content": "lunch?", "nonce": "b1"})));
+    let mut ada = app(Persisted::default());
+    log_in(&mut ada, &server.url(), "ada", false);
+    click(&mut ada, "bob, offline, 1 unread");
+    wait_for(&mut ada, "bob's question", |h| shows(h, "lunch?"));
+
+    // A quick reaction from the message's hover actions; the chip counts it.
+    ada.get_by_label("lunch?").hover();
+    ada.step();
+    click(&mut ada, "React 👍");
+    wait_for(&mut ada, "her reaction, counted", |h| shows(h, "Remove reaction 👍"));
+    let history = server.api(Method::GET, &bobs_chat, Some(&bob_token), None);
+    assert_eq!(history["messages"][0]["reactions"][0]["user_ids"], json!([ada_id.to_string()]));
+
+    // Reply: the banner quotes bob; the sent answer quotes his question.
+    ada.get_by_label("lunch?").hover();
+    ada.step();
+    click(&mut ada, "Reply");
+    assert!(shows(&ada, "Replying to bob: lunch?"));
+    type_into(&mut ada, "Message", "yes, at noon");
+    press(&mut ada, egui::Key::Enter);
+    wait_for(&mut ada, "the answer, quoting the question", |h| {
+        shows(h, "yes, at noon") && shows(h, "↪ @bob: lunch?")
+    });
+    let history = server.api(Method::GET, &bobs_chat, Some(&bob_token), None);
+    assert_eq!(history["messages"][0]["reply_to"], history["messages"][1]["id"]);
+
+    // ↑ in the empty composer edits her last message; Enter saves it.
+    press(&mut ada, egui::Key::ArrowUp);
+    assert!(shows(&ada, "Editing your message — Enter saves, Esc cancels"));
+    ada.get_by_label("Message").type_text(" or one");
+    ada.step();
+    press(&mut ada, egui::Key::Enter);
+    wait_for(&mut ada, "the edit, marked", |h| shows(h, "yes, at noon or one") && shows(h, "(edited)"));
+    let history = server.api(Method::GET, &bobs_chat, Some(&bob_token), None);
+    assert_eq!(history["messages"][0]["content"], "yes, at noon or one");
+
+    // Bob deletes his question: her answer says the original is gone.
+    let question = history["messages"][1]["id"].as_str().unwrap().to_owned();
+    server.api(Method::DELETE, &format!("{bobs_chat}/{question}"), Some(&bob_token), None);
+    wait_for(&mut ada, "the question gone", |h| {
+        !shows(h, "lunch?") && shows(h, "↪ Original message was deleted")
+    });
+
+    // She deletes her answer from its hover actions.
+    ada.get_by_label("yes, at noon or one").hover();
+    ada.step();
+    click(&mut ada, "Delete message");
+    wait_for(&mut ada, "her answer gone", |h| !shows(h, "yes, at noon or one"));
+    let history = server.api(Method::GET, &format!("/api/dms/{bob_id}/messages"), Some(&ada_token), None);
+    assert_eq!(history["messages"], json!([]));
+}

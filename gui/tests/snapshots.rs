@@ -140,6 +140,7 @@ fn room_state() -> AppState {
                 content: (*text).into(),
                 nonce: format!("r{i}"),
                 created_at_ms: 1_767_261_600_000 + i as i64 * 60_000,
+                ..Default::default()
             },
         );
     }
@@ -180,6 +181,7 @@ fn conversation_state() -> AppState {
                 content: (*text).into(),
                 nonce: format!("n{id}"),
                 created_at_ms: 1_767_261_600_000 + id * 60_000,
+                ..Default::default()
             },
         );
     }

@@ -16,10 +16,12 @@ pub use calls::{
     CallVideoQuality, CallVideoWanted, CallView, CallViewAccepted, ForwardedTrack, IceServer, PublishedTrack,
     TileSize, TileView, TrackSource, VideoQuality,
 };
-pub use messages::{DmRead, FriendTyping, MessageCreated, TypingTo};
+pub use messages::{
+    DmRead, FriendTyping, MessageCreated, MessageDeleted, MessageUpdated, ReactionChanged, TypingTo,
+};
 pub use rooms::{
-    RoomAdded, RoomMemberAdded, RoomMemberRemoved, RoomMessageCreated, RoomRemoved, RoomRemovedReason,
-    RoomRenamed,
+    RoomAdded, RoomMemberAdded, RoomMemberRemoved, RoomMessageCreated, RoomMessageUpdated, RoomRemoved,
+    RoomRemovedReason, RoomRenamed,
 };
 pub use session::{Identify, Ready, Refused};
 pub use social::{FriendAdded, FriendRemoved, InviteCreated, InviteRemoved, InviteRemovedReason, Presence};
@@ -70,6 +72,14 @@ pub enum ServerEvent {
     Presence(Presence),
     /// A direct message I sent or received.
     MessageCreated(MessageCreated),
+    /// A direct message I sent or received was edited.
+    MessageUpdated(MessageUpdated),
+    /// A direct message I sent or received was deleted.
+    MessageDeleted(MessageDeleted),
+    /// Someone reacted to a message of a conversation I am in (DM or room).
+    ReactionAdded(ReactionChanged),
+    /// Someone took back their reaction.
+    ReactionRemoved(ReactionChanged),
     /// A friend is typing to me.
     Typing(FriendTyping),
     /// I read a conversation on some device.
@@ -86,6 +96,10 @@ pub enum ServerEvent {
     RoomRemoved(RoomRemoved),
     /// A message in a room's chat.
     RoomMessageCreated(RoomMessageCreated),
+    /// A message in a room's chat was edited.
+    RoomMessageUpdated(RoomMessageUpdated),
+    /// A message in a room's chat was deleted (by its author or the room's owner).
+    RoomMessageDeleted(MessageDeleted),
     /// Answer to `call_join`: I am in the call, with these people.
     CallJoined(CallJoined),
     /// Answer to `call_update`.

@@ -74,3 +74,11 @@ pub struct RoomMessageCreated {
     /// The stored message.
     pub message: RoomMessage,
 }
+
+/// `room_message_updated`: a message in a room's chat was edited.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomMessageUpdated {
+    /// The message as it is now.
+    pub message: RoomMessage,
+}

@@ -224,7 +224,7 @@ async fn call(
                     others.extend(joined.into_iter().filter(|user| *user != me));
                     others.sort_unstable();
                     others.dedup();
-                    let _ = inputs.send(SessionInput::Net(event)).await;
+                    let _ = inputs.send(SessionInput::Net(Box::new(event))).await;
                     if others.len() != before {
                         let _ = inputs.send(SessionInput::SetView(view_of(&media, &others))).await;
                     }

@@ -51,7 +51,7 @@ pub const INPUT_QUEUE: usize = 1024;
 #[derive(Debug)]
 pub enum SessionInput {
     /// An event of the client library (call frames, the websocket's state).
-    Net(NetEvent),
+    Net(Box<NetEvent>),
     /// What I want switched on now (mute, deafen, camera, screen).
     SetMedia(CallMedia),
     /// Which of the others' videos I show (hidden ones are not sent to me).
@@ -372,7 +372,7 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
                     None
                 }
                 input = inputs.recv() => Some(match input {
-                    Some(SessionInput::Net(event)) => Input::Net(event),
+                    Some(SessionInput::Net(event)) => Input::Net(*event),
                     Some(SessionInput::SetMedia(want)) => Input::SetMedia(want),
                     Some(SessionInput::SetView(view)) => Input::SetView(view),
                     Some(SessionInput::ReopenSources) => Input::ReopenSources,

@@ -1239,10 +1239,10 @@ fn base_from_inside(server: &TestServer, network: &TestNetwork) -> String {
 /// namespace of the test's own, `tc tbf` on the way out, 100 ms of queue)
 /// publishes a 1280×720 camera in three layers and a tone, to one on the
 /// open network who draws it large. Sent as they start — every layer, each
-/// with a keyframe — they overflow the link; the SFU's first receiver
-/// report of heavy loss brings its encoders down to what arrived (a smaller
-/// layer, which the SFU then forwards), and its budget grows from there, so
-/// the other decodes the camera moving and hears the tone.
+/// with a keyframe — they overflow the link (in most runs); the SFU's first
+/// receiver report of heavy loss brings its encoders down to what arrived (a
+/// smaller layer, which the SFU then forwards), and its budget grows from
+/// there, so the other decodes the camera moving and hears the tone.
 /// (With `--fixed-uplink` the same call decodes 2 frames in 20 s:
 /// docs/BENCHMARKS.md, "uplink".) Both leave once the open one has 150
 /// frames of the slow one's camera.
@@ -1275,14 +1275,27 @@ async fn a_publisher_behind_a_slow_uplink_sends_the_layers_that_fit_and_is_seen_
     eprintln!("slow uplink: the open one received {camera:?}");
     let camera = camera.expect("the slow one's camera arrived");
     assert!(camera["frames"].as_u64() >= Some(150), "{camera}");
+    // Which layers fit depends on how the first seconds go: the full layer of
+    // the test pattern (~190 kbit/s) with the voice is about the link's rate,
+    // so its keyframes overflow the queue in most runs (then a receiver report
+    // of heavy loss cuts the budget and a smaller layer goes out in its place)
+    // and pass in some (then the budget rightly stays up and the full layer
+    // is what arrives). Either way the camera is seen moving, which without
+    // the uplink following the link it is not: 2 frames in 20 s (the bench).
     let lowest = sent["uplink_lowest_kbps"].as_u64().expect("an uplink budget");
-    assert!(lowest < 500, "the budget never came down from its 3 Mbit/s toward the link: {sent}");
-    // The open one draws it large (nobody wants the smaller layers: each is
-    // encoded for its first frames only), so a second and more of them went
-    // out only because the top one did not fit.
     let layers: Vec<u64> =
         sent["camera_layer_frames"].as_array().expect("per layer").iter().filter_map(Value::as_u64).collect();
-    assert!(layers[0] + layers[1] >= 15, "no smaller layer was sent in place of the top one: {layers:?}");
+    if lowest < 500 {
+        // The open one draws it large (nobody wants the smaller layers: each
+        // is encoded for its first frames only), so a second and more of them
+        // went out only because the top one did not fit.
+        assert!(layers[0] + layers[1] >= 15, "no smaller layer was sent in place of the top one: {layers:?}");
+    } else {
+        assert_eq!(
+            camera["width"], 1280,
+            "the budget stayed up, yet the full layer was not what arrived: {sent}"
+        );
+    }
     // Each hears the other's tone; neither lost the call (frames lost on the
     // link are skipped, so the stamps are not all in order).
     for (i, (report, heard, hz)) in [(open, 1, 550.0), (slow, 0, 440.0)].into_iter().enumerate() {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use concord_common::events;
-use concord_common::{ClientEvent, ErrorBody, ErrorCode, LoginRequest, RegisterRequest};
+use concord_common::{ClientEvent, EditMessageRequest, ErrorBody, ErrorCode, LoginRequest, RegisterRequest};
 use futures_util::future::{abortable, AbortHandle};
 use reqwest::Method;
 use tokio::sync::{mpsc, watch};
@@ -110,11 +110,25 @@ fn session_command(session: &Session, command: Command, sink: &EventSink) {
             };
             sink.emit(event).await;
         }),
-        Command::SendMessage { peer, content, nonce } => {
-            queue_message(session, Outgoing { to: Recipient::Friend(peer), content, nonce }, sink)
+        Command::SendMessage { peer, content, nonce, reply_to } => {
+            queue_message(session, Outgoing { to: Recipient::Friend(peer), content, nonce, reply_to }, sink)
         }
-        Command::SendRoomMessage { room, content, nonce } => {
-            queue_message(session, Outgoing { to: Recipient::Room(room), content, nonce }, sink)
+        Command::SendRoomMessage { room, content, nonce, reply_to } => {
+            queue_message(session, Outgoing { to: Recipient::Room(room), content, nonce, reply_to }, sink)
+        }
+        Command::EditMessage { conversation, id, content, nonce } => spawn(async move {
+            let body = EditMessageRequest { content, nonce: Some(nonce) };
+            if let Err(error) = api.edit_message(conversation, id, &body).await {
+                sink.emit(NetEvent::ActionFailed { error: error.body() }).await;
+            }
+        }),
+        Command::DeleteMessage { conversation, id } => {
+            act(api, sink, Method::DELETE, format!("/api/{conversation}/messages/{id}"))
+        }
+        Command::React { conversation, id, emoji, add } => {
+            let method = if add { Method::PUT } else { Method::DELETE };
+            let emoji: String = url::form_urlencoded::byte_serialize(emoji.as_bytes()).collect();
+            act(api, sink, method, format!("/api/{conversation}/messages/{id}/reactions/{emoji}"))
         }
         Command::MarkRead { peer } => spawn(async move {
             // Best effort: the badge clears locally, the next `ready` corrects it.

@@ -16,8 +16,8 @@ mod socket;
 use std::sync::Arc;
 
 use concord_common::{
-    events, AuthResponse, ClientEvent, CreateInviteResponse, DirectMessage, ErrorBody, InviteId, MessageId,
-    MessagePage, Room, RoomId, RoomMessage, RoomMessagePage, ServerEvent, UserId,
+    events, AuthResponse, ClientEvent, Conversation, CreateInviteResponse, DirectMessage, ErrorBody,
+    InviteId, MessageId, MessagePage, Room, RoomId, RoomMessage, RoomMessagePage, ServerEvent, UserId,
 };
 use tokio::sync::mpsc;
 
@@ -42,7 +42,7 @@ pub enum Command {
     LoadHistory { peer: UserId, before: Option<MessageId> },
     /// Deliver a message exactly once (retried with the same nonce until the
     /// server answers).
-    SendMessage { peer: UserId, content: String, nonce: String },
+    SendMessage { peer: UserId, content: String, nonce: String, reply_to: Option<MessageId> },
     /// Mark the conversation with `peer` read.
     MarkRead { peer: UserId },
     /// Tell `peer` I am typing.
@@ -70,7 +70,14 @@ pub enum Command {
     /// Fetch a page of a room's chat, older than `before`.
     LoadRoomHistory { room: RoomId, before: Option<MessageId> },
     /// Deliver a chat message to a room exactly once (the outbox, as for DMs).
-    SendRoomMessage { room: RoomId, content: String, nonce: String },
+    SendRoomMessage { room: RoomId, content: String, nonce: String, reply_to: Option<MessageId> },
+    /// Edit my message (its `message_updated` / `room_message_updated` event
+    /// updates the screen; a refusal comes as [`NetEvent::ActionFailed`]).
+    EditMessage { conversation: Conversation, id: MessageId, content: String, nonce: String },
+    /// Delete a message (mine, or any in a room I own).
+    DeleteMessage { conversation: Conversation, id: MessageId },
+    /// Add (`add`) or take back my reaction.
+    React { conversation: Conversation, id: MessageId, emoji: String, add: bool },
     /// Send a call's signaling frame on the websocket (answers arrive as
     /// [`NetEvent::Server`]; offline, [`NetEvent::CallRequestNotSent`]).
     Call(CallRequest),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use concord_common::{ErrorBody, ErrorCode, RoomId, SendMessageRequest, UserId};
+use concord_common::{ErrorBody, ErrorCode, MessageId, RoomId, SendMessageRequest, UserId};
 use tokio::sync::{mpsc, watch};
 
 use super::rest::{Api, RestError};
@@ -32,6 +32,8 @@ pub struct Outgoing {
     pub content: String,
     /// Its idempotency key.
     pub nonce: String,
+    /// The message it answers.
+    pub reply_to: Option<MessageId>,
 }
 
 /// Delivers queued messages while `online`, retrying each until the server
@@ -43,7 +45,11 @@ pub async fn run(
     sink: EventSink,
 ) {
     while let Some(message) = queue.recv().await {
-        let request = SendMessageRequest { content: message.content.clone(), nonce: message.nonce.clone() };
+        let request = SendMessageRequest {
+            content: message.content.clone(),
+            nonce: message.nonce.clone(),
+            reply_to: message.reply_to,
+        };
         let mut retry = Duration::from_millis(250);
         loop {
             while !*online.borrow_and_update() {

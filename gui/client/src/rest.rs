@@ -1,9 +1,10 @@
 //! Typed calls to the Concord REST API.
 
 use concord_common::{
-    AddMemberRequest, AuthResponse, CreateInviteRequest, CreateInviteResponse, DirectMessage, ErrorBody,
-    ErrorCode, ErrorResponse, LoginRequest, MessageId, MessagePage, RegisterRequest, Room, RoomId,
-    RoomLabelRequest, RoomList, RoomMessage, RoomMessagePage, SendMessageRequest, UnreadCount, UserId,
+    AddMemberRequest, AuthResponse, Conversation, CreateInviteRequest, CreateInviteResponse, DirectMessage,
+    EditMessageRequest, ErrorBody, ErrorCode, ErrorResponse, LoginRequest, MessageId, MessagePage,
+    RegisterRequest, Room, RoomId, RoomLabelRequest, RoomList, RoomMessage, RoomMessagePage,
+    SendMessageRequest, UnreadCount, UserId,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -173,6 +174,18 @@ impl Api {
         body: &SendMessageRequest,
     ) -> Result<RoomMessage, RestError> {
         self.call(Method::POST, &format!("/api/rooms/{room}/messages"), Some(body)).await
+    }
+
+    /// `PATCH /api/{conversation}/messages/{id}` (the answer's message is not
+    /// needed: its event follows).
+    pub async fn edit_message(
+        &self,
+        conversation: Conversation,
+        id: MessageId,
+        body: &EditMessageRequest,
+    ) -> Result<(), RestError> {
+        let path = format!("/api/{conversation}/messages/{id}");
+        self.call::<_, serde_json::Value>(Method::PATCH, &path, Some(body)).await.map(|_| ())
     }
 
     /// `POST`/`DELETE` on an invite, friend or room path (deleting a room,

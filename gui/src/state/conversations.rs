@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use concord_common::validate;
-use concord_common::{DirectMessage, ErrorBody, MessageId, MessagePage, UserId};
+use concord_common::{Conversation as Where, DirectMessage, ErrorBody, MessageId, MessagePage, UserId};
 use web_time::Instant;
 
+use super::chat::Compose;
 use super::{AppState, Effect, TYPING_SEND_EVERY, TYPING_SHOWN_FOR};
 use crate::net::Command;
 
@@ -49,6 +50,10 @@ pub struct Conversation {
     pub prepended: bool,
     /// Put the keyboard focus in the composer on the next frame.
     pub focus_composer: bool,
+    /// Whether the composer answers a message or edits one of mine.
+    pub compose: Compose,
+    /// Scroll to this message once it is loaded (older pages load until it is).
+    pub jump_to: Option<MessageId>,
 }
 
 impl Conversation {
@@ -106,12 +111,20 @@ impl AppState {
         conversation.draft_error = None;
         conversation.typing_sent_at = None;
         let nonce = (self.inputs.new_nonce)();
-        conversation.pending.push(PendingMessage {
-            nonce: nonce.clone(),
-            content: content.clone(),
-            refused: None,
-        });
-        vec![Command::SendMessage { peer, content, nonce }.into()]
+        match std::mem::take(&mut conversation.compose) {
+            Compose::Editing(id) => {
+                vec![Command::EditMessage { conversation: Where::Dm(peer), id, content, nonce }.into()]
+            }
+            compose => {
+                conversation.pending.push(PendingMessage {
+                    nonce: nonce.clone(),
+                    content: content.clone(),
+                    refused: None,
+                });
+                let reply_to = compose.replying_to();
+                vec![Command::SendMessage { peer, content, nonce, reply_to }.into()]
+            }
+        }
     }
 
     /// The composer changed: maybe tell the friend I am typing.

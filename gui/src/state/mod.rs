@@ -8,6 +8,7 @@
 //! outbox, composer); this file holds the whole and dispatches events.
 
 mod call;
+mod chat;
 mod conversations;
 mod effect;
 mod rooms;
@@ -26,6 +27,7 @@ use web_time::Instant;
 pub use call::{
     concerns_call, ActiveCall, CallPhase, CallSound, CallsUnavailable, JoinMode, TileKey, STATS_SECONDS,
 };
+pub use chat::Compose;
 pub use conversations::{Conversation, PendingMessage};
 pub use effect::Effect;
 use rooms::{CallChange, RoomEvent};
@@ -248,7 +250,10 @@ impl AppState {
             NetEvent::Connection(connection) => self.on_connection(connection),
             NetEvent::SessionExpired { message } => return self.on_session_expired(message),
             NetEvent::Server(event) => return self.apply_server_event(event),
-            NetEvent::History { peer, before, page } => self.on_history(peer, before, page),
+            NetEvent::History { peer, before, page } => {
+                self.on_history(peer, before, page);
+                return self.continue_jump(concord_common::Conversation::Dm(peer));
+            }
             NetEvent::HistoryFailed { peer, error } => self.on_history_failed(peer, error),
             NetEvent::MessageSent { peer, nonce, message } => self.on_message_sent(peer, &nonce, message),
             NetEvent::MessageRefused { peer, nonce, error } => self.on_message_refused(peer, &nonce, error),
@@ -258,7 +263,10 @@ impl AppState {
                 self.notice = Some(error.message);
             }
             NetEvent::RoomCreated { room } => return self.on_room_created(room),
-            NetEvent::RoomHistory { room, before, page } => self.on_room_history(room, before, page),
+            NetEvent::RoomHistory { room, before, page } => {
+                self.on_room_history(room, before, page);
+                return self.continue_jump(concord_common::Conversation::Room(room));
+            }
             NetEvent::RoomHistoryFailed { room, error } => self.on_room_history_failed(room, error),
             NetEvent::RoomMessageSent { room, nonce, message } => {
                 self.on_room_message_sent(room, &nonce, message)
@@ -292,6 +300,17 @@ impl AppState {
             ServerEvent::MessageCreated(events::MessageCreated { message }) => {
                 effects.extend(self.on_message_created(message))
             }
+            ServerEvent::MessageUpdated(events::MessageUpdated { message }) => {
+                self.on_message_updated(message)
+            }
+            ServerEvent::RoomMessageUpdated(events::RoomMessageUpdated { message }) => {
+                self.on_room_message_updated(message)
+            }
+            ServerEvent::MessageDeleted(deleted) | ServerEvent::RoomMessageDeleted(deleted) => {
+                self.on_message_deleted(deleted)
+            }
+            ServerEvent::ReactionAdded(change) => self.on_reaction(change, true),
+            ServerEvent::ReactionRemoved(change) => self.on_reaction(change, false),
             ServerEvent::InviteCreated(events::InviteCreated { invite }) => self.upsert_invite(invite),
             ServerEvent::InviteRemoved(events::InviteRemoved { invite_id, .. }) => {
                 self.remove_invite(invite_id)

@@ -7,8 +7,11 @@ use std::collections::BTreeMap;
 use concord_common::events::CallParticipant;
 use concord_common::events::{self, RoomRemovedReason};
 use concord_common::validate;
-use concord_common::{ErrorBody, MessageId, Room, RoomId, RoomMessage, RoomMessagePage, UserId};
+use concord_common::{
+    Conversation as Where, ErrorBody, MessageId, Room, RoomId, RoomMessage, RoomMessagePage, UserId,
+};
 
+use super::chat::Compose;
 use super::{AppState, Effect, PendingMessage};
 use crate::net::Command;
 
@@ -33,6 +36,10 @@ pub struct RoomChat {
     pub draft_error: Option<String>,
     /// Put the keyboard focus in the composer on the next frame.
     pub focus_composer: bool,
+    /// Whether the composer answers a message or edits one of mine.
+    pub compose: Compose,
+    /// Scroll to this message once it is loaded (older pages load until it is).
+    pub jump_to: Option<MessageId>,
 }
 
 /// The "New room" dialog (`open`) and the open room's "Add people" and
@@ -151,8 +158,20 @@ impl AppState {
         }
         chat.draft.clear();
         chat.draft_error = None;
-        chat.pending.push(PendingMessage { nonce: nonce.clone(), content: content.clone(), refused: None });
-        vec![Command::SendRoomMessage { room, content, nonce }.into()]
+        match std::mem::take(&mut chat.compose) {
+            Compose::Editing(id) => {
+                vec![Command::EditMessage { conversation: Where::Room(room), id, content, nonce }.into()]
+            }
+            compose => {
+                chat.pending.push(PendingMessage {
+                    nonce: nonce.clone(),
+                    content: content.clone(),
+                    refused: None,
+                });
+                let reply_to = compose.replying_to();
+                vec![Command::SendRoomMessage { room, content, nonce, reply_to }.into()]
+            }
+        }
     }
 
     /// Sends the "New room" dialog.

@@ -16,6 +16,7 @@ fn message(id: i64, from: i64, to: i64, text: &str) -> DirectMessage {
         content: text.into(),
         nonce: format!("n{id}"),
         created_at_ms: id,
+        ..Default::default()
     }
 }
 
@@ -228,6 +229,7 @@ fn room_events_keep_the_room_list_current() {
         content: "hi".into(),
         nonce: "n".into(),
         created_at_ms: 1,
+        ..Default::default()
     };
     state
         .apply(server(ServerEvent::RoomMessageCreated(events::RoomMessageCreated { message: chat.clone() })));
@@ -283,7 +285,7 @@ fn a_new_room_opens_and_its_chat_sends_through_the_outbox() {
     });
     state.room_chats.get_mut(&RoomId(5)).unwrap().draft = "hello room\n".into();
     let commands = nets(&state.send_room_draft(RoomId(5)));
-    let Command::SendRoomMessage { room, content, nonce } = &commands[0] else { panic!("{commands:?}") };
+    let Command::SendRoomMessage { room, content, nonce, .. } = &commands[0] else { panic!("{commands:?}") };
     assert_eq!((*room, content.as_str()), (RoomId(5), "hello room"));
     assert_eq!(state.room_chats[&RoomId(5)].pending.len(), 1);
     let stored = RoomMessage {
@@ -293,6 +295,7 @@ fn a_new_room_opens_and_its_chat_sends_through_the_outbox() {
         content: "hello room".into(),
         nonce: nonce.clone(),
         created_at_ms: 1,
+        ..Default::default()
     };
     state.apply(NetEvent::RoomMessageSent { room: RoomId(5), nonce: nonce.clone(), message: stored.clone() });
     let chat = &state.room_chats[&RoomId(5)];
@@ -775,4 +778,144 @@ fn my_own_video_sent_reduced_or_not_at_all_for_my_uplink_is_marked_until_it_goes
     // Another room's call says nothing of mine.
     state.apply_media(report(6, VideoQuality::Paused));
     assert_eq!(marked(&state), None);
+}
+
+#[test]
+fn replying_editing_and_reacting_become_the_right_commands() {
+    let mut state = logged_in();
+    state.select(UserId(2));
+    let place = concord_common::Conversation::Dm(UserId(2));
+    let page = MessagePage {
+        messages: vec![message(11, 1, 2, "mine"), message(10, 2, 1, "lunch?")],
+        has_more: false,
+    };
+    state.apply(NetEvent::History { peer: UserId(2), before: None, page });
+
+    // Reply: the next message answers 10; Esc would have cancelled it.
+    state.start_reply(place, MessageId(10));
+    state.cancel_compose(place);
+    assert_eq!(state.conversations[&UserId(2)].compose, Compose::New);
+    state.start_reply(place, MessageId(10));
+    state.conversations.get_mut(&UserId(2)).unwrap().draft = "yes!".into();
+    let commands = nets(&state.send_draft(UserId(2)));
+    let [Command::SendMessage { reply_to, content, .. }] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    assert_eq!((reply_to, content.as_str()), (&Some(MessageId(10)), "yes!"));
+    assert_eq!(state.conversations[&UserId(2)].compose, Compose::New, "one reply, then new messages");
+
+    // ↑ in an empty composer edits my newest message (not bob's); Enter saves it.
+    assert!(state.edit_last(place));
+    assert_eq!(state.conversations[&UserId(2)].draft, "mine");
+    state.conversations.get_mut(&UserId(2)).unwrap().draft = "mine, fixed".into();
+    let commands = nets(&state.send_draft(UserId(2)));
+    let [Command::EditMessage { conversation, id, content, .. }] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    assert_eq!((conversation, id, content.as_str()), (&place, &MessageId(11), "mine, fixed"));
+    assert!(state.conversations[&UserId(2)].pending.len() == 1, "an edit is not a new pending message");
+    state.start_edit(place, MessageId(10));
+    assert_eq!(state.conversations[&UserId(2)].compose, Compose::New, "bob's message is not mine to edit");
+    state.conversations.get_mut(&UserId(2)).unwrap().draft = "typed".into();
+    assert!(!state.edit_last(place), "↑ edits only from an empty composer");
+
+    // A reaction toggles: add, and once the server says it is mine, take back.
+    let add = nets(&state.toggle_reaction(place, MessageId(10), "👍"));
+    assert_eq!(
+        add,
+        vec![Command::React { conversation: place, id: MessageId(10), emoji: "👍".into(), add: true }]
+    );
+    let change = events::ReactionChanged {
+        conversation: place,
+        message_id: MessageId(10),
+        emoji: "👍".into(),
+        user_id: UserId(1),
+    };
+    state.apply(NetEvent::Server(ServerEvent::ReactionAdded(change)));
+    let reactions = &state.conversations[&UserId(2)].messages[&MessageId(10)].reactions;
+    assert_eq!((reactions[0].count, reactions[0].me), (1, true));
+    let remove = nets(&state.toggle_reaction(place, MessageId(10), "👍"));
+    assert_eq!(
+        remove,
+        vec![Command::React { conversation: place, id: MessageId(10), emoji: "👍".into(), add: false }]
+    );
+    assert_eq!(
+        nets(&state.delete_message(place, MessageId(11))),
+        vec![Command::DeleteMessage { conversation: place, id: MessageId(11) }]
+    );
+}
+
+#[test]
+fn edits_and_deletes_update_messages_and_the_replies_quoting_them() {
+    let mut state = logged_in();
+    state.select(UserId(2));
+    let original = message(10, 2, 1, "lunch?");
+    let reply = DirectMessage {
+        reply_to: Some(MessageId(10)),
+        reply_preview: Some(concord_common::ReplyPreview {
+            id: MessageId(10),
+            sender_id: UserId(2),
+            content: "lunch?".into(),
+        }),
+        ..message(11, 1, 2, "yes")
+    };
+    state.apply(NetEvent::History {
+        peer: UserId(2),
+        before: None,
+        page: MessagePage { messages: vec![reply, original.clone()], has_more: false },
+    });
+    let edited = DirectMessage { content: "lunch at one?".into(), edited_at_ms: Some(20), ..original };
+    state.apply(NetEvent::Server(ServerEvent::MessageUpdated(events::MessageUpdated { message: edited })));
+    let messages = &state.conversations[&UserId(2)].messages;
+    assert_eq!(
+        (messages[&MessageId(10)].content.as_str(), messages[&MessageId(10)].edited_at_ms),
+        ("lunch at one?", Some(20))
+    );
+    assert_eq!(messages[&MessageId(11)].reply_preview.as_ref().unwrap().content, "lunch at one?");
+    let deleted = events::MessageDeleted {
+        id: MessageId(10),
+        conversation: concord_common::Conversation::Dm(UserId(2)),
+    };
+    state.apply(NetEvent::Server(ServerEvent::MessageDeleted(deleted)));
+    let messages = &state.conversations[&UserId(2)].messages;
+    assert!(!messages.contains_key(&MessageId(10)));
+    assert_eq!(
+        (messages[&MessageId(11)].reply_to, &messages[&MessageId(11)].reply_preview),
+        (Some(MessageId(10)), &None)
+    );
+}
+
+#[test]
+fn showing_an_unloaded_original_pages_back_until_it_is_there() {
+    let mut state = logged_in();
+    state.select(UserId(2));
+    let place = concord_common::Conversation::Dm(UserId(2));
+    let page = |ids: std::ops::Range<i64>, has_more| MessagePage {
+        messages: ids.rev().map(|i| message(i, 2, 1, "m")).collect(),
+        has_more,
+    };
+    state.apply(NetEvent::History { peer: UserId(2), before: None, page: page(200..250, true) });
+    let first = nets(&state.show_original(place, MessageId(120)));
+    assert_eq!(first, vec![Command::LoadHistory { peer: UserId(2), before: Some(MessageId(200)) }]);
+    let next = nets(&state.apply(NetEvent::History {
+        peer: UserId(2),
+        before: Some(MessageId(200)),
+        page: page(150..200, true),
+    }));
+    assert_eq!(
+        next,
+        vec![Command::LoadHistory { peer: UserId(2), before: Some(MessageId(150)) }],
+        "not there yet: one more page"
+    );
+    let done = nets(&state.apply(NetEvent::History {
+        peer: UserId(2),
+        before: Some(MessageId(150)),
+        page: page(100..150, true),
+    }));
+    assert!(done.is_empty(), "loaded: the screen scrolls to it");
+    assert_eq!(state.conversations[&UserId(2)].jump_to, Some(MessageId(120)));
+    // An original that no page holds (deleted): paging stops at the beginning.
+    state.conversations.get_mut(&UserId(2)).unwrap().has_more = false;
+    assert!(nets(&state.show_original(place, MessageId(5))).is_empty());
+    assert_eq!(state.conversations[&UserId(2)].jump_to, None);
 }

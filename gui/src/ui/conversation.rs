@@ -11,9 +11,10 @@ use concord_common::{DirectMessage, MessageId, UserId};
 use egui::{Key, KeyboardShortcut, Modifiers, RichText};
 use web_time::Instant;
 
+use super::message::{self, MessageAction};
 use super::tokens::{self, size, space};
 use super::{avatar, icons, Back};
-use crate::state::{AppState, Conversation, Effect};
+use crate::state::{AppState, Compose, Conversation, Effect};
 
 /// Messages from one sender closer together than this share one header.
 const GROUP_WITHIN_MS: i64 = 5 * 60 * 1000;
@@ -28,6 +29,15 @@ struct People<'a> {
 }
 
 impl People<'_> {
+    /// A name for `user` (a mention of someone outside the conversation: "someone").
+    fn name_of(&self, user: UserId) -> String {
+        match self.me {
+            Some((id, name)) if id == user => name.to_owned(),
+            _ if user == self.peer.0 => self.peer.1.to_owned(),
+            _ => "someone".to_owned(),
+        }
+    }
+
     /// The author of `message`: id and name.
     fn author(&self, message: &DirectMessage) -> (UserId, &str) {
         match self.me {
@@ -102,26 +112,42 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> V
     let mut wants_older = false;
     let view = history_view(ui.ctx(), peer);
     let mut view = view.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut action = None;
     ui.allocate_ui(egui::vec2(ui.available_width(), history_height), |ui| {
-        wants_older = history_ui(ui, conversation, &mut view, people);
+        (wants_older, action) = history_ui(ui, conversation, &mut view, people);
     });
     drop(view);
     if wants_older {
         effects.extend(state.load_older(peer));
     }
+    let place = concord_common::Conversation::Dm(peer);
+    if let Some(action) = action {
+        effects.extend(message::apply(state, place, action));
+    }
     let conversation = state.conversations.entry(peer).or_default();
     typing_ui(ui, conversation, &name);
+    let banner = compose_banner(conversation.compose, |id| {
+        conversation.messages.get(&id).map(|m| (people.author(m).1.to_owned(), m.content.clone()))
+    });
     let composer = Composer {
         draft: &mut conversation.draft,
         error: conversation.draft_error.as_deref(),
         focus: &mut conversation.focus_composer,
         hint: format!("Message {name}"),
+        banner,
+        editing: matches!(conversation.compose, Compose::Editing(_)),
     };
-    let (send, edited) = composer_ui(ui, composer);
-    if edited {
+    let input = composer_ui(ui, composer);
+    if input.edited {
         effects.extend(state.draft_edited(peer));
     }
-    if send {
+    if input.edit_last {
+        state.edit_last(place);
+    }
+    if input.cancel {
+        state.cancel_compose(place);
+    }
+    if input.send {
         effects.extend(state.send_draft(peer));
     }
     effects
@@ -138,13 +164,14 @@ fn empty_state_ui(ui: &mut egui::Ui, state: &AppState) {
     });
 }
 
-/// Draws the history; returns whether older messages should be loaded.
+/// Draws the history; returns whether older messages should be loaded, and
+/// what was asked of a message.
 fn history_ui(
     ui: &mut egui::Ui,
     conversation: &mut Conversation,
     view: &mut HistoryView,
     people: People<'_>,
-) -> bool {
+) -> (bool, Option<MessageAction>) {
     let (peer, peer_name) = people.peer;
     let palette = tokens::palette(ui);
     let mut area = egui::ScrollArea::vertical()
@@ -154,6 +181,7 @@ fn history_ui(
     if let Some(offset) = view.scroll_to.take() {
         area = area.vertical_scroll_offset(offset);
     }
+    let mut action = None;
     let output = area.show_viewport(ui, |ui, viewport| {
         ui.set_width(ui.available_width());
         if conversation.loading {
@@ -170,7 +198,14 @@ fn history_ui(
         if let Some(error) = &conversation.load_error {
             ui.label(RichText::new(format!("Could not load messages: {error}")).color(palette.error));
         }
-        rows_ui(ui, viewport, conversation, view, people);
+        let (asked, jumped) = rows_ui(ui, viewport, conversation, view, people);
+        action = asked;
+        if let Some(y) = jumped {
+            // The message a reply answers is loaded: bring it into view.
+            conversation.jump_to = None;
+            view.scroll_to = Some((y - space::XL).max(0.0));
+            ui.ctx().request_repaint();
+        }
         pending_ui(ui, conversation);
     });
     let content_height = output.content_size.y;
@@ -190,19 +225,22 @@ fn history_ui(
     let fits = content_height <= output.inner_rect.height();
     view.height = content_height;
     view.offset = offset;
-    conversation.has_more && !conversation.loading && settled && (near_top || fits)
+    (conversation.has_more && !conversation.loading && settled && (near_top || fits), action)
 }
 
 /// Draws only the messages inside `viewport`; the rest are empty space of
 /// their measured (or, until first drawn, estimated) height. This keeps a
-/// frame cheap however long the history is.
+/// frame cheap however long the history is. Returns what was asked of a
+/// message, and where the message to jump to starts, once it is loaded.
 fn rows_ui(
     ui: &mut egui::Ui,
     viewport: egui::Rect,
     conversation: &Conversation,
     view: &mut HistoryView,
     people: People<'_>,
-) {
+) -> (Option<MessageAction>, Option<f32>) {
+    let mut action = None;
+    let mut jumped = None;
     let width = ui.available_width();
     if (width - view.rows_width).abs() > 0.5 {
         view.row_heights.clear();
@@ -213,6 +251,9 @@ fn rows_ui(
     let mut gap = 0.0;
     let mut previous: Option<&DirectMessage> = None;
     for message in conversation.messages.values() {
+        if conversation.jump_to == Some(message.id) {
+            jumped = Some(y);
+        }
         let height = view.row_heights.get(&message.id).copied().unwrap_or(ESTIMATED_ROW_HEIGHT);
         if y + height < viewport.top() || y > viewport.bottom() {
             gap += height;
@@ -225,7 +266,7 @@ fn rows_ui(
             gap = 0.0;
         }
         let top = ui.cursor().top();
-        message_row_ui(ui, message, previous, people);
+        action = message_row_ui(ui, message, previous, people).or(action);
         let measured = ui.cursor().top() - top;
         view.row_heights.insert(message.id, measured);
         y += measured;
@@ -234,6 +275,7 @@ fn rows_ui(
     if gap > 0.0 {
         ui.add_space(gap);
     }
+    (action, jumped)
 }
 
 /// One message, with the day separator and author line when they apply.
@@ -242,7 +284,7 @@ fn message_row_ui(
     message: &DirectMessage,
     previous: Option<&DirectMessage>,
     people: People<'_>,
-) {
+) -> Option<MessageAction> {
     let day = local_time(message.created_at_ms).map(|t| t.date_naive());
     if previous.and_then(|p| local_time(p.created_at_ms)).map(|t| t.date_naive()) != day {
         day_separator_ui(ui, message.created_at_ms);
@@ -250,7 +292,7 @@ fn message_row_ui(
     let grouped = previous.is_some_and(|p| {
         p.sender_id == message.sender_id && message.created_at_ms - p.created_at_ms < GROUP_WITHIN_MS
     });
-    message_ui(ui, people.author(message), message, grouped);
+    message_ui(ui, people, message, grouped)
 }
 
 fn pending_ui(ui: &mut egui::Ui, conversation: &mut Conversation) {
@@ -288,14 +330,19 @@ fn pending_ui(ui: &mut egui::Ui, conversation: &mut Conversation) {
 
 /// One message. The first of a group shows the author's avatar, name and
 /// time once; the rest line up under it. Lines wrap at a readable width;
-/// the row highlights under the pointer and offers "Copy".
+/// the row highlights under the pointer and offers its actions.
 fn message_ui(
     ui: &mut egui::Ui,
-    (author_id, author): (UserId, &str),
+    people: People<'_>,
     message: &DirectMessage,
     grouped: bool,
-) {
+) -> Option<MessageAction> {
     let palette = tokens::palette(ui);
+    let (author_id, author) = people.author(message);
+    let name_of = |user: UserId| people.name_of(user);
+    let viewer = message::Viewer { me: people.me.map(|(id, _)| id), moderator: false, name_of: &name_of };
+    let shown = message::MessageView::from(message);
+    let mut action = None;
     if !grouped {
         ui.add_space(space::M);
     }
@@ -317,7 +364,7 @@ fn message_ui(
                     );
                 });
             }
-            ui.add(egui::Label::new(&message.content).wrap());
+            action = message::body_ui(ui, &shown, &viewer);
         });
     });
     let rect = row.response.rect.expand2(egui::vec2(space::XS, space::XS / 2.0));
@@ -327,16 +374,9 @@ fn message_ui(
             background,
             egui::Shape::rect_filled(full, tokens::radius::S, palette.hover.gamma_multiply(0.5)),
         );
-        let copy_rect = egui::Rect::from_min_size(
-            egui::pos2(full.right() - size::ROW_ACTION_WIDTH - space::XS, full.top()),
-            egui::vec2(size::ROW_ACTION_WIDTH, tokens::text::BODY + space::S),
-        );
-        let copy = ui
-            .put(copy_rect, egui::Button::new(RichText::new(format!("{} Copy", super::icons::COPY)).small()));
-        if super::named(copy.on_hover_text("Copy this message"), "Copy message").clicked() {
-            ui.ctx().copy_text(message.content.clone());
-        }
+        action = message::actions_ui(ui, full, &shown, &viewer).or(action);
     }
+    action
 }
 
 fn day_separator_ui(ui: &mut egui::Ui, at_ms: i64) {
@@ -362,8 +402,6 @@ fn typing_ui(ui: &mut egui::Ui, conversation: &Conversation, name: &str) {
     }
 }
 
-/// The composer; returns (send now, text changed). Enter sends, Shift+Enter
-/// starts a new line.
 /// What the user typed into a composer this frame.
 pub(super) struct Composer<'a> {
     /// The text being written.
@@ -374,46 +412,109 @@ pub(super) struct Composer<'a> {
     pub focus: &'a mut bool,
     /// The hint in the empty field ("Message bob").
     pub hint: String,
+    /// "Replying to …" or "Editing your message", above the field.
+    pub banner: Option<String>,
+    /// Editing a sent message: the button saves.
+    pub editing: bool,
 }
 
-/// A composer: multi-line field (Enter sends, Shift+Enter breaks the line)
-/// and a Send button. Returns (send, edited).
-pub(super) fn composer_ui(ui: &mut egui::Ui, composer: Composer<'_>) -> (bool, bool) {
-    if let Some(error) = composer.error {
-        ui.label(RichText::new(error).color(tokens::palette(ui).error).small());
+/// What a composer was asked this frame.
+#[derive(Debug, Default)]
+pub(super) struct ComposerInput {
+    /// Enter or the Send button.
+    pub send: bool,
+    /// The text changed.
+    pub edited: bool,
+    /// ↑ in the empty field: edit my last message.
+    pub edit_last: bool,
+    /// Esc, or the banner's ✕: stop replying or editing.
+    pub cancel: bool,
+}
+
+/// A composer: the reply/edit banner, a multi-line field (Enter sends,
+/// Shift+Enter breaks the line, ↑ when empty edits my last message, Esc
+/// cancels a reply or an edit) and a Send button.
+pub(super) fn composer_ui(ui: &mut egui::Ui, composer: Composer<'_>) -> ComposerInput {
+    let palette = tokens::palette(ui);
+    let mut input = ComposerInput::default();
+    if let Some(banner) = &composer.banner {
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(banner).small().color(palette.text_muted));
+            let close = ui.small_button(super::icons::X).on_hover_text("Cancel (Esc)");
+            if super::named(close, "Cancel reply or edit").clicked() {
+                input.cancel = true;
+            }
+        });
     }
-    let mut send = false;
-    let mut edited = false;
+    if let Some(error) = composer.error {
+        ui.label(RichText::new(error).color(palette.error).small());
+    }
+    let in_mode = composer.banner.is_some();
     ui.horizontal(|ui| {
+        let empty = composer.draft.is_empty();
+        // A fixed id: the banner or an error line appearing above must not
+        // make it another widget (that would lose the keyboard focus).
         let editor = egui::TextEdit::multiline(composer.draft)
+            .id_salt("composer")
             .hint_text(composer.hint)
             .desired_rows(2)
             .desired_width(ui.available_width() - size::SEND_WIDTH - space::S)
             .margin(egui::Margin::same(space::S as i8))
             .return_key(Some(KeyboardShortcut::new(Modifiers::SHIFT, Key::Enter)));
         let response = ui.add(editor);
-        // Opening a conversation puts the cursor in its composer.
+        // Opening a conversation (or starting a reply or an edit) puts the
+        // cursor in its composer, after the text.
         if std::mem::take(composer.focus) {
             response.request_focus();
+            if let Some(mut field) = egui::TextEdit::load_state(ui.ctx(), response.id) {
+                let end = egui::text::CCursor::new(composer.draft.chars().count());
+                field.cursor.set_char_range(Some(egui::text::CCursorRange::one(end)));
+                field.store(ui.ctx(), response.id);
+            }
         }
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message"));
-        edited = response.changed();
-        if response.has_focus() && ui.input(|i| i.key_pressed(Key::Enter) && !i.modifiers.shift) {
-            send = true;
+        input.edited = response.changed();
+        if response.has_focus() {
+            ui.input(|i| {
+                input.send |= i.key_pressed(Key::Enter) && !i.modifiers.shift;
+                input.edit_last = empty && i.key_pressed(Key::ArrowUp) && i.modifiers.is_none();
+                input.cancel |= in_mode && i.key_pressed(Key::Escape);
+            });
         }
-        let send_button = super::theme::primary_button(
-            &format!("{} Send", super::icons::PAPER_PLANE_RIGHT),
-            tokens::palette(ui),
-        );
+        let label = if composer.editing {
+            format!("{} Save", super::icons::CHECK)
+        } else {
+            format!("{} Send", super::icons::PAPER_PLANE_RIGHT)
+        };
+        let send_button = super::theme::primary_button(&label, palette);
         let send_button = ui.add_sized(egui::vec2(size::SEND_WIDTH, size::BUTTON_HEIGHT), send_button);
         if super::named(send_button, "Send").clicked() {
-            send = true;
+            input.send = true;
         }
-        if send {
+        if input.send {
             response.request_focus();
         }
     });
-    (send, edited)
+    input
+}
+
+/// The banner a composer shows for `compose`, naming people with `name_of`
+/// and quoting with `quote` (the answered message's text, if loaded).
+pub(super) fn compose_banner(
+    compose: Compose,
+    author_of: impl Fn(MessageId) -> Option<(String, String)>,
+) -> Option<String> {
+    match compose {
+        Compose::New => None,
+        Compose::Editing(_) => Some("Editing your message — Enter saves, Esc cancels".to_owned()),
+        Compose::Replying(id) => Some(match author_of(id) {
+            Some((name, text)) => {
+                let line: String = text.lines().next().unwrap_or("").chars().take(80).collect();
+                format!("Replying to {name}: {line}")
+            }
+            None => "Replying".to_owned(),
+        }),
+    }
 }
 
 fn local_time(at_ms: i64) -> Option<DateTime<Local>> {

@@ -8,6 +8,7 @@ pub mod conversation;
 mod dialogs;
 pub mod icons;
 mod login;
+mod message;
 mod room;
 mod settings;
 mod sidebar;

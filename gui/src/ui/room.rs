@@ -4,14 +4,15 @@
 //! the room's call, the call view takes the room's place, with the
 //! participant list and the chat beside it.
 
-use concord_common::{Room, UserId};
+use concord_common::{Conversation, Room, UserId};
 use egui::RichText;
 
-use super::conversation::{composer_ui, format_time, Composer};
+use super::conversation::{compose_banner, composer_ui, format_time, Composer};
+use super::message;
 use super::tokens::{self, size, space};
 use super::{avatar, icons, Back};
 use crate::net::Command;
-use crate::state::{AppState, CallsUnavailable, Effect, JoinMode};
+use crate::state::{AppState, CallsUnavailable, Compose, Effect, JoinMode};
 
 /// The room pane (nothing when no room is open).
 pub fn room_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> Vec<Effect> {
@@ -283,9 +284,13 @@ fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effect> 
             .map_or_else(|| "Former member".to_owned(), |m| m.username.clone())
     };
     let mut effects = Vec::new();
+    let me = state.me.as_ref().map(|u| u.id);
+    let owner = me == Some(room.owner_id);
     let chat = state.room_chats.entry(room.id).or_default();
     let history_height = (ui.available_height() - 96.0).max(80.0);
     let mut wants_older = false;
+    let mut action = None;
+    let mut jumped = false;
     egui::ScrollArea::vertical()
         .id_salt(("room-chat", room.id.0))
         .stick_to_bottom(true)
@@ -306,6 +311,7 @@ fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effect> 
             if let Some(error) = &chat.load_error {
                 ui.label(RichText::new(format!("Could not load messages: {error}")).color(palette.error));
             }
+            let viewer = message::Viewer { me, moderator: owner, name_of: &name_of };
             let mut last_author = None;
             for message in chat.messages.values() {
                 if last_author != Some(message.sender_id) {
@@ -322,7 +328,18 @@ fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effect> 
                     });
                     last_author = Some(message.sender_id);
                 }
-                ui.label(&message.content);
+                let shown = message::MessageView::from(message);
+                let row = ui.scope(|ui| message::body_ui(ui, &shown, &viewer));
+                action = row.inner.or(action.take());
+                let rect = row.response.rect.expand2(egui::vec2(space::XS, space::XS / 2.0));
+                let full = egui::Rect::from_x_y_ranges(ui.max_rect().x_range(), rect.y_range());
+                if chat.jump_to == Some(message.id) {
+                    ui.scroll_to_rect(full, Some(egui::Align::Center));
+                    jumped = true;
+                }
+                if ui.rect_contains_pointer(full) {
+                    action = message::actions_ui(ui, full, &shown, &viewer).or(action.take());
+                }
             }
             for pending in &chat.pending {
                 let text = match &pending.refused {
@@ -334,14 +351,32 @@ fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effect> 
                 ui.label(text);
             }
         });
+    if jumped {
+        chat.jump_to = None;
+    }
+    let banner = compose_banner(chat.compose, |id| {
+        chat.messages.get(&id).map(|m| (name_of(m.sender_id), m.content.clone()))
+    });
     let composer = Composer {
         draft: &mut chat.draft,
         error: chat.draft_error.as_deref(),
         focus: &mut chat.focus_composer,
         hint: format!("Message {}", room.label),
+        banner,
+        editing: matches!(chat.compose, Compose::Editing(_)),
     };
-    let (send, _) = composer_ui(ui, composer);
-    if send {
+    let input = composer_ui(ui, composer);
+    let place = Conversation::Room(room.id);
+    if let Some(action) = action {
+        effects.extend(message::apply(state, place, action));
+    }
+    if input.edit_last {
+        state.edit_last(place);
+    }
+    if input.cancel {
+        state.cancel_compose(place);
+    }
+    if input.send {
         effects.extend(state.send_room_draft(room.id));
     }
     if wants_older {

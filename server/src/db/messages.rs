@@ -14,18 +14,45 @@ pub enum InsertOutcome {
     Duplicate(DirectMessage),
 }
 
-type Row = (i64, i64, i64, String, String, i64);
-const COLUMNS: &str = "id, sender_id, recipient_id, content, nonce, created_at_ms";
+type Row = (i64, i64, i64, String, String, i64, Option<i64>, Option<i64>);
+const COLUMNS: &str = "id, sender_id, recipient_id, content, nonce, created_at_ms, edited_at_ms, reply_to";
 
-fn message((id, sender, recipient, content, nonce, created_at_ms): Row) -> DirectMessage {
+/// A message as stored; its reactions and reply preview are added by the service.
+fn message(
+    (id, sender, recipient, content, nonce, created_at_ms, edited_at_ms, reply_to): Row,
+) -> DirectMessage {
     DirectMessage {
         id: MessageId(id),
         sender_id: UserId(sender),
         recipient_id: UserId(recipient),
+        mentions: concord_common::chat::mentions(&content),
         content,
         nonce,
         created_at_ms,
+        edited_at_ms,
+        reply_to: reply_to.map(MessageId),
+        reply_preview: None,
+        reactions: Vec::new(),
     }
+}
+
+/// Message `id` between `a` and `b`, if it exists.
+pub async fn by_id(
+    pool: &AnyPool,
+    a: UserId,
+    b: UserId,
+    id: MessageId,
+) -> Result<Option<DirectMessage>, sqlx::Error> {
+    let (low, high) = pair(a, b);
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM direct_messages WHERE id = ? AND user_low = ? AND user_high = ?"
+    )))
+    .bind(id.0)
+    .bind(low)
+    .bind(high)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(message))
 }
 
 fn pair(a: UserId, b: UserId) -> (i64, i64) {
@@ -49,8 +76,8 @@ pub async fn by_nonce(
 }
 
 const INSERT: &str = "INSERT INTO direct_messages \
-     (id, user_low, user_high, sender_id, recipient_id, nonce, content, created_at_ms) VALUES ";
-const PLACEHOLDERS: &str = "(?, ?, ?, ?, ?, ?, ?, ?)";
+     (id, user_low, user_high, sender_id, recipient_id, nonce, content, created_at_ms, reply_to) VALUES ";
+const PLACEHOLDERS: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 fn bind_message<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
@@ -66,6 +93,7 @@ fn bind_message<'q>(
         .bind(&m.nonce)
         .bind(&m.content)
         .bind(m.created_at_ms)
+        .bind(m.reply_to.map(|r| r.0))
 }
 
 /// Stores messages that arrived together in one transaction (group commit):

@@ -142,9 +142,18 @@ pub async fn rename(pool: &AnyPool, room: RoomId, label: &str) -> Result<bool, s
     Ok(done.rows_affected() > 0)
 }
 
-/// Deletes a room with its members and chat; `Ok(false)` if it was already gone.
+/// Deletes a room with its members, chat and the chat's reactions;
+/// `Ok(false)` if it was already gone.
 pub async fn delete(pool: &AnyPool, room: RoomId) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM rooms WHERE id = ?").bind(room.0).execute(pool).await?;
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "DELETE FROM message_reactions WHERE message_id IN (SELECT id FROM room_messages WHERE room_id = ?)",
+    )
+    .bind(room.0)
+    .execute(&mut *tx)
+    .await?;
+    let done = sqlx::query("DELETE FROM rooms WHERE id = ?").bind(room.0).execute(&mut *tx).await?;
+    tx.commit().await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -192,25 +201,50 @@ pub async fn remove_member(pool: &AnyPool, room: RoomId, user: UserId) -> Result
     Ok(done.rows_affected() > 0)
 }
 
-type MessageRow = (i64, i64, i64, String, String, i64);
-const MESSAGE_COLUMNS: &str = "id, room_id, sender_id, content, nonce, created_at_ms";
+type MessageRow = (i64, i64, i64, String, String, i64, Option<i64>, Option<i64>);
+const MESSAGE_COLUMNS: &str = "id, room_id, sender_id, content, nonce, created_at_ms, edited_at_ms, reply_to";
 
-fn message((id, room, sender, content, nonce, created_at_ms): MessageRow) -> RoomMessage {
+/// A message as stored; its reactions and reply preview are added by the service.
+fn message(
+    (id, room, sender, content, nonce, created_at_ms, edited_at_ms, reply_to): MessageRow,
+) -> RoomMessage {
     RoomMessage {
         id: MessageId(id),
         room_id: RoomId(room),
         sender_id: UserId(sender),
+        mentions: concord_common::chat::mentions(&content),
         content,
         nonce,
         created_at_ms,
+        edited_at_ms,
+        reply_to: reply_to.map(MessageId),
+        reply_preview: None,
+        reactions: Vec::new(),
     }
+}
+
+/// Message `id` of `room`, if it exists.
+pub async fn message_by_id(
+    pool: &AnyPool,
+    room: RoomId,
+    id: MessageId,
+) -> Result<Option<RoomMessage>, sqlx::Error> {
+    let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM room_messages WHERE id = ? AND room_id = ?"
+    )))
+    .bind(id.0)
+    .bind(room.0)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(message))
 }
 
 /// Stores a chat message; `Ok(Some(original))` instead if its sender already
 /// used its nonce in this room.
 pub async fn insert_message(pool: &AnyPool, m: &RoomMessage) -> Result<Option<RoomMessage>, sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO room_messages (id, room_id, sender_id, nonce, content, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO room_messages (id, room_id, sender_id, nonce, content, created_at_ms, reply_to) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(m.id.0)
     .bind(m.room_id.0)
@@ -218,6 +252,7 @@ pub async fn insert_message(pool: &AnyPool, m: &RoomMessage) -> Result<Option<Ro
     .bind(&m.nonce)
     .bind(&m.content)
     .bind(m.created_at_ms)
+    .bind(m.reply_to.map(|r| r.0))
     .execute(pool)
     .await;
     match inserted {

@@ -3,6 +3,7 @@
 //! body, call a service, pick the status; the services do the rest.
 
 mod auth;
+mod chat;
 mod dms;
 mod friends;
 mod health;
@@ -48,6 +49,7 @@ pub fn api() -> Vec<Route> {
     routes.extend(invites::routes());
     routes.extend(dms::routes());
     routes.extend(rooms::routes());
+    routes.extend(chat::routes());
     routes.extend(health::routes());
     routes
 }

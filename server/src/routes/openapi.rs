@@ -12,9 +12,9 @@ use concord_common::events::{
     CallSpeaking, CallSubscribeAccepted, CallSubscribeAnswer, CallSubscribeOffer, CallUpdate, CallUpdated,
     CallVideoQuality, CallVideoWanted, CallView, CallViewAccepted, DmRead, ForwardedTrack, FriendAdded,
     FriendRemoved, FriendTyping, IceServer, Identify, InviteCreated, InviteRemoved, InviteRemovedReason,
-    MessageCreated, Presence, PublishedTrack, Ready, Refused, RoomAdded, RoomMemberAdded, RoomMemberRemoved,
-    RoomMessageCreated, RoomRemoved, RoomRemovedReason, RoomRenamed, TileView, TrackSource, TypingTo,
-    VideoQuality,
+    MessageCreated, MessageDeleted, MessageUpdated, Presence, PublishedTrack, ReactionChanged, Ready,
+    Refused, RoomAdded, RoomMemberAdded, RoomMemberRemoved, RoomMessageCreated, RoomMessageUpdated,
+    RoomRemoved, RoomRemovedReason, RoomRenamed, TileView, TrackSource, TypingTo, VideoQuality,
 };
 use concord_common::{
     ClientEvent, ClientFrame, ErrorCode, ErrorResponse, PublicUser, ServerEvent, ServerFrame,
@@ -22,7 +22,7 @@ use concord_common::{
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, dms, friends, health, invites, rooms, users};
+use super::{auth, chat, dms, friends, health, invites, rooms, users};
 
 /// The document's source: every route, every wire type.
 #[derive(OpenApi)]
@@ -38,13 +38,15 @@ use super::{auth, dms, friends, health, invites, rooms, users};
         auth::register, auth::login, users::me, friends::list, friends::remove,
         invites::list, invites::create, invites::accept, invites::reject, invites::cancel,
         dms::history, dms::send, dms::read, rooms::list, rooms::create, rooms::rename, rooms::remove,
-        rooms::add_member, rooms::remove_member, rooms::history, rooms::send, health::health, health::openapi, crate::gateway::websocket,
+        rooms::add_member, rooms::remove_member, rooms::history, rooms::send,
+        chat::edit_dm, chat::edit_room, chat::delete_dm, chat::delete_room, chat::react_dm, chat::react_room,
+        chat::unreact_dm, chat::unreact_room, health::health, health::openapi, crate::gateway::websocket,
     ),
     components(schemas(
         ClientFrame, ClientEvent, ServerFrame, ServerEvent, ErrorResponse, ErrorCode, PublicUser,
         Identify, TypingTo, Ready, Refused, InviteCreated, InviteRemoved, InviteRemovedReason, FriendAdded,
-        FriendRemoved, Presence, MessageCreated, FriendTyping, DmRead, RoomAdded, RoomRenamed, RoomMemberAdded,
-        RoomMemberRemoved, RoomRemoved, RoomRemovedReason, RoomMessageCreated, CallMedia, CallParticipant, CallJoin,
+        FriendRemoved, Presence, MessageCreated, MessageUpdated, MessageDeleted, ReactionChanged, FriendTyping, DmRead, RoomAdded, RoomRenamed, RoomMemberAdded,
+        RoomMemberRemoved, RoomRemoved, RoomRemovedReason, RoomMessageCreated, RoomMessageUpdated, CallMedia, CallParticipant, CallJoin,
         CallLeave, CallUpdate, CallJoined, IceServer, CallUpdated, CallLeft, CallLeftReason, CallParticipantJoined,
         CallParticipantUpdated, CallParticipantLeft, TrackSource, PublishedTrack, ForwardedTrack, CallPublish,
         CallPublishAnswer, CallSubscribeOffer, CallSubscribeAnswer, CallSubscribeAccepted, CallSpeaking,

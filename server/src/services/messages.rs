@@ -1,5 +1,6 @@
 //! Direct messages: history, sending (stored before anyone hears of it,
-//! resends de-duplicated by nonce), read markers and unread counts.
+//! resends de-duplicated by nonce), read markers and unread counts. Edits,
+//! deletes and reactions are [`super::chat`]'s, shared with rooms.
 //!
 //! Sends go through one writer task that commits the messages that arrived
 //! together in one transaction (group commit): under load a commit carries
@@ -16,7 +17,9 @@ use rocket::http::Status;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::chat;
 use super::social::Social;
+use crate::db::chat::Scope;
 use crate::db::messages::{self, InsertOutcome};
 use crate::db::Backend;
 use crate::error::ApiError;
@@ -77,7 +80,8 @@ impl Messages {
     ) -> Result<MessagePage, ApiError> {
         self.social.require_friend(me, peer).await?;
         let fetched = messages::page(&self.pool, self.backend, me, peer, before, limit + 1).await?;
-        let (messages, has_more) = super::history_page(fetched, limit);
+        let (mut messages, has_more) = super::history_page(fetched, limit);
+        chat::complete(&self.pool, Scope::Dm(me, peer), me, &mut messages).await?;
         Ok(MessagePage { messages, has_more })
     }
 
@@ -92,13 +96,22 @@ impl Messages {
         validate::message_content(&request.content)?;
         validate::nonce(&request.nonce)?;
         self.social.require_friend(me, peer).await?;
+        let reply_preview = match request.reply_to {
+            Some(original) => Some(chat::reply_preview(&self.pool, Scope::Dm(me, peer), original).await?),
+            None => None,
+        };
         let message = DirectMessage {
             id: MessageId(self.ids.next()),
             sender_id: me,
             recipient_id: peer,
+            mentions: concord_common::chat::mentions(&request.content),
             content: request.content,
             nonce: request.nonce,
             created_at_ms: now_ms(),
+            edited_at_ms: None,
+            reply_to: request.reply_to,
+            reply_preview,
+            reactions: Vec::new(),
         };
         let (reply, stored) = oneshot::channel();
         if self.writer.send(PendingWrite { message: message.clone(), reply }).await.is_err() {
@@ -112,7 +125,9 @@ impl Messages {
                 );
                 Ok((Sent::Created, message))
             }
-            Ok(Ok(InsertOutcome::Duplicate(original))) if original.recipient_id == peer => {
+            Ok(Ok(InsertOutcome::Duplicate(mut original))) if original.recipient_id == peer => {
+                chat::complete(&self.pool, Scope::Dm(me, peer), me, std::slice::from_mut(&mut original))
+                    .await?;
                 Ok((Sent::AlreadyStored, original))
             }
             Ok(Ok(InsertOutcome::Duplicate(_))) => Err(ApiError::new(

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod calls;
+pub mod chat;
 pub mod messages;
 pub mod rooms;
 pub mod social;
@@ -19,6 +20,7 @@ use rocket_db_pools::Database;
 
 pub use accounts::Accounts;
 pub use calls::Calls;
+pub use chat::Chat;
 pub use messages::Messages;
 pub use rooms::Rooms;
 pub use social::Social;
@@ -41,7 +43,7 @@ fn history_page<T>(mut fetched: Vec<T>, limit: u32) -> (Vec<T>, bool) {
     (fetched, has_more)
 }
 
-/// Manages [`Accounts`], [`Social`], [`Messages`], [`Rooms`] and [`Calls`]; starts the presence
+/// Manages [`Accounts`], [`Social`], [`Messages`], [`Rooms`], [`Chat`] and [`Calls`]; starts the presence
 /// reaper. Attached after the settings, Redis, database, auth and realtime stages.
 pub fn stage() -> AdHoc {
     AdHoc::try_on_ignite("Services", |rocket| async move {
@@ -97,8 +99,17 @@ pub fn stage() -> AdHoc {
             social: social.clone(),
             calls: calls.clone(),
         };
+        let chat =
+            Chat { pool: pool.clone(), hub: hub.clone(), social: social.clone(), rooms: rooms.clone() };
         let messages = Messages::start(pool, *backend, hub.clone(), ids, social.clone());
         social.spawn_presence_reaper();
-        Ok(rocket.manage(accounts).manage(social).manage(messages).manage(rooms).manage(calls).manage(sfu))
+        Ok(rocket
+            .manage(accounts)
+            .manage(social)
+            .manage(messages)
+            .manage(rooms)
+            .manage(chat)
+            .manage(calls)
+            .manage(sfu))
     })
 }

@@ -15,8 +15,10 @@ use rocket::http::Status;
 use sqlx::AnyPool;
 
 use super::calls::Calls;
+use super::chat;
 use super::messages::Sent;
 use super::social::Social;
+use crate::db::chat::Scope;
 use crate::db::rooms::{self, AddMember};
 use crate::db::users;
 use crate::error::ApiError;
@@ -25,7 +27,7 @@ use crate::realtime::Hub;
 
 /// What `me` is in a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(super) enum Role {
     Owner,
     Member,
 }
@@ -195,7 +197,8 @@ impl Rooms {
     ) -> Result<RoomMessagePage, ApiError> {
         self.role(me, room).await?;
         let fetched = rooms::message_page(&self.pool, room, before, limit + 1).await?;
-        let (messages, has_more) = super::history_page(fetched, limit);
+        let (mut messages, has_more) = super::history_page(fetched, limit);
+        chat::complete(&self.pool, Scope::Room(room), me, &mut messages).await?;
         Ok(RoomMessagePage { messages, has_more })
     }
 
@@ -210,15 +213,25 @@ impl Rooms {
         validate::message_content(&request.content)?;
         validate::nonce(&request.nonce)?;
         self.role(me, room).await?;
+        let reply_preview = match request.reply_to {
+            Some(original) => Some(chat::reply_preview(&self.pool, Scope::Room(room), original).await?),
+            None => None,
+        };
         let message = RoomMessage {
             id: MessageId(self.ids.next()),
             room_id: room,
             sender_id: me,
+            mentions: concord_common::chat::mentions(&request.content),
             content: request.content,
             nonce: request.nonce,
             created_at_ms: now_ms(),
+            edited_at_ms: None,
+            reply_to: request.reply_to,
+            reply_preview,
+            reactions: Vec::new(),
         };
-        if let Some(original) = rooms::insert_message(&self.pool, &message).await? {
+        if let Some(mut original) = rooms::insert_message(&self.pool, &message).await? {
+            chat::complete(&self.pool, Scope::Room(room), me, std::slice::from_mut(&mut original)).await?;
             return Ok((Sent::AlreadyStored, original));
         }
         self.hub.publish_to_users(
@@ -230,7 +243,7 @@ impl Rooms {
 
     /// `me`'s role in `room`; 404 `room_not_found` when the room does not
     /// exist or `me` is not in it (the two look the same from outside).
-    async fn role(&self, me: UserId, room: RoomId) -> Result<Role, ApiError> {
+    pub(super) async fn role(&self, me: UserId, room: RoomId) -> Result<Role, ApiError> {
         let owner = rooms::owner(&self.pool, room).await?.ok_or_else(room_not_found)?;
         if owner == me {
             return Ok(Role::Owner);

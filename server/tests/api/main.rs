@@ -8,6 +8,7 @@ mod support;
 
 mod accounts;
 mod calls;
+mod chat;
 mod dms;
 mod friends;
 mod openapi;

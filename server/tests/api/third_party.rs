@@ -5,11 +5,12 @@
 use concord_testkit::{Backend, Database, TestServer};
 use rocket::figment::Figment;
 
-#[tokio::test]
-async fn a_python_client_uses_rooms_chat_and_calls_from_the_document() {
+/// Runs `server/tests/clients/{script}` against a fresh server on SQLite;
+/// asserts it exits 0 having printed `ok: {what}`.
+async fn run_client(script: &str, what: &str) {
     let db = Database::create(Backend::Sqlite).await;
     let server = TestServer::start_on(&db, Figment::new()).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/rooms_and_calls.py");
+    let script = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
     let child = tokio::process::Command::new("python3")
         .arg(script)
         .arg(server.url(""))
@@ -24,6 +25,16 @@ async fn a_python_client_uses_rooms_chat_and_calls_from_the_document() {
         .expect("its output");
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "the Python client failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("ok: rooms and calls"), "{stdout}");
+    assert!(stdout.contains(&format!("ok: {what}")), "{stdout}");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_python_client_uses_rooms_chat_and_calls_from_the_document() {
+    run_client("rooms_and_calls.py", "rooms and calls").await;
+}
+
+#[tokio::test]
+async fn a_python_client_replies_mentions_reacts_edits_and_deletes_from_the_document() {
+    run_client("chat_depth.py", "chat depth").await;
 }

@@ -7,54 +7,7 @@ event the document promises, in order.
 Usage: python3 rooms_and_calls.py http://127.0.0.1:PORT   (exit 0 = all held)
 """
 
-import json
-import sys
-import uuid
-
-import requests
-import websocket
-
-BASE = sys.argv[1].rstrip("/")
-WS = BASE.replace("http://", "ws://", 1) + "/api/ws"
-
-
-def call(method, path, token=None, body=None, expect=200):
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = requests.request(method, BASE + path, json=body, headers=headers, timeout=10)
-    assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text}"
-    return response.json() if response.content else None
-
-
-def register(name):
-    email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
-    auth = call("POST", "/api/auth/register", body={"email": email, "username": name, "password": "correct horse"}, expect=201)
-    return auth["token"], auth["user"]
-
-
-class Socket:
-    """One identified websocket; frames read strictly in order."""
-
-    def __init__(self, token):
-        self.ws = websocket.create_connection(WS, timeout=10)
-        self.send({"type": "identify", "token": token})
-        self.ready = self.next()
-        assert self.ready["type"] == "ready", self.ready
-
-    def send(self, frame):
-        self.ws.send(json.dumps(frame))
-
-    def next(self):
-        while True:
-            frame = json.loads(self.ws.recv())
-            if frame["type"] != "presence":  # friends coming and going: not what we test
-                return frame
-
-    def expect(self, type_, **fields):
-        frame = self.next()
-        assert frame["type"] == type_, f"expected {type_}, got {frame}"
-        for key, value in fields.items():
-            assert frame.get(key) == value, f"{type_}.{key}: expected {value!r}, got {frame}"
-        return frame
+from plain_client import Socket, call, register
 
 
 ada_token, ada = register("ada")

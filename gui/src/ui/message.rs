@@ -1,0 +1,223 @@
+//! What a message shows besides its author line, in DMs and rooms alike:
+//! the quoted line of the message it answers, its text with `<@id>` shown as
+//! @name (highlighted when it names me), "(edited)", its reactions (click to
+//! add or take back mine, hover for who), and the actions the pointer finds
+//! on it (react, reply, edit, delete, copy). Returns what was asked for; the
+//! screen hands it to the state.
+
+use concord_common::{Conversation, MessageId, Reaction, ReplyPreview, UserId};
+use egui::RichText;
+
+use super::tokens::{self, space};
+use crate::state::{AppState, Effect};
+
+/// Emoji offered on every message, one click away.
+pub const QUICK_REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+
+/// A message of either kind, as this widget draws it.
+pub struct MessageView<'a> {
+    pub id: MessageId,
+    pub sender: UserId,
+    pub content: &'a str,
+    pub edited: bool,
+    pub reply_to: Option<MessageId>,
+    pub reply_preview: Option<&'a ReplyPreview>,
+    pub mentions: &'a [UserId],
+    pub reactions: &'a [Reaction],
+}
+
+macro_rules! message_view {
+    ($type:ty) => {
+        impl<'a> From<&'a $type> for MessageView<'a> {
+            fn from(m: &'a $type) -> Self {
+                MessageView {
+                    id: m.id,
+                    sender: m.sender_id,
+                    content: &m.content,
+                    edited: m.edited_at_ms.is_some(),
+                    reply_to: m.reply_to,
+                    reply_preview: m.reply_preview.as_ref(),
+                    mentions: &m.mentions,
+                    reactions: &m.reactions,
+                }
+            }
+        }
+    };
+}
+message_view!(concord_common::DirectMessage);
+message_view!(concord_common::RoomMessage);
+
+/// What the person asked of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageAction {
+    /// Add my reaction, or take it back when it is there.
+    React(MessageId, String),
+    /// Answer it.
+    Reply(MessageId),
+    /// Change its text (mine only).
+    Edit(MessageId),
+    /// Delete it (mine, or any in a room I own).
+    Delete(MessageId),
+    /// Show the message this one answers.
+    ShowOriginal(MessageId),
+}
+
+/// Who may do what to messages here, and how to name people.
+pub struct Viewer<'a> {
+    pub me: Option<UserId>,
+    /// I may delete others' messages (a room I own).
+    pub moderator: bool,
+    pub name_of: &'a dyn Fn(UserId) -> String,
+}
+
+/// `content` with each `<@id>` written as `@name`.
+pub fn with_names(content: &str, name_of: &dyn Fn(UserId) -> String) -> String {
+    let mut text = content.to_owned();
+    for user in concord_common::chat::mentions(content) {
+        text = text.replace(&concord_common::chat::mention(user), &format!("@{}", name_of(user)));
+    }
+    text
+}
+
+/// The quoted line, the text, "(edited)" and the reactions of `message`.
+pub fn body_ui(ui: &mut egui::Ui, message: &MessageView<'_>, viewer: &Viewer<'_>) -> Option<MessageAction> {
+    let palette = tokens::palette(ui);
+    let mut action = None;
+    if let Some(original) = message.reply_to {
+        let quote = match message.reply_preview {
+            Some(preview) => {
+                let line = with_names(preview.content.lines().next().unwrap_or(""), viewer.name_of);
+                format!("↪ @{}: {line}", (viewer.name_of)(preview.sender_id))
+            }
+            None => "↪ Original message was deleted".to_owned(),
+        };
+        let response = ui.add(
+            egui::Label::new(RichText::new(&quote).small().color(palette.text_muted))
+                .truncate()
+                .sense(egui::Sense::click()),
+        );
+        if message.reply_preview.is_some() {
+            let response = super::named(response.on_hover_text("Show the original"), &quote);
+            if response.clicked() {
+                action = Some(MessageAction::ShowOriginal(original));
+            }
+        }
+    }
+    let text = with_names(message.content, viewer.name_of);
+    let mentions_me = viewer.me.is_some_and(|me| message.mentions.contains(&me));
+    let mut body = RichText::new(text);
+    if mentions_me {
+        body = body.background_color(palette.accent.gamma_multiply(0.18));
+    }
+    if message.edited {
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().item_spacing.x = space::XS;
+            ui.add(egui::Label::new(body).wrap());
+            ui.label(RichText::new("(edited)").small().color(palette.text_muted));
+        });
+    } else {
+        ui.add(egui::Label::new(body).wrap());
+    }
+    if !message.reactions.is_empty() {
+        ui.horizontal_wrapped(|ui| {
+            for reaction in message.reactions {
+                let label = format!("{} {}", reaction.emoji, reaction.count);
+                let chip = egui::Button::new(RichText::new(label)).selected(reaction.me).small();
+                let who: Vec<String> = reaction.user_ids.iter().map(|u| (viewer.name_of)(*u)).collect();
+                let response =
+                    ui.add(chip).on_hover_text(format!("{} reacted with {}", who.join(", "), reaction.emoji));
+                let verb = if reaction.me { "Remove reaction" } else { "React" };
+                if super::named(response, &format!("{verb} {}", reaction.emoji)).clicked() {
+                    action = Some(MessageAction::React(message.id, reaction.emoji.clone()));
+                }
+            }
+        });
+    }
+    action
+}
+
+/// The actions on a message under the pointer, over the top right of its `row`.
+pub fn actions_ui(
+    ui: &mut egui::Ui,
+    row: egui::Rect,
+    message: &MessageView<'_>,
+    viewer: &Viewer<'_>,
+) -> Option<MessageAction> {
+    let palette = tokens::palette(ui);
+    let mine = viewer.me == Some(message.sender);
+    let strip = egui::Rect::from_min_max(
+        egui::pos2(row.left(), row.top()),
+        egui::pos2(row.right() - space::XS, row.top() + tokens::text::BODY + space::M),
+    );
+    let mut child = ui.new_child(
+        egui::UiBuilder::new().max_rect(strip).layout(egui::Layout::right_to_left(egui::Align::Min)),
+    );
+    let mut action = None;
+    egui::Frame::new()
+        .fill(palette.surface)
+        .stroke(egui::Stroke::new(1.0, palette.border))
+        .corner_radius(tokens::radius::S)
+        .inner_margin(egui::Margin::symmetric(space::XS as i8, 1))
+        .show(&mut child, |ui| {
+            ui.horizontal(|ui| {
+                ui.spacing_mut().item_spacing.x = space::XS;
+                let button = |ui: &mut egui::Ui, text: &str, name: &str, hint: &str| {
+                    super::named(ui.small_button(text).on_hover_text(hint), name).clicked()
+                };
+                for emoji in QUICK_REACTIONS {
+                    if button(ui, emoji, &format!("React {emoji}"), &format!("React with {emoji}")) {
+                        action = Some(MessageAction::React(message.id, emoji.to_owned()));
+                    }
+                }
+                if button(ui, "Reply", "Reply", "Answer this message") {
+                    action = Some(MessageAction::Reply(message.id));
+                }
+                if mine
+                    && button(
+                        ui,
+                        super::icons::PENCIL_SIMPLE,
+                        "Edit message",
+                        "Edit (↑ in an empty composer)",
+                    )
+                {
+                    action = Some(MessageAction::Edit(message.id));
+                }
+                if (mine || viewer.moderator) && button(ui, super::icons::TRASH, "Delete message", "Delete") {
+                    action = Some(MessageAction::Delete(message.id));
+                }
+                if button(ui, super::icons::COPY, "Copy message", "Copy the text") {
+                    ui.ctx().copy_text(message.content.to_owned());
+                }
+            });
+        });
+    action
+}
+
+/// Hands `action` on a message of `place` to the state.
+pub fn apply(state: &mut AppState, place: Conversation, action: MessageAction) -> Vec<Effect> {
+    match action {
+        MessageAction::React(id, emoji) => state.toggle_reaction(place, id, &emoji),
+        MessageAction::Reply(id) => {
+            state.start_reply(place, id);
+            vec![]
+        }
+        MessageAction::Edit(id) => {
+            state.start_edit(place, id);
+            vec![]
+        }
+        MessageAction::Delete(id) => state.delete_message(place, id),
+        MessageAction::ShowOriginal(id) => state.show_original(place, id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_read_as_names() {
+        let name_of = |u: UserId| if u == UserId(5) { "bob".to_owned() } else { "someone".to_owned() };
+        assert_eq!(with_names("hi <@5>, and <@6> <@5>", &name_of), "hi @bob, and @someone @bob");
+        assert_eq!(with_names("no <@x> here", &name_of), "no <@x> here");
+    }
+}

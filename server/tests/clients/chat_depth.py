@@ -1,0 +1,86 @@
+"""A client we did not write in Rust: Python with `requests` and
+`websocket-client`, using nothing but docs/API.md ("Editing, deleting,
+replying, reacting, mentioning"). In a DM and in a room it replies to a
+message, mentions someone, reacts (percent-encoded emoji), edits (and
+retries the edit with its nonce), deletes, and checks every answer, every
+event in order on the other person's socket, and the history afterwards.
+
+Usage: python3 chat_depth.py http://127.0.0.1:PORT   (exit 0 = all held)
+"""
+
+import urllib.parse
+import uuid
+
+from plain_client import Socket, call, register
+
+
+def reaction_path(message_path, emoji):
+    return f"{message_path}/reactions/{urllib.parse.quote(emoji, safe='')}"
+
+
+ada_token, ada = register("ada")
+bob_token, bob = register("bob")
+call("POST", "/api/invites", ada_token, {"email": bob["email"]}, expect=201)
+assert call("POST", "/api/invites", bob_token, {"email": ada["email"]})["result"] == "became_friends"
+bob_ws = Socket(bob_token)
+
+for conv, bobs_conv in [(f"dms/{bob['id']}", f"dms/{ada['id']}"), (None, None)]:
+    if conv is None:  # the same again in a room Ada owns, Bob in it
+        room = call("POST", "/api/rooms", ada_token, {"label": "Python chat"}, expect=201)
+        call("POST", f"/api/rooms/{room['id']}/members", ada_token, {"user_id": bob["id"]})
+        bob_ws.expect("room_added")
+        conv = bobs_conv = f"rooms/{room['id']}"
+    created, updated, deleted = (
+        ("message_created", "message_updated", "message_deleted")
+        if conv.startswith("dms/")
+        else ("room_message_created", "room_message_updated", "room_message_deleted")
+    )
+
+    # A question, and an answer to it that mentions Bob.
+    question = call("POST", f"/api/{conv}/messages", ada_token, {"content": "lunch?", "nonce": uuid.uuid4().hex}, expect=201)
+    text = f"<@{bob['id']}> noon at the usual place"
+    answer = call("POST", f"/api/{conv}/messages", ada_token,
+                  {"content": text, "nonce": uuid.uuid4().hex, "reply_to": question["id"]}, expect=201)
+    assert answer["reply_to"] == question["id"], answer
+    assert answer["reply_preview"] == {"id": question["id"], "sender_id": ada["id"], "content": "lunch?"}, answer
+    assert answer["mentions"] == [bob["id"]] and answer["reactions"] == [] and answer["edited_at_ms"] is None, answer
+    bob_ws.expect(created)
+    assert bob_ws.expect(created)["message"]["mentions"] == [bob["id"]]
+
+    # Bob reacts (twice: one reaction), then takes it back.
+    path = f"/api/{conv}/messages/{answer['id']}"
+    bobs_path = f"/api/{bobs_conv}/messages/{answer['id']}"
+    for _ in range(2):
+        call("PUT", reaction_path(bobs_path, "👍🏽"), bob_token, expect=204)
+    event = bob_ws.expect("reaction_added", message_id=answer["id"], emoji="👍🏽", user_id=bob["id"])
+    assert event["conversation"] == bobs_conv, event
+    page = call("GET", f"/api/{bobs_conv}/messages", bob_token)
+    assert page["messages"][0]["reactions"] == [{"emoji": "👍🏽", "count": 1, "me": True, "user_ids": [bob["id"]]}], page
+    assert call("GET", f"/api/{conv}/messages", ada_token)["messages"][0]["reactions"][0]["me"] is False
+    call("DELETE", reaction_path(bobs_path, "👍🏽"), bob_token, expect=204)
+    bob_ws.expect("reaction_removed", message_id=answer["id"], emoji="👍🏽")
+    assert call("PUT", reaction_path(bobs_path, "ok"), bob_token, expect=422)["error"]["field"] == "emoji"
+
+    # Bob may not edit Ada's message; Ada edits, and a retry with the nonce is one edit.
+    error = call("PATCH", bobs_path, bob_token, {"content": "mine now"}, expect=403)["error"]
+    assert error["code"] == "not_author", error
+    edit = {"content": f"<@{bob['id']}> one o'clock instead", "nonce": "edit-1"}
+    edited = call("PATCH", path, ada_token, edit)
+    assert edited["edited_at_ms"] is not None and edited["content"] == edit["content"], edited
+    assert call("PATCH", path, ada_token, edit) == edited
+    assert bob_ws.expect(updated)["message"]["content"] == edit["content"]
+
+    # Deleting the question: the answer keeps reply_to, its preview goes.
+    call("DELETE", f"/api/{conv}/messages/{question['id']}", ada_token, expect=204)
+    bob_ws.expect(deleted, id=question["id"], conversation=bobs_conv)
+    history = call("GET", f"/api/{bobs_conv}/messages", bob_token)["messages"]
+    assert [m["id"] for m in history] == [answer["id"]], history
+    assert history[0]["reply_to"] == question["id"] and history[0]["reply_preview"] is None, history
+    assert history[0]["content"] == edit["content"] and history[0]["edited_at_ms"] == edited["edited_at_ms"]
+    assert call("DELETE", f"/api/{conv}/messages/{question['id']}", ada_token, expect=404)["error"]["code"] == "message_not_found"
+
+    # Nothing else reached Bob: a heartbeat's answer comes next.
+    bob_ws.send({"type": "heartbeat", "request_id": "end"})
+    bob_ws.expect("heartbeat_ack", request_id="end")
+
+print("ok: chat depth")
