@@ -1,8 +1,9 @@
 //! DM latency under sustained load: from just before `POST
 //! /api/dms/{id}/messages` to the recipient's websocket, at a fixed total
 //! rate spread over sender → receiver pairs (100 messages/s per pair, like
-//! many people chatting at once), and a check that every message arrived
-//! once and is stored.
+//! many people chatting at once; each sender one client on its own
+//! keep-alive connection, one request after the other), and a check that
+//! every message arrived once and is stored.
 //!
 //! `cargo bench -p concord-server --bench dm_latency` (`CONCORD_BENCH_RATES`
 //! messages/s, comma-separated, default `2000,2500,5000`;
@@ -14,7 +15,6 @@
 mod support;
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use concord_common::events;
@@ -24,7 +24,6 @@ use concord_testkit::Backend;
 use futures_util::StreamExt;
 use serde_json::json;
 use support::{backends, connect, ServerProcess};
-use tokio::sync::{Mutex, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
 fn env_or(key: &str, default: u64) -> u64 {
@@ -95,47 +94,42 @@ async fn run(backend: Backend, rate: u64, seconds: u64) {
         }));
     }
 
-    let in_flight = Arc::new(Semaphore::new(256));
-    let post_latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
-    let failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let mut tick = tokio::time::interval(Duration::from_millis(1));
-    let per_tick = rate as f64 / 1000.0;
-    let mut owed = 0.0;
-    let mut sent = 0u64;
+    // The outside client's shape: each sender is one client on its own
+    // keep-alive connection, sending on a 10 ms schedule, each request after
+    // the answer to the one before (as the Python clients of issue #26 and a
+    // person's app do); the stamp is the moment the request is sent.
+    let interval = Duration::from_micros(1_000_000 / PER_PAIR_RATE);
     let started = Instant::now();
-    while sent < total {
-        tick.tick().await;
-        owed += per_tick;
-        while owed >= 1.0 && sent < total {
-            owed -= 1.0;
-            let permit = in_flight.clone().acquire_owned().await.unwrap();
-            let pair = sent as usize % pairs;
-            let (http, url, token) = (
-                http.clone(),
-                server.url(&format!("/api/dms/{}/messages", receivers[pair].id())),
-                senders[pair].token.clone(),
-            );
-            let (post_latencies, failures) = (post_latencies.clone(), failures.clone());
-            let nonce = format!("b{sent}");
-            tokio::spawn(async move {
+    let mut sender_tasks = Vec::with_capacity(pairs);
+    for (pair, (sender, receiver)) in senders.iter().zip(&receivers).enumerate() {
+        let count = total / pairs as u64 + u64::from((pair as u64) < total % pairs as u64);
+        let http = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+        let (url, token) =
+            (server.url(&format!("/api/dms/{}/messages", receiver.id())), sender.token.clone());
+        // Spread the senders over the interval, as independent people are.
+        let offset = interval * pair as u32 / pairs as u32;
+        sender_tasks.push(tokio::spawn(async move {
+            let mut schedule = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
+            schedule.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let (mut round_trips, mut failures) = (Vec::with_capacity(count as usize), 0u64);
+            for i in 0..count {
+                schedule.tick().await;
                 let t0 = clock.elapsed();
-                let body = json!({"content": t0.as_micros().to_string(), "nonce": nonce});
-                let ok = matches!(
-                    http.post(url).bearer_auth(token).json(&body).send().await,
-                    Ok(r) if r.status().as_u16() == 201
-                );
-                if ok {
-                    post_latencies.lock().await.push(clock.elapsed() - t0);
-                } else {
-                    failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let body = json!({"content": t0.as_micros().to_string(), "nonce": format!("b{pair}-{i}")});
+                match http.post(&url).bearer_auth(&token).json(&body).send().await {
+                    Ok(r) if r.status().as_u16() == 201 => round_trips.push(clock.elapsed() - t0),
+                    _ => failures += 1,
                 }
-                drop(permit);
-            });
-            sent += 1;
-        }
+            }
+            (round_trips, failures)
+        }));
     }
-    // Wait for the requests still in flight.
-    let _all = in_flight.acquire_many(256).await.unwrap();
+    let (mut posts, mut failures) = (Vec::with_capacity(total as usize), 0u64);
+    for task in sender_tasks {
+        let (round_trips, failed) = task.await.unwrap();
+        posts.extend(round_trips);
+        failures += failed;
+    }
     let send_secs = started.elapsed().as_secs_f64();
     let (mut latencies, mut received, mut duplicates) = (Vec::new(), 0, 0);
     for task in receiver_tasks {
@@ -163,7 +157,6 @@ async fn run(backend: Backend, rate: u64, seconds: u64) {
             }
         }
     }
-    let mut posts = post_latencies.lock().await.clone();
     println!(
         "{}",
         json!({
@@ -173,7 +166,7 @@ async fn run(backend: Backend, rate: u64, seconds: u64) {
             "pairs": pairs,
             "achieved_rate_per_s": (total as f64 / send_secs).round(),
             "sent": total,
-            "post_failures": failures.load(std::sync::atomic::Ordering::Relaxed),
+            "post_failures": failures,
             "received_on_socket": received,
             "duplicates_on_socket": duplicates,
             "stored": stored,

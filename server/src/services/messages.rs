@@ -30,6 +30,10 @@ use crate::realtime::Hub;
 const MAX_BATCH: usize = 256;
 /// Sends waiting for the writer before new ones wait for room.
 const WRITE_QUEUE: usize = 4096;
+/// Batches committing at once.
+const COMMITS_IN_FLIGHT: usize = 2;
+/// A commit this slow is logged (the sends behind it waited as long).
+const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Whether a send stored a new message or found the original of a resend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,22 +164,46 @@ impl Messages {
     }
 }
 
-/// Commits whatever sends are waiting, up to [`MAX_BATCH`] at a time.
+/// Commits whatever sends are waiting, up to [`MAX_BATCH`] at a time, with
+/// up to [`COMMITS_IN_FLIGHT`] batches committing at once: the next batch's
+/// INSERT runs while the one before waits for the disk (the database flushes
+/// both together), instead of waiting behind it.
 async fn run_writer(pool: AnyPool, mut queue: mpsc::Receiver<PendingWrite>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let messages: Vec<&DirectMessage> = batch.iter().map(|p| &p.message).collect();
-        match messages::insert_batch(&pool, &messages).await {
-            Ok(outcomes) => {
-                for (pending, outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = pending.reply.send(Ok(outcome));
-                }
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(COMMITS_IN_FLIGHT));
+    loop {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        if queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            commit(&pool, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Stores one batch and answers each of its sends.
+async fn commit(pool: &AnyPool, batch: Vec<PendingWrite>) {
+    let messages: Vec<&DirectMessage> = batch.iter().map(|p| &p.message).collect();
+    let started = std::time::Instant::now();
+    let stored = messages::insert_batch(pool, &messages).await;
+    let took = started.elapsed();
+    if took >= SLOW_COMMIT {
+        // Every send waiting behind this commit waited as long: say so.
+        tracing::warn!(ms = took.as_millis() as u64, messages = batch.len(), "slow group commit");
+    }
+    match stored {
+        Ok(outcomes) => {
+            for (pending, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = pending.reply.send(Ok(outcome));
             }
-            Err(e) => {
-                tracing::error!(error = %e, messages = batch.len(), "database error; messages not stored");
-                for pending in batch.drain(..) {
-                    let _ = pending.reply.send(Err(()));
-                }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, messages = batch.len(), "database error; messages not stored");
+            for pending in batch {
+                let _ = pending.reply.send(Err(()));
             }
         }
     }
