@@ -93,6 +93,15 @@ pub fn mention(user: UserId) -> String {
     format!("<@{}>", user.0)
 }
 
+/// `content` with each `<@user_id>` written as `@name`.
+pub fn with_names(content: &str, name_of: impl Fn(UserId) -> String) -> String {
+    let mut text = content.to_owned();
+    for user in mentions(content) {
+        text = text.replace(&mention(user), &format!("@{}", name_of(user)));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +124,12 @@ mod tests {
         assert_eq!(mentions("<@> <@x> <@12 <12> @12 <@99999999999999999999>"), vec![]);
         assert_eq!(mentions("<@<@5>"), vec![UserId(5)]);
         assert_eq!(mention(UserId(5)), "<@5>");
+    }
+
+    #[test]
+    fn mentions_read_as_names() {
+        let name_of = |u: UserId| if u == UserId(5) { "bob".to_owned() } else { "someone".to_owned() };
+        assert_eq!(with_names("hi <@5>, and <@6> <@5>", name_of), "hi @bob, and @someone @bob");
+        assert_eq!(with_names("no <@x> here", name_of), "no <@x> here");
     }
 }

@@ -424,4 +424,16 @@ fn a_message_is_reacted_to_replied_to_edited_and_deleted_from_the_app() {
     wait_for(&mut ada, "her answer gone", |h| !shows(h, "yes, at noon or one"));
     let history = server.api(Method::GET, &format!("/api/dms/{bob_id}/messages"), Some(&ada_token), None);
     assert_eq!(history["messages"], json!([]));
+
+    // @-completion: the name she picks is sent as a mention of bob.
+    type_into(&mut ada, "Message", "**look** @b");
+    click(&mut ada, "Mention bob");
+    ada.get_by_label("Message").type_text("here");
+    ada.step();
+    press(&mut ada, egui::Key::Enter);
+    // Drawn formatted: the bold word and the rest are runs of their own.
+    wait_for(&mut ada, "the mention, shown by name", |h| shows(h, "look") && shows(h, " @bob here"));
+    let history = server.api(Method::GET, &bobs_chat, Some(&bob_token), None);
+    assert_eq!(history["messages"][0]["content"], format!("**look** <@{bob_id}> here"));
+    assert_eq!(history["messages"][0]["mentions"], json!([bob_id.to_string()]));
 }

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test reports failure
 
-use concord_common::{DirectMessage, Friend, InviteId, MessageId, User, UserId};
+use concord_common::{DirectMessage, Friend, InviteId, MessageId, Reaction, ReplyPreview, User, UserId};
 use concord_gui::net::Connection;
 use concord_gui::settings::ThemeChoice;
 use concord_gui::state::{AppState, Persisted, StoredSession};
@@ -185,6 +185,38 @@ fn conversation_state() -> AppState {
             },
         );
     }
+    // Formatting, reactions, and an edited reply quoting the message before.
+    let formatted = DirectMessage {
+        id: MessageId(5),
+        sender_id: UserId(2),
+        recipient_id: UserId(1),
+        content: "**bold**, _italic_, ~~struck~~, `code` and https://example.com".into(),
+        nonce: "n5".into(),
+        created_at_ms: 1_767_261_600_000 + 5 * 60_000,
+        reactions: vec![
+            Reaction { emoji: "👍".into(), count: 2, me: true, user_ids: vec![UserId(1), UserId(2)] },
+            Reaction { emoji: "🎉".into(), count: 1, me: false, user_ids: vec![UserId(2)] },
+        ],
+        ..Default::default()
+    };
+    let reply = DirectMessage {
+        id: MessageId(6),
+        sender_id: UserId(1),
+        recipient_id: UserId(2),
+        content: "like this:\n```\nfn main() {\n    println!(\"hi\");\n}\n```".into(),
+        nonce: "n6".into(),
+        created_at_ms: 1_767_261_600_000 + 6 * 60_000,
+        edited_at_ms: Some(1_767_261_600_000 + 7 * 60_000),
+        reply_to: Some(MessageId(5)),
+        reply_preview: Some(ReplyPreview {
+            id: MessageId(5),
+            sender_id: UserId(2),
+            content: formatted.content.clone(),
+        }),
+        ..Default::default()
+    };
+    conversation.messages.insert(formatted.id, formatted);
+    conversation.messages.insert(reply.id, reply);
     state
 }
 

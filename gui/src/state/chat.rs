@@ -183,6 +183,12 @@ impl AppState {
             return;
         }
         let content = content.to_owned();
+        let people = self.mentionable(place);
+        let name_of = |user: UserId| {
+            people.iter().find(|(id, _)| *id == user).map_or_else(|| "someone".to_owned(), |(_, n)| n.clone())
+        };
+        let content = concord_common::chat::with_names(&content, name_of);
+        let chat = self.chat(place);
         *chat.draft = content;
         *chat.compose = Compose::Editing(id);
         *chat.focus = true;
@@ -200,6 +206,79 @@ impl AppState {
         };
         self.start_edit(place, id);
         true
+    }
+
+    /// Who a mention in `place` can name: the room's members, or the two of
+    /// a DM (id, username).
+    pub fn mentionable(&self, place: Where) -> Vec<(UserId, String)> {
+        match place {
+            Where::Room(room) => self
+                .room(room)
+                .map(|r| r.members.iter().map(|m| (m.id, m.username.clone())).collect())
+                .unwrap_or_default(),
+            Where::Dm(peer) => {
+                let mut people: Vec<(UserId, String)> =
+                    self.me.iter().map(|u| (u.id, u.username.clone())).collect();
+                people.extend(self.friend(peer).map(|f| (f.user.id, f.user.username.clone())));
+                people
+            }
+        }
+    }
+
+    /// While the draft ends in `@` and part of a name: who it could be (at most 8).
+    pub fn mention_completions(&self, place: Where, draft: &str) -> Vec<(UserId, String)> {
+        let Some(at) = draft.rfind('@') else { return vec![] };
+        let typed = &draft[at + 1..];
+        let starts_word = draft[..at].chars().last().is_none_or(char::is_whitespace);
+        if !starts_word || typed.chars().any(char::is_whitespace) {
+            return vec![];
+        }
+        let typed = typed.to_lowercase();
+        let mut people: Vec<(UserId, String)> = self
+            .mentionable(place)
+            .into_iter()
+            .filter(|(_, name)| name.to_lowercase().starts_with(&typed) && name.to_lowercase() != typed)
+            .collect();
+        people.sort_by(|a, b| a.1.cmp(&b.1));
+        people.truncate(8);
+        people
+    }
+
+    /// Picking a completion: the `@part` being typed becomes `@name `.
+    pub fn complete_mention(&mut self, place: Where, name: &str) {
+        let chat = self.chat(place);
+        if let Some(at) = chat.draft.rfind('@') {
+            chat.draft.truncate(at);
+            chat.draft.push_str(&format!("@{name} "));
+        }
+        *chat.focus = true;
+    }
+
+    /// The text to send: each `@name` of someone here becomes `<@id>`
+    /// (longest names first, so "@bob smith" is not read as "@bob").
+    pub(super) fn mentions_to_ids(&self, place: Where, text: &str) -> String {
+        let mut people = self.mentionable(place);
+        people.sort_by_key(|(_, name)| std::cmp::Reverse(name.len()));
+        let mut out = text.to_owned();
+        for (id, name) in people {
+            let written = format!("@{name}");
+            let mut result = String::with_capacity(out.len());
+            let mut rest = out.as_str();
+            while let Some(at) = rest.find(&written) {
+                let after = &rest[at + written.len()..];
+                let ends_word = after.chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '_');
+                result.push_str(&rest[..at]);
+                if ends_word {
+                    result.push_str(&concord_common::chat::mention(id));
+                } else {
+                    result.push_str(&written);
+                }
+                rest = after;
+            }
+            result.push_str(rest);
+            out = result;
+        }
+        out
     }
 
     /// Esc: stop editing (the draft goes back to empty) or replying.

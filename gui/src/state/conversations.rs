@@ -110,8 +110,11 @@ impl AppState {
         conversation.draft.clear();
         conversation.draft_error = None;
         conversation.typing_sent_at = None;
+        let compose = std::mem::take(&mut conversation.compose);
+        let content = self.mentions_to_ids(Where::Dm(peer), &content);
+        let conversation = self.conversations.entry(peer).or_default();
         let nonce = (self.inputs.new_nonce)();
-        match std::mem::take(&mut conversation.compose) {
+        match compose {
             Compose::Editing(id) => {
                 vec![Command::EditMessage { conversation: Where::Dm(peer), id, content, nonce }.into()]
             }

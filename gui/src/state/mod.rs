@@ -74,6 +74,8 @@ pub struct AppState {
     pub speaking: std::collections::BTreeSet<(RoomId, UserId)>,
     /// Room chats as far as loaded, per room.
     pub room_chats: HashMap<RoomId, RoomChat>,
+    /// Messages that mention me per room, since I last had it open.
+    pub room_mentions: HashMap<RoomId, u64>,
     /// The room dialogs and forms.
     pub room_forms: RoomForms,
     /// The "Add friend" dialog.
@@ -327,7 +329,7 @@ impl AppState {
             ServerEvent::RoomMemberAdded(e) => self.apply_room_event(RoomEvent::MemberAdded(e)),
             ServerEvent::RoomMemberRemoved(e) => self.apply_room_event(RoomEvent::MemberRemoved(e)),
             ServerEvent::RoomRemoved(e) => self.apply_room_event(RoomEvent::Removed(e)),
-            ServerEvent::RoomMessageCreated(e) => self.apply_room_event(RoomEvent::Message(e)),
+            ServerEvent::RoomMessageCreated(e) => effects.extend(self.on_room_message(e)),
             ServerEvent::CallJoined(events::CallJoined { room_id, participants, .. }) => {
                 self.apply_room_event(RoomEvent::Call(CallChange::Snapshot(room_id, participants)))
             }
@@ -363,6 +365,9 @@ impl AppState {
     /// The window gained or lost focus.
     pub fn set_focused(&mut self, focused: bool) -> Vec<Effect> {
         self.focused = focused;
+        if let Some(room) = self.selected_room.filter(|_| focused) {
+            self.room_mentions.remove(&room);
+        }
         match (focused, self.selected) {
             (true, Some(peer)) => self.mark_read_if_visible(peer).into_iter().map(Effect::from).collect(),
             _ => vec![],

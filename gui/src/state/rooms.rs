@@ -122,6 +122,7 @@ impl AppState {
         self.selected = None;
         self.switcher = None;
         self.selected_room = Some(room);
+        self.room_mentions.remove(&room);
         self.room_forms.rename = None;
         self.room_forms.add_open = false;
         self.room_forms.confirm_delete = false;
@@ -132,6 +133,28 @@ impl AppState {
         }
         chat.loading = true;
         vec![Command::LoadRoomHistory { room, before: None }.into()]
+    }
+
+    /// A message in a room's chat: stored; one that mentions me, unless I am
+    /// looking at that room, counts in its badge and notifies me.
+    pub(super) fn on_room_message(&mut self, created: events::RoomMessageCreated) -> Vec<Effect> {
+        let me = self.me.as_ref().map(|u| u.id);
+        let message = &created.message;
+        let (room, sender, content) = (message.room_id, message.sender_id, message.content.clone());
+        let mentions_me = me.is_some_and(|me| me != sender && message.mentions.contains(&me));
+        self.apply_room_event(RoomEvent::Message(created));
+        let Some(room_label) = self.room(room).map(|r| r.label.clone()) else { return vec![] };
+        if !mentions_me || (self.selected_room == Some(room) && self.focused) {
+            return vec![];
+        }
+        *self.room_mentions.entry(room).or_insert(0) += 1;
+        let name_of = |id: UserId| {
+            self.room(room)
+                .and_then(|r| r.members.iter().find(|m| m.id == id))
+                .map_or_else(|| "someone".to_owned(), |m| m.username.clone())
+        };
+        let body: String = concord_common::chat::with_names(&content, name_of).chars().take(120).collect();
+        vec![Effect::Notify { title: format!("{} mentioned you in {room_label}", name_of(sender)), body }]
     }
 
     /// Asks for the page before the oldest loaded message of `room`.
@@ -158,7 +181,10 @@ impl AppState {
         }
         chat.draft.clear();
         chat.draft_error = None;
-        match std::mem::take(&mut chat.compose) {
+        let compose = std::mem::take(&mut chat.compose);
+        let content = self.mentions_to_ids(Where::Room(room), &content);
+        let chat = self.room_chats.entry(room).or_default();
+        match compose {
             Compose::Editing(id) => {
                 vec![Command::EditMessage { conversation: Where::Room(room), id, content, nonce }.into()]
             }

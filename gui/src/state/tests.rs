@@ -919,3 +919,85 @@ fn showing_an_unloaded_original_pages_back_until_it_is_there() {
     assert!(nets(&state.show_original(place, MessageId(5))).is_empty());
     assert_eq!(state.conversations[&UserId(2)].jump_to, None);
 }
+
+#[test]
+fn a_room_message_that_mentions_me_counts_and_notifies_unless_the_room_is_open() {
+    use concord_common::{PublicUser, Room, RoomId, RoomMessage};
+    let mut state = logged_in();
+    state.set_focused(true);
+    let member = |id: i64, name: &str| PublicUser { id: UserId(id), username: name.into() };
+    let room = Room {
+        id: RoomId(5),
+        label: "Game night".into(),
+        owner_id: UserId(2),
+        members: vec![member(2, "bob"), member(1, "ada")],
+        in_call: vec![],
+        created_at_ms: 0,
+    };
+    state.apply(NetEvent::Server(ServerEvent::RoomAdded(events::RoomAdded { room })));
+    let said = |id: i64, from: i64, text: &str| {
+        let message = RoomMessage {
+            id: MessageId(id),
+            room_id: RoomId(5),
+            sender_id: UserId(from),
+            content: text.into(),
+            nonce: format!("n{id}"),
+            created_at_ms: id,
+            mentions: concord_common::chat::mentions(text),
+            ..Default::default()
+        };
+        NetEvent::Server(ServerEvent::RoomMessageCreated(events::RoomMessageCreated { message }))
+    };
+    assert!(notifies(&state.apply(said(1, 2, "no mention here"))).is_empty());
+    let effects = state.apply(said(2, 2, "<@1> your turn"));
+    assert_eq!(
+        notifies(&effects),
+        vec![("bob mentioned you in Game night".to_owned(), "@ada your turn".to_owned())]
+    );
+    assert!(notifies(&state.apply(said(3, 1, "<@1> talking to myself"))).is_empty(), "my own message");
+    state.apply(said(4, 2, "<@1> again"));
+    assert_eq!(state.room_mentions[&RoomId(5)], 2);
+    // Opening the room clears the badge; while it is open and focused, a mention does not notify.
+    state.select_room(RoomId(5));
+    assert!(!state.room_mentions.contains_key(&RoomId(5)));
+    assert!(notifies(&state.apply(said(5, 2, "<@1> here?"))).is_empty());
+    assert!(!state.room_mentions.contains_key(&RoomId(5)));
+    // With the window in the background it does, until the window is back.
+    state.set_focused(false);
+    assert_eq!(notifies(&state.apply(said(6, 2, "<@1> wake up"))).len(), 1);
+    state.set_focused(true);
+    assert!(!state.room_mentions.contains_key(&RoomId(5)));
+}
+
+#[test]
+fn at_names_complete_from_the_conversation_and_are_sent_as_ids() {
+    let mut state = logged_in();
+    state.select(UserId(2));
+    let place = concord_common::Conversation::Dm(UserId(2));
+    assert_eq!(state.mention_completions(place, "hi @b"), vec![(UserId(2), "bob".to_owned())]);
+    assert_eq!(
+        state.mention_completions(place, "hi @"),
+        vec![(UserId(1), "ada".to_owned()), (UserId(2), "bob".to_owned())]
+    );
+    assert!(state.mention_completions(place, "mail me@b").is_empty(), "an @ inside a word is not a mention");
+    assert!(state.mention_completions(place, "hi @bob").is_empty(), "already complete");
+    state.conversations.get_mut(&UserId(2)).unwrap().draft = "hi @B".into();
+    state.complete_mention(place, "bob");
+    assert_eq!(state.conversations[&UserId(2)].draft, "hi @bob ");
+    state.conversations.get_mut(&UserId(2)).unwrap().draft = "@bob, @bobby and bob@example.com @bob".into();
+    let commands = nets(&state.send_draft(UserId(2)));
+    let [Command::SendMessage { content, .. }] = commands.as_slice() else { panic!("{commands:?}") };
+    assert_eq!(content, "<@2>, @bobby and bob@example.com <@2>");
+    // Editing shows names again, and saves ids.
+    let mine = DirectMessage { mentions: vec![UserId(2)], ..message(9, 1, 2, "ask <@2>") };
+    state.apply(NetEvent::History {
+        peer: UserId(2),
+        before: None,
+        page: MessagePage { messages: vec![mine], has_more: false },
+    });
+    state.start_edit(place, MessageId(9));
+    assert_eq!(state.conversations[&UserId(2)].draft, "ask @bob");
+    let commands = nets(&state.send_draft(UserId(2)));
+    let [Command::EditMessage { content, .. }] = commands.as_slice() else { panic!("{commands:?}") };
+    assert_eq!(content, "ask <@2>");
+}

@@ -124,6 +124,8 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> V
     if let Some(action) = action {
         effects.extend(message::apply(state, place, action));
     }
+    let draft = state.conversations.get(&peer).map(|c| c.draft.clone()).unwrap_or_default();
+    let completions = state.mention_completions(place, &draft);
     let conversation = state.conversations.entry(peer).or_default();
     typing_ui(ui, conversation, &name);
     let banner = compose_banner(conversation.compose, |id| {
@@ -136,10 +138,14 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> V
         hint: format!("Message {name}"),
         banner,
         editing: matches!(conversation.compose, Compose::Editing(_)),
+        completions,
     };
     let input = composer_ui(ui, composer);
     if input.edited {
         effects.extend(state.draft_edited(peer));
+    }
+    if let Some(name) = &input.complete {
+        state.complete_mention(place, name);
     }
     if input.edit_last {
         state.edit_last(place);
@@ -416,6 +422,8 @@ pub(super) struct Composer<'a> {
     pub banner: Option<String>,
     /// Editing a sent message: the button saves.
     pub editing: bool,
+    /// Who the `@name` being typed could be: offered above the field.
+    pub completions: Vec<(UserId, String)>,
 }
 
 /// What a composer was asked this frame.
@@ -429,6 +437,8 @@ pub(super) struct ComposerInput {
     pub edit_last: bool,
     /// Esc, or the banner's ✕: stop replying or editing.
     pub cancel: bool,
+    /// A completion picked (click, or Tab for the first): this name.
+    pub complete: Option<String>,
 }
 
 /// A composer: the reply/edit banner, a multi-line field (Enter sends,
@@ -448,6 +458,16 @@ pub(super) fn composer_ui(ui: &mut egui::Ui, composer: Composer<'_>) -> Composer
     }
     if let Some(error) = composer.error {
         ui.label(RichText::new(error).color(palette.error).small());
+    }
+    if !composer.completions.is_empty() {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new("Mention (Tab):").small().color(palette.text_muted));
+            for (_, name) in &composer.completions {
+                if super::named(ui.small_button(format!("@{name}")), &format!("Mention {name}")).clicked() {
+                    input.complete = Some(name.clone());
+                }
+            }
+        });
     }
     let in_mode = composer.banner.is_some();
     ui.horizontal(|ui| {
@@ -476,6 +496,10 @@ pub(super) fn composer_ui(ui: &mut egui::Ui, composer: Composer<'_>) -> Composer
         input.edited = response.changed();
         if response.has_focus() {
             ui.input(|i| {
+                if i.key_pressed(Key::Tab) {
+                    input.complete =
+                        input.complete.take().or_else(|| composer.completions.first().map(|c| c.1.clone()));
+                }
                 input.send |= i.key_pressed(Key::Enter) && !i.modifiers.shift;
                 input.edit_last = empty && i.key_pressed(Key::ArrowUp) && i.modifiers.is_none();
                 input.cancel |= in_mode && i.key_pressed(Key::Escape);

@@ -1,13 +1,15 @@
 //! What a message shows besides its author line, in DMs and rooms alike:
-//! the quoted line of the message it answers, its text with `<@id>` shown as
-//! @name (highlighted when it names me), "(edited)", its reactions (click to
+//! the quoted line of the message it answers, its text formatted
+//! ([`super::markdown`]) with `<@id>` shown as @name (highlighted when it names me), "(edited)", its reactions (click to
 //! add or take back mine, hover for who), and the actions the pointer finds
 //! on it (react, reply, edit, delete, copy). Returns what was asked for; the
 //! screen hands it to the state.
 
+use concord_common::chat::with_names;
 use concord_common::{Conversation, MessageId, Reaction, ReplyPreview, UserId};
 use egui::RichText;
 
+use super::markdown;
 use super::tokens::{self, space};
 use crate::state::{AppState, Effect};
 
@@ -70,15 +72,6 @@ pub struct Viewer<'a> {
     pub name_of: &'a dyn Fn(UserId) -> String,
 }
 
-/// `content` with each `<@id>` written as `@name`.
-pub fn with_names(content: &str, name_of: &dyn Fn(UserId) -> String) -> String {
-    let mut text = content.to_owned();
-    for user in concord_common::chat::mentions(content) {
-        text = text.replace(&concord_common::chat::mention(user), &format!("@{}", name_of(user)));
-    }
-    text
-}
-
 /// The quoted line, the text, "(edited)" and the reactions of `message`.
 pub fn body_ui(ui: &mut egui::Ui, message: &MessageView<'_>, viewer: &Viewer<'_>) -> Option<MessageAction> {
     let palette = tokens::palette(ui);
@@ -105,18 +98,27 @@ pub fn body_ui(ui: &mut egui::Ui, message: &MessageView<'_>, viewer: &Viewer<'_>
     }
     let text = with_names(message.content, viewer.name_of);
     let mentions_me = viewer.me.is_some_and(|me| message.mentions.contains(&me));
-    let mut body = RichText::new(text);
-    if mentions_me {
-        body = body.background_color(palette.accent.gamma_multiply(0.18));
-    }
-    if message.edited {
-        ui.horizontal_wrapped(|ui| {
-            ui.spacing_mut().item_spacing.x = space::XS;
+    let highlight = mentions_me.then(|| palette.accent.gamma_multiply(0.18));
+    let blocks = markdown::parse(&text);
+    if markdown::is_plain(&blocks) {
+        let mut body = RichText::new(text);
+        if let Some(background) = highlight {
+            body = body.background_color(background);
+        }
+        if message.edited {
+            ui.horizontal_wrapped(|ui| {
+                ui.spacing_mut().item_spacing.x = space::XS;
+                ui.add(egui::Label::new(body).wrap());
+                ui.label(RichText::new("(edited)").small().color(palette.text_muted));
+            });
+        } else {
             ui.add(egui::Label::new(body).wrap());
-            ui.label(RichText::new("(edited)").small().color(palette.text_muted));
-        });
+        }
     } else {
-        ui.add(egui::Label::new(body).wrap());
+        markdown::show(ui, &blocks, highlight);
+        if message.edited {
+            ui.label(RichText::new("(edited)").small().color(palette.text_muted));
+        }
     }
     if !message.reactions.is_empty() {
         ui.horizontal_wrapped(|ui| {
@@ -207,17 +209,5 @@ pub fn apply(state: &mut AppState, place: Conversation, action: MessageAction) -
         }
         MessageAction::Delete(id) => state.delete_message(place, id),
         MessageAction::ShowOriginal(id) => state.show_original(place, id),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mentions_read_as_names() {
-        let name_of = |u: UserId| if u == UserId(5) { "bob".to_owned() } else { "someone".to_owned() };
-        assert_eq!(with_names("hi <@5>, and <@6> <@5>", &name_of), "hi @bob, and @someone @bob");
-        assert_eq!(with_names("no <@x> here", &name_of), "no <@x> here");
     }
 }

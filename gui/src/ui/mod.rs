@@ -8,6 +8,7 @@ pub mod conversation;
 mod dialogs;
 pub mod icons;
 mod login;
+mod markdown;
 mod message;
 mod room;
 mod settings;

@@ -354,6 +354,10 @@ fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effect> 
     if jumped {
         chat.jump_to = None;
     }
+    let place = Conversation::Room(room.id);
+    let draft = chat.draft.clone();
+    let completions = state.mention_completions(place, &draft);
+    let chat = state.room_chats.entry(room.id).or_default();
     let banner = compose_banner(chat.compose, |id| {
         chat.messages.get(&id).map(|m| (name_of(m.sender_id), m.content.clone()))
     });
@@ -364,9 +368,12 @@ fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effect> 
         hint: format!("Message {}", room.label),
         banner,
         editing: matches!(chat.compose, Compose::Editing(_)),
+        completions,
     };
     let input = composer_ui(ui, composer);
-    let place = Conversation::Room(room.id);
+    if let Some(name) = &input.complete {
+        state.complete_mention(place, name);
+    }
     if let Some(action) = action {
         effects.extend(message::apply(state, place, action));
     }

@@ -68,7 +68,8 @@ fn rooms_ui(ui: &mut egui::Ui, state: &mut AppState, effects: &mut Vec<Effect>) 
     }
     let mut clicked = None;
     for room in &state.rooms {
-        if room_row_ui(ui, room, state.selected_room == Some(room.id)).clicked() {
+        let mentions = state.room_mentions.get(&room.id).copied().unwrap_or(0);
+        if room_row_ui(ui, room, mentions, state.selected_room == Some(room.id)).clicked() {
             clicked = Some(room.id);
         }
     }
@@ -90,8 +91,14 @@ fn row(ui: &mut egui::Ui, selected: bool) -> (egui::Rect, egui::Response) {
     (rect, response)
 }
 
-/// One room: its icon, name and member count.
-fn room_row_ui(ui: &mut egui::Ui, room: &concord_common::Room, selected: bool) -> egui::Response {
+/// One room: its icon, name, member count (or who is in its call) and a
+/// badge counting the messages that mention me since I last looked.
+fn room_row_ui(
+    ui: &mut egui::Ui,
+    room: &concord_common::Room,
+    mentions: u64,
+    selected: bool,
+) -> egui::Response {
     let palette = tokens::palette(ui);
     let (rect, response) = row(ui, selected);
     let body = egui::TextStyle::Body.resolve(ui.style());
@@ -122,9 +129,26 @@ fn room_row_ui(ui: &mut egui::Ui, room: &concord_common::Room, selected: bool) -
         egui::TextStyle::Small.resolve(ui.style()),
         color,
     );
-    let label = super::room::row_label(room);
+    if mentions > 0 {
+        let text = if mentions > 99 { "@99+".to_owned() } else { format!("@{mentions}") };
+        let center = egui::pos2(rect.right() - space::XL - space::XL, rect.center().y);
+        badge(ui, center, size::BADGE_RADIUS * 1.6, text);
+    }
+    let mut label = super::room::row_label(room);
+    if mentions > 0 {
+        label.push_str(&format!(", {mentions} {}", if mentions == 1 { "mention" } else { "mentions" }));
+    }
     response.widget_info(|| WidgetInfo::selected(Role::Button, true, selected, &label));
     response
+}
+
+/// A count in a pill (a circle when `half_width` is the badge radius) at `center`.
+fn badge(ui: &mut egui::Ui, center: egui::Pos2, half_width: f32, text: String) {
+    let palette = tokens::palette(ui);
+    let pill = egui::Rect::from_center_size(center, egui::vec2(half_width * 2.0, size::BADGE_RADIUS * 2.0));
+    ui.painter().rect_filled(pill, size::BADGE_RADIUS, palette.badge);
+    let font = egui::FontId::proportional(tokens::text::SMALL - 1.0);
+    ui.painter().text(center, egui::Align2::CENTER_CENTER, text, font, palette.on_badge);
 }
 
 fn section_title(ui: &mut egui::Ui, title: &str) {
@@ -166,15 +190,7 @@ fn friend_row_ui(ui: &mut egui::Ui, friend: &FriendRow<'_>, unread: u64, selecte
     );
     if unread > 0 {
         let text = if unread > 99 { "99+".to_owned() } else { unread.to_string() };
-        let center = egui::pos2(rect.right() - space::L, rect.center().y);
-        ui.painter().circle_filled(center, size::BADGE_RADIUS, palette.badge);
-        ui.painter().text(
-            center,
-            egui::Align2::CENTER_CENTER,
-            text,
-            egui::FontId::proportional(tokens::text::SMALL - 1.0),
-            palette.on_badge,
-        );
+        badge(ui, egui::pos2(rect.right() - space::L, rect.center().y), size::BADGE_RADIUS, text);
     }
     let mut label = format!("{}, {}", friend.name, if friend.online { "online" } else { "offline" });
     if unread > 0 {
