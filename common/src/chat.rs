@@ -10,7 +10,7 @@ use crate::ids::{RoomId, UserId};
 
 /// A conversation as the reader sees it: `dms/{user_id}` (the other person)
 /// or `rooms/{id}`, exactly the prefix of its REST paths under `/api/`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Conversation {
     /// Direct messages with this person.

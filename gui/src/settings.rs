@@ -9,6 +9,32 @@ use std::collections::BTreeMap;
 use concord_common::UserId;
 use serde::{Deserialize, Serialize};
 
+/// What a conversation notifies me of (per DM and per room; a DM's default
+/// is every message, a room's the messages that mention me).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NotifyLevel {
+    /// Every message from someone else.
+    All,
+    /// Only messages that mention me.
+    Mentions,
+    /// Nothing (the room's @ badge still counts mentions).
+    Nothing,
+}
+
+impl NotifyLevel {
+    /// The choices, in the order the menu shows them.
+    pub const ALL: [NotifyLevel; 3] = [NotifyLevel::All, NotifyLevel::Mentions, NotifyLevel::Nothing];
+
+    /// The label in the menu.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::All => "All messages",
+            Self::Mentions => "Only @mentions",
+            Self::Nothing => "Nothing",
+        }
+    }
+}
+
 /// Which theme Concord draws in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ThemeChoice {

@@ -421,6 +421,8 @@ fn a_message_is_reacted_to_replied_to_edited_and_deleted_from_the_app() {
     ada.get_by_label("yes, at noon or one").hover();
     ada.step();
     click(&mut ada, "Delete message");
+    assert!(shows(&ada, "Delete this message for everyone? This cannot be undone."), "it asks first");
+    click(&mut ada, "Delete");
     wait_for(&mut ada, "her answer gone", |h| !shows(h, "yes, at noon or one"));
     let history = server.api(Method::GET, &format!("/api/dms/{bob_id}/messages"), Some(&ada_token), None);
     assert_eq!(history["messages"], json!([]));

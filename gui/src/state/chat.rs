@@ -11,6 +11,7 @@ use concord_common::{
 
 use super::{AppState, Effect};
 use crate::net::Command;
+use crate::settings::NotifyLevel;
 
 /// What the composer of a conversation is doing besides writing a new message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -281,6 +282,30 @@ impl AppState {
         out
     }
 
+    /// What `place` notifies me of: my choice, else every message in a DM and
+    /// the mentions of me in a room.
+    pub fn notify_level(&self, place: Where) -> NotifyLevel {
+        self.persisted.notify.get(&place).copied().unwrap_or(match place {
+            Where::Dm(_) => NotifyLevel::All,
+            Where::Room(_) => NotifyLevel::Mentions,
+        })
+    }
+
+    /// Chooses what `place` notifies me of (kept across restarts).
+    pub fn set_notify_level(&mut self, place: Where, level: NotifyLevel) {
+        self.persisted.notify.insert(place, level);
+    }
+
+    /// Whether a message from someone else in `place`, mentioning me or not,
+    /// should notify me.
+    pub(super) fn notifies(&self, place: Where, mentions_me: bool) -> bool {
+        match self.notify_level(place) {
+            NotifyLevel::All => true,
+            NotifyLevel::Mentions => mentions_me,
+            NotifyLevel::Nothing => false,
+        }
+    }
+
     /// Esc: stop editing (the draft goes back to empty) or replying.
     pub fn cancel_compose(&mut self, place: Where) {
         let chat = self.chat(place);
@@ -290,8 +315,15 @@ impl AppState {
         *chat.compose = Compose::New;
     }
 
-    /// "Delete": mine, or any in a room I own (the server decides).
+    /// "Delete": asks first (it goes for everyone).
+    pub fn ask_delete_message(&mut self, place: Where, id: MessageId) {
+        self.confirm_delete_message = Some((place, id));
+    }
+
+    /// "Delete" confirmed (or Shift-clicked): mine, or any in a room I own
+    /// (the server decides).
     pub fn delete_message(&mut self, place: Where, id: MessageId) -> Vec<Effect> {
+        self.confirm_delete_message = None;
         let chat = self.chat(place);
         if *chat.compose == Compose::Editing(id) || *chat.compose == Compose::Replying(id) {
             if matches!(chat.compose, Compose::Editing(_)) {

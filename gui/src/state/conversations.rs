@@ -199,6 +199,10 @@ impl AppState {
             return vec![Command::MarkRead { peer }.into()];
         }
         *self.unread.entry(peer).or_insert(0) += 1;
+        let mentions_me = self.me.as_ref().is_some_and(|me| message.mentions.contains(&me.id));
+        if !self.notifies(Where::Dm(peer), mentions_me) {
+            return vec![];
+        }
         let name = self.friend(peer).map_or_else(|| "Someone".to_owned(), |f| f.user.username.clone());
         vec![Effect::Notify { title: format!("{name} on Concord"), body: preview(&message.content) }]
     }

@@ -76,6 +76,8 @@ pub struct AppState {
     pub room_chats: HashMap<RoomId, RoomChat>,
     /// Messages that mention me per room, since I last had it open.
     pub room_mentions: HashMap<RoomId, u64>,
+    /// "Delete this message?" is being asked for this message.
+    pub confirm_delete_message: Option<(concord_common::Conversation, concord_common::MessageId)>,
     /// The room dialogs and forms.
     pub room_forms: RoomForms,
     /// The "Add friend" dialog.

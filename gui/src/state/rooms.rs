@@ -135,26 +135,38 @@ impl AppState {
         vec![Command::LoadRoomHistory { room, before: None }.into()]
     }
 
-    /// A message in a room's chat: stored; one that mentions me, unless I am
-    /// looking at that room, counts in its badge and notifies me.
+    /// A message in a room's chat: stored; unless I am looking at that room,
+    /// one that mentions me counts in its badge, and it notifies me as the
+    /// room's notification level says (by default: mentions only).
     pub(super) fn on_room_message(&mut self, created: events::RoomMessageCreated) -> Vec<Effect> {
         let me = self.me.as_ref().map(|u| u.id);
         let message = &created.message;
         let (room, sender, content) = (message.room_id, message.sender_id, message.content.clone());
-        let mentions_me = me.is_some_and(|me| me != sender && message.mentions.contains(&me));
+        let from_other = me.is_some_and(|me| me != sender);
+        let mentions_me = from_other && me.is_some_and(|me| message.mentions.contains(&me));
         self.apply_room_event(RoomEvent::Message(created));
         let Some(room_label) = self.room(room).map(|r| r.label.clone()) else { return vec![] };
-        if !mentions_me || (self.selected_room == Some(room) && self.focused) {
+        if !from_other || (self.selected_room == Some(room) && self.focused) {
             return vec![];
         }
-        *self.room_mentions.entry(room).or_insert(0) += 1;
+        if mentions_me {
+            *self.room_mentions.entry(room).or_insert(0) += 1;
+        }
+        if !self.notifies(Where::Room(room), mentions_me) {
+            return vec![];
+        }
         let name_of = |id: UserId| {
             self.room(room)
                 .and_then(|r| r.members.iter().find(|m| m.id == id))
                 .map_or_else(|| "someone".to_owned(), |m| m.username.clone())
         };
         let body: String = concord_common::chat::with_names(&content, name_of).chars().take(120).collect();
-        vec![Effect::Notify { title: format!("{} mentioned you in {room_label}", name_of(sender)), body }]
+        let title = if mentions_me {
+            format!("{} mentioned you in {room_label}", name_of(sender))
+        } else {
+            format!("{} in {room_label}", name_of(sender))
+        };
+        vec![Effect::Notify { title, body }]
     }
 
     /// Asks for the page before the oldest loaded message of `room`.

@@ -24,6 +24,10 @@ pub struct Persisted {
     /// Dark, light, or the system's.
     #[serde(default)]
     pub theme: crate::settings::ThemeChoice,
+    /// Notification levels chosen per conversation (`dms/{id}`, `rooms/{id}`);
+    /// the others have their default.
+    #[serde(default)]
+    pub notify: std::collections::BTreeMap<concord_common::Conversation, crate::settings::NotifyLevel>,
 }
 
 /// A login kept across restarts.
@@ -140,6 +144,7 @@ impl AppState {
                 session: None,
                 media: self.persisted.media.clone(),
                 theme: self.persisted.theme,
+                notify: std::mem::take(&mut self.persisted.notify),
             },
             login,
             focused: self.focused,

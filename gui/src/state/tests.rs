@@ -839,10 +839,13 @@ fn replying_editing_and_reacting_become_the_right_commands() {
         remove,
         vec![Command::React { conversation: place, id: MessageId(10), emoji: "👍".into(), add: false }]
     );
+    state.ask_delete_message(place, MessageId(11));
+    assert_eq!(state.confirm_delete_message, Some((place, MessageId(11))), "asked first");
     assert_eq!(
         nets(&state.delete_message(place, MessageId(11))),
         vec![Command::DeleteMessage { conversation: place, id: MessageId(11) }]
     );
+    assert_eq!(state.confirm_delete_message, None);
 }
 
 #[test]
@@ -967,6 +970,17 @@ fn a_room_message_that_mentions_me_counts_and_notifies_unless_the_room_is_open()
     assert_eq!(notifies(&state.apply(said(6, 2, "<@1> wake up"))).len(), 1);
     state.set_focused(true);
     assert!(!state.room_mentions.contains_key(&RoomId(5)));
+    // "All messages" notifies of every message; "Nothing" of none, yet counts mentions.
+    state.close_conversation();
+    let room = concord_common::Conversation::Room(RoomId(5));
+    state.set_notify_level(room, crate::settings::NotifyLevel::All);
+    assert_eq!(
+        notifies(&state.apply(said(7, 2, "dinner?"))),
+        vec![("bob in Game night".to_owned(), "dinner?".to_owned())]
+    );
+    state.set_notify_level(room, crate::settings::NotifyLevel::Nothing);
+    assert!(notifies(&state.apply(said(8, 2, "<@1> dinner?"))).is_empty());
+    assert_eq!(state.room_mentions[&RoomId(5)], 1);
 }
 
 #[test]
@@ -1000,4 +1014,29 @@ fn at_names_complete_from_the_conversation_and_are_sent_as_ids() {
     let commands = nets(&state.send_draft(UserId(2)));
     let [Command::EditMessage { content, .. }] = commands.as_slice() else { panic!("{commands:?}") };
     assert_eq!(content, "ask <@2>");
+}
+
+#[test]
+fn each_conversation_notifies_at_its_chosen_level() {
+    use crate::settings::NotifyLevel;
+    let mut state = logged_in();
+    let dm = concord_common::Conversation::Dm(UserId(2));
+    assert_eq!(state.notify_level(dm), NotifyLevel::All, "a DM's default");
+    let incoming = |id: i64, text: &str| {
+        let message =
+            DirectMessage { mentions: concord_common::chat::mentions(text), ..message(id, 2, 1, text) };
+        NetEvent::Server(ServerEvent::MessageCreated(events::MessageCreated { message }))
+    };
+    assert_eq!(notifies(&state.apply(incoming(1, "hi"))).len(), 1);
+    state.set_notify_level(dm, NotifyLevel::Mentions);
+    assert!(notifies(&state.apply(incoming(2, "hi again"))).is_empty());
+    assert_eq!(notifies(&state.apply(incoming(3, "<@1> look"))).len(), 1);
+    state.set_notify_level(dm, NotifyLevel::Nothing);
+    assert!(notifies(&state.apply(incoming(4, "<@1> look"))).is_empty());
+    assert_eq!(state.unread[&UserId(2)], 4, "unread counts whatever the level");
+    // Kept across restarts, keyed by the conversation's path.
+    let saved = serde_json::to_value(&state.persisted).unwrap();
+    assert_eq!(saved["notify"], serde_json::json!({"dms/2": "Nothing"}));
+    let restored: Persisted = serde_json::from_value(saved).unwrap();
+    assert_eq!(restored.notify.get(&dm), Some(&NotifyLevel::Nothing));
 }

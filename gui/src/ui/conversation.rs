@@ -14,6 +14,7 @@ use web_time::Instant;
 use super::message::{self, MessageAction};
 use super::tokens::{self, size, space};
 use super::{avatar, icons, Back};
+use crate::settings::NotifyLevel;
 use crate::state::{AppState, Compose, Conversation, Effect};
 
 /// Messages from one sender closer together than this share one header.
@@ -99,6 +100,9 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> V
         ui.heading(&name);
         let (text, color) = if online { ("online", palette.online) } else { ("offline", palette.text_muted) };
         ui.label(RichText::new(text).color(color));
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            notify_menu_ui(ui, state, concord_common::Conversation::Dm(peer));
+        });
     });
     ui.separator();
     if go_back {
@@ -157,6 +161,23 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> V
         effects.extend(state.send_draft(peer));
     }
     effects
+}
+
+/// The conversation's notification level, as a menu ("Notify: Only @mentions").
+pub(super) fn notify_menu_ui(ui: &mut egui::Ui, state: &mut AppState, place: concord_common::Conversation) {
+    let mut level = state.notify_level(place);
+    let before = level;
+    let menu = egui::ComboBox::from_id_salt(("notify", place.to_string()))
+        .selected_text(format!("Notify: {}", level.label()))
+        .show_ui(ui, |ui| {
+            for choice in NotifyLevel::ALL {
+                ui.selectable_value(&mut level, choice, choice.label());
+            }
+        });
+    menu.response.on_hover_text("What this conversation notifies you of");
+    if level != before {
+        state.set_notify_level(place, level);
+    }
 }
 
 fn empty_state_ui(ui: &mut egui::Ui, state: &AppState) {

@@ -1,4 +1,5 @@
-//! Windows over the main screen: "Add friend", "New room" and the Ctrl+K switcher.
+//! Windows over the main screen: "Add friend", "New room", "Delete message"
+//! and the Ctrl+K switcher.
 //! Esc closes either.
 
 use egui::RichText;
@@ -53,6 +54,28 @@ pub fn add_friend_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Effect> {
     });
     if !open {
         state.add_friend.open = false;
+    }
+    effects
+}
+
+/// "Delete this message?": it goes for everyone, and cannot be undone.
+pub fn confirm_delete_message_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Effect> {
+    let Some((place, id)) = state.confirm_delete_message else { return vec![] };
+    let mut effects = Vec::new();
+    let mut open = true;
+    let mut cancel = false;
+    dialog(ctx, "Delete message", size::CARD_WIDTH).resizable(false).open(&mut open).show(ctx, |ui| {
+        ui.label("Delete this message for everyone? This cannot be undone.");
+        ui.horizontal(|ui| {
+            let delete = super::theme::primary_button("Delete", tokens::palette(ui));
+            if ui.add(delete).clicked() {
+                effects = state.delete_message(place, id);
+            }
+            cancel = ui.button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape));
+        });
+    });
+    if !open || cancel {
+        state.confirm_delete_message = None;
     }
     effects
 }

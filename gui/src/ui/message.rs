@@ -58,8 +58,9 @@ pub enum MessageAction {
     Reply(MessageId),
     /// Change its text (mine only).
     Edit(MessageId),
-    /// Delete it (mine, or any in a room I own).
-    Delete(MessageId),
+    /// Delete it (mine, or any in a room I own): after asking, or at once
+    /// with Shift held (`true`).
+    Delete(MessageId, bool),
     /// Show the message this one answers.
     ShowOriginal(MessageId),
 }
@@ -184,8 +185,16 @@ pub fn actions_ui(
                 {
                     action = Some(MessageAction::Edit(message.id));
                 }
-                if (mine || viewer.moderator) && button(ui, super::icons::TRASH, "Delete message", "Delete") {
-                    action = Some(MessageAction::Delete(message.id));
+                if (mine || viewer.moderator)
+                    && button(
+                        ui,
+                        super::icons::TRASH,
+                        "Delete message",
+                        "Delete (Shift-click: without asking)",
+                    )
+                {
+                    let at_once = ui.input(|i| i.modifiers.shift);
+                    action = Some(MessageAction::Delete(message.id, at_once));
                 }
                 if button(ui, super::icons::COPY, "Copy message", "Copy the text") {
                     ui.ctx().copy_text(message.content.to_owned());
@@ -207,7 +216,11 @@ pub fn apply(state: &mut AppState, place: Conversation, action: MessageAction) -
             state.start_edit(place, id);
             vec![]
         }
-        MessageAction::Delete(id) => state.delete_message(place, id),
+        MessageAction::Delete(id, true) => state.delete_message(place, id),
+        MessageAction::Delete(id, false) => {
+            state.ask_delete_message(place, id);
+            vec![]
+        }
         MessageAction::ShowOriginal(id) => state.show_original(place, id),
     }
 }

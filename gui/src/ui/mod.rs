@@ -81,6 +81,7 @@ pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
     }
     effects.extend(dialogs::add_friend_ui(ui.ctx(), state));
     effects.extend(dialogs::new_room_ui(ui.ctx(), state));
+    effects.extend(dialogs::confirm_delete_message_ui(ui.ctx(), state));
     effects.extend(dialogs::switcher_ui(ui.ctx(), state));
     effects.extend(settings::settings_ui(ui.ctx(), state));
     effects

@@ -168,6 +168,7 @@ fn header_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room, back: Back) -
                     effects.push(Command::RemoveRoomMember { room: room.id, user: me }.into());
                 }
             }
+            super::conversation::notify_menu_ui(ui, state, Conversation::Room(room.id));
         });
     });
     effects

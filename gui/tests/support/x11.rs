@@ -138,9 +138,20 @@ pub fn launch_and_log_in(
         .stderr(log)
         .spawn()
         .unwrap();
-    let process = Guard(process);
+    let mut process = Guard(process);
     let mut window = String::new();
+    let log_path = home.join("concord.log");
     wait_until("the Concord window", Duration::from_secs(60), || {
+        // An app that ended before its window showed will not show it: say why now.
+        if let Ok(Some(status)) = process.0.try_wait() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let xvfb_sockets = std::fs::read_dir("/tmp/.X11-unix")
+                .map(|d| {
+                    d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+                })
+                .unwrap_or_else(|_| Vec::new());
+            panic!("the app exited ({status}) before its window showed on {display} (X sockets: {xvfb_sockets:?}):\n{log}");
+        }
         let out = run(display, "xdotool", &["search", "--name", "^Concord$"]);
         window = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_owned();
         !window.is_empty()
