@@ -154,6 +154,26 @@ test("register by typing, accept an invite, exchange DMs both ways", async () =>
   const after = await api("GET", `/api/dms/${webbyId}/messages`, bob.token);
   assert.equal(after.messages.filter((m) => m.content === "typed while offline").length, 1);
 
+  // ↑ in the empty composer edits the last message; Enter saves it.
+  await press(page, "ArrowUp");
+  await press(page, "End");
+  await type(page, ", then edited");
+  await press(page, "Enter");
+  const edited = async () => (await api("GET", `/api/dms/${webbyId}/messages`, bob.token)).messages[0];
+  for (let i = 0; i < 100 && (await edited()).content !== "typed while offline, then edited"; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal((await edited()).content, "typed while offline, then edited");
+  assert.ok((await edited()).edited_at_ms > 0);
+  // @b, Tab completes bob's name; it is sent as a mention of him.
+  await type(page, "@b");
+  await press(page, "Tab");
+  await type(page, "look");
+  await press(page, "Enter");
+  await waitForState(page, "the mention stored", (s) => s.pending === 0 && (s.messages.bob ?? []).includes(`<@${bobId}> look`));
+  const mention = await edited();
+  assert.deepEqual([mention.content, mention.mentions], [`<@${bobId}> look`, [bobId]]);
+
   // A screenshot of the logged-in page is not blank.
   const shot = join(dir, "web.png");
   writeFileSync(shot, await page.screenshot());

@@ -495,8 +495,25 @@ pub(super) fn composer_ui(ui: &mut egui::Ui, composer: Composer<'_>) -> Composer
         let empty = composer.draft.is_empty();
         // A fixed id: the banner or an error line appearing above must not
         // make it another widget (that would lose the keyboard focus).
+        let editor_id = ui.make_persistent_id("composer");
+        let completing = !composer.completions.is_empty();
+        // Tab picks the first completion (taken before the field sees it, and
+        // kept from moving the focus); Esc cancels a reply or an edit.
+        if completing
+            && ui.memory(|m| m.has_focus(editor_id))
+            && ui.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Tab))
+        {
+            input.complete = composer.completions.first().map(|c| c.1.clone());
+        }
+        let keys = egui::EventFilter {
+            tab: completing,
+            horizontal_arrows: true,
+            vertical_arrows: true,
+            escape: in_mode,
+        };
         let editor = egui::TextEdit::multiline(composer.draft)
-            .id_salt("composer")
+            .id(editor_id)
+            .event_filter(keys)
             .hint_text(composer.hint)
             .desired_rows(2)
             .desired_width(ui.available_width() - size::SEND_WIDTH - space::S)
@@ -517,10 +534,6 @@ pub(super) fn composer_ui(ui: &mut egui::Ui, composer: Composer<'_>) -> Composer
         input.edited = response.changed();
         if response.has_focus() {
             ui.input(|i| {
-                if i.key_pressed(Key::Tab) {
-                    input.complete =
-                        input.complete.take().or_else(|| composer.completions.first().map(|c| c.1.clone()));
-                }
                 input.send |= i.key_pressed(Key::Enter) && !i.modifiers.shift;
                 input.edit_last = empty && i.key_pressed(Key::ArrowUp) && i.modifiers.is_none();
                 input.cancel |= in_mode && i.key_pressed(Key::Escape);
