@@ -567,7 +567,7 @@ pub(super) fn compose_banner(
         Compose::Editing(_) => Some("Editing your message — Enter saves, Esc cancels".to_owned()),
         Compose::Replying(id) => Some(match author_of(id) {
             Some((name, text)) => {
-                let line: String = text.lines().next().unwrap_or("").chars().take(80).collect();
+                let line: String = super::markdown::plain_line(&text).chars().take(80).collect();
                 format!("Replying to {name}: {line}")
             }
             None => "Replying".to_owned(),

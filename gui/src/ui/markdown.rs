@@ -179,6 +179,18 @@ fn push(spans: &mut Vec<Span>, plain: &mut String, style: Style) {
     }
 }
 
+/// `content` without its formatting marks, on one line (a reply's quote).
+pub fn plain_line(content: &str) -> String {
+    let text: Vec<String> = parse(content)
+        .into_iter()
+        .map(|block| match block {
+            Block::Text(spans) | Block::Quote(spans) => spans.into_iter().map(|s| s.text).collect(),
+            Block::Code(code) => code,
+        })
+        .collect();
+    text.join(" ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Whether `blocks` is one run of unformatted text (drawn as a plain label).
 pub fn is_plain(blocks: &[Block]) -> bool {
     matches!(blocks, [Block::Text(spans)] if spans.len() == 1 && spans[0].style == Style::default() && !spans[0].link)
@@ -312,6 +324,7 @@ mod tests {
             vec![Block::Text(vec![plain("```never closed\nstill text")])]
         );
         assert!(is_plain(&parse("just words, 2*3")));
+        assert_eq!(plain_line("**bold**, `code`\n```\nfn x()\n```"), "bold, code fn x()");
         assert!(!is_plain(&parse("**bold**")));
     }
 }

@@ -80,7 +80,7 @@ pub fn body_ui(ui: &mut egui::Ui, message: &MessageView<'_>, viewer: &Viewer<'_>
     if let Some(original) = message.reply_to {
         let quote = match message.reply_preview {
             Some(preview) => {
-                let line = with_names(preview.content.lines().next().unwrap_or(""), viewer.name_of);
+                let line = markdown::plain_line(&with_names(&preview.content, viewer.name_of));
                 format!("↪ @{}: {line}", (viewer.name_of)(preview.sender_id))
             }
             None => "↪ Original message was deleted".to_owned(),
