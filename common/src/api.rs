@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{InviteId, MessageId, RoomId, UserId};
+use crate::ids::{AttachmentId, InviteId, MessageId, RoomId, UserId};
 
 /// `POST /api/auth/register`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -160,6 +160,9 @@ pub struct DirectMessage {
     /// Reactions, one entry per emoji in the order first used.
     #[serde(default)]
     pub reactions: Vec<Reaction>,
+    /// Files and pictures sent with it, in the order attached.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 /// The message a reply answers, as much as a quoted line needs.
@@ -192,7 +195,8 @@ pub struct Reaction {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendMessageRequest {
-    /// Text, 1–4000 characters.
+    /// Text, at most 4000 characters; empty only when `attachments` is not.
+    #[serde(default)]
     pub content: String,
     /// Client-chosen key (1–64 printable ASCII bytes): resending the same
     /// nonce returns the original message instead of storing a duplicate.
@@ -200,6 +204,42 @@ pub struct SendMessageRequest {
     /// The message this one answers (in the same conversation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<MessageId>,
+    /// Files you uploaded (`POST /api/attachments`) within the last hour and
+    /// have not sent yet, at most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentId>,
+}
+
+/// An uploaded file: `POST /api/attachments`'s answer, and each entry of a
+/// message's `attachments`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Attachment {
+    /// Id, to name in a message's `attachments`.
+    pub id: AttachmentId,
+    /// The file's name as uploaded (no folders).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Its media type: for pictures the server recognised (`image/png`,
+    /// `image/jpeg`, `image/gif`, `image/webp`) the real one, otherwise the
+    /// one the uploader declared.
+    pub content_type: String,
+    /// Where to download it, relative to the server's address: a signed link
+    /// that works without a token until it expires (a day or so; fetch the
+    /// message again for a fresh one). With `Authorization: Bearer` it works
+    /// after expiry too, for anyone who can see the message.
+    pub url: String,
+    /// A picture's width in pixels, as shown (after its orientation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// A picture's height in pixels, as shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// A picture's preview made by the server (at most 400 × 400 pixels,
+    /// no metadata), signed like `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
 }
 
 /// `PATCH /api/dms/{user_id}/messages/{message_id}` (and in a room).
@@ -313,6 +353,9 @@ pub struct RoomMessage {
     /// Reactions, one entry per emoji in the order first used.
     #[serde(default)]
     pub reactions: Vec<Reaction>,
+    /// Files and pictures sent with it, in the order attached.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 /// `GET /api/rooms/{id}/messages`.

@@ -63,6 +63,20 @@ pub enum ErrorCode {
     StaleOffer,
     /// The request or frame exceeded the size limit.
     PayloadTooLarge,
+    /// An upload is larger than the server's per-file limit; nothing was stored.
+    FileTooLarge,
+    /// Today's uploads would pass the per-user daily limit; nothing was stored.
+    UploadQuota,
+    /// A file that says it is a picture could not be read as one (damaged,
+    /// truncated, or too large to decode); nothing was stored.
+    InvalidImage,
+    /// No such attachment, or not one you can see.
+    AttachmentNotFound,
+    /// An attachment named in a message is not yours, is already in another
+    /// message, or was uploaded too long ago (an hour) to be sent.
+    AttachmentUnavailable,
+    /// A signed attachment link past its expiry: load the message again for a fresh one.
+    LinkExpired,
     /// A plain HTTP request to the websocket endpoint.
     UpgradeRequired,
     /// The websocket's first frame was not `identify`, or came too late.

@@ -88,3 +88,7 @@ id_type!(
     /// A room (a group that can hold a call).
     RoomId
 );
+id_type!(
+    /// An uploaded file (a message's picture or document).
+    AttachmentId
+);

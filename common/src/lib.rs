@@ -15,4 +15,4 @@ pub use api::*;
 pub use chat::Conversation;
 pub use error::{ErrorBody, ErrorCode, ErrorResponse};
 pub use events::{ClientEvent, ClientFrame, ServerEvent, ServerFrame};
-pub use ids::{InviteId, MessageId, RoomId, UserId};
+pub use ids::{AttachmentId, InviteId, MessageId, RoomId, UserId};

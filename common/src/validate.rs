@@ -21,6 +21,10 @@ pub const ROOM_LABEL_CHARS: std::ops::RangeInclusive<usize> = 1..=64;
 pub const ROOM_MAX_MEMBERS: usize = 50;
 /// Most rooms one user can own.
 pub const ROOMS_OWNED_MAX: usize = 100;
+/// Most files one message can carry.
+pub const ATTACHMENTS_PER_MESSAGE: usize = 10;
+/// Longest name an uploaded file keeps, in characters.
+pub const ATTACHMENT_NAME_MAX_CHARS: usize = 200;
 
 /// A rejected field and why.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -106,6 +110,29 @@ pub fn message_content(content: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Checks what a new message carries: at most 4000 characters and at most
+/// [`ATTACHMENTS_PER_MESSAGE`] files, and not nothing at all.
+pub fn message_body(content: &str, attachments: usize) -> Result<(), FieldError> {
+    if attachments > ATTACHMENTS_PER_MESSAGE {
+        return fail("attachments", format!("A message can carry at most {ATTACHMENTS_PER_MESSAGE} files."));
+    }
+    if attachments > 0 && content.is_empty() {
+        return Ok(());
+    }
+    message_content(content)
+}
+
+/// An uploaded file's name as kept: its last path component (after `/` or
+/// `\`), without control characters, cut to [`ATTACHMENT_NAME_MAX_CHARS`];
+/// `None` when nothing is left.
+pub fn attachment_name(name: &str) -> Option<String> {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let kept: String =
+        last.chars().filter(|c| !c.is_control()).take(ATTACHMENT_NAME_MAX_CHARS).collect::<String>();
+    let kept = kept.trim();
+    (!kept.is_empty() && kept != "." && kept != "..").then(|| kept.to_string())
+}
+
 /// Checks a client nonce: 1–64 bytes of printable ASCII.
 pub fn nonce(nonce: &str) -> Result<(), FieldError> {
     if nonce.is_empty() || nonce.len() > NONCE_MAX_BYTES {
@@ -158,6 +185,28 @@ mod tests {
         {
             assert_eq!(email(bad).unwrap_err().field, "email", "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn an_attachment_keeps_only_its_file_name() {
+        assert_eq!(attachment_name("photo.jpg").as_deref(), Some("photo.jpg"));
+        assert_eq!(attachment_name("../../etc/passwd").as_deref(), Some("passwd"));
+        assert_eq!(attachment_name("C:\\Users\\ada\\cat.png").as_deref(), Some("cat.png"));
+        assert_eq!(attachment_name("a\nb\u{0}.txt").as_deref(), Some("ab.txt"));
+        assert_eq!(attachment_name("dir/"), None);
+        assert_eq!(attachment_name(".."), None);
+        assert_eq!(
+            attachment_name(&"é".repeat(300)).map(|n| n.chars().count()),
+            Some(ATTACHMENT_NAME_MAX_CHARS)
+        );
+    }
+
+    #[test]
+    fn a_message_may_be_only_files() {
+        assert!(message_body("", 1).is_ok());
+        assert_eq!(message_body("", 0).unwrap_err().field, "content");
+        assert_eq!(message_body("hi", ATTACHMENTS_PER_MESSAGE + 1).unwrap_err().field, "attachments");
+        assert!(message_body("hi", 0).is_ok());
     }
 
     #[test]

@@ -138,7 +138,7 @@ fn room_events_have_the_documented_shape() {
         roundtrip(&ServerEvent::RoomMessageCreated(events::RoomMessageCreated { message })),
         json!({"type": "room_message_created", "message": {"id": "9", "room_id": "4", "sender_id": "2",
             "content": "hi", "nonce": "n", "created_at_ms": 8, "edited_at_ms": null, "reply_to": null,
-            "reply_preview": null, "mentions": [], "reactions": []}})
+            "reply_preview": null, "mentions": [], "reactions": [], "attachments": []}})
     );
     // A `ready` from a server without rooms still reads, with no rooms.
     let ready = json!({"type": "ready", "me": {"id": "1", "username": "ada", "email": "a@b.co"}, "friends": [],
@@ -251,8 +251,18 @@ fn requests_roundtrip() {
     roundtrip(&RegisterRequest { email: "a@b.co".into(), username: "ab".into(), password: "p".repeat(8) });
     roundtrip(&LoginRequest { email: "a@b.co".into(), password: "x".into() });
     roundtrip(&CreateInviteRequest { email: "a@b.co".into() });
-    roundtrip(&SendMessageRequest { content: "hi".into(), nonce: "n".into(), reply_to: None });
-    roundtrip(&SendMessageRequest { content: "re".into(), nonce: "m".into(), reply_to: Some(MessageId(4)) });
+    roundtrip(&SendMessageRequest {
+        content: "hi".into(),
+        nonce: "n".into(),
+        reply_to: None,
+        attachments: Vec::new(),
+    });
+    roundtrip(&SendMessageRequest {
+        content: "re".into(),
+        nonce: "m".into(),
+        reply_to: Some(MessageId(4)),
+        attachments: vec![AttachmentId(7)],
+    });
     roundtrip(&Health {
         status: "ok".into(),
         version: "0".into(),
@@ -386,13 +396,26 @@ fn chat_changes_roundtrip_with_the_conversation_as_a_path() {
         }),
         mentions: vec![UserId(1)],
         reactions: vec![Reaction { emoji: "👍".into(), count: 1, me: true, user_ids: vec![UserId(1)] }],
+        attachments: vec![Attachment {
+            id: AttachmentId(13),
+            name: "cat.png".into(),
+            size: 2048,
+            content_type: "image/png".into(),
+            url: "/api/attachments/13?expires=3600&signature=ab".into(),
+            width: Some(40),
+            height: Some(30),
+            thumbnail_url: Some("/api/attachments/13/thumbnail?expires=3600&signature=cd".into()),
+        }],
     };
     assert_eq!(
         roundtrip(&ServerEvent::RoomMessageUpdated(events::RoomMessageUpdated { message })),
         json!({"type": "room_message_updated", "message": {"id": "12", "room_id": "4", "sender_id": "2",
             "content": "yes <@1>", "nonce": "n", "created_at_ms": 8, "edited_at_ms": 9, "reply_to": "11",
             "reply_preview": {"id": "11", "sender_id": "1", "content": "lunch?"}, "mentions": ["1"],
-            "reactions": [{"emoji": "👍", "count": 1, "me": true, "user_ids": ["1"]}]}})
+            "reactions": [{"emoji": "👍", "count": 1, "me": true, "user_ids": ["1"]}],
+            "attachments": [{"id": "13", "name": "cat.png", "size": 2048, "content_type": "image/png",
+                "url": "/api/attachments/13?expires=3600&signature=ab", "width": 40, "height": 30,
+                "thumbnail_url": "/api/attachments/13/thumbnail?expires=3600&signature=cd"}]}})
     );
     let deleted = events::MessageDeleted { id: MessageId(12), conversation: Conversation::Dm(UserId(2)) };
     assert_eq!(

@@ -439,3 +439,71 @@ fn a_message_is_reacted_to_replied_to_edited_and_deleted_from_the_app() {
     assert_eq!(history["messages"][0]["content"], format!("**look** <@{bob_id}> here"));
     assert_eq!(history["messages"][0]["mentions"], json!([bob_id.to_string()]));
 }
+
+/// A file dropped on the window, as the desktop integration hands it over.
+#[derive(Debug)]
+struct DroppedFile {
+    path: std::path::PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl egui::DroppedFile for DroppedFile {
+    fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        Ok(self.bytes.clone())
+    }
+}
+
+#[test]
+fn a_dropped_file_and_a_pasted_picture_are_sent_and_the_picture_shows_inline() {
+    let server = Server::start();
+    let (ada_token, bob_token) = server.friends("ada", "bob");
+    let ada_id = server.user_id(&ada_token);
+    let mut ada = app(Persisted::default());
+    log_in(&mut ada, &server.url(), "ada", false);
+    click(&mut ada, "bob, offline");
+
+    // A file dropped on the window goes into the composer and uploads.
+    let notes = b"milk\neggs\n".repeat(500);
+    ada.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedFile { path: "/home/ada/notes.txt".into(), bytes: notes.clone() }));
+    ada.step();
+    wait_for(&mut ada, "the dropped file, uploaded", |h| {
+        shows(h, "Remove file notes.txt") && shows(h, "5 KB")
+    });
+    // A picture pasted (Ctrl+V with a screenshot on the clipboard) too.
+    let screenshot = egui::ColorImage::new([64, 48], vec![egui::Color32::from_rgb(200, 80, 40); 64 * 48]);
+    ada.event(egui::Event::PasteImage(std::sync::Arc::new(screenshot)));
+    ada.step();
+    wait_for(&mut ada, "the pasted picture, uploaded", |h| shows(h, "Remove file pasted.png"));
+
+    type_into(&mut ada, "Message", "the list and the screen");
+    press(&mut ada, egui::Key::Enter);
+    wait_for(&mut ada, "the message with its file and its picture, drawn", |h| {
+        let state = h.state().state();
+        let loaded =
+            state.files.pictures.values().any(|p| matches!(p, concord_gui::state::Picture::Loaded(_)));
+        shows(h, "the list and the screen")
+            && shows(h, "Download notes.txt")
+            && shows(h, "Picture pasted.png")
+            && loaded
+    });
+    assert!(!shows(&ada, "Remove file notes.txt"), "the composer let go of what it sent");
+    let history = server.api(Method::GET, &format!("/api/dms/{ada_id}/messages"), Some(&bob_token), None);
+    let attachments = &history["messages"][0]["attachments"];
+    assert_eq!(attachments[0]["name"], "notes.txt");
+    assert_eq!(attachments[0]["size"], notes.len());
+    assert_eq!(
+        (attachments[1]["name"].as_str(), attachments[1]["width"].as_u64()),
+        (Some("pasted.png"), Some(64))
+    );
+
+    // Clicked, the picture shows large; Esc closes it.
+    click(&mut ada, "Picture pasted.png");
+    wait_for(&mut ada, "the picture, large", |h| shows(h, "Close picture") && shows(h, "Open original"));
+    press(&mut ada, egui::Key::Escape);
+    assert!(!shows(&ada, "Close picture"));
+}

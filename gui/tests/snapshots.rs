@@ -89,6 +89,11 @@ fn conversation_screen() {
 }
 
 #[test]
+fn pictures_and_files_screen() {
+    in_both_themes("attachments", attachments_state);
+}
+
+#[test]
 fn room_screen() {
     in_both_themes("room", room_state);
 }
@@ -217,6 +222,88 @@ fn conversation_state() -> AppState {
     };
     conversation.messages.insert(formatted.id, formatted);
     conversation.messages.insert(reply.id, reply);
+    state
+}
+
+/// A conversation with a picture (its thumbnail fetched), a file, and two
+/// uploads in the composer: one under way, one ready.
+fn attachments_state() -> AppState {
+    use concord_common::{Attachment, AttachmentId, Conversation};
+    use concord_gui::state::{Picture, Upload, UploadState};
+    let mut state = conversation_state();
+    let conversation = state.conversations.get_mut(&UserId(2)).unwrap();
+    conversation.messages.retain(|id, _| id.0 <= 2);
+    let picture = Attachment {
+        id: AttachmentId(41),
+        name: "sunset.jpg".into(),
+        size: 1_830_000,
+        content_type: "image/jpeg".into(),
+        url: "/api/attachments/41?expires=1&signature=a".into(),
+        width: Some(1600),
+        height: Some(1000),
+        thumbnail_url: Some("/api/attachments/41/thumbnail?expires=1&signature=b".into()),
+    };
+    let file = Attachment {
+        id: AttachmentId(42),
+        name: "trip-plan.pdf".into(),
+        size: 248_000,
+        content_type: "application/pdf".into(),
+        url: "/api/attachments/42?expires=1&signature=c".into(),
+        width: None,
+        height: None,
+        thumbnail_url: None,
+    };
+    conversation.messages.insert(
+        MessageId(3),
+        DirectMessage {
+            id: MessageId(3),
+            sender_id: UserId(2),
+            recipient_id: UserId(1),
+            content: "the view from the top, and the plan".into(),
+            nonce: "n3".into(),
+            created_at_ms: 1_767_261_600_000 + 3 * 60_000,
+            attachments: vec![picture, file],
+            ..Default::default()
+        },
+    );
+    // The thumbnail: an evening gradient, 400 × 250.
+    let thumbnail = image::RgbImage::from_fn(400, 250, |x, y| {
+        image::Rgb([(230 - y / 3) as u8, (90 + x / 4) as u8, (60 + y / 2) as u8])
+    });
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    thumbnail.write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+    state.files.pictures.insert(
+        "/api/attachments/41/thumbnail".into(),
+        Picture::Loaded(concord_gui::net::FileBytes::new(jpeg.into_inner())),
+    );
+    state.files.uploads.insert(
+        Conversation::Dm(UserId(2)),
+        vec![
+            Upload {
+                key: 1,
+                name: "notes.txt".into(),
+                size: 5_000,
+                sent: 5_000,
+                state: UploadState::Ready(Attachment {
+                    id: AttachmentId(43),
+                    name: "notes.txt".into(),
+                    size: 5_000,
+                    content_type: "text/plain".into(),
+                    url: "/api/attachments/43".into(),
+                    width: None,
+                    height: None,
+                    thumbnail_url: None,
+                }),
+            },
+            Upload {
+                key: 2,
+                name: "holiday.mp4".into(),
+                size: 20_000_000,
+                sent: 7_000_000,
+                state: UploadState::Sending,
+            },
+        ],
+    );
     state
 }
 

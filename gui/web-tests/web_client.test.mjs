@@ -14,9 +14,10 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import zlib from "node:zlib";
 import { chromium } from "playwright-core";
 import { freePort, spawnConcord } from "./concord_server.mjs";
-import { apiAt, appState, clickField, launchChromium, press, type, waitForState } from "./page.mjs";
+import { apiAt, appState, clickField, launchChromium, logInAndOpenRoom, press, type, waitForState } from "./page.mjs";
 
 const SERVER_BIN = process.env.CONCORD_SERVER_BIN;
 const WEB_ROOT = process.env.CONCORD_WEB_ROOT;
@@ -308,4 +309,64 @@ test("over plain http from a non-localhost name, a room says calls need https", 
   } finally {
     await insecure.close();
   }
+});
+
+// A PNG of `width` × `height` in one colour, written with node's zlib.
+function png(width, height, [r, g, b]) {
+  const { deflateSync, crc32 } = zlib;
+  const chunk = (kind, data) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(kind), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array(width).fill([r, g, b]).flat())]);
+  const pixels = deflateSync(Buffer.concat(Array(height).fill(row)));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", header),
+    chunk("IDAT", pixels), chunk("IEND", Buffer.alloc(0))]);
+}
+
+test("a picture dropped on the page is uploaded, sent to the room and shown", async () => {
+  const pia = await api("POST", "/api/auth/register", null, { email: "pia@example.com", username: "pia", password: "correct horse" });
+  const quin = await api("POST", "/api/auth/register", null, { email: "quin@example.com", username: "quin", password: "correct horse" });
+  await api("POST", "/api/invites", quin.token, { email: "pia@example.com" });
+  await api("POST", "/api/invites", pia.token, { email: "quin@example.com" });
+  const room = await api("POST", "/api/rooms", quin.token, { label: "Photos" });
+  await api("POST", `/api/rooms/${room.id}/members`, quin.token, { user_id: pia.user.id });
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(base + "/");
+  await logInAndOpenRoom(page, "pia@example.com", "correct horse", "Photos");
+
+  // The file is dropped on the page as a browser hands it over (a DataTransfer with a File).
+  const bytes = [...png(120, 80, [40, 160, 220])];
+  const dataTransfer = await page.evaluateHandle((bytes) => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([new Uint8Array(bytes)], "sky.png", { type: "image/png" }));
+    return transfer;
+  }, bytes);
+  await page.dispatchEvent("canvas", "dragover", { dataTransfer });
+  await page.dispatchEvent("canvas", "drop", { dataTransfer });
+  await waitForState(page, "the picture uploaded", (s) => s.uploads.join() === "sky.png:ready");
+  await type(page, "the sky today");
+  await press(page, "Enter");
+  await waitForState(page, "the picture in the room, drawn", (s) => s.uploads.length === 0
+    && s.room_attachments.includes("sky.png") && s.pictures_loaded >= 1);
+  const history = await api("GET", `/api/rooms/${room.id}/messages`, quin.token);
+  const sent = history.messages[0];
+  assert.equal(sent.content, "the sky today");
+  assert.deepEqual(sent.attachments.map((a) => [a.name, a.content_type, a.width, a.height]),
+    [["sky.png", "image/png", 120, 80]]);
+  // Its signed link works for anyone who has it: the bytes are the picture.
+  const fetched = await fetch(base + sent.attachments[0].url);
+  assert.equal(fetched.status, 200);
+  assert.deepEqual([...new Uint8Array(await fetched.arrayBuffer())].slice(16, 24), bytes.slice(16, 24));
+  await context.close();
 });

@@ -108,6 +108,58 @@ pub struct Settings {
     /// fresh one).
     #[serde(default = "default_turn_credential_ttl_secs")]
     pub turn_credential_ttl_secs: u64,
+    /// Largest file one upload may be (refused with 413 `file_too_large`
+    /// before anything is stored).
+    #[serde(default = "default_upload_max_bytes")]
+    pub upload_max_bytes: ByteUnit,
+    /// How much one person may upload in 24 hours (413 `upload_quota`).
+    #[serde(default = "default_upload_daily_bytes")]
+    pub upload_daily_bytes: ByteUnit,
+    /// How long a signed attachment link works, at least (links end on the
+    /// hour after this).
+    #[serde(default = "default_attachment_link_ttl_secs")]
+    pub attachment_link_ttl_secs: u64,
+    /// Where uploaded files are kept: a directory (the default,
+    /// `data_dir/uploads`) or S3-compatible storage, which several
+    /// instances must share.
+    #[serde(default)]
+    pub file_store: FileStoreSettings,
+}
+
+/// `file_store`: where uploaded files go.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum FileStoreSettings {
+    /// A directory on this machine (`path`; default `data_dir/uploads`).
+    Local {
+        /// The directory.
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
+    /// An S3-compatible bucket (AWS S3, MinIO, Garage, Ceph, …).
+    S3 {
+        /// The bucket (made beforehand).
+        bucket: String,
+        /// e.g. `http://127.0.0.1:9000` for a self-hosted store; unset: AWS.
+        #[serde(default)]
+        endpoint: Option<String>,
+        /// The region (`us-east-1` unless the store says otherwise).
+        #[serde(default = "default_s3_region")]
+        region: String,
+        /// The access key's id.
+        access_key_id: String,
+        /// The access key's secret.
+        secret_access_key: String,
+        /// Allow a plain-HTTP `endpoint` (a store on the same host or network).
+        #[serde(default)]
+        allow_http: bool,
+    },
+}
+
+impl Default for FileStoreSettings {
+    fn default() -> Self {
+        FileStoreSettings::Local { path: None }
+    }
 }
 
 /// How the server writes its log.
@@ -170,6 +222,9 @@ impl Settings {
             return Err("turn_secret must be at least 32 bytes (e.g. `openssl rand -hex 32`): every call \
                         participant sees a username and its HMAC, so a short secret could be guessed."
                 .into());
+        }
+        if settings.attachment_link_ttl_secs < 60 {
+            return Err("attachment_link_ttl_secs must be at least 60 seconds.".into());
         }
         if settings.turn_credential_ttl_secs == 0 {
             return Err("turn_credential_ttl_secs must be at least 1 second.".into());
@@ -251,6 +306,19 @@ fn default_ws_queue_len() -> usize {
 }
 fn default_turn_credential_ttl_secs() -> u64 {
     600
+}
+
+fn default_upload_max_bytes() -> ByteUnit {
+    ByteUnit::Mebibyte(25)
+}
+fn default_upload_daily_bytes() -> ByteUnit {
+    ByteUnit::Mebibyte(500)
+}
+fn default_attachment_link_ttl_secs() -> u64 {
+    24 * 3600
+}
+fn default_s3_region() -> String {
+    "us-east-1".into()
 }
 
 fn default_media_udp_address() -> SocketAddr {

@@ -130,3 +130,10 @@ impl GuardFailure {
         request.local_cache(GuardFailure::default).0.lock().ok()?.take()
     }
 }
+
+impl From<object_store::Error> for ApiError {
+    fn from(e: object_store::Error) -> Self {
+        tracing::error!(error = %e, "file store error");
+        Self::internal()
+    }
+}

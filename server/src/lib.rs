@@ -21,6 +21,7 @@ pub mod routes;
 pub mod services;
 pub mod sfu;
 pub mod shared_redis;
+pub mod uploads;
 
 pub use app::build;
 pub use config::Settings;

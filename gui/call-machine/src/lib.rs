@@ -44,8 +44,9 @@ pub const JOIN_DEADLINE: Duration = Duration::from_secs(30);
 /// What happened, for the machine to decide on.
 #[derive(Debug)]
 pub enum Input<C> {
-    /// An event of the client library (the websocket's state, a server frame).
-    Net(NetEvent),
+    /// An event of the client library (the websocket's state, a server frame);
+    /// boxed, for the other inputs are small.
+    Net(Box<NetEvent>),
     /// What the person wants switched on now.
     SetMedia(CallMedia),
     /// How the others' videos are shown now (which are hidden): the server
@@ -378,7 +379,7 @@ impl<C> CallMachine<C> {
             return;
         }
         match input {
-            Input::Net(event) => self.on_net_event(now, event),
+            Input::Net(event) => self.on_net_event(now, *event),
             Input::SetMedia(want) => {
                 self.want = want;
                 self.apply_want();

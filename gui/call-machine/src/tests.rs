@@ -60,7 +60,7 @@ impl Driver {
     }
 
     fn server(&mut self, event: ServerEvent) -> Vec<String> {
-        self.input(Input::Net(NetEvent::Server(event)))
+        self.input(Input::Net(Box::new(NetEvent::Server(event))))
     }
 
     /// Moves the clock on, handing in the timeout if it passed.
@@ -414,11 +414,14 @@ fn a_lost_websocket_clears_the_call_at_once_and_rejoins_with_the_same_switches_w
     call.server(joined(&[ANNA], &[]));
     call.input(connected(Leg::Publishing));
     let reconnecting = Connection::Reconnecting { attempt: 1, retry_in_ms: 500 };
-    assert_eq!(call.input(Input::Net(NetEvent::Connection(reconnecting))), ["> rejoining", "tear down"]);
-    assert_eq!(call.input(Input::Net(NetEvent::Connection(reconnecting))), Vec::<String>::new());
+    assert_eq!(
+        call.input(Input::Net(Box::new(NetEvent::Connection(reconnecting)))),
+        ["> rejoining", "tear down"]
+    );
+    assert_eq!(call.input(Input::Net(Box::new(NetEvent::Connection(reconnecting)))), Vec::<String>::new());
     assert_eq!(call.wait(JOIN_DEADLINE * 3), Vec::<String>::new(), "no deadline while offline");
     assert_eq!(
-        call.input(Input::Net(NetEvent::Connection(Connection::Online))),
+        call.input(Input::Net(Box::new(NetEvent::Connection(Connection::Online)))),
         ["> rejoining", "tear down", "join camera"]
     );
     assert_eq!(call.machine.rejoins(), 1);
@@ -491,7 +494,7 @@ fn sources_that_open_after_the_end_are_stopped() {
     });
     call.server(joined(&[ANNA], &[]));
     assert_eq!(
-        call.input(Input::Net(NetEvent::SessionExpired { message: "log in again".into() })),
+        call.input(Input::Net(Box::new(NetEvent::SessionExpired { message: "log in again".into() }))),
         [
             "> problem: session ended: log in again",
             "leave",

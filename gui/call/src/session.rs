@@ -372,7 +372,7 @@ impl<L: LocalMedia, R: RemoteMedia> CallSession<L, R> {
                     None
                 }
                 input = inputs.recv() => Some(match input {
-                    Some(SessionInput::Net(event)) => Input::Net(*event),
+                    Some(SessionInput::Net(event)) => Input::Net(event),
                     Some(SessionInput::SetMedia(want)) => Input::SetMedia(want),
                     Some(SessionInput::SetView(view)) => Input::SetView(view),
                     Some(SessionInput::ReopenSources) => Input::ReopenSources,

@@ -1,7 +1,8 @@
 //! The network actor: takes [`Command`]s one by one, runs each as its own
 //! task, and owns the session (websocket supervisor + outbox) while logged in.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use concord_common::events;
 use concord_common::{ClientEvent, EditMessageRequest, ErrorBody, ErrorCode, LoginRequest, RegisterRequest};
@@ -12,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use super::outbox::{self, Outgoing, Recipient, OUTBOX_LEN};
 use super::rest::Api;
 use super::socket::{self, SocketSlot};
-use super::{Command, EventSink, NetEvent};
+use super::{Command, EventSink, FileBytes, NetEvent};
 use crate::runtime::spawn;
 
 /// A logged-in session's running parts; dropping it stops them.
@@ -21,6 +22,12 @@ struct Session {
     outbox: mpsc::Sender<Outgoing>,
     socket: SocketSlot,
     tasks: Vec<AbortHandle>,
+    /// Uploads under way, by the caller's key (to cancel them).
+    uploads: Arc<Mutex<HashMap<u64, AbortHandle>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Session {
@@ -38,13 +45,19 @@ impl Session {
         spawn(async move {
             let _ = sender.await;
         });
-        Self { api, outbox: outbox_tx, socket, tasks: vec![supervisor_abort, sender_abort] }
+        Self {
+            api,
+            outbox: outbox_tx,
+            socket,
+            tasks: vec![supervisor_abort, sender_abort],
+            uploads: Arc::default(),
+        }
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in self.tasks.iter().chain(lock(&self.uploads).values()) {
             task.abort();
         }
         socket::close(&self.socket);
@@ -110,12 +123,42 @@ fn session_command(session: &Session, command: Command, sink: &EventSink) {
             };
             sink.emit(event).await;
         }),
-        Command::SendMessage { peer, content, nonce, reply_to } => {
-            queue_message(session, Outgoing { to: Recipient::Friend(peer), content, nonce, reply_to }, sink)
+        Command::SendMessage { peer, content, nonce, reply_to, attachments } => {
+            let to = Recipient::Friend(peer);
+            queue_message(session, Outgoing { to, content, nonce, reply_to, attachments }, sink)
         }
-        Command::SendRoomMessage { room, content, nonce, reply_to } => {
-            queue_message(session, Outgoing { to: Recipient::Room(room), content, nonce, reply_to }, sink)
+        Command::SendRoomMessage { room, content, nonce, reply_to, attachments } => {
+            let to = Recipient::Room(room);
+            queue_message(session, Outgoing { to, content, nonce, reply_to, attachments }, sink)
         }
+        Command::Upload { key, name, content_type, bytes } => {
+            let progress_sink = sink.clone();
+            let progress =
+                move |sent, total| progress_sink.emit_lossy(NetEvent::UploadProgress { key, sent, total });
+            let uploads = session.uploads.clone();
+            let (upload, abort) = abortable(async move {
+                let bytes = Arc::try_unwrap(bytes.0).unwrap_or_else(|shared| shared.as_ref().clone());
+                let event = match api.upload(&name, &content_type, bytes, progress).await {
+                    Ok(attachment) => NetEvent::Uploaded { key, attachment },
+                    Err(error) => NetEvent::UploadFailed { key, error: error.body() },
+                };
+                sink.emit(event).await;
+            });
+            lock(&session.uploads).insert(key, abort);
+            spawn(async move {
+                let _ = upload.await;
+                lock(&uploads).remove(&key);
+            });
+        }
+        Command::CancelUpload { key } => {
+            if let Some(upload) = lock(&session.uploads).remove(&key) {
+                upload.abort();
+            }
+        }
+        Command::FetchAttachment { url } => spawn(async move {
+            let bytes = api.download(&url).await.map(FileBytes::new).map_err(|e| e.to_string());
+            sink.emit(NetEvent::AttachmentFetched { url, bytes }).await;
+        }),
         Command::EditMessage { conversation, id, content, nonce } => spawn(async move {
             let body = EditMessageRequest { content, nonce: Some(nonce) };
             if let Err(error) = api.edit_message(conversation, id, &body).await {

@@ -16,8 +16,9 @@ mod socket;
 use std::sync::Arc;
 
 use concord_common::{
-    events, AuthResponse, ClientEvent, Conversation, CreateInviteResponse, DirectMessage, ErrorBody,
-    InviteId, MessageId, MessagePage, Room, RoomId, RoomMessage, RoomMessagePage, ServerEvent, UserId,
+    events, Attachment, AttachmentId, AuthResponse, ClientEvent, Conversation, CreateInviteResponse,
+    DirectMessage, ErrorBody, InviteId, MessageId, MessagePage, Room, RoomId, RoomMessage, RoomMessagePage,
+    ServerEvent, UserId,
 };
 use tokio::sync::mpsc;
 
@@ -42,7 +43,13 @@ pub enum Command {
     LoadHistory { peer: UserId, before: Option<MessageId> },
     /// Deliver a message exactly once (retried with the same nonce until the
     /// server answers).
-    SendMessage { peer: UserId, content: String, nonce: String, reply_to: Option<MessageId> },
+    SendMessage {
+        peer: UserId,
+        content: String,
+        nonce: String,
+        reply_to: Option<MessageId>,
+        attachments: Vec<AttachmentId>,
+    },
     /// Mark the conversation with `peer` read.
     MarkRead { peer: UserId },
     /// Tell `peer` I am typing.
@@ -70,7 +77,21 @@ pub enum Command {
     /// Fetch a page of a room's chat, older than `before`.
     LoadRoomHistory { room: RoomId, before: Option<MessageId> },
     /// Deliver a chat message to a room exactly once (the outbox, as for DMs).
-    SendRoomMessage { room: RoomId, content: String, nonce: String, reply_to: Option<MessageId> },
+    SendRoomMessage {
+        room: RoomId,
+        content: String,
+        nonce: String,
+        reply_to: Option<MessageId>,
+        attachments: Vec<AttachmentId>,
+    },
+    /// Upload a file to send in a message (answered by
+    /// [`NetEvent::UploadProgress`], then [`NetEvent::Uploaded`] or
+    /// [`NetEvent::UploadFailed`]); `key` is the caller's.
+    Upload { key: u64, name: String, content_type: String, bytes: FileBytes },
+    /// Stop upload `key` (no event follows).
+    CancelUpload { key: u64 },
+    /// Fetch the bytes behind an attachment link ([`NetEvent::AttachmentFetched`]).
+    FetchAttachment { url: String },
     /// Edit my message (its `message_updated` / `room_message_updated` event
     /// updates the screen; a refusal comes as [`NetEvent::ActionFailed`]).
     EditMessage { conversation: Conversation, id: MessageId, content: String, nonce: String },
@@ -160,6 +181,32 @@ pub enum NetEvent {
     /// A call frame could not be sent: the websocket is down (the call
     /// rejoins once it is back).
     CallRequestNotSent { request: CallRequest },
+    /// Upload `key` has sent `sent` of `total` bytes.
+    UploadProgress { key: u64, sent: u64, total: u64 },
+    /// Upload `key` is stored: send `attachment` in a message within the hour.
+    Uploaded { key: u64, attachment: Attachment },
+    /// Upload `key` was refused or could not reach the server.
+    UploadFailed { key: u64, error: ErrorBody },
+    /// The bytes behind attachment link `url`, or why they could not be had.
+    AttachmentFetched { url: String, bytes: Result<FileBytes, String> },
+}
+
+/// A file's bytes, shared between the UI and the network side rather than
+/// copied (and shown by their length in debug output).
+#[derive(Clone, PartialEq, Eq)]
+pub struct FileBytes(pub Arc<Vec<u8>>);
+
+impl FileBytes {
+    /// Wraps `bytes`.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Arc::new(bytes))
+    }
+}
+
+impl std::fmt::Debug for FileBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FileBytes({} bytes)", self.0.len())
+    }
 }
 
 /// Called after every event a network task posts: wakes whoever reads them
@@ -227,6 +274,14 @@ impl EventSink {
     /// Posts an event and wakes the reader.
     pub async fn emit(&self, event: NetEvent) {
         if self.tx.send(event).await.is_ok() {
+            (self.wake)();
+        }
+    }
+
+    /// Posts an event that may be dropped when the reader is far behind
+    /// (progress reports, where the next one says more).
+    pub fn emit_lossy(&self, event: NetEvent) {
+        if self.tx.try_send(event).is_ok() {
             (self.wake)();
         }
     }

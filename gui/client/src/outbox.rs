@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use concord_common::{ErrorBody, ErrorCode, MessageId, RoomId, SendMessageRequest, UserId};
+use concord_common::{AttachmentId, ErrorBody, ErrorCode, MessageId, RoomId, SendMessageRequest, UserId};
 use tokio::sync::{mpsc, watch};
 
 use super::rest::{Api, RestError};
@@ -34,6 +34,8 @@ pub struct Outgoing {
     pub nonce: String,
     /// The message it answers.
     pub reply_to: Option<MessageId>,
+    /// Files uploaded for it.
+    pub attachments: Vec<AttachmentId>,
 }
 
 /// Delivers queued messages while `online`, retrying each until the server
@@ -49,6 +51,7 @@ pub async fn run(
             content: message.content.clone(),
             nonce: message.nonce.clone(),
             reply_to: message.reply_to,
+            attachments: message.attachments.clone(),
         };
         let mut retry = Duration::from_millis(250);
         loop {

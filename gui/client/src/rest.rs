@@ -1,11 +1,13 @@
 //! Typed calls to the Concord REST API.
 
 use concord_common::{
-    AddMemberRequest, AuthResponse, Conversation, CreateInviteRequest, CreateInviteResponse, DirectMessage,
-    EditMessageRequest, ErrorBody, ErrorCode, ErrorResponse, LoginRequest, MessageId, MessagePage,
-    RegisterRequest, Room, RoomId, RoomLabelRequest, RoomList, RoomMessage, RoomMessagePage,
+    AddMemberRequest, Attachment, AuthResponse, Conversation, CreateInviteRequest, CreateInviteResponse,
+    DirectMessage, EditMessageRequest, ErrorBody, ErrorCode, ErrorResponse, LoginRequest, MessageId,
+    MessagePage, RegisterRequest, Room, RoomId, RoomLabelRequest, RoomList, RoomMessage, RoomMessagePage,
     SendMessageRequest, UnreadCount, UserId,
 };
+#[cfg(not(target_arch = "wasm32"))]
+use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -31,6 +33,25 @@ impl RestError {
                 format!("Cannot reach the server ({message}). Check the address and your connection."),
             ),
         }
+    }
+}
+
+/// A successful answer's JSON body, or the error it carries.
+async fn answer<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, RestError> {
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(|e| RestError::Network(e.to_string()))?;
+    if status.is_success() {
+        let bytes: &[u8] =
+            if status == StatusCode::NO_CONTENT || bytes.is_empty() { b"null" } else { &bytes };
+        return serde_json::from_slice(bytes)
+            .map_err(|e| RestError::Network(format!("unexpected answer: {e}")));
+    }
+    match serde_json::from_slice::<ErrorResponse>(&bytes) {
+        Ok(error) => Err(RestError::Api(error.error)),
+        Err(_) if status.is_server_error() || status == StatusCode::BAD_GATEWAY => {
+            Err(RestError::Network(format!("server error {status}")))
+        }
+        Err(_) => Err(RestError::Network(format!("unexpected answer {status}: is this a Concord server?"))),
     }
 }
 
@@ -73,23 +94,67 @@ impl Api {
             request = request.json(body);
         }
         let response = request.send().await.map_err(|e| RestError::Network(e.to_string()))?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| RestError::Network(e.to_string()))?;
-        if status.is_success() {
-            let bytes: &[u8] =
-                if status == StatusCode::NO_CONTENT || bytes.is_empty() { b"null" } else { &bytes };
-            return serde_json::from_slice(bytes)
-                .map_err(|e| RestError::Network(format!("unexpected answer: {e}")));
+        answer(response).await
+    }
+
+    /// `POST /api/attachments?name=NAME`: uploads `bytes`, calling
+    /// `progress(sent, total)` as they leave (on the desktop; the browser
+    /// sends the body in one piece and reports only its end).
+    pub async fn upload(
+        &self,
+        name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+        progress: impl Fn(u64, u64) + Send + Sync + 'static,
+    ) -> Result<Attachment, RestError> {
+        let total = bytes.len() as u64;
+        let name: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+        let mut request = self
+            .http
+            .post(format!("{}/api/attachments?name={name}", self.base))
+            .header("Content-Type", content_type);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
         }
-        match serde_json::from_slice::<ErrorResponse>(&bytes) {
-            Ok(error) => Err(RestError::Api(error.error)),
-            Err(_) if status.is_server_error() || status == StatusCode::BAD_GATEWAY => {
-                Err(RestError::Network(format!("server error {status}")))
-            }
-            Err(_) => {
-                Err(RestError::Network(format!("unexpected answer {status}: is this a Concord server?")))
-            }
+        #[cfg(not(target_arch = "wasm32"))]
+        let request = {
+            const CHUNK: usize = 256 * 1024;
+            let chunks: Vec<Vec<u8>> = bytes.chunks(CHUNK).map(<[u8]>::to_vec).collect();
+            let mut sent = 0u64;
+            let body = futures_util::stream::iter(chunks).map(move |chunk| {
+                sent += chunk.len() as u64;
+                progress(sent, total);
+                Ok::<_, std::io::Error>(chunk)
+            });
+            request.header("Content-Length", total).body(reqwest::Body::wrap_stream(body))
+        };
+        #[cfg(target_arch = "wasm32")]
+        let request = {
+            let request = request.body(bytes);
+            progress(total, total);
+            request
+        };
+        let response = request.send().await.map_err(|e| RestError::Network(e.to_string()))?;
+        answer(response).await
+    }
+
+    /// The bytes behind an attachment link (`url` as the server gave it,
+    /// relative to the server), fetched with the token.
+    pub async fn download(&self, url: &str) -> Result<Vec<u8>, RestError> {
+        let mut request = self.http.get(format!("{}{url}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
         }
+        let response = request.send().await.map_err(|e| RestError::Network(e.to_string()))?;
+        if response.status().is_success() {
+            return response.bytes().await.map(|b| b.to_vec()).map_err(|e| RestError::Network(e.to_string()));
+        }
+        answer::<serde_json::Value>(response).await.map(|_| Vec::new())
+    }
+
+    /// The server's address (what attachment links are relative to).
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// `POST /api/auth/register`.

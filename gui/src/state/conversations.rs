@@ -18,6 +18,8 @@ pub struct PendingMessage {
     pub nonce: String,
     /// Its text.
     pub content: String,
+    /// How many files go with it.
+    pub files: usize,
     /// Why the server refused it, if it did.
     pub refused: Option<String>,
 }
@@ -96,17 +98,31 @@ impl AppState {
         vec![Command::LoadHistory { peer, before: conversation.oldest() }.into()]
     }
 
-    /// Sends the composer's text to `peer` (queued if offline).
+    /// Sends the composer's text and files to `peer` (queued if offline).
     pub fn send_draft(&mut self, peer: UserId) -> Vec<Effect> {
         let conversation = self.conversations.entry(peer).or_default();
         let content = conversation.draft.trim_end_matches(['\n', '\r']).to_owned();
-        if content.trim().is_empty() {
+        let editing = matches!(conversation.compose, Compose::Editing(_));
+        let files = !editing && !self.uploads(Where::Dm(peer)).is_empty();
+        let conversation = self.conversations.entry(peer).or_default();
+        if content.trim().is_empty() && !files {
             return vec![];
         }
-        if let Err(error) = validate::message_content(&content) {
+        // Only files: no text (blank lines are not a message's text).
+        let content = if content.trim().is_empty() { String::new() } else { content };
+        if let Err(error) = validate::message_body(&content, usize::from(files)) {
             conversation.draft_error = Some(error.message);
             return vec![];
         }
+        let attachments = match files.then(|| self.take_attachments(Where::Dm(peer))) {
+            Some(Err(wait)) => {
+                self.conversations.entry(peer).or_default().draft_error = Some(wait);
+                return vec![];
+            }
+            Some(Ok(attachments)) => attachments,
+            None => Vec::new(),
+        };
+        let conversation = self.conversations.entry(peer).or_default();
         conversation.draft.clear();
         conversation.draft_error = None;
         conversation.typing_sent_at = None;
@@ -122,10 +138,11 @@ impl AppState {
                 conversation.pending.push(PendingMessage {
                     nonce: nonce.clone(),
                     content: content.clone(),
+                    files: attachments.len(),
                     refused: None,
                 });
                 let reply_to = compose.replying_to();
-                vec![Command::SendMessage { peer, content, nonce, reply_to }.into()]
+                vec![Command::SendMessage { peer, content, nonce, reply_to, attachments }.into()]
             }
         }
     }

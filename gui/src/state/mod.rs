@@ -16,6 +16,7 @@ mod session;
 mod social;
 #[cfg(test)]
 mod tests;
+mod uploads;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -34,6 +35,7 @@ use rooms::{CallChange, RoomEvent};
 pub use rooms::{RoomChat, RoomForms};
 pub use session::{AuthMode, LoginForm, Persisted, StoredSession};
 pub use social::{AddFriendForm, JumpTarget};
+pub use uploads::{picture_key, Files, Picture, Upload, UploadState};
 
 use crate::media::protocol::{MediaCommand, MediaEvent, MicCheckReport};
 use crate::net::{Command, Connection, NetEvent};
@@ -92,6 +94,8 @@ pub struct AppState {
     pub push_to_talk_scope: String,
     /// The Settings window.
     pub settings: crate::settings::SettingsPanel,
+    /// Uploads in the composers, and the pictures of messages.
+    pub files: Files,
     /// The call I am in.
     pub call: Option<ActiveCall>,
     /// Why this page cannot make calls (plain http from elsewhere than
@@ -246,8 +250,18 @@ impl AppState {
         (state, effects)
     }
 
-    /// Applies a network event.
+    /// Applies a network event (and asks for the thumbnails of the
+    /// pictures it brings, to show them as soon as they are on screen).
     pub fn apply(&mut self, event: NetEvent) -> Vec<Effect> {
+        let thumbnails = uploads::thumbnails_in(&event);
+        let mut effects = self.apply_event(event);
+        for url in thumbnails {
+            effects.extend(self.want_picture(&url).1);
+        }
+        effects
+    }
+
+    fn apply_event(&mut self, event: NetEvent) -> Vec<Effect> {
         match event {
             NetEvent::Authenticated { server, auth } => return self.on_authenticated(server, auth),
             NetEvent::AuthFailed { error } => self.on_auth_failed(error),
@@ -279,6 +293,10 @@ impl AppState {
                 self.on_room_message_refused(room, &nonce, error)
             }
             NetEvent::CallRequestNotSent { .. } => {}
+            NetEvent::UploadProgress { key, sent, .. } => self.on_upload_progress(key, sent),
+            NetEvent::Uploaded { key, attachment } => self.on_uploaded(key, attachment),
+            NetEvent::UploadFailed { key, error } => self.on_upload_failed(key, error),
+            NetEvent::AttachmentFetched { url, bytes } => self.on_attachment_fetched(&url, bytes),
         }
         vec![]
     }
@@ -441,6 +459,16 @@ impl AppState {
                 let chat = self.room_chats.get(&r.id);
                 (r.label.clone(), chat.map(|c| c.messages.values().map(|m| m.content.clone()).collect::<Vec<_>>()).unwrap_or_default())
             }).collect::<std::collections::BTreeMap<_, _>>(),
+            // The composers' files ("name:sending|ready|failed"), the files of
+            // loaded room messages, and how many pictures have arrived.
+            "uploads": self.files.uploads.values().flatten().map(|u| format!("{}:{}", u.name, match u.state {
+                UploadState::Sending => "sending",
+                UploadState::Ready(_) => "ready",
+                UploadState::Failed(_) => "failed",
+            })).collect::<Vec<_>>(),
+            "room_attachments": self.room_chats.values().flat_map(|c| c.messages.values())
+                .flat_map(|m| m.attachments.iter().map(|a| a.name.clone())).collect::<Vec<_>>(),
+            "pictures_loaded": self.files.pictures.values().filter(|p| matches!(p, Picture::Loaded(_))).count(),
         })
     }
 }

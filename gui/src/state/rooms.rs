@@ -179,18 +179,32 @@ impl AppState {
         vec![Command::LoadRoomHistory { room, before: chat.messages.keys().next().copied() }.into()]
     }
 
-    /// Sends the room composer's text (queued if offline).
+    /// Sends the room composer's text and files (queued if offline).
     pub fn send_room_draft(&mut self, room: RoomId) -> Vec<Effect> {
         let nonce = (self.inputs.new_nonce)();
         let chat = self.room_chats.entry(room).or_default();
         let content = chat.draft.trim_end_matches(['\n', '\r']).to_owned();
-        if content.trim().is_empty() {
+        let editing = matches!(chat.compose, Compose::Editing(_));
+        let files = !editing && !self.uploads(Where::Room(room)).is_empty();
+        let chat = self.room_chats.entry(room).or_default();
+        if content.trim().is_empty() && !files {
             return vec![];
         }
-        if let Err(error) = validate::message_content(&content) {
+        // Only files: no text (blank lines are not a message's text).
+        let content = if content.trim().is_empty() { String::new() } else { content };
+        if let Err(error) = validate::message_body(&content, usize::from(files)) {
             chat.draft_error = Some(error.message);
             return vec![];
         }
+        let attachments = match files.then(|| self.take_attachments(Where::Room(room))) {
+            Some(Err(wait)) => {
+                self.room_chats.entry(room).or_default().draft_error = Some(wait);
+                return vec![];
+            }
+            Some(Ok(attachments)) => attachments,
+            None => Vec::new(),
+        };
+        let chat = self.room_chats.entry(room).or_default();
         chat.draft.clear();
         chat.draft_error = None;
         let compose = std::mem::take(&mut chat.compose);
@@ -204,10 +218,11 @@ impl AppState {
                 chat.pending.push(PendingMessage {
                     nonce: nonce.clone(),
                     content: content.clone(),
+                    files: attachments.len(),
                     refused: None,
                 });
                 let reply_to = compose.replying_to();
-                vec![Command::SendRoomMessage { room, content, nonce, reply_to }.into()]
+                vec![Command::SendRoomMessage { room, content, nonce, reply_to, attachments }.into()]
             }
         }
     }

@@ -1040,3 +1040,96 @@ fn each_conversation_notifies_at_its_chosen_level() {
     let restored: Persisted = serde_json::from_value(saved).unwrap();
     assert_eq!(restored.notify.get(&dm), Some(&NotifyLevel::Nothing));
 }
+
+fn attachment(id: i64, name: &str, picture: bool) -> concord_common::Attachment {
+    concord_common::Attachment {
+        id: concord_common::AttachmentId(id),
+        name: name.into(),
+        size: 10,
+        content_type: if picture { "image/png" } else { "text/plain" }.into(),
+        url: format!("/api/attachments/{id}?expires=1&signature=a"),
+        width: picture.then_some(40),
+        height: picture.then_some(30),
+        thumbnail_url: picture.then(|| format!("/api/attachments/{id}/thumbnail?expires=1&signature=b")),
+    }
+}
+
+#[test]
+fn files_upload_before_the_message_that_carries_them_is_sent() {
+    let mut state = logged_in();
+    state.select(UserId(2));
+    let place = concord_common::Conversation::Dm(UserId(2));
+    let commands = nets(&state.attach_file(place, "cat.png".into(), vec![1, 2, 3]));
+    let [Command::Upload { key, name, content_type, .. }] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    assert_eq!((name.as_str(), content_type.as_str()), ("cat.png", "image/png"));
+    let key = *key;
+    state.apply(NetEvent::UploadProgress { key, sent: 2, total: 3 });
+    assert_eq!(state.uploads(place)[0].sent, 2);
+
+    // Sending while it uploads: the message waits, nothing is lost.
+    state.conversations.get_mut(&UserId(2)).unwrap().draft = "look".into();
+    assert!(nets(&state.send_draft(UserId(2))).is_empty());
+    assert_eq!(
+        state.conversations[&UserId(2)].draft_error.as_deref(),
+        Some("Wait for the files to finish uploading.")
+    );
+    assert_eq!(state.conversations[&UserId(2)].draft, "look");
+
+    state.apply(NetEvent::Uploaded { key, attachment: attachment(7, "cat.png", true) });
+    let commands = nets(&state.send_draft(UserId(2)));
+    let [Command::SendMessage { content, attachments, .. }] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    assert_eq!((content.as_str(), attachments.as_slice()), ("look", &[concord_common::AttachmentId(7)][..]));
+    assert!(state.uploads(place).is_empty(), "sent with the message");
+    assert_eq!(state.conversations[&UserId(2)].pending[0].files, 1);
+
+    // A file alone is a message; a failed one must be removed first.
+    state.attach_file(place, "a.txt".into(), vec![1]);
+    let failed = state.uploads(place)[0].key;
+    state.apply(NetEvent::UploadFailed {
+        key: failed,
+        error: ErrorBody::new(ErrorCode::FileTooLarge, "Files can be at most 26.2 MB."),
+    });
+    assert!(nets(&state.send_draft(UserId(2))).is_empty());
+    assert!(state.conversations[&UserId(2)].draft_error.as_deref().unwrap().contains("remove it"));
+    assert!(nets(&state.remove_upload(place, failed)).is_empty(), "nothing to cancel");
+    let commands = nets(&state.attach_file(place, "b.txt".into(), vec![2]));
+    let [Command::Upload { key, .. }] = commands.as_slice() else { panic!() };
+    assert_eq!(nets(&state.remove_upload(place, *key)), vec![Command::CancelUpload { key: *key }]);
+    state.attach_file(place, "c.txt".into(), vec![3]);
+    let key = state.uploads(place)[0].key;
+    state.apply(NetEvent::Uploaded { key, attachment: attachment(8, "c.txt", false) });
+    let commands = nets(&state.send_draft(UserId(2)));
+    let [Command::SendMessage { content, attachments, .. }] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    assert_eq!((content.as_str(), attachments.len()), ("", 1));
+}
+
+#[test]
+fn a_message_s_pictures_are_fetched_once_as_it_arrives() {
+    let mut state = logged_in();
+    let mut with_picture = message(20, 2, 1, "");
+    with_picture.attachments = vec![attachment(9, "dog.jpg", true), attachment(10, "notes.txt", false)];
+    let effects = state.apply(NetEvent::Server(ServerEvent::MessageCreated(events::MessageCreated {
+        message: with_picture.clone(),
+    })));
+    let thumbnail = with_picture.attachments[0].thumbnail_url.clone().unwrap();
+    assert_eq!(
+        nets(&effects),
+        vec![Command::FetchAttachment { url: thumbnail.clone() }],
+        "the thumbnail only"
+    );
+    // The same picture again (a history page, links signed anew): not fetched twice.
+    let page = MessagePage { messages: vec![with_picture], has_more: false };
+    let effects = state.apply(NetEvent::History { peer: UserId(2), before: None, page });
+    assert!(!nets(&effects).iter().any(|c| matches!(c, Command::FetchAttachment { .. })));
+    state.apply(NetEvent::AttachmentFetched {
+        url: thumbnail.clone(),
+        bytes: Ok(crate::net::FileBytes::new(vec![1])),
+    });
+    assert!(matches!(state.files.pictures[picture_key(&thumbnail)], Picture::Loaded(_)));
+}

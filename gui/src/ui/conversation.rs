@@ -15,12 +15,20 @@ use super::message::{self, MessageAction};
 use super::tokens::{self, size, space};
 use super::{avatar, icons, Back};
 use crate::settings::NotifyLevel;
-use crate::state::{AppState, Compose, Conversation, Effect};
+use crate::state::{AppState, Compose, Conversation, Effect, PendingMessage, Picture, Upload};
 
 /// Messages from one sender closer together than this share one header.
 const GROUP_WITHIN_MS: i64 = 5 * 60 * 1000;
 /// Height assumed for a message not drawn yet, in points.
 const ESTIMATED_ROW_HEIGHT: f32 = 28.0;
+
+/// What messages show besides their text: the pictures fetched so far, and
+/// the server their links are relative to.
+#[derive(Clone, Copy)]
+pub(super) struct Shown<'a> {
+    pub pictures: &'a HashMap<String, Picture>,
+    pub server: &'a str,
+}
 
 /// Who the conversation is between: ids (avatar colours) and names.
 #[derive(Clone, Copy)]
@@ -111,14 +119,18 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> V
     }
 
     let conversation = state.conversations.entry(peer).or_default();
-    let composer_height = 96.0;
+    // The composer, and the strip of its files when it has some.
+    let files =
+        state.files.uploads.get(&concord_common::Conversation::Dm(peer)).is_some_and(|u| !u.is_empty());
+    let composer_height = if files { 96.0 + size::BUTTON_HEIGHT + space::S } else { 96.0 };
     let history_height = (ui.available_height() - composer_height).max(80.0);
     let mut wants_older = false;
     let view = history_view(ui.ctx(), peer);
     let mut view = view.lock().unwrap_or_else(PoisonError::into_inner);
     let mut action = None;
+    let shown = Shown { pictures: &state.files.pictures, server: &state.persisted.server_url };
     ui.allocate_ui(egui::vec2(ui.available_width(), history_height), |ui| {
-        (wants_older, action) = history_ui(ui, conversation, &mut view, people);
+        (wants_older, action) = history_ui(ui, conversation, &mut view, people, shown);
     });
     drop(view);
     if wants_older {
@@ -143,8 +155,10 @@ pub fn conversation_ui(ui: &mut egui::Ui, state: &mut AppState, back: Back) -> V
         banner,
         editing: matches!(conversation.compose, Compose::Editing(_)),
         completions,
+        uploads: state.files.uploads.get(&place).map(Vec::as_slice).unwrap_or_default(),
     };
     let input = composer_ui(ui, composer);
+    effects.extend(super::attachments::composer_files(ui, state, place, &input, &name));
     if input.edited {
         effects.extend(state.draft_edited(peer));
     }
@@ -198,6 +212,7 @@ fn history_ui(
     conversation: &mut Conversation,
     view: &mut HistoryView,
     people: People<'_>,
+    shown: Shown<'_>,
 ) -> (bool, Option<MessageAction>) {
     let (peer, peer_name) = people.peer;
     let palette = tokens::palette(ui);
@@ -225,7 +240,7 @@ fn history_ui(
         if let Some(error) = &conversation.load_error {
             ui.label(RichText::new(format!("Could not load messages: {error}")).color(palette.error));
         }
-        let (asked, jumped) = rows_ui(ui, viewport, conversation, view, people);
+        let (asked, jumped) = rows_ui(ui, viewport, conversation, view, people, shown);
         action = asked;
         if let Some(y) = jumped {
             // The message a reply answers is loaded: bring it into view.
@@ -265,6 +280,7 @@ fn rows_ui(
     conversation: &Conversation,
     view: &mut HistoryView,
     people: People<'_>,
+    shown: Shown<'_>,
 ) -> (Option<MessageAction>, Option<f32>) {
     let mut action = None;
     let mut jumped = None;
@@ -293,7 +309,7 @@ fn rows_ui(
             gap = 0.0;
         }
         let top = ui.cursor().top();
-        action = message_row_ui(ui, message, previous, people).or(action);
+        action = message_row_ui(ui, message, previous, people, shown).or(action);
         let measured = ui.cursor().top() - top;
         view.row_heights.insert(message.id, measured);
         y += measured;
@@ -311,6 +327,7 @@ fn message_row_ui(
     message: &DirectMessage,
     previous: Option<&DirectMessage>,
     people: People<'_>,
+    shown: Shown<'_>,
 ) -> Option<MessageAction> {
     let day = local_time(message.created_at_ms).map(|t| t.date_naive());
     if previous.and_then(|p| local_time(p.created_at_ms)).map(|t| t.date_naive()) != day {
@@ -319,7 +336,18 @@ fn message_row_ui(
     let grouped = previous.is_some_and(|p| {
         p.sender_id == message.sender_id && message.created_at_ms - p.created_at_ms < GROUP_WITHIN_MS
     });
-    message_ui(ui, people, message, grouped)
+    message_ui(ui, people, shown, message, grouped)
+}
+
+/// A message waiting for the server, as its row reads ("2 files" for files alone).
+pub(super) fn pending_text(pending: &PendingMessage) -> String {
+    match (pending.content.is_empty(), pending.files) {
+        (_, 0) => pending.content.clone(),
+        (true, 1) => "1 file".to_owned(),
+        (true, n) => format!("{n} files"),
+        (false, 1) => format!("{} (+1 file)", pending.content),
+        (false, n) => format!("{} (+{n} files)", pending.content),
+    }
 }
 
 fn pending_ui(ui: &mut egui::Ui, conversation: &mut Conversation) {
@@ -328,7 +356,7 @@ fn pending_ui(ui: &mut egui::Ui, conversation: &mut Conversation) {
     for pending in &conversation.pending {
         ui.horizontal(|ui| {
             ui.add_space(size::AVATAR_MESSAGE + space::S);
-            ui.add(egui::Label::new(RichText::new(&pending.content).color(palette.text_muted)).wrap());
+            ui.add(egui::Label::new(RichText::new(pending_text(pending)).color(palette.text_muted)).wrap());
         });
         match &pending.refused {
             Some(reason) => {
@@ -361,13 +389,20 @@ fn pending_ui(ui: &mut egui::Ui, conversation: &mut Conversation) {
 fn message_ui(
     ui: &mut egui::Ui,
     people: People<'_>,
+    shown: Shown<'_>,
     message: &DirectMessage,
     grouped: bool,
 ) -> Option<MessageAction> {
     let palette = tokens::palette(ui);
     let (author_id, author) = people.author(message);
     let name_of = |user: UserId| people.name_of(user);
-    let viewer = message::Viewer { me: people.me.map(|(id, _)| id), moderator: false, name_of: &name_of };
+    let viewer = message::Viewer {
+        me: people.me.map(|(id, _)| id),
+        moderator: false,
+        name_of: &name_of,
+        pictures: shown.pictures,
+        server: shown.server,
+    };
     let shown = message::MessageView::from(message);
     let mut action = None;
     if !grouped {
@@ -445,6 +480,8 @@ pub(super) struct Composer<'a> {
     pub editing: bool,
     /// Who the `@name` being typed could be: offered above the field.
     pub completions: Vec<(UserId, String)>,
+    /// Files attached to the next message.
+    pub uploads: &'a [Upload],
 }
 
 /// What a composer was asked this frame.
@@ -460,6 +497,10 @@ pub(super) struct ComposerInput {
     pub cancel: bool,
     /// A completion picked (click, or Tab for the first): this name.
     pub complete: Option<String>,
+    /// The Attach button.
+    pub attach: bool,
+    /// An upload's ×: this one.
+    pub remove_upload: Option<u64>,
 }
 
 /// A composer: the reply/edit banner, a multi-line field (Enter sends,
@@ -490,8 +531,14 @@ pub(super) fn composer_ui(ui: &mut egui::Ui, composer: Composer<'_>) -> Composer
             }
         });
     }
+    if !composer.uploads.is_empty() {
+        input.remove_upload = super::attachments::uploads_ui(ui, composer.uploads);
+    }
     let in_mode = composer.banner.is_some();
     ui.horizontal(|ui| {
+        let attach =
+            ui.button(icons::PLUS).on_hover_text("Attach files (or drop them here, or paste a picture)");
+        input.attach = super::named(attach, "Attach files").clicked();
         let empty = composer.draft.is_empty();
         // A fixed id: the banner or an error line appearing above must not
         // make it another widget (that would lose the keyboard focus).

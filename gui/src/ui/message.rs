@@ -1,17 +1,20 @@
 //! What a message shows besides its author line, in DMs and rooms alike:
 //! the quoted line of the message it answers, its text formatted
-//! ([`super::markdown`]) with `<@id>` shown as @name (highlighted when it names me), "(edited)", its reactions (click to
+//! ([`super::markdown`]) with `<@id>` shown as @name (highlighted when it names me), "(edited)", its
+//! pictures and files ([`super::attachments`]), its reactions (click to
 //! add or take back mine, hover for who), and the actions the pointer finds
 //! on it (react, reply, edit, delete, copy). Returns what was asked for; the
 //! screen hands it to the state.
 
 use concord_common::chat::with_names;
-use concord_common::{Conversation, MessageId, Reaction, ReplyPreview, UserId};
+use std::collections::HashMap;
+
+use concord_common::{Attachment, Conversation, MessageId, Reaction, ReplyPreview, UserId};
 use egui::RichText;
 
-use super::markdown;
 use super::tokens::{self, space};
-use crate::state::{AppState, Effect};
+use super::{attachments, markdown};
+use crate::state::{AppState, Effect, Picture};
 
 /// Emoji offered on every message, one click away.
 pub const QUICK_REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
@@ -26,6 +29,7 @@ pub struct MessageView<'a> {
     pub reply_preview: Option<&'a ReplyPreview>,
     pub mentions: &'a [UserId],
     pub reactions: &'a [Reaction],
+    pub attachments: &'a [Attachment],
 }
 
 macro_rules! message_view {
@@ -41,6 +45,7 @@ macro_rules! message_view {
                     reply_preview: m.reply_preview.as_ref(),
                     mentions: &m.mentions,
                     reactions: &m.reactions,
+                    attachments: &m.attachments,
                 }
             }
         }
@@ -63,14 +68,20 @@ pub enum MessageAction {
     Delete(MessageId, bool),
     /// Show the message this one answers.
     ShowOriginal(MessageId),
+    /// Show this picture large.
+    ViewPicture(Attachment),
 }
 
-/// Who may do what to messages here, and how to name people.
+/// Who may do what to messages here, how to name people, and the pictures
+/// fetched so far.
 pub struct Viewer<'a> {
     pub me: Option<UserId>,
     /// I may delete others' messages (a room I own).
     pub moderator: bool,
     pub name_of: &'a dyn Fn(UserId) -> String,
+    pub pictures: &'a HashMap<String, Picture>,
+    /// The server's address (attachment links are relative to it).
+    pub server: &'a str,
 }
 
 /// The quoted line, the text, "(edited)" and the reactions of `message`.
@@ -97,6 +108,37 @@ pub fn body_ui(ui: &mut egui::Ui, message: &MessageView<'_>, viewer: &Viewer<'_>
             }
         }
     }
+    if !message.content.is_empty() {
+        body_text_ui(ui, message, viewer);
+    }
+    if !message.attachments.is_empty() {
+        if let Some(picture) =
+            attachments::attachments_ui(ui, message.attachments, viewer.pictures, viewer.server)
+        {
+            action = Some(MessageAction::ViewPicture(picture));
+        }
+    }
+    if !message.reactions.is_empty() {
+        ui.horizontal_wrapped(|ui| {
+            for reaction in message.reactions {
+                let label = format!("{} {}", reaction.emoji, reaction.count);
+                let chip = egui::Button::new(RichText::new(label)).selected(reaction.me).small();
+                let who: Vec<String> = reaction.user_ids.iter().map(|u| (viewer.name_of)(*u)).collect();
+                let response =
+                    ui.add(chip).on_hover_text(format!("{} reacted with {}", who.join(", "), reaction.emoji));
+                let verb = if reaction.me { "Remove reaction" } else { "React" };
+                if super::named(response, &format!("{verb} {}", reaction.emoji)).clicked() {
+                    action = Some(MessageAction::React(message.id, reaction.emoji.clone()));
+                }
+            }
+        });
+    }
+    action
+}
+
+/// The text of `message`, formatted, with "(edited)".
+fn body_text_ui(ui: &mut egui::Ui, message: &MessageView<'_>, viewer: &Viewer<'_>) {
+    let palette = tokens::palette(ui);
     let text = with_names(message.content, viewer.name_of);
     let mentions_me = viewer.me.is_some_and(|me| message.mentions.contains(&me));
     let highlight = mentions_me.then(|| palette.accent.gamma_multiply(0.18));
@@ -121,22 +163,6 @@ pub fn body_ui(ui: &mut egui::Ui, message: &MessageView<'_>, viewer: &Viewer<'_>
             ui.label(RichText::new("(edited)").small().color(palette.text_muted));
         }
     }
-    if !message.reactions.is_empty() {
-        ui.horizontal_wrapped(|ui| {
-            for reaction in message.reactions {
-                let label = format!("{} {}", reaction.emoji, reaction.count);
-                let chip = egui::Button::new(RichText::new(label)).selected(reaction.me).small();
-                let who: Vec<String> = reaction.user_ids.iter().map(|u| (viewer.name_of)(*u)).collect();
-                let response =
-                    ui.add(chip).on_hover_text(format!("{} reacted with {}", who.join(", "), reaction.emoji));
-                let verb = if reaction.me { "Remove reaction" } else { "React" };
-                if super::named(response, &format!("{verb} {}", reaction.emoji)).clicked() {
-                    action = Some(MessageAction::React(message.id, reaction.emoji.clone()));
-                }
-            }
-        });
-    }
-    action
 }
 
 /// The actions on a message under the pointer, over the top right of its `row`.
@@ -222,5 +248,6 @@ pub fn apply(state: &mut AppState, place: Conversation, action: MessageAction) -
             vec![]
         }
         MessageAction::ShowOriginal(id) => state.show_original(place, id),
+        MessageAction::ViewPicture(picture) => state.view_picture(Some(picture)),
     }
 }

@@ -2,6 +2,7 @@
 //! [`Effect`]s the user asked for; none of them touches the network or the
 //! media side.
 
+mod attachments;
 pub mod avatar;
 mod call;
 pub mod conversation;
@@ -84,6 +85,8 @@ pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
     effects.extend(dialogs::confirm_delete_message_ui(ui.ctx(), state));
     effects.extend(dialogs::switcher_ui(ui.ctx(), state));
     effects.extend(settings::settings_ui(ui.ctx(), state));
+    effects.extend(attachments::picture_viewer_ui(ui.ctx(), state));
+    effects.extend(attachments::deliver_incoming(ui.ctx(), state));
     effects
 }
 
@@ -101,8 +104,8 @@ pub enum Back {
     Hidden,
 }
 
-/// Ctrl+K opens the switcher (friends and rooms), Ctrl+, Settings; Esc closes dialogs and
-/// the notice, or, on a narrow window with none open, goes back to the list.
+/// Ctrl+K opens the switcher (friends and rooms), Ctrl+, Settings; Esc closes dialogs, the
+/// picture viewer and the notice, or, on a narrow window with none open, goes back to the list.
 fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Effect> {
     let call_keys = Modifiers::COMMAND | Modifiers::SHIFT;
     let (ctrl_k, ctrl_comma, escape, mute, deafen, join) = ui.input_mut(|i| {
@@ -152,6 +155,7 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Effect> {
         return effects;
     }
     let anything_open = state.switcher.is_some()
+        || state.files.viewing.is_some()
         || state.add_friend.open
         || state.room_forms.new_room_open
         || state.settings.open
@@ -160,6 +164,7 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Effect> {
         state.close_conversation();
     }
     if escape {
+        effects.extend(state.view_picture(None));
         state.switcher = None;
         state.add_friend.open = false;
         state.room_forms.new_room_open = false;

@@ -288,7 +288,10 @@ fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effect> 
     let me = state.me.as_ref().map(|u| u.id);
     let owner = me == Some(room.owner_id);
     let chat = state.room_chats.entry(room.id).or_default();
-    let history_height = (ui.available_height() - 96.0).max(80.0);
+    // The composer, and the strip of its files when it has some.
+    let files = state.files.uploads.get(&Conversation::Room(room.id)).is_some_and(|u| !u.is_empty());
+    let composer_height = if files { 96.0 + size::BUTTON_HEIGHT + space::S } else { 96.0 };
+    let history_height = (ui.available_height() - composer_height).max(80.0);
     let mut wants_older = false;
     let mut action = None;
     let mut jumped = false;
@@ -312,7 +315,13 @@ fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effect> 
             if let Some(error) = &chat.load_error {
                 ui.label(RichText::new(format!("Could not load messages: {error}")).color(palette.error));
             }
-            let viewer = message::Viewer { me, moderator: owner, name_of: &name_of };
+            let viewer = message::Viewer {
+                me,
+                moderator: owner,
+                name_of: &name_of,
+                pictures: &state.files.pictures,
+                server: &state.persisted.server_url,
+            };
             let mut last_author = None;
             for message in chat.messages.values() {
                 if last_author != Some(message.sender_id) {
@@ -343,11 +352,10 @@ fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effect> 
                 }
             }
             for pending in &chat.pending {
+                let content = super::conversation::pending_text(pending);
                 let text = match &pending.refused {
-                    Some(why) => {
-                        RichText::new(format!("{} — not sent: {why}", pending.content)).color(palette.error)
-                    }
-                    None => RichText::new(&pending.content).color(palette.text_muted),
+                    Some(why) => RichText::new(format!("{content} — not sent: {why}")).color(palette.error),
+                    None => RichText::new(content).color(palette.text_muted),
                 };
                 ui.label(text);
             }
@@ -370,8 +378,10 @@ fn chat_ui(ui: &mut egui::Ui, state: &mut AppState, room: &Room) -> Vec<Effect> 
         banner,
         editing: matches!(chat.compose, Compose::Editing(_)),
         completions,
+        uploads: state.files.uploads.get(&place).map(Vec::as_slice).unwrap_or_default(),
     };
     let input = composer_ui(ui, composer);
+    effects.extend(super::attachments::composer_files(ui, state, place, &input, &room.label));
     if let Some(name) = &input.complete {
         state.complete_mention(place, name);
     }

@@ -53,7 +53,7 @@ const SCREEN_FPS: u32 = 15;
 
 /// What the session's task takes, one at a time.
 enum Input {
-    Net(NetEvent),
+    Net(Box<NetEvent>),
     SetMedia(CallMedia),
     /// Which of the others' videos are shown.
     SetView(Vec<TileView>),
@@ -154,7 +154,7 @@ impl WebCall {
 
     /// Hands the call a network event it needs.
     pub fn forward(&self, event: NetEvent) {
-        let _ = self.inputs.send(Input::Net(event));
+        let _ = self.inputs.send(Input::Net(Box::new(event)));
     }
 
     /// Leaves the call.

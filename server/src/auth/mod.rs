@@ -13,9 +13,11 @@ use rocket::request::{FromRequest, Outcome, Request};
 
 use crate::config::Settings;
 use crate::error::{ApiError, GuardFailure};
+use crate::uploads::AttachmentLinks;
 use token::{load_or_create_secret, Tokens};
 
-/// Manages [`Tokens`] (the secret from configuration or `data_dir`).
+/// Manages [`Tokens`] (the secret from configuration or `data_dir`) and the
+/// [`AttachmentLinks`] signed with the same secret.
 pub fn stage() -> AdHoc {
     AdHoc::try_on_ignite("Authentication", |rocket| async move {
         let Some(settings) = rocket.state::<Settings>() else {
@@ -29,7 +31,8 @@ pub fn stage() -> AdHoc {
             }
         };
         let tokens = Tokens::new(&secret, settings.token_ttl_secs);
-        Ok(rocket.manage(tokens))
+        let links = AttachmentLinks::new(&secret, settings.attachment_link_ttl_secs);
+        Ok(rocket.manage(tokens).manage(links))
     })
 }
 

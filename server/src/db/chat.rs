@@ -2,7 +2,7 @@
 //! the quoted line of replies, and the `message_reactions` table (message ids
 //! are unique across both message tables, so one reactions table serves both).
 
-use concord_common::{MessageId, ReplyPreview, RoomId, UserId};
+use concord_common::{AttachmentId, MessageId, ReplyPreview, RoomId, UserId};
 use sqlx::any::AnyArguments;
 use sqlx::query::{Query, QueryAs};
 use sqlx::{Any, AnyPool};
@@ -80,17 +80,24 @@ pub async fn edit(
     Ok(done.rows_affected() > 0)
 }
 
-/// Deletes message `id` and its reactions. `Ok(false)`: it is not here.
-pub async fn delete(pool: &AnyPool, scope: Scope, id: MessageId) -> Result<bool, sqlx::Error> {
+/// Deletes message `id` and its reactions, and discards its attachments
+/// (whose ids it returns, for their bytes to go). `Ok(None)`: it is not here.
+pub async fn delete(
+    pool: &AnyPool,
+    scope: Scope,
+    id: MessageId,
+    now_ms: i64,
+) -> Result<Option<Vec<AttachmentId>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let sql = format!("DELETE FROM {} WHERE id = ? AND {}", scope.table(), scope.filter());
     let done = scope.bind(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0)).execute(&mut *tx).await?;
     if done.rows_affected() == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     sqlx::query("DELETE FROM message_reactions WHERE message_id = ?").bind(id.0).execute(&mut *tx).await?;
+    let discarded = super::attachments::discard_of(&mut tx, "?", id.0, now_ms).await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Some(discarded))
 }
 
 /// The quoted lines of the messages `ids` of this conversation that still

@@ -11,7 +11,7 @@ pub enum InsertOutcome {
     /// Stored now.
     Stored,
     /// The sender already used this nonce: here is the original.
-    Duplicate(DirectMessage),
+    Duplicate(Box<DirectMessage>),
 }
 
 type Row = (i64, i64, i64, String, String, i64, Option<i64>, Option<i64>);
@@ -33,6 +33,7 @@ fn message(
         reply_to: reply_to.map(MessageId),
         reply_preview: None,
         reactions: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 
@@ -134,7 +135,7 @@ pub async fn insert_batch(
             continue;
         }
         match by_nonce(pool, m.sender_id, &m.nonce).await? {
-            Some(original) => outcomes.push(InsertOutcome::Duplicate(original)),
+            Some(original) => outcomes.push(InsertOutcome::Duplicate(Box::new(original))),
             // Refused, yet no message with its nonce: the id itself collided.
             None => return Err(sqlx::Error::Protocol("message id collision".into())),
         }

@@ -4,6 +4,7 @@
 //! lives here: services call the repository functions in the submodules.
 //! [`stage`] opens the pool (configured by `databases.main`) and migrates.
 
+pub mod attachments;
 pub mod chat;
 pub mod friends;
 pub mod invites;
@@ -171,6 +172,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/0001_init.sql")),
     (2, "rooms", include_str!("../../../migrations/0002_rooms.sql")),
     (3, "chat", include_str!("../../../migrations/0003_chat.sql")),
+    (4, "attachments", include_str!("../../../migrations/0004_attachments.sql")),
 ];
 
 /// `migrations/` as sqlx runs them: the same versions, descriptions and

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use concord_common::{MessageId, PublicUser, Room, RoomId, RoomMessage, UserId};
+use concord_common::{AttachmentId, MessageId, PublicUser, Room, RoomId, RoomMessage, UserId};
 use sqlx::AnyPool;
 
 /// What adding a member did.
@@ -142,19 +142,29 @@ pub async fn rename(pool: &AnyPool, room: RoomId, label: &str) -> Result<bool, s
     Ok(done.rows_affected() > 0)
 }
 
-/// Deletes a room with its members, chat and the chat's reactions;
-/// `Ok(false)` if it was already gone.
-pub async fn delete(pool: &AnyPool, room: RoomId) -> Result<bool, sqlx::Error> {
+/// Deletes a room with its members, chat and the chat's reactions, and
+/// discards the chat's attachments (whose ids it returns, for their bytes to
+/// go); `Ok(None)` if it was already gone.
+pub async fn delete(
+    pool: &AnyPool,
+    room: RoomId,
+    now_ms: i64,
+) -> Result<Option<Vec<AttachmentId>>, sqlx::Error> {
+    const ROOM_CHAT: &str = "SELECT id FROM room_messages WHERE room_id = ?";
     let mut tx = pool.begin().await?;
-    sqlx::query(
-        "DELETE FROM message_reactions WHERE message_id IN (SELECT id FROM room_messages WHERE room_id = ?)",
-    )
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM message_reactions WHERE message_id IN ({ROOM_CHAT})"
+    )))
     .bind(room.0)
     .execute(&mut *tx)
     .await?;
+    let discarded = super::attachments::discard_of(&mut tx, ROOM_CHAT, room.0, now_ms).await?;
     let done = sqlx::query("DELETE FROM rooms WHERE id = ?").bind(room.0).execute(&mut *tx).await?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
     tx.commit().await?;
-    Ok(done.rows_affected() > 0)
+    Ok(Some(discarded))
 }
 
 /// Adds `user` to `room` unless it already holds `max` members.
@@ -220,6 +230,7 @@ fn message(
         reply_to: reply_to.map(MessageId),
         reply_preview: None,
         reactions: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 
@@ -258,22 +269,32 @@ pub async fn insert_message(pool: &AnyPool, m: &RoomMessage) -> Result<Option<Ro
     match inserted {
         Ok(_) => Ok(None),
         Err(e) if super::is_unique_violation(&e) => {
-            let original: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {MESSAGE_COLUMNS} FROM room_messages WHERE room_id = ? AND sender_id = ? AND nonce = ?"
-            )))
-            .bind(m.room_id.0)
-            .bind(m.sender_id.0)
-            .bind(&m.nonce)
-            .fetch_optional(pool)
-            .await?;
             // Refused, yet no message with its nonce: the id itself collided.
-            original
-                .map(message)
+            message_by_nonce(pool, m.room_id, m.sender_id, &m.nonce)
+                .await?
                 .map(Some)
                 .ok_or_else(|| sqlx::Error::Protocol("message id collision".into()))
         }
         Err(e) => Err(e),
     }
+}
+
+/// The message `sender` sent to `room` with `nonce`, if any.
+pub async fn message_by_nonce(
+    pool: &AnyPool,
+    room: RoomId,
+    sender: UserId,
+    nonce: &str,
+) -> Result<Option<RoomMessage>, sqlx::Error> {
+    let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM room_messages WHERE room_id = ? AND sender_id = ? AND nonce = ?"
+    )))
+    .bind(room.0)
+    .bind(sender.0)
+    .bind(nonce)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(message))
 }
 
 /// Up to `limit` messages of `room` older than `before`, newest first.

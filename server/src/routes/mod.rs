@@ -2,6 +2,7 @@
 //! and the web client's files. Handlers do HTTP only: parse the path and
 //! body, call a service, pick the status; the services do the rest.
 
+mod attachments;
 mod auth;
 mod chat;
 mod dms;
@@ -50,6 +51,7 @@ pub fn api() -> Vec<Route> {
     routes.extend(dms::routes());
     routes.extend(rooms::routes());
     routes.extend(chat::routes());
+    routes.extend(attachments::routes());
     routes.extend(health::routes());
     routes
 }

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use concord_common::events::{self, MessageDeleted, ReactionChanged};
 use concord_common::validate;
 use concord_common::{
-    Conversation, DirectMessage, EditMessageRequest, ErrorCode, MessageId, Reaction, ReplyPreview, RoomId,
-    RoomMessage, ServerEvent, UserId,
+    Attachment, Conversation, DirectMessage, EditMessageRequest, ErrorCode, MessageId, Reaction,
+    ReplyPreview, RoomId, RoomMessage, ServerEvent, UserId,
 };
 use rocket::http::Status;
 use sqlx::AnyPool;
 
+use super::attachments::Attachments;
 use super::rooms::{Role, Rooms};
 use super::social::Social;
 use crate::db::chat::{self, AddReaction, ReactionRow, Scope};
@@ -36,6 +37,7 @@ pub(super) trait ChatMessage {
     fn reply_to(&self) -> Option<MessageId>;
     fn set_reply_preview(&mut self, preview: Option<ReplyPreview>);
     fn reactions_mut(&mut self) -> &mut Vec<Reaction>;
+    fn attachments_mut(&mut self) -> &mut Vec<Attachment>;
 }
 
 macro_rules! chat_message {
@@ -53,6 +55,9 @@ macro_rules! chat_message {
             fn reactions_mut(&mut self) -> &mut Vec<Reaction> {
                 &mut self.reactions
             }
+            fn attachments_mut(&mut self) -> &mut Vec<Attachment> {
+                &mut self.attachments
+            }
         }
     };
 }
@@ -60,10 +65,12 @@ chat_message!(DirectMessage);
 chat_message!(RoomMessage);
 
 /// Fills in what `messages` (read from the table of `scope`) do not store in
-/// their own row: the quoted line of the message each answers and the
-/// reactions, `me` meaning `viewer`. Two queries, however many messages.
+/// their own row: the quoted line of the message each answers, the
+/// reactions (`me` meaning `viewer`) and the attachments with fresh links.
+/// Three queries, however many messages.
 pub(super) async fn complete<M: ChatMessage>(
     pool: &AnyPool,
+    files: &Attachments,
     scope: Scope,
     viewer: UserId,
     messages: &mut [M],
@@ -77,10 +84,13 @@ pub(super) async fn complete<M: ChatMessage>(
     let previews = chat::previews(pool, scope, &answered).await?;
     let ids: Vec<MessageId> = messages.iter().map(ChatMessage::id).collect();
     let reactions = chat::reactions(pool, &ids).await?;
+    let attached = files.of_messages(&ids).await?;
     for message in messages.iter_mut() {
         let preview = message.reply_to().and_then(|to| previews.iter().find(|p| p.id == to).cloned());
         message.set_reply_preview(preview);
         *message.reactions_mut() = summarise(message.id(), &reactions, viewer);
+        *message.attachments_mut() =
+            attached.iter().filter(|(m, _)| *m == message.id()).map(|(_, a)| a.clone()).collect();
     }
     Ok(())
 }
@@ -142,6 +152,7 @@ pub struct Chat {
     pub(super) hub: Arc<Hub>,
     pub(super) social: Social,
     pub(super) rooms: Rooms,
+    pub(super) files: Attachments,
 }
 
 impl Chat {
@@ -231,7 +242,7 @@ impl Chat {
         let place = self.open(me, Conversation::Dm(peer)).await?;
         let changed = self.apply_edit(&place, id, &request).await?;
         let mut message = messages::by_id(&self.pool, me, peer, id).await?.ok_or_else(message_not_found)?;
-        complete(&self.pool, place.scope, me, std::slice::from_mut(&mut message)).await?;
+        complete(&self.pool, &self.files, place.scope, me, std::slice::from_mut(&mut message)).await?;
         if changed {
             self.announce(&place, true, |reader, _| {
                 let message =
@@ -255,7 +266,7 @@ impl Chat {
         let place = self.open(me, Conversation::Room(room)).await?;
         let changed = self.apply_edit(&place, id, &request).await?;
         let mut message = rooms::message_by_id(&self.pool, room, id).await?.ok_or_else(message_not_found)?;
-        complete(&self.pool, place.scope, me, std::slice::from_mut(&mut message)).await?;
+        complete(&self.pool, &self.files, place.scope, me, std::slice::from_mut(&mut message)).await?;
         if changed {
             self.announce(&place, !message.reactions.is_empty(), |reader, _| {
                 let message =
@@ -287,9 +298,9 @@ impl Chat {
             };
             return Err(ApiError::new(Status::Forbidden, ErrorCode::NotAuthor, message));
         }
-        if !chat::delete(&self.pool, place.scope, id).await? {
+        let Some(discarded) = chat::delete(&self.pool, place.scope, id, now_ms()).await? else {
             return Err(message_not_found());
-        }
+        };
         self.announce(&place, false, |_, conversation| {
             let deleted = MessageDeleted { id, conversation };
             match conversation {
@@ -297,7 +308,9 @@ impl Chat {
                 Conversation::Room(_) => ServerEvent::RoomMessageDeleted(deleted),
             }
         })
-        .await
+        .await?;
+        self.files.forget_bytes(&discarded).await;
+        Ok(())
     }
 
     /// Adds (`add`) or takes back `me`'s reaction `emoji` on message `id`.

@@ -11,12 +11,14 @@ use std::sync::Arc;
 use concord_common::events;
 use concord_common::validate;
 use concord_common::{
-    DirectMessage, ErrorCode, MessageId, MessagePage, SendMessageRequest, ServerEvent, UnreadCount, UserId,
+    AttachmentId, DirectMessage, ErrorCode, MessageId, MessagePage, SendMessageRequest, ServerEvent,
+    UnreadCount, UserId,
 };
 use rocket::http::Status;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::attachments::Attachments;
 use super::chat;
 use super::social::Social;
 use crate::db::chat::Scope;
@@ -57,6 +59,7 @@ pub struct Messages {
     hub: Arc<Hub>,
     ids: Arc<IdGenerator>,
     social: Social,
+    files: Attachments,
     writer: mpsc::Sender<PendingWrite>,
 }
 
@@ -68,10 +71,11 @@ impl Messages {
         hub: Arc<Hub>,
         ids: Arc<IdGenerator>,
         social: Social,
+        files: Attachments,
     ) -> Self {
         let (writer, queue) = mpsc::channel(WRITE_QUEUE);
         tokio::spawn(run_writer(pool.clone(), queue));
-        Self { pool, backend, hub, ids, social, writer }
+        Self { pool, backend, hub, ids, social, files, writer }
     }
 
     /// Up to `limit` messages with `peer` older than `before`, newest first.
@@ -85,7 +89,7 @@ impl Messages {
         self.social.require_friend(me, peer).await?;
         let fetched = messages::page(&self.pool, self.backend, me, peer, before, limit + 1).await?;
         let (mut messages, has_more) = super::history_page(fetched, limit);
-        chat::complete(&self.pool, Scope::Dm(me, peer), me, &mut messages).await?;
+        chat::complete(&self.pool, &self.files, Scope::Dm(me, peer), me, &mut messages).await?;
         Ok(MessagePage { messages, has_more })
     }
 
@@ -97,14 +101,21 @@ impl Messages {
         peer: UserId,
         request: SendMessageRequest,
     ) -> Result<(Sent, DirectMessage), ApiError> {
-        validate::message_content(&request.content)?;
+        validate::message_body(&request.content, request.attachments.len())?;
         validate::nonce(&request.nonce)?;
         self.social.require_friend(me, peer).await?;
+        if !request.attachments.is_empty() {
+            // A resend's attachments are already in its original.
+            if let Some(original) = messages::by_nonce(&self.pool, me, &request.nonce).await? {
+                return self.resent(me, peer, original, &request.attachments).await;
+            }
+        }
         let reply_preview = match request.reply_to {
             Some(original) => Some(chat::reply_preview(&self.pool, Scope::Dm(me, peer), original).await?),
             None => None,
         };
-        let message = DirectMessage {
+        let attachments = self.files.sendable(me, &request.attachments).await?;
+        let mut message = DirectMessage {
             id: MessageId(self.ids.next()),
             sender_id: me,
             recipient_id: peer,
@@ -116,6 +127,7 @@ impl Messages {
             reply_to: request.reply_to,
             reply_preview,
             reactions: Vec::new(),
+            attachments,
         };
         let (reply, stored) = oneshot::channel();
         if self.writer.send(PendingWrite { message: message.clone(), reply }).await.is_err() {
@@ -123,24 +135,61 @@ impl Messages {
         }
         match stored.await {
             Ok(Ok(InsertOutcome::Stored)) => {
-                self.hub.publish_to_users(
-                    &[me, peer],
-                    &ServerEvent::MessageCreated(events::MessageCreated { message: message.clone() }),
-                );
+                if !request.attachments.is_empty() {
+                    let taken = self.files.attach(me, message.id, &request.attachments).await?;
+                    if taken < request.attachments.len() as u64 {
+                        // Sent in another message meanwhile: show what this one holds.
+                        let scope = Scope::Dm(me, peer);
+                        chat::complete(
+                            &self.pool,
+                            &self.files,
+                            scope,
+                            me,
+                            std::slice::from_mut(&mut message),
+                        )
+                        .await?;
+                    }
+                }
+                self.announce_new(&message);
                 Ok((Sent::Created, message))
             }
-            Ok(Ok(InsertOutcome::Duplicate(mut original))) if original.recipient_id == peer => {
-                chat::complete(&self.pool, Scope::Dm(me, peer), me, std::slice::from_mut(&mut original))
-                    .await?;
-                Ok((Sent::AlreadyStored, original))
+            Ok(Ok(InsertOutcome::Duplicate(original))) => {
+                self.resent(me, peer, *original, &request.attachments).await
             }
-            Ok(Ok(InsertOutcome::Duplicate(_))) => Err(ApiError::new(
+            Ok(Err(())) | Err(_) => Err(ApiError::internal()),
+        }
+    }
+
+    /// The original of a resend to `peer`; announced now if the first send
+    /// stopped before it could (its attachments were not yet in it).
+    async fn resent(
+        &self,
+        me: UserId,
+        peer: UserId,
+        mut original: DirectMessage,
+        attachments: &[AttachmentId],
+    ) -> Result<(Sent, DirectMessage), ApiError> {
+        if original.recipient_id != peer {
+            return Err(ApiError::new(
                 Status::Conflict,
                 ErrorCode::NonceConflict,
                 "This nonce was already used for a message to someone else.",
-            )),
-            Ok(Err(())) | Err(_) => Err(ApiError::internal()),
+            ));
         }
+        let taken = self.files.attach(me, original.id, attachments).await?;
+        chat::complete(&self.pool, &self.files, Scope::Dm(me, peer), me, std::slice::from_mut(&mut original))
+            .await?;
+        if taken > 0 {
+            self.announce_new(&original);
+        }
+        Ok((Sent::AlreadyStored, original))
+    }
+
+    fn announce_new(&self, message: &DirectMessage) {
+        self.hub.publish_to_users(
+            &[message.sender_id, message.recipient_id],
+            &ServerEvent::MessageCreated(events::MessageCreated { message: message.clone() }),
+        );
     }
 
     /// Marks the conversation with `peer` read up to its newest message, on

@@ -5,6 +5,7 @@
 //! events. [`stage`] builds them and makes each one Rocket state.
 
 pub mod accounts;
+pub mod attachments;
 pub mod calls;
 pub mod chat;
 pub mod messages;
@@ -19,6 +20,7 @@ use rocket::fairing::AdHoc;
 use rocket_db_pools::Database;
 
 pub use accounts::Accounts;
+pub use attachments::Attachments;
 pub use calls::Calls;
 pub use chat::Chat;
 pub use messages::Messages;
@@ -34,6 +36,7 @@ use crate::ids::IdGenerator;
 use crate::realtime::Hub;
 use crate::sfu::{Sfu, SfuStartError};
 use crate::shared_redis::SharedRedis;
+use crate::uploads::{AttachmentLinks, FileStore};
 
 /// A history page from `fetched`, which was asked for one row more than
 /// `limit`: the first `limit` rows, and whether more exist beyond them.
@@ -43,8 +46,8 @@ fn history_page<T>(mut fetched: Vec<T>, limit: u32) -> (Vec<T>, bool) {
     (fetched, has_more)
 }
 
-/// Manages [`Accounts`], [`Social`], [`Messages`], [`Rooms`], [`Chat`] and [`Calls`]; starts the presence
-/// reaper. Attached after the settings, Redis, database, auth and realtime stages.
+/// Manages [`Accounts`], [`Social`], [`Messages`], [`Rooms`], [`Chat`], [`Attachments`] and [`Calls`];
+/// starts the presence reaper and the upload sweeper. Attached after the settings, Redis, database, auth and realtime stages.
 pub fn stage() -> AdHoc {
     AdHoc::try_on_ignite("Services", |rocket| async move {
         let parts = (
@@ -54,9 +57,19 @@ pub fn stage() -> AdHoc {
             rocket.state::<Backend>(),
             rocket.state::<Arc<Hub>>(),
             rocket.state::<Tokens>(),
+            rocket.state::<AttachmentLinks>(),
         );
-        let (Some(settings), Some(redis), Some(db), Some(backend), Some(hub), Some(tokens)) = parts else {
+        let (Some(settings), Some(redis), Some(db), Some(backend), Some(hub), Some(tokens), Some(links)) =
+            parts
+        else {
             return Err(rocket);
+        };
+        let store = match FileStore::open(settings) {
+            Ok(store) => store,
+            Err(message) => {
+                crate::report_start_failure(&message);
+                return Err(rocket);
+            }
         };
         let pool = db.pool().clone();
         let ids = Arc::new(IdGenerator::new(settings.instance()));
@@ -74,6 +87,15 @@ pub fn stage() -> AdHoc {
             limiter: Arc::new(limiter),
         };
         let social = Social { pool: pool.clone(), hub: hub.clone(), ids: ids.clone() };
+        let files = Attachments {
+            pool: pool.clone(),
+            ids: ids.clone(),
+            store,
+            links: links.clone(),
+            max_bytes: settings.upload_max_bytes.as_u64(),
+            daily_bytes: settings.upload_daily_bytes.as_u64(),
+            decoding: Arc::new(tokio::sync::Semaphore::new(2)),
+        };
         let (sfu, sfu_events) = match Sfu::start(settings.media_addresses()) {
             Ok(started) => started,
             Err(error) => {
@@ -98,17 +120,25 @@ pub fn stage() -> AdHoc {
             ids: ids.clone(),
             social: social.clone(),
             calls: calls.clone(),
+            files: files.clone(),
         };
-        let chat =
-            Chat { pool: pool.clone(), hub: hub.clone(), social: social.clone(), rooms: rooms.clone() };
-        let messages = Messages::start(pool, *backend, hub.clone(), ids, social.clone());
+        let chat = Chat {
+            pool: pool.clone(),
+            hub: hub.clone(),
+            social: social.clone(),
+            rooms: rooms.clone(),
+            files: files.clone(),
+        };
+        let messages = Messages::start(pool, *backend, hub.clone(), ids, social.clone(), files.clone());
         social.spawn_presence_reaper();
+        files.spawn_sweeper();
         Ok(rocket
             .manage(accounts)
             .manage(social)
             .manage(messages)
             .manage(rooms)
             .manage(chat)
+            .manage(files)
             .manage(calls)
             .manage(sfu))
     })

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use concord_common::events::{self, RoomRemovedReason};
 use concord_common::validate::{self, ROOMS_OWNED_MAX, ROOM_MAX_MEMBERS};
 use concord_common::{
-    ErrorCode, MessageId, PublicUser, Room, RoomId, RoomList, RoomMessage, RoomMessagePage,
+    AttachmentId, ErrorCode, MessageId, PublicUser, Room, RoomId, RoomList, RoomMessage, RoomMessagePage,
     SendMessageRequest, ServerEvent, UserId,
 };
 use rocket::http::Status;
 use sqlx::AnyPool;
 
+use super::attachments::Attachments;
 use super::calls::Calls;
 use super::chat;
 use super::messages::Sent;
@@ -40,6 +41,7 @@ pub struct Rooms {
     pub(super) ids: Arc<IdGenerator>,
     pub(super) social: Social,
     pub(super) calls: Calls,
+    pub(super) files: Attachments,
 }
 
 impl Rooms {
@@ -101,9 +103,10 @@ impl Rooms {
     pub async fn delete(&self, me: UserId, room: RoomId) -> Result<(), ApiError> {
         self.require_owner(me, room).await?;
         let members = rooms::member_ids(&self.pool, room).await?;
-        if !rooms::delete(&self.pool, room).await? {
+        let Some(discarded) = rooms::delete(&self.pool, room, now_ms()).await? else {
             return Err(room_not_found());
-        }
+        };
+        self.files.forget_bytes(&discarded).await;
         self.calls.room_deleted(room);
         let event = ServerEvent::RoomRemoved(events::RoomRemoved {
             room_id: room,
@@ -198,7 +201,7 @@ impl Rooms {
         self.role(me, room).await?;
         let fetched = rooms::message_page(&self.pool, room, before, limit + 1).await?;
         let (mut messages, has_more) = super::history_page(fetched, limit);
-        chat::complete(&self.pool, Scope::Room(room), me, &mut messages).await?;
+        chat::complete(&self.pool, &self.files, Scope::Room(room), me, &mut messages).await?;
         Ok(RoomMessagePage { messages, has_more })
     }
 
@@ -210,14 +213,21 @@ impl Rooms {
         room: RoomId,
         request: SendMessageRequest,
     ) -> Result<(Sent, RoomMessage), ApiError> {
-        validate::message_content(&request.content)?;
+        validate::message_body(&request.content, request.attachments.len())?;
         validate::nonce(&request.nonce)?;
         self.role(me, room).await?;
+        if !request.attachments.is_empty() {
+            // A resend's attachments are already in its original.
+            if let Some(original) = rooms::message_by_nonce(&self.pool, room, me, &request.nonce).await? {
+                return self.resent(me, original, &request.attachments).await;
+            }
+        }
         let reply_preview = match request.reply_to {
             Some(original) => Some(chat::reply_preview(&self.pool, Scope::Room(room), original).await?),
             None => None,
         };
-        let message = RoomMessage {
+        let attachments = self.files.sendable(me, &request.attachments).await?;
+        let mut message = RoomMessage {
             id: MessageId(self.ids.next()),
             room_id: room,
             sender_id: me,
@@ -229,16 +239,52 @@ impl Rooms {
             reply_to: request.reply_to,
             reply_preview,
             reactions: Vec::new(),
+            attachments,
         };
-        if let Some(mut original) = rooms::insert_message(&self.pool, &message).await? {
-            chat::complete(&self.pool, Scope::Room(room), me, std::slice::from_mut(&mut original)).await?;
-            return Ok((Sent::AlreadyStored, original));
+        if let Some(original) = rooms::insert_message(&self.pool, &message).await? {
+            return self.resent(me, original, &request.attachments).await;
         }
+        if !request.attachments.is_empty() {
+            let taken = self.files.attach(me, message.id, &request.attachments).await?;
+            if taken < request.attachments.len() as u64 {
+                // Sent in another message meanwhile: show what this one holds.
+                chat::complete(
+                    &self.pool,
+                    &self.files,
+                    Scope::Room(room),
+                    me,
+                    std::slice::from_mut(&mut message),
+                )
+                .await?;
+            }
+        }
+        self.announce_new(&message).await?;
+        Ok((Sent::Created, message))
+    }
+
+    /// The original of a resend; announced now if the first send stopped
+    /// before it could (its attachments were not yet in it).
+    async fn resent(
+        &self,
+        me: UserId,
+        mut original: RoomMessage,
+        attachments: &[AttachmentId],
+    ) -> Result<(Sent, RoomMessage), ApiError> {
+        let taken = self.files.attach(me, original.id, attachments).await?;
+        let scope = Scope::Room(original.room_id);
+        chat::complete(&self.pool, &self.files, scope, me, std::slice::from_mut(&mut original)).await?;
+        if taken > 0 {
+            self.announce_new(&original).await?;
+        }
+        Ok((Sent::AlreadyStored, original))
+    }
+
+    async fn announce_new(&self, message: &RoomMessage) -> Result<(), ApiError> {
         self.hub.publish_to_users(
-            &rooms::member_ids(&self.pool, room).await?,
+            &rooms::member_ids(&self.pool, message.room_id).await?,
             &ServerEvent::RoomMessageCreated(events::RoomMessageCreated { message: message.clone() }),
         );
-        Ok((Sent::Created, message))
+        Ok(())
     }
 
     /// `me`'s role in `room`; 404 `room_not_found` when the room does not

@@ -67,6 +67,8 @@ pub struct TestServer {
     pub port: u16,
     /// A plain HTTP client for calls the typed client does not make (bad input).
     pub http: reqwest::Client,
+    /// Its `data_dir` (`None` for a server running in another process).
+    pub data_dir: Option<std::path::PathBuf>,
     /// `None` for a server running in another process.
     server: Option<concord_server::launch::RunningServer>,
 }
@@ -79,11 +81,13 @@ impl TestServer {
 
     /// Starts a server with exactly `figment` (a restart passes the old port).
     pub async fn start(figment: Figment) -> Result<TestServer, String> {
+        let data_dir = figment.extract_inner("data_dir").ok();
         let server = concord_server::launch::start(figment).await?;
         Ok(TestServer {
             base: server.base_url(),
             port: server.port,
             http: reqwest::Client::new(),
+            data_dir,
             server: Some(server),
         })
     }
@@ -94,6 +98,7 @@ impl TestServer {
             base: format!("http://127.0.0.1:{port}"),
             port,
             http: reqwest::Client::new(),
+            data_dir: None,
             server: None,
         }
     }

@@ -7,6 +7,7 @@
 mod support;
 
 mod accounts;
+mod attachments;
 mod calls;
 mod chat;
 mod dms;

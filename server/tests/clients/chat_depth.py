@@ -1,17 +1,23 @@
 """A client we did not write in Rust: Python with `requests` and
 `websocket-client`, using nothing but docs/API.md ("Editing, deleting,
-replying, reacting, mentioning"). In a DM and in a room it replies to a
-message, mentions someone, reacts (percent-encoded emoji), edits (and
-retries the edit with its nonce), deletes, and checks every answer, every
-event in order on the other person's socket, and the history afterwards.
+replying, reacting, mentioning" and "Pictures and files"). In a DM and in a
+room it replies to a message, mentions someone, reacts (percent-encoded
+emoji), edits (and retries the edit with its nonce), deletes, and checks
+every answer, every event in order on the other person's socket, and the
+history afterwards. Then it uploads a picture and a file, sends them, and
+downloads them by their links as the friend; a stranger cannot.
 
 Usage: python3 chat_depth.py http://127.0.0.1:PORT   (exit 0 = all held)
 """
 
+import struct
 import urllib.parse
 import uuid
+import zlib
 
-from plain_client import Socket, call, register
+import requests
+
+from plain_client import BASE, Socket, call, register
 
 
 def reaction_path(message_path, emoji):
@@ -82,5 +88,58 @@ for conv, bobs_conv in [(f"dms/{bob['id']}", f"dms/{ada['id']}"), (None, None)]:
     # Nothing else reached Bob: a heartbeat's answer comes next.
     bob_ws.send({"type": "heartbeat", "request_id": "end"})
     bob_ws.expect("heartbeat_ack", request_id="end")
+
+
+def png(width, height, comment):
+    """An RGB PNG with a text chunk, written with the standard library."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\0" + b"".join(bytes((x * 4 % 256, y * 5 % 256, 120)) for x in range(width))
+                    for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"tEXt", b"Comment\0" + comment)
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def upload(token, name, content_type, data, expect=201):
+    response = requests.post(f"{BASE}/api/attachments", params={"name": name}, data=data, timeout=30,
+                             headers={"Authorization": f"Bearer {token}", "Content-Type": content_type})
+    assert response.status_code == expect, f"upload {name}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def download(url, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(BASE + url, headers=headers, timeout=30)
+
+
+# Ada sends Bob a picture (its text chunk must not travel) and a file.
+picture = upload(ada_token, "cat.png", "image/png", png(640, 360, b"taken at 12 Elm Street"))
+assert (picture["content_type"], picture["width"], picture["height"]) == ("image/png", 640, 360), picture
+notes = b"milk\neggs\n" * 1000
+document = upload(ada_token, "list.txt", "text/plain", notes)
+assert document["size"] == len(notes) and "thumbnail_url" not in document, document
+sent = call("POST", f"/api/dms/{bob['id']}/messages", ada_token,
+            {"content": "", "nonce": uuid.uuid4().hex, "attachments": [picture["id"], document["id"]]}, expect=201)
+event = bob_ws.expect("message_created")["message"]
+assert [a["id"] for a in event["attachments"]] == [picture["id"], document["id"]], event
+shown = download(event["attachments"][0]["url"])  # a signed link needs no token
+assert shown.status_code == 200 and shown.headers["Content-Type"] == "image/png", shown
+assert shown.content.startswith(b"\x89PNG") and b"12 Elm Street" not in shown.content
+assert struct.unpack(">II", shown.content[16:24]) == (640, 360)
+thumbnail = download(event["attachments"][0]["thumbnail_url"])
+assert thumbnail.status_code == 200 and thumbnail.headers["Content-Type"] == "image/jpeg", thumbnail
+saved = download(event["attachments"][1]["url"])
+assert saved.content == notes and saved.headers["Content-Disposition"] == "attachment; filename*=UTF-8''list.txt"
+# Someone who is not in the conversation: not found, with a token and without a link.
+carol_token, carol = register("carol")
+missing = download(f"/api/attachments/{picture['id']}", carol_token)
+assert missing.status_code == 404 and missing.json()["error"]["code"] == "attachment_not_found", missing.text
+# An upload is sent once.
+again = call("POST", f"/api/dms/{bob['id']}/messages", ada_token,
+             {"content": "again", "nonce": uuid.uuid4().hex, "attachments": [picture["id"]]}, expect=422)
+assert again["error"]["code"] == "attachment_unavailable", again
+bob_ws.send({"type": "heartbeat", "request_id": "files"})
+bob_ws.expect("heartbeat_ack", request_id="files")
 
 print("ok: chat depth")
