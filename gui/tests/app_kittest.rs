@@ -507,3 +507,44 @@ fn a_dropped_file_and_a_pasted_picture_are_sent_and_the_picture_shows_inline() {
     press(&mut ada, egui::Key::Escape);
     assert!(!shows(&ada, "Close picture"));
 }
+
+#[test]
+fn any_emoji_is_found_by_name_for_a_reaction_and_the_composer_in_the_chosen_skin_tone() {
+    let server = Server::start();
+    let (ada_token, bob_token) = server.friends("ada", "bob");
+    let ada_id = server.user_id(&ada_token);
+    let bobs_chat = format!("/api/dms/{ada_id}/messages");
+    server.api(
+        Method::POST,
+        &bobs_chat,
+        Some(&bob_token),
+        Some(json!({"content": "we launch today", "nonce": "l1"})),
+    );
+    let mut ada = app(Persisted::default());
+    log_in(&mut ada, &server.url(), "ada", false);
+    click(&mut ada, "bob, offline, 1 unread");
+    wait_for(&mut ada, "bob's message", |h| shows(h, "we launch today"));
+
+    // "More reactions" on the message; the rocket found by name.
+    ada.get_by_label("we launch today").hover();
+    ada.step();
+    click(&mut ada, "More reactions");
+    type_into(&mut ada, "Search emoji", "rocket");
+    click(&mut ada, "🚀 rocket");
+    wait_for(&mut ada, "her rocket on the message", |h| shows(h, "Remove reaction 🚀"));
+    let history = server.api(Method::GET, &bobs_chat, Some(&bob_token), None);
+    assert_eq!(history["messages"][0]["reactions"][0]["emoji"], "🚀");
+
+    // The composer's emoji button, a medium skin tone, Enter picks the first hit.
+    click(&mut ada, "Emoji");
+    assert!(shows(&ada, "🚀 rocket"), "recently used first");
+    click(&mut ada, "Skin tone: medium");
+    type_into(&mut ada, "Search emoji", "thumbs up");
+    press(&mut ada, egui::Key::Enter);
+    assert!(!shows(&ada, "Search emoji"), "picking closes the picker");
+    press(&mut ada, egui::Key::Enter);
+    wait_for(&mut ada, "the thumbs up sent", |h| shows(h, "👍🏽"));
+    let history = server.api(Method::GET, &bobs_chat, Some(&bob_token), None);
+    assert_eq!(history["messages"][0]["content"], "👍🏽");
+    assert_eq!(ada.state().state().persisted.emoji.recent, ["👍🏽", "🚀"]);
+}

@@ -94,6 +94,20 @@ fn pictures_and_files_screen() {
 }
 
 #[test]
+fn emoji_picker_screen() {
+    in_both_themes("emoji_picker", || {
+        let mut state = conversation_state();
+        state.persisted.emoji.recent = vec!["🚀".into(), "👍🏽".into(), "🎉".into()];
+        state.persisted.emoji.skin_tone = 3;
+        state.open_emoji_picker(concord_gui::state::PickFor::Reaction(
+            concord_common::Conversation::Dm(UserId(2)),
+            MessageId(5),
+        ));
+        state
+    });
+}
+
+#[test]
 fn room_screen() {
     in_both_themes("room", room_state);
 }

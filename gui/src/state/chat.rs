@@ -255,6 +255,14 @@ impl AppState {
         *chat.focus = true;
     }
 
+    /// Adds `text` (a picked emoji) to the end of the composer of `place`,
+    /// and puts the cursor back there.
+    pub(super) fn append_to_draft(&mut self, place: Where, text: &str) {
+        let chat = self.chat(place);
+        chat.draft.push_str(text);
+        *chat.focus = true;
+    }
+
     /// The text to send: each `@name` of someone here becomes `<@id>`
     /// (longest names first, so "@bob smith" is not read as "@bob").
     pub(super) fn mentions_to_ids(&self, place: Where, text: &str) -> String {

@@ -11,6 +11,7 @@ mod call;
 mod chat;
 mod conversations;
 mod effect;
+mod emoji;
 mod rooms;
 mod session;
 mod social;
@@ -31,6 +32,7 @@ pub use call::{
 pub use chat::Compose;
 pub use conversations::{Conversation, PendingMessage};
 pub use effect::Effect;
+pub use emoji::{EmojiPicker, EmojiPrefs, PickFor, RECENT_EMOJI};
 use rooms::{CallChange, RoomEvent};
 pub use rooms::{RoomChat, RoomForms};
 pub use session::{AuthMode, LoginForm, Persisted, StoredSession};
@@ -96,6 +98,8 @@ pub struct AppState {
     pub settings: crate::settings::SettingsPanel,
     /// Uploads in the composers, and the pictures of messages.
     pub files: Files,
+    /// The emoji picker, when open.
+    pub emoji_picker: Option<EmojiPicker>,
     /// The call I am in.
     pub call: Option<ActiveCall>,
     /// Why this page cannot make calls (plain http from elsewhere than

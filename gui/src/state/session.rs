@@ -28,6 +28,9 @@ pub struct Persisted {
     /// the others have their default.
     #[serde(default)]
     pub notify: std::collections::BTreeMap<concord_common::Conversation, crate::settings::NotifyLevel>,
+    /// The emoji picker's recently used emoji and skin tone.
+    #[serde(default)]
+    pub emoji: super::EmojiPrefs,
 }
 
 /// A login kept across restarts.
@@ -145,6 +148,7 @@ impl AppState {
                 media: self.persisted.media.clone(),
                 theme: self.persisted.theme,
                 notify: std::mem::take(&mut self.persisted.notify),
+                emoji: std::mem::take(&mut self.persisted.emoji),
             },
             login,
             focused: self.focused,

@@ -1133,3 +1133,43 @@ fn a_message_s_pictures_are_fetched_once_as_it_arrives() {
     });
     assert!(matches!(state.files.pictures[picture_key(&thumbnail)], Picture::Loaded(_)));
 }
+
+#[test]
+fn a_picked_emoji_reacts_or_goes_into_the_composer_and_is_remembered() {
+    let mut state = logged_in();
+    state.select(UserId(2));
+    let page = MessagePage { messages: vec![message(30, 2, 1, "launch day")], has_more: false };
+    state.apply(NetEvent::History { peer: UserId(2), before: None, page });
+    let place = concord_common::Conversation::Dm(UserId(2));
+    state.open_emoji_picker(PickFor::Reaction(place, MessageId(30)));
+    state.emoji_picker.as_mut().unwrap().query = "rock".into();
+    let commands = nets(&state.pick_emoji("🚀"));
+    assert_eq!(
+        commands,
+        vec![Command::React { conversation: place, id: MessageId(30), emoji: "🚀".into(), add: true }]
+    );
+    assert!(state.emoji_picker.is_none(), "picking closes it");
+    // Into the composer, after what is typed; the newest pick first among the recent ones.
+    state.conversations.get_mut(&UserId(2)).unwrap().draft = "nice ".into();
+    state.open_emoji_picker(PickFor::Composer(place));
+    assert!(nets(&state.pick_emoji("👍🏽")).is_empty());
+    assert_eq!(state.conversations[&UserId(2)].draft, "nice 👍🏽");
+    assert!(state.conversations[&UserId(2)].focus_composer);
+    assert_eq!(state.persisted.emoji.recent, ["👍🏽", "🚀"]);
+    // At most RECENT_EMOJI, a pick again moves to the front.
+    for n in 0..30u32 {
+        state.open_emoji_picker(PickFor::Composer(place));
+        state.pick_emoji(&char::from_u32(0x1F600 + n).unwrap().to_string());
+    }
+    state.open_emoji_picker(PickFor::Composer(place));
+    state.pick_emoji("😅");
+    assert_eq!(state.persisted.emoji.recent.len(), RECENT_EMOJI);
+    assert_eq!(state.persisted.emoji.recent[0], "😅");
+    assert_eq!(state.persisted.emoji.recent.iter().filter(|e| *e == "😅").count(), 1);
+    state.set_skin_tone(9);
+    assert_eq!(state.persisted.emoji.skin_tone, 5, "one of the six tones");
+    // Closed without a pick: nothing happens.
+    state.open_emoji_picker(PickFor::Reaction(place, MessageId(30)));
+    state.close_emoji_picker();
+    assert!(nets(&state.pick_emoji("🎉")).is_empty());
+}

@@ -292,6 +292,9 @@ pub(super) fn composer_files(
     if input.attach {
         pick_files(ui.ctx(), place);
     }
+    if input.emoji {
+        state.open_emoji_picker(crate::state::PickFor::Composer(place));
+    }
     take_dropped_and_pasted(ui, place);
     drop_hint_ui(ui, target);
     effects

@@ -499,6 +499,8 @@ pub(super) struct ComposerInput {
     pub complete: Option<String>,
     /// The Attach button.
     pub attach: bool,
+    /// The emoji button.
+    pub emoji: bool,
     /// An upload's ×: this one.
     pub remove_upload: Option<u64>,
 }
@@ -539,6 +541,8 @@ pub(super) fn composer_ui(ui: &mut egui::Ui, composer: Composer<'_>) -> Composer
         let attach =
             ui.button(icons::PLUS).on_hover_text("Attach files (or drop them here, or paste a picture)");
         input.attach = super::named(attach, "Attach files").clicked();
+        let emoji = ui.button("🙂").on_hover_text("Emoji");
+        input.emoji = super::named(emoji, "Emoji").clicked();
         let empty = composer.draft.is_empty();
         // A fixed id: the banner or an error line appearing above must not
         // make it another widget (that would lose the keyboard focus).

@@ -14,7 +14,7 @@ use egui::RichText;
 
 use super::tokens::{self, space};
 use super::{attachments, markdown};
-use crate::state::{AppState, Effect, Picture};
+use crate::state::{AppState, Effect, PickFor, Picture};
 
 /// Emoji offered on every message, one click away.
 pub const QUICK_REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
@@ -70,6 +70,8 @@ pub enum MessageAction {
     ShowOriginal(MessageId),
     /// Show this picture large.
     ViewPicture(Attachment),
+    /// Open the emoji picker to react with any emoji.
+    PickReaction(MessageId),
 }
 
 /// Who may do what to messages here, how to name people, and the pictures
@@ -198,6 +200,9 @@ pub fn actions_ui(
                         action = Some(MessageAction::React(message.id, emoji.to_owned()));
                     }
                 }
+                if button(ui, "😀+", "More reactions", "React with any emoji") {
+                    action = Some(MessageAction::PickReaction(message.id));
+                }
                 if button(ui, "Reply", "Reply", "Answer this message") {
                     action = Some(MessageAction::Reply(message.id));
                 }
@@ -249,5 +254,9 @@ pub fn apply(state: &mut AppState, place: Conversation, action: MessageAction) -
         }
         MessageAction::ShowOriginal(id) => state.show_original(place, id),
         MessageAction::ViewPicture(picture) => state.view_picture(Some(picture)),
+        MessageAction::PickReaction(id) => {
+            state.open_emoji_picker(PickFor::Reaction(place, id));
+            vec![]
+        }
     }
 }

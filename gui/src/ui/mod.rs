@@ -7,6 +7,7 @@ pub mod avatar;
 mod call;
 pub mod conversation;
 mod dialogs;
+mod emoji_picker;
 pub mod icons;
 mod login;
 mod markdown;
@@ -86,6 +87,7 @@ pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
     effects.extend(dialogs::switcher_ui(ui.ctx(), state));
     effects.extend(settings::settings_ui(ui.ctx(), state));
     effects.extend(attachments::picture_viewer_ui(ui.ctx(), state));
+    effects.extend(emoji_picker::emoji_picker_ui(ui.ctx(), state));
     effects.extend(attachments::deliver_incoming(ui.ctx(), state));
     effects
 }
@@ -156,6 +158,7 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Effect> {
     }
     let anything_open = state.switcher.is_some()
         || state.files.viewing.is_some()
+        || state.emoji_picker.is_some()
         || state.add_friend.open
         || state.room_forms.new_room_open
         || state.settings.open
@@ -165,6 +168,7 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Effect> {
     }
     if escape {
         effects.extend(state.view_picture(None));
+        state.close_emoji_picker();
         state.switcher = None;
         state.add_friend.open = false;
         state.room_forms.new_room_open = false;

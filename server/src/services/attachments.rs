@@ -145,12 +145,12 @@ impl Attachments {
                         .map_err(|_| ApiError::internal())?
                         .map_err(invalid_picture)?
                 };
-                self.store.put(id, Variant::Thumbnail, picture.thumbnail).await?;
-                self.store.put(id, Variant::File, picture.file).await?;
+                self.store_or_forget(id, Variant::Thumbnail, picture.thumbnail).await?;
+                self.store_or_forget(id, Variant::File, picture.file).await?;
                 (picture.content_type.to_string(), Some((picture.width, picture.height)))
             }
             None => {
-                self.store.put(id, Variant::File, bytes).await?;
+                self.store_or_forget(id, Variant::File, bytes).await?;
                 let declared = declared_type
                     .map(|t| t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
                 (
@@ -176,6 +176,21 @@ impl Attachments {
             return Err(e.into());
         }
         Ok(self.view(&row))
+    }
+
+    /// Stores `variant` of a new upload `id`; on failure removes what of it
+    /// was stored already (a thumbnail without its file).
+    async fn store_or_forget(
+        &self,
+        id: AttachmentId,
+        variant: Variant,
+        bytes: Vec<u8>,
+    ) -> Result<(), ApiError> {
+        if let Err(e) = self.store.put(id, variant, bytes).await {
+            self.forget_bytes(&[id]).await;
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// `variant` of attachment `id`, for whoever `access` proves they are.
