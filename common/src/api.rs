@@ -368,6 +368,37 @@ pub struct RoomMessagePage {
     pub has_more: bool,
 }
 
+/// A message found by `GET /api/search`: where it is and what it says (open
+/// it in context by paging the conversation's history up to its id).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchHit {
+    /// `dms/{user_id}` (the other person) or `rooms/{id}`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "rooms/263407001822380032"))]
+    pub conversation: crate::chat::Conversation,
+    /// The message.
+    pub id: MessageId,
+    /// Its author.
+    pub sender_id: UserId,
+    /// Its text (`<@id>` mentions as stored).
+    pub content: String,
+    /// When it was stored, Unix milliseconds.
+    pub created_at_ms: i64,
+    /// When it was last edited (`null`: never).
+    #[serde(default)]
+    pub edited_at_ms: Option<i64>,
+}
+
+/// `GET /api/search`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchPage {
+    /// Newest first.
+    pub messages: Vec<SearchHit>,
+    /// Whether older hits exist before the last one here (ask again with `before`).
+    pub has_more: bool,
+}
+
 /// `GET /api/health`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -21,6 +21,8 @@ pub const ROOM_LABEL_CHARS: std::ops::RangeInclusive<usize> = 1..=64;
 pub const ROOM_MAX_MEMBERS: usize = 50;
 /// Most rooms one user can own.
 pub const ROOMS_OWNED_MAX: usize = 100;
+/// Longest search, in characters.
+pub const SEARCH_MAX_CHARS: usize = 200;
 /// Most files one message can carry.
 pub const ATTACHMENTS_PER_MESSAGE: usize = 10;
 /// Longest name an uploaded file keeps, in characters.

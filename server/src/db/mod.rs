@@ -10,6 +10,7 @@ pub mod friends;
 pub mod invites;
 pub mod messages;
 pub mod rooms;
+pub mod search;
 pub mod users;
 
 use std::path::Path;
@@ -42,7 +43,8 @@ impl Db {
 
 /// Applies the migrations to the pool opened by `Db::init()` (attached just
 /// before this stage: a fairing attached during ignition would run after the
-/// stages that need the pool) and manages the [`Backend`] in use.
+/// stages that need the pool), makes the search index ([`search::ensure_index`])
+/// and manages the [`Backend`] in use.
 pub fn stage() -> AdHoc {
     AdHoc::try_on_ignite("Database migrations", |rocket| async move {
         let Some(db) = Db::fetch(&rocket) else {
@@ -53,7 +55,12 @@ pub fn stage() -> AdHoc {
             return Err(rocket);
         }
         let url: String = rocket.figment().extract_inner("databases.main.url").unwrap_or_default();
-        Ok(rocket.manage(Backend::from_url(&url)))
+        let backend = Backend::from_url(&url);
+        if let Err(e) = search::ensure_index(db.pool(), backend).await {
+            crate::report_start_failure(&format!("cannot make the message search index: {e}"));
+            return Err(rocket);
+        }
+        Ok(rocket.manage(backend))
     })
 }
 

@@ -11,6 +11,7 @@ mod health;
 mod invites;
 pub mod openapi;
 mod rooms;
+mod search;
 mod users;
 mod web;
 
@@ -52,6 +53,7 @@ pub fn api() -> Vec<Route> {
     routes.extend(rooms::routes());
     routes.extend(chat::routes());
     routes.extend(attachments::routes());
+    routes.extend(search::routes());
     routes.extend(health::routes());
     routes
 }

@@ -22,7 +22,7 @@ use concord_common::{
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{attachments, auth, chat, dms, friends, health, invites, rooms, users};
+use super::{attachments, auth, chat, dms, friends, health, invites, rooms, search, users};
 
 /// The document's source: every route, every wire type.
 #[derive(OpenApi)]
@@ -41,7 +41,7 @@ use super::{attachments, auth, chat, dms, friends, health, invites, rooms, users
         rooms::add_member, rooms::remove_member, rooms::history, rooms::send,
         chat::edit_dm, chat::edit_room, chat::delete_dm, chat::delete_room, chat::react_dm, chat::react_room,
         chat::unreact_dm, chat::unreact_room, attachments::upload, attachments::download,
-        attachments::thumbnail, health::health, health::openapi, crate::gateway::websocket,
+        attachments::thumbnail, search::search, health::health, health::openapi, crate::gateway::websocket,
     ),
     components(schemas(
         ClientFrame, ClientEvent, ServerFrame, ServerEvent, ErrorResponse, ErrorCode, PublicUser,
@@ -63,6 +63,7 @@ use super::{attachments, auth, chat, dms, friends, health, invites, rooms, users
         (name = "dms", description = "Direct messages"),
         (name = "rooms", description = "Rooms, their members and chat"),
         (name = "attachments", description = "Pictures and files sent in messages"),
+        (name = "search", description = "Messages by their words"),
         (name = "realtime", description = "The websocket"),
         (name = "meta", description = "Health and this document"),
     )

@@ -14,7 +14,7 @@ use concord_common::events::{self, MessageDeleted, ReactionChanged};
 use concord_common::validate;
 use concord_common::{
     Attachment, Conversation, DirectMessage, EditMessageRequest, ErrorCode, MessageId, Reaction,
-    ReplyPreview, RoomId, RoomMessage, ServerEvent, UserId,
+    ReplyPreview, RoomId, RoomMessage, SearchHit, SearchPage, ServerEvent, UserId,
 };
 use rocket::http::Status;
 use sqlx::AnyPool;
@@ -23,6 +23,7 @@ use super::attachments::Attachments;
 use super::rooms::{Role, Rooms};
 use super::social::Social;
 use crate::db::chat::{self, AddReaction, ReactionRow, Scope};
+use crate::db::search;
 use crate::db::{messages, rooms};
 use crate::error::ApiError;
 use crate::ids::now_ms;
@@ -153,9 +154,64 @@ pub struct Chat {
     pub(super) social: Social,
     pub(super) rooms: Rooms,
     pub(super) files: Attachments,
+    pub(super) backend: crate::db::Backend,
 }
 
 impl Chat {
+    /// Messages matching every word of `words` in the conversations `me` is
+    /// in (or in `within`), written by `from` if given, older than `before`;
+    /// newest first, `limit` at most.
+    pub async fn search(
+        &self,
+        me: UserId,
+        words: &str,
+        within: Option<Conversation>,
+        from: Option<UserId>,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<SearchPage, ApiError> {
+        if words.chars().count() > validate::SEARCH_MAX_CHARS {
+            return Err(validate::FieldError {
+                field: "q",
+                message: format!("A search can be at most {} characters.", validate::SEARCH_MAX_CHARS),
+            }
+            .into());
+        }
+        let Some(expression) = search::match_expression(self.backend, words) else {
+            return Err(
+                validate::FieldError { field: "q", message: "Type a word to search for.".into() }.into()
+            );
+        };
+        let scope = match within {
+            None => search::Within::Everywhere,
+            Some(conversation) => {
+                self.open(me, conversation).await?;
+                match conversation {
+                    Conversation::Dm(peer) => search::Within::Dm(peer),
+                    Conversation::Room(room) => search::Within::Room(room),
+                }
+            }
+        };
+        let found =
+            search::search(&self.pool, self.backend, me, &expression, scope, from, before, limit + 1).await?;
+        let (hits, has_more) = super::history_page(found, limit);
+        let messages = hits
+            .into_iter()
+            .map(|hit| SearchHit {
+                conversation: match hit.place {
+                    search::HitPlace::Dm(peer) => Conversation::Dm(peer),
+                    search::HitPlace::Room(room) => Conversation::Room(room),
+                },
+                id: hit.id,
+                sender_id: hit.sender_id,
+                content: hit.content,
+                created_at_ms: hit.created_at_ms,
+                edited_at_ms: hit.edited_at_ms,
+            })
+            .collect();
+        Ok(SearchPage { messages, has_more })
+    }
+
     /// `conversation` for `me`: 403 `not_friends` for a DM with a non-friend,
     /// 404 `room_not_found` for a room `me` is not in.
     async fn open(&self, me: UserId, conversation: Conversation) -> Result<Place, ApiError> {

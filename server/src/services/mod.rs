@@ -128,6 +128,7 @@ pub fn stage() -> AdHoc {
             social: social.clone(),
             rooms: rooms.clone(),
             files: files.clone(),
+            backend: *backend,
         };
         let messages = Messages::start(pool, *backend, hub.clone(), ids, social.clone(), files.clone());
         social.spawn_presence_reaper();

@@ -17,5 +17,6 @@ mod realtime;
 mod robustness;
 mod rooms;
 mod scale_out;
+mod search;
 mod third_party;
 mod web;
