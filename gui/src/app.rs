@@ -164,6 +164,8 @@ impl eframe::App for ConcordApp {
             summary["layout"] = if ui::is_narrow(ui.ctx()) { "narrow" } else { "wide" }.into();
             // Whether a text field has the keyboard (tests click into one).
             summary["typing"] = ui.ctx().egui_wants_keyboard_input().into();
+            // Where named widgets and messages are, in points, for a test to point at.
+            summary["targets"] = serde_json::json!(ui::take_test_targets(ui.ctx()));
             crate::platform::publish_test_state(&summary.to_string());
         }
     }

@@ -548,3 +548,48 @@ fn any_emoji_is_found_by_name_for_a_reaction_and_the_composer_in_the_chosen_skin
     assert_eq!(history["messages"][0]["content"], "👍🏽");
     assert_eq!(ada.state().state().persisted.emoji.recent, ["👍🏽", "🚀"]);
 }
+
+#[test]
+fn ctrl_f_finds_an_old_message_and_opens_it_in_context() {
+    let server = Server::start();
+    let (ada_token, bob_token) = server.friends("ada", "bob");
+    let ada_id = server.user_id(&ada_token);
+    let room = server.room_with(&bob_token, "Kitchen", &[&ada_token]);
+    let say = |conversation: &str, text: &str, nonce: String| {
+        let body = json!({"content": text, "nonce": nonce});
+        server.api(Method::POST, &format!("/api/{conversation}/messages"), Some(&bob_token), Some(body));
+    };
+    // The hit is older than the first page the room loads.
+    say(&format!("rooms/{room}"), "the secret recipe uses saffron", "k0".into());
+    for i in 1..=80 {
+        say(&format!("rooms/{room}"), &format!("kitchen chatter {i}"), format!("k{i}"));
+    }
+    say(&format!("dms/{ada_id}"), "Saffron is pricey this week", "d1".into());
+    let mut ada = app(Persisted::default());
+    log_in(&mut ada, &server.url(), "ada", false);
+
+    ada.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
+    ada.step();
+    ada.step();
+    type_into(&mut ada, "Words", "saffr");
+    press(&mut ada, egui::Key::Enter);
+    wait_for(&mut ada, "both hits", |h| {
+        shows(h, "Open: Saffron is pricey this week") && shows(h, "Open: the secret recipe uses saffron")
+    });
+    let hits: Vec<String> = ada.state().state().search.hits.iter().map(|h| h.content.clone()).collect();
+    assert_eq!(hits, ["Saffron is pricey this week", "the secret recipe uses saffron"], "newest first");
+
+    click(&mut ada, "Open: the secret recipe uses saffron");
+    wait_for(&mut ada, "the room, scrolled back to the old message", |h| {
+        let state = h.state().state();
+        state.selected_room == Some(room)
+            && state.room_chats[&room].jump_to.is_none()
+            && shows(h, "the secret recipe uses saffron")
+    });
+    assert!(!shows(&ada, "Words"), "the search window closed");
+    assert_eq!(
+        ada.state().state().room_chats[&room].messages.len(),
+        81,
+        "older pages were loaded to reach it"
+    );
+}

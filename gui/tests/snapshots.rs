@@ -108,6 +108,32 @@ fn emoji_picker_screen() {
 }
 
 #[test]
+fn search_screen() {
+    in_both_themes("search", || {
+        use concord_common::{Conversation as Where, RoomId, SearchHit};
+        let mut state = room_state();
+        state.open_search();
+        state.search.words = "pizza fri".into();
+        let hit = |place: Where, id: i64, sender: i64, content: &str| SearchHit {
+            conversation: place,
+            id: MessageId(id),
+            sender_id: UserId(sender),
+            content: content.into(),
+            created_at_ms: 1_764_000_000_000 + id * 3_600_000,
+            edited_at_ms: None,
+        };
+        state.search.asked = Some(("pizza fri".into(), None));
+        state.search.hits = vec![
+            hit(Where::Room(RoomId(7)), 30, 2, "Pizza again on Friday? I can bring the board games 🎲"),
+            hit(Where::Dm(UserId(2)), 20, 1, "the **pizza** place by the station is open on fridays"),
+            hit(Where::Room(RoomId(7)), 10, 1, "Friday: pizza, then the new co-op game"),
+        ];
+        state.search.has_more = true;
+        state
+    });
+}
+
+#[test]
 fn room_screen() {
     in_both_themes("room", room_state);
 }

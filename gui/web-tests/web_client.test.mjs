@@ -17,7 +17,7 @@ import { join } from "node:path";
 import zlib from "node:zlib";
 import { chromium } from "playwright-core";
 import { freePort, spawnConcord } from "./concord_server.mjs";
-import { apiAt, appState, clickField, launchChromium, logInAndOpenRoom, press, type, waitForState } from "./page.mjs";
+import { afterFrame, apiAt, appState, clickField, launchChromium, logInAndOpenRoom, press, type, waitFor, waitForState } from "./page.mjs";
 
 const SERVER_BIN = process.env.CONCORD_SERVER_BIN;
 const WEB_ROOT = process.env.CONCORD_WEB_ROOT;
@@ -113,8 +113,8 @@ test("register by typing, accept an invite, exchange DMs both ways", async () =>
   const bob = await api("POST", "/api/auth/register", null, { email: "bob@example.com", username: "bob", password: "correct horse" });
   await api("POST", "/api/invites", bob.token, { email: "webby@example.com" });
   await waitForState(page, "the invite", (s) => s.invites_in.includes("bob"));
-  // Keyboard: Tab to the invite's ✔ button (after the menu and "Add friend") and press it.
-  for (let i = 0; i < 3; i++) await press(page, "Tab");
+  // Keyboard: Tab to the invite's ✔ button (after the menu, "Search" and "Add friend") and press it.
+  for (let i = 0; i < 4; i++) await press(page, "Tab");
   await press(page, "Enter");
   await waitForState(page, "bob as a friend", (s) => s.friends.some((f) => f.name === "bob"));
 
@@ -368,5 +368,80 @@ test("a picture dropped on the page is uploaded, sent to the room and shown", as
   const fetched = await fetch(base + sent.attachments[0].url);
   assert.equal(fetched.status, 200);
   assert.deepEqual([...new Uint8Array(await fetched.arrayBuffer())].slice(16, 24), bytes.slice(16, 24));
+  await context.close();
+});
+
+test("in a room: Ctrl+F finds an old message and opens it, the picker reacts by name, a pasted picture is sent", async () => {
+  const ria = await api("POST", "/api/auth/register", null, { email: "ria@example.com", username: "ria", password: "correct horse" });
+  const tom = await api("POST", "/api/auth/register", null, { email: "tom@example.com", username: "tom", password: "correct horse" });
+  await api("POST", "/api/invites", tom.token, { email: "ria@example.com" });
+  await api("POST", "/api/invites", ria.token, { email: "tom@example.com" });
+  const room = await api("POST", "/api/rooms", tom.token, { label: "Kitchen" });
+  await api("POST", `/api/rooms/${room.id}/members`, tom.token, { user_id: ria.user.id });
+  // The hit is older than the first page the room loads (50).
+  await api("POST", `/api/rooms/${room.id}/messages`, tom.token, { content: "the secret recipe uses saffron", nonce: "k0" });
+  for (let i = 1; i <= 60; i++) {
+    await api("POST", `/api/rooms/${room.id}/messages`, tom.token, { content: `kitchen chatter ${i}`, nonce: `k${i}` });
+  }
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(base + "/");
+  await logInAndOpenRoom(page, "ria@example.com", "correct horse", "Kitchen");
+
+  // Ctrl+F, a word's start, Enter; Tab to the hit, Enter: the room scrolls back to it.
+  await press(page, "Control+f");
+  await type(page, "saffr");
+  await press(page, "Enter");
+  await waitForState(page, "the hit", (s) => s.search?.join() === "the secret recipe uses saffron");
+  await press(page, "Tab");
+  await press(page, "Enter");
+  await waitForState(page, "the old message, in its room", (s) => s.search === null && s.selected_room === "Kitchen"
+    && !s.jumping && s.room_messages.Kitchen.includes("the secret recipe uses saffron"));
+
+  // The message, hovered: "More reactions", "rocket", Enter.
+  const target = async (name) => (await appState(page))?.targets?.[name];
+  // (Where it was drawn before the jump's scroll settled is no use: wait
+  // until two frames in a row draw it at the same place.)
+  let before = null;
+  const [x, y] = await waitFor("the message in view, settled", async () => {
+    const at = await target("the secret recipe uses saffron");
+    const settled = at && before && at[0] === before[0] && at[1] === before[1] ? at : null;
+    before = at;
+    return settled;
+  });
+  // Onto the message, moving along it as a hand does, until its actions show.
+  let step = 0;
+  const [bx, by] = await waitFor("its actions", async () => {
+    step += 1;
+    await afterFrame(page, () => page.mouse.move(x + (step % 8) * 4, y));
+    return target("More reactions");
+  });
+  await afterFrame(page, () => page.mouse.click(bx, by));
+  await type(page, "rocket");
+  await press(page, "Enter");
+  const reacted = await waitFor("the reaction stored", async () => {
+    const history = await api("GET", `/api/rooms/${room.id}/messages?limit=100`, tom.token);
+    const hit = history.messages.find((m) => m.content === "the secret recipe uses saffron");
+    return hit?.reactions.length ? hit.reactions : null;
+  });
+  assert.deepEqual(reacted, [{ emoji: "🚀", count: 1, me: false, user_ids: [ria.user.id] }]);
+
+  // A picture pasted on the page (Ctrl+V hands the page a ClipboardEvent with a File).
+  const bytes = [...png(64, 48, [200, 80, 40])];
+  await page.evaluate((bytes) => {
+    const clipboardData = new DataTransfer();
+    clipboardData.items.add(new File([new Uint8Array(bytes)], "image.png", { type: "image/png" }));
+    document.dispatchEvent(new ClipboardEvent("paste", { clipboardData, bubbles: true }));
+  }, bytes);
+  await waitForState(page, "the pasted picture uploaded", (s) => s.uploads.join() === "pasted.png:ready");
+  const [cx, cy] = await target("Message");
+  await clickField(page, cx, cy);
+  await type(page, "fresh basil");
+  await press(page, "Enter");
+  await waitForState(page, "the picture in the room", (s) => s.uploads.length === 0
+    && s.room_attachments.includes("pasted.png"));
+  const history = await api("GET", `/api/rooms/${room.id}/messages`, tom.token);
+  assert.deepEqual(history.messages[0].attachments.map((a) => [a.name, a.width, a.height]), [["pasted.png", 64, 48]]);
   await context.close();
 });

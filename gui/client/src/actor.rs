@@ -216,6 +216,10 @@ fn session_command(session: &Session, command: Command, sink: &EventSink) {
             };
             sink.emit(event).await;
         }),
+        Command::Search { seq, words, within, before } => spawn(async move {
+            let page = api.search(&words, within, before).await.map_err(|error| error.body());
+            sink.emit(NetEvent::SearchResults { seq, before, page }).await;
+        }),
         Command::Call(request) => {
             if !socket::send(&session.socket, &request.clone().into_event()) {
                 spawn(async move { sink.emit(NetEvent::CallRequestNotSent { request }).await });

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use concord_common::{
     events, Attachment, AttachmentId, AuthResponse, ClientEvent, Conversation, CreateInviteResponse,
     DirectMessage, ErrorBody, InviteId, MessageId, MessagePage, Room, RoomId, RoomMessage, RoomMessagePage,
-    ServerEvent, UserId,
+    SearchPage, ServerEvent, UserId,
 };
 use tokio::sync::mpsc;
 
@@ -74,6 +74,9 @@ pub enum Command {
     AddRoomMember { room: RoomId, user: UserId },
     /// Remove a member from a room I own, or leave a room (my own id).
     RemoveRoomMember { room: RoomId, user: UserId },
+    /// Search my messages for `words` (in one conversation, or everywhere),
+    /// older than `before`; answered by [`NetEvent::SearchResults`] with `seq`.
+    Search { seq: u64, words: String, within: Option<Conversation>, before: Option<MessageId> },
     /// Fetch a page of a room's chat, older than `before`.
     LoadRoomHistory { room: RoomId, before: Option<MessageId> },
     /// Deliver a chat message to a room exactly once (the outbox, as for DMs).
@@ -187,6 +190,8 @@ pub enum NetEvent {
     Uploaded { key: u64, attachment: Attachment },
     /// Upload `key` was refused or could not reach the server.
     UploadFailed { key: u64, error: ErrorBody },
+    /// The answer to [`Command::Search`] `seq` (a page of hits or why not).
+    SearchResults { seq: u64, before: Option<MessageId>, page: Result<SearchPage, ErrorBody> },
     /// The bytes behind attachment link `url`, or why they could not be had.
     AttachmentFetched { url: String, bytes: Result<FileBytes, String> },
 }

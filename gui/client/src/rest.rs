@@ -4,7 +4,7 @@ use concord_common::{
     AddMemberRequest, Attachment, AuthResponse, Conversation, CreateInviteRequest, CreateInviteResponse,
     DirectMessage, EditMessageRequest, ErrorBody, ErrorCode, ErrorResponse, LoginRequest, MessageId,
     MessagePage, RegisterRequest, Room, RoomId, RoomLabelRequest, RoomList, RoomMessage, RoomMessagePage,
-    SendMessageRequest, UnreadCount, UserId,
+    SearchPage, SendMessageRequest, UnreadCount, UserId,
 };
 #[cfg(not(target_arch = "wasm32"))]
 use futures_util::StreamExt;
@@ -228,6 +228,27 @@ impl Api {
         let path = match before {
             Some(before) => format!("/api/rooms/{room}/messages?limit=50&before={before}"),
             None => format!("/api/rooms/{room}/messages?limit=50"),
+        };
+        self.call::<(), _>(Method::GET, &path, None).await
+    }
+
+    /// `GET /api/search?q=…[&in=…][&before=…]`: a page of my messages holding `words`.
+    pub async fn search(
+        &self,
+        words: &str,
+        within: Option<Conversation>,
+        before: Option<MessageId>,
+    ) -> Result<SearchPage, RestError> {
+        let path = {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("q", words).append_pair("limit", "25");
+            if let Some(within) = within {
+                query.append_pair("in", &within.to_string());
+            }
+            if let Some(before) = before {
+                query.append_pair("before", &before.to_string());
+            }
+            format!("/api/search?{}", query.finish())
         };
         self.call::<(), _>(Method::GET, &path, None).await
     }

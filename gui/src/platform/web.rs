@@ -71,22 +71,21 @@ pub fn ask_notification_permission() {
     }
 }
 
-/// Fetches the font at `url` (relative to the page) and adds it as the last
-/// fallback of every text family. The first paint does not wait for it:
+/// Fetches the font at `url` (relative to the page) and adds it to every
+/// text family at `place`. The first paint does not wait for it:
 /// until it arrives, egui's fonts (and the browser's, for glyphs they lack)
 /// draw. The server sends it compressed and revalidates it by `ETag`.
-pub fn add_font_later(ctx: &egui::Context, name: &'static str, url: &'static str) {
+pub fn add_font_later(
+    ctx: &egui::Context,
+    name: &'static str,
+    url: &'static str,
+    place: crate::ui::theme::FontPlace,
+) {
     let ctx = ctx.clone();
     wasm_bindgen_futures::spawn_local(async move {
         match fetch_bytes(url).await {
             Ok(bytes) => {
-                let families = [egui::FontFamily::Proportional, egui::FontFamily::Monospace]
-                    .map(|family| egui::InsertFontFamily { family, priority: egui::FontPriority::Lowest });
-                ctx.add_font(egui::FontInsert::new(
-                    name,
-                    egui::FontData::from_owned(bytes),
-                    families.to_vec(),
-                ));
+                crate::ui::theme::add_font(&ctx, name, bytes, place);
                 ctx.request_repaint();
             }
             Err(error) => {

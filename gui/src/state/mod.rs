@@ -13,6 +13,7 @@ mod conversations;
 mod effect;
 mod emoji;
 mod rooms;
+mod search;
 mod session;
 mod social;
 #[cfg(test)]
@@ -35,6 +36,7 @@ pub use effect::Effect;
 pub use emoji::{EmojiPicker, EmojiPrefs, PickFor, RECENT_EMOJI};
 use rooms::{CallChange, RoomEvent};
 pub use rooms::{RoomChat, RoomForms};
+pub use search::MessageSearch;
 pub use session::{AuthMode, LoginForm, Persisted, StoredSession};
 pub use social::{AddFriendForm, JumpTarget};
 pub use uploads::{picture_key, Files, Picture, Upload, UploadState};
@@ -88,6 +90,8 @@ pub struct AppState {
     pub add_friend: AddFriendForm,
     /// The Ctrl+K switcher's query, when open.
     pub switcher: Option<String>,
+    /// Message search (Ctrl+F).
+    pub search: MessageSearch,
     /// A one-line notice (e.g. "Invite sent"), dismissable.
     pub notice: Option<String>,
     /// Whether the window has focus (for notifications and read marks).
@@ -301,6 +305,7 @@ impl AppState {
             NetEvent::Uploaded { key, attachment } => self.on_uploaded(key, attachment),
             NetEvent::UploadFailed { key, error } => self.on_upload_failed(key, error),
             NetEvent::AttachmentFetched { url, bytes } => self.on_attachment_fetched(&url, bytes),
+            NetEvent::SearchResults { seq, before, page } => self.on_search_results(seq, before, page),
         }
         vec![]
     }
@@ -473,6 +478,13 @@ impl AppState {
             "room_attachments": self.room_chats.values().flat_map(|c| c.messages.values())
                 .flat_map(|m| m.attachments.iter().map(|a| a.name.clone())).collect::<Vec<_>>(),
             "pictures_loaded": self.files.pictures.values().filter(|p| matches!(p, Picture::Loaded(_))).count(),
+            // The search window's hits, as their text.
+            "search": self.search.open.then(|| self.search.hits.iter().map(|h| h.content.clone()).collect::<Vec<_>>()),
+            // The message a conversation is scrolling to (a search hit, a quoted reply).
+            "jumping": self.open_place().is_some_and(|place| match place {
+                concord_common::Conversation::Dm(peer) => self.conversations.get(&peer).is_some_and(|c| c.jump_to.is_some()),
+                concord_common::Conversation::Room(room) => self.room_chats.get(&room).is_some_and(|c| c.jump_to.is_some()),
+            }),
         })
     }
 }

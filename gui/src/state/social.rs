@@ -35,6 +35,19 @@ impl AppState {
         self.friends.iter().find(|f| f.user.id == id)
     }
 
+    /// The name of `user` as far as this client knows it: me, a friend, or
+    /// someone in one of my rooms ("someone" otherwise).
+    pub fn user_name(&self, user: UserId) -> String {
+        if let Some(me) = self.me.as_ref().filter(|me| me.id == user) {
+            return me.username.clone();
+        }
+        if let Some(friend) = self.friend(user) {
+            return friend.user.username.clone();
+        }
+        let member = self.rooms.iter().flat_map(|r| &r.members).find(|m| m.id == user);
+        member.map_or_else(|| "someone".to_owned(), |m| m.username.clone())
+    }
+
     /// Friends, then rooms, whose name contains `query` (case-insensitive), for Ctrl+K.
     pub fn jump_targets(&self, query: &str) -> Vec<JumpTarget> {
         let query = query.trim().to_lowercase();

@@ -1173,3 +1173,94 @@ fn a_picked_emoji_reacts_or_goes_into_the_composer_and_is_remembered() {
     state.close_emoji_picker();
     assert!(nets(&state.pick_emoji("🎉")).is_empty());
 }
+
+#[test]
+fn a_search_asks_once_pages_on_drops_stale_answers_and_opens_a_hit_in_context() {
+    use concord_common::{Conversation as Where, SearchHit, SearchPage};
+    let hit = |id: i64| SearchHit {
+        conversation: Where::Dm(UserId(2)),
+        id: MessageId(id),
+        sender_id: UserId(2),
+        content: format!("lunch {id}"),
+        created_at_ms: id,
+        edited_at_ms: None,
+    };
+    let page = |ids: std::ops::Range<i64>, has_more| MessagePage {
+        messages: ids.rev().map(|i| message(i, 2, 1, "m")).collect(),
+        has_more,
+    };
+    let mut state = logged_in();
+    state.open_search();
+    state.search.words = " ?! ".into();
+    assert!(nets(&state.submit_search()).is_empty());
+    assert_eq!(state.search.error.as_deref(), Some("Type a word to search for."));
+
+    // Everywhere, even with a conversation open, unless "only in" is ticked.
+    state.select(UserId(2));
+    state.search.words = " lunch ".into();
+    let first = nets(&state.submit_search());
+    assert_eq!(first, vec![Command::Search { seq: 1, words: "lunch".into(), within: None, before: None }]);
+    state.search.here_only = true;
+    let second = nets(&state.submit_search());
+    assert_eq!(
+        second,
+        vec![Command::Search {
+            seq: 2,
+            words: "lunch".into(),
+            within: Some(Where::Dm(UserId(2))),
+            before: None
+        }]
+    );
+    // The first search's late answer is not shown under the second.
+    state.apply(NetEvent::SearchResults {
+        seq: 1,
+        before: None,
+        page: Ok(SearchPage { messages: vec![hit(900)], has_more: false }),
+    });
+    assert!(state.search.hits.is_empty() && state.search.loading);
+    state.apply(NetEvent::SearchResults {
+        seq: 2,
+        before: None,
+        page: Ok(SearchPage { messages: vec![hit(300), hit(200)], has_more: true }),
+    });
+    assert_eq!(
+        nets(&state.more_search_results()),
+        vec![Command::Search {
+            seq: 2,
+            words: "lunch".into(),
+            within: Some(Where::Dm(UserId(2))),
+            before: Some(MessageId(200))
+        }]
+    );
+    assert!(nets(&state.more_search_results()).is_empty(), "one page at a time");
+    state.apply(NetEvent::SearchResults {
+        seq: 2,
+        before: Some(MessageId(200)),
+        page: Ok(SearchPage { messages: vec![hit(120)], has_more: false }),
+    });
+    assert_eq!(state.search.hits.iter().map(|h| h.id.0).collect::<Vec<_>>(), [300, 200, 120]);
+
+    // A hit older than what is loaded: the conversation pages back to it.
+    state.apply(NetEvent::History { peer: UserId(2), before: None, page: page(200..250, true) });
+    let opened = nets(&state.open_search_hit(Where::Dm(UserId(2)), MessageId(120)));
+    assert_eq!(opened, vec![Command::LoadHistory { peer: UserId(2), before: Some(MessageId(200)) }]);
+    assert!(!state.search.open, "the window closes");
+    assert_eq!(
+        (state.selected, state.conversations[&UserId(2)].jump_to),
+        (Some(UserId(2)), Some(MessageId(120)))
+    );
+
+    // A refusal is said in the window.
+    state.search.words = "lunch".into();
+    state.submit_search();
+    state.apply(NetEvent::SearchResults {
+        seq: 3,
+        before: None,
+        page: Err(ErrorBody {
+            code: ErrorCode::Validation,
+            message: "A search can be at most 200 characters.".into(),
+            field: Some("q".into()),
+        }),
+    });
+    assert_eq!(state.search.error.as_deref(), Some("A search can be at most 200 characters."));
+}

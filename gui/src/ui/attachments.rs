@@ -229,6 +229,23 @@ fn pick_files(ctx: &egui::Context, place: Conversation) {
     wasm_bindgen_futures::spawn_local(picked);
 }
 
+/// Where pictures pasted in the browser wait for the open composer.
+#[cfg(target_arch = "wasm32")]
+fn browser_pastes() -> egui::Id {
+    egui::Id::unique("pictures pasted in the browser")
+}
+
+/// A picture pasted on the page (read by `web.rs`'s paste listener): the
+/// open conversation's composer takes it on the next frame.
+#[cfg(target_arch = "wasm32")]
+pub fn paste_in_browser(ctx: &egui::Context, name: String, bytes: Result<Vec<u8>, String>) {
+    ctx.data_mut(|d| {
+        d.get_temp_mut_or_default::<Vec<(String, Result<Vec<u8>, String>)>>(browser_pastes())
+            .push((name, bytes))
+    });
+    ctx.request_repaint();
+}
+
 /// The files dropped on the window and the pictures pasted this frame, for
 /// `place` (the conversation open); a picture pasted is sent as a PNG.
 fn take_dropped_and_pasted(ui: &egui::Ui, place: Conversation) {
@@ -244,6 +261,12 @@ fn take_dropped_and_pasted(ui: &egui::Ui, place: Conversation) {
         (i.raw.dropped_files.clone(), pasted)
     });
     let sender = inbox(ui.ctx()).sender;
+    #[cfg(target_arch = "wasm32")]
+    for (name, bytes) in ui.ctx().data_mut(|d| {
+        std::mem::take(d.get_temp_mut_or_default::<Vec<(String, Result<Vec<u8>, String>)>>(browser_pastes()))
+    }) {
+        let _ = sender.send(IncomingFile { place, name, bytes });
+    }
     for (n, image) in pasted.into_iter().enumerate() {
         let name = if n == 0 { "pasted.png".to_owned() } else { format!("pasted-{}.png", n + 1) };
         let _ = sender.send(IncomingFile { place, name, bytes: encode_png(&image) });

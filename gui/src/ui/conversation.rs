@@ -582,6 +582,7 @@ pub(super) fn composer_ui(ui: &mut egui::Ui, composer: Composer<'_>) -> Composer
             }
         }
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message"));
+        super::test_target(ui.ctx(), "Message", response.rect.center());
         input.edited = response.changed();
         if response.has_focus() {
             ui.input(|i| {
@@ -632,4 +633,9 @@ fn local_time(at_ms: i64) -> Option<DateTime<Local>> {
 
 pub(super) fn format_time(at_ms: i64) -> String {
     local_time(at_ms).map(|t| t.format("%H:%M").to_string()).unwrap_or_default()
+}
+
+/// "6 Dec 2026, 14:05".
+pub(super) fn format_day_and_time(at_ms: i64) -> String {
+    local_time(at_ms).map(|t| t.format("%-d %b %Y, %H:%M").to_string()).unwrap_or_default()
 }

@@ -145,18 +145,34 @@ pub fn emoji_picker_ui(ctx: &egui::Context, state: &mut AppState) -> Vec<Effect>
     vec![]
 }
 
-/// The emoji of `list` the fonts can draw as one picture: no missing-glyph
-/// boxes, and no joined sequences (👩‍🚀), which a font without ligatures for
-/// them draws as their parts side by side.
+/// The emoji of `list` the fonts draw as one picture: no missing-glyph
+/// boxes, and a joined sequence (👩‍🚀) only where the colour font shapes it
+/// into one glyph rather than its parts side by side. Each emoji is checked
+/// once (the answer is kept in egui's memory).
 fn drawable(ctx: &egui::Context, list: Vec<&'static Emoji>) -> Vec<&'static Emoji> {
     let font = egui::FontId::proportional(tokens::text::BODY);
-    let invisible = |c: char| matches!(c, '\u{fe0e}' | '\u{fe0f}');
-    ctx.fonts_mut(|fonts| {
-        list.into_iter()
-            .filter(|e| !e.as_str().contains('\u{200d}'))
-            .filter(|e| e.as_str().chars().filter(|c| !invisible(*c)).all(|c| fonts.has_glyph(&font, c)))
-            .collect()
-    })
+    let invisible = |c: char| matches!(c, '\u{fe0e}' | '\u{fe0f}' | '\u{200d}');
+    let memory = egui::Id::unique("emoji drawn as one picture");
+    let mut known: std::collections::HashMap<&'static str, bool> =
+        ctx.data_mut(|d| d.get_temp(memory)).unwrap_or_default();
+    let mut unknown: Vec<&'static str> =
+        list.iter().map(|e| e.as_str()).filter(|e| !known.contains_key(e)).collect();
+    unknown.dedup();
+    if !unknown.is_empty() {
+        ctx.fonts_mut(|fonts| {
+            for emoji in unknown {
+                let every_glyph = emoji.chars().filter(|c| !invisible(*c)).all(|c| fonts.has_glyph(&font, c));
+                // (Laid out only when every part has a glyph: a missing one is a tofu box.)
+                let one_picture = every_glyph && {
+                    let layout = fonts.layout_no_wrap(emoji.to_owned(), font.clone(), egui::Color32::WHITE);
+                    layout.rows.iter().flat_map(|r| &r.glyphs).filter(|g| g.advance_width > 0.0).count() == 1
+                };
+                known.insert(emoji, one_picture);
+            }
+        });
+        ctx.data_mut(|d| d.insert_temp(memory, known.clone()));
+    }
+    list.into_iter().filter(|e| known.get(e.as_str()).copied().unwrap_or(false)).collect()
 }
 
 /// A grid of `list` (in `tone` where given), scrolling past `height`; the emoji clicked.

@@ -88,6 +88,7 @@ pub struct Viewer<'a> {
 
 /// The quoted line, the text, "(edited)" and the reactions of `message`.
 pub fn body_ui(ui: &mut egui::Ui, message: &MessageView<'_>, viewer: &Viewer<'_>) -> Option<MessageAction> {
+    super::test_target(ui.ctx(), message.content, ui.cursor().min + egui::vec2(space::L, space::S));
     let palette = tokens::palette(ui);
     let mut action = None;
     if let Some(original) = message.reply_to {

@@ -13,10 +13,14 @@ mod login;
 mod markdown;
 mod message;
 mod room;
+mod search;
 mod settings;
 mod sidebar;
 pub mod theme;
 pub mod tokens;
+
+#[cfg(target_arch = "wasm32")]
+pub use attachments::paste_in_browser;
 
 use egui::{Key, Modifiers};
 use tokens::space;
@@ -85,6 +89,7 @@ pub fn app_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
     effects.extend(dialogs::new_room_ui(ui.ctx(), state));
     effects.extend(dialogs::confirm_delete_message_ui(ui.ctx(), state));
     effects.extend(dialogs::switcher_ui(ui.ctx(), state));
+    effects.extend(search::search_ui(ui.ctx(), state));
     effects.extend(settings::settings_ui(ui.ctx(), state));
     effects.extend(attachments::picture_viewer_ui(ui.ctx(), state));
     effects.extend(emoji_picker::emoji_picker_ui(ui.ctx(), state));
@@ -106,7 +111,7 @@ pub enum Back {
     Hidden,
 }
 
-/// Ctrl+K opens the switcher (friends and rooms), Ctrl+, Settings; Esc closes dialogs, the
+/// Ctrl+K opens the switcher (friends and rooms), Ctrl+F message search, Ctrl+, Settings; Esc closes dialogs, the
 /// picture viewer and the notice, or, on a narrow window with none open, goes back to the list.
 fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Effect> {
     let call_keys = Modifiers::COMMAND | Modifiers::SHIFT;
@@ -120,8 +125,13 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Effect> {
             i.consume_key(call_keys, Key::J),
         )
     });
-    let (camera, screen, leave) = ui.input_mut(|i| {
-        (i.consume_key(call_keys, Key::E), i.consume_key(call_keys, Key::S), i.consume_key(call_keys, Key::H))
+    let (camera, screen, leave, ctrl_f) = ui.input_mut(|i| {
+        (
+            i.consume_key(call_keys, Key::E),
+            i.consume_key(call_keys, Key::S),
+            i.consume_key(call_keys, Key::H),
+            i.consume_key(Modifiers::COMMAND, Key::F),
+        )
     });
     let mut effects = Vec::new();
     // Ctrl+Shift+H: hang up.
@@ -136,6 +146,9 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Effect> {
     }
     if ctrl_k {
         state.switcher = Some(String::new());
+    }
+    if ctrl_f {
+        state.open_search();
     }
     if mute {
         effects.extend(state.toggle_mute());
@@ -157,6 +170,7 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Effect> {
         return effects;
     }
     let anything_open = state.switcher.is_some()
+        || state.search.open
         || state.files.viewing.is_some()
         || state.emoji_picker.is_some()
         || state.add_friend.open
@@ -170,6 +184,7 @@ fn shortcuts(ui: &egui::Ui, state: &mut AppState, narrow: bool) -> Vec<Effect> {
         effects.extend(state.view_picture(None));
         state.close_emoji_picker();
         state.switcher = None;
+        state.close_search();
         state.add_friend.open = false;
         state.room_forms.new_room_open = false;
         effects.extend(state.close_settings());
@@ -206,6 +221,9 @@ fn status_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Effect> {
                 })
                 .response;
             named(menu, "Menu");
+            if ui.button("Search").on_hover_text("Search messages (Ctrl+F)").clicked() {
+                state.open_search();
+            }
         });
     });
     match state.connection {
@@ -244,7 +262,32 @@ fn banner_ui(ui: &mut egui::Ui, color: egui::Color32, text: &str) {
 /// find it by), for buttons whose text is an icon or says more than that.
 pub(crate) fn named(response: egui::Response, name: &str) -> egui::Response {
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, name));
+    test_target(&response.ctx, name, response.rect.center());
     response
+}
+
+/// Where a browser test can point at `name` this frame (`test-hooks`
+/// builds publish these; the canvas has no DOM to query).
+pub(crate) fn test_target(ctx: &egui::Context, name: &str, at: egui::Pos2) {
+    #[cfg(feature = "test-hooks")]
+    ctx.data_mut(|d| {
+        d.get_temp_mut_or_default::<std::collections::BTreeMap<String, [f32; 2]>>(egui::Id::unique(
+            "test targets",
+        ))
+        .insert(name.to_owned(), [at.x, at.y]);
+    });
+    #[cfg(not(feature = "test-hooks"))]
+    let _ = (ctx, name, at);
+}
+
+/// This frame's [`test_target`]s, cleared for the next frame.
+#[cfg(feature = "test-hooks")]
+pub fn take_test_targets(ctx: &egui::Context) -> std::collections::BTreeMap<String, [f32; 2]> {
+    ctx.data_mut(|d| {
+        std::mem::take(d.get_temp_mut_or_default::<std::collections::BTreeMap<String, [f32; 2]>>(
+            egui::Id::unique("test targets"),
+        ))
+    })
 }
 
 /// egui moves keyboard focus on the frame *after* a Tab press, so text typed

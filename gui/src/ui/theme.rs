@@ -10,15 +10,59 @@ use super::icons;
 use super::tokens::{self, radius, space, text, Palette};
 use crate::settings::ThemeChoice;
 
-/// A monochrome font with wide emoji and symbol coverage (Symbola), used as
-/// a fallback after egui's own fonts. Built into the desktop binary; the web
-/// client fetches it after its first paint (3 MB would double the download).
+/// Colour emoji (Twemoji Mozilla, COLR): drawn in colour by egui's
+/// `color_fonts`, joined sequences and skin tones shaped into one picture.
+/// Built into the desktop binary; the web client fetches it after its first
+/// paint (like Symbola), keeping the first download small.
 #[cfg(not(target_arch = "wasm32"))]
-const EMOJI_FONT: &[u8] = include_bytes!("../../../assets/fonts/Symbola.ttf");
+const COLOR_EMOJI_FONT: &[u8] = include_bytes!("../../../assets/fonts/Twemoji.ttf");
 
-/// Where `.ci/build-web` puts the emoji font, relative to the page.
+/// A monochrome font with wide symbol coverage (Symbola), the last fallback:
+/// arrows, maths, dingbats, and any emoji newer than the colour set.
+#[cfg(not(target_arch = "wasm32"))]
+const SYMBOL_FONT: &[u8] = include_bytes!("../../../assets/fonts/Symbola.ttf");
+
+/// The fonts fetched after the first paint in the browser: name, where
+/// `.ci/build-web` puts it (relative to the page), and its place.
 #[cfg(target_arch = "wasm32")]
-const EMOJI_FONT_URL: &str = "fonts/Symbola.ttf";
+const FETCHED_FONTS: [(&str, &str, FontPlace); 2] = [
+    ("twemoji", "fonts/Twemoji.ttf", FontPlace::AfterText),
+    ("symbola", "fonts/Symbola.ttf", FontPlace::Last),
+];
+
+/// Where a font goes in each family's fallback list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FontPlace {
+    /// Right after the text font and the icons (before egui's own emoji), so
+    /// its emoji win while digits and letters stay the text font's.
+    AfterText,
+    /// After everything else.
+    Last,
+}
+
+/// Adds font `name` to `fonts` at `place` in the proportional and monospace families.
+fn place_font(fonts: &mut FontDefinitions, name: &str, data: FontData, place: FontPlace) {
+    fonts.font_data.insert(name.to_owned(), data.into());
+    for family in [FontFamily::Proportional, FontFamily::Monospace] {
+        let list = fonts.families.entry(family).or_default();
+        list.retain(|font| font != name);
+        let at = match place {
+            FontPlace::AfterText => {
+                list.iter().position(|font| font == "icons").map_or(list.len().min(1), |i| i + 1)
+            }
+            FontPlace::Last => list.len(),
+        };
+        list.insert(at, name.to_owned());
+    }
+}
+
+/// A font that arrived after start (the browser's fetched emoji): the fonts
+/// in use, with it added at `place`.
+pub fn add_font(ctx: &egui::Context, name: &str, bytes: Vec<u8>, place: FontPlace) {
+    let mut fonts = ctx.fonts(|f| f.definitions().clone());
+    place_font(&mut fonts, name, FontData::from_owned(bytes), place);
+    ctx.set_fonts(fonts);
+}
 
 /// Everyday emoji people send (faces, hands, hearts, objects, flags, skin
 /// tones): every one must draw in both builds, never as the missing-glyph box.
@@ -124,22 +168,25 @@ pub fn mix(a: Color32, b: Color32, amount: f32) -> Color32 {
 }
 
 /// Installs Concord's fonts: egui's defaults, the icons right after each
-/// family's first font, then the emoji fallback (built in on the desktop,
-/// fetched after the first paint in the browser).
+/// family's first font, then colour emoji, and Symbola last (built in on the
+/// desktop, fetched after the first paint in the browser).
 fn install_fonts(ctx: &egui::Context) {
     let mut fonts = FontDefinitions::default();
     fonts.font_data.insert("icons".into(), FontData::from_static(icons::FONT).into());
-    #[cfg(not(target_arch = "wasm32"))]
-    fonts.font_data.insert("symbola".into(), FontData::from_static(EMOJI_FONT).into());
     for family in [FontFamily::Proportional, FontFamily::Monospace] {
         let list = fonts.families.entry(family).or_default();
         list.insert(list.len().min(1), "icons".into());
-        #[cfg(not(target_arch = "wasm32"))]
-        list.push("symbola".into());
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        place_font(&mut fonts, "twemoji", FontData::from_static(COLOR_EMOJI_FONT), FontPlace::AfterText);
+        place_font(&mut fonts, "symbola", FontData::from_static(SYMBOL_FONT), FontPlace::Last);
     }
     ctx.set_fonts(fonts);
     #[cfg(target_arch = "wasm32")]
-    crate::platform::add_font_later(ctx, "symbola", EMOJI_FONT_URL);
+    for (name, url, place) in FETCHED_FONTS {
+        crate::platform::add_font_later(ctx, name, url, place);
+    }
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -162,6 +209,29 @@ mod tests {
         assert_eq!(emoji_without_glyphs(&ctx, EVERYDAY_EMOJI), Vec::<String>::new());
         // The check can fail: a private-use character has no glyph anywhere.
         assert_eq!(emoji_without_glyphs(&ctx, &["\u{e000}"]), vec!["\u{e000}".to_owned()]);
+    }
+
+    /// Emoji are drawn from the colour font, joined sequences and skin
+    /// tones as one picture; digits stay the text font's.
+    #[test]
+    fn emoji_are_colour_pictures_and_sequences_are_one() {
+        let ctx = installed();
+        let font = FontId::new(text::BODY, FontFamily::Proportional);
+        let width = |s: &str| {
+            ctx.fonts_mut(|f| f.layout_no_wrap(s.to_owned(), font.clone(), Color32::WHITE)).size().x
+        };
+        let one = width("👍");
+        for sequence in ["👍🏽", "👩‍🚀", "🇫🇷", "❤️"] {
+            assert!(
+                (width(sequence) - one).abs() < 1.0,
+                "{sequence} is one picture: {} vs {one}",
+                width(sequence)
+            );
+        }
+        assert!(width("👩‍🚀") < width("👩🚀") * 0.75, "the joiner joins");
+        let layout = ctx.fonts_mut(|f| f.layout_no_wrap("🚀 1".to_owned(), font.clone(), Color32::WHITE));
+        let colors: Vec<bool> = layout.rows[0].glyphs.iter().map(|g| g.is_color).collect();
+        assert_eq!(colors, [true, false, false], "the rocket in colour, the space and the digit as text");
     }
 
     /// Every icon the screens use is in the embedded icon font.

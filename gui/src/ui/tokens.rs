@@ -170,6 +170,8 @@ pub mod size {
     pub const ROW_ACTION_WIDTH: f32 = 56.0;
     /// The unread badge's radius.
     pub const BADGE_RADIUS: f32 = 10.0;
+    /// The tallest the search window's list of hits grows before it scrolls.
+    pub const SEARCH_RESULTS_HEIGHT: f32 = 420.0;
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub struct ServerProcess {
     process: ChildServer,
     /// The database URL it runs on.
     pub db_url: String,
-    _db: Database,
+    db: Database,
 }
 
 /// `sqlite` or `mariadb`, from `CONCORD_BENCH_DB` (default: both).
@@ -34,31 +34,44 @@ impl ServerProcess {
     /// `ROCKET_*` settings.
     pub async fn start(backend: Backend, extra_env: &[(&str, &str)]) -> ServerProcess {
         let db = Database::create(backend).await;
-        // CONCORD_BENCH_SERVER_BIN runs another build (e.g. an older commit's) under the same load.
-        let binary = std::env::var("CONCORD_BENCH_SERVER_BIN")
-            .ok()
-            .filter(|bin| !bin.is_empty())
-            .unwrap_or_else(|| env!("CARGO_BIN_EXE_concord-server").to_owned());
-        // CONCORD_BENCH_WRAPPER (e.g. "valgrind --tool=massif") profiles the server.
-        let wrapper = std::env::var("CONCORD_BENCH_WRAPPER").unwrap_or_default();
-        let mut command = Command::new("sh");
-        command.arg("-c").arg(format!("ulimit -n 20000 2>/dev/null; exec {wrapper} {binary}"));
-        for (key, value) in child_env(&db.url, &db.dir) {
-            command.env(key, value);
-        }
-        // The start-up line (for the port) and warnings; no per-request lines.
-        command.env("RUST_LOG", "warn,concord_server=info");
-        for (key, value) in extra_env {
-            command.env(key, value);
-        }
-        let process = ChildServer::spawn_command(command).unwrap_or_else(|log| panic!("{log:#?}"));
-        ServerProcess { client: TestServer::remote(process.port), process, db_url: db.url.clone(), _db: db }
+        let process = spawn(&db, extra_env);
+        ServerProcess { client: TestServer::remote(process.port), process, db_url: db.url.clone(), db }
+    }
+
+    /// Stops the server and starts it again on the same database (what it
+    /// does at start-up is then measured by the wait).
+    pub fn restart(&mut self, extra_env: &[(&str, &str)]) {
+        self.process.terminate();
+        self.process = spawn(&self.db, extra_env);
+        self.client = TestServer::remote(self.process.port);
     }
 
     /// Resident memory of the server process, in bytes.
     pub fn rss_bytes(&self) -> u64 {
         self.process.rss_bytes()
     }
+}
+
+/// The server binary on `db`, started, with extra `ROCKET_*` settings.
+fn spawn(db: &Database, extra_env: &[(&str, &str)]) -> ChildServer {
+    // CONCORD_BENCH_SERVER_BIN runs another build (e.g. an older commit's) under the same load.
+    let binary = std::env::var("CONCORD_BENCH_SERVER_BIN")
+        .ok()
+        .filter(|bin| !bin.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_concord-server").to_owned());
+    // CONCORD_BENCH_WRAPPER (e.g. "valgrind --tool=massif") profiles the server.
+    let wrapper = std::env::var("CONCORD_BENCH_WRAPPER").unwrap_or_default();
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(format!("ulimit -n 20000 2>/dev/null; exec {wrapper} {binary}"));
+    for (key, value) in child_env(&db.url, &db.dir) {
+        command.env(key, value);
+    }
+    // The start-up line (for the port) and warnings; no per-request lines.
+    command.env("RUST_LOG", "warn,concord_server=info");
+    for (key, value) in extra_env {
+        command.env(key, value);
+    }
+    ChildServer::spawn_command(command).unwrap_or_else(|log| panic!("{log:#?}"))
 }
 
 impl Deref for ServerProcess {

@@ -974,6 +974,18 @@ impl<C: Copy + Eq + Hash + Debug> Engine<C> {
                     .all(|peer| now.saturating_duration_since(peer.heard_since()) > SILENCE_LIMIT);
                 let closed = peers.iter().any(|peer| !peer.rtc.is_alive());
                 if quiet || closed {
+                    // Why, for whoever reads the log after a call dropped someone.
+                    let heard_ms: Vec<u128> = peers
+                        .iter()
+                        .map(|peer| now.saturating_duration_since(peer.heard_since()).as_millis())
+                        .collect();
+                    tracing::info!(
+                        room = room.0,
+                        quiet,
+                        closed,
+                        ?heard_ms,
+                        "a participant's media is gone; out of the call"
+                    );
                     lost.push((*room, *conn));
                 }
             }

@@ -7,6 +7,8 @@ use sqlx::any::AnyArguments;
 use sqlx::query::{Query, QueryAs};
 use sqlx::{Any, AnyPool};
 
+use super::{search, Backend};
+
 /// Longest quoted line a reply carries of its original, in characters.
 pub const PREVIEW_CHARS: usize = 200;
 
@@ -35,7 +37,7 @@ impl Scope {
         }
     }
 
-    fn values(self) -> Vec<i64> {
+    pub(super) fn values(self) -> Vec<i64> {
         match self {
             Scope::Dm(a, b) => vec![a.0.min(b.0), a.0.max(b.0)],
             Scope::Room(room) => vec![room.0],
@@ -69,6 +71,10 @@ pub async fn edit(
     nonce: Option<&str>,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
+    let indexed = Backend::of(pool) == Backend::MySql;
+    let mut tx = pool.begin().await?;
+    // MariaDB's search index drops the old text's words (SQLite's FTS5 triggers do it there).
+    let before = if indexed { text_for_update(&mut tx, scope, id).await? } else { None };
     let sql = format!(
         "UPDATE {} SET content = ?, edited_at_ms = ?, edit_nonce = ? WHERE id = ? AND {} \
          AND (edit_nonce IS NULL OR ? IS NULL OR edit_nonce <> ?)",
@@ -76,8 +82,28 @@ pub async fn edit(
         scope.filter()
     );
     let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(content).bind(now_ms).bind(nonce).bind(id.0);
-    let done = scope.bind(query).bind(nonce).bind(nonce).execute(pool).await?;
-    Ok(done.rows_affected() > 0)
+    let done = scope.bind(query).bind(nonce).bind(nonce).execute(&mut *tx).await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    if let Some(before) = before {
+        search::words::remove(&mut tx, scope, id, &before).await?;
+        search::words::add(&mut tx, &[(scope, id, content)]).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The text of message `id`, its row locked until the transaction ends.
+async fn text_for_update(
+    conn: &mut sqlx::AnyConnection,
+    scope: Scope,
+    id: MessageId,
+) -> Result<Option<String>, sqlx::Error> {
+    let sql = format!("SELECT content FROM {} WHERE id = ? AND {} FOR UPDATE", scope.table(), scope.filter());
+    let row: Option<(String,)> =
+        scope.bind_as(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id.0)).fetch_optional(conn).await?;
+    Ok(row.map(|(content,)| content))
 }
 
 /// Deletes message `id` and its reactions, and discards its attachments
@@ -89,10 +115,15 @@ pub async fn delete(
     now_ms: i64,
 ) -> Result<Option<Vec<AttachmentId>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let indexed_text =
+        if Backend::of(pool) == Backend::MySql { text_for_update(&mut tx, scope, id).await? } else { None };
     let sql = format!("DELETE FROM {} WHERE id = ? AND {}", scope.table(), scope.filter());
     let done = scope.bind(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0)).execute(&mut *tx).await?;
     if done.rows_affected() == 0 {
         return Ok(None);
+    }
+    if let Some(text) = indexed_text {
+        search::words::remove(&mut tx, scope, id, &text).await?;
     }
     sqlx::query("DELETE FROM message_reactions WHERE message_id = ?").bind(id.0).execute(&mut *tx).await?;
     let discarded = super::attachments::discard_of(&mut tx, "?", id.0, now_ms).await?;

@@ -3,7 +3,8 @@
 use concord_common::{DirectMessage, MessageId, UnreadCount, UserId};
 use sqlx::AnyPool;
 
-use super::Backend;
+use super::chat::Scope;
+use super::{search, Backend};
 
 /// Why a message was not stored.
 #[derive(Debug)]
@@ -97,6 +98,11 @@ fn bind_message<'q>(
         .bind(m.reply_to.map(|r| r.0))
 }
 
+/// What the search index needs of a message.
+fn search_entry(m: &DirectMessage) -> (Scope, MessageId, &str) {
+    (Scope::Dm(m.sender_id, m.recipient_id), m.id, m.content.as_str())
+}
+
 /// Stores messages that arrived together in one transaction (group commit):
 /// one multi-row INSERT and one commit for the lot. A message whose sender
 /// already used its nonce is not stored again; its outcome carries the
@@ -108,10 +114,26 @@ pub async fn insert_batch(
     if batch.is_empty() {
         return Ok(Vec::new());
     }
+    // On MariaDB the words of each message go into the search index in the
+    // same transaction; SQLite's FTS5 triggers do it there.
+    let indexed = Backend::of(pool) == Backend::MySql;
     let sql = format!("{INSERT}{}", vec![PLACEHOLDERS; batch.len()].join(", "));
     let query = batch.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, m| bind_message(query, m));
-    match query.execute(pool).await {
-        Ok(_) => return Ok(batch.iter().map(|_| InsertOutcome::Stored).collect()),
+    let inserted = if indexed {
+        let mut tx = pool.begin().await?;
+        match query.execute(&mut *tx).await {
+            Ok(_) => {
+                let entries: Vec<_> = batch.iter().map(|m| search_entry(m)).collect();
+                search::words::add(&mut tx, &entries).await?;
+                tx.commit().await.map(|_| ())
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        query.execute(pool).await.map(|_| ())
+    };
+    match inserted {
+        Ok(()) => return Ok(batch.iter().map(|_| InsertOutcome::Stored).collect()),
         Err(e) if super::is_unique_violation(&e) => {}
         Err(e) => return Err(e),
     }
@@ -126,6 +148,11 @@ pub async fn insert_batch(
             Err(e) if super::is_unique_violation(&e) => stored.push(false),
             Err(e) => return Err(e),
         }
+    }
+    if indexed {
+        let entries: Vec<_> =
+            batch.iter().zip(&stored).filter(|(_, s)| **s).map(|(m, _)| search_entry(m)).collect();
+        search::words::add(&mut tx, &entries).await?;
     }
     tx.commit().await?;
     let mut outcomes = Vec::with_capacity(batch.len());

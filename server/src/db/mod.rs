@@ -88,6 +88,11 @@ impl Backend {
         }
     }
 
+    /// The engine behind `pool`.
+    pub fn of(pool: &AnyPool) -> Self {
+        Backend::from_url(pool.connect_options().database_url.as_str())
+    }
+
     /// `"sqlite"` or `"mysql"`.
     pub fn name(self) -> &'static str {
         match self {

@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use concord_common::{AttachmentId, MessageId, PublicUser, Room, RoomId, RoomMessage, UserId};
 use sqlx::AnyPool;
 
+use super::chat::Scope;
+use super::{search, Backend};
+
 /// What adding a member did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddMember {
@@ -159,6 +162,9 @@ pub async fn delete(
     .execute(&mut *tx)
     .await?;
     let discarded = super::attachments::discard_of(&mut tx, ROOM_CHAT, room.0, now_ms).await?;
+    if Backend::of(pool) == Backend::MySql {
+        search::words::remove_room(&mut tx, room).await?;
+    }
     let done = sqlx::query("DELETE FROM rooms WHERE id = ?").bind(room.0).execute(&mut *tx).await?;
     if done.rows_affected() == 0 {
         return Ok(None);
@@ -253,6 +259,7 @@ pub async fn message_by_id(
 /// Stores a chat message; `Ok(Some(original))` instead if its sender already
 /// used its nonce in this room.
 pub async fn insert_message(pool: &AnyPool, m: &RoomMessage) -> Result<Option<RoomMessage>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO room_messages (id, room_id, sender_id, nonce, content, created_at_ms, reply_to) \
          VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -264,11 +271,19 @@ pub async fn insert_message(pool: &AnyPool, m: &RoomMessage) -> Result<Option<Ro
     .bind(&m.content)
     .bind(m.created_at_ms)
     .bind(m.reply_to.map(|r| r.0))
-    .execute(pool)
+    .execute(&mut *tx)
     .await;
     match inserted {
-        Ok(_) => Ok(None),
+        Ok(_) => {
+            // MariaDB's search index (SQLite's FTS5 triggers do it there).
+            if Backend::of(pool) == Backend::MySql {
+                search::words::add(&mut tx, &[(Scope::Room(m.room_id), m.id, m.content.as_str())]).await?;
+            }
+            tx.commit().await?;
+            Ok(None)
+        }
         Err(e) if super::is_unique_violation(&e) => {
+            drop(tx);
             // Refused, yet no message with its nonce: the id itself collided.
             message_by_nonce(pool, m.room_id, m.sender_id, &m.nonce)
                 .await?

@@ -177,7 +177,7 @@ impl Chat {
             }
             .into());
         }
-        let Some(expression) = search::match_expression(self.backend, words) else {
+        let Some(terms) = search::Terms::parse(words) else {
             return Err(
                 validate::FieldError { field: "q", message: "Type a word to search for.".into() }.into()
             );
@@ -193,7 +193,7 @@ impl Chat {
             }
         };
         let found =
-            search::search(&self.pool, self.backend, me, &expression, scope, from, before, limit + 1).await?;
+            search::search(&self.pool, self.backend, me, &terms, scope, from, before, limit + 1).await?;
         let (hits, has_more) = super::history_page(found, limit);
         let messages = hits
             .into_iter()

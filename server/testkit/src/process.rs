@@ -80,7 +80,8 @@ impl ChildServer {
             }
         });
         let reader = reader.expect("a thread to read the child's log");
-        let deadline = Instant::now() + Duration::from_secs(60);
+        // Generous: a start that builds the search index of a large history (benches) takes a while.
+        let deadline = Instant::now() + Duration::from_secs(240);
         while Instant::now() < deadline {
             if let Ok(port) = port_rx.recv_timeout(Duration::from_millis(50)) {
                 return Ok(ChildServer { child, log, port });

@@ -1,11 +1,12 @@
 //! `GET /api/search`: words found in the conversations I am in and nowhere
-//! else, filtered by conversation and author, newest first in pages, and
-//! current after edits and deletes.
+//! else, filtered by conversation and author, newest first in pages,
+//! current after edits and deletes, accents and case folded, and a history
+//! stored before the index existed indexed when the server starts.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{both_databases, Account, TestServer};
+use crate::support::{both_databases, Account, Backend, Database, TestServer};
 
 both_databases!(search_finds_words_only_where_i_can_read_them,);
 
@@ -126,4 +127,89 @@ async fn search_finds_words_only_where_i_can_read_them(server: TestServer) {
     let last = page["messages"][1]["id"].as_str().unwrap();
     let (hits, more) = search(&server, ada, &format!("q=paging&limit=2&before={last}")).await;
     assert_eq!((hits, more), (vec![(with_bob.clone(), "paging test 0".to_owned())], false));
+
+    // Accents and case do not matter; a deleted room takes its chat out.
+    assert_eq!(
+        search(&server, &carol, "q=SECRET").await.0,
+        [(format!("rooms/{secret}"), "the secret lunch".to_owned())]
+    );
+    say(&server, &carol, &format!("rooms/{secret}"), "Crème BRÛLÉE for the secret club").await;
+    assert_eq!(search(&server, bob, "q=creme+brul").await.0.len(), 1);
+    let (status, _) =
+        server.call(Method::DELETE, &format!("/api/rooms/{secret}"), Some(&bob.token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(search(&server, &carol, "q=secret").await.0.is_empty());
+    assert!(search(&server, bob, "q=creme").await.0.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_history_from_before_search_is_indexed_at_start() {
+    history_from_before_search_is_indexed_at_start(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(skip_mysql, ignore = "CONCORD_TEST_SKIP_MYSQL=1")]
+async fn mariadb_history_from_before_search_is_indexed_at_start() {
+    history_from_before_search_is_indexed_at_start(Backend::MariaDb).await;
+}
+
+/// Messages stored by a server without the search index (an older version)
+/// are found once a server with it starts on the same database.
+async fn history_from_before_search_is_indexed_at_start(backend: Backend) {
+    use sqlx::{Connection, Executor};
+    let db = Database::create(backend).await;
+    let first = TestServer::start_on(&db, rocket::figment::Figment::new()).await;
+    let (club, people) = first.room_of(&crate::support::unique("history"), 2).await;
+    let [ada, bob] = [&people[0], &people[1]];
+    say(&first, ada, &format!("dms/{}", bob.id()), "Crème brûlée recipe").await;
+    say(&first, bob, &format!("rooms/{club}"), "recipe swap on friday").await;
+    drop(first);
+
+    // The database as an older version left it: no index at all (on
+    // MariaDB, the FULLTEXT index of the first searching version instead).
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    let older: Vec<String> = match backend {
+        Backend::Sqlite => ["direct_messages", "room_messages"]
+            .iter()
+            .flat_map(|t| {
+                ["insert", "delete", "update"]
+                    .iter()
+                    .map(move |op| format!("DROP TRIGGER {t}_fts_{op}"))
+                    .chain([format!("DROP TABLE {t}_fts")])
+            })
+            .collect(),
+        Backend::MariaDb => vec![
+            "DROP TABLE dm_words".into(),
+            "DROP TABLE room_words".into(),
+            "CREATE FULLTEXT INDEX direct_messages_search ON direct_messages (content)".into(),
+        ],
+    };
+    for statement in older {
+        conn.execute(sqlx::AssertSqlSafe(statement)).await.unwrap();
+    }
+
+    let second = TestServer::start_on(&db, rocket::figment::Figment::new()).await;
+    let (hits, _) = search(&second, ada, "q=recipe").await;
+    assert_eq!(
+        hits,
+        [
+            (format!("rooms/{club}"), "recipe swap on friday".to_owned()),
+            (format!("dms/{}", bob.id()), "Crème brûlée recipe".to_owned()),
+        ]
+    );
+    assert_eq!(search(&second, bob, "q=creme+brulee").await.0.len(), 1);
+    // And what is said from now on too.
+    say(&second, bob, &format!("rooms/{club}"), "another recipe").await;
+    assert_eq!(search(&second, ada, "q=recipe").await.0.len(), 3);
+    if backend == Backend::MariaDb {
+        let fulltext: Vec<(String,)> = sqlx::query_as(
+            "SELECT index_name FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND index_type = 'FULLTEXT'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert!(fulltext.is_empty(), "the FULLTEXT index is dropped: {fulltext:?}");
+    }
 }

@@ -4,8 +4,9 @@ replying, reacting, mentioning" and "Pictures and files"). In a DM and in a
 room it replies to a message, mentions someone, reacts (percent-encoded
 emoji), edits (and retries the edit with its nonce), deletes, and checks
 every answer, every event in order on the other person's socket, and the
-history afterwards. Then it uploads a picture and a file, sends them, and
-downloads them by their links as the friend; a stranger cannot.
+history afterwards. It searches both conversations by words ("Search"), then
+uploads a picture and a file, sends them, and downloads them by their links as
+the friend; a stranger cannot.
 
 Usage: python3 chat_depth.py http://127.0.0.1:PORT   (exit 0 = all held)
 """
@@ -89,6 +90,22 @@ for conv, bobs_conv in [(f"dms/{bob['id']}", f"dms/{ada['id']}"), (None, None)]:
     bob_ws.send({"type": "heartbeat", "request_id": "end"})
     bob_ws.expect("heartbeat_ack", request_id="end")
 
+# Search: the answers' words after the edit (not before), in both places, newest first.
+def search(token, expect=200, **query):
+    return call("GET", "/api/search?" + urllib.parse.urlencode(query), token, expect=expect)
+
+
+found = search(bob_token, q="O'CLOCK inst")
+assert [m["conversation"] for m in found["messages"]] == [f"rooms/{room['id']}", f"dms/{ada['id']}"], found
+assert found["has_more"] is False and all("one o'clock instead" in m["content"] for m in found["messages"])
+assert search(bob_token, q="noon")["messages"] == [], "an edit takes the old words out"
+only_dm = search(bob_token, q="instead", **{"in": f"dms/{ada['id']}"})
+assert [m["sender_id"] for m in only_dm["messages"]] == [ada["id"]], only_dm
+one = search(bob_token, q="instead", limit=1)
+older = search(bob_token, q="instead", limit=1, before=one["messages"][0]["id"])
+assert one["has_more"] and [m["conversation"] for m in older["messages"]] == [f"dms/{ada['id']}"], older
+assert search(bob_token, q="?!", expect=422)["error"]["field"] == "q"
+
 
 def png(width, height, comment):
     """An RGB PNG with a text chunk, written with the standard library."""
@@ -134,6 +151,7 @@ assert saved.content == notes and saved.headers["Content-Disposition"] == "attac
 # Someone who is not in the conversation: not found, with a token and without a link.
 carol_token, carol = register("carol")
 missing = download(f"/api/attachments/{picture['id']}", carol_token)
+assert search(carol_token, q="instead")["messages"] == [], "a stranger finds nothing of theirs"
 assert missing.status_code == 404 and missing.json()["error"]["code"] == "attachment_not_found", missing.text
 # An upload is sent once.
 again = call("POST", f"/api/dms/{bob['id']}/messages", ada_token,
