@@ -107,6 +107,37 @@ fn emoji_picker_screen() {
     });
 }
 
+/// The composer answering bob's message.
+#[test]
+fn replying_screen() {
+    in_both_themes("replying", || {
+        let mut state = conversation_state();
+        state.start_reply(concord_common::Conversation::Dm(UserId(2)), MessageId(3));
+        state.conversations.get_mut(&UserId(2)).unwrap().draft = "same here, see you friday".into();
+        state
+    });
+}
+
+/// ↑ in the empty composer: editing my last message.
+#[test]
+fn editing_screen() {
+    in_both_themes("editing", || {
+        let mut state = conversation_state();
+        assert!(state.edit_last(concord_common::Conversation::Dm(UserId(2))), "ada has a message to edit");
+        state
+    });
+}
+
+/// "@b": the completion offers bob (Tab takes him).
+#[test]
+fn mention_completion_screen() {
+    in_both_themes("mention_completion", || {
+        let mut state = conversation_state();
+        state.conversations.get_mut(&UserId(2)).unwrap().draft = "thanks @b".into();
+        state
+    });
+}
+
 #[test]
 fn search_screen() {
     in_both_themes("search", || {

@@ -371,7 +371,53 @@ test("a picture dropped on the page is uploaded, sent to the room and shown", as
   await context.close();
 });
 
-test("in a room: Ctrl+F finds an old message and opens it, the picker reacts by name, a pasted picture is sent", async () => {
+test("a large file dropped on a slow link shows its progress while it uploads, then is sent", async () => {
+  const uma = await api("POST", "/api/auth/register", null, { email: "uma@example.com", username: "uma", password: "correct horse" });
+  const vic = await api("POST", "/api/auth/register", null, { email: "vic@example.com", username: "vic", password: "correct horse" });
+  await api("POST", "/api/invites", vic.token, { email: "uma@example.com" });
+  await api("POST", "/api/invites", uma.token, { email: "vic@example.com" });
+  const room = await api("POST", "/api/rooms", vic.token, { label: "Files" });
+  await api("POST", `/api/rooms/${room.id}/members`, vic.token, { user_id: uma.user.id });
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(base + "/");
+  await logInAndOpenRoom(page, "uma@example.com", "correct horse", "Files");
+  // The page's uplink at 1 MB/s (Chromium's own network emulation): 3 MB take seconds.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.emulateNetworkConditions",
+    { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 1024 * 1024 });
+  const size = 3 * 1024 * 1024;
+  const dataTransfer = await page.evaluateHandle((size) => {
+    const bytes = new Uint8Array(size);
+    for (let i = 0; i < size; i++) bytes[i] = (i * 7919) % 251;
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], "recording.bin", { type: "application/octet-stream" }));
+    return transfer;
+  }, size);
+  await page.dispatchEvent("canvas", "dragover", { dataTransfer });
+  await page.dispatchEvent("canvas", "drop", { dataTransfer });
+  // Part of it sent, not all: the bar moves before the end.
+  const partway = await waitForState(page, "the upload partway", (s) => s.upload_progress.some((p) => {
+    const [sent, total] = p.split(":")[1].split("/").map(Number);
+    return p.startsWith("recording.bin:") && sent > 0 && sent < total;
+  }));
+  assert.equal(partway.uploads.join(), "recording.bin:sending");
+  await waitForState(page, "the upload done", (s) => s.uploads.join() === "recording.bin:ready", 60_000);
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await type(page, "the recording");
+  await press(page, "Enter");
+  await waitForState(page, "the file in the room", (s) => s.uploads.length === 0 && s.room_attachments.includes("recording.bin"));
+  const sent = (await api("GET", `/api/rooms/${room.id}/messages`, vic.token)).messages[0];
+  assert.deepEqual(sent.attachments.map((a) => [a.name, a.size]), [["recording.bin", size]]);
+  const fetched = new Uint8Array(await (await fetch(base + sent.attachments[0].url)).arrayBuffer());
+  assert.equal(fetched.length, size);
+  assert.ok(fetched.every((b, i) => b === (i * 7919) % 251), "the bytes downloaded are the bytes uploaded");
+  await context.close();
+});
+
+test("in a room: Ctrl+F finds an old message and opens it, the picker reacts by name, Reply quotes it, a pasted picture is sent", async () => {
   const ria = await api("POST", "/api/auth/register", null, { email: "ria@example.com", username: "ria", password: "correct horse" });
   const tom = await api("POST", "/api/auth/register", null, { email: "tom@example.com", username: "tom", password: "correct horse" });
   await api("POST", "/api/invites", tom.token, { email: "ria@example.com" });
@@ -426,6 +472,25 @@ test("in a room: Ctrl+F finds an old message and opens it, the picker reacts by 
     return hit?.reactions.length ? hit.reactions : null;
   });
   assert.deepEqual(reacted, [{ emoji: "🚀", count: 1, me: false, user_ids: [ria.user.id] }]);
+
+  // "Reply" on the same message: the answer carries reply_to and quotes it.
+  const [rx, ry] = await waitFor("its Reply action", async () => {
+    step += 1;
+    await afterFrame(page, () => page.mouse.move(x + (step % 8) * 4, y));
+    return target("Reply");
+  });
+  await afterFrame(page, () => page.mouse.click(rx, ry));
+  await waitForState(page, "the composer, replying", (s) => s.typing);
+  await type(page, "I'll bring some");
+  await press(page, "Enter");
+  const answer = await waitFor("the answer stored", async () => {
+    const newest = (await api("GET", `/api/rooms/${room.id}/messages?limit=1`, tom.token)).messages[0];
+    return newest.content === "I'll bring some" ? newest : null;
+  });
+  const hit = (await api("GET", `/api/rooms/${room.id}/messages?limit=100`, tom.token)).messages
+    .find((m) => m.content === "the secret recipe uses saffron");
+  assert.equal(answer.reply_to, hit.id);
+  assert.equal(answer.reply_preview.content, "the secret recipe uses saffron");
 
   // A picture pasted on the page (Ctrl+V hands the page a ClipboardEvent with a File).
   const bytes = [...png(64, 48, [200, 80, 40])];

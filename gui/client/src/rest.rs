@@ -40,13 +40,18 @@ impl RestError {
 async fn answer<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, RestError> {
     let status = response.status();
     let bytes = response.bytes().await.map_err(|e| RestError::Network(e.to_string()))?;
+    answer_of(status, &bytes)
+}
+
+/// What an answer with `status` and body `bytes` means: the `T` it carries,
+/// the server's error, or that this is not a Concord server answering.
+fn answer_of<T: DeserializeOwned>(status: StatusCode, bytes: &[u8]) -> Result<T, RestError> {
     if status.is_success() {
-        let bytes: &[u8] =
-            if status == StatusCode::NO_CONTENT || bytes.is_empty() { b"null" } else { &bytes };
+        let bytes: &[u8] = if status == StatusCode::NO_CONTENT || bytes.is_empty() { b"null" } else { bytes };
         return serde_json::from_slice(bytes)
             .map_err(|e| RestError::Network(format!("unexpected answer: {e}")));
     }
-    match serde_json::from_slice::<ErrorResponse>(&bytes) {
+    match serde_json::from_slice::<ErrorResponse>(bytes) {
         Ok(error) => Err(RestError::Api(error.error)),
         Err(_) if status.is_server_error() || status == StatusCode::BAD_GATEWAY => {
             Err(RestError::Network(format!("server error {status}")))
@@ -98,8 +103,7 @@ impl Api {
     }
 
     /// `POST /api/attachments?name=NAME`: uploads `bytes`, calling
-    /// `progress(sent, total)` as they leave (on the desktop; the browser
-    /// sends the body in one piece and reports only its end).
+    /// `progress(sent, total)` as they leave. Dropping the future cancels it.
     pub async fn upload(
         &self,
         name: &str,
@@ -109,16 +113,23 @@ impl Api {
     ) -> Result<Attachment, RestError> {
         let total = bytes.len() as u64;
         let name: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
-        let mut request = self
-            .http
-            .post(format!("{}/api/attachments?name={name}", self.base))
-            .header("Content-Type", content_type);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
+        let url = format!("{}/api/attachments?name={name}", self.base);
+        #[cfg(target_arch = "wasm32")]
+        {
+            // reqwest in the browser sends a body in one piece, with no
+            // progress: XMLHttpRequest's upload events give it.
+            let _ = total;
+            let (status, body) =
+                browser_upload::post(&url, self.token.as_deref(), content_type, &bytes, progress).await?;
+            answer_of(status, &body)
         }
         #[cfg(not(target_arch = "wasm32"))]
-        let request = {
+        {
             const CHUNK: usize = 256 * 1024;
+            let mut request = self.http.post(url).header("Content-Type", content_type);
+            if let Some(token) = &self.token {
+                request = request.bearer_auth(token);
+            }
             let chunks: Vec<Vec<u8>> = bytes.chunks(CHUNK).map(<[u8]>::to_vec).collect();
             let mut sent = 0u64;
             let body = futures_util::stream::iter(chunks).map(move |chunk| {
@@ -126,16 +137,10 @@ impl Api {
                 progress(sent, total);
                 Ok::<_, std::io::Error>(chunk)
             });
-            request.header("Content-Length", total).body(reqwest::Body::wrap_stream(body))
-        };
-        #[cfg(target_arch = "wasm32")]
-        let request = {
-            let request = request.body(bytes);
-            progress(total, total);
-            request
-        };
-        let response = request.send().await.map_err(|e| RestError::Network(e.to_string()))?;
-        answer(response).await
+            let request = request.header("Content-Length", total).body(reqwest::Body::wrap_stream(body));
+            let response = request.send().await.map_err(|e| RestError::Network(e.to_string()))?;
+            answer(response).await
+        }
     }
 
     /// The bytes behind an attachment link (`url` as the server gave it,
@@ -278,5 +283,71 @@ impl Api {
     /// removing a member), ignoring the answer body.
     pub async fn act(&self, method: Method, path: &str) -> Result<(), RestError> {
         self.call::<(), serde_json::Value>(method, path, None).await.map(|_| ())
+    }
+}
+
+/// An upload through the browser's XMLHttpRequest, whose `upload.onprogress`
+/// reports the bytes as they leave (fetch has no upload progress).
+#[cfg(target_arch = "wasm32")]
+mod browser_upload {
+    use reqwest::StatusCode;
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    use web_sys::{ProgressEvent, XmlHttpRequest};
+
+    use super::RestError;
+
+    /// Aborts the request if the upload is dropped (cancelled) before it ends.
+    struct AbortOnDrop(XmlHttpRequest);
+
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            if self.0.ready_state() != XmlHttpRequest::DONE {
+                let _ = self.0.abort();
+            }
+        }
+    }
+
+    fn js_error(error: wasm_bindgen::JsValue) -> RestError {
+        RestError::Network(error.as_string().unwrap_or_else(|| format!("{error:?}")))
+    }
+
+    /// POSTs `bytes` to `url`; the answer's status and body.
+    pub async fn post(
+        url: &str,
+        token: Option<&str>,
+        content_type: &str,
+        bytes: &[u8],
+        progress: impl Fn(u64, u64) + 'static,
+    ) -> Result<(StatusCode, Vec<u8>), RestError> {
+        let request = XmlHttpRequest::new().map_err(js_error)?;
+        request.open_with_async("POST", url, true).map_err(js_error)?;
+        request.set_request_header("Content-Type", content_type).map_err(js_error)?;
+        if let Some(token) = token {
+            request.set_request_header("Authorization", &format!("Bearer {token}")).map_err(js_error)?;
+        }
+        let on_progress = Closure::<dyn FnMut(ProgressEvent)>::new(move |event: ProgressEvent| {
+            progress(event.loaded() as u64, event.total() as u64);
+        });
+        request.upload().map_err(js_error)?.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let done_tx = std::cell::RefCell::new(Some(done_tx));
+        let on_end = Closure::<dyn FnMut()>::new(move || {
+            if let Some(done) = done_tx.borrow_mut().take() {
+                let _ = done.send(());
+            }
+        });
+        request.set_onloadend(Some(on_end.as_ref().unchecked_ref()));
+        let request = AbortOnDrop(request);
+        request.0.send_with_opt_u8_array(Some(bytes)).map_err(js_error)?;
+        let _ = done_rx.await;
+        let status = request.0.status().map_err(js_error)?;
+        if status == 0 {
+            return Err(RestError::Network("the upload did not reach the server".into()));
+        }
+        let body = request.0.response_text().map_err(js_error)?.unwrap_or_default().into_bytes();
+        // The closures live until here: the request may call them until it ends.
+        drop((on_progress, on_end));
+        Ok((StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), body))
     }
 }

@@ -475,6 +475,10 @@ impl AppState {
                 UploadState::Ready(_) => "ready",
                 UploadState::Failed(_) => "failed",
             })).collect::<Vec<_>>(),
+            // Uploads on their way: "name:sent/size" (the progress bar's figures).
+            "upload_progress": self.files.uploads.values().flatten()
+                .filter(|u| u.state == UploadState::Sending)
+                .map(|u| format!("{}:{}/{}", u.name, u.sent, u.size)).collect::<Vec<_>>(),
             "room_attachments": self.room_chats.values().flat_map(|c| c.messages.values())
                 .flat_map(|m| m.attachments.iter().map(|a| a.name.clone())).collect::<Vec<_>>(),
             "pictures_loaded": self.files.pictures.values().filter(|p| matches!(p, Picture::Loaded(_))).count(),
