@@ -17,7 +17,15 @@
 //! connections, mirrored from the instance's own counts. A live instance
 //! renews its lease every `lease / 5`; any instance reaps the share of one
 //! whose deadline passed (killed, crashed, cut off) and announces its users
-//! offline. After a Redis restart each instance writes its share back.
+//! offline. After a Redis restart each instance writes its share back, at
+//! once: a renewal that fails is retried every [`RECLAIM_EVERY`].
+//!
+//! **One live instance per id.** Redis keeps nothing across a restart, so
+//! for a moment after one every lease is free. A newcomer therefore waits
+//! until Redis has been up for a whole lease before it claims its id — by
+//! then every live instance has claimed its own back — and an instance that
+//! finds its id held by another stops the process at once rather than write
+//! under a shared id (ids are minted from it).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +40,9 @@ use tokio::sync::mpsc;
 use super::bus::{Bus, Envelope, Inbox, Payload, Target};
 use super::presence::PresenceStore;
 use crate::lock;
+
+/// How often a failed lease renewal (Redis away) is tried again.
+const RECLAIM_EVERY: Duration = Duration::from_millis(250);
 
 /// Outgoing events waiting for the publisher task.
 const PUBLISH_QUEUE: usize = 16_384;
@@ -323,6 +334,7 @@ impl RedisPresence {
             orphans: Mutex::new(Vec::new()),
         };
         let mut conn = presence.conn.clone();
+        presence.wait_for_live_instances_to_reclaim().await?;
         let claimed: Option<String> = redis::cmd("SET")
             .arg(presence.lease_key())
             .arg(&presence.token)
@@ -352,6 +364,33 @@ impl RedisPresence {
         *lock(&presence.orphans) = orphans;
         presence.renew().await.map_err(|e| format!("cannot reach Redis: {e}"))?;
         Ok(presence)
+    }
+
+    /// Right after a Redis restart every id looks free, though live
+    /// instances may not have renewed yet: wait until Redis has been up for
+    /// a lease (they renew every fifth of one, and retry at once after an
+    /// error), so that an id still in use is seen as taken.
+    async fn wait_for_live_instances_to_reclaim(&self) -> Result<(), String> {
+        let mut conn = self.conn.clone();
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| format!("cannot reach Redis: {e}"))?;
+        let up = info
+            .lines()
+            .find_map(|line| line.strip_prefix("uptime_in_seconds:"))
+            .and_then(|secs| secs.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        // (INFO counts whole seconds: up to one more is still under a lease.)
+        if let Some(wait) = up.and_then(|up| (self.lease + Duration::from_secs(1)).checked_sub(up)) {
+            tracing::info!(
+                wait_ms = wait.as_millis() as u64,
+                "Redis has just started: waiting for running instances to claim their ids back"
+            );
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
     }
 
     fn lease_key(&self) -> String {
@@ -395,11 +434,17 @@ impl RedisPresence {
                 Ok(true)
             }
             0 => {
-                tracing::error!(
-                    instance = self.instance,
-                    "another instance now holds this instance_id in Redis; give each instance its own"
+                // Running on would mint ids (users, messages) the other one
+                // mints too: stop now, loudly.
+                let message = format!(
+                    "another running Concord instance holds instance_id {} on this Redis (prefix `{}`); \
+                     stopping so that no two instances write under one id. Give every instance its own \
+                     instance_id from 0 to 1023.",
+                    self.instance, self.prefix
                 );
-                Ok(false)
+                tracing::error!("{message}");
+                eprintln!("concord-server: {message}");
+                std::process::exit(1);
             }
             _ => Ok(false),
         }
@@ -414,10 +459,25 @@ impl RedisPresence {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                match presence.renew().await {
-                    Ok(true) => inbox.resync_all(),
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "presence lease renewal failed"),
+                let mut failures = 0u32;
+                loop {
+                    match presence.renew().await {
+                        Ok(true) => inbox.resync_all(),
+                        Ok(false) => {}
+                        Err(e) => {
+                            // Redis is away (restarting?): claim the id back the moment it returns.
+                            if failures == 0 {
+                                tracing::warn!(error = %e, "presence lease renewal failed; retrying");
+                            }
+                            failures += 1;
+                            tokio::time::sleep(RECLAIM_EVERY).await;
+                            continue;
+                        }
+                    }
+                    if failures > 0 {
+                        tracing::info!(failures, "presence lease renewed after Redis came back");
+                    }
+                    break;
                 }
             }
         });

@@ -122,6 +122,18 @@ impl ChildServer {
         self.kill();
     }
 
+    /// Waits up to `limit` for it to exit by itself; its exit status, if it did.
+    pub fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Log lines containing `needle`.
     pub fn lines_with(&self, needle: &str) -> Vec<String> {
         self.log.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect()

@@ -290,6 +290,8 @@ async fn instance_ids_are_required_in_range_and_unique() {
         env.extend([
             ("ROCKET_REDIS_URL".to_owned(), redis.url()),
             ("ROCKET_REDIS_PREFIX".to_owned(), prefix.clone()),
+            // A short lease: the first start on this fresh Redis waits one out.
+            ("ROCKET_PRESENCE_LEASE_SECS".to_owned(), "2".to_owned()),
         ]);
         env
     };
@@ -316,6 +318,79 @@ async fn instance_ids_are_required_in_range_and_unique() {
     assert_eq!(status, StatusCode::OK);
     let ada = api.register("ada").await;
     assert_eq!(api.get("/api/users/me", &ada.token).await.0, StatusCode::OK);
+}
+
+/// How long `redis` has been up, by its own count (whole seconds).
+fn redis_uptime(redis: &RedisServer) -> u64 {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "INFO", "server"])
+        .output()
+        .expect("redis-cli runs");
+    let info = String::from_utf8_lossy(&out.stdout);
+    info.lines()
+        .find_map(|l| l.strip_prefix("uptime_in_seconds:"))
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The race tried from outside: Redis restarts under a running instance 7,
+/// and a newcomer with id 7 starts at once, and again once Redis has been up
+/// for 2 s (before and after the running one's next renewal): refused both
+/// times, and the running one serves on. Then another process takes id 7's
+/// lease from under it: the running one stops at once, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_two_live_instances_ever_share_an_instance_id() {
+    let mut redis = RedisServer::start();
+    let db = Database::create(Backend::Sqlite).await;
+    let prefix = unique("concord-race");
+    let mut env = child_env(&db.url, &db.dir);
+    env.extend([
+        ("ROCKET_REDIS_URL".to_owned(), redis.url()),
+        ("ROCKET_REDIS_PREFIX".to_owned(), prefix.clone()),
+        ("ROCKET_INSTANCE_ID".to_owned(), "7".to_owned()),
+        ("ROCKET_PRESENCE_LEASE_SECS".to_owned(), "2".to_owned()),
+    ]);
+    let mut first = spawn_server(&env).unwrap_or_else(|log| panic!("{log:?}"));
+    let api = TestServer::remote(first.port);
+    let ada = api.register("ada").await;
+
+    redis.kill();
+    redis.resume();
+    let refused = |attempt: &str| {
+        let Err(log) = spawn_server(&env) else { panic!("a second instance 7 started ({attempt})") };
+        assert!(
+            log.iter()
+                .any(|l| l.contains("instance_id 7 is already used by another running Concord instance")),
+            "{attempt}: {log:?}"
+        );
+    };
+    refused("at once after the restart");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while redis_uptime(&redis) < 2 {
+        assert!(Instant::now() < deadline, "redis never reached 2 s of uptime");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    refused("2 s after the restart");
+    assert_eq!(api.get("/api/users/me", &ada.token).await.0, StatusCode::OK, "the first one serves on");
+
+    // Someone else's lease on id 7 (as a newcomer that won a race would hold).
+    let taken = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "SET",
+            &format!("{prefix}:instance:7"),
+            "intruder",
+            "PX",
+            "60000",
+        ])
+        .output()
+        .expect("redis-cli runs");
+    assert!(taken.status.success());
+    let status = tokio::task::block_in_place(|| first.exit_within(Duration::from_secs(10)));
+    assert_eq!(status.map(|s| s.code()), Some(Some(1)), "the instance whose id was taken stopped");
+    let said = first.lines_with("stopping so that no two instances write under one id");
+    assert!(!said.is_empty(), "it says why: {:?}", first.lines_with("instance_id"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
