@@ -17,6 +17,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .attach(auth::stage())
         .attach(realtime::stage())
         .attach(services::stage())
+        .attach(services::drain_on_shutdown())
         .attach(gateway::stage())
         .attach(routes::stage())
         .attach(crate::logging::startup_line())

@@ -154,6 +154,10 @@ async fn serve(
                     let _ = close(sink, CloseCode::Restart, "events may have been missed; reconnect to resync").await;
                     return;
                 }
+                Some(Outbound::Close(Kick::ShuttingDown)) => {
+                    let _ = close(sink, CloseCode::Restart, "server restarting; reconnect").await;
+                    return;
+                }
                 None => return,
             },
             Some(_) = handlers.join_next(), if !handlers.is_empty() => {},

@@ -22,6 +22,9 @@ pub enum Kick {
     /// Events may have been lost (the bus between instances was down):
     /// the client should reconnect and take a fresh snapshot.
     Resync,
+    /// This instance is shutting down (SIGTERM): reconnect, to another
+    /// instance or to this one once it is back.
+    ShuttingDown,
 }
 
 /// What a connection's queue carries: frames to write, then perhaps the
@@ -103,6 +106,16 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// Shutting down: every local connection is told to reconnect (close
+    /// 1012); the hub takes no new ones meanwhile (the listener is closed).
+    pub fn close_all_for_shutdown(&self) {
+        let mut conns = lock(&self.conns);
+        tracing::info!(connections = conns.by_id.len(), "shutting down: telling every client to reconnect");
+        for outlet in conns.by_id.values_mut() {
+            outlet.kick(Kick::ShuttingDown);
+        }
+    }
+
     /// A hub for instance `instance` whose connections each queue at most
     /// `queue_len` frames. Call [`Hub::start`] before use.
     pub fn new(instance: u16, queue_len: usize, bus: Arc<dyn Bus>, presence: Arc<dyn PresenceStore>) -> Self {

@@ -61,6 +61,8 @@ pub struct Messages {
     social: Social,
     files: Attachments,
     writer: mpsc::Sender<PendingWrite>,
+    /// Sends queued or committing (each is answered after its commit).
+    unanswered: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Messages {
@@ -74,8 +76,23 @@ impl Messages {
         files: Attachments,
     ) -> Self {
         let (writer, queue) = mpsc::channel(WRITE_QUEUE);
-        tokio::spawn(run_writer(pool.clone(), queue));
-        Self { pool, backend, hub, ids, social, files, writer }
+        let unanswered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        tokio::spawn(run_writer(pool.clone(), queue, unanswered.clone()));
+        Self { pool, backend, hub, ids, social, files, writer, unanswered }
+    }
+
+    /// Shutting down: waits (at most `limit`) until every send already
+    /// taken is committed and answered. Whether it got there.
+    pub async fn drain(&self, limit: std::time::Duration) -> bool {
+        use std::sync::atomic::Ordering;
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.unanswered.load(Ordering::Acquire) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        true
     }
 
     /// Up to `limit` messages with `peer` older than `before`, newest first.
@@ -130,7 +147,9 @@ impl Messages {
             attachments,
         };
         let (reply, stored) = oneshot::channel();
+        self.unanswered.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if self.writer.send(PendingWrite { message: message.clone(), reply }).await.is_err() {
+            self.unanswered.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
             return Err(ApiError::internal());
         }
         match stored.await {
@@ -217,7 +236,11 @@ impl Messages {
 /// up to [`COMMITS_IN_FLIGHT`] batches committing at once: the next batch's
 /// INSERT runs while the one before waits for the disk (the database flushes
 /// both together), instead of waiting behind it.
-async fn run_writer(pool: AnyPool, mut queue: mpsc::Receiver<PendingWrite>) {
+async fn run_writer(
+    pool: AnyPool,
+    mut queue: mpsc::Receiver<PendingWrite>,
+    unanswered: Arc<std::sync::atomic::AtomicUsize>,
+) {
     let in_flight = Arc::new(tokio::sync::Semaphore::new(COMMITS_IN_FLIGHT));
     loop {
         let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
@@ -226,8 +249,11 @@ async fn run_writer(pool: AnyPool, mut queue: mpsc::Receiver<PendingWrite>) {
             return;
         }
         let pool = pool.clone();
+        let unanswered = unanswered.clone();
         tokio::spawn(async move {
+            let sends = batch.len();
             commit(&pool, batch).await;
+            unanswered.fetch_sub(sends, std::sync::atomic::Ordering::AcqRel);
             drop(permit);
         });
     }

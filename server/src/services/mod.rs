@@ -46,6 +46,28 @@ fn history_page<T>(mut fetched: Vec<T>, limit: u32) -> (Vec<T>, bool) {
     (fetched, has_more)
 }
 
+/// On shutdown (SIGTERM, Ctrl+C): every websocket is told to reconnect
+/// (1012), then the DMs already taken are committed and answered before the
+/// process ends — within Rocket's `shutdown.grace` (Rocket.toml), while the
+/// listener takes no new connection.
+pub fn drain_on_shutdown() -> AdHoc {
+    AdHoc::on_shutdown("Drain", |rocket| {
+        Box::pin(async move {
+            if let Some(hub) = rocket.state::<Arc<Hub>>() {
+                hub.close_all_for_shutdown();
+            }
+            if let Some(messages) = rocket.state::<Messages>() {
+                let grace = Duration::from_secs(u64::from(rocket.config().shutdown.grace));
+                if messages.drain(grace).await {
+                    tracing::info!("shutting down: every message taken is stored");
+                } else {
+                    tracing::warn!("shutting down: messages still uncommitted after the grace period");
+                }
+            }
+        })
+    })
+}
+
 /// Manages [`Accounts`], [`Social`], [`Messages`], [`Rooms`], [`Chat`], [`Attachments`] and [`Calls`];
 /// starts the presence reaper and the upload sweeper. Attached after the settings, Redis, database, auth and realtime stages.
 pub fn stage() -> AdHoc {

@@ -181,3 +181,79 @@ async fn an_internal_error_is_logged_once_as_json() {
     }
     assert_eq!(process.lines_with("listening on").len(), 1);
 }
+
+/// SIGTERM while a friend sends DMs as fast as the server answers: the
+/// other's websocket is told to reconnect (1012) before the process ends,
+/// the process exits cleanly, and every DM answered 201 is in the history
+/// once a server is back on the same database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_tells_sockets_to_reconnect_and_loses_no_acknowledged_message() {
+    let db = Database::create(Backend::Sqlite).await;
+    let env = crate::support::child_env(&db.url, &db.dir);
+    let mut process = crate::support::spawn_server(&env).unwrap_or_else(|log| panic!("{log:?}"));
+    let server = TestServer::remote(process.port);
+    let ada = server.register("ada").await;
+    let bob = server.register("bob").await;
+    server.befriend(&ada, &bob).await;
+    let (mut bobs_socket, _ready) = server.connect(&bob).await;
+
+    // Ada sends until the server stops answering; what it acknowledged is kept.
+    let url = server.url(&format!("/api/dms/{}/messages", bob.id()));
+    let sender = {
+        let (http, token) = (reqwest::Client::new(), ada.token.clone());
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for n in 0..100_000 {
+                let body = json!({"content": format!("message {n}"), "nonce": format!("n{n}")});
+                match http.post(&url).bearer_auth(&token).json(&body).send().await {
+                    Ok(answer) if answer.status() == StatusCode::CREATED => {
+                        let message: Value = answer.json().await.unwrap();
+                        acknowledged.push(message["id"].as_str().unwrap().to_owned());
+                    }
+                    // Refused or cut off while stopping: not acknowledged, so not promised.
+                    _ => break,
+                }
+            }
+            acknowledged
+        })
+    };
+    // Some traffic first (not a fixed wait: bob has received some).
+    for _ in 0..20 {
+        bobs_socket
+            .expect_next("a DM", |e| matches!(e, concord_common::ServerEvent::MessageCreated(_)))
+            .await;
+    }
+    let term = std::process::Command::new("kill").arg(process.pid().to_string()).status().unwrap();
+    assert!(term.success());
+    assert_eq!(bobs_socket.closed().await, Some(1012), "told to reconnect, not cut off");
+    let status = tokio::task::block_in_place(|| process.exit_within(std::time::Duration::from_secs(15)));
+    assert_eq!(status.map(|s| s.success()), Some(true), "{:?}", process.lines_with("shutting down"));
+    assert!(
+        !process.lines_with("every message taken is stored").is_empty(),
+        "{:?}",
+        process.lines_with("shut")
+    );
+    let acknowledged = sender.await.unwrap();
+    assert!(acknowledged.len() >= 20, "only {} sends were answered", acknowledged.len());
+
+    let process = crate::support::spawn_server(&env).unwrap_or_else(|log| panic!("{log:?}"));
+    let server = TestServer::remote(process.port);
+    let mut stored = std::collections::HashSet::new();
+    let mut before: Option<String> = None;
+    loop {
+        let path = match &before {
+            Some(id) => format!("/api/dms/{}/messages?limit=100&before={id}", ada.id()),
+            None => format!("/api/dms/{}/messages?limit=100", ada.id()),
+        };
+        let (status, page) = server.get(&path, &bob.token).await;
+        assert_eq!(status, StatusCode::OK);
+        let messages = page["messages"].as_array().unwrap();
+        stored.extend(messages.iter().map(|m| m["id"].as_str().unwrap().to_owned()));
+        before = messages.last().map(|m| m["id"].as_str().unwrap().to_owned());
+        if !page["has_more"].as_bool().unwrap() {
+            break;
+        }
+    }
+    let lost: Vec<&String> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(lost.is_empty(), "{} of {} acknowledged DMs lost: {lost:?}", lost.len(), acknowledged.len());
+}
