@@ -13,6 +13,13 @@ use reqwest::Method;
 use serde_json::json;
 use support::{app, click, log_in, press, shows, type_into, wait_for, Server};
 
+/// Whether every message typed has been stored (a message shows at once, as
+/// pending, before the server answers: a test that then asks the server
+/// waits for this first).
+fn all_sent(harness: &egui_kittest::Harness<'_, concord_gui::ConcordApp>) -> bool {
+    harness.state().state().conversations.values().all(|c| c.pending.is_empty())
+}
+
 #[test]
 fn two_people_register_befriend_see_presence_and_chat() {
     let server = Server::start();
@@ -394,8 +401,8 @@ fn a_message_is_reacted_to_replied_to_edited_and_deleted_from_the_app() {
     assert!(shows(&ada, "Replying to bob: lunch?"));
     type_into(&mut ada, "Message", "yes, at noon");
     press(&mut ada, egui::Key::Enter);
-    wait_for(&mut ada, "the answer, quoting the question", |h| {
-        shows(h, "yes, at noon") && shows(h, "↪ @bob: lunch?")
+    wait_for(&mut ada, "the answer, quoting the question, stored", |h| {
+        shows(h, "yes, at noon") && shows(h, "↪ @bob: lunch?") && all_sent(h)
     });
     let history = server.api(Method::GET, &bobs_chat, Some(&bob_token), None);
     assert_eq!(history["messages"][0]["reply_to"], history["messages"][1]["id"]);
@@ -434,7 +441,9 @@ fn a_message_is_reacted_to_replied_to_edited_and_deleted_from_the_app() {
     ada.step();
     press(&mut ada, egui::Key::Enter);
     // Drawn formatted: the bold word and the rest are runs of their own.
-    wait_for(&mut ada, "the mention, shown by name", |h| shows(h, "look") && shows(h, " @bob here"));
+    wait_for(&mut ada, "the mention, shown by name, stored", |h| {
+        shows(h, "look") && shows(h, " @bob here") && all_sent(h)
+    });
     let history = server.api(Method::GET, &bobs_chat, Some(&bob_token), None);
     assert_eq!(history["messages"][0]["content"], format!("**look** <@{bob_id}> here"));
     assert_eq!(history["messages"][0]["mentions"], json!([bob_id.to_string()]));
@@ -543,7 +552,7 @@ fn any_emoji_is_found_by_name_for_a_reaction_and_the_composer_in_the_chosen_skin
     press(&mut ada, egui::Key::Enter);
     assert!(!shows(&ada, "Search emoji"), "picking closes the picker");
     press(&mut ada, egui::Key::Enter);
-    wait_for(&mut ada, "the thumbs up sent", |h| shows(h, "👍🏽"));
+    wait_for(&mut ada, "the thumbs up sent and stored", |h| shows(h, "👍🏽") && all_sent(h));
     let history = server.api(Method::GET, &bobs_chat, Some(&bob_token), None);
     assert_eq!(history["messages"][0]["content"], "👍🏽");
     assert_eq!(ada.state().state().persisted.emoji.recent, ["👍🏽", "🚀"]);
