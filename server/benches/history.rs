@@ -20,7 +20,6 @@ use sqlx::Executor;
 use support::{backends, ServerProcess};
 
 const QUERIES: usize = 2000;
-const ROWS_PER_INSERT: usize = 1000;
 
 #[tokio::main]
 async fn main() {
@@ -44,55 +43,26 @@ async fn run(backend: Backend, messages: usize) {
     // anything the server generates now, alternating senders, plus some
     // traffic in another conversation so the index is not one range.
     sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&server.db_url).await.unwrap();
     let seed_started = Instant::now();
-    let (low, high) = (ada.id().0.min(bob.id().0), ada.id().0.max(bob.id().0));
-    let mut next_id: i64 = 1_000_000_000;
-    let mut first_id = None;
-    let mut done = 0;
-    while done < messages {
-        let mut tx = pool.begin().await.unwrap();
-        for _ in 0..20 {
-            if done >= messages {
-                break;
-            }
-            let rows = ROWS_PER_INSERT.min(messages - done);
-            let mut sql = String::from(
-                "INSERT INTO direct_messages (id, user_low, user_high, sender_id, recipient_id, nonce, content, created_at_ms) VALUES ",
-            );
-            for r in 0..rows {
-                let n = done + r;
-                let id = next_id;
-                next_id += 1;
-                first_id.get_or_insert(id);
-                let (sender, recipient, pair) = if n % 10 == 9 {
-                    (carol.id().0, ada.id().0, (ada.id().0.min(carol.id().0), ada.id().0.max(carol.id().0)))
-                } else if n % 2 == 0 {
-                    (ada.id().0, bob.id().0, (low, high))
-                } else {
-                    (bob.id().0, ada.id().0, (low, high))
-                };
-                if r > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "({id},{},{},{sender},{recipient},'s{n}','seeded message number {n} 🌱',{})",
-                    pair.0,
-                    pair.1,
-                    1_700_000_000_000i64 + n as i64
-                ));
-            }
-            tx.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
-            done += rows;
-        }
-        tx.commit().await.unwrap();
-    }
+    let (ada_id, bob_id, carol_id) = (ada.id().0, bob.id().0, carol.id().0);
+    support::seed_dms(&server.db_url, messages, |n| {
+        let (sender, recipient) = if n % 10 == 9 {
+            (carol_id, ada_id)
+        } else if n % 2 == 0 {
+            (ada_id, bob_id)
+        } else {
+            (bob_id, ada_id)
+        };
+        (sender, recipient, format!("seeded message number {n} 🌱"))
+    })
+    .await;
     let seed_secs = seed_started.elapsed().as_secs_f64();
     if backend == Backend::Sqlite {
+        let pool = sqlx::AnyPool::connect(&server.db_url).await.unwrap();
         pool.execute("ANALYZE").await.unwrap();
+        pool.close().await;
     }
-    pool.close().await;
-    let (first_id, last_id) = (first_id.unwrap_or(0), next_id);
+    let (first_id, last_id) = (support::FIRST_SEEDED_ID, support::FIRST_SEEDED_ID + messages as i64);
 
     let mut rng = rand::rng();
     let page_url = |before: Option<i64>| {

@@ -20,7 +20,6 @@ use sqlx::Executor;
 use support::{backends, ServerProcess};
 
 const QUERIES: usize = 500;
-const ROWS_PER_INSERT: usize = 1000;
 const SYLLABLES: [&str; 20] = [
     "ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "de", "fa", "gu", "ho", "ji", "ku", "ma", "no", "pe",
     "ro", "si", "tu",
@@ -61,46 +60,20 @@ async fn run(backend: Backend, messages: usize) {
     // below). Ada's two DMs, a tenth of the history between bob and carol
     // (which she cannot see).
     sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&server.db_url).await.unwrap();
     let seed_started = Instant::now();
-    let pair = |a: i64, b: i64| (a.min(b), a.max(b));
-    let mut next_id: i64 = 1_000_000_000;
-    let mut done = 0;
-    while done < messages {
-        let mut tx = pool.begin().await.unwrap();
-        for _ in 0..20 {
-            if done >= messages {
-                break;
-            }
-            let rows = ROWS_PER_INSERT.min(messages - done);
-            let mut sql = String::from(
-                "INSERT INTO direct_messages (id, user_low, user_high, sender_id, recipient_id, nonce, content, created_at_ms) VALUES ",
-            );
-            for r in 0..rows {
-                let n = done + r;
-                let (sender, recipient) = match n % 10 {
-                    9 => (bob.id().0, carol.id().0),
-                    8 => (carol.id().0, ada.id().0),
-                    k if k % 2 == 0 => (ada.id().0, bob.id().0),
-                    _ => (bob.id().0, ada.id().0),
-                };
-                let (low, high) = pair(sender, recipient);
-                if r > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "({next_id},{low},{high},{sender},{recipient},'s{n}','{}',{})",
-                    text(n),
-                    1_700_000_000_000i64 + n as i64
-                ));
-                next_id += 1;
-            }
-            tx.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
-            done += rows;
-        }
-        tx.commit().await.unwrap();
-    }
+    let (ada_id, bob_id, carol_id) = (ada.id().0, bob.id().0, carol.id().0);
+    support::seed_dms(&server.db_url, messages, |n| {
+        let (sender, recipient) = match n % 10 {
+            9 => (bob_id, carol_id),
+            8 => (carol_id, ada_id),
+            k if k % 2 == 0 => (ada_id, bob_id),
+            _ => (bob_id, ada_id),
+        };
+        (sender, recipient, text(n))
+    })
+    .await;
     let seed_secs = seed_started.elapsed().as_secs_f64();
+    let pool = sqlx::AnyPool::connect(&server.db_url).await.unwrap();
     let mut index_secs = None;
     if backend == Backend::Sqlite {
         pool.execute("ANALYZE").await.unwrap();
