@@ -144,6 +144,10 @@ pub enum CallLeftReason {
     RemovedFromRoom,
     /// The room was deleted.
     RoomDeleted,
+    /// The call moves to another server (the one hosting it stopped or was
+    /// lost): join it again, with the same switches; the server it is on
+    /// now answers.
+    Moved,
 }
 
 impl CallLeftReason {
@@ -156,6 +160,7 @@ impl CallLeftReason {
             Self::JoinedAnotherCall => "you joined another call",
             Self::RemovedFromRoom => "you are no longer a member of the room",
             Self::RoomDeleted => "the room was deleted",
+            Self::Moved => "the call moved to another server",
         }
     }
 }

@@ -31,7 +31,7 @@ use concord_common::events::{
     PublishedTrack, TileView, TrackSource,
 };
 use concord_common::media::Leg;
-use concord_common::{RoomId, ServerEvent, UserId};
+use concord_common::{ErrorCode, RoomId, ServerEvent, UserId};
 pub use web_time::Instant;
 
 #[cfg(test)]
@@ -599,13 +599,21 @@ impl<C> CallMachine<C> {
                 // The answer to the leave before a rejoin: not about this join.
                 CallLeftReason::Left if self.leaves_pending > 0 => self.leaves_pending -= 1,
                 CallLeftReason::Left => self.in_call = false,
-                // My media went silent on the server's side: join again.
-                CallLeftReason::Disconnected => self.rejoin(now),
+                // My media went silent on the server's side, or the call
+                // moved to another server: join again.
+                CallLeftReason::Disconnected | CallLeftReason::Moved => self.rejoin(now),
                 reason => {
                     self.in_call = false;
                     self.finish(Some(format!("taken out of the call: {}", reason.in_words())));
                 }
             },
+            // The server hosting the call did not answer the join (it is
+            // being replaced): ask again.
+            ServerEvent::Error(refused)
+                if refused.error.code == ErrorCode::ServerBusy && self.in_call && !self.joined =>
+            {
+                self.rejoin(now);
+            }
             ServerEvent::Error(refused) => self.problem(refused.error.message),
             _ => {}
         }

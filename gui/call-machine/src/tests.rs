@@ -660,3 +660,24 @@ fn what_the_server_says_of_a_video_fitted_to_my_connection_is_reported_for_my_ca
         "another call's"
     );
 }
+
+#[test]
+fn a_call_that_moved_rejoins_and_a_join_its_host_did_not_answer_is_asked_again() {
+    let (mut call, _) = Driver::start(media("muted"));
+    call.server(joined(&[ANNA], &[]));
+    // The instance hosting the call stopped: join again, wherever it is now.
+    assert_eq!(call.server(left(CallLeftReason::Moved)), ["> rejoining", "tear down", "join muted"]);
+    // The host was killed and its lease has not run out: the server says
+    // so after waiting; the join is asked again.
+    let busy = ServerEvent::Error(concord_common::events::Refused {
+        error: concord_common::ErrorBody::new(
+            ErrorCode::ServerBusy,
+            "The server hosting this call did not answer.",
+        ),
+    });
+    assert_eq!(call.server(busy.clone()), ["> rejoining", "tear down", "join muted"]);
+    assert_eq!(call.server(joined(&[ANNA], &[])), ["> media muted"], "in the call again");
+    assert_eq!(call.machine.rejoins(), 2);
+    // In the call, the same error is only a problem.
+    assert_eq!(call.server(busy), ["> problem: The server hosting this call did not answer."]);
+}

@@ -275,7 +275,7 @@ async fn call(
             .entry(*user)
             .or_insert_with(|| RemoteReport { user_id: *user, tracks: Vec::new() })
             .tracks
-            .push(watch.report());
+            .push(watch.report(join_requested));
     }
     report.received = by_user.into_values().collect();
     let mut round_trips = tracks.round_trips;

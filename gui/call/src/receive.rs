@@ -201,8 +201,8 @@ impl TrackWatch {
         TrackProgress(Arc::clone(&self.counters))
     }
 
-    /// What arrived so far.
-    pub fn report(&self) -> TrackReport {
+    /// What arrived so far; times in milliseconds after `since`.
+    pub fn report(&self, since: Instant) -> TrackReport {
         let counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
         let (lost, packets) = match &self.video {
             Some(receiver) => (
@@ -233,6 +233,12 @@ impl TrackWatch {
             peaks,
             frames: counters.frames,
             max_frame_gap: counters.max_gap.as_millis() as u64,
+            first_frame_ms: counters
+                .first_frame
+                .map(|at| at.saturating_duration_since(since).as_millis() as u64),
+            last_frame_ms: counters
+                .last_frame
+                .map(|at| at.saturating_duration_since(since).as_millis() as u64),
             frame_numbers_ok: if self.kind == TrackKind::Video { counters.numbers_ok } else { None },
             tone_hz,
             packets,

@@ -86,6 +86,12 @@ pub struct TrackReport {
     pub frames: u64,
     /// The longest wait between two frames, in milliseconds (as `concord selftest` reports it).
     pub max_frame_gap: u64,
+    /// When its first and last frames arrived, in milliseconds after the
+    /// participant first asked to join (a track of a rejoin follows the
+    /// one before it: the gap between them is the call's interruption).
+    pub first_frame_ms: Option<u64>,
+    /// See `first_frame_ms`.
+    pub last_frame_ms: Option<u64>,
     /// Every decoded frame's test-pattern stamp was readable and numbers only
     /// increased (`null` without decoding, or for audio).
     pub frame_numbers_ok: Option<bool>,

@@ -45,10 +45,13 @@ pub struct ReceivedBoard {
 struct Board {
     /// The participants who have logged in.
     members: Vec<UserId>,
-    /// (receiver, sender, what, its progress).
-    tracks: Vec<(UserId, UserId, TrackSource, TrackProgress)>,
+    /// (receiver, sender, what, its progress, its frames counted before
+    /// the last [`ReceivedBoard::again`]).
+    tracks: Vec<(UserId, UserId, TrackSource, TrackProgress, u64)>,
     /// (receiver, speaker): the server told the receiver the speaker speaks.
     spoke: Vec<(UserId, UserId)>,
+    /// Participants of other processes no longer waited for.
+    gone: Vec<UserId>,
 }
 
 impl ReceivedBoard {
@@ -78,7 +81,19 @@ impl ReceivedBoard {
     /// `receiver` watches `sender`'s track carrying `source`.
     pub fn watching(&self, receiver: UserId, sender: UserId, source: TrackSource, progress: TrackProgress) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.tracks.push((receiver, sender, source, progress));
+        state.tracks.push((receiver, sender, source, progress, 0));
+    }
+
+    /// From now on, what is wanted must arrive again: frames counted so far
+    /// no longer count (a test waits for the call to come back after a
+    /// fault); of `gone`, participants of other processes who left for
+    /// good, nothing is wanted any more.
+    pub fn again(&self, gone: &[UserId]) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.gone.extend_from_slice(gone);
+        for (_, _, _, progress, before) in &mut state.tracks {
+            *before = progress.frames();
+        }
     }
 
     /// The server told `receiver` that `speaker` speaks.
@@ -95,8 +110,9 @@ impl ReceivedBoard {
         }
         let has = |receiver: UserId, sender: UserId, source: TrackSource, wanted: Option<u64>| {
             wanted.is_none_or(|wanted| {
-                state.tracks.iter().any(|(r, s, what, progress)| {
-                    (*r, *s, *what) == (receiver, sender, source) && progress.frames() >= wanted
+                state.tracks.iter().any(|(r, s, what, progress, before)| {
+                    (*r, *s, *what) == (receiver, sender, source)
+                        && progress.frames().saturating_sub(*before) >= wanted
                 })
             })
         };
@@ -106,7 +122,7 @@ impl ReceivedBoard {
         let senders: Vec<UserId> = state
             .members
             .iter()
-            .chain(self.from.iter().filter(|u| !state.members.contains(u)))
+            .chain(self.from.iter().filter(|u| !state.members.contains(u) && !state.gone.contains(u)))
             .copied()
             .collect();
         state.members.iter().all(|&receiver| {

@@ -57,16 +57,21 @@ pub enum Target {
     Connection(ConnId),
     /// Every connection subscribed to a topic.
     Topic(Topic),
+    /// An instance itself, not its connections: the payload is a message
+    /// for the handler it set ([`super::Hub::on_instance_mail`]), such as a
+    /// call's request to the instance that hosts the call.
+    Instance(u16),
 }
 
 impl Target {
     /// The compact text form used on the wire between instances:
-    /// `u:<user>`, `c:<instance>:<n>`, `t:<topic>`.
+    /// `u:<user>`, `c:<instance>:<n>`, `t:<topic>`, `i:<instance>`.
     pub fn encode(&self) -> String {
         match self {
             Target::User(user) => format!("u:{user}"),
             Target::Connection(conn) => format!("c:{}:{}", conn.instance, conn.local),
             Target::Topic(topic) => format!("t:{}", topic.as_str()),
+            Target::Instance(instance) => format!("i:{instance}"),
         }
     }
 
@@ -83,6 +88,7 @@ impl Target {
                 }))
             }
             "t" => Topic::new(rest).map(Target::Topic),
+            "i" => rest.parse().ok().map(Target::Instance),
             _ => None,
         }
     }
@@ -144,11 +150,12 @@ mod tests {
             Target::User(UserId(42)),
             Target::Connection(ConnId { instance: 1023, local: 7 }),
             Target::Topic(Topic::new("room:12").unwrap()),
+            Target::Instance(1023),
         ];
         for target in targets {
             assert_eq!(Target::decode(&target.encode()), Some(target));
         }
-        for bad in ["", "u:", "u:x", "c:1", "c:2000000:1", "t:", "t:a b", "x:1"] {
+        for bad in ["", "u:", "u:x", "c:1", "c:2000000:1", "t:", "t:a b", "x:1", "i:", "i:x", "i:70000"] {
             assert_eq!(Target::decode(bad), None, "{bad}");
         }
         assert!(Topic::new("room 1").is_none());

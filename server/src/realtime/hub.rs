@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use concord_common::{ServerEvent, ServerFrame, UserId};
 use tokio::sync::mpsc;
@@ -103,7 +103,12 @@ pub struct Hub {
     queue_len: usize,
     bus: Arc<dyn Bus>,
     presence: Arc<dyn PresenceStore>,
+    /// Who reads the messages addressed to this instance itself.
+    instance_mail: OnceLock<InstanceMail>,
 }
+
+/// A handler of messages addressed to an instance ([`Target::Instance`]).
+pub type InstanceMail = Arc<dyn Fn(Payload) + Send + Sync>;
 
 impl Hub {
     /// Shutting down: every local connection is told to reconnect (close
@@ -126,6 +131,24 @@ impl Hub {
             queue_len: queue_len.max(1),
             bus,
             presence,
+            instance_mail: OnceLock::new(),
+        }
+    }
+
+    /// Messages to this instance ([`Target::Instance`]) go to `handler`
+    /// from now on (set once; a second handler is refused).
+    pub fn on_instance_mail(&self, handler: InstanceMail) -> bool {
+        self.instance_mail.set(handler).is_ok()
+    }
+
+    /// Sends `message` to instance `instance`'s handler: through the bus,
+    /// or straight to this one's. In order with this instance's events.
+    pub fn send_to_instance(&self, instance: u16, message: String) {
+        let envelope = Envelope { targets: vec![Target::Instance(instance)], payload: message.into() };
+        if instance == self.instance {
+            self.deliver(&envelope);
+        } else {
+            self.bus.publish(&envelope);
         }
     }
 
@@ -297,6 +320,7 @@ impl Inbox for Hub {
                 Target::Connection(conn) if conn.instance == self.instance => ids.push(conn.local),
                 Target::Connection(_) => {}
                 Target::Topic(topic) => ids.extend(conns.by_topic.get(topic).into_iter().flatten()),
+                Target::Instance(_) => {}
             }
         }
         ids.sort_unstable();
@@ -304,6 +328,13 @@ impl Inbox for Hub {
         for id in ids {
             if let Some(outlet) = conns.by_id.get_mut(&id) {
                 outlet.push(&envelope.payload);
+            }
+        }
+        drop(conns);
+        if envelope.targets.contains(&Target::Instance(self.instance)) {
+            match self.instance_mail.get() {
+                Some(handler) => handler(envelope.payload.clone()),
+                None => tracing::warn!("a message for this instance, and nobody here reads them"),
             }
         }
     }

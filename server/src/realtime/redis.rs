@@ -25,7 +25,9 @@
 //! until Redis has been up for a whole lease before it claims its id — by
 //! then every live instance has claimed its own back — and an instance that
 //! finds its id held by another stops the process at once rather than write
-//! under a shared id (ids are minted from it).
+//! under a shared id (ids are minted from it). A newcomer whose id is held
+//! waits up to a lease for it to lapse (the same instance restarting), and
+//! refuses to start if it is still renewed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -335,22 +337,39 @@ impl RedisPresence {
         };
         let mut conn = presence.conn.clone();
         presence.wait_for_live_instances_to_reclaim().await?;
-        let claimed: Option<String> = redis::cmd("SET")
-            .arg(presence.lease_key())
-            .arg(&presence.token)
-            .arg("NX")
-            .arg("PX")
-            .arg(presence.lease_ms())
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| format!("cannot reach Redis: {e}"))?;
-        if claimed.is_none() {
-            return Err(format!(
-                "instance_id {instance} is already used by another running Concord instance on this Redis \
-                 (prefix `{prefix}`). Give every instance its own instance_id from 0 to 1023; if the other \
-                 one has just stopped, start again after {} s.",
-                lease.as_secs().max(1)
-            ));
+        // An instance that has just stopped (a restart) or crashed holds
+        // its id until its lease lapses: wait that out, then refuse.
+        let deadline = tokio::time::Instant::now() + lease + Duration::from_secs(1);
+        let mut said = false;
+        loop {
+            let claimed: Option<String> = redis::cmd("SET")
+                .arg(presence.lease_key())
+                .arg(&presence.token)
+                .arg("NX")
+                .arg("PX")
+                .arg(presence.lease_ms())
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| format!("cannot reach Redis: {e}"))?;
+            if claimed.is_some() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "instance_id {instance} is already used by another running Concord instance on this \
+                     Redis (prefix `{prefix}`): it was still renewed after a lease ({} s). Give every \
+                     instance its own instance_id from 0 to 1023.",
+                    lease.as_secs().max(1)
+                ));
+            }
+            if !said {
+                tracing::info!(
+                    instance,
+                    "instance_id held: waiting up to a lease for it to lapse (an instance that just stopped)"
+                );
+                said = true;
+            }
+            tokio::time::sleep(RECLAIM_EVERY).await;
         }
         // An earlier life of this id may have died with users connected:
         // expire its share now and announce them with the next reap.

@@ -33,7 +33,7 @@ use crate::auth::token::Tokens;
 use crate::config::Settings;
 use crate::db::{Backend, Db};
 use crate::ids::IdGenerator;
-use crate::realtime::Hub;
+use crate::realtime::{Hub, LeaseStore};
 use crate::sfu::{Sfu, SfuStartError};
 use crate::shared_redis::SharedRedis;
 use crate::uploads::{AttachmentLinks, FileStore};
@@ -46,13 +46,17 @@ fn history_page<T>(mut fetched: Vec<T>, limit: u32) -> (Vec<T>, bool) {
     (fetched, has_more)
 }
 
-/// On shutdown (SIGTERM, Ctrl+C): every websocket is told to reconnect
-/// (1012), then the DMs already taken are committed and answered before the
+/// On shutdown (SIGTERM, Ctrl+C): everyone in a call hosted here is told it
+/// moved (they rejoin through another instance, which hosts it from then
+/// on), every websocket is told to reconnect (1012), then the DMs already taken are committed and answered before the
 /// process ends — within Rocket's `shutdown.grace` (Rocket.toml), while the
 /// listener takes no new connection.
 pub fn drain_on_shutdown() -> AdHoc {
     AdHoc::on_shutdown("Drain", |rocket| {
         Box::pin(async move {
+            if let Some(calls) = rocket.state::<Calls>() {
+                calls.move_all_for_shutdown().await;
+            }
             if let Some(hub) = rocket.state::<Arc<Hub>>() {
                 hub.close_all_for_shutdown();
             }
@@ -80,9 +84,18 @@ pub fn stage() -> AdHoc {
             rocket.state::<Arc<Hub>>(),
             rocket.state::<Tokens>(),
             rocket.state::<AttachmentLinks>(),
+            rocket.state::<LeaseStore>(),
         );
-        let (Some(settings), Some(redis), Some(db), Some(backend), Some(hub), Some(tokens), Some(links)) =
-            parts
+        let (
+            Some(settings),
+            Some(redis),
+            Some(db),
+            Some(backend),
+            Some(hub),
+            Some(tokens),
+            Some(links),
+            Some(leases),
+        ) = parts
         else {
             return Err(rocket);
         };
@@ -134,8 +147,9 @@ pub fn stage() -> AdHoc {
             }
         };
         let turn = turn::TurnRelays::from_settings(settings);
-        let calls = Calls::new(pool.clone(), hub.clone(), sfu.clone(), turn);
+        let calls = Calls::new(pool.clone(), hub.clone(), sfu.clone(), turn, leases.0.clone());
         calls.spawn_media_events(sfu_events);
+        calls.spawn_hosting();
         let rooms = Rooms {
             pool: pool.clone(),
             hub: hub.clone(),

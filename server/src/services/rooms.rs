@@ -48,19 +48,22 @@ impl Rooms {
     /// Rooms `me` is a member of, oldest first.
     pub async fn list(&self, me: UserId) -> Result<RoomList, ApiError> {
         let rooms = rooms::list_for(&self.pool, me).await?;
-        Ok(RoomList { rooms: rooms.into_iter().map(|room| self.with_call(room)).collect() })
+        let ids: Vec<RoomId> = rooms.iter().map(|room| room.id).collect();
+        let calls = self.calls.participants_of(&ids).await;
+        let rooms = rooms.into_iter().zip(calls).map(|(room, in_call)| Room { in_call, ..room }).collect();
+        Ok(RoomList { rooms })
     }
 
     /// `room` with who is in its call now.
-    fn with_call(&self, mut room: Room) -> Room {
-        room.in_call = self.calls.participants(room.id);
+    async fn with_call(&self, mut room: Room) -> Room {
+        room.in_call = self.calls.participants_of(&[room.id]).await.pop().unwrap_or_default();
         room
     }
 
     /// A room as stored, with its call.
     async fn load(&self, room: RoomId) -> Result<Room, ApiError> {
         let room = rooms::get(&self.pool, room).await?.ok_or_else(room_not_found)?;
-        Ok(self.with_call(room))
+        Ok(self.with_call(room).await)
     }
 
     /// One room `me` is a member of.
@@ -107,7 +110,7 @@ impl Rooms {
             return Err(room_not_found());
         };
         self.files.forget_bytes(&discarded).await;
-        self.calls.room_deleted(room);
+        self.calls.room_deleted(room, me).await;
         let event = ServerEvent::RoomRemoved(events::RoomRemoved {
             room_id: room,
             reason: RoomRemovedReason::Deleted,
@@ -178,7 +181,7 @@ impl Rooms {
             ));
         }
         let remaining = rooms::member_ids(&self.pool, room).await?;
-        self.calls.removed_from_room(room, user, &remaining);
+        self.calls.removed_from_room(room, user, &remaining).await;
         self.hub.publish_to_users(
             &[user],
             &ServerEvent::RoomRemoved(events::RoomRemoved { room_id: room, reason }),

@@ -4,12 +4,14 @@
 //! test's own ([`redis`]), accounts and friendships made through the client
 //! library ([`concord_client::rest::Api`]), a websocket client whose
 //! assertions are strict about order ([`ws`]), latency summaries
-//! ([`stats`]), and networks of a test's own, UDP blocked or not ([`netns`]).
+//! ([`stats`]), networks of a test's own, UDP blocked or not ([`netns`]), and a
+//! load balancer in front of several instances ([`balancer`]).
 //!
 //! A failed step panics with what went wrong: that is how a test reports.
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod balancer;
 pub mod db;
 pub mod netns;
 pub mod pictures;

@@ -5,14 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use concord_common::events;
-use concord_common::{ServerEvent, UserId};
+use concord_common::events::{self, CallLeftReason, CallMedia};
+use concord_common::{ClientEvent, ErrorCode, RoomId, ServerEvent, ServerFrame, UserId};
 use reqwest::StatusCode;
 use rocket::figment::Figment;
 use serde_json::json;
 
 use crate::support::{child_env, spawn_server, RedisServer};
-use crate::support::{unique, Account, Backend, Database, TestServer, Ws};
+use crate::support::{unique, Account, Backend, Database, TestServer, Ws, EVENT_TIMEOUT};
 
 fn shared_redis_url() -> String {
     std::env::var("CONCORD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -413,5 +413,108 @@ async fn failed_logins_count_across_instances() {
         assert_eq!(body["error"]["code"], "rate_limited");
     }
     a.stop().await;
+    b.stop().await;
+}
+
+/// The next frame on `ws`, which must be `what`.
+async fn next_is(ws: &mut Ws, what: &str, pred: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
+    ws.expect_next_within(EVENT_TIMEOUT, what, pred).await
+}
+
+fn is_call_event(frame: &ServerFrame, room: RoomId, who: UserId, joined: bool) -> bool {
+    match &frame.event {
+        ServerEvent::CallParticipantJoined(j) => joined && j.room_id == room && j.participant.user_id == who,
+        ServerEvent::CallParticipantLeft(l) => {
+            !joined && l.room_id == room && l.user_id == who && l.reason == CallLeftReason::Moved
+        }
+        _ => false,
+    }
+}
+
+/// Ada's websocket on A, Bob's on B: one call. A hosts it (Ada joined
+/// first); Bob's requests are answered through A — his joining, switches
+/// and a refused SDP alike — and B lists the call as A wrote it. A stops:
+/// both are told the call moved, and Bob's rejoin makes B its host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_call_spans_two_instances_and_moves_when_its_host_stops() {
+    let db = Database::create(Backend::Sqlite).await;
+    let prefix = unique("concord-call");
+    let a = TestServer::start_on(&db, redis_settings(&shared_redis_url(), &prefix, 1)).await;
+    let b = TestServer::start_on(&db, redis_settings(&shared_redis_url(), &prefix, 2)).await;
+    let ada = a.register("ada").await;
+    let bob = b.register("bob").await;
+    a.befriend(&ada, &bob).await;
+    let (status, room) = a.post("/api/rooms", &ada.token, json!({"label": "Across"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{room}");
+    let room: RoomId = serde_json::from_value(room["id"].clone()).unwrap();
+    let (status, body) =
+        a.post(&format!("/api/rooms/{room}/members"), &ada.token, json!({"user_id": bob.id()})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut ada_ws = Ws::identified_lean(&a.ws_url(), &ada.token).await;
+    let mut bob_ws = Ws::identified_lean(&b.ws_url(), &bob.token).await;
+    next_is(&mut ada_ws, "Bob online", |f| is_presence(&f.event, bob.id(), true)).await;
+    let media = CallMedia { muted: false, deafened: false, camera: true, screen: false };
+
+    ada_ws.send_request("a1", ClientEvent::CallJoin(events::CallJoin { room_id: room, media })).await;
+    next_is(&mut ada_ws, "Ada's arrival", |f| is_call_event(f, room, ada.id(), true)).await;
+    next_is(&mut ada_ws, "Ada's answer", |f| f.request_id.as_deref() == Some("a1")).await;
+    next_is(&mut bob_ws, "Ada's arrival, on B", |f| is_call_event(f, room, ada.id(), true)).await;
+
+    // Bob joins through B: the same call.
+    bob_ws.send_request("b1", ClientEvent::CallJoin(events::CallJoin { room_id: room, media })).await;
+    next_is(&mut bob_ws, "Bob's arrival", |f| is_call_event(f, room, bob.id(), true)).await;
+    let answer = next_is(&mut bob_ws, "Bob's answer", |f| f.request_id.as_deref() == Some("b1")).await;
+    let ServerEvent::CallJoined(joined) = answer.event else { panic!("{answer:?}") };
+    let users: Vec<UserId> = joined.participants.iter().map(|p| p.user_id).collect();
+    assert_eq!(users, [ada.id(), bob.id()]);
+    next_is(&mut ada_ws, "Bob's arrival, on A", |f| is_call_event(f, room, bob.id(), true)).await;
+
+    // B lists the call as its host wrote it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, listed) = b.get("/api/rooms", &bob.token).await;
+        let listed = listed["rooms"]
+            .as_array()
+            .and_then(|rooms| rooms.iter().find(|r| r["id"] == json!(room)))
+            .cloned()
+            .unwrap_or_default();
+        if listed["in_call"].as_array().map(Vec::len) == Some(2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B never listed the call: {listed}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Bob's switches and a bad SDP, answered by A.
+    let muted = CallMedia { muted: true, ..media };
+    bob_ws
+        .send_request("b2", ClientEvent::CallUpdate(events::CallUpdate { room_id: room, media: muted }))
+        .await;
+    let updated = |f: &ServerFrame| matches!(&f.event, ServerEvent::CallParticipantUpdated(u) if u.participant.user_id == bob.id() && u.participant.media == muted);
+    next_is(&mut bob_ws, "Bob's update", updated).await;
+    let answer = next_is(&mut bob_ws, "the update's answer", |f| f.request_id.as_deref() == Some("b2")).await;
+    assert!(matches!(answer.event, ServerEvent::CallUpdated(_)), "{answer:?}");
+    next_is(&mut ada_ws, "Bob's update, on A", updated).await;
+    let publish = events::CallPublish { room_id: room, sdp: "not sdp".into(), tracks: Vec::new() };
+    bob_ws.send_request("b3", ClientEvent::CallPublish(publish)).await;
+    let refused = next_is(&mut bob_ws, "the refusal", |f| f.request_id.as_deref() == Some("b3")).await;
+    let ServerEvent::Error(error) = refused.event else { panic!("{refused:?}") };
+    assert_eq!(error.error.code, ErrorCode::InvalidSdp, "{error:?}");
+
+    // A stops: Ada's socket is told to reconnect; Bob is told the call
+    // moved, and sees both leave it.
+    a.stop().await;
+    next_is(&mut bob_ws, "Ada moved", |f| is_call_event(f, room, ada.id(), false)).await;
+    let moved = |f: &ServerFrame| matches!(&f.event, ServerEvent::CallLeft(l) if l.room_id == room && l.reason == CallLeftReason::Moved);
+    next_is(&mut bob_ws, "call_left moved", moved).await;
+    next_is(&mut bob_ws, "Bob moved", |f| is_call_event(f, room, bob.id(), false)).await;
+
+    // Bob rejoins: B hosts the call now.
+    bob_ws.send_request("b4", ClientEvent::CallJoin(events::CallJoin { room_id: room, media })).await;
+    next_is(&mut bob_ws, "Bob's arrival at B", |f| is_call_event(f, room, bob.id(), true)).await;
+    let answer = next_is(&mut bob_ws, "Bob's answer at B", |f| f.request_id.as_deref() == Some("b4")).await;
+    let ServerEvent::CallJoined(joined) = answer.event else { panic!("{answer:?}") };
+    let users: Vec<UserId> = joined.participants.iter().map(|p| p.user_id).collect();
+    assert_eq!(users, [bob.id()]);
     b.stop().await;
 }

@@ -57,7 +57,10 @@ struct Cli {
     from: Vec<UserId>,
     /// Leave as soon as standard input closes (a script that drives the
     /// bot ends the call when it has seen what it waited for); with
-    /// --until-received, once both hold.
+    /// --until-received, once both hold. A line `again` on standard input
+    /// meanwhile: what --until-received waits for must arrive anew (after a
+    /// fault), and the process says so again once it has; `again USER_ID …`:
+    /// and those --from participants are no longer waited for (gone for good).
     #[arg(long)]
     until_stdin_closes: bool,
     /// Participants in this process.
@@ -243,14 +246,19 @@ async fn run(cli: &Cli) -> Vec<ParticipantReport> {
         let audio = (media.tone_hz.is_some() && !media.silent).then_some(until::AUDIO_FRAMES);
         ReceivedBoard::new(participants, camera, audio, media.hide, cli.from.clone())
     });
+    let (again, mut asked_again) = tokio::sync::mpsc::channel::<Vec<UserId>>(4);
     if let Some(board) = &board {
         let board = Arc::clone(board);
         tokio::spawn(async move {
-            board.wait().await;
-            eprintln!("{}", until::RECEIVED_LINE);
+            loop {
+                Arc::clone(&board).wait().await;
+                eprintln!("{}", until::RECEIVED_LINE);
+                let Some(gone) = asked_again.recv().await else { break };
+                board.again(&gone);
+            }
         });
     }
-    let stdin_closed = cli.until_stdin_closes.then(stdin_closed);
+    let stdin_closed = cli.until_stdin_closes.then(|| watch_stdin(again));
     let mut tasks = Vec::new();
     for i in 1..=participants {
         let account = Account {
@@ -292,11 +300,23 @@ async fn run(cli: &Cli) -> Vec<ParticipantReport> {
     reports
 }
 
-/// Turns true once standard input reaches its end (or cannot be read).
-fn stdin_closed() -> tokio::sync::watch::Receiver<bool> {
+/// Turns true once standard input reaches its end (or cannot be read);
+/// each line `again [USER_ID …]` read before that is passed to `again`
+/// (the ids: participants of other processes no longer waited for).
+fn watch_stdin(again: tokio::sync::mpsc::Sender<Vec<UserId>>) -> tokio::sync::watch::Receiver<bool> {
+    use std::io::BufRead;
     let (closed, receiver) = tokio::sync::watch::channel(false);
     let reader = std::thread::Builder::new().name("stdin-watch".into()).spawn(move || {
-        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        for line in std::io::stdin().lock().lines() {
+            match line {
+                Ok(line) if line.split_whitespace().next() == Some("again") => {
+                    let gone = line.split_whitespace().skip(1).filter_map(|id| id.parse().ok()).collect();
+                    let _ = again.blocking_send(gone);
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
         let _ = closed.send(true);
     });
     if let Err(error) = reader {

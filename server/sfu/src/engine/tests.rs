@@ -310,6 +310,19 @@ fn settled_within(
     }
 }
 
+/// When the estimate first came within `range`, and the share of the
+/// samples from then on that are within it: an estimator that probes
+/// above the link and backs off (GoogCC's saw-tooth) is following it.
+fn reached_and_held(
+    samples: &[(Duration, Option<u64>)],
+    range: &std::ops::RangeInclusive<u64>,
+) -> Option<(Duration, f64)> {
+    let first = samples.iter().position(|(_, e)| e.is_some_and(|e| range.contains(&e)))?;
+    let after = &samples[first..];
+    let within = after.iter().filter(|(_, e)| e.is_some_and(|e| range.contains(&e))).count();
+    Some((samples[first].0, within as f64 / after.len() as f64))
+}
+
 /// The quality events Bob was sent about Ada's camera, in order.
 fn qualities_told(world: &World, bob: usize) -> Vec<(VideoQuality, Option<(u32, u32)>)> {
     let conn = world.participants[bob].conn;
@@ -376,14 +389,28 @@ fn a_subscriber_on_a_narrowed_link_gets_smaller_layers_and_its_estimate_follows_
     // Widened again: the estimate climbs back, larger layers return.
     world.shape_downlink(bob, 2_000_000);
     let wide_again = estimates_for(&mut world, bob, Duration::from_secs(16));
-    let up = settled_within(&wide_again, 1_200_000..=2_600_000);
-    assert!(up.is_some_and(|at| at <= Duration::from_secs(14)), "2 Mbit/s again: {:?}", show(&wide_again));
+    // It comes back within the 2 Mbit/s band and then spends most of its
+    // time there: probing past the link and backing off (down to about
+    // half, on a loss) is how the estimator follows a drop-tail link, and
+    // may happen at any time (one run in ~80 dipped to 1.0 Mbit/s at 15 s).
+    let wide_band = 1_200_000..=2_600_000;
+    let up = settled_within(&wide_again, wide_band.clone());
+    let (reached, held) = reached_and_held(&wide_again, &wide_band).expect("the estimate climbs back");
+    assert!(
+        reached <= Duration::from_secs(12) && held >= 0.8,
+        "2 Mbit/s again: reached at {reached:?}, {:.0} % within after: {:?}",
+        held * 100.0,
+        show(&wide_again)
+    );
     let layers = last_layers(&world, &publishers, bob, 20);
     assert!(layers.iter().any(|l| l.iter().all(|layer| *layer > 0)), "a larger layer again: {layers:?}");
     println!("estimate: 2 Mbit/s {:?}", show(&wide));
     println!("estimate: 500 kbit/s {:?}", show(&narrow));
     println!("estimate: 2 Mbit/s again {:?}", show(&wide_again));
-    println!("settled: down after {down:?}, up after {up:?}");
+    println!(
+        "settled: down after {down:?}, up after {up:?} (reached {reached:?}, {:.0} % within after)",
+        held * 100.0
+    );
     assert_eq!(world.lost(), Vec::<u64>::new());
 }
 
