@@ -1,14 +1,18 @@
 // A native `concord-bot` for the browser tests: joins `room` as `email`
 // for `seconds`, sending its stamped test pattern and a tone and decoding
 // what it receives; `done` resolves with its JSON report and exit code.
+// With `untilLeave`, `seconds` is only its deadline: it stays until the test
+// calls `leave()` (its standard input closes), once it has seen what it waits for.
 
 import { spawn } from "node:child_process";
 
-export function runBot({ bin, base, room, email, password, seconds, extra = [] }) {
+export function runBot({ bin, base, room, email, password, seconds, extra = [], untilLeave = false }) {
   const bot = spawn(bin, [
     "--server", base, "--email", email, "--password", password, "--room", room,
-    "--seconds", String(seconds), "--video", "pattern", "--audio", "tone", "--decode", "all", ...extra,
-  ], { stdio: ["ignore", "pipe", "inherit"] });
+    "--seconds", String(seconds), "--video", "pattern", "--audio", "tone", "--decode", "all",
+    ...(untilLeave ? ["--until-stdin-closes"] : []), ...extra,
+  ], { stdio: [untilLeave ? "pipe" : "ignore", "pipe", "inherit"] });
+  const leave = () => bot.stdin?.end();
   let out = "";
   bot.stdout.on("data", (chunk) => (out += chunk));
   const done = new Promise((resolve, reject) => {
@@ -22,5 +26,5 @@ export function runBot({ bin, base, room, email, password, seconds, extra = [] }
       }
     });
   });
-  return { bot, done };
+  return { bot, done, leave };
 }

@@ -36,8 +36,8 @@ async function startServer() {
 const api = apiAt(() => base);
 
 // Runs the bot in `room` for `seconds` (see bot.mjs).
-const runBot = (room, email, seconds, extra = []) =>
-  runNativeBot({ bin: BOT_BIN, base, room, email, password: PASSWORD, seconds, extra });
+const runBot = (room, email, seconds, extra = [], untilLeave = false) =>
+  runNativeBot({ bin: BOT_BIN, base, room, email, password: PASSWORD, seconds, extra, untilLeave });
 
 before(async () => {
   assert.ok(SERVER_BIN && WEB_ROOT && BOT_BIN, "set CONCORD_SERVER_BIN, CONCORD_WEB_ROOT and CONCORD_BOT_BIN");
@@ -186,14 +186,35 @@ test("the browser publishes its camera in simulcast layers: a bot that draws it 
     && s.call_phase === "Connected" && s.call_media?.camera === true);
   // The bot draws Ada's camera 160×90: the SFU sends it the smallest layer,
   // and tells the page that nobody receives the other two: they stop.
-  // (A stay of 12 s, as the first test's: --until-received waits for the
-  // server to report each one speaking, which Chromium's fake beeps are not.)
+  // The bot stays until the test has seen that and the small layer has been
+  // sent for a while (not for a fixed time: a slow start would eat into it;
+  // --until-received waits for the server to report each one speaking,
+  // which Chromium's fake beeps are not; 60 s is only its deadline).
   const small = ["--tile", `${ada.user.id}=160x90`];
-  const { done } = runBot(room.id, "bot@example.com", 12, small);
+  const { done, leave } = runBot(room.id, "bot@example.com", 60, small, true);
+  let seen = null;
   const onlySmall = await waitFor("only the smallest encoding active", async () => {
-    const now = await encodings();
-    return now.q === true && now.h === false && now.f === false ? now : null;
-  }, { patienceMs: 10_000 });
+    seen = await encodings();
+    return seen.q === true && seen.h === false && seen.f === false ? seen : null;
+  }, { patienceMs: 40_000 }).catch((error) => {
+    throw new Error(`${error.message}; encodings seen last: ${JSON.stringify(seen)}`);
+  });
+  // 45 more frames of the small layer sent (3 s at 15 fps): the bot decodes its 30.
+  const smallFramesSent = () => page.evaluate(async () => {
+    let sent = 0;
+    for (const pc of window.__concordPcs) {
+      for (const report of (await pc.getStats()).values()) {
+        if (report.type === "outbound-rtp" && report.kind === "video" && report.rid === "q") {
+          sent = Math.max(sent, report.framesSent ?? 0);
+        }
+      }
+    }
+    return sent;
+  });
+  const sentBefore = await smallFramesSent();
+  await waitFor("45 more frames of the small layer sent", async () =>
+    (await smallFramesSent()) >= sentBefore + 45 || null, { patienceMs: 40_000 });
+  leave();
   const { code, report } = await done;
   assert.equal(code, 0, JSON.stringify(report));
   const fromAda = report.received.find((r) => r.user_id === ada.user.id);

@@ -20,8 +20,8 @@ use crate::db::attachments::{self, AttachmentRow, Place};
 use crate::db::{friends, rooms};
 use crate::error::ApiError;
 use crate::ids::{now_ms, IdGenerator};
-use crate::uploads::picture::{self, PictureError};
 use crate::uploads::{AttachmentLinks, FileStore, LinkFault, Variant};
+use concord_pictures::{self as picture, PictureError};
 
 /// An upload can be sent in a message for this long.
 pub const SEND_WITHIN_MS: i64 = 3600 * 1000;

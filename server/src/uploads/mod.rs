@@ -1,10 +1,10 @@
 //! Where uploaded files live and how they are checked: the [`FileStore`]
 //! (a directory under `data_dir`, or S3-compatible object storage shared by
-//! every instance), [`picture`] (decoding under limits, thumbnails, metadata
-//! stripped) and [`links`] (signed, expiring download links).
+//! every instance) and [`links`] (signed, expiring download links); pictures
+//! are checked by the `concord-pictures` crate (decoding under limits,
+//! thumbnails, metadata stripped).
 
 pub mod links;
-pub mod picture;
 
 use std::sync::Arc;
 

@@ -1,7 +1,9 @@
 //! Pictures people upload: recognised by their bytes (not by what the
 //! uploader claims), decoded under limits (a small file cannot make the
 //! server allocate gigabytes), turned upright, given a thumbnail, and stored
-//! without their metadata (EXIF holds where a photo was taken).
+//! without their metadata (EXIF holds where a photo was taken). The
+//! server runs [`process`] off its async workers; `server/fuzz` feeds both
+//! functions arbitrary bytes.
 
 use std::io::Cursor;
 
@@ -80,6 +82,9 @@ pub fn process(bytes: Vec<u8>, format: ImageFormat) -> Result<Picture, PictureEr
     let upright = orientation == image::metadata::Orientation::NoTransforms;
     decoded.apply_orientation(orientation);
     let (width, height) = (decoded.width(), decoded.height());
+    if width == 0 || height == 0 {
+        return Err(PictureError::Unreadable(format!("it has no pixels ({width} × {height})")));
+    }
     let (content_type, file) = if upright {
         (content_type(format), stripped)
     } else {
@@ -285,6 +290,16 @@ mod tests {
         assert!(!contains(&picture.file, b"GPS 51.5N"));
         let kept = image::load_from_memory(&picture.file).unwrap();
         assert_eq!((kept.width(), kept.height()), (480, 640));
+    }
+
+    /// Found by the fuzzer (`server/fuzz`, target `picture`): a GIF whose
+    /// screen and frame are 2,060 × 0 decoded into a picture without pixels,
+    /// which was kept, with a 0-pixel side for every client to draw.
+    #[test]
+    fn a_picture_without_pixels_is_refused() {
+        let gif = include_bytes!("../testdata/zero_height.gif").to_vec();
+        assert_eq!(recognise(&gif), Some(ImageFormat::Gif));
+        assert!(matches!(process(gif, ImageFormat::Gif), Err(PictureError::Unreadable(_))));
     }
 
     #[test]
