@@ -108,7 +108,7 @@ impl VideoReceiver {
                         let mut data = BytesMut::new();
                         for payload in &frame.packets {
                             // A malformed payload spoils the frame; the decoder will ask for a keyframe.
-                            if let Ok(nal) = depacketizer.depacketize(payload) {
+                            if let Some(nal) = depacketize_h264(&mut depacketizer, payload) {
                                 data.extend_from_slice(&nal);
                             }
                         }
@@ -284,9 +284,53 @@ pub fn receive_audio_counted(
     buffer
 }
 
+/// The NAL unit type of an RTP payload that aggregates several NAL units
+/// (STAP-A, RFC 6184 §5.7.1).
+const STAP_A: u8 = 24;
+
+/// One H.264 RTP payload as Annex B NAL units (webrtc-rs's depacketizer),
+/// or `None` when it is malformed. A STAP-A whose sizes do not add up to
+/// the payload is refused here first: rtc-rtp 0.21.1 reads past the end of
+/// one that ends in half a size field and panics (found by `server/fuzz`,
+/// target `h264_assembler`) — a publisher could stop everyone's video.
+pub fn depacketize_h264(depacketizer: &mut H264Packet, payload: &Bytes) -> Option<Bytes> {
+    if payload.first().is_some_and(|header| header & 0x1f == STAP_A) && !stap_a_sizes_fit(payload) {
+        return None;
+    }
+    depacketizer.depacketize(payload).ok()
+}
+
+/// Whether a STAP-A's size fields each name a NAL unit that is there,
+/// ending exactly at the payload's end.
+fn stap_a_sizes_fit(payload: &[u8]) -> bool {
+    let mut at = 1;
+    while at < payload.len() {
+        let Some(&[high, low]) = payload.get(at..at + 2) else { return false };
+        at += 2 + usize::from(u16::from_be_bytes([high, low]));
+    }
+    at == payload.len()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::SequenceGaps;
+    use super::{depacketize_h264, SequenceGaps};
+    use bytes::Bytes;
+    use rtc::rtp::codec::h264::H264Packet;
+
+    /// Found by the fuzzer: a STAP-A ending in half a size field made
+    /// rtc-rtp's depacketizer index past the payload (a panic in the
+    /// receiving task). Refused now; well-formed ones still pass.
+    #[test]
+    fn a_stap_a_cut_in_a_size_field_is_refused_and_a_whole_one_depacketized() {
+        let mut depacketizer = H264Packet::default();
+        let cut = Bytes::from_static(&[0x18, 0x00, 0x02, 0x67, 0x42, 0x00]);
+        assert_eq!(depacketize_h264(&mut depacketizer, &cut), None);
+        let short = Bytes::from_static(&[0x18, 0x00, 0x05, 0x67, 0x42]);
+        assert_eq!(depacketize_h264(&mut depacketizer, &short), None);
+        let whole = Bytes::from_static(&[0x18, 0x00, 0x02, 0x67, 0x42, 0x00, 0x01, 0x68]);
+        let nal = depacketize_h264(&mut depacketizer, &whole).expect("a well-formed STAP-A");
+        assert_eq!(&nal[..], &[0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68]);
+    }
 
     #[test]
     fn gaps_count_skipped_numbers_across_the_wrap_and_ignore_late_packets() {

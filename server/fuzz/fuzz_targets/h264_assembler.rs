@@ -1,8 +1,8 @@
 //! A received H.264 video track as the desktop app and the bot take it
-//! (concord_media::assembler, then the RTP depacketizer as receive.rs
-//! uses it): packets in any order, repeated, missing, with any payload and
-//! any clock — nothing panics, a frame holds at least one packet, and what
-//! waits stays bounded.
+//! (concord_media::assembler, then `receive::depacketize_h264`, the
+//! checked webrtc-rs depacketizer): packets in any order, repeated,
+//! missing, with any payload and any clock — nothing panics, and a frame
+//! holds at least one packet.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use concord_media::assembler::{FrameAssembler, RtpPiece};
 use libfuzzer_sys::fuzz_target;
+use concord_media::receive::depacketize_h264;
 use rtc::rtp::codec::h264::H264Packet;
-use rtc::rtp::packetizer::Depacketizer;
 
 fuzz_target!(|data: &[u8]| {
     let mut now = Instant::now();
@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
                 while let Some(frame) = assembler.pop(now) {
                     assert!(!frame.packets.is_empty(), "a frame without packets");
                     for payload in &frame.packets {
-                        let _ = depacketizer.depacketize(payload);
+                        let _ = depacketize_h264(&mut depacketizer, payload);
                     }
                 }
             }
