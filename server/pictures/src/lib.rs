@@ -253,12 +253,7 @@ mod tests {
         tiff.extend_from_slice(b"GPS 51.5N 0.1W");
         let mut segment = b"Exif\0\0".to_vec();
         segment.extend_from_slice(&tiff);
-        let mut out = jpeg[..2].to_vec();
-        out.extend_from_slice(&[0xFF, 0xE1]);
-        out.extend_from_slice(&((segment.len() + 2) as u16).to_be_bytes());
-        out.extend_from_slice(&segment);
-        out.extend_from_slice(&jpeg[2..]);
-        out
+        concord_testkit::pictures::with_app1(jpeg, &segment)
     }
 
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {

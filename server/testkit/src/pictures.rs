@@ -1,4 +1,5 @@
-//! Hostile pictures for the upload tests, made byte by byte.
+//! Pictures for the upload tests, made byte by byte: hostile ones, and
+//! metadata put where a camera puts it.
 
 /// A PNG whose header declares `width` × `height` RGBA pixels (4 bytes
 /// each) and whose data is a few kilobytes of zeros: what a decompression
@@ -50,4 +51,15 @@ fn adler32(bytes: &[u8]) -> u32 {
         b = (b + a) % 65_521;
     }
     (b << 16) | a
+}
+
+/// `jpeg` with an APP1 segment holding `segment` (e.g. `Exif\0\0` and a
+/// TIFF block) right after its SOI marker, where cameras write EXIF.
+pub fn with_app1(jpeg: &[u8], segment: &[u8]) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((segment.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(segment);
+    out.extend_from_slice(&jpeg[2..]);
+    out
 }

@@ -112,14 +112,9 @@ impl ChildServer {
     /// wrapping the server writes its report on a graceful exit).
     pub fn terminate(&mut self) {
         let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if self.exit_within(Duration::from_secs(10)).is_none() {
+            self.kill();
         }
-        self.kill();
     }
 
     /// Waits up to `limit` for it to exit by itself; its exit status, if it did.

@@ -83,12 +83,7 @@ fn photo(width: u32, height: u32) -> Vec<u8> {
     let jpeg = jpeg.into_inner();
     let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\0".to_vec();
     exif.extend_from_slice(b"GPS 48.8566N 2.3522E");
-    let mut out = jpeg[..2].to_vec();
-    out.extend_from_slice(&[0xFF, 0xE1]);
-    out.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
-    out.extend_from_slice(&exif);
-    out.extend_from_slice(&jpeg[2..]);
-    out
+    concord_testkit::pictures::with_app1(&jpeg, &exif)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -91,20 +91,8 @@ impl Calls {
     /// Everyone in `room`'s call hosted here is taken out and told to join
     /// again (`moved`): the call continues wherever they rejoin.
     async fn move_call(&self, room: RoomId) {
-        let seats = self.take_call(room);
-        self.tell_moved(room, seats).await;
-    }
-
-    /// Takes `room`'s call out of the roster; its seats, in joining order.
-    /// Takes `room`'s call out of the roster; its seats, in joining order,
-    /// and the room's members as last read.
-    fn take_call(&self, room: RoomId) -> TakenCall {
-        let mut roster = self.roster();
-        let seats = roster.rooms.remove(&room).unwrap_or_default();
-        for seat in &seats {
-            roster.by_conn.remove(&seat.conn);
-        }
-        (seats, roster.members.remove(&room).unwrap_or_default())
+        let taken = self.roster().take_call(room);
+        self.tell_moved(room, taken).await;
     }
 
     /// Tells each of `seats` that `room`'s call moved, and the members that
@@ -167,9 +155,11 @@ impl Calls {
             there_now.extend(self.roster().participants(room).into_iter().map(|p| p.user_id));
             let mut left = listed(Some(&last_note));
             for (conn, moved) in away.iter().filter(|(_, a)| a.room == room && a.host == host) {
-                let still = lock(&self.away).get(conn) == Some(moved);
+                let still = {
+                    let mut away_now = lock(&self.away);
+                    away_now.get(conn) == Some(moved) && away_now.remove(conn).is_some()
+                };
                 if still {
-                    lock(&self.away).remove(conn);
                     self.send_left(*conn, room, CallLeftReason::Moved);
                     if !left.contains(&moved.user) {
                         left.push(moved.user);
@@ -192,7 +182,7 @@ impl Calls {
         self.stopping.store(true, Ordering::Relaxed);
         let rooms: Vec<RoomId> = self.roster().rooms.keys().copied().collect();
         let taken: Vec<(RoomId, TakenCall)> =
-            rooms.iter().map(|room| (*room, self.take_call(*room))).collect();
+            rooms.iter().map(|room| (*room, self.roster().take_call(*room))).collect();
         tracing::info!(calls = taken.len(), "shutting down: moving the calls hosted here");
         for (room, seats) in taken {
             self.tell_moved(room, seats).await;

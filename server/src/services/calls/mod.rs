@@ -273,13 +273,7 @@ impl Calls {
                 });
             }
             Mail::Answer { id, answer } => self.relay.answered(id, answer),
-            Mail::Forget { conn, room } => {
-                let mut away = lock(&self.away);
-                let conn = relay::conn_of(conn);
-                if away.get(&conn).is_some_and(|a| a.room == room) {
-                    away.remove(&conn);
-                }
-            }
+            Mail::Forget { conn, room } => self.forget_away(relay::conn_of(conn), room),
         }
     }
 
@@ -416,10 +410,10 @@ impl Calls {
         room: RoomId,
         media: CallMedia,
     ) -> Result<CallJoined, ApiError> {
-        if !rooms::is_member(&self.pool, room, user).await? {
+        let members = rooms::member_ids(&self.pool, room).await?;
+        if !members.contains(&user) {
             return Err(room_not_found());
         }
-        let members = rooms::member_ids(&self.pool, room).await?;
         let mut roster = self.roster();
         roster.members.insert(room, members.clone());
         if let Some(other) = roster.by_conn.get(&conn).copied().filter(|r| *r != room) {
@@ -636,11 +630,8 @@ impl Calls {
     }
 
     fn room_deleted_here(&self, room: RoomId) {
-        let mut roster = self.roster();
-        let seats = roster.rooms.remove(&room).unwrap_or_default();
-        roster.members.remove(&room);
+        let (seats, _) = self.roster().take_call(room);
         for seat in seats {
-            roster.by_conn.remove(&seat.conn);
             self.sfu.tell(SfuCommand::Leave { room, conn: seat.conn });
             self.send_left(seat.conn, room, CallLeftReason::RoomDeleted);
         }
@@ -670,13 +661,14 @@ impl Calls {
         conn: ConnId,
         room: RoomId,
     ) -> Result<Vec<UserId>, ApiError> {
-        if !rooms::is_member(&self.pool, room, user).await? {
+        let members = rooms::member_ids(&self.pool, room).await?;
+        if !members.contains(&user) {
             return Err(room_not_found());
         }
         if self.roster().by_conn.get(&conn) != Some(&room) {
             return Err(not_in_call());
         }
-        Ok(rooms::member_ids(&self.pool, room).await?)
+        Ok(members)
     }
 
     fn forget_away(&self, conn: ConnId, room: RoomId) {

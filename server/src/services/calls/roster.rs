@@ -48,6 +48,16 @@ impl Roster {
         Some(seat)
     }
 
+    /// Takes `room`'s whole call out: its seats, in joining order, and the
+    /// room's members as last read.
+    pub fn take_call(&mut self, room: RoomId) -> (Vec<Seat>, Vec<UserId>) {
+        let seats = self.rooms.remove(&room).unwrap_or_default();
+        for seat in &seats {
+            self.by_conn.remove(&seat.conn);
+        }
+        (seats, self.members.remove(&room).unwrap_or_default())
+    }
+
     pub fn seat_mut(&mut self, room: RoomId, conn: ConnId) -> Option<&mut Seat> {
         self.rooms.get_mut(&room)?.iter_mut().find(|s| s.conn == conn)
     }
