@@ -3,6 +3,10 @@
 //!
 //! `cargo bench -p concord-server --bench ws_connections` (set
 //! `CONCORD_BENCH_CONNECTIONS`, default 10000). Prints one JSON object.
+//! The server and this client each need a file descriptor per connection:
+//! the machine's hard limit on open files (`ulimit -Hn`) must exceed the
+//! target (a deployment raises it with systemd's `LimitNOFILE=` or
+//! `/etc/security/limits.conf`).
 
 #![allow(clippy::unwrap_used)] // a benchmark that cannot run should stop loudly
 
@@ -24,7 +28,16 @@ const USERS: usize = 100;
 async fn main() {
     let target: usize =
         std::env::var("CONCORD_BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
-    let _ = rlimit::increase_nofile_limit(target as u64 + 1000);
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    if target as u64 + 500 > hard {
+        eprintln!(
+            "{target} connections need {} open files per process; this machine allows {hard} \
+             (ulimit -Hn). Raise the hard limit, or ask for fewer (CONCORD_BENCH_CONNECTIONS).",
+            target + 500
+        );
+        std::process::exit(2);
+    }
+    let _ = rlimit::increase_nofile_limit(hard);
     let server = ServerProcess::start(Backend::Sqlite, &[]).await;
     let mut accounts = Vec::new();
     for i in 0..USERS {

@@ -142,7 +142,10 @@ impl AppState {
         let me = self.me.as_ref().map(|u| u.id);
         let message = &created.message;
         let (room, sender, content) = (message.room_id, message.sender_id, message.content.clone());
-        let from_other = me.is_some_and(|me| me != sender);
+        // The server may announce a message again (a resend after a lost
+        // answer): one already here is neither news nor a mention.
+        let known = self.room_chats.get(&room).is_some_and(|chat| chat.messages.contains_key(&message.id));
+        let from_other = !known && me.is_some_and(|me| me != sender);
         let mentions_me = from_other && me.is_some_and(|me| message.mentions.contains(&me));
         self.apply_room_event(RoomEvent::Message(created));
         let Some(room_label) = self.room(room).map(|r| r.label.clone()) else { return vec![] };

@@ -960,6 +960,9 @@ fn a_room_message_that_mentions_me_counts_and_notifies_unless_the_room_is_open()
     assert!(notifies(&state.apply(said(3, 1, "<@1> talking to myself"))).is_empty(), "my own message");
     state.apply(said(4, 2, "<@1> again"));
     assert_eq!(state.room_mentions[&RoomId(5)], 2);
+    // The server announces a message again after a resend: not news.
+    assert!(notifies(&state.apply(said(4, 2, "<@1> again"))).is_empty(), "a message already here");
+    assert_eq!(state.room_mentions[&RoomId(5)], 2);
     // Opening the room clears the badge; while it is open and focused, a mention does not notify.
     state.select_room(RoomId(5));
     assert!(!state.room_mentions.contains_key(&RoomId(5)));

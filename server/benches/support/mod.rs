@@ -62,7 +62,7 @@ fn spawn(db: &Database, extra_env: &[(&str, &str)]) -> ChildServer {
     // CONCORD_BENCH_WRAPPER (e.g. "valgrind --tool=massif") profiles the server.
     let wrapper = std::env::var("CONCORD_BENCH_WRAPPER").unwrap_or_default();
     let mut command = Command::new("sh");
-    command.arg("-c").arg(format!("ulimit -n 20000 2>/dev/null; exec {wrapper} {binary}"));
+    command.arg("-c").arg(format!("ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec {wrapper} {binary}"));
     for (key, value) in child_env(&db.url, &db.dir) {
         command.env(key, value);
     }

@@ -1,8 +1,10 @@
 //! The realtime gateway: `GET /api/ws`, one [`session`] per websocket —
 //! identify, the `ready` snapshot, events out, client frames in. Frames are
-//! handled by the same services the REST routes call.
+//! handled by the same services the REST routes call. The handshake is
+//! [`upgrade`]'s, which frees Rocket's request as soon as the socket is open.
 
 pub mod session;
+pub mod upgrade;
 
 use std::sync::Arc;
 
@@ -78,22 +80,10 @@ pub fn stage() -> AdHoc {
     ))]
 #[get("/ws")]
 pub(crate) fn websocket(
-    ws: rocket_ws::WebSocket,
+    request: upgrade::WebSocketRequest,
     gateway: &State<Arc<Gateway>>,
-) -> rocket_ws::Channel<'static> {
-    let gateway = Arc::clone(gateway.inner());
-    let max = gateway.max_frame_bytes;
-    let ws = ws.config(rocket_ws::Config {
-        max_message_size: Some(max),
-        max_frame_size: Some(max),
-        ..Default::default()
-    });
-    ws.channel(move |stream| {
-        Box::pin(async move {
-            session::run(gateway, stream).await;
-            Ok(())
-        })
-    })
+) -> upgrade::Accept {
+    request.accept(Arc::clone(gateway.inner()))
 }
 
 /// A plain GET (no upgrade headers) gets a typed 426, not a crash.

@@ -14,11 +14,13 @@ use concord_common::events::{self, REQUEST_ID_MAX_LEN};
 use concord_common::{ClientEvent, ClientFrame, ErrorBody, ErrorCode, ServerEvent, ServerFrame, UserId};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use rocket_ws::frame::{CloseCode, CloseFrame};
-use rocket_ws::stream::DuplexStream;
-use rocket_ws::Message;
+use rocket::data::IoStream;
 use tokio::task::JoinSet;
 use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as SocketError, Message};
+use tokio_tungstenite::WebSocketStream;
 
 use super::Gateway;
 use crate::error::ApiError;
@@ -33,14 +35,16 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// when one finishes (events and pings keep flowing meanwhile).
 const MAX_IN_FLIGHT: usize = 16;
 
-type Sink = SplitSink<DuplexStream, Message>;
-type Source = SplitStream<DuplexStream>;
+/// The upgraded connection, speaking websocket.
+pub type Socket = WebSocketStream<IoStream>;
+type Sink = SplitSink<Socket, Message>;
+type Source = SplitStream<Socket>;
 
 /// Runs a connection to the end.
 ///
 /// Steps that await the database are boxed: an idle connection then holds
 /// only the small `serve` loop's state, not the largest query future's.
-pub async fn run(gateway: Arc<Gateway>, stream: DuplexStream) {
+pub async fn run(gateway: Arc<Gateway>, stream: Socket) {
     let (mut sink, mut source) = stream.split();
     let Some(user) = Box::pin(identify(&gateway, &mut sink, &mut source)).await else {
         return;
@@ -73,7 +77,7 @@ async fn finish(gateway: &Gateway, connection: Connection) {
 async fn identify(gateway: &Gateway, sink: &mut Sink, source: &mut Source) -> Option<UserId> {
     let first = match timeout(IDENTIFY_TIMEOUT, source.next()).await {
         Ok(Some(Ok(Message::Text(text)))) => text,
-        Ok(Some(Err(rocket_ws::result::Error::Capacity(_)))) => {
+        Ok(Some(Err(SocketError::Capacity(_)))) => {
             let error = ErrorBody::new(ErrorCode::PayloadTooLarge, "The identify frame is too large.");
             let _ = send_event(sink, &ServerEvent::Error(events::Refused { error })).await;
             let _ = close(sink, CloseCode::Size, "frame too large").await;
@@ -142,7 +146,7 @@ async fn serve(
             biased;
             outbound = inlet.frames.recv() => match outbound {
                 Some(Outbound::Frame(payload)) => {
-                    if write(sink, Message::Text(payload.to_string())).await.is_err() {
+                    if write(sink, Message::text(payload.as_ref())).await.is_err() {
                         return;
                     }
                 }
@@ -164,13 +168,13 @@ async fn serve(
             frame = source.next(), if handlers.len() < MAX_IN_FLIGHT => {
                 last_heard = Instant::now();
                 match frame {
-                    Some(Ok(Message::Text(text))) => accept_frame(gateway, connection, &text, &mut handlers),
+                    Some(Ok(Message::Text(text))) => accept_frame(gateway, connection, text.as_str(), &mut handlers),
                     Some(Ok(Message::Binary(_))) => {
                         reply(gateway, connection.id, None, error_event(ErrorCode::BadRequest, "Frames must be JSON text."));
                     }
                     Some(Ok(Message::Close(_))) | None => return,
                     Some(Ok(_)) => {} // ping/pong: tungstenite answers pings itself
-                    Some(Err(rocket_ws::result::Error::Capacity(_))) => {
+                    Some(Err(SocketError::Capacity(_))) => {
                         let too_big = error_event(ErrorCode::PayloadTooLarge, format!(
                             "Frames are limited to {} bytes.", gateway.max_frame_bytes));
                         let _ = send_event(sink, &too_big).await;
@@ -185,7 +189,7 @@ async fn serve(
                     let _ = close(sink, CloseCode::Away, "heartbeat timeout").await;
                     return;
                 }
-                if write(sink, Message::Ping(Vec::new())).await.is_err() {
+                if write(sink, Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
             }
@@ -315,7 +319,7 @@ fn error_event(code: ErrorCode, message: impl Into<String>) -> ServerEvent {
 
 async fn send_event(sink: &mut Sink, event: &ServerEvent) -> Result<(), ()> {
     let text = serde_json::to_string(event).map_err(|_| ())?;
-    write(sink, Message::Text(text)).await
+    write(sink, Message::text(text)).await
 }
 
 async fn write(sink: &mut Sink, message: Message) -> Result<(), ()> {
@@ -326,6 +330,6 @@ async fn write(sink: &mut Sink, message: Message) -> Result<(), ()> {
 }
 
 async fn close(sink: &mut Sink, code: CloseCode, reason: &str) -> Result<(), ()> {
-    let frame = CloseFrame { code, reason: reason.to_owned().into() };
+    let frame = CloseFrame { code, reason: reason.into() };
     write(sink, Message::Close(Some(frame))).await
 }

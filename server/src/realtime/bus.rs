@@ -122,6 +122,12 @@ pub trait Bus: Send + Sync {
     async fn start(&self, inbox: Arc<dyn Inbox>) -> Result<(), String>;
     /// Sends an event to the other instances (never back to this one).
     fn publish(&self, envelope: &Envelope);
+    /// Waits until everything published so far has left this instance (or
+    /// was given up), at most `limit`; whether it has. Shutdown calls it
+    /// last, so no event of an answered request dies with the process.
+    async fn flush(&self, _limit: std::time::Duration) -> bool {
+        true
+    }
 }
 
 /// The bus of a single instance: there is nobody else to tell.

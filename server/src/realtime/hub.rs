@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use concord_common::{ServerEvent, ServerFrame, UserId};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use super::bus::{Bus, ConnId, Envelope, Inbox, Payload, Target, Topic};
 use super::presence::PresenceStore;
@@ -105,6 +105,8 @@ pub struct Hub {
     presence: Arc<dyn PresenceStore>,
     /// Who reads the messages addressed to this instance itself.
     instance_mail: OnceLock<InstanceMail>,
+    /// Told when the last connection is removed.
+    emptied: Notify,
 }
 
 /// A handler of messages addressed to an instance ([`Target::Instance`]).
@@ -132,6 +134,7 @@ impl Hub {
             bus,
             presence,
             instance_mail: OnceLock::new(),
+            emptied: Notify::new(),
         }
     }
 
@@ -207,6 +210,9 @@ impl Hub {
         let Some(outlet) = conns.by_id.remove(&local) else {
             return;
         };
+        if conns.by_id.is_empty() {
+            self.emptied.notify_waiters();
+        }
         if let Some(list) = conns.by_user.get_mut(&outlet.user) {
             list.retain(|id| *id != local);
             if list.is_empty() {
@@ -304,6 +310,27 @@ impl Hub {
     /// Number of open websocket connections on this instance.
     pub fn local_connections(&self) -> usize {
         lock(&self.conns).by_id.len()
+    }
+
+    /// Waits until every event published so far has left for the other
+    /// instances, at most `limit`; whether it has.
+    pub async fn flush_bus(&self, limit: std::time::Duration) -> bool {
+        self.bus.flush(limit).await
+    }
+
+    /// Waits until this instance has no connection left, at most `limit`;
+    /// whether it has none.
+    pub async fn wait_until_empty(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let emptied = self.emptied.notified();
+            if self.local_connections() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, emptied).await.is_err() {
+                return self.local_connections() == 0;
+            }
+        }
     }
 }
 

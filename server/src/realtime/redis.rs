@@ -30,7 +30,7 @@
 //! refuses to start if it is still renewed.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,6 +48,8 @@ const RECLAIM_EVERY: Duration = Duration::from_millis(250);
 
 /// Outgoing events waiting for the publisher task.
 const PUBLISH_QUEUE: usize = 16_384;
+/// How often a shutdown looks whether the queue has drained.
+const FLUSH_POLL: Duration = Duration::from_millis(10);
 /// How long a failing publish is retried before the event counts as lost.
 const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(10);
 /// The targets line of the control message "every instance: resync your clients".
@@ -72,6 +74,8 @@ pub struct RedisBus {
     waiting: Mutex<Option<mpsc::Receiver<String>>>,
     /// An event could not be shared: the next publish is preceded by `!resync`.
     lost: Arc<AtomicBool>,
+    /// Published here and not yet sent to Redis (nor given up).
+    unsent: Arc<AtomicUsize>,
 }
 
 impl RedisBus {
@@ -86,6 +90,7 @@ impl RedisBus {
             outgoing,
             waiting: Mutex::new(Some(rx)),
             lost: Arc::new(AtomicBool::new(false)),
+            unsent: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -116,6 +121,7 @@ impl Bus for RedisBus {
             self.channel.clone(),
             control,
             self.lost.clone(),
+            self.unsent.clone(),
         ));
 
         let (client, channel, origin) = (self.client.clone(), self.channel.clone(), self.origin.clone());
@@ -148,10 +154,23 @@ impl Bus for RedisBus {
     fn publish(&self, envelope: &Envelope) {
         let targets: Vec<String> = envelope.targets.iter().map(Target::encode).collect();
         let message = format!("{}\n{}\n{}", self.origin, targets.join(" "), envelope.payload);
+        self.unsent.fetch_add(1, Ordering::AcqRel);
         if self.outgoing.try_send(message).is_err() {
+            self.unsent.fetch_sub(1, Ordering::AcqRel);
             tracing::error!("redis publish queue full; event not shared with other instances");
             self.lost.store(true, Ordering::Relaxed);
         }
+    }
+
+    async fn flush(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.unsent.load(Ordering::Acquire) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(FLUSH_POLL).await;
+        }
+        true
     }
 }
 
@@ -162,6 +181,7 @@ async fn run_publisher(
     channel: String,
     control: String,
     lost: Arc<AtomicBool>,
+    unsent: Arc<AtomicUsize>,
 ) {
     while let Some(message) = outgoing.recv().await {
         if lost.load(Ordering::Relaxed) && publish_with_retry(&mut conn, &channel, &control).await {
@@ -173,6 +193,7 @@ async fn run_publisher(
             );
             lost.store(true, Ordering::Relaxed);
         }
+        unsent.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

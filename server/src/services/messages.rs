@@ -179,8 +179,10 @@ impl Messages {
         }
     }
 
-    /// The original of a resend to `peer`; announced now if the first send
-    /// stopped before it could (its attachments were not yet in it).
+    /// The original of a resend to `peer`, announced again: the first send
+    /// may have stopped after storing it and before announcing it (its commit
+    /// answered by a database that went away, or its attachments not yet in
+    /// it), and clients ignore a message they already have.
     async fn resent(
         &self,
         me: UserId,
@@ -195,12 +197,10 @@ impl Messages {
                 "This nonce was already used for a message to someone else.",
             ));
         }
-        let taken = self.files.attach(me, original.id, attachments).await?;
+        self.files.attach(me, original.id, attachments).await?;
         chat::complete(&self.pool, &self.files, Scope::Dm(me, peer), me, std::slice::from_mut(&mut original))
             .await?;
-        if taken > 0 {
-            self.announce_new(&original);
-        }
+        self.announce_new(&original);
         Ok((Sent::AlreadyStored, original))
     }
 

@@ -48,24 +48,39 @@ fn history_page<T>(mut fetched: Vec<T>, limit: u32) -> (Vec<T>, bool) {
 
 /// On shutdown (SIGTERM, Ctrl+C): everyone in a call hosted here is told it
 /// moved (they rejoin through another instance, which hosts it from then
-/// on), every websocket is told to reconnect (1012), then the DMs already taken are committed and answered before the
-/// process ends — within Rocket's `shutdown.grace` (Rocket.toml), while the
-/// listener takes no new connection.
+/// on), every websocket is told to reconnect (1012) and closed, then the DMs
+/// already taken are committed and answered, and their events sent to the
+/// other instances, before the process ends — each step within Rocket's
+/// `shutdown.grace` (Rocket.toml), while the listener takes no new
+/// connection. (`main` flushes the bus once more after Rocket's last request.)
 pub fn drain_on_shutdown() -> AdHoc {
     AdHoc::on_shutdown("Drain", |rocket| {
         Box::pin(async move {
             if let Some(calls) = rocket.state::<Calls>() {
                 calls.move_all_for_shutdown().await;
             }
+            let grace = Duration::from_secs(u64::from(rocket.config().shutdown.grace));
             if let Some(hub) = rocket.state::<Arc<Hub>>() {
                 hub.close_all_for_shutdown();
+                // The sessions are tasks of their own (gateway::upgrade), not
+                // Rocket's: wait for them to have said goodbye.
+                if !hub.wait_until_empty(grace).await {
+                    tracing::warn!("shutting down: websockets still open after the grace period");
+                }
             }
             if let Some(messages) = rocket.state::<Messages>() {
-                let grace = Duration::from_secs(u64::from(rocket.config().shutdown.grace));
                 if messages.drain(grace).await {
                     tracing::info!("shutting down: every message taken is stored");
                 } else {
                     tracing::warn!("shutting down: messages still uncommitted after the grace period");
+                }
+            }
+            if let Some(hub) = rocket.state::<Arc<Hub>>() {
+                // What the last answers announced must reach the other instances.
+                if !hub.flush_bus(grace).await {
+                    tracing::warn!(
+                        "shutting down: events still unsent to other instances after the grace period"
+                    );
                 }
             }
         })

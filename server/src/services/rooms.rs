@@ -265,20 +265,20 @@ impl Rooms {
         Ok((Sent::Created, message))
     }
 
-    /// The original of a resend; announced now if the first send stopped
-    /// before it could (its attachments were not yet in it).
+    /// The original of a resend, announced again: the first send may have
+    /// stopped after storing it and before announcing it (the database went
+    /// away in between, or its attachments were not yet in it), and clients
+    /// ignore a message they already have.
     async fn resent(
         &self,
         me: UserId,
         mut original: RoomMessage,
         attachments: &[AttachmentId],
     ) -> Result<(Sent, RoomMessage), ApiError> {
-        let taken = self.files.attach(me, original.id, attachments).await?;
+        self.files.attach(me, original.id, attachments).await?;
         let scope = Scope::Room(original.room_id);
         chat::complete(&self.pool, &self.files, scope, me, std::slice::from_mut(&mut original)).await?;
-        if taken > 0 {
-            self.announce_new(&original).await?;
-        }
+        self.announce_new(&original).await?;
         Ok((Sent::AlreadyStored, original))
     }
 

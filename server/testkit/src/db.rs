@@ -44,7 +44,8 @@ pub struct Database {
     pub url: String,
     /// A fresh directory for the server's data (and the SQLite file).
     pub dir: PathBuf,
-    mysql_name: Option<String>,
+    /// The MariaDB server and the database's name on it.
+    mysql_name: Option<(String, String)>,
 }
 
 impl Database {
@@ -58,39 +59,50 @@ impl Database {
                 mysql_name: None,
                 dir,
             },
-            Backend::MariaDb => {
-                let name = unique("concord_test");
-                let mut conn =
-                    sqlx::MySqlConnection::connect(&mysql_server_url()).await.unwrap_or_else(|e| {
-                        panic!(
-                            "MariaDB is not reachable at {} ({e}). Start it, set CONCORD_TEST_MYSQL_URL, \
-                         or set CONCORD_TEST_SKIP_MYSQL=1 to run the SQLite half only.",
-                            mysql_server_url()
-                        )
-                    });
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-                )))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-                Database { url: format!("{}/{name}", mysql_server_url()), mysql_name: Some(name), dir }
-            }
+            Backend::MariaDb => Database::create_on(&mysql_server_url(), dir).await,
         }
+    }
+
+    /// Creates an empty database on the MariaDB server at `server_url`
+    /// (`mysql://user@host:port`), with `dir` for the server's data.
+    async fn create_on(server_url: &str, dir: PathBuf) -> Database {
+        let name = unique("concord_test");
+        let mut conn = sqlx::MySqlConnection::connect(server_url).await.unwrap_or_else(|e| {
+            panic!(
+                "MariaDB is not reachable at {server_url} ({e}). Start it, set CONCORD_TEST_MYSQL_URL, \
+                 or set CONCORD_TEST_SKIP_MYSQL=1 to run the SQLite half only."
+            )
+        });
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let server_url = server_url.to_owned();
+        Database { url: format!("{server_url}/{name}"), mysql_name: Some((server_url, name)), dir }
+    }
+
+    /// An empty database on the MariaDB server of a test's own
+    /// ([`MariaDbServer`](crate::mariadb::MariaDbServer)).
+    pub async fn create_on_server(server: &crate::mariadb::MariaDbServer) -> Database {
+        let dir = std::env::temp_dir().join(unique("concord-test"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Database::create_on(&server.url(), dir).await
     }
 }
 
 impl Drop for Database {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-        if let Some(name) = self.mysql_name.take() {
+        if let Some((server_url, name)) = self.mysql_name.take() {
             // Drop may run inside or outside a runtime: use a private one on a thread.
             let _ = std::thread::Builder::new()
                 .name("drop-test-db".into())
                 .spawn(move || {
                     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                     rt.block_on(async move {
-                        if let Ok(mut conn) = sqlx::MySqlConnection::connect(&mysql_server_url()).await {
+                        if let Ok(mut conn) = sqlx::MySqlConnection::connect(&server_url).await {
                             let drop = format!("DROP DATABASE IF EXISTS {name}");
                             let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await;
                         }

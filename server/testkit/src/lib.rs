@@ -1,8 +1,9 @@
 //! The one test kit of Concord's server tests, client tests and benchmarks:
 //! a throwaway database on SQLite or MariaDB ([`db`]), a real server started
-//! in-process ([`server`]) or as a child process ([`process`]), a Redis of the
-//! test's own ([`redis`]), accounts and friendships made through the client
-//! library ([`concord_client::rest::Api`]), a websocket client whose
+//! in-process ([`server`]) or as a child process ([`process`]), a Redis and a
+//! MariaDB of the test's own that it may kill ([`redis`], [`mariadb`]),
+//! accounts and friendships made through the client library
+//! ([`concord_client::rest::Api`]), a websocket client whose
 //! assertions are strict about order ([`ws`]), latency summaries
 //! ([`stats`]), networks of a test's own, UDP blocked or not ([`netns`]), and a
 //! load balancer in front of several instances ([`balancer`]).
@@ -13,6 +14,7 @@
 
 pub mod balancer;
 pub mod db;
+pub mod mariadb;
 pub mod netns;
 pub mod pictures;
 pub mod process;

@@ -301,11 +301,15 @@ async fn an_attachment_is_sent_once_by_its_uploader_and_a_resend_is_one_message(
         .post(&path, &ada.token, json!({"content": "again", "nonce": "list-2", "attachments": [notes["id"]]}))
         .await;
     assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "attachment_unavailable"), "{body}");
-    // Bob heard of the message once, then of nothing else (a marker message follows it).
+    // Bob heard of the message, and of the same message again on the resend
+    // (its first event may have been lost with the first answer), then of
+    // nothing else (a marker message follows).
     let (status, _) = server.post(&path, &ada.token, json!({"content": "marker", "nonce": "m-1"})).await;
     assert_eq!(status, StatusCode::CREATED);
     let ServerEvent::MessageCreated(created) = bob_ws.next().await else { panic!("a message") };
     assert_eq!(created.message.attachments.len(), 1);
+    let ServerEvent::MessageCreated(repeated) = bob_ws.next().await else { panic!("the message again") };
+    assert_eq!(repeated.message, created.message);
     let ServerEvent::MessageCreated(marker) = bob_ws.next().await else { panic!("the marker") };
     assert_eq!(marker.message.content, "marker");
     let (status, content_type, _, bytes) =

@@ -333,10 +333,18 @@ async fn chat_history_pages_and_resends_are_deduplicated(server: TestServer) {
         bob_ws.expect_next("the message", |e| matches!(e, ServerEvent::RoomMessageCreated(_))).await;
     }
 
-    // A resend (same nonce) returns the original: 200, nothing new stored or announced.
+    // A resend (same nonce) returns the original: 200, nothing new stored;
+    // the original is announced again (its first announcement may have been
+    // lost with the first answer), which clients already have.
     let (status, again) =
         server.post(&messages, &ada.token, json!({"content": "m4 again", "nonce": "n4"})).await;
     assert_eq!((status, again["content"].as_str()), (StatusCode::OK, Some("m4")));
+    bob_ws
+        .expect_next("the original again", |e| {
+            matches!(e, ServerEvent::RoomMessageCreated(created)
+                if serde_json::to_value(&created.message).unwrap() == again)
+        })
+        .await;
     bob_ws.assert_nothing_queued().await;
     // The same nonce from someone else is their own message.
     let (status, _) = server.post(&messages, &bob.token, json!({"content": "mine", "nonce": "n4"})).await;
