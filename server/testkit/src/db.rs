@@ -45,18 +45,17 @@ pub struct Database {
     /// A fresh directory for the server's data (and the SQLite file).
     pub dir: PathBuf,
     /// The MariaDB server and the database's name on it.
-    mysql_name: Option<(String, String)>,
+    mariadb: Option<(String, String)>,
 }
 
 impl Database {
     /// Creates an empty database of kind `backend`.
     pub async fn create(backend: Backend) -> Database {
-        let dir = std::env::temp_dir().join(unique("concord-test"));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir();
         match backend {
             Backend::Sqlite => Database {
                 url: format!("sqlite://{}?mode=rwc", dir.join("concord.db").display()),
-                mysql_name: None,
+                mariadb: None,
                 dir,
             },
             Backend::MariaDb => Database::create_on(&mysql_server_url(), dir).await,
@@ -80,22 +79,27 @@ impl Database {
         .await
         .unwrap();
         let server_url = server_url.to_owned();
-        Database { url: format!("{server_url}/{name}"), mysql_name: Some((server_url, name)), dir }
+        Database { url: format!("{server_url}/{name}"), mariadb: Some((server_url, name)), dir }
     }
 
     /// An empty database on the MariaDB server of a test's own
     /// ([`MariaDbServer`](crate::mariadb::MariaDbServer)).
     pub async fn create_on_server(server: &crate::mariadb::MariaDbServer) -> Database {
-        let dir = std::env::temp_dir().join(unique("concord-test"));
-        std::fs::create_dir_all(&dir).unwrap();
-        Database::create_on(&server.url(), dir).await
+        Database::create_on(&server.url(), fresh_dir()).await
     }
+}
+
+/// A new, empty directory for a server's data.
+fn fresh_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("concord-test"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 impl Drop for Database {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-        if let Some((server_url, name)) = self.mysql_name.take() {
+        if let Some((server_url, name)) = self.mariadb.take() {
             // Drop may run inside or outside a runtime: use a private one on a thread.
             let _ = std::thread::Builder::new()
                 .name("drop-test-db".into())

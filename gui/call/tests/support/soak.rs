@@ -308,8 +308,7 @@ impl Client {
 struct Cluster {
     mariadb: MariaDbServer,
     redis: RedisServer,
-    _db: Database,
-    db_url: String,
+    db: Database,
     envs: [Vec<(String, String)>; 2],
     instances: [ChildServer; 2],
     ports: [u16; 2],
@@ -335,7 +334,7 @@ impl Cluster {
             Balancer::start(vec![ports[1], ports[0]]).await,
         ];
         let pids = Arc::new(Mutex::new([instances[0].pid(), instances[1].pid()]));
-        Cluster { db_url: db.url.clone(), mariadb, redis, _db: db, envs, instances, ports, via, pids }
+        Cluster { mariadb, redis, db, envs, instances, ports, via, pids }
     }
 
     /// Restarts what `fault` names; returns once it answers again.
@@ -442,7 +441,7 @@ pub async fn run(plan: Plan) -> Report {
     disconnector.abort();
     let answered_at = Instant::now();
     eprintln!("soak: every send answered or given up after {:?}", start.elapsed());
-    let database = read_database(&cluster.db_url).await;
+    let database = read_database(&cluster.db.url).await;
     let (in_sync, out_of_sync) = wait_for_sync(&clients, &database).await;
     let final_sync_ms = answered_at.elapsed().as_millis() as u64;
     let _ = stop.send(true);
