@@ -138,8 +138,14 @@ pub async fn insert_batch(
         Err(e) => return Err(e),
     }
     // Some message is a resend (rare): store them one by one in one
-    // transaction, each refused duplicate leaving the rest untouched.
-    let mut tx = pool.begin().await?;
+    // transaction, each refused duplicate leaving the rest untouched. On
+    // SQLite the transaction takes the write lock at once (IMMEDIATE): a
+    // deferred one whose first INSERT is refused can meet a batch committing
+    // beside it and fail "database is locked" at once, without waiting.
+    let mut tx = match Backend::of(pool) {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::MySql => pool.begin().await?,
+    };
     let mut stored = Vec::with_capacity(batch.len());
     for m in batch {
         let one = bind_message(sqlx::query(sqlx::AssertSqlSafe(format!("{INSERT}{PLACEHOLDERS}"))), m);

@@ -95,8 +95,10 @@ async fn resending_a_nonce_returns_the_original(server: TestServer) {
     // Ten concurrent resends of one nonce store one message.
     let sends = (0..10).map(|_| server.send_dm(&ada, bob.id(), "burst", "burst-nonce"));
     let results = futures_util::future::join_all(sends).await;
-    let ids: std::collections::HashSet<String> =
-        results.iter().map(|(_, body)| body["id"].as_str().unwrap().to_owned()).collect();
+    let ids: std::collections::HashSet<String> = results
+        .iter()
+        .map(|(status, body)| body["id"].as_str().unwrap_or_else(|| panic!("{status}: {body}")).to_owned())
+        .collect();
     assert_eq!(ids.len(), 1, "{results:?}");
     assert_eq!(results.iter().filter(|(s, _)| *s == StatusCode::CREATED).count(), 1);
     let (_, page) = server.get(&format!("/api/dms/{}/messages", bob.id()), &ada.token).await;
